@@ -1,0 +1,81 @@
+"""Roles and grants (S14): a grant gives a user a role over an organisation unit and its
+descendants, optionally for some document types and for a limited time."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from closeout.access.permissions import Perm
+
+
+class Role(models.Model):
+    code = models.CharField("编码 code", max_length=40, unique=True)
+    name_zh = models.CharField("名称 name (中文)", max_length=100)
+    name_en = models.CharField("名称 name (English)", max_length=100)
+    permissions = models.JSONField("权限 permissions", default=list)
+    includes = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="included_in", verbose_name="继承 includes"
+    )
+
+    class Meta:
+        verbose_name = "角色 role"
+        verbose_name_plural = "角色 roles"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name_zh}"
+
+    def all_permissions(self) -> set[str]:
+        """Own permissions plus those of included roles (cycles are tolerated)."""
+        seen: set[int] = set()
+        perms: set[str] = set()
+        stack: list[Role] = [self]
+        while stack:
+            role = stack.pop()
+            if role.pk in seen:
+                continue
+            seen.add(role.pk)
+            perms.update(role.permissions)
+            stack.extend(role.includes.all())
+        return perms
+
+
+class GrantQuerySet(models.QuerySet["Grant"]):
+    def active(self, at: "timezone.datetime | None" = None) -> "GrantQuerySet":
+        moment = at or timezone.now()
+        return self.filter(
+            Q(valid_from__lte=moment),
+            Q(valid_until__isnull=True) | Q(valid_until__gt=moment),
+            revoked_at__isnull=True,
+        )
+
+
+class Grant(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="closeout_grants"
+    )
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="grants")
+    org_unit = models.ForeignKey("core.OrgUnit", on_delete=models.PROTECT, related_name="+")
+    doc_types = models.JSONField(
+        "单据类型 document types", default=list, blank=True, help_text="empty = every type"
+    )
+    valid_from = models.DateTimeField("生效 valid from", default=timezone.now)
+    valid_until = models.DateTimeField("失效 valid until", null=True, blank=True)
+    reason = models.TextField("原因 reason", blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expired_notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "授权 grant"
+        verbose_name_plural = "授权 grants"
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.role.code} @ {self.org_unit.code}"
+
+
+__all__ = ["Grant", "Perm", "Role"]

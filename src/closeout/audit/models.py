@@ -1,0 +1,84 @@
+"""Append-only, hash-chained audit events (操作日志)."""
+
+from enum import IntEnum
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditAction(IntEnum):
+    """Numbered ranges per domain, with gaps for later: 1xx documents, 2xx closing,
+    3xx approvals, 4xx access, 5xx configuration, 9xx maintenance."""
+
+    DOCUMENT_CREATED = 101
+    DOCUMENT_UPDATED = 102
+    EVENT_APPLIED = 110
+    EVENT_PENDING = 111
+    EVENT_CONFIRMED = 112
+    EVENT_QUARANTINED = 113
+    EVENT_RELEASED_FROM_QUARANTINE = 114
+    DOCUMENT_CHANGE_REFUSED = 120
+
+    DOCUMENT_CLOSED = 201
+    LINES_CLOSED = 202
+    DOCUMENT_REOPENED = 203
+    DOCUMENT_HELD = 204
+    DOCUMENT_RELEASED = 205
+    LINES_HELD = 206
+    LINES_RELEASED = 207
+    CLOSE_REQUESTED = 210
+    CLOSE_REQUEST_ENDED = 211
+    REOPEN_REQUESTED = 212
+    REOPEN_REQUEST_ENDED = 213
+    DOCUMENT_ARCHIVED = 220
+    SWEEP_RUN = 230
+
+    APPROVAL_DECIDED = 301
+
+    GRANT_CREATED = 401
+    GRANT_REVOKED = 402
+    GRANT_EXPIRED = 403
+    ROLE_CHANGED = 410
+
+    POLICY_CHANGED = 501
+    REASON_CHANGED = 502
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class AuditEvent(models.Model):
+    seq = models.BigIntegerField("序号 sequence", unique=True)
+    at = models.DateTimeField("时间 time")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_name = models.CharField("操作人 actor", max_length=150)
+    action = models.PositiveSmallIntegerField(
+        "动作 action", choices=[(a.value, a.label) for a in AuditAction]
+    )
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    data = models.JSONField("变更 before/after", default=dict)
+    reason = models.TextField("原因 reason", blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "操作日志 audit event"
+        verbose_name_plural = "操作日志 audit events"
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {AuditAction(self.action).label} {self.object_repr}"
+
+
+class AuditChainHead(models.Model):
+    """One row: the last sequence number and hash. Locking it serialises appends to the chain."""
+
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)

@@ -1,0 +1,9 @@
+"""Reads of the audit log."""
+
+from closeout.audit.models import AuditEvent
+
+
+def audit_events_for(object_type: str, object_id: str | int) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id)).order_by("seq")
+    )

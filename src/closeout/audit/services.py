@@ -1,0 +1,192 @@
+"""Appending to the audit chain and verifying it.
+
+Each event stores the hash of the previous one; the hash is SHA-256 over a canonical JSON of the
+event's fields, so editing, deleting, inserting or reordering any row breaks the chain.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.utils import timezone
+
+from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+SYSTEM_ACTOR = "system"
+
+
+def to_json_value(value: Any) -> Any:
+    """Values for `data`: decimals and dates as strings, so nothing passes through float."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+@dataclass
+class AuditEntry:
+    """One event to append; `audit_append` fills sequence, time and hashes."""
+
+    action: AuditAction
+    object_type: str
+    object_id: str | int
+    object_repr: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    request_id: str = ""
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    payload = {
+        "seq": event.seq,
+        "at": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": int(event.action),
+        "object_type": event.object_type,
+        "object_id": str(event.object_id),
+        "object_repr": event.object_repr,
+        "data": event.data,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_canonical(event)).hexdigest()
+
+
+def audit_append(
+    *, actor: AbstractBaseUser | None, entries: Iterable[AuditEntry], at: datetime | None = None
+) -> list[AuditEvent]:
+    """Append events to the chain inside the caller's transaction (required: one audit event
+    per change, committed or rolled back together with it)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_append must run inside the transaction of the change it records")
+    entries = list(entries)
+    if not entries:
+        return []
+    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    moment = at or timezone.now()
+    # Stored times are truncated to microseconds by both databases; hash what will be read back.
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    actor_id = actor.pk if actor is not None else None
+    actor_name = actor.get_username() if actor is not None else SYSTEM_ACTOR
+    events: list[AuditEvent] = []
+    prev_hash, seq = head.last_hash, head.last_seq
+    for entry in entries:
+        seq += 1
+        event = AuditEvent(
+            seq=seq,
+            at=moment,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            action=int(entry.action),
+            object_type=entry.object_type,
+            object_id=str(entry.object_id),
+            object_repr=entry.object_repr[:200],
+            data=to_json_value(entry.data),
+            reason=entry.reason,
+            request_id=entry.request_id,
+            prev_hash=prev_hash,
+        )
+        event.hash = event_hash(event)
+        prev_hash = event.hash
+        events.append(event)
+    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    head.last_seq, head.last_hash = seq, prev_hash
+    head.save(update_fields=["last_seq", "last_hash"])
+    return events
+
+
+def audit_record(
+    *,
+    actor: AbstractBaseUser | None,
+    action: AuditAction,
+    object_type: str,
+    object_id: str | int,
+    object_repr: str = "",
+    data: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    entry = AuditEntry(action, object_type, object_id, object_repr, data or {}, reason)
+    return audit_append(actor=actor, entries=[entry])[0]
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    intact: bool
+    checked: int
+    head_hash: str
+    problem: str = ""
+    first_bad_seq: int | None = None
+
+
+def _iter_events(chunk: int = 5000) -> Iterator[AuditEvent]:
+    last_id = 0
+    while True:
+        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id")[:chunk])
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+
+
+def audit_chain_verify() -> ChainVerdict:
+    """Walk the chain in insertion order (primary key) and check sequence, links and hashes."""
+    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+    for event in _iter_events():
+        if event.seq != expected_seq:
+            return ChainVerdict(
+                False,
+                checked,
+                prev_hash,
+                f"event #{event.seq} (id {event.id}) found where #{expected_seq} was expected: "
+                "an event was deleted, inserted or reordered",
+                event.seq,
+            )
+        if event.prev_hash != prev_hash:
+            return ChainVerdict(
+                False,
+                checked,
+                prev_hash,
+                f"event #{event.seq} does not link to the event before it: "
+                "an event before it was removed or replaced",
+                event.seq,
+            )
+        if event_hash(event) != event.hash:
+            return ChainVerdict(
+                False,
+                checked,
+                prev_hash,
+                f"event #{event.seq} was modified after it was written (hash mismatch)",
+                event.seq,
+            )
+        prev_hash = event.hash
+        expected_seq += 1
+        checked += 1
+    head = AuditChainHead.objects.get(pk=1)
+    if head.last_seq != checked or head.last_hash != prev_hash:
+        return ChainVerdict(
+            False,
+            checked,
+            prev_hash,
+            f"the chain ends at #{checked} but the head records #{head.last_seq}: "
+            "the newest events were deleted",
+            checked + 1,
+        )
+    return ChainVerdict(True, checked, prev_hash)

@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from closeout.closing.models import ClosePolicy, ReasonCode, SweepRun
+from closeout.documents.admin import ReadOnlyAdmin
+
+
+@admin.register(ClosePolicy)
+class ClosePolicyAdmin(admin.ModelAdmin[ClosePolicy]):
+    list_display = ("doc_type", "org_unit", "under_qty_pct", "over_qty_pct", "grace_days",
+                    "auto_close_enabled")
+    list_filter = ("doc_type",)
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(admin.ModelAdmin[ReasonCode]):
+    list_display = ("code", "action", "label_zh", "label_en", "active")
+    list_filter = ("action", "active")
+
+
+@admin.register(SweepRun)
+class SweepRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "doc_type", "dry_run", "examined", "closed", "exception_queue",
+                    "blocked")

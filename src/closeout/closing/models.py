@@ -1,0 +1,116 @@
+"""Close policies (tolerances, grace days, rule switches), reason codes and sweep reports."""
+
+from django.db import models
+
+from closeout.documents.models import DocType
+
+
+class Severity(models.TextChoices):
+    BLOCKING = "blocking", "阻断 blocking"
+    EXCEPTION = "exception", "例外 exception"
+    WARNING = "warning", "提示 warning"
+
+
+_PCT = {"max_digits": 7, "decimal_places": 3}
+_AMOUNT = {"max_digits": 20, "decimal_places": 4}
+
+
+class ClosePolicy(models.Model):
+    """Per document type, optionally per organisation unit (the most specific unit wins)."""
+
+    doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
+    org_unit = models.ForeignKey(
+        "core.OrgUnit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="empty = default for the whole company",
+    )
+    under_qty_pct = models.DecimalField("短交容差% under-delivery tolerance %", default=0, **_PCT)
+    over_qty_pct = models.DecimalField("超交容差% over-delivery tolerance %", default=0, **_PCT)
+    match_qty_pct = models.DecimalField("开票数量容差% invoice qty tolerance %", default=0, **_PCT)
+    amount_tolerance_abs = models.DecimalField("金额容差 amount tolerance", default=0, **_AMOUNT)
+    amount_tolerance_pct = models.DecimalField("金额容差% amount tolerance %", default=0, **_PCT)
+    write_off_amount = models.DecimalField("核销容差 write-off tolerance", default=0, **_AMOUNT)
+    variance_value_limit = models.DecimalField("盘点差异金额上限 variance limit", default=0, **_AMOUNT)
+    budget_tolerance_pct = models.DecimalField("预算容差% budget tolerance %", default=0, **_PCT)
+    grace_days = models.PositiveIntegerField("宽限天数 grace days", default=0)
+    auto_close_enabled = models.BooleanField("自动结案 automatic close", default=True)
+    direct_close_needs_approval = models.BooleanField(
+        "直接结案仍需审批 direct close needs approval", default=False
+    )
+    rule_settings = models.JSONField(
+        "规则设置 rule settings",
+        default=dict,
+        blank=True,
+        help_text='per rule code: {"enabled": false} or {"severity": "warning"}',
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "结案策略 close policy"
+        verbose_name_plural = "结案策略 close policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["doc_type", "org_unit"], name="policy_type_org_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["doc_type"],
+                condition=models.Q(org_unit__isnull=True),
+                name="policy_type_default_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.org_unit.code if self.org_unit_id and self.org_unit else "*"
+        return f"{self.doc_type} @ {scope}"
+
+
+class ReasonAction(models.TextChoices):
+    CLOSE = "close", "结案 close"
+    REOPEN = "reopen", "反结案 reopen"
+
+
+class ReasonCode(models.Model):
+    code = models.CharField("编码 code", max_length=40, unique=True)
+    action = models.CharField(max_length=10, choices=ReasonAction.choices)
+    label_zh = models.CharField("名称 (中文)", max_length=100)
+    label_en = models.CharField("name (English)", max_length=100)
+    active = models.BooleanField(default=True)
+    system = models.BooleanField(default=False, help_text="used by the system, not chosen by users")
+
+    class Meta:
+        verbose_name = "结案原因 reason code"
+        verbose_name_plural = "结案原因 reason codes"
+        ordering = ["action", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.label_zh} / {self.label_en}"
+
+
+class SweepRun(models.Model):
+    """What one automatic-close sweep did (or, dry run, would do)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    doc_type = models.CharField(max_length=20, blank=True)
+    dry_run = models.BooleanField(default=False)
+    examined = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    lines_closed = models.PositiveIntegerField(default=0)
+    exception_queue = models.PositiveIntegerField(default=0)
+    warning_only = models.PositiveIntegerField(default=0)
+    blocked = models.PositiveIntegerField(default=0)
+    not_due = models.PositiveIntegerField(default=0, help_text="passing but inside grace days")
+    policy_off = models.PositiveIntegerField(default=0)
+    rule_failures = models.JSONField(default=dict)
+    exception_sample = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "自动结案运行 sweep run"
+        verbose_name_plural = "自动结案运行 sweep runs"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.started_at:%Y-%m-%d %H:%M} {self.doc_type or 'all'}"

@@ -1,0 +1,54 @@
+"""Domain errors: one family, each with a stable code, a plain message and structured details.
+
+The API maps them to JSON {"code", "message", "details"}; pages and commands show the message.
+"""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    http_status = 422
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+    http_status = 409
+
+
+class DocumentLocked(DomainError):
+    code = "document_locked"
+    http_status = 409
+
+
+class RuleFailed(DomainError):
+    code = "rule_failed"
+    http_status = 409
+
+
+class ImportRowInvalid(DomainError):
+    code = "import_row_invalid"
+    http_status = 422

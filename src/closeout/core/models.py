@@ -1,0 +1,58 @@
+"""Master data shared by every module: organisation units, partners and items."""
+
+from django.db import models
+
+
+class OrgUnit(models.Model):
+    """A company or department. `path` ("/1/4/") makes "this unit and its descendants" one filter."""
+
+    code = models.CharField("编码 code", max_length=40, unique=True)
+    name = models.CharField("名称 name", max_length=200)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    path = models.CharField(max_length=400, db_index=True, editable=False, default="")
+
+    class Meta:
+        verbose_name = "组织 organisation unit"
+        verbose_name_plural = "组织 organisation units"
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def is_within(self, ancestor: "OrgUnit") -> bool:
+        return self.path.startswith(ancestor.path)
+
+
+class PartnerKind(models.TextChoices):
+    SUPPLIER = "supplier", "供应商 supplier"
+    CUSTOMER = "customer", "客户 customer"
+    BOTH = "both", "供应商兼客户 both"
+
+
+class Partner(models.Model):
+    code = models.CharField("编码 code", max_length=40, unique=True)
+    name = models.CharField("名称 name", max_length=200)
+    kind = models.CharField(max_length=10, choices=PartnerKind.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "往来单位 partner"
+        verbose_name_plural = "往来单位 partners"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Item(models.Model):
+    code = models.CharField("编码 code", max_length=60, unique=True)
+    name = models.CharField("名称 name", max_length=200)
+    unit = models.CharField("单位 unit", max_length=20, default="EA")
+
+    class Meta:
+        verbose_name = "物料 item"
+        verbose_name_plural = "物料 items"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"

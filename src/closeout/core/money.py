@@ -1,0 +1,42 @@
+"""Decimal helpers: amounts are rounded per currency only when stored."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+# Minor units per ISO 4217; currencies not listed use 2.
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3}
+
+QTY_PLACES = Decimal("0.0001")
+
+
+def round_amount(value: Decimal, currency: str) -> Decimal:
+    places = _MINOR_UNITS.get(currency.upper(), 2)
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def round_qty(value: Decimal) -> Decimal:
+    return value.quantize(QTY_PLACES, rounding=ROUND_HALF_UP)
+
+
+def to_decimal(value: object, *, field: str) -> Decimal:
+    """Parse a user-supplied number without ever going through float."""
+    from closeout.core.errors import InvalidInput
+
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except ArithmeticError as exc:
+            raise InvalidInput(
+                f"{field}: '{value}' is not a number", details={"field": field}
+            ) from exc
+    else:
+        raise InvalidInput(
+            f"{field}: expected a decimal number as a string, got {type(value).__name__}",
+            details={"field": field},
+        )
+    if not result.is_finite():
+        raise InvalidInput(f"{field}: '{value}' is not a finite number", details={"field": field})
+    return result

@@ -1,0 +1,209 @@
+"""Business documents, their lines and the business events that move their progress measures."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class DocType(models.TextChoices):
+    PURCHASE_ORDER = "purchase_order", "采购订单 purchase order"
+    SALES_ORDER = "sales_order", "销售订单 sales order"
+    STOCK_COUNT = "stock_count", "库存盘点 stock count"
+    RECEIVABLE = "receivable", "应收 receivable"
+    PAYABLE = "payable", "应付 payable"
+    PROJECT_STAGE = "project_stage", "项目阶段 project stage"
+
+
+class CloseState(models.TextChoices):
+    OPEN = "open", "未结案 open"
+    CLOSE_PENDING = "close_pending", "结案审批中 close pending approval"
+    CLOSED = "closed", "已结案 closed"
+    REOPEN_PENDING = "reopen_pending", "反结案审批中 reopen pending approval"
+    ON_HOLD = "on_hold", "冻结 on hold"
+    ARCHIVED = "archived", "最终结案 archived"
+
+
+class CloseKind(models.TextChoices):
+    AUTO = "auto", "自动结案 automatic close"
+    MANUAL = "manual", "手工结案 manual close"
+
+
+# Line states that still take part in a close: not yet closed.
+LINE_STATES_NOT_CLOSED = (CloseState.OPEN, CloseState.ON_HOLD, CloseState.CLOSE_PENDING)
+
+_QTY = {"max_digits": 20, "decimal_places": 4, "default": 0}
+_AMOUNT = {"max_digits": 20, "decimal_places": 4, "default": 0}
+
+
+class Document(models.Model):
+    doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
+    number = models.CharField("单号 number", max_length=60)
+    org_unit = models.ForeignKey("core.OrgUnit", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(
+        "core.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    document_date = models.DateField("单据日期 document date")
+    expected_date = models.DateField("预计日期 expected date", null=True, blank=True)
+    currency = models.CharField("币别 currency", max_length=3, default="CNY")
+    exchange_rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8, default=1)
+    total_amount = models.DecimalField("金额 total", **_AMOUNT)
+    total_amount_company = models.DecimalField("本位币金额 total (company)", **_AMOUNT)
+    source_system = models.CharField("来源系统 source", max_length=40, default="closeout")
+    external_id = models.CharField("外部编号 external id", max_length=100, blank=True)
+
+    close_state = models.CharField(
+        "结案状态 close state", max_length=20, choices=CloseState.choices, default=CloseState.OPEN
+    )
+    close_kind = models.CharField(max_length=10, choices=CloseKind.choices, blank=True)
+    close_reason = models.CharField("结案原因 close reason", max_length=40, blank=True)
+    close_remark = models.TextField("备注 remark", blank=True)
+    close_date = models.DateField("结案日期 close date", null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Counts close actions on this document; lines remember the one that closed them, so a
+    # reopen restores exactly what the last close changed.
+    close_seq = models.PositiveIntegerField(default=0)
+    released_value = models.DecimalField("释放未结金额 released value", **_AMOUNT)
+    released_value_company = models.DecimalField(**_AMOUNT)
+    hold_reason = models.TextField("冻结原因 hold reason", blank=True)
+    state_changed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField("最近业务 last activity", null=True, blank=True)
+    accepted_on = models.DateField("验收日期 accepted on", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = "单据 document"
+        verbose_name_plural = "单据 documents"
+        constraints = [
+            models.UniqueConstraint(fields=["doc_type", "number"], name="document_type_number_uniq"),
+            models.UniqueConstraint(
+                fields=["source_system", "external_id"],
+                condition=~Q(external_id=""),
+                name="document_source_external_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["doc_type", "close_state", "id"], name="document_queue_idx"),
+            models.Index(fields=["partner", "doc_type"], name="document_partner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_doc_type_display()} {self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.doc_type} {self.number}"
+
+
+class Line(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField("行号 line")
+    item = models.ForeignKey(
+        "core.Item", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    description = models.CharField("描述 description", max_length=200, blank=True)
+    unit = models.CharField("单位 unit", max_length=20, default="EA")
+    unit_price = models.DecimalField("单价 unit price", max_digits=20, decimal_places=6, default=0)
+    # planned_qty: ordered quantity, book quantity (stock count) or number of tasks (project stage)
+    planned_qty = models.DecimalField("计划数量 planned qty", **_QTY)
+    # planned_amount: order value, source-order amount (receivable/payable) or budget (project)
+    planned_amount = models.DecimalField("计划金额 planned amount", **_AMOUNT)
+    # fulfilled_qty: received, shipped or tasks done, net of returns
+    fulfilled_qty = models.DecimalField("完成数量 fulfilled qty", **_QTY)
+    returns_open_qty = models.DecimalField("未清退货 open returns", **_QTY)
+    invoiced_qty = models.DecimalField("开票数量 invoiced qty", **_QTY)
+    invoiced_amount = models.DecimalField("开票金额 invoiced amount", **_AMOUNT)
+    settled_amount = models.DecimalField("结算金额 settled amount", **_AMOUNT)
+    counted_qty = models.DecimalField(
+        "盘点数量 counted qty", max_digits=20, decimal_places=4, null=True, blank=True
+    )
+    adjusted_qty = models.DecimalField("调整数量 adjusted qty", **_QTY)
+    actual_cost = models.DecimalField("实际成本 actual cost", **_AMOUNT)
+
+    close_state = models.CharField(
+        "结案状态 close state", max_length=20, choices=CloseState.choices, default=CloseState.OPEN
+    )
+    close_kind = models.CharField(max_length=10, choices=CloseKind.choices, blank=True)
+    close_reason = models.CharField(max_length=40, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_in = models.PositiveIntegerField(null=True, blank=True)
+    released_qty = models.DecimalField("释放未结数量 released qty", **_QTY)
+    released_value = models.DecimalField("释放未结金额 released value", **_AMOUNT)
+    released_value_company = models.DecimalField(**_AMOUNT)
+    hold_reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "单据行 line"
+        verbose_name_plural = "单据行 lines"
+        ordering = ["document_id", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "line_no"], name="line_document_no_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["document", "close_state"], name="line_document_state_idx"),
+            models.Index(fields=["item", "close_state"], name="line_item_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.line_no}"
+
+
+class EventKind(models.TextChoices):
+    RECEIPT = "receipt", "入库 receipt"
+    SHIPMENT = "shipment", "出库 shipment"
+    RETURN = "return", "退货 return"
+    INVOICE = "invoice", "发票 invoice"
+    CREDIT_NOTE = "credit_note", "红字发票 credit note"
+    PAYMENT = "payment", "付款/收款 payment"
+    COUNT_RESULT = "count_result", "盘点结果 count result"
+    STOCK_ADJUSTMENT = "stock_adjustment", "库存调整 stock adjustment"
+    TASK_COMPLETION = "task_completion", "任务完成 task completion"
+    COST_POSTING = "cost_posting", "成本过账 cost posting"
+    ACCEPTANCE = "acceptance", "验收 acceptance"
+
+
+class EventStatus(models.TextChoices):
+    APPLIED = "applied", "已过账 applied"
+    PENDING = "pending", "待确认 pending"
+    QUARANTINED = "quarantined", "隔离 quarantined"
+
+
+class BusinessEvent(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="events")
+    line = models.ForeignKey(
+        Line, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField("业务类型 kind", max_length=20, choices=EventKind.choices)
+    source_system = models.CharField(max_length=40, default="closeout")
+    external_id = models.CharField("外部编号 external id", max_length=100)
+    quantity = models.DecimalField("数量 quantity", **_QTY)
+    amount = models.DecimalField("金额 amount", **_AMOUNT)
+    occurred_at = models.DateTimeField("业务时间 occurred at")
+    status = models.CharField(max_length=12, choices=EventStatus.choices)
+    quarantine_reason = models.TextField("隔离原因 quarantine reason", blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "业务事件 business event"
+        verbose_name_plural = "业务事件 business events"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "external_id"], name="event_source_external_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["document", "status"], name="event_document_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"

@@ -1,0 +1,483 @@
+"""Writes of documents and business events: upsert from an ERP, posting events (idempotent by
+external id), applying them to line measures, and quarantining what arrives for closed lines."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.audit.models import AuditAction
+from closeout.audit.services import AuditEntry, audit_append, audit_record
+from closeout.core.errors import DocumentLocked, InvalidInput, NotFound
+from closeout.core.models import Item, OrgUnit, Partner
+from closeout.core.money import round_amount, to_decimal
+from closeout.documents.models import (
+    BusinessEvent,
+    CloseState,
+    Document,
+    EventKind,
+    EventStatus,
+    Line,
+)
+from closeout.documents.types import Op, spec_for
+
+
+def document_get(doc_type: str, number: str) -> Document:
+    spec_for(doc_type)  # a clear error for an unknown type
+    document = Document.objects.select_related("org_unit", "partner").filter(
+        doc_type=doc_type, number=number
+    ).first()
+    if document is None:
+        raise NotFound(
+            f"no {doc_type} numbered '{number}'",
+            details={"doc_type": doc_type, "number": number},
+        )
+    return document
+
+
+def document_lock(document_id: int) -> Document:
+    """Re-read the document under a row lock: every state check works on this fresh copy."""
+    return Document.objects.select_for_update().select_related("org_unit").get(pk=document_id)
+
+
+def locked_message(document: Document) -> str:
+    return (
+        f"{document.label} is {document.close_state}: it is locked against changes and "
+        "must be reopened (反结案) first"
+    )
+
+
+@dataclass(frozen=True)
+class LineInput:
+    line_no: int
+    planned_qty: Decimal
+    unit_price: Decimal
+    item: Item | None = None
+    description: str = ""
+    unit: str = "EA"
+    planned_amount: Decimal | None = None
+
+
+_LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "planned_amount")
+
+
+def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
+    if data.line_no <= 0:
+        raise InvalidInput(f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"})
+    if data.planned_qty < 0 or data.unit_price < 0:
+        raise InvalidInput(
+            f"line {data.line_no}: planned quantity and unit price must not be negative",
+            details={"field": "planned_qty", "line_no": data.line_no},
+        )
+    amount = data.planned_amount
+    if amount is None:
+        amount = round_amount(data.planned_qty * data.unit_price, currency)
+    return {
+        "item_id": data.item.pk if data.item else None,
+        "description": data.description,
+        "unit": data.unit,
+        "unit_price": data.unit_price,
+        "planned_qty": data.planned_qty,
+        "planned_amount": amount,
+    }
+
+
+def document_upsert(
+    *,
+    actor: AbstractBaseUser | None,
+    doc_type: str,
+    number: str,
+    org_unit: OrgUnit,
+    document_date: date,
+    lines: list[LineInput],
+    partner: Partner | None = None,
+    expected_date: date | None = None,
+    currency: str = "CNY",
+    exchange_rate: Decimal = Decimal(1),
+    source_system: str = "closeout",
+    external_id: str = "",
+) -> Document:
+    """Create a document with its lines, or update an open one. A closed document is refused
+    (and the refusal recorded): it must be reopened first (S11)."""
+    spec_for(doc_type)
+    if actor is not None:
+        require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
+    if not number.strip():
+        raise InvalidInput("document number is empty", details={"field": "number"})
+    seen: set[int] = set()
+    for line in lines:
+        if line.line_no in seen:
+            raise InvalidInput(f"{number}: line {line.line_no} appears twice", details={"field": "lines"})
+        seen.add(line.line_no)
+    refused: Document | None = None
+    with transaction.atomic():
+        existing = Document.objects.filter(doc_type=doc_type, number=number).first()
+        if existing is None:
+            document = _document_create(
+                actor, doc_type, number, org_unit, document_date, lines, partner, expected_date,
+                currency, exchange_rate, source_system, external_id,
+            )
+            return document
+        document = document_lock(existing.pk)
+        if document.close_state not in (CloseState.OPEN, CloseState.ON_HOLD):
+            refused = document
+        else:
+            _document_update(actor, document, lines, expected_date, partner)
+            return document
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=AuditAction.DOCUMENT_CHANGE_REFUSED,
+            object_type="document",
+            object_id=refused.pk,
+            object_repr=refused.label,
+            data={"close_state": refused.close_state},
+            reason="change to a locked document refused",
+        )
+    raise DocumentLocked(locked_message(refused), details={"number": number, "doc_type": doc_type})
+
+
+def _document_create(
+    actor: AbstractBaseUser | None,
+    doc_type: str,
+    number: str,
+    org_unit: OrgUnit,
+    document_date: date,
+    lines: list[LineInput],
+    partner: Partner | None,
+    expected_date: date | None,
+    currency: str,
+    exchange_rate: Decimal,
+    source_system: str,
+    external_id: str,
+) -> Document:
+    values = [_line_values(line, currency) for line in lines]
+    total = sum((v["planned_amount"] for v in values), Decimal(0))
+    document = Document.objects.create(
+        doc_type=doc_type,
+        number=number,
+        org_unit=org_unit,
+        partner=partner,
+        document_date=document_date,
+        expected_date=expected_date,
+        currency=currency,
+        exchange_rate=exchange_rate,
+        total_amount=total,
+        total_amount_company=round_amount(total * exchange_rate, "CNY"),
+        source_system=source_system,
+        external_id=external_id,
+    )
+    Line.objects.bulk_create(
+        Line(document=document, line_no=line.line_no, **value)
+        for line, value in zip(lines, values, strict=True)
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.DOCUMENT_CREATED,
+        object_type="document",
+        object_id=document.pk,
+        object_repr=document.label,
+        data={"lines": len(lines), "total_amount": total, "currency": currency},
+    )
+    return document
+
+
+def _document_update(
+    actor: AbstractBaseUser | None,
+    document: Document,
+    lines: list[LineInput],
+    expected_date: date | None,
+    partner: Partner | None,
+) -> None:
+    existing = {line.line_no: line for line in document.lines.all()}
+    changes: dict[str, Any] = {}
+    for data in lines:
+        values = _line_values(data, document.currency)
+        line = existing.get(data.line_no)
+        if line is None:
+            Line.objects.create(document=document, line_no=data.line_no, **values)
+            changes[f"line {data.line_no}"] = {"before": None, "after": values}
+            continue
+        before = {f: getattr(line, f) for f in _LINE_FIELDS}
+        if all(before[f] == values[f] for f in _LINE_FIELDS):
+            continue
+        if line.close_state != CloseState.OPEN:
+            raise DocumentLocked(
+                f"{document.label} line {line.line_no} is {line.close_state}: "
+                "it must be reopened (反结案) before it can change",
+                details={"line_no": line.line_no},
+            )
+        for f, v in values.items():
+            setattr(line, f, v)
+        line.save(update_fields=list(values))
+        changes[f"line {data.line_no}"] = {"before": before, "after": values}
+    if expected_date != document.expected_date:
+        changes["expected_date"] = {"before": document.expected_date, "after": expected_date}
+        document.expected_date = expected_date
+    if partner is not None and partner.pk != document.partner_id:
+        changes["partner"] = {"before": document.partner_id, "after": partner.pk}
+        document.partner = partner
+    if not changes:
+        return
+    total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
+    document.total_amount = total
+    document.total_amount_company = round_amount(total * document.exchange_rate, "CNY")
+    document.version += 1
+    document.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.DOCUMENT_UPDATED,
+        object_type="document",
+        object_id=document.pk,
+        object_repr=document.label,
+        data=changes,
+    )
+
+
+# --- business events -----------------------------------------------------------------------
+
+
+class PostOutcome(StrEnum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event: BusinessEvent
+    outcome: PostOutcome
+
+
+def _quarantine_reason(document: Document, line: Line | None) -> str:
+    if document.close_state not in (CloseState.OPEN, CloseState.CLOSE_PENDING):
+        return f"document is {document.close_state}"
+    if line is not None and line.close_state not in (CloseState.OPEN, CloseState.CLOSE_PENDING):
+        return f"line {line.line_no} is {line.close_state}"
+    return ""
+
+
+def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
+    """Move the measures; returns before/after for the audit event."""
+    spec = spec_for(document.doc_type)
+    if event.kind == EventKind.ACCEPTANCE:
+        before = document.accepted_on
+        document.accepted_on = timezone.localdate(event.occurred_at)
+        return {"accepted_on": {"before": before, "after": document.accepted_on}}
+    assert line is not None  # noqa: S101 (validated when the event was posted)
+    changes: dict[str, Any] = {}
+    for effect in spec.effects[EventKind(event.kind)]:
+        value: Decimal = getattr(event, effect.source)
+        before = getattr(line, effect.field)
+        current = before or Decimal(0)
+        if effect.op is Op.SET:
+            after = value
+        elif effect.op is Op.ADD:
+            after = current + value
+        elif effect.op is Op.SUBTRACT:
+            after = current - value
+        else:
+            after = max(current - value, Decimal(0))
+        setattr(line, effect.field, after)
+        changes[effect.field] = {"before": before, "after": after}
+    line.save(update_fields=[e.field for e in spec.effects[EventKind(event.kind)]])
+    return changes
+
+
+def _event_entry(action: AuditAction, event: BusinessEvent, document: Document,
+                 data: dict[str, Any], reason: str = "") -> AuditEntry:
+    return AuditEntry(
+        action=action,
+        object_type="document",
+        object_id=document.pk,
+        object_repr=document.label,
+        data={"event": event.external_id, "kind": event.kind, "line": getattr(event.line, "line_no", None),
+              "quantity": event.quantity, "amount": event.amount, **data},
+        reason=reason,
+    )
+
+
+def event_post(
+    *,
+    actor: AbstractBaseUser | None,
+    document: Document,
+    kind: str,
+    external_id: str,
+    line_no: int | None = None,
+    quantity: object = "0",
+    amount: object = "0",
+    occurred_at: datetime | None = None,
+    source_system: str = "closeout",
+    pending: bool = False,
+    note: str = "",
+) -> EventResult:
+    """Post one business event. Posting the same external id again changes nothing (duplicate).
+    An event for a closed or held line is stored as quarantined: never applied, never dropped."""
+    spec = spec_for(document.doc_type)
+    if actor is not None:
+        require(actor, Perm.DOCUMENT_SYNC, org_unit=document.org_unit, doc_type=document.doc_type,
+                what=document.label)
+    if not external_id.strip():
+        raise InvalidInput("event external id is empty", details={"field": "external_id"})
+    if kind not in EventKind.values:
+        raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
+    allowed = set(spec.effects) | set(spec.header_events)
+    if EventKind(kind) not in allowed:
+        raise InvalidInput(
+            f"a {document.doc_type} takes no '{kind}' events; allowed: "
+            + ", ".join(sorted(str(k) for k in allowed)),
+            details={"field": "kind"},
+        )
+    qty = to_decimal(quantity, field="quantity")
+    amt = to_decimal(amount, field="amount")
+    if qty < 0 or amt < 0:
+        raise InvalidInput(
+            f"event {external_id}: quantity and amount must not be negative "
+            "(post a return or credit note instead)",
+            details={"field": "quantity" if qty < 0 else "amount"},
+        )
+    duplicate = _duplicate(source_system, external_id, document, kind)
+    if duplicate is not None:
+        return duplicate
+    try:
+        with transaction.atomic():
+            return _event_post_locked(
+                actor, document.pk, spec.header_events, kind, external_id, line_no, qty, amt,
+                occurred_at or timezone.now(), source_system, pending, note,
+            )
+    except IntegrityError:
+        # Another caller posted the same external id at the same moment.
+        duplicate = _duplicate(source_system, external_id, document, kind)
+        if duplicate is None:
+            raise
+        return duplicate
+
+
+def _duplicate(source_system: str, external_id: str, document: Document, kind: str) -> EventResult | None:
+    existing = BusinessEvent.objects.filter(source_system=source_system, external_id=external_id).first()
+    if existing is None:
+        return None
+    if existing.document_id != document.pk or existing.kind != kind:
+        raise InvalidInput(
+            f"external id '{external_id}' from {source_system} was already used for a "
+            f"{existing.kind} on another document",
+            details={"field": "external_id"},
+        )
+    return EventResult(existing, PostOutcome.DUPLICATE)
+
+
+def _event_post_locked(
+    actor: AbstractBaseUser | None,
+    document_id: int,
+    header_events: frozenset[EventKind],
+    kind: str,
+    external_id: str,
+    line_no: int | None,
+    qty: Decimal,
+    amt: Decimal,
+    occurred_at: datetime,
+    source_system: str,
+    pending: bool,
+    note: str,
+) -> EventResult:
+    document = document_lock(document_id)
+    line: Line | None = None
+    if EventKind(kind) not in header_events:
+        if line_no is None:
+            raise InvalidInput(f"{document.label}: a {kind} needs a line number", details={"field": "line_no"})
+        line = Line.objects.select_for_update().filter(document=document, line_no=line_no).first()
+        if line is None:
+            raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
+    event = BusinessEvent(
+        document=document, line=line, kind=kind, source_system=source_system,
+        external_id=external_id, quantity=qty, amount=amt, occurred_at=occurred_at,
+        posted_by_id=actor.pk if actor is not None else None, note=note,
+    )
+    reason = _quarantine_reason(document, line)
+    if reason:
+        event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
+        event.save()
+        audit_append(actor=actor, entries=[_event_entry(
+            AuditAction.EVENT_QUARANTINED, event, document, {}, reason)])
+        return EventResult(event, PostOutcome.QUARANTINED)
+    if pending:
+        event.status = EventStatus.PENDING
+        event.save()
+        audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_PENDING, event, document, {})])
+        return EventResult(event, PostOutcome.PENDING)
+    event.status, event.applied_at = EventStatus.APPLIED, timezone.now()
+    event.save()
+    changes = _apply(event, document, line)
+    _touch(document, occurred_at)
+    audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_APPLIED, event, document, changes)])
+    return EventResult(event, PostOutcome.APPLIED)
+
+
+def _touch(document: Document, at: datetime) -> None:
+    document.last_activity_at = max(filter(None, [document.last_activity_at, at]))
+    document.version += 1
+    document.save(update_fields=["last_activity_at", "version", "accepted_on"])
+
+
+@transaction.atomic
+def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResult:
+    """Apply a pending event (e.g. a receipt after inspection, a cost after review)."""
+    event = BusinessEvent.objects.get(pk=event_id)
+    document = document_lock(event.document_id)
+    if actor is not None:
+        require(actor, Perm.DOCUMENT_SYNC, org_unit=document.org_unit, doc_type=document.doc_type,
+                what=document.label)
+    event = BusinessEvent.objects.select_for_update().get(pk=event_id)
+    if event.status != EventStatus.PENDING:
+        raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
+    line = Line.objects.select_for_update().get(pk=event.line_id) if event.line_id else None
+    reason = _quarantine_reason(document, line)
+    if reason:
+        event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
+        event.save(update_fields=["status", "quarantine_reason"])
+        audit_append(actor=actor, entries=[_event_entry(
+            AuditAction.EVENT_QUARANTINED, event, document, {}, reason)])
+        return EventResult(event, PostOutcome.QUARANTINED)
+    changes = _apply(event, document, line)
+    event.status, event.applied_at = EventStatus.APPLIED, timezone.now()
+    event.save(update_fields=["status", "applied_at"])
+    _touch(document, event.occurred_at)
+    audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_CONFIRMED, event, document, changes)])
+    return EventResult(event, PostOutcome.APPLIED)
+
+
+def events_apply_quarantined(
+    *, actor: AbstractBaseUser | None, document: Document
+) -> list[EventResult]:
+    """After a reopen or release, apply the document's quarantined events in the order they
+    arrived; an event whose line is still closed or held stays quarantined with the reason.
+    The caller holds the document lock and its transaction."""
+    results: list[EventResult] = []
+    entries: list[AuditEntry] = []
+    for event in BusinessEvent.objects.select_for_update().filter(
+        document=document, status=EventStatus.QUARANTINED
+    ).order_by("id"):
+        line = Line.objects.get(pk=event.line_id) if event.line_id else None
+        reason = _quarantine_reason(document, line)
+        if reason:
+            if reason != event.quarantine_reason:
+                event.quarantine_reason = reason
+                event.save(update_fields=["quarantine_reason"])
+            results.append(EventResult(event, PostOutcome.QUARANTINED))
+            continue
+        changes = _apply(event, document, line)
+        event.status, event.applied_at, event.quarantine_reason = EventStatus.APPLIED, timezone.now(), ""
+        event.save(update_fields=["status", "applied_at", "quarantine_reason"])
+        _touch(document, event.occurred_at)
+        entries.append(_event_entry(AuditAction.EVENT_RELEASED_FROM_QUARANTINE, event, document, changes))
+        results.append(EventResult(event, PostOutcome.APPLIED))
+    audit_append(actor=actor, entries=entries)
+    return results

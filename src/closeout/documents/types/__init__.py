@@ -1,0 +1,88 @@
+"""Registry of document types: each type is one module saying how business events move its
+lines' measures, which rules decide its close, and what a close releases."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from django.db.models import Expression
+
+from closeout.core.errors import InvalidInput, NotFound
+from closeout.documents.models import DocType, EventKind
+
+if TYPE_CHECKING:
+    from closeout.closing.rules import Rule
+
+
+class Op(StrEnum):
+    ADD = "add"
+    SUBTRACT = "subtract"
+    SET = "set"
+    # Subtract but never below zero (an open-returns counter cleared by a credit note).
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Event `source` value (quantity or amount) applied with `op` to a line `field`."""
+
+    field: str
+    source: str
+    op: Op = Op.ADD
+
+
+class Commitment(StrEnum):
+    ON_ORDER = "on_order"
+    RESERVED = "reserved"
+
+
+@dataclass(frozen=True)
+class DocTypeSpec:
+    code: DocType
+    label_zh: str
+    label_en: str
+    effects: dict[EventKind, tuple[Effect, ...]]
+    rules: tuple["Rule", ...]
+    released_qty: Callable[[], Expression]
+    released_value: Callable[[], Expression]
+    commitment: Commitment | None = None
+    # Events about the whole document rather than one line.
+    header_events: frozenset[EventKind] = field(default_factory=frozenset)
+
+    def label(self, lang: str = "zh") -> str:
+        return self.label_en if lang.startswith("en") else self.label_zh
+
+    def rule(self, code: str) -> "Rule":
+        for rule in self.rules:
+            if rule.code == code:
+                return rule
+        raise NotFound(f"{self.code} has no rule '{code}'")
+
+
+_MODULES = {
+    DocType.PURCHASE_ORDER: "purchase_order",
+    DocType.SALES_ORDER: "sales_order",
+    DocType.STOCK_COUNT: "stock_count",
+    DocType.RECEIVABLE: "receivable",
+    DocType.PAYABLE: "payable",
+    DocType.PROJECT_STAGE: "project_stage",
+}
+_REGISTRY: dict[str, DocTypeSpec] = {}
+
+
+def spec_for(doc_type: str) -> DocTypeSpec:
+    if doc_type not in _MODULES:
+        raise InvalidInput(
+            f"unknown document type '{doc_type}'; use one of: {', '.join(_MODULES)}",
+            details={"field": "doc_type", "allowed": list(_MODULES)},
+        )
+    if doc_type not in _REGISTRY:
+        module = import_module(f"{__name__}.{_MODULES[DocType(doc_type)]}")
+        _REGISTRY[doc_type] = module.SPEC
+    return _REGISTRY[doc_type]
+
+
+def all_specs() -> list[DocTypeSpec]:
+    return [spec_for(code) for code in _MODULES]
