@@ -1,4 +1,7 @@
-"""Django settings for closeout, read from the environment (12-factor); the defaults need nothing."""
+"""Django settings for closeout, read from the environment (12-factor).
+
+The defaults need nothing: SQLite under var/, no broker, console logging.
+"""
 
 import os
 from pathlib import Path

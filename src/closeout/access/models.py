@@ -1,6 +1,8 @@
 """Roles and grants (S14): a grant gives a user a role over an organisation unit and its
 descendants, optionally for some document types and for a limited time."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -15,7 +17,11 @@ class Role(models.Model):
     name_en = models.CharField("名称 name (English)", max_length=100)
     permissions = models.JSONField("权限 permissions", default=list)
     includes = models.ManyToManyField(
-        "self", symmetrical=False, blank=True, related_name="included_in", verbose_name="继承 includes"
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="included_in",
+        verbose_name="继承 includes",
     )
 
     class Meta:
@@ -41,7 +47,7 @@ class Role(models.Model):
 
 
 class GrantQuerySet(models.QuerySet["Grant"]):
-    def active(self, at: "timezone.datetime | None" = None) -> "GrantQuerySet":
+    def active(self, at: datetime | None = None) -> "GrantQuerySet":
         moment = at or timezone.now()
         return self.filter(
             Q(valid_from__lte=moment),

@@ -6,8 +6,14 @@ from closeout.documents.admin import ReadOnlyAdmin
 
 @admin.register(ClosePolicy)
 class ClosePolicyAdmin(admin.ModelAdmin[ClosePolicy]):
-    list_display = ("doc_type", "org_unit", "under_qty_pct", "over_qty_pct", "grace_days",
-                    "auto_close_enabled")
+    list_display = (
+        "doc_type",
+        "org_unit",
+        "under_qty_pct",
+        "over_qty_pct",
+        "grace_days",
+        "auto_close_enabled",
+    )
     list_filter = ("doc_type",)
 
 
@@ -19,5 +25,12 @@ class ReasonCodeAdmin(admin.ModelAdmin[ReasonCode]):
 
 @admin.register(SweepRun)
 class SweepRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "doc_type", "dry_run", "examined", "closed", "exception_queue",
-                    "blocked")
+    list_display = (
+        "started_at",
+        "doc_type",
+        "dry_run",
+        "examined",
+        "closed",
+        "exception_queue",
+        "blocked",
+    )

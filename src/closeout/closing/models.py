@@ -11,10 +11,6 @@ class Severity(models.TextChoices):
     WARNING = "warning", "提示 warning"
 
 
-_PCT = {"max_digits": 7, "decimal_places": 3}
-_AMOUNT = {"max_digits": 20, "decimal_places": 4}
-
-
 class ClosePolicy(models.Model):
     """Per document type, optionally per organisation unit (the most specific unit wins)."""
 
@@ -27,14 +23,30 @@ class ClosePolicy(models.Model):
         related_name="+",
         help_text="empty = default for the whole company",
     )
-    under_qty_pct = models.DecimalField("短交容差% under-delivery tolerance %", default=0, **_PCT)
-    over_qty_pct = models.DecimalField("超交容差% over-delivery tolerance %", default=0, **_PCT)
-    match_qty_pct = models.DecimalField("开票数量容差% invoice qty tolerance %", default=0, **_PCT)
-    amount_tolerance_abs = models.DecimalField("金额容差 amount tolerance", default=0, **_AMOUNT)
-    amount_tolerance_pct = models.DecimalField("金额容差% amount tolerance %", default=0, **_PCT)
-    write_off_amount = models.DecimalField("核销容差 write-off tolerance", default=0, **_AMOUNT)
-    variance_value_limit = models.DecimalField("盘点差异金额上限 variance limit", default=0, **_AMOUNT)
-    budget_tolerance_pct = models.DecimalField("预算容差% budget tolerance %", default=0, **_PCT)
+    under_qty_pct = models.DecimalField(
+        "短交容差% under-delivery tolerance %", default=0, max_digits=7, decimal_places=3
+    )
+    over_qty_pct = models.DecimalField(
+        "超交容差% over-delivery tolerance %", default=0, max_digits=7, decimal_places=3
+    )
+    match_qty_pct = models.DecimalField(
+        "开票数量容差% invoice qty tolerance %", default=0, max_digits=7, decimal_places=3
+    )
+    amount_tolerance_abs = models.DecimalField(
+        "金额容差 amount tolerance", default=0, max_digits=20, decimal_places=4
+    )
+    amount_tolerance_pct = models.DecimalField(
+        "金额容差% amount tolerance %", default=0, max_digits=7, decimal_places=3
+    )
+    write_off_amount = models.DecimalField(
+        "核销容差 write-off tolerance", default=0, max_digits=20, decimal_places=4
+    )
+    variance_value_limit = models.DecimalField(
+        "盘点差异金额上限 variance limit", default=0, max_digits=20, decimal_places=4
+    )
+    budget_tolerance_pct = models.DecimalField(
+        "预算容差% budget tolerance %", default=0, max_digits=7, decimal_places=3
+    )
     grace_days = models.PositiveIntegerField("宽限天数 grace days", default=0)
     auto_close_enabled = models.BooleanField("自动结案 automatic close", default=True)
     direct_close_needs_approval = models.BooleanField(
@@ -52,9 +64,7 @@ class ClosePolicy(models.Model):
         verbose_name = "结案策略 close policy"
         verbose_name_plural = "结案策略 close policies"
         constraints = [
-            models.UniqueConstraint(
-                fields=["doc_type", "org_unit"], name="policy_type_org_uniq"
-            ),
+            models.UniqueConstraint(fields=["doc_type", "org_unit"], name="policy_type_org_uniq"),
             models.UniqueConstraint(
                 fields=["doc_type"],
                 condition=models.Q(org_unit__isnull=True),

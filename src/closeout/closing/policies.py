@@ -12,8 +12,14 @@ def policy_for(doc_type: str, org_unit: OrgUnit | None) -> ClosePolicy:
     for policy in ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"):
         if policy.org_unit is None:
             best = best or policy
-        elif org_unit is not None and org_unit.path.startswith(policy.org_unit.path) and (
-            best is None or best.org_unit is None or len(policy.org_unit.path) > len(best.org_unit.path)
+        elif (
+            org_unit is not None
+            and org_unit.path.startswith(policy.org_unit.path)
+            and (
+                best is None
+                or best.org_unit is None
+                or len(policy.org_unit.path) > len(best.org_unit.path)
+            )
         ):
             best = policy
     if best is None:

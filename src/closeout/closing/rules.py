@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from django.db.models import (
     DecimalField,
@@ -41,7 +42,7 @@ def dec(value: Decimal | int | str) -> Value:
     return Value(Decimal(value), output_field=_DEC)
 
 
-def num(expr: Expression | F) -> ExpressionWrapper:
+def num(expr: Expression | F) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(expr, output_field=_DEC)
 
 
@@ -58,7 +59,7 @@ class Scope(StrEnum):
     DOCUMENT = "document"
 
 
-Measures = dict[str, Expression | F]
+Measures = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ class Rule:
         """The rule as a condition on Document rows (for sweeps and queue filters)."""
         if self.scope is Scope.DOCUMENT:
             return self.failing(policy)
-        lines = Line.objects.filter(
-            document_id=OuterRef("pk"), close_state__in=LINE_SCOPE
-        ).filter(self.failing(policy))
+        lines = Line.objects.filter(document_id=OuterRef("pk"), close_state__in=LINE_SCOPE).filter(
+            self.failing(policy)
+        )
         return Q(Exists(lines))
 
 
@@ -102,6 +103,7 @@ def _pct(value: Decimal) -> str:
 
 # --- line measures shared by several types -------------------------------------------------
 
+
 def open_qty_expr() -> Expression:
     """Unfulfilled remainder of a line: what a close releases from commitments."""
     return Greatest(num(F("planned_qty") - F("fulfilled_qty")), dec(0))
@@ -113,8 +115,10 @@ def fulfilled_value_expr() -> Expression:
 
 # --- rule factories ------------------------------------------------------------------------
 
-def fulfilled_within_under_tolerance(code: str, zh: str, en: str, what_zh: str, what_en: str,
-                                     severity: Severity = Severity.EXCEPTION) -> Rule:
+
+def fulfilled_within_under_tolerance(
+    code: str, zh: str, en: str, what_zh: str, what_en: str, severity: Severity = Severity.EXCEPTION
+) -> Rule:
     return Rule(
         code=code,
         label_zh=zh,
@@ -131,8 +135,9 @@ def fulfilled_within_under_tolerance(code: str, zh: str, en: str, what_zh: str, 
     )
 
 
-def fulfilled_within_over_tolerance(code: str, zh: str, en: str, what_zh: str, what_en: str,
-                                    severity: Severity = Severity.EXCEPTION) -> Rule:
+def fulfilled_within_over_tolerance(
+    code: str, zh: str, en: str, what_zh: str, what_en: str, severity: Severity = Severity.EXCEPTION
+) -> Rule:
     return Rule(
         code=code,
         label_zh=zh,
@@ -204,7 +209,10 @@ def invoice_settled(code: str, zh: str, en: str) -> Rule:
         failing=lambda p: more_than(
             F("invoiced_amount") - F("settled_amount"), dec(p.amount_tolerance_abs)
         ),
-        measures=lambda p: {"invoiced_amount": F("invoiced_amount"), "settled": F("settled_amount")},
+        measures=lambda p: {
+            "invoiced_amount": F("invoiced_amount"),
+            "settled": F("settled_amount"),
+        },
         threshold=lambda p: f"invoiced − settled ≤ {_pct(p.amount_tolerance_abs)}, per line",
         hint_zh="等待付款/收款完成，或在策略中关闭此检查。",
         hint_en="Wait for the payment, or switch this check off in the policy.",
@@ -266,8 +274,10 @@ def events_settled(exclude_kinds: tuple[str, ...] = ()) -> Rule:
         severity=Severity.BLOCKING,
         scope=Scope.DOCUMENT,
         failing=lambda p: Q(Exists(_event_count(unsettled, exclude_kinds or None, exclude=True))),
-        measures=lambda p: {"pending": count(EventStatus.PENDING),
-                            "quarantined": count(EventStatus.QUARANTINED)},
+        measures=lambda p: {
+            "pending": count(EventStatus.PENDING),
+            "quarantined": count(EventStatus.QUARANTINED),
+        },
         threshold=lambda p: "pending = 0 and quarantined = 0",
         hint_zh="确认待确认业务；隔离业务需先反结案或解冻后处理。",
         hint_en="Confirm pending events; quarantined ones apply after reopen or release.",

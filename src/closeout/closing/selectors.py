@@ -59,7 +59,7 @@ class Checklist:
         return "ready"
 
 
-def _flag(q: Q) -> ExpressionWrapper:
+def _flag(q: Q) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(q, output_field=BooleanField())
 
 
@@ -86,12 +86,18 @@ def close_checklist_for(
             failing = [row["line_no"] for row in line_rows if row[f"r{i}"]]
             values = {row["line_no"]: _measures_of(row, i) for row in line_rows}
             measured = _totals(values.values())
-            checks.append(RuleCheck(rule, severity, not failing, measured, rule.threshold(policy),
-                                    failing, values))
+            checks.append(
+                RuleCheck(
+                    rule, severity, not failing, measured, rule.threshold(policy), failing, values
+                )
+            )
         elif whole:
             row = doc_row[0]
-            checks.append(RuleCheck(rule, severity, not row[f"r{i}"], _measures_of(row, i),
-                                    rule.threshold(policy)))
+            checks.append(
+                RuleCheck(
+                    rule, severity, not row[f"r{i}"], _measures_of(row, i), rule.threshold(policy)
+                )
+            )
     return Checklist(document, policy, checks, for_auto, line_nos)
 
 
@@ -110,7 +116,7 @@ def _annotated_rows(
 
 def _measures_of(row: dict[str, Any], i: int) -> dict[str, Any]:
     prefix = f"m{i}__"
-    return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
 
 
 def _totals(rows: Any) -> dict[str, Any]:
@@ -153,7 +159,9 @@ class ItemCommitment:
 def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, ItemCommitment]:
     """Per item, the quantity still on order from open purchase-order lines and reserved by open
     sales-order lines: the unfulfilled remainder (never negative) of lines not closed."""
-    kinds = {spec.code: spec.commitment for spec in all_specs() if spec.commitment}
+    kinds: dict[str, Commitment] = {
+        str(spec.code): spec.commitment for spec in all_specs() if spec.commitment
+    }
     lines = Line.objects.filter(
         close_state__in=LINE_SCOPE, item_id__isnull=False, document__doc_type__in=list(kinds)
     )
@@ -164,9 +172,7 @@ def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, Ite
     for row in rows:
         bucket = result.setdefault(row["item_id"], {"on_order": Decimal(0), "reserved": Decimal(0)})
         bucket[str(kinds[row["document__doc_type"]])] += row["open_qty"] or Decimal(0)
-    return {
-        item: ItemCommitment(item, v["on_order"], v["reserved"]) for item, v in result.items()
-    }
+    return {item: ItemCommitment(item, v["on_order"], v["reserved"]) for item, v in result.items()}
 
 
 __all__ = [

@@ -53,7 +53,9 @@ def reason_get(code: str, action: ReasonAction) -> ReasonCode:
 def describe_failures(checks: list[RuleCheck]) -> str:
     parts = []
     for check in checks:
-        where = f" (lines {', '.join(map(str, check.failing_lines))})" if check.failing_lines else ""
+        where = (
+            f" (lines {', '.join(map(str, check.failing_lines))})" if check.failing_lines else ""
+        )
         parts.append(f"{check.rule.code}: {check.rule.label_en}{where}")
     return "; ".join(parts)
 
@@ -149,11 +151,25 @@ def close_documents_bulk(
     """Close whole open documents (the sweep's path); returns their audit entries."""
     if not document_ids:
         return []
-    _close_open_lines(document_ids=document_ids, line_filter=Q(), actor_id=None, kind=kind,
-                      reason=reason, now=now, doc_type=doc_type)
+    _close_open_lines(
+        document_ids=document_ids,
+        line_filter=Q(),
+        actor_id=None,
+        kind=kind,
+        reason=reason,
+        now=now,
+        doc_type=doc_type,
+    )
     _refresh_released_totals(document_ids)
-    _close_headers(document_ids=document_ids, actor_id=None, kind=kind, reason=reason, remark="",
-                   close_date=timezone.localdate(now), now=now)
+    _close_headers(
+        document_ids=document_ids,
+        actor_id=None,
+        kind=kind,
+        reason=reason,
+        remark="",
+        close_date=timezone.localdate(now),
+        now=now,
+    )
     counts = dict(
         Line.objects.filter(document_id__in=document_ids, closed_in=F("document__close_seq"))
         .values("document_id")
@@ -169,9 +185,14 @@ def close_documents_bulk(
             object_type="document",
             object_id=pk,
             object_repr=f"{dt} {number}",
-            data={"from": CloseState.OPEN, "to": CloseState.CLOSED, "kind": kind,
-                  "lines_closed": counts.get(pk, 0), "released_value": value,
-                  "released_value_company": value_company},
+            data={
+                "from": CloseState.OPEN,
+                "to": CloseState.CLOSED,
+                "kind": kind,
+                "lines_closed": counts.get(pk, 0),
+                "released_value": value,
+                "released_value_company": value_company,
+            },
             reason=reason,
         )
         for pk, dt, number, value, value_company in rows
@@ -241,8 +262,13 @@ def document_close(
 ) -> CloseResult:
     """Manual close (手工结案) of a whole document or of some lines (行结案)."""
     document = document_lock(document.pk)
-    require(actor, Perm.CLOSE_DIRECT, org_unit=document.org_unit, doc_type=document.doc_type,
-            what=document.label)
+    require(
+        actor,
+        Perm.CLOSE_DIRECT,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
     check_transition(document.label, document.close_state, CloseState.CLOSED)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = _close_date(close_date, document)
@@ -251,8 +277,15 @@ def document_close(
         raise InvalidInput(f"{document.label} has no open line to close")
     checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
     check_closable(checklist, remark=remark)
-    return _execute_close(actor=actor, document=document, lines=lines, reason=reason.code,
-                          remark=remark, close_date=chosen_date, checklist=checklist)
+    return _execute_close(
+        actor=actor,
+        document=document,
+        lines=lines,
+        reason=reason.code,
+        remark=remark,
+        close_date=chosen_date,
+        checklist=checklist,
+    )
 
 
 def _execute_close(
@@ -268,11 +301,25 @@ def _execute_close(
 ) -> CloseResult:
     now = timezone.now()
     line_ids = [line.pk for line in lines]
-    _close_open_lines(document_ids=[document.pk], line_filter=Q(pk__in=line_ids), actor_id=actor.pk,
-                      kind=CloseKind.MANUAL, reason=reason, now=now, doc_type=document.doc_type)
+    _close_open_lines(
+        document_ids=[document.pk],
+        line_filter=Q(pk__in=line_ids),
+        actor_id=actor.pk,
+        kind=CloseKind.MANUAL,
+        reason=reason,
+        now=now,
+        doc_type=document.doc_type,
+    )
     _refresh_released_totals([document.pk])
-    _close_headers(document_ids=[document.pk], actor_id=actor.pk, kind=CloseKind.MANUAL,
-                   reason=reason, remark=remark, close_date=close_date, now=now)
+    _close_headers(
+        document_ids=[document.pk],
+        actor_id=actor.pk,
+        kind=CloseKind.MANUAL,
+        reason=reason,
+        remark=remark,
+        close_date=close_date,
+        now=now,
+    )
     before_state = document.close_state
     document.refresh_from_db()
     closed = list(Line.objects.filter(pk__in=line_ids).order_by("line_no"))
@@ -284,9 +331,12 @@ def _execute_close(
         "kind": CloseKind.MANUAL,
         "close_date": close_date,
         "lines": [
-            {"line": line.line_no, "released_qty": line.released_qty,
-             "released_value": line.released_value,
-             "released_value_company": line.released_value_company}
+            {
+                "line": line.line_no,
+                "released_qty": line.released_qty,
+                "released_value": line.released_value,
+                "released_value_company": line.released_value_company,
+            }
             for line in closed
         ],
         "released_value": released,
@@ -295,12 +345,24 @@ def _execute_close(
     }
     if remark:
         data["remark"] = remark
-    audit_append(actor=actor, entries=[AuditEntry(
-        action=AuditAction.DOCUMENT_CLOSED if header_closed else AuditAction.LINES_CLOSED,
-        object_type="document", object_id=document.pk, object_repr=document.label,
-        data=data, reason=reason, request_id=request_id,
-    )], at=now)
-    return CloseResult(document, [line.line_no for line in closed], header_closed, released, checklist)
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.DOCUMENT_CLOSED if header_closed else AuditAction.LINES_CLOSED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=data,
+                reason=reason,
+                request_id=request_id,
+            )
+        ],
+        at=now,
+    )
+    return CloseResult(
+        document, [line.line_no for line in closed], header_closed, released, checklist
+    )
 
 
 # --- reopen --------------------------------------------------------------------------------
@@ -320,8 +382,13 @@ def document_reopen(
 ) -> ReopenResult:
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
     document = document_lock(document.pk)
-    require(actor, Perm.REOPEN_APPROVE, org_unit=document.org_unit, doc_type=document.doc_type,
-            what=document.label)
+    require(
+        actor,
+        Perm.REOPEN_APPROVE,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
     check_transition(document.label, document.close_state, CloseState.OPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     if not remark.strip() and not reason.code:
@@ -335,34 +402,69 @@ def execute_reopen(
     """Restore exactly what the last close changed: the lines it closed reopen and give back
     what they released; lines closed separately stay closed. Then quarantined events apply."""
     now = timezone.now()
-    before = {"close_state": document.close_state, "close_kind": document.close_kind,
-              "close_reason": document.close_reason, "closed_at": document.closed_at,
-              "released_value": document.released_value}
+    before = {
+        "close_state": document.close_state,
+        "close_kind": document.close_kind,
+        "close_reason": document.close_reason,
+        "closed_at": document.closed_at,
+        "released_value": document.released_value,
+    }
     lines = Line.objects.filter(
         document_id=document.pk, close_state=CloseState.CLOSED, closed_in=document.close_seq
     )
-    reopened = list(lines.order_by("line_no").values_list("line_no", "released_qty", "released_value"))
-    lines.update(close_state=CloseState.OPEN, close_kind="", close_reason="", closed_by=None,
-                 closed_at=None, closed_in=None, released_qty=0, released_value=0,
-                 released_value_company=0)
+    reopened = list(
+        lines.order_by("line_no").values_list("line_no", "released_qty", "released_value")
+    )
+    lines.update(
+        close_state=CloseState.OPEN,
+        close_kind="",
+        close_reason="",
+        closed_by=None,
+        closed_at=None,
+        closed_in=None,
+        released_qty=0,
+        released_value=0,
+        released_value_company=0,
+    )
     _refresh_released_totals([document.pk])
     Document.objects.filter(pk=document.pk).update(
-        close_state=CloseState.OPEN, close_kind="", close_reason="", close_remark="",
-        close_date=None, closed_by=None, closed_at=None, state_changed_at=now,
+        close_state=CloseState.OPEN,
+        close_kind="",
+        close_reason="",
+        close_remark="",
+        close_date=None,
+        closed_by=None,
+        closed_at=None,
+        state_changed_at=now,
         version=F("version") + 1,
     )
     document.refresh_from_db()
     results = events_apply_quarantined(actor=actor, document=document)
     applied = sum(1 for r in results if r.outcome == "applied")
-    audit_append(actor=actor, entries=[AuditEntry(
-        action=AuditAction.DOCUMENT_REOPENED, object_type="document", object_id=document.pk,
-        object_repr=document.label,
-        data={"before": before, "to": CloseState.OPEN,
-              "lines": [{"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened],
-              "quarantined_applied": applied, "still_quarantined": len(results) - applied,
-              **({"remark": remark} if remark else {})},
-        reason=reason, request_id=request_id,
-    )], at=now)
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.DOCUMENT_REOPENED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data={
+                    "before": before,
+                    "to": CloseState.OPEN,
+                    "lines": [
+                        {"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened
+                    ],
+                    "quarantined_applied": applied,
+                    "still_quarantined": len(results) - applied,
+                    **({"remark": remark} if remark else {}),
+                },
+                reason=reason,
+                request_id=request_id,
+            )
+        ],
+        at=now,
+    )
     document.refresh_from_db()
     return ReopenResult(document, [n for n, _, _ in reopened], applied, len(results) - applied)
 
@@ -376,15 +478,24 @@ def document_hold(
 ) -> Document:
     """Hold (冻结) a document or some of its lines: events are quarantined, nothing closes."""
     document = document_lock(document.pk)
-    require(actor, Perm.HOLD, org_unit=document.org_unit, doc_type=document.doc_type,
-            what=document.label)
+    require(
+        actor,
+        Perm.HOLD,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
     if not reason.strip():
         raise InvalidInput("a hold needs a reason", details={"field": "reason"})
     now = timezone.now()
+    data: dict[str, Any]
     if line_nos is None:
         check_transition(document.label, document.close_state, CloseState.ON_HOLD)
         _set_header_state(document, CloseState.ON_HOLD, now, hold_reason=reason)
-        action, data = AuditAction.DOCUMENT_HELD, {"from": CloseState.OPEN, "to": CloseState.ON_HOLD}
+        action, data = (
+            AuditAction.DOCUMENT_HELD,
+            {"from": CloseState.OPEN, "to": CloseState.ON_HOLD},
+        )
     else:
         check_transition(document.label, document.close_state, CloseState.ON_HOLD)
         lines = _selected_lines(document, line_nos)
@@ -393,28 +504,43 @@ def document_hold(
         )
         Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
         action, data = AuditAction.LINES_HELD, {"lines": line_nos, "to": CloseState.ON_HOLD}
-    audit_append(actor=actor, entries=[AuditEntry(action, "document", document.pk, document.label,
-                                                  data, reason)], at=now)
+    audit_append(
+        actor=actor,
+        entries=[AuditEntry(action, "document", document.pk, document.label, data, reason)],
+        at=now,
+    )
     document.refresh_from_db()
     return document
 
 
 @transaction.atomic
 def document_release(
-    *, actor: AbstractBaseUser, document: Document, reason: str = "",
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    reason: str = "",
     line_nos: list[int] | None = None,
 ) -> Document:
     """Release (解冻) a held document or lines; events quarantined meanwhile then apply."""
     document = document_lock(document.pk)
-    require(actor, Perm.HOLD, org_unit=document.org_unit, doc_type=document.doc_type,
-            what=document.label)
+    require(
+        actor,
+        Perm.HOLD,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
     now = timezone.now()
+    data: dict[str, Any]
     if line_nos is None:
         check_transition(document.label, document.close_state, CloseState.OPEN)
         if document.close_state != CloseState.ON_HOLD:
             raise InvalidInput(f"{document.label} is {document.close_state}, not on hold")
         _set_header_state(document, CloseState.OPEN, now, hold_reason="")
-        action, data = AuditAction.DOCUMENT_RELEASED, {"from": CloseState.ON_HOLD, "to": CloseState.OPEN}
+        action, data = (
+            AuditAction.DOCUMENT_RELEASED,
+            {"from": CloseState.ON_HOLD, "to": CloseState.OPEN},
+        )
     else:
         held = {line.line_no for line in document.lines.filter(close_state=CloseState.ON_HOLD)}
         not_held = [n for n in line_nos if n not in held]
@@ -431,8 +557,11 @@ def document_release(
     document.refresh_from_db()
     results = events_apply_quarantined(actor=actor, document=document)
     data["quarantined_applied"] = sum(1 for r in results if r.outcome == "applied")
-    audit_append(actor=actor, entries=[AuditEntry(action, "document", document.pk, document.label,
-                                                  data, reason)], at=now)
+    audit_append(
+        actor=actor,
+        entries=[AuditEntry(action, "document", document.pk, document.label, data, reason)],
+        at=now,
+    )
     document.refresh_from_db()
     return document
 

@@ -15,7 +15,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.ARCHIVED: frozenset(),
 }
 
-_WHY = {
+_WHY: dict[tuple[str, str], str] = {
     (S.ARCHIVED, S.OPEN): "an archived (final) close can never be reopened",
     (S.ARCHIVED, S.REOPEN_PENDING): "an archived (final) close can never be reopened",
     (S.ON_HOLD, S.CLOSED): "it is on hold (冻结): release it first",

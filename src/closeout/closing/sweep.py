@@ -60,14 +60,19 @@ def _classify(
 
 def _candidates(doc_type: str, scope: object, last_id: int, dry_run: bool) -> QuerySet[Document]:
     qs = Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN, pk__gt=last_id)
-    qs = qs.filter(scope).order_by("pk")  # type: ignore[arg-type]
+    qs = qs.filter(scope).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
     return qs
 
 
 def _sweep_policy(
-    spec: DocTypeSpec, policy: ClosePolicy, scope: object, *, dry_run: bool, chunk_size: int,
+    spec: DocTypeSpec,
+    policy: ClosePolicy,
+    scope: object,
+    *,
+    dry_run: bool,
+    chunk_size: int,
     tally: SweepTally,
 ) -> None:
     rules = effective_rules(spec.rules, policy, for_auto=True)
@@ -78,13 +83,18 @@ def _sweep_policy(
     last_id = 0
     while True:
         with transaction.atomic():
-            ids = list(_candidates(spec.code, scope, last_id, dry_run)
-                       .values_list("pk", flat=True)[:chunk_size])
+            ids = list(
+                _candidates(spec.code, scope, last_id, dry_run).values_list("pk", flat=True)[
+                    :chunk_size
+                ]
+            )
             if not ids:
                 return
             last_id = ids[-1]
-            rows = Document.objects.filter(pk__in=ids).annotate(**flags).values_list(
-                "pk", "number", *flags
+            rows = (
+                Document.objects.filter(pk__in=ids)
+                .annotate(**flags)
+                .values_list("pk", "number", *flags)
             )
             ready: list[int] = []
             for pk, number, *row_flags in rows:
@@ -106,8 +116,11 @@ def _sweep_policy(
             if dry_run or not ready:
                 continue
             entries = close_documents_bulk(
-                document_ids=ready, doc_type=spec.code, kind=CloseKind.AUTO,
-                reason=AUTO_REASON, now=timezone.now(),
+                document_ids=ready,
+                doc_type=spec.code,
+                kind=CloseKind.AUTO,
+                reason=AUTO_REASON,
+                now=timezone.now(),
             )
             tally.lines_closed += sum(int(e.data["lines_closed"]) for e in entries)
             audit_append(actor=None, entries=entries)
@@ -123,9 +136,11 @@ def sweep_run(
     for spec in specs:
         for policy, scope in policy_partitions(spec.code):
             if not policy.auto_close_enabled:
-                tally.policy_off += Document.objects.filter(
-                    doc_type=spec.code, close_state=CloseState.OPEN
-                ).filter(scope).count()
+                tally.policy_off += (
+                    Document.objects.filter(doc_type=spec.code, close_state=CloseState.OPEN)
+                    .filter(scope)
+                    .count()
+                )
                 continue
             _sweep_policy(spec, policy, scope, dry_run=dry_run, chunk_size=chunk_size, tally=tally)
     run.finished_at = timezone.now()
@@ -137,10 +152,21 @@ def sweep_run(
     with transaction.atomic():
         run.save()
         if not dry_run:
-            audit_append(actor=None, entries=[AuditEntry(
-                action=AuditAction.SWEEP_RUN, object_type="sweep", object_id=run.pk,
-                object_repr=str(run),
-                data={"closed": run.closed, "exception_queue": run.exception_queue,
-                      "blocked": run.blocked, "examined": run.examined},
-            )])
+            audit_append(
+                actor=None,
+                entries=[
+                    AuditEntry(
+                        action=AuditAction.SWEEP_RUN,
+                        object_type="sweep",
+                        object_id=run.pk,
+                        object_repr=str(run),
+                        data={
+                            "closed": run.closed,
+                            "exception_queue": run.exception_queue,
+                            "blocked": run.blocked,
+                            "examined": run.examined,
+                        },
+                    )
+                ],
+            )
     return run

@@ -4,7 +4,7 @@ from django.db import models
 
 
 class OrgUnit(models.Model):
-    """A company or department. `path` ("/1/4/") makes "this unit and its descendants" one filter."""
+    """A company or department; `path` ("/1/4/") makes "this unit and descendants" one filter."""
 
     code = models.CharField("编码 code", max_length=40, unique=True)
     name = models.CharField("名称 name", max_length=200)

@@ -23,8 +23,17 @@ class LineInline(admin.TabularInline[Line, Document]):
     model = Line
     extra = 0
     can_delete = False
-    fields = ("line_no", "item", "planned_qty", "fulfilled_qty", "invoiced_amount",
-              "settled_amount", "close_state", "released_qty", "released_value")
+    fields = (
+        "line_no",
+        "item",
+        "planned_qty",
+        "fulfilled_qty",
+        "invoiced_amount",
+        "settled_amount",
+        "close_state",
+        "released_qty",
+        "released_value",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -33,8 +42,17 @@ class LineInline(admin.TabularInline[Line, Document]):
 
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdmin):
-    list_display = ("number", "doc_type", "org_unit", "partner", "close_state", "close_kind",
-                    "close_date", "total_amount", "released_value")
+    list_display = (
+        "number",
+        "doc_type",
+        "org_unit",
+        "partner",
+        "close_state",
+        "close_kind",
+        "close_date",
+        "total_amount",
+        "released_value",
+    )
     list_filter = ("doc_type", "close_state", "close_kind")
     search_fields = ("number",)
     inlines = [LineInline]
@@ -42,7 +60,15 @@ class DocumentAdmin(ReadOnlyAdmin):
 
 @admin.register(BusinessEvent)
 class BusinessEventAdmin(ReadOnlyAdmin):
-    list_display = ("external_id", "kind", "document", "line", "quantity", "amount", "status",
-                    "quarantine_reason")
+    list_display = (
+        "external_id",
+        "kind",
+        "document",
+        "line",
+        "quantity",
+        "amount",
+        "status",
+        "quarantine_reason",
+    )
     list_filter = ("kind", "status")
     search_fields = ("external_id",)

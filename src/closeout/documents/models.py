@@ -31,9 +31,6 @@ class CloseKind(models.TextChoices):
 # Line states that still take part in a close: not yet closed.
 LINE_STATES_NOT_CLOSED = (CloseState.OPEN, CloseState.ON_HOLD, CloseState.CLOSE_PENDING)
 
-_QTY = {"max_digits": 20, "decimal_places": 4, "default": 0}
-_AMOUNT = {"max_digits": 20, "decimal_places": 4, "default": 0}
-
 
 class Document(models.Model):
     doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
@@ -46,8 +43,10 @@ class Document(models.Model):
     expected_date = models.DateField("预计日期 expected date", null=True, blank=True)
     currency = models.CharField("币别 currency", max_length=3, default="CNY")
     exchange_rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8, default=1)
-    total_amount = models.DecimalField("金额 total", **_AMOUNT)
-    total_amount_company = models.DecimalField("本位币金额 total (company)", **_AMOUNT)
+    total_amount = models.DecimalField("金额 total", max_digits=20, decimal_places=4, default=0)
+    total_amount_company = models.DecimalField(
+        "本位币金额 total (company)", max_digits=20, decimal_places=4, default=0
+    )
     source_system = models.CharField("来源系统 source", max_length=40, default="closeout")
     external_id = models.CharField("外部编号 external id", max_length=100, blank=True)
 
@@ -65,8 +64,10 @@ class Document(models.Model):
     # Counts close actions on this document; lines remember the one that closed them, so a
     # reopen restores exactly what the last close changed.
     close_seq = models.PositiveIntegerField(default=0)
-    released_value = models.DecimalField("释放未结金额 released value", **_AMOUNT)
-    released_value_company = models.DecimalField(**_AMOUNT)
+    released_value = models.DecimalField(
+        "释放未结金额 released value", max_digits=20, decimal_places=4, default=0
+    )
+    released_value_company = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     hold_reason = models.TextField("冻结原因 hold reason", blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField("最近业务 last activity", null=True, blank=True)
@@ -78,7 +79,9 @@ class Document(models.Model):
         verbose_name = "单据 document"
         verbose_name_plural = "单据 documents"
         constraints = [
-            models.UniqueConstraint(fields=["doc_type", "number"], name="document_type_number_uniq"),
+            models.UniqueConstraint(
+                fields=["doc_type", "number"], name="document_type_number_uniq"
+            ),
             models.UniqueConstraint(
                 fields=["source_system", "external_id"],
                 condition=~Q(external_id=""),
@@ -108,20 +111,38 @@ class Line(models.Model):
     unit = models.CharField("单位 unit", max_length=20, default="EA")
     unit_price = models.DecimalField("单价 unit price", max_digits=20, decimal_places=6, default=0)
     # planned_qty: ordered quantity, book quantity (stock count) or number of tasks (project stage)
-    planned_qty = models.DecimalField("计划数量 planned qty", **_QTY)
+    planned_qty = models.DecimalField(
+        "计划数量 planned qty", max_digits=20, decimal_places=4, default=0
+    )
     # planned_amount: order value, source-order amount (receivable/payable) or budget (project)
-    planned_amount = models.DecimalField("计划金额 planned amount", **_AMOUNT)
+    planned_amount = models.DecimalField(
+        "计划金额 planned amount", max_digits=20, decimal_places=4, default=0
+    )
     # fulfilled_qty: received, shipped or tasks done, net of returns
-    fulfilled_qty = models.DecimalField("完成数量 fulfilled qty", **_QTY)
-    returns_open_qty = models.DecimalField("未清退货 open returns", **_QTY)
-    invoiced_qty = models.DecimalField("开票数量 invoiced qty", **_QTY)
-    invoiced_amount = models.DecimalField("开票金额 invoiced amount", **_AMOUNT)
-    settled_amount = models.DecimalField("结算金额 settled amount", **_AMOUNT)
+    fulfilled_qty = models.DecimalField(
+        "完成数量 fulfilled qty", max_digits=20, decimal_places=4, default=0
+    )
+    returns_open_qty = models.DecimalField(
+        "未清退货 open returns", max_digits=20, decimal_places=4, default=0
+    )
+    invoiced_qty = models.DecimalField(
+        "开票数量 invoiced qty", max_digits=20, decimal_places=4, default=0
+    )
+    invoiced_amount = models.DecimalField(
+        "开票金额 invoiced amount", max_digits=20, decimal_places=4, default=0
+    )
+    settled_amount = models.DecimalField(
+        "结算金额 settled amount", max_digits=20, decimal_places=4, default=0
+    )
     counted_qty = models.DecimalField(
         "盘点数量 counted qty", max_digits=20, decimal_places=4, null=True, blank=True
     )
-    adjusted_qty = models.DecimalField("调整数量 adjusted qty", **_QTY)
-    actual_cost = models.DecimalField("实际成本 actual cost", **_AMOUNT)
+    adjusted_qty = models.DecimalField(
+        "调整数量 adjusted qty", max_digits=20, decimal_places=4, default=0
+    )
+    actual_cost = models.DecimalField(
+        "实际成本 actual cost", max_digits=20, decimal_places=4, default=0
+    )
 
     close_state = models.CharField(
         "结案状态 close state", max_length=20, choices=CloseState.choices, default=CloseState.OPEN
@@ -133,9 +154,13 @@ class Line(models.Model):
     )
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_in = models.PositiveIntegerField(null=True, blank=True)
-    released_qty = models.DecimalField("释放未结数量 released qty", **_QTY)
-    released_value = models.DecimalField("释放未结金额 released value", **_AMOUNT)
-    released_value_company = models.DecimalField(**_AMOUNT)
+    released_qty = models.DecimalField(
+        "释放未结数量 released qty", max_digits=20, decimal_places=4, default=0
+    )
+    released_value = models.DecimalField(
+        "释放未结金额 released value", max_digits=20, decimal_places=4, default=0
+    )
+    released_value_company = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     hold_reason = models.TextField(blank=True)
 
     class Meta:
@@ -182,8 +207,8 @@ class BusinessEvent(models.Model):
     kind = models.CharField("业务类型 kind", max_length=20, choices=EventKind.choices)
     source_system = models.CharField(max_length=40, default="closeout")
     external_id = models.CharField("外部编号 external id", max_length=100)
-    quantity = models.DecimalField("数量 quantity", **_QTY)
-    amount = models.DecimalField("金额 amount", **_AMOUNT)
+    quantity = models.DecimalField("数量 quantity", max_digits=20, decimal_places=4, default=0)
+    amount = models.DecimalField("金额 amount", max_digits=20, decimal_places=4, default=0)
     occurred_at = models.DateTimeField("业务时间 occurred at")
     status = models.CharField(max_length=12, choices=EventStatus.choices)
     quarantine_reason = models.TextField("隔离原因 quarantine reason", blank=True)

@@ -31,9 +31,11 @@ from closeout.documents.types import Op, spec_for
 
 def document_get(doc_type: str, number: str) -> Document:
     spec_for(doc_type)  # a clear error for an unknown type
-    document = Document.objects.select_related("org_unit", "partner").filter(
-        doc_type=doc_type, number=number
-    ).first()
+    document = (
+        Document.objects.select_related("org_unit", "partner")
+        .filter(doc_type=doc_type, number=number)
+        .first()
+    )
     if document is None:
         raise NotFound(
             f"no {doc_type} numbered '{number}'",
@@ -70,7 +72,9 @@ _LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "
 
 def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     if data.line_no <= 0:
-        raise InvalidInput(f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"})
+        raise InvalidInput(
+            f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"}
+        )
     if data.planned_qty < 0 or data.unit_price < 0:
         raise InvalidInput(
             f"line {data.line_no}: planned quantity and unit price must not be negative",
@@ -114,15 +118,27 @@ def document_upsert(
     seen: set[int] = set()
     for line in lines:
         if line.line_no in seen:
-            raise InvalidInput(f"{number}: line {line.line_no} appears twice", details={"field": "lines"})
+            raise InvalidInput(
+                f"{number}: line {line.line_no} appears twice", details={"field": "lines"}
+            )
         seen.add(line.line_no)
     refused: Document | None = None
     with transaction.atomic():
         existing = Document.objects.filter(doc_type=doc_type, number=number).first()
         if existing is None:
             document = _document_create(
-                actor, doc_type, number, org_unit, document_date, lines, partner, expected_date,
-                currency, exchange_rate, source_system, external_id,
+                actor,
+                doc_type,
+                number,
+                org_unit,
+                document_date,
+                lines,
+                partner,
+                expected_date,
+                currency,
+                exchange_rate,
+                source_system,
+                external_id,
             )
             return document
         document = document_lock(existing.pk)
@@ -292,15 +308,26 @@ def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[
     return changes
 
 
-def _event_entry(action: AuditAction, event: BusinessEvent, document: Document,
-                 data: dict[str, Any], reason: str = "") -> AuditEntry:
+def _event_entry(
+    action: AuditAction,
+    event: BusinessEvent,
+    document: Document,
+    data: dict[str, Any],
+    reason: str = "",
+) -> AuditEntry:
     return AuditEntry(
         action=action,
         object_type="document",
         object_id=document.pk,
         object_repr=document.label,
-        data={"event": event.external_id, "kind": event.kind, "line": getattr(event.line, "line_no", None),
-              "quantity": event.quantity, "amount": event.amount, **data},
+        data={
+            "event": event.external_id,
+            "kind": event.kind,
+            "line": getattr(event.line, "line_no", None),
+            "quantity": event.quantity,
+            "amount": event.amount,
+            **data,
+        },
         reason=reason,
     )
 
@@ -323,8 +350,13 @@ def event_post(
     An event for a closed or held line is stored as quarantined: never applied, never dropped."""
     spec = spec_for(document.doc_type)
     if actor is not None:
-        require(actor, Perm.DOCUMENT_SYNC, org_unit=document.org_unit, doc_type=document.doc_type,
-                what=document.label)
+        require(
+            actor,
+            Perm.DOCUMENT_SYNC,
+            org_unit=document.org_unit,
+            doc_type=document.doc_type,
+            what=document.label,
+        )
     if not external_id.strip():
         raise InvalidInput("event external id is empty", details={"field": "external_id"})
     if kind not in EventKind.values:
@@ -350,8 +382,18 @@ def event_post(
     try:
         with transaction.atomic():
             return _event_post_locked(
-                actor, document.pk, spec.header_events, kind, external_id, line_no, qty, amt,
-                occurred_at or timezone.now(), source_system, pending, note,
+                actor,
+                document.pk,
+                spec.header_events,
+                kind,
+                external_id,
+                line_no,
+                qty,
+                amt,
+                occurred_at or timezone.now(),
+                source_system,
+                pending,
+                note,
             )
     except IntegrityError:
         # Another caller posted the same external id at the same moment.
@@ -361,8 +403,12 @@ def event_post(
         return duplicate
 
 
-def _duplicate(source_system: str, external_id: str, document: Document, kind: str) -> EventResult | None:
-    existing = BusinessEvent.objects.filter(source_system=source_system, external_id=external_id).first()
+def _duplicate(
+    source_system: str, external_id: str, document: Document, kind: str
+) -> EventResult | None:
+    existing = BusinessEvent.objects.filter(
+        source_system=source_system, external_id=external_id
+    ).first()
     if existing is None:
         return None
     if existing.document_id != document.pk or existing.kind != kind:
@@ -392,32 +438,47 @@ def _event_post_locked(
     line: Line | None = None
     if EventKind(kind) not in header_events:
         if line_no is None:
-            raise InvalidInput(f"{document.label}: a {kind} needs a line number", details={"field": "line_no"})
+            raise InvalidInput(
+                f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
+            )
         line = Line.objects.select_for_update().filter(document=document, line_no=line_no).first()
         if line is None:
             raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
     event = BusinessEvent(
-        document=document, line=line, kind=kind, source_system=source_system,
-        external_id=external_id, quantity=qty, amount=amt, occurred_at=occurred_at,
-        posted_by_id=actor.pk if actor is not None else None, note=note,
+        document=document,
+        line=line,
+        kind=kind,
+        source_system=source_system,
+        external_id=external_id,
+        quantity=qty,
+        amount=amt,
+        occurred_at=occurred_at,
+        posted_by_id=actor.pk if actor is not None else None,
+        note=note,
     )
     reason = _quarantine_reason(document, line)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save()
-        audit_append(actor=actor, entries=[_event_entry(
-            AuditAction.EVENT_QUARANTINED, event, document, {}, reason)])
+        audit_append(
+            actor=actor,
+            entries=[_event_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
+        )
         return EventResult(event, PostOutcome.QUARANTINED)
     if pending:
         event.status = EventStatus.PENDING
         event.save()
-        audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_PENDING, event, document, {})])
+        audit_append(
+            actor=actor, entries=[_event_entry(AuditAction.EVENT_PENDING, event, document, {})]
+        )
         return EventResult(event, PostOutcome.PENDING)
     event.status, event.applied_at = EventStatus.APPLIED, timezone.now()
     event.save()
     changes = _apply(event, document, line)
     _touch(document, occurred_at)
-    audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_APPLIED, event, document, changes)])
+    audit_append(
+        actor=actor, entries=[_event_entry(AuditAction.EVENT_APPLIED, event, document, changes)]
+    )
     return EventResult(event, PostOutcome.APPLIED)
 
 
@@ -433,8 +494,13 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
     event = BusinessEvent.objects.get(pk=event_id)
     document = document_lock(event.document_id)
     if actor is not None:
-        require(actor, Perm.DOCUMENT_SYNC, org_unit=document.org_unit, doc_type=document.doc_type,
-                what=document.label)
+        require(
+            actor,
+            Perm.DOCUMENT_SYNC,
+            org_unit=document.org_unit,
+            doc_type=document.doc_type,
+            what=document.label,
+        )
     event = BusinessEvent.objects.select_for_update().get(pk=event_id)
     if event.status != EventStatus.PENDING:
         raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
@@ -443,14 +509,18 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save(update_fields=["status", "quarantine_reason"])
-        audit_append(actor=actor, entries=[_event_entry(
-            AuditAction.EVENT_QUARANTINED, event, document, {}, reason)])
+        audit_append(
+            actor=actor,
+            entries=[_event_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
+        )
         return EventResult(event, PostOutcome.QUARANTINED)
     changes = _apply(event, document, line)
     event.status, event.applied_at = EventStatus.APPLIED, timezone.now()
     event.save(update_fields=["status", "applied_at"])
     _touch(document, event.occurred_at)
-    audit_append(actor=actor, entries=[_event_entry(AuditAction.EVENT_CONFIRMED, event, document, changes)])
+    audit_append(
+        actor=actor, entries=[_event_entry(AuditAction.EVENT_CONFIRMED, event, document, changes)]
+    )
     return EventResult(event, PostOutcome.APPLIED)
 
 
@@ -462,9 +532,11 @@ def events_apply_quarantined(
     The caller holds the document lock and its transaction."""
     results: list[EventResult] = []
     entries: list[AuditEntry] = []
-    for event in BusinessEvent.objects.select_for_update().filter(
-        document=document, status=EventStatus.QUARANTINED
-    ).order_by("id"):
+    for event in (
+        BusinessEvent.objects.select_for_update()
+        .filter(document=document, status=EventStatus.QUARANTINED)
+        .order_by("id")
+    ):
         line = Line.objects.get(pk=event.line_id) if event.line_id else None
         reason = _quarantine_reason(document, line)
         if reason:
@@ -474,10 +546,16 @@ def events_apply_quarantined(
             results.append(EventResult(event, PostOutcome.QUARANTINED))
             continue
         changes = _apply(event, document, line)
-        event.status, event.applied_at, event.quarantine_reason = EventStatus.APPLIED, timezone.now(), ""
+        event.status, event.applied_at, event.quarantine_reason = (
+            EventStatus.APPLIED,
+            timezone.now(),
+            "",
+        )
         event.save(update_fields=["status", "applied_at", "quarantine_reason"])
         _touch(document, event.occurred_at)
-        entries.append(_event_entry(AuditAction.EVENT_RELEASED_FROM_QUARANTINE, event, document, changes))
+        entries.append(
+            _event_entry(AuditAction.EVENT_RELEASED_FROM_QUARANTINE, event, document, changes)
+        )
         results.append(EventResult(event, PostOutcome.APPLIED))
     audit_append(actor=actor, entries=entries)
     return results

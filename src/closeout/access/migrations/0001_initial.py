@@ -7,48 +7,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Role',
+            name="Role",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True, verbose_name='编码 code')),
-                ('name_zh', models.CharField(max_length=100, verbose_name='名称 name (中文)')),
-                ('name_en', models.CharField(max_length=100, verbose_name='名称 name (English)')),
-                ('permissions', models.JSONField(default=list, verbose_name='权限 permissions')),
-                ('includes', models.ManyToManyField(blank=True, related_name='included_in', to='access.role', verbose_name='继承 includes')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True, verbose_name="编码 code")),
+                ("name_zh", models.CharField(max_length=100, verbose_name="名称 name (中文)")),
+                ("name_en", models.CharField(max_length=100, verbose_name="名称 name (English)")),
+                ("permissions", models.JSONField(default=list, verbose_name="权限 permissions")),
+                (
+                    "includes",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="included_in",
+                        to="access.role",
+                        verbose_name="继承 includes",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '角色 role',
-                'verbose_name_plural': '角色 roles',
+                "verbose_name": "角色 role",
+                "verbose_name_plural": "角色 roles",
             },
         ),
         migrations.CreateModel(
-            name='Grant',
+            name="Grant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('doc_types', models.JSONField(blank=True, default=list, help_text='empty = every type', verbose_name='单据类型 document types')),
-                ('valid_from', models.DateTimeField(default=django.utils.timezone.now, verbose_name='生效 valid from')),
-                ('valid_until', models.DateTimeField(blank=True, null=True, verbose_name='失效 valid until')),
-                ('reason', models.TextField(blank=True, verbose_name='原因 reason')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('expired_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('granted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('org_unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.orgunit')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='closeout_grants', to=settings.AUTH_USER_MODEL)),
-                ('role', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grants', to='access.role')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "doc_types",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="empty = every type",
+                        verbose_name="单据类型 document types",
+                    ),
+                ),
+                (
+                    "valid_from",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="生效 valid from"
+                    ),
+                ),
+                (
+                    "valid_until",
+                    models.DateTimeField(blank=True, null=True, verbose_name="失效 valid until"),
+                ),
+                ("reason", models.TextField(blank=True, verbose_name="原因 reason")),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("expired_notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "granted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.orgunit",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="closeout_grants",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="grants",
+                        to="access.role",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '授权 grant',
-                'verbose_name_plural': '授权 grants',
+                "verbose_name": "授权 grant",
+                "verbose_name_plural": "授权 grants",
             },
         ),
     ]

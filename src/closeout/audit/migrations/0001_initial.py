@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,36 +14,101 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_seq', models.BigIntegerField(default=0)),
-                ('last_hash', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last_seq", models.BigIntegerField(default=0)),
+                (
+                    "last_hash",
+                    models.CharField(
+                        default="0000000000000000000000000000000000000000000000000000000000000000",
+                        max_length=64,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.BigIntegerField(unique=True, verbose_name='序号 sequence')),
-                ('at', models.DateTimeField(verbose_name='时间 time')),
-                ('actor_name', models.CharField(max_length=150, verbose_name='操作人 actor')),
-                ('action', models.PositiveSmallIntegerField(choices=[(101, 'document_created'), (102, 'document_updated'), (110, 'event_applied'), (111, 'event_pending'), (112, 'event_confirmed'), (113, 'event_quarantined'), (114, 'event_released_from_quarantine'), (120, 'document_change_refused'), (201, 'document_closed'), (202, 'lines_closed'), (203, 'document_reopened'), (204, 'document_held'), (205, 'document_released'), (206, 'lines_held'), (207, 'lines_released'), (210, 'close_requested'), (211, 'close_request_ended'), (212, 'reopen_requested'), (213, 'reopen_request_ended'), (220, 'document_archived'), (230, 'sweep_run'), (301, 'approval_decided'), (401, 'grant_created'), (402, 'grant_revoked'), (403, 'grant_expired'), (410, 'role_changed'), (501, 'policy_changed'), (502, 'reason_changed')], verbose_name='动作 action')),
-                ('object_type', models.CharField(max_length=40)),
-                ('object_id', models.CharField(max_length=64)),
-                ('object_repr', models.CharField(blank=True, max_length=200)),
-                ('data', models.JSONField(default=dict, verbose_name='变更 before/after')),
-                ('reason', models.TextField(blank=True, verbose_name='原因 reason')),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.BigIntegerField(unique=True, verbose_name="序号 sequence")),
+                ("at", models.DateTimeField(verbose_name="时间 time")),
+                ("actor_name", models.CharField(max_length=150, verbose_name="操作人 actor")),
+                (
+                    "action",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (101, "document_created"),
+                            (102, "document_updated"),
+                            (110, "event_applied"),
+                            (111, "event_pending"),
+                            (112, "event_confirmed"),
+                            (113, "event_quarantined"),
+                            (114, "event_released_from_quarantine"),
+                            (120, "document_change_refused"),
+                            (201, "document_closed"),
+                            (202, "lines_closed"),
+                            (203, "document_reopened"),
+                            (204, "document_held"),
+                            (205, "document_released"),
+                            (206, "lines_held"),
+                            (207, "lines_released"),
+                            (210, "close_requested"),
+                            (211, "close_request_ended"),
+                            (212, "reopen_requested"),
+                            (213, "reopen_request_ended"),
+                            (220, "document_archived"),
+                            (230, "sweep_run"),
+                            (301, "approval_decided"),
+                            (401, "grant_created"),
+                            (402, "grant_revoked"),
+                            (403, "grant_expired"),
+                            (410, "role_changed"),
+                            (501, "policy_changed"),
+                            (502, "reason_changed"),
+                        ],
+                        verbose_name="动作 action",
+                    ),
+                ),
+                ("object_type", models.CharField(max_length=40)),
+                ("object_id", models.CharField(max_length=64)),
+                ("object_repr", models.CharField(blank=True, max_length=200)),
+                ("data", models.JSONField(default=dict, verbose_name="变更 before/after")),
+                ("reason", models.TextField(blank=True, verbose_name="原因 reason")),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '操作日志 audit event',
-                'verbose_name_plural': '操作日志 audit events',
-                'ordering': ['seq'],
-                'indexes': [models.Index(fields=['object_type', 'object_id', 'seq'], name='audit_audit_object__599a7d_idx')],
+                "verbose_name": "操作日志 audit event",
+                "verbose_name_plural": "操作日志 audit events",
+                "ordering": ["seq"],
+                "indexes": [
+                    models.Index(
+                        fields=["object_type", "object_id", "seq"],
+                        name="audit_audit_object__599a7d_idx",
+                    )
+                ],
             },
         ),
     ]

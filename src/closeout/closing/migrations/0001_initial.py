@@ -5,80 +5,226 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReasonCode',
+            name="ReasonCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True, verbose_name='编码 code')),
-                ('action', models.CharField(choices=[('close', '结案 close'), ('reopen', '反结案 reopen')], max_length=10)),
-                ('label_zh', models.CharField(max_length=100, verbose_name='名称 (中文)')),
-                ('label_en', models.CharField(max_length=100, verbose_name='name (English)')),
-                ('active', models.BooleanField(default=True)),
-                ('system', models.BooleanField(default=False, help_text='used by the system, not chosen by users')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True, verbose_name="编码 code")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("close", "结案 close"), ("reopen", "反结案 reopen")],
+                        max_length=10,
+                    ),
+                ),
+                ("label_zh", models.CharField(max_length=100, verbose_name="名称 (中文)")),
+                ("label_en", models.CharField(max_length=100, verbose_name="name (English)")),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "system",
+                    models.BooleanField(
+                        default=False, help_text="used by the system, not chosen by users"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '结案原因 reason code',
-                'verbose_name_plural': '结案原因 reason codes',
-                'ordering': ['action', 'code'],
+                "verbose_name": "结案原因 reason code",
+                "verbose_name_plural": "结案原因 reason codes",
+                "ordering": ["action", "code"],
             },
         ),
         migrations.CreateModel(
-            name='SweepRun',
+            name="SweepRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('doc_type', models.CharField(blank=True, max_length=20)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('examined', models.PositiveIntegerField(default=0)),
-                ('closed', models.PositiveIntegerField(default=0)),
-                ('lines_closed', models.PositiveIntegerField(default=0)),
-                ('exception_queue', models.PositiveIntegerField(default=0)),
-                ('warning_only', models.PositiveIntegerField(default=0)),
-                ('blocked', models.PositiveIntegerField(default=0)),
-                ('not_due', models.PositiveIntegerField(default=0, help_text='passing but inside grace days')),
-                ('policy_off', models.PositiveIntegerField(default=0)),
-                ('rule_failures', models.JSONField(default=dict)),
-                ('exception_sample', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("doc_type", models.CharField(blank=True, max_length=20)),
+                ("dry_run", models.BooleanField(default=False)),
+                ("examined", models.PositiveIntegerField(default=0)),
+                ("closed", models.PositiveIntegerField(default=0)),
+                ("lines_closed", models.PositiveIntegerField(default=0)),
+                ("exception_queue", models.PositiveIntegerField(default=0)),
+                ("warning_only", models.PositiveIntegerField(default=0)),
+                ("blocked", models.PositiveIntegerField(default=0)),
+                (
+                    "not_due",
+                    models.PositiveIntegerField(
+                        default=0, help_text="passing but inside grace days"
+                    ),
+                ),
+                ("policy_off", models.PositiveIntegerField(default=0)),
+                ("rule_failures", models.JSONField(default=dict)),
+                ("exception_sample", models.JSONField(default=list)),
             ],
             options={
-                'verbose_name': '自动结案运行 sweep run',
-                'verbose_name_plural': '自动结案运行 sweep runs',
-                'ordering': ['-started_at'],
+                "verbose_name": "自动结案运行 sweep run",
+                "verbose_name_plural": "自动结案运行 sweep runs",
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='ClosePolicy',
+            name="ClosePolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('doc_type', models.CharField(choices=[('purchase_order', '采购订单 purchase order'), ('sales_order', '销售订单 sales order'), ('stock_count', '库存盘点 stock count'), ('receivable', '应收 receivable'), ('payable', '应付 payable'), ('project_stage', '项目阶段 project stage')], max_length=20, verbose_name='单据类型 type')),
-                ('under_qty_pct', models.DecimalField(decimal_places=3, default=0, max_digits=7, verbose_name='短交容差% under-delivery tolerance %')),
-                ('over_qty_pct', models.DecimalField(decimal_places=3, default=0, max_digits=7, verbose_name='超交容差% over-delivery tolerance %')),
-                ('match_qty_pct', models.DecimalField(decimal_places=3, default=0, max_digits=7, verbose_name='开票数量容差% invoice qty tolerance %')),
-                ('amount_tolerance_abs', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='金额容差 amount tolerance')),
-                ('amount_tolerance_pct', models.DecimalField(decimal_places=3, default=0, max_digits=7, verbose_name='金额容差% amount tolerance %')),
-                ('write_off_amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='核销容差 write-off tolerance')),
-                ('variance_value_limit', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='盘点差异金额上限 variance limit')),
-                ('budget_tolerance_pct', models.DecimalField(decimal_places=3, default=0, max_digits=7, verbose_name='预算容差% budget tolerance %')),
-                ('grace_days', models.PositiveIntegerField(default=0, verbose_name='宽限天数 grace days')),
-                ('auto_close_enabled', models.BooleanField(default=True, verbose_name='自动结案 automatic close')),
-                ('direct_close_needs_approval', models.BooleanField(default=False, verbose_name='直接结案仍需审批 direct close needs approval')),
-                ('rule_settings', models.JSONField(blank=True, default=dict, help_text='per rule code: {"enabled": false} or {"severity": "warning"}', verbose_name='规则设置 rule settings')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('org_unit', models.ForeignKey(blank=True, help_text='empty = default for the whole company', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.orgunit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "doc_type",
+                    models.CharField(
+                        choices=[
+                            ("purchase_order", "采购订单 purchase order"),
+                            ("sales_order", "销售订单 sales order"),
+                            ("stock_count", "库存盘点 stock count"),
+                            ("receivable", "应收 receivable"),
+                            ("payable", "应付 payable"),
+                            ("project_stage", "项目阶段 project stage"),
+                        ],
+                        max_length=20,
+                        verbose_name="单据类型 type",
+                    ),
+                ),
+                (
+                    "under_qty_pct",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="短交容差% under-delivery tolerance %",
+                    ),
+                ),
+                (
+                    "over_qty_pct",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="超交容差% over-delivery tolerance %",
+                    ),
+                ),
+                (
+                    "match_qty_pct",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="开票数量容差% invoice qty tolerance %",
+                    ),
+                ),
+                (
+                    "amount_tolerance_abs",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="金额容差 amount tolerance",
+                    ),
+                ),
+                (
+                    "amount_tolerance_pct",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="金额容差% amount tolerance %",
+                    ),
+                ),
+                (
+                    "write_off_amount",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="核销容差 write-off tolerance",
+                    ),
+                ),
+                (
+                    "variance_value_limit",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="盘点差异金额上限 variance limit",
+                    ),
+                ),
+                (
+                    "budget_tolerance_pct",
+                    models.DecimalField(
+                        decimal_places=3,
+                        default=0,
+                        max_digits=7,
+                        verbose_name="预算容差% budget tolerance %",
+                    ),
+                ),
+                (
+                    "grace_days",
+                    models.PositiveIntegerField(default=0, verbose_name="宽限天数 grace days"),
+                ),
+                (
+                    "auto_close_enabled",
+                    models.BooleanField(default=True, verbose_name="自动结案 automatic close"),
+                ),
+                (
+                    "direct_close_needs_approval",
+                    models.BooleanField(
+                        default=False, verbose_name="直接结案仍需审批 direct close needs approval"
+                    ),
+                ),
+                (
+                    "rule_settings",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='per rule code: {"enabled": false} or {"severity": "warning"}',
+                        verbose_name="规则设置 rule settings",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "org_unit",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="empty = default for the whole company",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.orgunit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '结案策略 close policy',
-                'verbose_name_plural': '结案策略 close policies',
-                'constraints': [models.UniqueConstraint(fields=('doc_type', 'org_unit'), name='policy_type_org_uniq'), models.UniqueConstraint(condition=models.Q(('org_unit__isnull', True)), fields=('doc_type',), name='policy_type_default_uniq')],
+                "verbose_name": "结案策略 close policy",
+                "verbose_name_plural": "结案策略 close policies",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("doc_type", "org_unit"), name="policy_type_org_uniq"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("org_unit__isnull", True)),
+                        fields=("doc_type",),
+                        name="policy_type_default_uniq",
+                    ),
+                ],
             },
         ),
     ]

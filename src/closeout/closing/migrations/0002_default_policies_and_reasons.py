@@ -5,15 +5,31 @@ from decimal import Decimal
 from django.db import migrations
 
 POLICIES = {
-    "purchase_order": {"under_qty_pct": 2, "over_qty_pct": 5, "amount_tolerance_abs": 1,
-                       "amount_tolerance_pct": Decimal("0.5"), "grace_days": 7},
-    "sales_order": {"amount_tolerance_abs": 1, "amount_tolerance_pct": Decimal("0.5"),
-                    "grace_days": 7},
+    "purchase_order": {
+        "under_qty_pct": 2,
+        "over_qty_pct": 5,
+        "amount_tolerance_abs": 1,
+        "amount_tolerance_pct": Decimal("0.5"),
+        "grace_days": 7,
+    },
+    "sales_order": {
+        "amount_tolerance_abs": 1,
+        "amount_tolerance_pct": Decimal("0.5"),
+        "grace_days": 7,
+    },
     "stock_count": {"variance_value_limit": 5000},
-    "receivable": {"write_off_amount": 10, "amount_tolerance_abs": 1,
-                   "amount_tolerance_pct": Decimal("0.5"), "grace_days": 30},
-    "payable": {"write_off_amount": 10, "amount_tolerance_abs": 1,
-                "amount_tolerance_pct": Decimal("0.5"), "grace_days": 30},
+    "receivable": {
+        "write_off_amount": 10,
+        "amount_tolerance_abs": 1,
+        "amount_tolerance_pct": Decimal("0.5"),
+        "grace_days": 30,
+    },
+    "payable": {
+        "write_off_amount": 10,
+        "amount_tolerance_abs": 1,
+        "amount_tolerance_pct": Decimal("0.5"),
+        "grace_days": 30,
+    },
     "project_stage": {"budget_tolerance_pct": 10, "grace_days": 14},
 }
 

@@ -5,53 +5,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=60, unique=True, verbose_name='编码 code')),
-                ('name', models.CharField(max_length=200, verbose_name='名称 name')),
-                ('unit', models.CharField(default='EA', max_length=20, verbose_name='单位 unit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=60, unique=True, verbose_name="编码 code")),
+                ("name", models.CharField(max_length=200, verbose_name="名称 name")),
+                ("unit", models.CharField(default="EA", max_length=20, verbose_name="单位 unit")),
             ],
             options={
-                'verbose_name': '物料 item',
-                'verbose_name_plural': '物料 items',
+                "verbose_name": "物料 item",
+                "verbose_name_plural": "物料 items",
             },
         ),
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True, verbose_name='编码 code')),
-                ('name', models.CharField(max_length=200, verbose_name='名称 name')),
-                ('kind', models.CharField(choices=[('supplier', '供应商 supplier'), ('customer', '客户 customer'), ('both', '供应商兼客户 both')], max_length=10)),
-                ('active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True, verbose_name="编码 code")),
+                ("name", models.CharField(max_length=200, verbose_name="名称 name")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("supplier", "供应商 supplier"),
+                            ("customer", "客户 customer"),
+                            ("both", "供应商兼客户 both"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': '往来单位 partner',
-                'verbose_name_plural': '往来单位 partners',
+                "verbose_name": "往来单位 partner",
+                "verbose_name_plural": "往来单位 partners",
             },
         ),
         migrations.CreateModel(
-            name='OrgUnit',
+            name="OrgUnit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, unique=True, verbose_name='编码 code')),
-                ('name', models.CharField(max_length=200, verbose_name='名称 name')),
-                ('path', models.CharField(db_index=True, default='', editable=False, max_length=400)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='core.orgunit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40, unique=True, verbose_name="编码 code")),
+                ("name", models.CharField(max_length=200, verbose_name="名称 name")),
+                (
+                    "path",
+                    models.CharField(db_index=True, default="", editable=False, max_length=400),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="core.orgunit",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '组织 organisation unit',
-                'verbose_name_plural': '组织 organisation units',
-                'ordering': ['path'],
+                "verbose_name": "组织 organisation unit",
+                "verbose_name_plural": "组织 organisation units",
+                "ordering": ["path"],
             },
         ),
     ]

@@ -6,149 +6,526 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Document',
+            name="Document",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('doc_type', models.CharField(choices=[('purchase_order', '采购订单 purchase order'), ('sales_order', '销售订单 sales order'), ('stock_count', '库存盘点 stock count'), ('receivable', '应收 receivable'), ('payable', '应付 payable'), ('project_stage', '项目阶段 project stage')], max_length=20, verbose_name='单据类型 type')),
-                ('number', models.CharField(max_length=60, verbose_name='单号 number')),
-                ('document_date', models.DateField(verbose_name='单据日期 document date')),
-                ('expected_date', models.DateField(blank=True, null=True, verbose_name='预计日期 expected date')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='币别 currency')),
-                ('exchange_rate', models.DecimalField(decimal_places=8, default=1, max_digits=18, verbose_name='汇率 rate')),
-                ('total_amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='金额 total')),
-                ('total_amount_company', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='本位币金额 total (company)')),
-                ('source_system', models.CharField(default='closeout', max_length=40, verbose_name='来源系统 source')),
-                ('external_id', models.CharField(blank=True, max_length=100, verbose_name='外部编号 external id')),
-                ('close_state', models.CharField(choices=[('open', '未结案 open'), ('close_pending', '结案审批中 close pending approval'), ('closed', '已结案 closed'), ('reopen_pending', '反结案审批中 reopen pending approval'), ('on_hold', '冻结 on hold'), ('archived', '最终结案 archived')], default='open', max_length=20, verbose_name='结案状态 close state')),
-                ('close_kind', models.CharField(blank=True, choices=[('auto', '自动结案 automatic close'), ('manual', '手工结案 manual close')], max_length=10)),
-                ('close_reason', models.CharField(blank=True, max_length=40, verbose_name='结案原因 close reason')),
-                ('close_remark', models.TextField(blank=True, verbose_name='备注 remark')),
-                ('close_date', models.DateField(blank=True, null=True, verbose_name='结案日期 close date')),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('close_seq', models.PositiveIntegerField(default=0)),
-                ('released_value', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='释放未结金额 released value')),
-                ('released_value_company', models.DecimalField(decimal_places=4, default=0, max_digits=20)),
-                ('hold_reason', models.TextField(blank=True, verbose_name='冻结原因 hold reason')),
-                ('state_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_activity_at', models.DateTimeField(blank=True, null=True, verbose_name='最近业务 last activity')),
-                ('accepted_on', models.DateField(blank=True, null=True, verbose_name='验收日期 accepted on')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('org_unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.orgunit')),
-                ('partner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "doc_type",
+                    models.CharField(
+                        choices=[
+                            ("purchase_order", "采购订单 purchase order"),
+                            ("sales_order", "销售订单 sales order"),
+                            ("stock_count", "库存盘点 stock count"),
+                            ("receivable", "应收 receivable"),
+                            ("payable", "应付 payable"),
+                            ("project_stage", "项目阶段 project stage"),
+                        ],
+                        max_length=20,
+                        verbose_name="单据类型 type",
+                    ),
+                ),
+                ("number", models.CharField(max_length=60, verbose_name="单号 number")),
+                ("document_date", models.DateField(verbose_name="单据日期 document date")),
+                (
+                    "expected_date",
+                    models.DateField(blank=True, null=True, verbose_name="预计日期 expected date"),
+                ),
+                (
+                    "currency",
+                    models.CharField(default="CNY", max_length=3, verbose_name="币别 currency"),
+                ),
+                (
+                    "exchange_rate",
+                    models.DecimalField(
+                        decimal_places=8, default=1, max_digits=18, verbose_name="汇率 rate"
+                    ),
+                ),
+                (
+                    "total_amount",
+                    models.DecimalField(
+                        decimal_places=4, default=0, max_digits=20, verbose_name="金额 total"
+                    ),
+                ),
+                (
+                    "total_amount_company",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="本位币金额 total (company)",
+                    ),
+                ),
+                (
+                    "source_system",
+                    models.CharField(
+                        default="closeout", max_length=40, verbose_name="来源系统 source"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True, max_length=100, verbose_name="外部编号 external id"
+                    ),
+                ),
+                (
+                    "close_state",
+                    models.CharField(
+                        choices=[
+                            ("open", "未结案 open"),
+                            ("close_pending", "结案审批中 close pending approval"),
+                            ("closed", "已结案 closed"),
+                            ("reopen_pending", "反结案审批中 reopen pending approval"),
+                            ("on_hold", "冻结 on hold"),
+                            ("archived", "最终结案 archived"),
+                        ],
+                        default="open",
+                        max_length=20,
+                        verbose_name="结案状态 close state",
+                    ),
+                ),
+                (
+                    "close_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("auto", "自动结案 automatic close"),
+                            ("manual", "手工结案 manual close"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "close_reason",
+                    models.CharField(
+                        blank=True, max_length=40, verbose_name="结案原因 close reason"
+                    ),
+                ),
+                ("close_remark", models.TextField(blank=True, verbose_name="备注 remark")),
+                (
+                    "close_date",
+                    models.DateField(blank=True, null=True, verbose_name="结案日期 close date"),
+                ),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("close_seq", models.PositiveIntegerField(default=0)),
+                (
+                    "released_value",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="释放未结金额 released value",
+                    ),
+                ),
+                (
+                    "released_value_company",
+                    models.DecimalField(decimal_places=4, default=0, max_digits=20),
+                ),
+                ("hold_reason", models.TextField(blank=True, verbose_name="冻结原因 hold reason")),
+                ("state_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_activity_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="最近业务 last activity"
+                    ),
+                ),
+                (
+                    "accepted_on",
+                    models.DateField(blank=True, null=True, verbose_name="验收日期 accepted on"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org_unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.orgunit",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.partner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '单据 document',
-                'verbose_name_plural': '单据 documents',
+                "verbose_name": "单据 document",
+                "verbose_name_plural": "单据 documents",
             },
         ),
         migrations.CreateModel(
-            name='Line',
+            name="Line",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_no', models.PositiveIntegerField(verbose_name='行号 line')),
-                ('description', models.CharField(blank=True, max_length=200, verbose_name='描述 description')),
-                ('unit', models.CharField(default='EA', max_length=20, verbose_name='单位 unit')),
-                ('unit_price', models.DecimalField(decimal_places=6, default=0, max_digits=20, verbose_name='单价 unit price')),
-                ('planned_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='计划数量 planned qty')),
-                ('planned_amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='计划金额 planned amount')),
-                ('fulfilled_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='完成数量 fulfilled qty')),
-                ('returns_open_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='未清退货 open returns')),
-                ('invoiced_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='开票数量 invoiced qty')),
-                ('invoiced_amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='开票金额 invoiced amount')),
-                ('settled_amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='结算金额 settled amount')),
-                ('counted_qty', models.DecimalField(blank=True, decimal_places=4, max_digits=20, null=True, verbose_name='盘点数量 counted qty')),
-                ('adjusted_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='调整数量 adjusted qty')),
-                ('actual_cost', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='实际成本 actual cost')),
-                ('close_state', models.CharField(choices=[('open', '未结案 open'), ('close_pending', '结案审批中 close pending approval'), ('closed', '已结案 closed'), ('reopen_pending', '反结案审批中 reopen pending approval'), ('on_hold', '冻结 on hold'), ('archived', '最终结案 archived')], default='open', max_length=20, verbose_name='结案状态 close state')),
-                ('close_kind', models.CharField(blank=True, choices=[('auto', '自动结案 automatic close'), ('manual', '手工结案 manual close')], max_length=10)),
-                ('close_reason', models.CharField(blank=True, max_length=40)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_in', models.PositiveIntegerField(blank=True, null=True)),
-                ('released_qty', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='释放未结数量 released qty')),
-                ('released_value', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='释放未结金额 released value')),
-                ('released_value_company', models.DecimalField(decimal_places=4, default=0, max_digits=20)),
-                ('hold_reason', models.TextField(blank=True)),
-                ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='documents.document')),
-                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line_no", models.PositiveIntegerField(verbose_name="行号 line")),
+                (
+                    "description",
+                    models.CharField(blank=True, max_length=200, verbose_name="描述 description"),
+                ),
+                ("unit", models.CharField(default="EA", max_length=20, verbose_name="单位 unit")),
+                (
+                    "unit_price",
+                    models.DecimalField(
+                        decimal_places=6, default=0, max_digits=20, verbose_name="单价 unit price"
+                    ),
+                ),
+                (
+                    "planned_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="计划数量 planned qty",
+                    ),
+                ),
+                (
+                    "planned_amount",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="计划金额 planned amount",
+                    ),
+                ),
+                (
+                    "fulfilled_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="完成数量 fulfilled qty",
+                    ),
+                ),
+                (
+                    "returns_open_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="未清退货 open returns",
+                    ),
+                ),
+                (
+                    "invoiced_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="开票数量 invoiced qty",
+                    ),
+                ),
+                (
+                    "invoiced_amount",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="开票金额 invoiced amount",
+                    ),
+                ),
+                (
+                    "settled_amount",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="结算金额 settled amount",
+                    ),
+                ),
+                (
+                    "counted_qty",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=4,
+                        max_digits=20,
+                        null=True,
+                        verbose_name="盘点数量 counted qty",
+                    ),
+                ),
+                (
+                    "adjusted_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="调整数量 adjusted qty",
+                    ),
+                ),
+                (
+                    "actual_cost",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="实际成本 actual cost",
+                    ),
+                ),
+                (
+                    "close_state",
+                    models.CharField(
+                        choices=[
+                            ("open", "未结案 open"),
+                            ("close_pending", "结案审批中 close pending approval"),
+                            ("closed", "已结案 closed"),
+                            ("reopen_pending", "反结案审批中 reopen pending approval"),
+                            ("on_hold", "冻结 on hold"),
+                            ("archived", "最终结案 archived"),
+                        ],
+                        default="open",
+                        max_length=20,
+                        verbose_name="结案状态 close state",
+                    ),
+                ),
+                (
+                    "close_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("auto", "自动结案 automatic close"),
+                            ("manual", "手工结案 manual close"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("close_reason", models.CharField(blank=True, max_length=40)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_in", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "released_qty",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="释放未结数量 released qty",
+                    ),
+                ),
+                (
+                    "released_value",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=0,
+                        max_digits=20,
+                        verbose_name="释放未结金额 released value",
+                    ),
+                ),
+                (
+                    "released_value_company",
+                    models.DecimalField(decimal_places=4, default=0, max_digits=20),
+                ),
+                ("hold_reason", models.TextField(blank=True)),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="documents.document",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.item",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '单据行 line',
-                'verbose_name_plural': '单据行 lines',
-                'ordering': ['document_id', 'line_no'],
+                "verbose_name": "单据行 line",
+                "verbose_name_plural": "单据行 lines",
+                "ordering": ["document_id", "line_no"],
             },
         ),
         migrations.CreateModel(
-            name='BusinessEvent',
+            name="BusinessEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('receipt', '入库 receipt'), ('shipment', '出库 shipment'), ('return', '退货 return'), ('invoice', '发票 invoice'), ('credit_note', '红字发票 credit note'), ('payment', '付款/收款 payment'), ('count_result', '盘点结果 count result'), ('stock_adjustment', '库存调整 stock adjustment'), ('task_completion', '任务完成 task completion'), ('cost_posting', '成本过账 cost posting'), ('acceptance', '验收 acceptance')], max_length=20, verbose_name='业务类型 kind')),
-                ('source_system', models.CharField(default='closeout', max_length=40)),
-                ('external_id', models.CharField(max_length=100, verbose_name='外部编号 external id')),
-                ('quantity', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='数量 quantity')),
-                ('amount', models.DecimalField(decimal_places=4, default=0, max_digits=20, verbose_name='金额 amount')),
-                ('occurred_at', models.DateTimeField(verbose_name='业务时间 occurred at')),
-                ('status', models.CharField(choices=[('applied', '已过账 applied'), ('pending', '待确认 pending'), ('quarantined', '隔离 quarantined')], max_length=12)),
-                ('quarantine_reason', models.TextField(blank=True, verbose_name='隔离原因 quarantine reason')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.TextField(blank=True)),
-                ('posted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='documents.document')),
-                ('line', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='documents.line')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("receipt", "入库 receipt"),
+                            ("shipment", "出库 shipment"),
+                            ("return", "退货 return"),
+                            ("invoice", "发票 invoice"),
+                            ("credit_note", "红字发票 credit note"),
+                            ("payment", "付款/收款 payment"),
+                            ("count_result", "盘点结果 count result"),
+                            ("stock_adjustment", "库存调整 stock adjustment"),
+                            ("task_completion", "任务完成 task completion"),
+                            ("cost_posting", "成本过账 cost posting"),
+                            ("acceptance", "验收 acceptance"),
+                        ],
+                        max_length=20,
+                        verbose_name="业务类型 kind",
+                    ),
+                ),
+                ("source_system", models.CharField(default="closeout", max_length=40)),
+                (
+                    "external_id",
+                    models.CharField(max_length=100, verbose_name="外部编号 external id"),
+                ),
+                (
+                    "quantity",
+                    models.DecimalField(
+                        decimal_places=4, default=0, max_digits=20, verbose_name="数量 quantity"
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=4, default=0, max_digits=20, verbose_name="金额 amount"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField(verbose_name="业务时间 occurred at")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("applied", "已过账 applied"),
+                            ("pending", "待确认 pending"),
+                            ("quarantined", "隔离 quarantined"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "quarantine_reason",
+                    models.TextField(blank=True, verbose_name="隔离原因 quarantine reason"),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "posted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="documents.document",
+                    ),
+                ),
+                (
+                    "line",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="documents.line",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '业务事件 business event',
-                'verbose_name_plural': '业务事件 business events',
-                'ordering': ['id'],
+                "verbose_name": "业务事件 business event",
+                "verbose_name_plural": "业务事件 business events",
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['doc_type', 'close_state', 'id'], name='document_queue_idx'),
+            model_name="document",
+            index=models.Index(fields=["doc_type", "close_state", "id"], name="document_queue_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['partner', 'doc_type'], name='document_partner_idx'),
+            model_name="document",
+            index=models.Index(fields=["partner", "doc_type"], name="document_partner_idx"),
         ),
         migrations.AddConstraint(
-            model_name='document',
-            constraint=models.UniqueConstraint(fields=('doc_type', 'number'), name='document_type_number_uniq'),
+            model_name="document",
+            constraint=models.UniqueConstraint(
+                fields=("doc_type", "number"), name="document_type_number_uniq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='document',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source_system', 'external_id'), name='document_source_external_uniq'),
+            model_name="document",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source_system", "external_id"),
+                name="document_source_external_uniq",
+            ),
         ),
         migrations.AddIndex(
-            model_name='line',
-            index=models.Index(fields=['document', 'close_state'], name='line_document_state_idx'),
+            model_name="line",
+            index=models.Index(fields=["document", "close_state"], name="line_document_state_idx"),
         ),
         migrations.AddIndex(
-            model_name='line',
-            index=models.Index(fields=['item', 'close_state'], name='line_item_state_idx'),
+            model_name="line",
+            index=models.Index(fields=["item", "close_state"], name="line_item_state_idx"),
         ),
         migrations.AddConstraint(
-            model_name='line',
-            constraint=models.UniqueConstraint(fields=('document', 'line_no'), name='line_document_no_uniq'),
+            model_name="line",
+            constraint=models.UniqueConstraint(
+                fields=("document", "line_no"), name="line_document_no_uniq"
+            ),
         ),
         migrations.AddIndex(
-            model_name='businessevent',
-            index=models.Index(fields=['document', 'status'], name='event_document_status_idx'),
+            model_name="businessevent",
+            index=models.Index(fields=["document", "status"], name="event_document_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='businessevent',
-            constraint=models.UniqueConstraint(fields=('source_system', 'external_id'), name='event_source_external_uniq'),
+            model_name="businessevent",
+            constraint=models.UniqueConstraint(
+                fields=("source_system", "external_id"), name="event_source_external_uniq"
+            ),
         ),
     ]

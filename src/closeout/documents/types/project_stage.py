@@ -1,6 +1,7 @@
 """Project stage (项目阶段): lines are work packages with tasks and a cost budget."""
 
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Greatest
 
 from closeout.closing import rules as r
 from closeout.closing.models import Severity
@@ -8,10 +9,10 @@ from closeout.documents.models import BusinessEvent, DocType, EventKind, EventSt
 from closeout.documents.types import DocTypeSpec, Effect
 
 
-def _pending_costs() -> r.Exists:
-    return r.Exists(
+def _pending_costs() -> Exists:
+    return Exists(
         BusinessEvent.objects.filter(
-            document_id=r.OuterRef("pk"), kind=EventKind.COST_POSTING, status=EventStatus.PENDING
+            document_id=OuterRef("pk"), kind=EventKind.COST_POSTING, status=EventStatus.PENDING
         )
     )
 
@@ -69,10 +70,13 @@ SPEC = DocTypeSpec(
             severity=Severity.WARNING,
             scope=r.Scope.LINE,
             failing=lambda p: r.more_than(
-                F("actual_cost") * r.dec(100), F("planned_amount") * r.dec(100 + p.budget_tolerance_pct)
+                F("actual_cost") * r.dec(100),
+                F("planned_amount") * r.dec(100 + p.budget_tolerance_pct),
             ),
             measures=lambda p: {"budget": F("planned_amount"), "actual_cost": F("actual_cost")},
-            threshold=lambda p: f"cost ≤ {r._pct(100 + p.budget_tolerance_pct)}% of budget, per line",
+            threshold=lambda p: (
+                f"cost ≤ {r._pct(100 + p.budget_tolerance_pct)}% of budget, per line"
+            ),
             hint_zh="成本超预算：请说明原因。",
             hint_en="Cost over budget: explain in the remark.",
         ),
@@ -81,5 +85,5 @@ SPEC = DocTypeSpec(
         r.grace_period(),
     ),
     released_qty=lambda: r.dec(0),
-    released_value=lambda: r.Greatest(r.num(F("planned_amount") - F("actual_cost")), r.dec(0)),
+    released_value=lambda: Greatest(r.num(F("planned_amount") - F("actual_cost")), r.dec(0)),
 )

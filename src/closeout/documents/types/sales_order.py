@@ -1,5 +1,7 @@
 """Sales order (销售订单): shipments, customer returns, invoices, collections."""
 
+from django.db.models import F
+
 from closeout.closing import rules as r
 from closeout.documents.models import DocType, EventKind
 from closeout.documents.types import Commitment, DocTypeSpec, Effect, Op
@@ -28,7 +30,11 @@ SPEC = DocTypeSpec(
     },
     rules=(
         r.fulfilled_within_under_tolerance(
-            "shipped", "发货在短交容差内", "Shipped within under-delivery tolerance", "发货", "shipped"
+            "shipped",
+            "发货在短交容差内",
+            "Shipped within under-delivery tolerance",
+            "发货",
+            "shipped",
         ),
         r.fulfilled_within_over_tolerance(
             "not_over_shipped", "未超量发货", "Not over-shipped beyond tolerance", "发货", "shipped"
@@ -42,6 +48,6 @@ SPEC = DocTypeSpec(
         r.grace_period(),
     ),
     released_qty=r.open_qty_expr,
-    released_value=lambda: r.open_qty_expr() * r.F("unit_price"),
+    released_value=lambda: r.open_qty_expr() * F("unit_price"),
     commitment=Commitment.RESERVED,
 )

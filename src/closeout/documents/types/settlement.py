@@ -1,7 +1,8 @@
 """What receivables and payables share: invoices settled by payments, checked against the
 amount of their source order."""
 
-from django.db.models import F
+from django.db.models import Expression, F
+from django.db.models.functions import Abs, Greatest
 
 from closeout.closing import rules as r
 from closeout.closing.models import Severity
@@ -9,7 +10,7 @@ from closeout.documents.models import DocType, EventKind
 from closeout.documents.types import DocTypeSpec, Effect, Op
 
 
-def _open_balance() -> r.Expression:
+def _open_balance() -> Expression:
     return r.num(F("invoiced_amount") - F("settled_amount"))
 
 
@@ -51,8 +52,8 @@ def settlement_spec(code: DocType, zh: str, en: str, pay_zh: str, pay_en: str) -
                 severity=Severity.EXCEPTION,
                 scope=r.Scope.LINE,
                 failing=lambda p: r.more_than(
-                    r.Abs(r.num(F("invoiced_amount") - F("planned_amount"))),
-                    r.Greatest(
+                    Abs(r.num(F("invoiced_amount") - F("planned_amount"))),
+                    Greatest(
                         r.dec(p.amount_tolerance_abs),
                         F("planned_amount") * r.dec(p.amount_tolerance_pct) / r.dec(100),
                     ),
@@ -73,5 +74,5 @@ def settlement_spec(code: DocType, zh: str, en: str, pay_zh: str, pay_en: str) -
             r.grace_period(),
         ),
         released_qty=lambda: r.dec(0),
-        released_value=lambda: r.Greatest(_open_balance(), r.dec(0)),
+        released_value=lambda: Greatest(_open_balance(), r.dec(0)),
     )

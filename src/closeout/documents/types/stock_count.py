@@ -1,6 +1,7 @@
 """Stock count (库存盘点): lines hold the book quantity; counts and posted adjustments."""
 
 from django.db.models import F, Q
+from django.db.models.functions import Abs
 
 from closeout.closing import rules as r
 from closeout.closing.models import Severity
@@ -36,8 +37,10 @@ SPEC = DocTypeSpec(
             label_en="Every variance posted as an adjustment",
             severity=Severity.BLOCKING,
             scope=r.Scope.LINE,
-            failing=lambda p: Q(counted_qty__isnull=False)
-            & r.more_than(r.num(r.Abs(r.num(F("adjusted_qty") - _VARIANCE))), r.dec(0)),
+            failing=lambda p: (
+                Q(counted_qty__isnull=False)
+                & r.more_than(r.num(Abs(r.num(F("adjusted_qty") - _VARIANCE))), r.dec(0))
+            ),
             measures=lambda p: {"variance": _VARIANCE, "adjusted": F("adjusted_qty")},
             threshold=lambda p: "adjusted = counted − book, per line",
             hint_zh="为差异过账库存调整单。",
@@ -62,9 +65,9 @@ SPEC = DocTypeSpec(
             severity=Severity.EXCEPTION,
             scope=r.Scope.DOCUMENT,
             failing=lambda p: r.more_than(
-                r.line_sum(r.Abs(_VARIANCE) * F("unit_price")), r.dec(p.variance_value_limit)
+                r.line_sum(Abs(_VARIANCE) * F("unit_price")), r.dec(p.variance_value_limit)
             ),
-            measures=lambda p: {"variance_value": r.line_sum(r.Abs(_VARIANCE) * F("unit_price"))},
+            measures=lambda p: {"variance_value": r.line_sum(Abs(_VARIANCE) * F("unit_price"))},
             threshold=lambda p: f"Σ |variance| × price ≤ {r._pct(p.variance_value_limit)}",
             hint_zh="差异金额超限：复盘确认后以原因手工结案（例外审批）。",
             hint_en="Variance above the limit: recount, then close by hand with a reason.",
