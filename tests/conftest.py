@@ -3,7 +3,12 @@
 import os
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
+
+from tests.factories import Org, org_tree, user_with_role
 
 
 def _database_is_postgres() -> bool:
@@ -30,15 +35,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _postgres_problem() -> str | None:
-    import psycopg
-
     import dj_database_url
+    import psycopg
 
     cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
     try:
         psycopg.connect(
-            host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"],
-            dbname=cfg["NAME"], connect_timeout=3,
+            host=cfg["HOST"] or "127.0.0.1",
+            port=cfg["PORT"] or 5432,
+            user=cfg["USER"],
+            # The server's maintenance database: pytest-django creates test_<NAME> from there,
+            # so <NAME> itself need not exist.
+            dbname="postgres",
+            connect_timeout=3,
         ).close()
     except psycopg.Error as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -48,3 +57,43 @@ def _postgres_problem() -> str | None:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+# --- shared data and settings for the domain tests -------------------------------------------
+
+
+# Modest example counts keep each database pass fast; every example builds its own documents
+# inside a savepoint that is rolled back (tests/factories.py `rolled_back`), so the
+# function-scoped fixtures (org tree, users) are shared safely between examples.
+hypothesis_settings.register_profile(
+    "closeout",
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# A quick look while editing: CLOSEOUT_HYPOTHESIS_PROFILE=quick (5 examples, no shrinking).
+hypothesis_settings.register_profile(
+    "quick",
+    parent=hypothesis_settings.get_profile("closeout"),
+    max_examples=5,
+    phases=[Phase.explicit, Phase.generate],
+)
+hypothesis_settings.load_profile(os.environ.get("CLOSEOUT_HYPOTHESIS_PROFILE", "closeout"))
+
+
+@pytest.fixture
+def org(db: None) -> Org:
+    return org_tree()
+
+
+@pytest.fixture
+def operator(org: Org) -> User:
+    """Close directly, hold and release across the company; cannot reopen."""
+    return user_with_role("op", "operator", org.company)
+
+
+@pytest.fixture
+def supervisor(org: Org) -> User:
+    """Operator (inherited) plus reopen and approvals across the company."""
+    return user_with_role("sup", "supervisor", org.company)

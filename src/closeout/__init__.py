@@ -1,0 +1,1 @@
+"""closeout: closing (结案) of ERP business documents."""

@@ -4,7 +4,7 @@ import os
 import sys
 
 # Commands users type with a hyphen; Django command modules need an identifier.
-_ALIASES = {"gen-data": "gen_data"}
+_ALIASES = {"gen-data": "gen_data", "post-event": "post_event"}
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 # Lets admin and queryset classes be subscripted at run time, as the type checker wants.
 django_stubs_ext.monkeypatch()
@@ -40,6 +41,10 @@ INSTALLED_APPS = [
     "closeout.access",
     "closeout.documents",
     "closeout.closing",
+    "closeout.notifications",
+    "closeout.approvals",
+    "closeout.batches",
+    "closeout.alerts",
 ]
 
 MIDDLEWARE = [
@@ -115,9 +120,61 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Company (functional) currency: document amounts are also kept converted into it.
 CLOSEOUT_COMPANY_CURRENCY = os.environ.get("CLOSEOUT_COMPANY_CURRENCY", "CNY")
 
+# E-mail (S10): SMTP when EMAIL_HOST is set, otherwise each mail is written as a file under
+# var/mail (the embedded default has no mail server; the files show what would be sent).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+_email_port = os.environ.get("EMAIL_PORT", "25")
+if not _email_port.strip().isdigit():
+    raise ImproperlyConfigured(f"EMAIL_PORT must be a port number, got {_email_port!r}")
+EMAIL_PORT = int(_email_port)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "closeout@localhost")
+# Where links in e-mails point (e.g. https://closeout.example.com); empty keeps them relative.
+CLOSEOUT_BASE_URL = os.environ.get("CLOSEOUT_BASE_URL", "")
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# Background work (Celery). Empty broker: tasks run inside this process (the embedded default).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CLOSEOUT_QUEUE", "closeout")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_TIMEZONE = TIME_ZONE
+# Run background tasks synchronously after commit (tests) instead of in a thread.
+CLOSEOUT_TASKS_INLINE = _env_bool("CLOSEOUT_TASKS_INLINE", False)
+CELERY_BEAT_SCHEDULE = {
+    **{
+        f"sweep-{doc_type}": {"task": "closeout.sweep", "schedule": 3600.0, "args": (doc_type,)}
+        for doc_type in (
+            "purchase_order",
+            "sales_order",
+            "stock_count",
+            "receivable",
+            "payable",
+            "project_stage",
+        )
+    },
+    "grants-expire": {"task": "closeout.grants_expire", "schedule": 900.0},
+    "approvals-overdue": {"task": "closeout.approvals_overdue", "schedule": 3600.0},
+    "alerts": {"task": "closeout.alerts", "schedule": 86400.0},
+    "webhooks-retry": {"task": "closeout.webhooks_retry", "schedule": 60.0},
 }

@@ -72,6 +72,7 @@ class Grant(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expiring_notified_at = models.DateTimeField(null=True, blank=True)
     expired_notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = GrantQuerySet.as_manager()
@@ -84,4 +85,19 @@ class Grant(models.Model):
         return f"{self.user} · {self.role.code} @ {self.org_unit.code}"
 
 
-__all__ = ["Grant", "Perm", "Role"]
+class PermissionConflict(models.Model):
+    """Two permissions that may not be combined in one user's grant set (separation of duties)."""
+
+    perm_a = models.CharField(max_length=40, choices=Perm.choices)
+    perm_b = models.CharField(max_length=40, choices=Perm.choices)
+    reason = models.CharField("原因 reason", max_length=200)
+
+    class Meta:
+        verbose_name = "职责冲突 permission conflict"
+        verbose_name_plural = "职责冲突 permission conflicts"
+
+    def __str__(self) -> str:
+        return f"{self.perm_a} ⟂ {self.perm_b}"
+
+
+__all__ = ["Grant", "Perm", "PermissionConflict", "Role"]

@@ -1,16 +1,18 @@
 """Permission checks and grant changes. Every write in closeout calls `require` at call time,
 so a grant that ended a second ago no longer works, without any job having to run."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record
-from closeout.core.errors import PermissionDenied
+from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.core.models import OrgUnit
 
 
@@ -57,6 +59,34 @@ def require(
     )
 
 
+def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
+    from closeout.access.models import PermissionConflict
+    from closeout.access.selectors import user_permissions
+
+    perms = user_permissions(user, extra_role=role)
+    for conflict in PermissionConflict.objects.all():
+        if conflict.perm_a in perms and conflict.perm_b in perms:
+            raise PermissionDenied(
+                f"separation of duties: {user.get_username()} would hold both "
+                f"'{conflict.perm_a}' and '{conflict.perm_b}' ({conflict.reason})",
+                details={
+                    "rule": "permission_conflict",
+                    "perms": [conflict.perm_a, conflict.perm_b],
+                },
+            )
+
+
+def _grant_data(grant: Grant) -> dict[str, Any]:
+    return {
+        "user": grant.user.get_username(),
+        "role": grant.role.code,
+        "org_unit": grant.org_unit.code,
+        "doc_types": grant.doc_types,
+        "valid_from": grant.valid_from,
+        "valid_until": grant.valid_until,
+    }
+
+
 @transaction.atomic
 def grant_create(
     *,
@@ -77,6 +107,9 @@ def grant_create(
                 "separation of duties: nobody grants a role to themselves",
                 details={"rule": "no_self_grant"},
             )
+    if valid_until is not None and valid_until <= (valid_from or timezone.now()):
+        raise InvalidInput("a grant must end after it starts", details={"field": "valid_until"})
+    _check_conflicts(user, role)
     grant = Grant(
         user_id=user.pk,
         role=role,
@@ -95,14 +128,157 @@ def grant_create(
         object_type="grant",
         object_id=grant.pk,
         object_repr=str(grant),
-        data={
-            "user": user.get_username(),
-            "role": role.code,
-            "org_unit": org_unit.code,
-            "doc_types": grant.doc_types,
-            "valid_from": grant.valid_from,
-            "valid_until": valid_until,
-        },
+        data=_grant_data(grant),
         reason=reason,
     )
     return grant
+
+
+def grant_create_temporary(
+    *,
+    actor: AbstractBaseUser,
+    user: AbstractBaseUser,
+    role: Role,
+    org_unit: OrgUnit,
+    valid_until: datetime,
+    reason: str,
+    valid_from: datetime | None = None,
+    doc_types: list[str] | None = None,
+) -> Grant:
+    """Emergency grant (临时授权): it stops working at `valid_until` without any job running."""
+    if not reason.strip():
+        raise InvalidInput("a temporary grant needs a reason", details={"field": "reason"})
+    return grant_create(
+        actor=actor,
+        user=user,
+        role=role,
+        org_unit=org_unit,
+        doc_types=doc_types,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        reason=reason,
+    )
+
+
+def _lock_grant(grant_id: int) -> Grant:
+    return (
+        Grant.objects.select_for_update()
+        .select_related("user", "role", "org_unit")
+        .get(pk=grant_id)
+    )
+
+
+@transaction.atomic
+def grant_revoke(*, actor: AbstractBaseUser, grant: Grant, reason: str) -> Grant:
+    grant = _lock_grant(grant.pk)
+    require(actor, Perm.ACCESS_MANAGE, org_unit=grant.org_unit, what="revoking grants")
+    if grant.revoked_at is not None:
+        raise InvalidInput(f"grant {grant.pk} was already revoked")
+    if not reason.strip():
+        raise InvalidInput("revoking a grant needs a reason", details={"field": "reason"})
+    grant.revoked_at = timezone.now()
+    grant.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_REVOKED,
+        object_type="grant",
+        object_id=grant.pk,
+        object_repr=str(grant),
+        data=_grant_data(grant),
+        reason=reason,
+    )
+    return grant
+
+
+@transaction.atomic
+def grant_extend(
+    *, actor: AbstractBaseUser, grant: Grant, valid_until: datetime, reason: str
+) -> Grant:
+    grant = _lock_grant(grant.pk)
+    require(actor, Perm.ACCESS_MANAGE, org_unit=grant.org_unit, what="extending grants")
+    if actor.pk == grant.user_id:
+        raise PermissionDenied(
+            "separation of duties: nobody extends their own grant",
+            details={"rule": "no_self_extend"},
+        )
+    if grant.revoked_at is not None:
+        raise InvalidInput(f"grant {grant.pk} was revoked and cannot be extended")
+    if not reason.strip():
+        raise InvalidInput("extending a grant needs a reason", details={"field": "reason"})
+    before = grant.valid_until
+    grant.valid_until = valid_until
+    grant.save(update_fields=["valid_until"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_EXTENDED,
+        object_type="grant",
+        object_id=grant.pk,
+        object_repr=str(grant),
+        data={"valid_until": {"before": before, "after": valid_until}},
+        reason=reason,
+    )
+    return grant
+
+
+def grants_expire(*, now: datetime | None = None, warn_hours: int = 24) -> dict[str, int]:
+    """Periodic: record and announce grants that have ended, and warn of those ending soon.
+    The grants stop working at their end time anyway (checked at call time); this only
+    writes the audit trail and the notifications, once per grant."""
+    from closeout.notifications.services import notify
+
+    moment = now or timezone.now()
+    expired = warned = 0
+    ended = Grant.objects.filter(
+        valid_until__lte=moment, revoked_at__isnull=True, expired_notified_at__isnull=True
+    ).values_list("pk", flat=True)
+    for grant_id in list(ended):
+        with transaction.atomic():
+            grant = _lock_grant(grant_id)
+            if grant.expired_notified_at is not None:
+                continue
+            grant.expired_notified_at = moment
+            grant.save(update_fields=["expired_notified_at"])
+            audit_record(
+                actor=None,
+                action=AuditAction.GRANT_EXPIRED,
+                object_type="grant",
+                object_id=grant.pk,
+                object_repr=str(grant),
+                data=_grant_data(grant),
+            )
+            notify(
+                recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
+                kind="grant_expired",
+                context={
+                    "user": grant.user.get_username(),
+                    "role": grant.role.code,
+                    "org_unit": grant.org_unit.code,
+                    "valid_until": grant.valid_until,
+                },
+            )
+            expired += 1
+    soon = Grant.objects.filter(
+        valid_until__gt=moment,
+        valid_until__lte=moment + timedelta(hours=warn_hours),
+        revoked_at__isnull=True,
+        expiring_notified_at__isnull=True,
+    ).values_list("pk", flat=True)
+    for grant_id in list(soon):
+        with transaction.atomic():
+            grant = _lock_grant(grant_id)
+            if grant.expiring_notified_at is not None:
+                continue
+            grant.expiring_notified_at = moment
+            grant.save(update_fields=["expiring_notified_at"])
+            notify(
+                recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
+                kind="grant_expiring",
+                context={
+                    "user": grant.user.get_username(),
+                    "role": grant.role.code,
+                    "org_unit": grant.org_unit.code,
+                    "valid_until": grant.valid_until,
+                },
+            )
+            warned += 1
+    return {"expired": expired, "expiring": warned}

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
 
@@ -107,10 +108,39 @@ def audit_append(
         event.hash = event_hash(event)
         prev_hash = event.hash
         events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    _insert(events)
     head.last_seq, head.last_hash = seq, prev_hash
     head.save(update_fields=["last_seq", "last_hash"])
     return events
+
+
+# Above this many events PostgreSQL gets them by COPY (the sweep writes thousands per chunk).
+COPY_THRESHOLD = 500
+
+
+def _insert(events: list[AuditEvent]) -> None:
+    if connection.vendor != "postgresql" or len(events) < COPY_THRESHOLD:
+        AuditEvent.objects.bulk_create(events, batch_size=2000)
+        return
+    table = AuditEvent._meta.db_table
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Ids are taken while the chain head is locked, so id order stays sequence order.
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(events)],
+        )
+        for event, (pk,) in zip(events, sorted(cursor.fetchall()), strict=True):
+            event.pk = pk
+        columns = ", ".join(qn(n) for n in ["id", *(f.attname for f in fields)])
+        names = [f.attname for f in fields]
+        data_at = names.index("data") + 1
+        with cursor.cursor.copy(f"COPY {qn(table)} ({columns}) FROM STDIN") as copy:
+            for event in events:
+                row = [event.pk, *(getattr(event, n) for n in names)]
+                row[data_at] = Jsonb(row[data_at])
+                copy.write_row(row)
 
 
 def audit_record(
@@ -180,7 +210,25 @@ def audit_chain_verify() -> ChainVerdict:
         expected_seq += 1
         checked += 1
     head = AuditChainHead.objects.get(pk=1)
-    if head.last_seq != checked or head.last_hash != prev_hash:
+    if head.last_seq < checked:
+        # A well-formed event appended behind the application's back: the head never saw it.
+        return ChainVerdict(
+            False,
+            checked,
+            prev_hash,
+            f"event #{head.last_seq + 1} is beyond the head (#{head.last_seq}): "
+            "events were inserted after the last recorded one",
+            head.last_seq + 1,
+        )
+    if head.last_seq == checked and head.last_hash != prev_hash:
+        return ChainVerdict(
+            False,
+            checked,
+            prev_hash,
+            f"event #{checked} does not match the hash the head recorded: it was replaced",
+            checked,
+        )
+    if head.last_seq != checked:
         return ChainVerdict(
             False,
             checked,

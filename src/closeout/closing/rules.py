@@ -179,11 +179,12 @@ def invoiced_amount_matches(code: str, what_en: str) -> Rule:
         label_en=f"Invoiced amount matches {what_en} value",
         severity=Severity.EXCEPTION,
         scope=Scope.LINE,
+        # Scaled by 100 instead of dividing: SQLite divides integers as integers.
         failing=lambda p: more_than(
-            Abs(num(F("invoiced_amount") - fulfilled_value_expr())),
+            Abs(num(F("invoiced_amount") - fulfilled_value_expr())) * dec(100),
             Greatest(
-                dec(p.amount_tolerance_abs),
-                fulfilled_value_expr() * dec(p.amount_tolerance_pct) / dec(100),
+                dec(p.amount_tolerance_abs * 100),
+                fulfilled_value_expr() * dec(p.amount_tolerance_pct),
             ),
         ),
         measures=lambda p: {

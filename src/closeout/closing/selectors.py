@@ -1,15 +1,26 @@
 """Reads for closing: the pre-close checklist (S5), readiness filters and open commitments."""
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.policies import policy_for
-from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, open_qty_expr
-from closeout.documents.models import DocType, Document, Line
+from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num, open_qty_expr
+from closeout.core.errors import InvalidInput
+from closeout.documents.models import Document, Line
 from closeout.documents.types import Commitment, all_specs, spec_for
 
 
@@ -114,9 +125,19 @@ def _annotated_rows(
     return list(qs.annotate(**annotations).values(key, *annotations))
 
 
+def _shown(value: Any) -> Any:
+    """Measured values as people read them: SQLite computes decimals in binary floating point,
+    so results are rounded to the 4 places quantities and amounts are stored with."""
+    if isinstance(value, float):
+        value = Decimal(str(value))
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.0001")).normalize() + 0
+    return value
+
+
 def _measures_of(row: dict[str, Any], i: int) -> dict[str, Any]:
     prefix = f"m{i}__"
-    return {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: _shown(v) for k, v in row.items() if k.startswith(prefix)}
 
 
 def _totals(rows: Any) -> dict[str, Any]:
@@ -137,16 +158,9 @@ def documents_failing(doc_type: str, rule: Rule, policy: ClosePolicy) -> QuerySe
 
 def documents_ready_to_close(doc_type: str, *, for_auto: bool = False) -> QuerySet[Document]:
     """Open documents of a type whose every rule passes under their own policy."""
-    from closeout.closing.policies import policy_partitions
-
-    spec = spec_for(doc_type)
-    condition = Q(pk__in=[])
-    for policy, scope in policy_partitions(doc_type):
-        passing = scope
-        for rule, _severity in effective_rules(spec.rules, policy, for_auto=for_auto):
-            passing &= ~rule.document_failing(policy)
-        condition |= passing
-    return Document.objects.filter(doc_type=doc_type, close_state="open").filter(condition)
+    return Document.objects.filter(doc_type=doc_type, close_state="open").filter(
+        verdict_condition(doc_type, "ready", for_auto=for_auto)
+    )
 
 
 @dataclass(frozen=True)
@@ -175,14 +189,244 @@ def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, Ite
     return {item: ItemCommitment(item, v["on_order"], v["reserved"]) for item, v in result.items()}
 
 
+@dataclass(frozen=True)
+class LinePreview:
+    line_no: int
+    planned_qty: Decimal
+    fulfilled_qty: Decimal
+    released_qty: Decimal
+    released_value: Decimal
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What a close would change: the lines that close and what they release (S8)."""
+
+    lines: list[LinePreview]
+    released_value: Decimal
+    released_value_company: Decimal
+
+
+def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
+    spec = spec_for(document.doc_type)
+    lines = Line.objects.filter(document_id=document.pk, close_state="open")
+    if line_nos is not None:
+        lines = lines.filter(line_no__in=line_nos)
+    rows = (
+        lines.order_by("line_no")
+        .annotate(rq=spec.released_qty(), rv=spec.released_value())
+        .values_list("line_no", "planned_qty", "fulfilled_qty", "rq", "rv")
+    )
+    previews = [
+        LinePreview(no, planned, fulfilled, Decimal(rq or 0), Decimal(rv or 0))
+        for no, planned, fulfilled, rq, rv in rows
+    ]
+    total = sum((p.released_value for p in previews), Decimal(0))
+    return ClosePreview(previews, total, total * document.exchange_rate)
+
+
+@dataclass(frozen=True)
+class DocumentVerdict:
+    """The rules one document fails, from the set-based evaluation of many documents."""
+
+    document_id: int
+    failing: list[tuple[Rule, Severity]]
+
+    @property
+    def verdict(self) -> str:
+        """ready, warning, exception, blocked, or not_due (only auto-close timing fails)."""
+        severities = {sev for rule, sev in self.failing if not rule.auto_only}
+        for severity, name in (
+            (Severity.BLOCKING, "blocked"),
+            (Severity.EXCEPTION, "exception"),
+            (Severity.WARNING, "warning"),
+        ):
+            if severity in severities:
+                return name
+        return "not_due" if self.failing else "ready"
+
+    def codes(self, severity: Severity | None = None) -> list[str]:
+        return [r.code for r, s in self.failing if severity is None or s == severity]
+
+
+def verdicts_for(
+    document_ids: list[int], *, doc_type: str, for_auto: bool = False
+) -> dict[int, DocumentVerdict]:
+    """Evaluate every rule for many documents of one type in one query per policy: the same
+    rule conditions as the checklist and the sweep."""
+    from closeout.closing.policies import policy_partitions
+
+    spec = spec_for(doc_type)
+    result: dict[int, DocumentVerdict] = {}
+    for policy, scope in policy_partitions(doc_type):
+        rules = effective_rules(spec.rules, policy, for_auto=for_auto)
+        flags = {
+            f"r{i}": _flag(rule.document_failing(policy)) for i, (rule, _s) in enumerate(rules)
+        }
+        rows = Document.objects.filter(pk__in=document_ids).filter(scope)
+        for pk, *values in rows.annotate(**flags).values_list("pk", *flags):
+            failing = [rules[i] for i, failed in enumerate(values) if failed]
+            result[pk] = DocumentVerdict(pk, failing)
+    return result
+
+
+def released_value_for(document_ids: list[int], *, doc_type: str) -> dict[int, Decimal]:
+    """What closing each document's open lines would release (company currency)."""
+    spec = spec_for(doc_type)
+    rows = (
+        Line.objects.filter(document_id__in=document_ids, close_state="open")
+        .values("document_id")
+        .annotate(v=Sum(num(spec.released_value() * F("document__exchange_rate"))))
+        .values_list("document_id", "v")
+    )
+    return {pk: Decimal(v or 0) for pk, v in rows}
+
+
+def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) -> Q:
+    """Documents whose checklist verdict is `verdict` (ready, warning, exception, blocked), as
+    one condition built from the rule definitions of each policy."""
+    from closeout.closing.policies import policy_partitions
+
+    spec = spec_for(doc_type)
+    condition = Q(pk__in=[])
+    for policy, scope in policy_partitions(doc_type):
+        by_severity: dict[Severity, Q] = {s: Q(pk__in=[]) for s in Severity}
+        for rule, severity in effective_rules(spec.rules, policy, for_auto=for_auto):
+            by_severity[severity] |= rule.document_failing(policy)
+        blocking, exception, warning = (
+            by_severity[Severity.BLOCKING],
+            by_severity[Severity.EXCEPTION],
+            by_severity[Severity.WARNING],
+        )
+        wanted = {
+            "ready": ~blocking & ~exception & ~warning,
+            "warning": ~blocking & ~exception & warning,
+            "exception": ~blocking & exception,
+            "blocked": blocking,
+        }.get(verdict)
+        if wanted is None:
+            raise InvalidInput(
+                f"unknown verdict '{verdict}'; use ready, warning, exception or blocked",
+                details={"field": "verdict"},
+            )
+        condition |= scope & wanted
+    return condition
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The work queue's filter (待结案), also saved with batch jobs."""
+
+    doc_type: str
+    number: str = ""
+    partner: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    close_states: tuple[str, ...] = ()
+    org_unit: str = ""
+    verdict: str = ""
+    has_quarantined: bool | None = None
+    min_age_days: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QueueFilter":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInput(
+                f"unknown filter field(s): {', '.join(unknown)}", details={"field": unknown[0]}
+            )
+        values = dict(data)
+        for key in ("date_from", "date_to"):
+            if isinstance(values.get(key), str) and values[key]:
+                try:
+                    values[key] = date.fromisoformat(values[key])
+                except ValueError as exc:
+                    raise InvalidInput(
+                        f"{key}: '{values[key]}' is not a date (YYYY-MM-DD)", details={"field": key}
+                    ) from exc
+            elif values.get(key) == "":
+                values[key] = None
+        if isinstance(values.get("close_states"), list | str):
+            states = values["close_states"]
+            values["close_states"] = tuple([states] if isinstance(states, str) else states)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        for key in ("date_from", "date_to"):
+            if data[key] is not None:
+                data[key] = data[key].isoformat()
+        data["close_states"] = list(self.close_states)
+        return data
+
+
+def document_queue(f: QueueFilter) -> QuerySet[Document]:
+    """Documents matching a queue filter, newest first by id (keyset-friendly)."""
+    from closeout.core.models import OrgUnit
+    from closeout.documents.models import BusinessEvent, CloseState, EventStatus
+
+    spec_for(f.doc_type)
+    qs = Document.objects.filter(doc_type=f.doc_type)
+    if f.number:
+        qs = qs.filter(number__icontains=f.number.strip())
+    if f.partner:
+        qs = qs.filter(
+            Q(partner__code__iexact=f.partner.strip())
+            | Q(partner__name__icontains=f.partner.strip())
+        )
+    if f.date_from:
+        qs = qs.filter(document_date__gte=f.date_from)
+    if f.date_to:
+        qs = qs.filter(document_date__lte=f.date_to)
+    if f.close_states:
+        unknown = [s for s in f.close_states if s not in CloseState.values]
+        if unknown:
+            raise InvalidInput(
+                f"unknown close state '{unknown[0]}'", details={"field": "close_states"}
+            )
+        qs = qs.filter(close_state__in=f.close_states)
+    if f.org_unit:
+        unit = OrgUnit.objects.filter(code=f.org_unit).first()
+        if unit is None:
+            raise InvalidInput(
+                f"unknown organisation unit '{f.org_unit}'", details={"field": "org_unit"}
+            )
+        qs = qs.filter(org_unit__path__startswith=unit.path)
+    if f.verdict:
+        qs = qs.filter(close_state=CloseState.OPEN).filter(verdict_condition(f.doc_type, f.verdict))
+    if f.has_quarantined is not None:
+        quarantined = BusinessEvent.objects.filter(
+            document_id=OuterRef("pk"), status=EventStatus.QUARANTINED
+        )
+        qs = (
+            qs.filter(Exists(quarantined)) if f.has_quarantined else qs.exclude(Exists(quarantined))
+        )
+    if f.min_age_days is not None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        qs = qs.filter(document_date__lte=timezone.localdate() - timedelta(days=f.min_age_days))
+    return qs.order_by("-pk")
+
+
 __all__ = [
     "Checklist",
-    "Commitment",
-    "DocType",
+    "ClosePreview",
+    "DocumentVerdict",
     "ItemCommitment",
+    "QueueFilter",
     "RuleCheck",
     "close_checklist_for",
+    "close_preview_for",
+    "document_queue",
     "documents_failing",
     "documents_ready_to_close",
     "open_commitments_by_item",
+    "released_value_for",
+    "verdict_condition",
+    "verdicts_for",
 ]

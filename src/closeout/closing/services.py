@@ -5,14 +5,16 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,7 +26,7 @@ from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.rules import dec
 from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
 from closeout.closing.states import check_transition
-from closeout.core.errors import InvalidInput, RuleFailed
+from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed
 from closeout.documents.models import (
     LINE_STATES_NOT_CLOSED,
     CloseKind,
@@ -72,6 +74,15 @@ class CloseResult:
 # --- bulk building blocks shared by manual close and the sweep -----------------------------
 
 
+def ids_param(ids: list[int]) -> RawSQL:
+    """A set of ids as ONE query parameter (an array on PostgreSQL, a JSON list on SQLite), for
+    `pk__in=`: thousands of separate parameters cost more to bind and parse than the work."""
+    listed = ",".join(str(int(i)) for i in ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [f"{{{listed}}}"])
+    return RawSQL("SELECT value FROM json_each(%s)", [f"[{listed}]"])
+
+
 def _close_open_lines(
     *,
     document_ids: list[int],
@@ -81,38 +92,92 @@ def _close_open_lines(
     reason: str,
     now: datetime,
     doc_type: str,
-) -> None:
+    bump_seq: bool = True,
+) -> Counter[int]:
     """Close the given documents' open lines that match `line_filter`, stamping the close
-    sequence and what each line releases. Set-based: a few statements for any number."""
+    sequence (the document's next one) and what each line releases; returns the number of lines
+    closed per document. Set-based: one UPDATE … FROM for any number of lines, the same SQL on
+    SQLite and PostgreSQL. With `bump_seq=False` the caller advances `close_seq` itself (the
+    sweep does it in its one UPDATE of the headers)."""
     spec = spec_for(doc_type)
-    Document.objects.filter(pk__in=document_ids).update(close_seq=F("close_seq") + 1)
-    doc = Document.objects.filter(pk=OuterRef("document_id"))
     released_value = spec.released_value()
-    Line.objects.filter(document_id__in=document_ids, close_state=CloseState.OPEN).filter(
-        line_filter
-    ).update(
-        close_state=CloseState.CLOSED,
-        close_kind=kind,
-        close_reason=reason,
-        closed_by_id=actor_id,
-        closed_at=now,
-        closed_in=Subquery(doc.values("close_seq")[:1]),
-        released_qty=spec.released_qty(),
-        released_value=released_value,
-        released_value_company=released_value * Subquery(doc.values("exchange_rate")[:1]),
+    source = (
+        Line.objects.filter(document_id__in=ids_param(document_ids), close_state=CloseState.OPEN)
+        .filter(line_filter)
+        .values(
+            line_id=F("id"),
+            seq=F("document__close_seq") + 1,
+            rq=spec.released_qty(),
+            rv=released_value,
+            rvc=released_value * F("document__exchange_rate"),
+        )
     )
+    source_sql, source_params = source.query.sql_with_params()
+    qn = connection.ops.quote_name
+    line = qn(Line._meta.db_table)
+    # Only quoted identifiers and Django's compiled SELECT are formatted in; values are params.
+    sql = (
+        f"WITH src AS ({source_sql}) UPDATE {line} SET "  # noqa: S608
+        f"{qn('close_state')} = %s, {qn('close_kind')} = %s, {qn('close_reason')} = %s, "
+        f"{qn('closed_by_id')} = %s, {qn('closed_at')} = %s, {qn('closed_in')} = src.seq, "
+        f"{qn('released_qty')} = src.rq, {qn('released_value')} = src.rv, "
+        f"{qn('released_value_company')} = src.rvc "
+        f"FROM src WHERE {line}.{qn('id')} = src.line_id RETURNING {line}.{qn('document_id')}"
+    )
+    closed_at = Line._meta.get_field("closed_at").get_db_prep_save(now, connection)
+    params = (*source_params, CloseState.CLOSED, kind, reason, actor_id, closed_at)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        counts = Counter(row[0] for row in cursor.fetchall())
+    if bump_seq:
+        Document.objects.filter(pk__in=ids_param(document_ids)).update(close_seq=F("close_seq") + 1)
+    return counts
+
+
+def _released_totals() -> dict[str, Coalesce]:
+    sums = Line.objects.filter(document_id=OuterRef("pk")).values("document_id")
+    return {
+        "released_value": Coalesce(
+            Subquery(sums.annotate(v=Sum("released_value")).values("v")[:1]), dec(0)
+        ),
+        "released_value_company": Coalesce(
+            Subquery(sums.annotate(v=Sum("released_value_company")).values("v")[:1]), dec(0)
+        ),
+    }
 
 
 def _refresh_released_totals(document_ids: list[int]) -> None:
-    sums = Line.objects.filter(document_id=OuterRef("pk")).values("document_id")
-    Document.objects.filter(pk__in=document_ids).update(
-        released_value=Coalesce(
-            Subquery(sums.annotate(v=Sum("released_value")).values("v")[:1]), dec(0)
-        ),
-        released_value_company=Coalesce(
-            Subquery(sums.annotate(v=Sum("released_value_company")).values("v")[:1]), dec(0)
-        ),
+    Document.objects.filter(pk__in=document_ids).update(**_released_totals())
+
+
+def _no_line_left() -> Exists:
+    """True on documents with a line still to close (open, on hold or pending approval)."""
+    return Exists(
+        Line.objects.filter(document_id=OuterRef("pk"), close_state__in=LINE_STATES_NOT_CLOSED)
     )
+
+
+def _header_close_values(
+    *,
+    actor_id: int | None,
+    kind: str,
+    reason: str,
+    remark: str,
+    close_date: date,
+    now: datetime,
+) -> dict[str, Any]:
+    check_transition("an open document", CloseState.OPEN, CloseState.CLOSED)
+    return {
+        "close_state": CloseState.CLOSED,
+        "close_kind": kind,
+        "close_reason": reason,
+        "close_remark": remark,
+        "close_date": close_date,
+        "closed_by_id": actor_id,
+        "closed_at": now,
+        "state_changed_at": now,
+        "version": F("version") + 1,
+    }
 
 
 def _close_headers(
@@ -126,68 +191,78 @@ def _close_headers(
     now: datetime,
 ) -> None:
     """Close the headers among `document_ids` that have no line left to close."""
-    check_transition("an open document", CloseState.OPEN, CloseState.CLOSED)
-    not_closed = Line.objects.filter(
-        document_id=OuterRef("pk"), close_state__in=LINE_STATES_NOT_CLOSED
+    values = _header_close_values(
+        actor_id=actor_id, kind=kind, reason=reason, remark=remark, close_date=close_date, now=now
     )
     Document.objects.filter(
         pk__in=document_ids, close_state__in=(CloseState.OPEN, CloseState.CLOSE_PENDING)
-    ).exclude(Exists(not_closed)).update(
-        close_state=CloseState.CLOSED,
-        close_kind=kind,
-        close_reason=reason,
-        close_remark=remark,
-        close_date=close_date,
-        closed_by_id=actor_id,
-        closed_at=now,
-        state_changed_at=now,
-        version=F("version") + 1,
-    )
+    ).exclude(_no_line_left()).update(**values)
 
 
 def close_documents_bulk(
-    *, document_ids: list[int], doc_type: str, kind: str, reason: str, now: datetime
+    *,
+    document_ids: list[int],
+    doc_type: str,
+    kind: str,
+    reason: str,
+    now: datetime,
+    actor: AbstractBaseUser | None = None,
+    remark: str = "",
+    close_date: date | None = None,
 ) -> list[AuditEntry]:
-    """Close whole open documents (the sweep's path); returns their audit entries."""
+    """Close whole open documents (the sweep's path); returns their audit entries.
+
+    The same effect as `_close_open_lines` + `_refresh_released_totals` + `_close_headers`, but
+    each header row is written once (close sequence, released totals and close fields in one
+    UPDATE), since every extra UPDATE of a row costs a new row version and its index entries."""
     if not document_ids:
         return []
-    _close_open_lines(
+    actor_id = actor.pk if actor is not None else None
+    counts = _close_open_lines(
         document_ids=document_ids,
         line_filter=Q(),
-        actor_id=None,
+        actor_id=actor_id,
         kind=kind,
         reason=reason,
         now=now,
         doc_type=doc_type,
+        bump_seq=False,
     )
-    _refresh_released_totals(document_ids)
-    _close_headers(
-        document_ids=document_ids,
-        actor_id=None,
-        kind=kind,
-        reason=reason,
-        remark="",
-        close_date=timezone.localdate(now),
-        now=now,
+    closing = Document.objects.filter(
+        pk__in=ids_param(document_ids),
+        close_state__in=(CloseState.OPEN, CloseState.CLOSE_PENDING),
     )
-    counts = dict(
-        Line.objects.filter(document_id__in=document_ids, closed_in=F("document__close_seq"))
-        .values("document_id")
-        .annotate(n=Count("id"))
-        .values_list("document_id", "n")
+    totals = _released_totals()
+    closing.exclude(_no_line_left()).update(
+        close_seq=F("close_seq") + 1,
+        **totals,
+        **_header_close_values(
+            actor_id=actor_id,
+            kind=kind,
+            reason=reason,
+            remark=remark,
+            close_date=close_date or timezone.localdate(now),
+            now=now,
+        ),
     )
-    rows = Document.objects.filter(pk__in=document_ids).values_list(
-        "pk", "doc_type", "number", "released_value", "released_value_company"
+    # Documents a policy lets through with a line still on hold keep their header open.
+    closing.filter(_no_line_left()).update(close_seq=F("close_seq") + 1, **totals)
+    rows = Document.objects.filter(pk__in=ids_param(document_ids)).values_list(
+        "pk", "doc_type", "number", "close_state", "released_value", "released_value_company"
     )
     return [
         AuditEntry(
-            action=AuditAction.DOCUMENT_CLOSED,
+            action=(
+                AuditAction.DOCUMENT_CLOSED
+                if state == CloseState.CLOSED
+                else AuditAction.LINES_CLOSED
+            ),
             object_type="document",
             object_id=pk,
             object_repr=f"{dt} {number}",
             data={
                 "from": CloseState.OPEN,
-                "to": CloseState.CLOSED,
+                "to": state,
                 "kind": kind,
                 "lines_closed": counts.get(pk, 0),
                 "released_value": value,
@@ -195,14 +270,14 @@ def close_documents_bulk(
             },
             reason=reason,
         )
-        for pk, dt, number, value, value_company in rows
+        for pk, dt, number, state, value, value_company in rows
     ]
 
 
 # --- manual close --------------------------------------------------------------------------
 
 
-def _close_date(value: date | None, document: Document) -> date:
+def close_date_check(value: date | None, document: Document) -> date:
     today = timezone.localdate()
     chosen = value or today
     if chosen > today:
@@ -215,7 +290,7 @@ def _close_date(value: date | None, document: Document) -> date:
     return chosen
 
 
-def _selected_lines(document: Document, line_nos: list[int] | None) -> list[Line]:
+def selected_open_lines(document: Document, line_nos: list[int] | None) -> list[Line]:
     lines = list(document.lines.select_for_update().order_by("line_no"))
     if line_nos is None:
         return [line for line in lines if line.close_state == CloseState.OPEN]
@@ -233,21 +308,35 @@ def _selected_lines(document: Document, line_nos: list[int] | None) -> list[Line
     return [by_no[n] for n in line_nos]
 
 
-def check_closable(checklist: Checklist, *, remark: str) -> None:
-    """The guard used by the pages (to show the button) and by the services (to refuse)."""
-    document = checklist.document
-    if checklist.blocking:
+def close_guard(
+    label: str, *, blocking: dict[str, str], exceptions: dict[str, str], remark: str
+) -> None:
+    """The one guard of a manual close, given the failing rules (code: description): used by
+    the checklist path, the batch path, and the pages (to show the button)."""
+    if blocking:
         raise RuleFailed(
-            f"{document.label} cannot be closed: blocking rules fail: "
-            + describe_failures(checklist.blocking),
-            details={"rules": [c.rule.code for c in checklist.blocking]},
+            f"{label} cannot be closed: blocking rules fail: " + "; ".join(blocking.values()),
+            details={"rules": list(blocking)},
         )
-    if checklist.exceptions and not remark.strip():
+    if exceptions and not remark.strip():
         raise InvalidInput(
-            f"{document.label}: exception rules fail ({describe_failures(checklist.exceptions)}); "
+            f"{label}: exception rules fail ({'; '.join(exceptions.values())}); "
             "a remark explaining the exception is required",
-            details={"field": "remark", "rules": [c.rule.code for c in checklist.exceptions]},
+            details={"field": "remark", "rules": list(exceptions)},
         )
+
+
+def _described(checks: list[RuleCheck]) -> dict[str, str]:
+    return {c.rule.code: describe_failures([c]) for c in checks}
+
+
+def check_closable(checklist: Checklist, *, remark: str) -> None:
+    close_guard(
+        checklist.document.label,
+        blocking=_described(checklist.blocking),
+        exceptions=_described(checklist.exceptions),
+        remark=remark,
+    )
 
 
 @transaction.atomic
@@ -271,13 +360,18 @@ def document_close(
     )
     check_transition(document.label, document.close_state, CloseState.CLOSED)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
-    chosen_date = _close_date(close_date, document)
-    lines = _selected_lines(document, line_nos)
+    chosen_date = close_date_check(close_date, document)
+    lines = selected_open_lines(document, line_nos)
     if not lines:
         raise InvalidInput(f"{document.label} has no open line to close")
-    checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+    # A whole-document close is checked as a whole, so a held line blocks it (no_line_on_hold)
+    # instead of the close quietly shrinking to the lines that happen to be open.
+    checklist = close_checklist_for(
+        document, line_nos=None if line_nos is None else [line.line_no for line in lines]
+    )
     check_closable(checklist, remark=remark)
-    return _execute_close(
+    _refuse_if_approval_needed(document, checklist, [line.line_no for line in lines])
+    return execute_close(
         actor=actor,
         document=document,
         lines=lines,
@@ -288,7 +382,30 @@ def document_close(
     )
 
 
-def _execute_close(
+def _refuse_if_approval_needed(
+    document: Document, checklist: Checklist, line_nos: list[int]
+) -> None:
+    """A direct close is for documents no approval route applies to (S9); the policy can also
+    demand approval for every close of a type."""
+    # Imported here: approvals builds on closing, not the other way round.
+    from closeout.approvals.selectors import route_for_close
+
+    if checklist.policy.direct_close_needs_approval:
+        raise InvalidTransition(
+            f"{document.label}: the {document.doc_type} policy requires approval for every "
+            "close; submit a close request instead",
+            details={"needs": "close_request"},
+        )
+    route = route_for_close(document, checklist=checklist, line_nos=line_nos)
+    if route is not None:
+        raise InvalidTransition(
+            f"{document.label}: this close needs approval (route '{route.name}'); "
+            "submit a close request instead",
+            details={"needs": "close_request", "route": route.name},
+        )
+
+
+def execute_close(
     *,
     actor: AbstractBaseUser,
     document: Document,
@@ -391,8 +508,15 @@ def document_reopen(
     )
     check_transition(document.label, document.close_state, CloseState.OPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
-    if not remark.strip() and not reason.code:
-        raise InvalidInput("a reopen needs a reason", details={"field": "reason"})
+    # Imported here: approvals builds on closing, not the other way round.
+    from closeout.approvals.selectors import period_is_closed
+
+    if period_is_closed(document.close_date):
+        raise InvalidTransition(
+            f"{document.label} was closed on {document.close_date}, in a closed accounting "
+            "period: submit a reopen request, which takes the finance route",
+            details={"needs": "reopen_request"},
+        )
     return execute_reopen(actor=actor, document=document, reason=reason.code, remark=remark)
 
 
@@ -498,7 +622,7 @@ def document_hold(
         )
     else:
         check_transition(document.label, document.close_state, CloseState.ON_HOLD)
-        lines = _selected_lines(document, line_nos)
+        lines = selected_open_lines(document, line_nos)
         Line.objects.filter(pk__in=[line.pk for line in lines]).update(
             close_state=CloseState.ON_HOLD, hold_reason=reason
         )

@@ -2,25 +2,36 @@
 
 For each document type and policy, open documents are taken in id-ordered chunks, one
 transaction per chunk (rows locked with FOR UPDATE SKIP LOCKED on PostgreSQL, so workers
-never take the same document). Every rule is evaluated for the whole chunk in one query; the
+never take the same document). Every rule is evaluated for the whole chunk in two queries; the
 documents that pass every rule are closed with a few bulk statements and their audit events
 written in one insert. Safe to interrupt (a chunk commits or not) and to run twice.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.closing.models import ClosePolicy, Severity, SweepRun
 from closeout.closing.policies import policy_partitions
-from closeout.closing.rules import Rule, effective_rules
-from closeout.closing.services import AUTO_REASON, close_documents_bulk
-from closeout.documents.models import CloseKind, CloseState, Document
+from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
+from closeout.closing.services import AUTO_REASON, close_documents_bulk, ids_param
+from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 
 EXCEPTION_SAMPLE = 200
@@ -30,6 +41,7 @@ EXCEPTION_SAMPLE = 200
 class SweepTally:
     examined: int = 0
     closed: int = 0
+    closed_by_type: Counter[str] = field(default_factory=Counter)
     lines_closed: int = 0
     exception: int = 0
     warning_only: int = 0
@@ -58,7 +70,7 @@ def _classify(
     return "ready"
 
 
-def _candidates(doc_type: str, scope: object, last_id: int, dry_run: bool) -> QuerySet[Document]:
+def _candidates(doc_type: str, scope: Q, last_id: int, dry_run: bool) -> QuerySet[Document]:
     qs = Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN, pk__gt=last_id)
     qs = qs.filter(scope).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
@@ -66,20 +78,71 @@ def _candidates(doc_type: str, scope: object, last_id: int, dry_run: bool) -> Qu
     return qs
 
 
+def _failures(
+    policy: ClosePolicy, rules: list[tuple[Rule, Severity]], ids: list[int]
+) -> list[tuple[int, str, tuple[bool, ...]]]:
+    """Every rule for a chunk of documents: (id, number, failed flag per rule).
+
+    Each rule's own `failing` condition, evaluated in two queries: document-scope rules on the
+    documents, line-scope rules over the chunk's lines grouped by document (a document fails a
+    line rule when one of its lines in close scope fails it — what `Rule.document_failing`
+    says with EXISTS; grouping reads each line once instead of once per rule)."""
+    line_rules = [i for i, (rule, _sev) in enumerate(rules) if rule.scope is Scope.LINE]
+    doc_flags = {
+        f"r{i}": ExpressionWrapper(rule.failing(policy), output_field=BooleanField())
+        for i, (rule, _sev) in enumerate(rules)
+        if rule.scope is Scope.DOCUMENT
+    }
+    line_flags = {
+        f"r{i}": Max(
+            Case(
+                When(rules[i][0].failing(policy), then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        )
+        for i in line_rules
+    }
+    failing_lines: dict[int, dict[str, bool]] = {}
+    if line_flags:
+        grouped = (
+            Line.objects.filter(document_id__in=ids_param(ids), close_state__in=LINE_SCOPE)
+            .order_by()
+            .values("document_id")
+            .annotate(**line_flags)
+            .values_list("document_id", *line_flags)
+        )
+        for doc_id, *values in grouped:
+            failing_lines[doc_id] = {k: bool(v) for k, v in zip(line_flags, values, strict=True)}
+    docs = (
+        Document.objects.filter(pk__in=ids_param(ids))
+        .annotate(**doc_flags)
+        .order_by("pk")
+        .values_list("pk", "number", *doc_flags)
+    )
+    result = []
+    no_lines: dict[str, bool] = {}
+    for pk, number, *values in docs:
+        by_doc = dict(zip(doc_flags, values, strict=True))
+        by_line = failing_lines.get(pk, no_lines)
+        flags = tuple(
+            bool(by_doc[f"r{i}"]) if f"r{i}" in by_doc else by_line.get(f"r{i}", False)
+            for i in range(len(rules))
+        )
+        result.append((pk, number, flags))
+    return result
+
+
 def _sweep_policy(
     spec: DocTypeSpec,
     policy: ClosePolicy,
-    scope: object,
+    scope: Q,
     *,
     dry_run: bool,
     chunk_size: int,
     tally: SweepTally,
 ) -> None:
     rules = effective_rules(spec.rules, policy, for_auto=True)
-    flags = {
-        f"r{i}": ExpressionWrapper(rule.document_failing(policy), output_field=BooleanField())
-        for i, (rule, _sev) in enumerate(rules)
-    }
     last_id = 0
     while True:
         with transaction.atomic():
@@ -91,14 +154,9 @@ def _sweep_policy(
             if not ids:
                 return
             last_id = ids[-1]
-            rows = (
-                Document.objects.filter(pk__in=ids)
-                .annotate(**flags)
-                .values_list("pk", "number", *flags)
-            )
             ready: list[int] = []
-            for pk, number, *row_flags in rows:
-                verdict = _classify(rules, tuple(row_flags), tally, spec.code)
+            for pk, number, row_flags in _failures(policy, rules, ids):
+                verdict = _classify(rules, row_flags, tally, spec.code)
                 tally.examined += 1
                 if verdict == "ready":
                     ready.append(pk)
@@ -113,6 +171,7 @@ def _sweep_policy(
                 else:
                     tally.not_due += 1
             tally.closed += len(ready)
+            tally.closed_by_type[spec.code] += len(ready)
             if dry_run or not ready:
                 continue
             entries = close_documents_bulk(
@@ -169,4 +228,37 @@ def sweep_run(
                     )
                 ],
             )
+            if run.closed:
+                _notify_digest(run, tally.closed_by_type)
     return run
+
+
+def _notify_digest(run: SweepRun, closed_by_type: Counter[str]) -> None:
+    """One message per person (not one per document): operators hear of the types their
+    grants cover, supervisors of all."""
+    from closeout.access.selectors import users_with_role
+    from closeout.notifications.services import notify
+
+    counts_for: dict[int, dict[str, int]] = {}
+    users: dict[int, Any] = {}
+    for doc_type, count in closed_by_type.items():
+        if not count:
+            continue
+        for role in ("operator", "supervisor"):
+            for user in users_with_role(role, org_unit=None, doc_type=doc_type):
+                users[user.pk] = user
+                counts_for.setdefault(user.pk, {})[doc_type] = count
+    for pk, counts in counts_for.items():
+        notify(
+            recipients=[users[pk]],
+            kind="auto_close_digest",
+            context={
+                "counts": counts,
+                "run_id": run.pk,
+                "examined": run.examined,
+                "lines_closed": run.lines_closed,
+                "exception_queue": run.exception_queue,
+                "blocked": run.blocked,
+            },
+            link="/",
+        )

@@ -370,7 +370,9 @@ def event_post(
         )
     qty = to_decimal(quantity, field="quantity")
     amt = to_decimal(amount, field="amount")
-    if qty < 0 or amt < 0:
+    # A stock adjustment is signed by nature: a count below book needs a negative one.
+    qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
+    if (qty < 0 and qty_must_be_positive) or amt < 0:
         raise InvalidInput(
             f"event {external_id}: quantity and amount must not be negative "
             "(post a return or credit note instead)",

@@ -51,11 +51,12 @@ def settlement_spec(code: DocType, zh: str, en: str, pay_zh: str, pay_en: str) -
                 label_en="Invoiced amount matches the source order amount",
                 severity=Severity.EXCEPTION,
                 scope=r.Scope.LINE,
+                # Scaled by 100 instead of dividing: SQLite divides integers as integers.
                 failing=lambda p: r.more_than(
-                    Abs(r.num(F("invoiced_amount") - F("planned_amount"))),
+                    Abs(r.num(F("invoiced_amount") - F("planned_amount"))) * r.dec(100),
                     Greatest(
-                        r.dec(p.amount_tolerance_abs),
-                        F("planned_amount") * r.dec(p.amount_tolerance_pct) / r.dec(100),
+                        r.dec(p.amount_tolerance_abs * 100),
+                        F("planned_amount") * r.dec(p.amount_tolerance_pct),
                     ),
                 ),
                 measures=lambda p: {

@@ -1,0 +1,62 @@
+"""Reads of roles and grants."""
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from closeout.access.models import Grant, Role
+from closeout.core.models import OrgUnit
+
+
+def roles_including(role_code: str) -> set[str]:
+    """The role itself and every role that includes it, directly or through others."""
+    result = {role_code}
+    changed = True
+    pairs = list(Role.includes.through.objects.values_list("from_role__code", "to_role__code"))
+    while changed:
+        changed = False
+        for parent, child in pairs:
+            if child in result and parent not in result:
+                result.add(parent)
+                changed = True
+    return result
+
+
+def _covers(grant: Grant, org_unit: OrgUnit | None, doc_type: str | None) -> bool:
+    if org_unit is not None and not org_unit.path.startswith(grant.org_unit.path):
+        return False
+    return not (doc_type and grant.doc_types and doc_type not in grant.doc_types)
+
+
+def user_has_role(
+    user: AbstractBaseUser, role_code: str, *, org_unit: OrgUnit | None, doc_type: str | None
+) -> bool:
+    grants = (
+        Grant.objects.active()
+        .filter(user_id=user.pk, role__code__in=roles_including(role_code))
+        .select_related("org_unit")
+    )
+    return user.is_active and any(_covers(g, org_unit, doc_type) for g in grants)
+
+
+def users_with_role(
+    role_code: str, *, org_unit: OrgUnit | None, doc_type: str | None
+) -> list[AbstractBaseUser]:
+    grants = (
+        Grant.objects.active()
+        .filter(role__code__in=roles_including(role_code), user__is_active=True)
+        .select_related("org_unit", "user")
+    )
+    users = {g.user_id: g.user for g in grants if _covers(g, org_unit, doc_type)}
+    return sorted(users.values(), key=lambda u: u.get_username())
+
+
+def grants_of(user: AbstractBaseUser) -> list[Grant]:
+    return list(Grant.objects.active().filter(user_id=user.pk).select_related("role", "org_unit"))
+
+
+def user_permissions(user: AbstractBaseUser, *, extra_role: Role | None = None) -> set[str]:
+    perms: set[str] = set()
+    for grant in Grant.objects.active().filter(user_id=user.pk).select_related("role"):
+        perms |= grant.role.all_permissions()
+    if extra_role is not None:
+        perms |= extra_role.all_permissions()
+    return perms

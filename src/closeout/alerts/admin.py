@@ -1,0 +1,14 @@
+from django.contrib import admin
+
+from closeout.alerts.models import AlertRule, AlertRun
+from closeout.documents.admin import ReadOnlyAdmin
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
+    list_display = ("code", "active", "days", "recipients_role")
+
+
+@admin.register(AlertRun)
+class AlertRunAdmin(ReadOnlyAdmin):
+    list_display = ("rule", "ran_at", "count")

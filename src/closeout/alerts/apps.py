@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    name = "closeout.alerts"
+    label = "alerts"
+    verbose_name = "预警 / Alerts"

@@ -1,0 +1,75 @@
+from django.contrib import admin
+
+from closeout.approvals.models import (
+    AccountingPeriod,
+    ApprovalDecision,
+    ApprovalRoute,
+    ApprovalStep,
+    Attachment,
+    CloseRequest,
+)
+from closeout.documents.admin import ReadOnlyAdmin
+
+
+class ApprovalStepInline(admin.TabularInline[ApprovalStep, ApprovalRoute]):
+    model = ApprovalStep
+    extra = 1
+
+
+@admin.register(ApprovalRoute)
+class ApprovalRouteAdmin(admin.ModelAdmin[ApprovalRoute]):
+    list_display = (
+        "name",
+        "action",
+        "doc_type",
+        "org_unit",
+        "condition",
+        "min_open_value",
+        "max_open_value",
+        "for_closed_period",
+        "priority",
+        "active",
+    )
+    list_filter = ("action", "doc_type", "active")
+    inlines = [ApprovalStepInline]
+
+
+class DecisionInline(admin.TabularInline[ApprovalDecision, CloseRequest]):
+    model = ApprovalDecision
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "round",
+        "step_order",
+        "step_name",
+        "decider",
+        "decision",
+        "comment",
+        "decided_at",
+    )
+
+
+@admin.register(CloseRequest)
+class CloseRequestAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "action",
+        "document",
+        "requester",
+        "state",
+        "current_step",
+        "round",
+        "submitted_at",
+    )
+    list_filter = ("action", "state")
+    inlines = [DecisionInline]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyAdmin):
+    list_display = ("original_name", "request", "content_type", "size", "uploaded_by")
+
+
+@admin.register(AccountingPeriod)
+class AccountingPeriodAdmin(admin.ModelAdmin[AccountingPeriod]):
+    list_display = ("name", "start", "end", "closed")

@@ -1,0 +1,120 @@
+"""Reads for approvals: which route applies, who may decide, what waits for whom."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from closeout.access.selectors import users_with_role
+from closeout.approvals.models import (
+    AccountingPeriod,
+    ApprovalDecision,
+    ApprovalRoute,
+    CloseRequest,
+    ExceptionCondition,
+    RequestAction,
+    RequestState,
+)
+from closeout.closing.selectors import Checklist, close_preview_for
+from closeout.documents.models import Document
+
+User = get_user_model()
+
+
+def period_is_closed(day: date | None) -> bool:
+    if day is None:
+        return False
+    return AccountingPeriod.objects.filter(start__lte=day, end__gte=day, closed=True).exists()
+
+
+def _in_band(value: Decimal, low: Decimal | None, high: Decimal | None) -> bool:
+    return (low is None or value >= low) and (high is None or value < high)
+
+
+def _covers(route: ApprovalRoute, document: Document) -> bool:
+    return route.org_unit is None or document.org_unit.path.startswith(route.org_unit.path)
+
+
+def route_choose(
+    *, document: Document, action: str, exception: bool, open_value: Decimal
+) -> ApprovalRoute | None:
+    """The first active route (by priority) whose conditions all match; None: no approval."""
+    routes = (
+        ApprovalRoute.objects.filter(active=True, action=action)
+        .filter(Q(doc_type="") | Q(doc_type=document.doc_type))
+        .select_related("org_unit")
+        .prefetch_related("steps")
+    )
+    if action == RequestAction.REOPEN and period_is_closed(document.close_date):
+        # The closed-period route wins whatever else applies; only its own type and
+        # organisation scope limit it (one per company, say).
+        for route in routes.filter(for_closed_period=True).order_by("priority", "id"):
+            if _covers(route, document) and route.steps.exists():
+                return route
+    for route in routes.filter(for_closed_period=False).order_by("priority", "id"):
+        if not _covers(route, document):
+            continue
+        if route.condition == ExceptionCondition.EXCEPTION and not exception:
+            continue
+        if route.condition == ExceptionCondition.NORMAL and exception:
+            continue
+        if not _in_band(open_value, route.min_open_value, route.max_open_value):
+            continue
+        if not _in_band(document.total_amount_company, route.min_total, route.max_total):
+            continue
+        if route.steps.exists():
+            return route
+    return None
+
+
+def route_for_close(
+    document: Document, *, checklist: Checklist, line_nos: list[int] | None
+) -> ApprovalRoute | None:
+    preview = close_preview_for(document, line_nos=line_nos)
+    return route_choose(
+        document=document,
+        action=RequestAction.CLOSE,
+        exception=bool(checklist.exceptions),
+        open_value=preview.released_value_company,
+    )
+
+
+def route_for_reopen(document: Document) -> ApprovalRoute | None:
+    return route_choose(
+        document=document,
+        action=RequestAction.REOPEN,
+        exception=False,
+        open_value=document.released_value_company,
+    )
+
+
+def approvers_for(request: CloseRequest) -> list[AbstractBaseUser]:
+    """Users who may decide the request's current step (never the requester)."""
+    step = request.step
+    if step is None:
+        return []
+    document = request.document
+    users = users_with_role(
+        str(step["role"]), org_unit=document.org_unit, doc_type=document.doc_type
+    )
+    # Separation of duties: whoever decided another step of this request cannot decide this one.
+    other_steps = set(
+        ApprovalDecision.objects.filter(request_id=request.pk)
+        .exclude(step_order=step["order"])
+        .values_list("decider_id", flat=True)
+    )
+    return [u for u in users if u.pk != request.requester_id and u.pk not in other_steps]
+
+
+def requests_waiting_for(user: AbstractBaseUser) -> list[CloseRequest]:
+    """Pending requests whose current step this user may decide."""
+    pending = CloseRequest.objects.filter(state=RequestState.PENDING).select_related(
+        "document", "document__org_unit", "requester"
+    )
+    return [r for r in pending if any(u.pk == user.pk for u in approvers_for(r))]
+
+
+def requests_of(user: AbstractBaseUser) -> QuerySet[CloseRequest]:
+    return CloseRequest.objects.filter(requester_id=user.pk).select_related("document")

@@ -1,0 +1,979 @@
+"""Close and reopen requests through approval routes (S9, S12), with separation of duties
+(S14). Each decision is recorded per step; the last approval executes the close or reopen in
+the same transaction, re-checking the blocking rules at that moment."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from closeout.access.permissions import Perm
+from closeout.access.selectors import user_has_role
+from closeout.access.services import require
+from closeout.approvals.models import (
+    ApprovalDecision,
+    ApprovalRoute,
+    Attachment,
+    CloseRequest,
+    Decision,
+    RequestAction,
+    RequestState,
+)
+from closeout.approvals.selectors import (
+    approvers_for,
+    period_is_closed,
+    route_choose,
+)
+from closeout.audit.models import AuditAction
+from closeout.audit.services import AuditEntry, audit_append, audit_record
+from closeout.closing.models import ReasonAction
+from closeout.closing.selectors import Checklist, close_checklist_for, close_preview_for
+from closeout.closing.services import (
+    check_closable,
+    close_date_check,
+    describe_failures,
+    execute_close,
+    execute_reopen,
+    reason_get,
+    selected_open_lines,
+)
+from closeout.closing.states import check_transition
+from closeout.core.errors import (
+    DomainError,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RuleFailed,
+)
+from closeout.documents.models import CloseState, Document, Line
+from closeout.documents.services import document_lock
+from closeout.notifications.services import notify, webhook_emit
+
+# --- attachments ---------------------------------------------------------------------------
+
+ATTACHMENT_TYPES: dict[str, tuple[str, tuple[bytes, ...]]] = {
+    # extension: (content type, accepted leading bytes; empty = plain text)
+    "pdf": ("application/pdf", (b"%PDF-",)),
+    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (b"PK\x03\x04",)),
+    "docx": (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        (b"PK\x03\x04",),
+    ),
+    "csv": ("text/csv", ()),
+    "txt": ("text/plain", ()),
+}
+
+
+def _attachment_check(name: str, content: bytes) -> str:
+    limit = int(getattr(settings, "CLOSEOUT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if extension not in ATTACHMENT_TYPES:
+        raise InvalidInput(
+            f"attachment '{name}': type .{extension or '?'} is not allowed; allowed: "
+            + ", ".join(f".{e}" for e in ATTACHMENT_TYPES),
+            details={"field": "attachments", "name": name},
+        )
+    if not content:
+        raise InvalidInput(f"attachment '{name}' is empty", details={"field": "attachments"})
+    if len(content) > limit:
+        raise InvalidInput(
+            f"attachment '{name}' is {len(content):,} bytes; the limit is {limit:,}",
+            details={"field": "attachments", "name": name},
+        )
+    content_type, magic = ATTACHMENT_TYPES[extension]
+    if magic and not content.startswith(magic):
+        raise InvalidInput(
+            f"attachment '{name}' is not really a .{extension} file",
+            details={"field": "attachments", "name": name},
+        )
+    if not magic:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = content.decode("gb18030")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(
+                    f"attachment '{name}' is not a text file", details={"field": "attachments"}
+                ) from exc
+        if "\x00" in text:
+            raise InvalidInput(f"attachment '{name}' is not a text file")
+    return content_type
+
+
+def _attachments_store(
+    request: CloseRequest, actor: AbstractBaseUser, files: list[tuple[str, bytes]]
+) -> list[Attachment]:
+    # Check every file before writing any: a bad file must not leave the good ones on disk.
+    checked = [(name, content, _attachment_check(name, content)) for name, content in files]
+    stored = []
+    for name, content, content_type in checked:
+        attachment = Attachment(
+            request=request,
+            original_name=name[:200],
+            content_type=content_type,
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            uploaded_by_id=actor.pk,
+        )
+        attachment.file.save(name, ContentFile(content), save=False)
+        attachment.save()
+        stored.append(attachment)
+    return stored
+
+
+# --- submission ----------------------------------------------------------------------------
+
+
+def _checklist_snapshot(checklist: Checklist) -> list[dict[str, Any]]:
+    from closeout.audit.services import to_json_value
+
+    return [
+        {
+            "rule": c.rule.code,
+            "label_zh": c.rule.label_zh,
+            "label_en": c.rule.label_en,
+            "severity": str(c.severity),
+            "passed": c.passed,
+            "measured": to_json_value(c.measured),
+            "threshold": c.threshold,
+            "failing_lines": c.failing_lines,
+        }
+        for c in checklist.checks
+    ]
+
+
+def _steps_snapshot(route: ApprovalRoute) -> list[dict[str, Any]]:
+    return [
+        {"order": s.order, "name": s.name, "role": s.role.code, "sla_hours": s.sla_hours}
+        for s in route.steps.select_related("role").order_by("order")
+    ]
+
+
+def _first_step(steps: list[dict[str, Any]]) -> int:
+    return min((int(s["order"]) for s in steps), default=1)
+
+
+def _request_data(request: CloseRequest, **extra: Any) -> dict[str, Any]:
+    return {
+        "request": request.pk,
+        "action": request.action,
+        "round": request.round,
+        "route": request.route.name if request.route else None,
+        "lines": request.line_nos,
+        **extra,
+    }
+
+
+def _emit(event: str, request: CloseRequest, **extra: Any) -> None:
+    document = request.document
+    webhook_emit(
+        event=event,
+        payload={
+            "request": request.pk,
+            "action": request.action,
+            "state": request.state,
+            "document": {
+                "type": document.doc_type,
+                "number": document.number,
+                "close_state": document.close_state,
+            },
+            **extra,
+        },
+    )
+
+
+def _notify_context(request: CloseRequest, **extra: Any) -> dict[str, Any]:
+    step = request.step or {}
+    return {
+        "request_id": request.pk,
+        "document": request.document.label,
+        "action": request.action,
+        "requester": request.requester.get_username(),
+        "reason": request.reason_code,
+        "step": step.get("name", ""),
+        **extra,
+    }
+
+
+def _link(request: CloseRequest) -> str:
+    return f"/requests/{request.pk}/"
+
+
+def _mark_pending(document: Document, action: str, line_nos: list[int] | None) -> None:
+    now = timezone.now()
+    if action == RequestAction.REOPEN:
+        check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
+        Document.objects.filter(pk=document.pk).update(
+            close_state=CloseState.REOPEN_PENDING, state_changed_at=now, version=F("version") + 1
+        )
+    elif line_nos is None:
+        check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
+        Document.objects.filter(pk=document.pk).update(
+            close_state=CloseState.CLOSE_PENDING, state_changed_at=now, version=F("version") + 1
+        )
+    else:
+        Line.objects.filter(document=document, line_no__in=line_nos).update(
+            close_state=CloseState.CLOSE_PENDING
+        )
+        Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
+
+
+def _unmark_pending(document: Document, request: CloseRequest) -> None:
+    """Back to where the request found the document (rejected or withdrawn)."""
+    now = timezone.now()
+    if request.action == RequestAction.REOPEN:
+        target = CloseState.CLOSED
+    elif request.line_nos is None:
+        target = CloseState.OPEN
+    else:
+        Line.objects.filter(
+            document=document, line_no__in=request.line_nos, close_state=CloseState.CLOSE_PENDING
+        ).update(close_state=CloseState.OPEN)
+        Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
+        return
+    check_transition(document.label, document.close_state, target)
+    Document.objects.filter(pk=document.pk).update(
+        close_state=target, state_changed_at=now, version=F("version") + 1
+    )
+
+
+def _evaluate_close(
+    document: Document, *, line_nos: list[int] | None, remark: str
+) -> tuple[Checklist, Decimal]:
+    lines = selected_open_lines(document, line_nos)
+    if not lines:
+        raise InvalidInput(f"{document.label} has no open line to close")
+    checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+    check_closable(checklist, remark=remark)
+    preview = close_preview_for(document, line_nos=[line.line_no for line in lines])
+    return checklist, preview.released_value_company
+
+
+@transaction.atomic
+def close_request_submit(
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    reason_code: str,
+    remark: str = "",
+    close_date: date | None = None,
+    line_nos: list[int] | None = None,
+    attachments: list[tuple[str, bytes]] | None = None,
+) -> CloseRequest:
+    """Ask for a close (结案申请). With no route matching, the close executes at once."""
+    document = document_lock(document.pk)
+    require(
+        actor,
+        Perm.CLOSE_REQUEST,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
+    check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
+    reason = reason_get(reason_code, ReasonAction.CLOSE)
+    chosen_date = close_date_check(close_date, document)
+    checklist, open_value = _evaluate_close(document, line_nos=line_nos, remark=remark)
+    exception = bool(checklist.exceptions)
+    route = route_choose(
+        document=document, action=RequestAction.CLOSE, exception=exception, open_value=open_value
+    )
+    if route is None and checklist.policy.direct_close_needs_approval:
+        raise InvalidTransition(
+            f"{document.label}: the policy requires approval but no approval route matches; "
+            "ask an administrator to configure one",
+            details={"needs": "approval_route"},
+        )
+    return _submit(
+        actor,
+        document,
+        RequestAction.CLOSE,
+        reason.code,
+        remark,
+        chosen_date,
+        line_nos,
+        attachments or [],
+        checklist,
+        exception,
+        open_value,
+        route,
+    )
+
+
+@transaction.atomic
+def reopen_request_submit(
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    reason_code: str,
+    remark: str = "",
+    attachments: list[tuple[str, bytes]] | None = None,
+) -> CloseRequest:
+    """Ask for a reopen (反结案申请): always through a route (S12)."""
+    document = document_lock(document.pk)
+    require(
+        actor,
+        Perm.REOPEN_REQUEST,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
+    check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
+    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    if not remark.strip():
+        raise InvalidInput(
+            "a reopen request needs a remark explaining why", details={"field": "remark"}
+        )
+    route = route_choose(
+        document=document,
+        action=RequestAction.REOPEN,
+        exception=False,
+        open_value=document.released_value_company,
+    )
+    if route is None:
+        raise InvalidTransition(
+            f"{document.label}: no reopen approval route is configured; a reopen always needs "
+            "management approval",
+            details={"needs": "approval_route"},
+        )
+    return _submit(
+        actor,
+        document,
+        RequestAction.REOPEN,
+        reason.code,
+        remark,
+        None,
+        None,
+        attachments or [],
+        None,
+        False,
+        document.released_value_company,
+        route,
+    )
+
+
+def _submit(
+    actor: AbstractBaseUser,
+    document: Document,
+    action: str,
+    reason: str,
+    remark: str,
+    close_date: date | None,
+    line_nos: list[int] | None,
+    attachments: list[tuple[str, bytes]],
+    checklist: Checklist | None,
+    exception: bool,
+    open_value: Decimal,
+    route: ApprovalRoute | None,
+) -> CloseRequest:
+    now = timezone.now()
+    steps = _steps_snapshot(route) if route else []
+    request = CloseRequest.objects.create(
+        document=document,
+        action=action,
+        line_nos=line_nos,
+        reason_code=reason,
+        remark=remark,
+        close_date=close_date,
+        requester_id=actor.pk,
+        route=route,
+        steps=steps,
+        current_step=_first_step(steps),
+        exception=exception,
+        open_value=open_value,
+        checklist=_checklist_snapshot(checklist) if checklist else [],
+        submitted_at=now,
+        step_started_at=now,
+    )
+    _attachments_store(request, actor, attachments)
+    if route is None:
+        # No approval configured for this close: it executes now, as the requester's close.
+        assert checklist is not None  # noqa: S101 (reopen always has a route)
+        return _execute(actor, request, document, now)
+    _mark_pending(document, action, line_nos)
+    document.refresh_from_db()
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.CLOSE_REQUESTED
+                if action == RequestAction.CLOSE
+                else AuditAction.REOPEN_REQUESTED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=_request_data(
+                    request,
+                    to=document.close_state,
+                    exception=exception,
+                    open_value=open_value,
+                    attachments=len(attachments),
+                ),
+                reason=reason,
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+    notify(
+        recipients=approvers_for(request),
+        kind="request_submitted",
+        context=_notify_context(request),
+        link=_link(request),
+    )
+    _emit("request.submitted", request)
+    return request
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def _lock_request(request_id: int) -> CloseRequest:
+    request = CloseRequest.objects.select_for_update().filter(pk=request_id).first()
+    if request is None:
+        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+    return request
+
+
+def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, Any]:
+    """Separation of duties and the step's role; returns the current step."""
+    if request.state != RequestState.PENDING:
+        raise InvalidTransition(
+            f"request #{request.pk} is {request.state}; only pending requests can be decided",
+            details={"state": request.state},
+        )
+    if actor.pk == request.requester_id:
+        raise PermissionDenied(
+            f"separation of duties: nobody decides their own request (#{request.pk})",
+            details={"rule": "no_self_approval"},
+        )
+    step = request.step
+    if step is None:
+        raise InvalidTransition(f"request #{request.pk} has no step {request.current_step}")
+    other_steps = ApprovalDecision.objects.filter(request=request, decider_id=actor.pk).exclude(
+        step_order=step["order"]
+    )
+    if other_steps.exists():
+        raise PermissionDenied(
+            f"separation of duties: {actor.get_username()} already decided another step of "
+            f"request #{request.pk}; one person decides one step",
+            details={"rule": "one_step_per_person"},
+        )
+    document = request.document
+    perm = Perm.CLOSE_APPROVE if request.action == RequestAction.CLOSE else Perm.REOPEN_APPROVE
+    require(
+        actor,
+        perm,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=f"request #{request.pk}",
+    )
+    if not user_has_role(
+        actor, str(step["role"]), org_unit=document.org_unit, doc_type=document.doc_type
+    ):
+        raise PermissionDenied(
+            f"step '{step['name']}' of request #{request.pk} needs the role '{step['role']}', "
+            f"which {actor.get_username()} does not hold for {document.label}",
+            details={"permission": f"role:{step['role']}"},
+        )
+    return step
+
+
+def _record_decision(
+    actor: AbstractBaseUser,
+    request: CloseRequest,
+    step: dict[str, Any],
+    decision: str,
+    comment: str,
+    now: Any,
+) -> ApprovalDecision:
+    try:
+        with transaction.atomic():
+            return ApprovalDecision.objects.create(
+                request=request,
+                round=request.round,
+                step_order=step["order"],
+                step_name=step["name"],
+                decider_id=actor.pk,
+                decision=decision,
+                comment=comment,
+                decided_at=now,
+            )
+    except IntegrityError as exc:
+        raise InvalidTransition(
+            f"step '{step['name']}' of request #{request.pk} was already decided",
+            details={"request": request.pk},
+        ) from exc
+
+
+def close_request_approve(
+    *, actor: AbstractBaseUser, request: CloseRequest, comment: str = ""
+) -> CloseRequest:
+    """Approve the current step; the last approval executes the close or reopen. If a
+    blocking rule fails at that moment, nothing is approved, the refusal is recorded and the
+    requester told, and RuleFailed is raised."""
+    try:
+        return _approve(actor, request.pk, comment)
+    except RuleFailed as refusal:
+        _record_refusal(actor, request.pk, refusal)
+        raise
+
+
+@transaction.atomic
+def _approve(actor: AbstractBaseUser, request_id: int, comment: str) -> CloseRequest:
+    request = _lock_request(request_id)
+    document = document_lock(request.document_id)
+    request.document = document
+    step = _check_decider(actor, request)
+    now = timezone.now()
+    _record_decision(actor, request, step, Decision.APPROVE, comment, now)
+    is_last = step["order"] >= max(int(s["order"]) for s in request.steps)
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.APPROVAL_DECIDED,
+                object_type="close_request",
+                object_id=request.pk,
+                object_repr=f"{request.action} {document.label}",
+                data=_request_data(
+                    request,
+                    step=step["name"],
+                    decision=Decision.APPROVE,
+                    comment=comment,
+                    last=is_last,
+                ),
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+    if not is_last:
+        # Steps may be numbered with gaps (10, 20, …): the next one is the next higher order.
+        request.current_step = min(
+            int(s["order"]) for s in request.steps if int(s["order"]) > int(step["order"])
+        )
+        request.step_started_at = now
+        request.save(update_fields=["current_step", "step_started_at"])
+        notify(
+            recipients=approvers_for(request),
+            kind="request_submitted",
+            context=_notify_context(request),
+            link=_link(request),
+        )
+        notify(
+            recipients=[request.requester],
+            kind="request_approved",
+            context=_notify_context(
+                request,
+                approver=actor.get_username(),
+                step=step["name"],
+                next_step=(request.step or {}).get("name", ""),
+            ),
+            link=_link(request),
+        )
+        _emit("request.approved", request, step=step["name"])
+        return request
+    return _execute(actor, request, document, now)
+
+
+def _execute(
+    actor: AbstractBaseUser, request: CloseRequest, document: Document, now: Any
+) -> CloseRequest:
+    """Carry out an approved (or route-less) request. Runs in the caller's transaction."""
+    if request.action == RequestAction.CLOSE:
+        if request.line_nos is not None:
+            Line.objects.filter(
+                document=document,
+                line_no__in=request.line_nos,
+                close_state=CloseState.CLOSE_PENDING,
+            ).update(close_state=CloseState.OPEN)
+        lines = selected_open_lines(document, request.line_nos)
+        checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+        if checklist.blocking:
+            raise RuleFailed(
+                f"request #{request.pk} cannot execute: blocking rules now fail for "
+                f"{document.label}: {describe_failures(checklist.blocking)}",
+                details={"rules": [c.rule.code for c in checklist.blocking], "request": request.pk},
+            )
+        execute_close(
+            actor=actor,
+            document=document,
+            lines=lines,
+            reason=request.reason_code,
+            remark=request.remark,
+            close_date=request.close_date or timezone.localdate(),
+            checklist=checklist,
+            request_id=str(request.pk),
+        )
+    else:
+        execute_reopen(
+            actor=actor,
+            document=document,
+            reason=request.reason_code,
+            remark=request.remark,
+            request_id=str(request.pk),
+        )
+    request.state, request.ended_at, request.last_error = RequestState.EXECUTED, now, ""
+    request.save(update_fields=["state", "ended_at", "last_error"])
+    document.refresh_from_db()
+    watchers = [
+        request.requester,
+        *(d.decider for d in request.decisions.select_related("decider")),
+    ]
+    notify(
+        recipients=_unique(watchers),
+        kind="request_executed",
+        context=_notify_context(request, close_state=document.close_state),
+        link=_link(request),
+    )
+    _emit("request.executed", request)
+    return request
+
+
+def _unique(users: Sequence[AbstractBaseUser]) -> list[AbstractBaseUser]:
+    seen: dict[Any, AbstractBaseUser] = {}
+    for user in users:
+        seen.setdefault(user.pk, user)
+    return list(seen.values())
+
+
+def _record_refusal(actor: AbstractBaseUser, request_id: int, refusal: DomainError) -> None:
+    with transaction.atomic():
+        request = _lock_request(request_id)
+        request.last_error = refusal.message
+        request.save(update_fields=["last_error"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.EXECUTION_REFUSED,
+            object_type="close_request",
+            object_id=request.pk,
+            object_repr=f"{request.action} {request.document.label}",
+            data={"request": request.pk, "error": refusal.message, **refusal.details},
+        )
+        notify(
+            recipients=[request.requester],
+            kind="execution_refused",
+            context=_notify_context(
+                request, error=refusal.message, rules=refusal.details.get("rules") or []
+            ),
+            link=_link(request),
+        )
+
+
+@transaction.atomic
+def close_request_reject(
+    *, actor: AbstractBaseUser, request: CloseRequest, comment: str
+) -> CloseRequest:
+    """Reject (驳回) with a comment: the document goes back to where it was; the requester may
+    change the request and resubmit."""
+    if not comment.strip():
+        raise InvalidInput(
+            "a rejection needs a comment saying what to change", details={"field": "comment"}
+        )
+    request = _lock_request(request.pk)
+    document = document_lock(request.document_id)
+    request.document = document
+    step = _check_decider(actor, request)
+    now = timezone.now()
+    _record_decision(actor, request, step, Decision.REJECT, comment, now)
+    _unmark_pending(document, request)
+    document.refresh_from_db()
+    request.state, request.ended_at = RequestState.REJECTED, now
+    request.save(update_fields=["state", "ended_at"])
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.CLOSE_REQUEST_ENDED
+                if request.action == RequestAction.CLOSE
+                else AuditAction.REOPEN_REQUEST_ENDED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=_request_data(
+                    request,
+                    step=step["name"],
+                    decision=Decision.REJECT,
+                    comment=comment,
+                    to=document.close_state,
+                    state=request.state,
+                ),
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+    notify(
+        recipients=[request.requester],
+        kind="request_rejected",
+        context=_notify_context(request, approver=actor.get_username(), comment=comment),
+        link=_link(request),
+    )
+    _emit("request.rejected", request, comment=comment)
+    return request
+
+
+@transaction.atomic
+def close_request_withdraw(
+    *, actor: AbstractBaseUser, request: CloseRequest, reason: str = ""
+) -> CloseRequest:
+    """Withdraw (撤回) a pending request: only its requester can."""
+    request = _lock_request(request.pk)
+    if actor.pk != request.requester_id:
+        raise PermissionDenied(
+            f"only the requester can withdraw request #{request.pk}",
+            details={"rule": "requester_only"},
+        )
+    if request.state != RequestState.PENDING:
+        raise InvalidTransition(f"request #{request.pk} is {request.state}, not pending")
+    document = document_lock(request.document_id)
+    request.document = document
+    now = timezone.now()
+    _unmark_pending(document, request)
+    document.refresh_from_db()
+    request.state, request.ended_at = RequestState.WITHDRAWN, now
+    request.save(update_fields=["state", "ended_at"])
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.CLOSE_REQUEST_ENDED
+                if request.action == RequestAction.CLOSE
+                else AuditAction.REOPEN_REQUEST_ENDED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=_request_data(request, to=document.close_state, state=request.state),
+                reason=reason,
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+    deciders = [d.decider for d in request.decisions.select_related("decider")]
+    notify(
+        recipients=_unique(deciders),
+        kind="request_withdrawn",
+        context=_notify_context(request),
+        link=_link(request),
+    )
+    _emit("request.withdrawn", request)
+    return request
+
+
+@transaction.atomic
+def close_request_resubmit(
+    *,
+    actor: AbstractBaseUser,
+    request: CloseRequest,
+    reason_code: str | None = None,
+    remark: str | None = None,
+    close_date: date | None = None,
+    line_nos: list[int] | None = None,
+    attachments: list[tuple[str, bytes]] | None = None,
+) -> CloseRequest:
+    """Resubmit (重新提交) a rejected request with changes: a new round through the route
+    chosen now; the decisions of earlier rounds stay on record."""
+    request = _lock_request(request.pk)
+    if actor.pk != request.requester_id:
+        raise PermissionDenied(
+            f"only the requester can resubmit request #{request.pk}",
+            details={"rule": "requester_only"},
+        )
+    if request.state != RequestState.REJECTED:
+        raise InvalidTransition(f"request #{request.pk} is {request.state}, not rejected")
+    document = document_lock(request.document_id)
+    request.document = document
+    action = request.action
+    reason = reason_get(
+        reason_code or request.reason_code,
+        ReasonAction.CLOSE if action == RequestAction.CLOSE else ReasonAction.REOPEN,
+    )
+    new_remark = request.remark if remark is None else remark
+    new_lines = request.line_nos if line_nos is None else line_nos
+    checklist: Checklist | None = None
+    if action == RequestAction.CLOSE:
+        check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
+        request.close_date = close_date_check(close_date or request.close_date, document)
+        checklist, open_value = _evaluate_close(document, line_nos=new_lines, remark=new_remark)
+        exception = bool(checklist.exceptions)
+    else:
+        check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
+        open_value, exception = document.released_value_company, False
+    route = route_choose(
+        document=document, action=action, exception=exception, open_value=open_value
+    )
+    now = timezone.now()
+    request.reason_code, request.remark, request.line_nos = reason.code, new_remark, new_lines
+    request.round += 1
+    request.route, request.steps = route, _steps_snapshot(route) if route else []
+    request.current_step = _first_step(request.steps)
+    request.state, request.ended_at = RequestState.PENDING, None
+    request.exception, request.open_value = exception, open_value
+    request.checklist = _checklist_snapshot(checklist) if checklist else request.checklist
+    request.submitted_at = request.step_started_at = now
+    request.overdue_notified_step = 0
+    request.save()
+    _attachments_store(request, actor, attachments or [])
+    if route is None:
+        if action == RequestAction.REOPEN:
+            raise InvalidTransition(f"{document.label}: no reopen approval route is configured")
+        return _execute(actor, request, document, now)
+    _mark_pending(document, action, new_lines)
+    document.refresh_from_db()
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.CLOSE_REQUESTED
+                if action == RequestAction.CLOSE
+                else AuditAction.REOPEN_REQUESTED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=_request_data(
+                    request,
+                    to=document.close_state,
+                    resubmitted=True,
+                    exception=exception,
+                    open_value=open_value,
+                ),
+                reason=reason.code,
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+    notify(
+        recipients=approvers_for(request),
+        kind="request_submitted",
+        context=_notify_context(request),
+        link=_link(request),
+    )
+    _emit("request.submitted", request, resubmitted=True)
+    return request
+
+
+def attachment_add(
+    *, actor: AbstractBaseUser, request: CloseRequest, name: str, content: bytes
+) -> Attachment:
+    """Add a file to a pending or rejected request (requester only)."""
+    with transaction.atomic():
+        request = _lock_request(request.pk)
+        if actor.pk != request.requester_id:
+            raise PermissionDenied(f"only the requester can add files to request #{request.pk}")
+        if request.state not in (RequestState.PENDING, RequestState.REJECTED):
+            raise InvalidTransition(f"request #{request.pk} is {request.state}")
+        attachment = _attachments_store(request, actor, [(name, content)])[0]
+        audit_record(
+            actor=actor,
+            action=AuditAction.ATTACHMENT_ADDED,
+            object_type="close_request",
+            object_id=request.pk,
+            object_repr=f"{request.action} #{request.pk}",
+            data={
+                "name": attachment.original_name,
+                "size": attachment.size,
+                "sha256": attachment.sha256,
+            },
+        )
+        return attachment
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    request_id: int
+    ok: bool
+    state: str
+    message: str
+
+
+def close_requests_decide_batch(
+    *, actor: AbstractBaseUser, request_ids: list[int], decision: str, comment: str = ""
+) -> list[BatchItemResult]:
+    """Batch approve or reject (批量审批): each request in its own transaction, each with its
+    own result; one failure does not stop the others."""
+    if decision not in Decision.values:
+        raise InvalidInput(f"unknown decision '{decision}'", details={"field": "decision"})
+    if decision == Decision.REJECT and not comment.strip():
+        raise InvalidInput("a batch rejection needs a comment", details={"field": "comment"})
+    results: list[BatchItemResult] = []
+    for request_id in request_ids:
+        try:
+            request = CloseRequest.objects.get(pk=request_id)
+            if decision == Decision.APPROVE:
+                done = close_request_approve(actor=actor, request=request, comment=comment)
+            else:
+                done = close_request_reject(actor=actor, request=request, comment=comment)
+            results.append(BatchItemResult(request_id, True, done.state, ""))
+        except CloseRequest.DoesNotExist:
+            results.append(
+                BatchItemResult(request_id, False, "", f"no close request #{request_id}")
+            )
+        except DomainError as error:
+            state = CloseRequest.objects.filter(pk=request_id).values_list("state", flat=True)
+            results.append(BatchItemResult(request_id, False, next(iter(state), ""), error.message))
+    return results
+
+
+def approvals_overdue_notify(*, now: Any = None) -> int:
+    """Periodic: tell the approvers of steps waiting longer than their SLA, once per step."""
+    from datetime import timedelta
+
+    moment = now or timezone.now()
+    count = 0
+    for request in CloseRequest.objects.filter(state=RequestState.PENDING).select_related(
+        "document", "document__org_unit", "requester"
+    ):
+        step = request.step
+        if step is None or request.overdue_notified_step >= request.current_step:
+            continue
+        if request.step_started_at + timedelta(hours=int(step["sla_hours"])) > moment:
+            continue
+        with transaction.atomic():
+            CloseRequest.objects.filter(pk=request.pk).update(
+                overdue_notified_step=request.current_step
+            )
+            hours = int((moment - request.step_started_at).total_seconds() // 3600)
+            notify(
+                recipients=[*approvers_for(request), request.requester],
+                kind="approval_overdue",
+                context=_notify_context(
+                    request, waiting_hours=hours, sla_hours=int(step["sla_hours"])
+                ),
+                link=_link(request),
+            )
+        count += 1
+    return count
+
+
+__all__ = [
+    "BatchItemResult",
+    "approvals_overdue_notify",
+    "attachment_add",
+    "close_request_approve",
+    "close_request_reject",
+    "close_request_resubmit",
+    "close_request_submit",
+    "close_request_withdraw",
+    "close_requests_decide_batch",
+    "period_is_closed",
+    "reopen_request_submit",
+]

@@ -1,0 +1,119 @@
+"""Batch jobs (批量处理, S18): many documents or requests, one action, previewed first, then
+run in chunks with progress, per-item results, cancel and resume."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class BatchAction(models.TextChoices):
+    CLOSE = "close", "批量结案 close"
+    REOPEN = "reopen", "批量反结案 reopen"
+    REQUEST = "request", "批量提交结案申请 request close"
+    APPROVE = "approve", "批量同意 approve"
+    REJECT = "reject", "批量驳回 reject"
+
+
+class BatchState(models.TextChoices):
+    DRAFT = "draft", "草稿 draft"
+    PREVIEWED = "previewed", "已预览 previewed"
+    QUEUED = "queued", "排队 queued"
+    RUNNING = "running", "执行中 running"
+    CANCELLED = "cancelled", "已取消 cancelled"
+    DONE = "done", "完成 done"
+
+
+class BatchJob(models.Model):
+    action = models.CharField("动作 action", max_length=10, choices=BatchAction.choices)
+    doc_type = models.CharField("单据类型 type", max_length=20, blank=True)
+    selection = models.JSONField("选择 selection", default=dict)
+    reason_code = models.CharField(max_length=40, blank=True)
+    remark = models.TextField(blank=True)
+    close_date = models.DateField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=BatchState.choices, default=BatchState.DRAFT)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    predicted = models.JSONField("预览 preview counts", default=dict)
+    predicted_released_value = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "批量作业 batch job"
+        verbose_name_plural = "批量作业 batch jobs"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch #{self.pk} {self.action} {self.processed}/{self.total}"
+
+    @property
+    def rate(self) -> float:
+        """Items per second since the run started."""
+        if not self.started_at or not self.processed:
+            return 0.0
+        end = self.finished_at or timezone.now()
+        seconds = max((end - self.started_at).total_seconds(), 0.001)
+        return self.processed / seconds
+
+    @property
+    def eta(self) -> timedelta | None:
+        if self.state != BatchState.RUNNING or not self.rate:
+            return None
+        return timedelta(seconds=(self.total - self.processed) / self.rate)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed / self.total) if self.total else 100
+
+
+class ItemState(models.TextChoices):
+    PENDING = "pending", "待处理 pending"
+    DONE = "done", "成功 done"
+    FAILED = "failed", "失败 failed"
+    SKIPPED = "skipped", "跳过 skipped"
+
+
+class BatchItem(models.Model):
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="items")
+    document = models.ForeignKey(
+        "documents.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    request = models.ForeignKey(
+        "approvals.CloseRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    label = models.CharField(max_length=100)
+    state = models.CharField(max_length=10, choices=ItemState.choices, default=ItemState.PENDING)
+    predicted = models.CharField(max_length=20, blank=True)
+    predicted_message = models.TextField(blank=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField("处理进程 worker", max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "批量明细 batch item"
+        verbose_name_plural = "批量明细 batch items"
+        ordering = ["job", "id"]
+        indexes = [models.Index(fields=["job", "state", "id"], name="batch_item_claim_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "document"], name="batch_item_document_uniq"),
+            models.UniqueConstraint(fields=["job", "request"], name="batch_item_request_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.label} {self.state}"

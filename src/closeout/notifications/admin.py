@@ -1,0 +1,65 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from closeout.notifications.models import (
+    DeliveryStatus,
+    Notification,
+    Preference,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from closeout.notifications.services import webhook_deliver
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin[Notification]):
+    list_display = ("created_at", "user", "kind", "title", "read_at")
+    list_filter = ("kind",)
+    search_fields = ("title", "user__username")
+    raw_id_fields = ("user",)
+
+
+@admin.register(Preference)
+class PreferenceAdmin(admin.ModelAdmin[Preference]):
+    list_display = ("user", "language", "email_enabled")
+    raw_id_fields = ("user",)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    list_display = ("name", "url", "events", "active", "created_at")
+    list_filter = ("active",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    """The delivery log: read-only, rows are written by the outbox only."""
+
+    list_display = (
+        "id",
+        "endpoint",
+        "event",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    )
+    list_filter = ("status", "event", "endpoint")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["retry_now"]
+
+    @admin.action(description="立即重试 Retry now (pending only)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        outcomes = [
+            webhook_deliver(pk, force=True).status
+            for pk in queryset.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True)
+        ]
+        delivered = outcomes.count(DeliveryStatus.DELIVERED)
+        self.message_user(
+            request,
+            f"{len(outcomes)} attempted, {delivered} delivered",
+            messages.SUCCESS if delivered == len(outcomes) else messages.WARNING,
+        )

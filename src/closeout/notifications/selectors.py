@@ -1,0 +1,35 @@
+"""Reads for notifications: a user's inbox and unread count, the webhook delivery log."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from closeout.core.errors import InvalidInput
+from closeout.notifications.models import DeliveryStatus, Notification, WebhookDelivery
+from closeout.notifications.services import user_language
+
+__all__ = ["inbox_for", "unread_count", "user_language", "webhook_delivery_log"]
+
+
+def inbox_for(user: AbstractBaseUser) -> QuerySet[Notification]:
+    """The user's notifications, newest first."""
+    return Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
+
+
+def unread_count(user: AbstractBaseUser) -> int:
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
+
+
+def webhook_delivery_log(
+    *, status: str | None = None, limit: int = 50
+) -> QuerySet[WebhookDelivery]:
+    """The newest webhook deliveries (optionally of one status), with their endpoint."""
+    rows = WebhookDelivery.objects.select_related("endpoint").order_by("-created_at", "-pk")
+    if status is not None:
+        if status not in DeliveryStatus.values:
+            raise InvalidInput(
+                f"webhook delivery status {status!r} is not one of "
+                f"{', '.join(DeliveryStatus.values)}",
+                details={"field": "status"},
+            )
+        rows = rows.filter(status=status)
+    return rows[:limit]
