@@ -287,7 +287,9 @@ def test_two_workers_delivering_the_same_row_send_once(receiver_factory: Any) ->
 
 @pytest.mark.django_db
 def test_with_a_broker_configured_delivery_goes_to_a_worker_after_commit(
-    receiver_factory: Any, django_capture_on_commit_callbacks: Any, settings: Any,
+    receiver_factory: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
     monkeypatch: Any,
 ) -> None:
     from closeout.celery import app
