@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from closeout.access.selectors import users_with_role
 from closeout.approvals.models import (
@@ -37,24 +37,41 @@ def _covers(route: ApprovalRoute, document: Document) -> bool:
     return route.org_unit is None or document.org_unit.path.startswith(route.org_unit.path)
 
 
+def active_routes(action: str) -> list[ApprovalRoute]:
+    """The active routes of an action with their steps, in the order they are tried. Load once
+    and pass to `route_choose` when deciding many documents (batches)."""
+    return list(
+        ApprovalRoute.objects.filter(active=True, action=action)
+        .select_related("org_unit")
+        .annotate(step_count=Count("steps"))
+        .order_by("priority", "id")
+    )
+
+
 def route_choose(
-    *, document: Document, action: str, exception: bool, open_value: Decimal
+    *,
+    document: Document,
+    action: str,
+    exception: bool,
+    open_value: Decimal,
+    routes: list[ApprovalRoute] | None = None,
 ) -> ApprovalRoute | None:
     """The first active route (by priority) whose conditions all match; None: no approval."""
-    routes = (
-        ApprovalRoute.objects.filter(active=True, action=action)
-        .filter(Q(doc_type="") | Q(doc_type=document.doc_type))
-        .select_related("org_unit")
-        .prefetch_related("steps")
-    )
+    candidates = [
+        r
+        for r in (active_routes(action) if routes is None else routes)
+        if r.action == action
+        and r.doc_type in ("", document.doc_type)
+        and getattr(r, "step_count", 0) > 0
+    ]
     if action == RequestAction.REOPEN and period_is_closed(document.close_date):
         # The closed-period route wins whatever else applies; only its own type and
         # organisation scope limit it (one per company, say).
-        for route in routes.filter(for_closed_period=True).order_by("priority", "id"):
-            if _covers(route, document) and route.steps.exists():
+        for route in candidates:
+            if route.for_closed_period and _covers(route, document):
                 return route
-    for route in routes.filter(for_closed_period=False).order_by("priority", "id"):
-        if not _covers(route, document):
+    for route in candidates:
+        if route.for_closed_period or not _covers(route, document):
             continue
         if route.condition == ExceptionCondition.EXCEPTION and not exception:
             continue
@@ -64,8 +81,7 @@ def route_choose(
             continue
         if not _in_band(document.total_amount_company, route.min_total, route.max_total):
             continue
-        if route.steps.exists():
-            return route
+        return route
     return None
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestAction, RequestState
-from closeout.approvals.selectors import route_choose
+from closeout.approvals.selectors import active_routes, route_choose
 from closeout.approvals.services import (
     close_request_approve,
     close_request_reject,
@@ -29,7 +29,7 @@ from closeout.approvals.services import (
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
-from closeout.closing.models import ReasonAction, Severity
+from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
 from closeout.closing.selectors import (
     DocumentVerdict,
@@ -185,19 +185,29 @@ def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
 # --- preview -------------------------------------------------------------------------------
 
 
-class _Permissions:
-    """Permission answers per organisation unit and type, asked once per batch chunk."""
+class _Chunk:
+    """What deciding many documents asks again and again, asked once per chunk: the user's
+    permission per organisation unit and type, the policy per unit, the approval routes."""
 
     def __init__(self, user: AbstractBaseUser, perm: str) -> None:
-        self.user, self.perm, self.cache = user, perm, {}  # type: ignore[var-annotated]
+        self.user, self.perm = user, perm
+        self.allowed: dict[tuple[int, str], bool] = {}
+        self.policies: dict[tuple[int, str], ClosePolicy] = {}
+        self.routes = active_routes(RequestAction.CLOSE)
 
     def allows(self, document: Document) -> bool:
         key = (document.org_unit_id, document.doc_type)
-        if key not in self.cache:
-            self.cache[key] = user_has_perm(
+        if key not in self.allowed:
+            self.allowed[key] = user_has_perm(
                 self.user, self.perm, org_unit=document.org_unit, doc_type=document.doc_type
             )
-        return bool(self.cache[key])
+        return self.allowed[key]
+
+    def policy(self, document: Document) -> ClosePolicy:
+        key = (document.org_unit_id, document.doc_type)
+        if key not in self.policies:
+            self.policies[key] = policy_for(document.doc_type, document.org_unit)
+        return self.policies[key]
 
 
 def _close_outcome(
@@ -205,16 +215,16 @@ def _close_outcome(
     document: Document,
     verdict: DocumentVerdict | None,
     open_value: Decimal,
-    permissions: _Permissions,
+    chunk: _Chunk,
 ) -> tuple[str, str]:
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
     refused — the same guards as a manual close."""
     if document.close_state != CloseState.OPEN:
         return "skipped", f"{document.label} is {document.close_state}"
-    if not permissions.allows(document):
+    if not chunk.allows(document):
         return (
             "refused",
-            f"{job.created_by.get_username()} lacks '{permissions.perm}' for {document.label}",
+            f"{job.created_by.get_username()} lacks '{chunk.perm}' for {document.label}",
         )
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
     try:
@@ -227,11 +237,15 @@ def _close_outcome(
     except DomainError as refusal:
         return "refused", refusal.message
     exception = bool(verdict.codes(Severity.EXCEPTION))
-    policy = policy_for(document.doc_type, document.org_unit)
     route = route_choose(
-        document=document, action=RequestAction.CLOSE, exception=exception, open_value=open_value
+        document=document,
+        action=RequestAction.CLOSE,
+        exception=exception,
+        open_value=open_value,
+        routes=chunk.routes,
     )
-    if route is not None or policy.direct_close_needs_approval or job.action == BatchAction.REQUEST:
+    needs_approval = chunk.policy(document).direct_close_needs_approval
+    if route is not None or needs_approval or job.action == BatchAction.REQUEST:
         name = route.name if route else "policy"
         return "needs_approval", f"approval route: {name}"
     return "would_close", ""
@@ -278,7 +292,7 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, str, Deci
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
         values = released_value_for(ids, doc_type=job.doc_type)
         perm = Perm.CLOSE_REQUEST if job.action == BatchAction.REQUEST else Perm.CLOSE_DIRECT
-        permissions = _Permissions(job.created_by, perm)
+        permissions = _Chunk(job.created_by, perm)
         result = []
         for item in chunk:
             assert item.document is not None  # noqa: S101
@@ -289,7 +303,7 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, str, Deci
             result.append((outcome, message, value if outcome != "refused" else Decimal(0)))
         return result
     if job.action == BatchAction.REOPEN:
-        permissions = _Permissions(job.created_by, Perm.REOPEN_APPROVE)
+        permissions = _Chunk(job.created_by, Perm.REOPEN_APPROVE)
         result = []
         for item in chunk:
             assert item.document is not None  # noqa: S101
@@ -391,7 +405,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def batch_work(job_id: int, *, chunk_size: int = 200) -> int:
+def batch_work(job_id: int, *, chunk_size: int = 500) -> int:
     """Process chunks of the job's pending items until none is left or a cancel is asked.
     Safe to run in several workers at once and to run again after a crash."""
     done = 0
@@ -514,7 +528,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     open_ids = [pk for pk, d in documents.items() if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=job.doc_type)
     values = released_value_for(open_ids, doc_type=job.doc_type)
-    permissions = _Permissions(job.created_by, Perm.CLOSE_DIRECT)
+    permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
     ready: list[BatchItem] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
