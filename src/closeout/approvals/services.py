@@ -403,26 +403,35 @@ def _submit(
         # No approval configured for this close: it executes now, as the requester's close.
         assert checklist is not None  # noqa: S101 (reopen always has a route)
         return _execute(actor, request, document, now)
-    _mark_pending(document, action, line_nos)
+    return _enter_pending(
+        actor,
+        request,
+        document,
+        now,
+        exception=exception,
+        open_value=open_value,
+        attachments=len(attachments),
+    )
+
+
+def _enter_pending(
+    actor: AbstractBaseUser, request: CloseRequest, document: Document, now: Any, **data: Any
+) -> CloseRequest:
+    """Put the document (or the request's lines) into the pending state, record it, and tell
+    the approvers of the first step: the end of a submission and of a resubmission."""
+    _mark_pending(document, request.action, request.line_nos)
     document.refresh_from_db()
+    close = request.action == RequestAction.CLOSE
     audit_append(
         actor=actor,
         entries=[
             AuditEntry(
-                action=AuditAction.CLOSE_REQUESTED
-                if action == RequestAction.CLOSE
-                else AuditAction.REOPEN_REQUESTED,
+                action=AuditAction.CLOSE_REQUESTED if close else AuditAction.REOPEN_REQUESTED,
                 object_type="document",
                 object_id=document.pk,
                 object_repr=document.label,
-                data=_request_data(
-                    request,
-                    to=document.close_state,
-                    exception=exception,
-                    open_value=open_value,
-                    attachments=len(attachments),
-                ),
-                reason=reason,
+                data=_request_data(request, to=document.close_state, **data),
+                reason=request.reason_code,
                 request_id=str(request.pk),
             )
         ],
@@ -434,7 +443,7 @@ def _submit(
         context=_notify_context(request),
         link=_link(request),
     )
-    _emit("request.submitted", request)
+    _emit("request.submitted", request, **({"resubmitted": True} if "resubmitted" in data else {}))
     return request
 
 
@@ -833,39 +842,15 @@ def close_request_resubmit(
         if action == RequestAction.REOPEN:
             raise InvalidTransition(f"{document.label}: no reopen approval route is configured")
         return _execute(actor, request, document, now)
-    _mark_pending(document, action, new_lines)
-    document.refresh_from_db()
-    audit_append(
-        actor=actor,
-        entries=[
-            AuditEntry(
-                action=AuditAction.CLOSE_REQUESTED
-                if action == RequestAction.CLOSE
-                else AuditAction.REOPEN_REQUESTED,
-                object_type="document",
-                object_id=document.pk,
-                object_repr=document.label,
-                data=_request_data(
-                    request,
-                    to=document.close_state,
-                    resubmitted=True,
-                    exception=exception,
-                    open_value=open_value,
-                ),
-                reason=reason.code,
-                request_id=str(request.pk),
-            )
-        ],
-        at=now,
+    return _enter_pending(
+        actor,
+        request,
+        document,
+        now,
+        exception=exception,
+        open_value=open_value,
+        resubmitted=True,
     )
-    notify(
-        recipients=approvers_for(request),
-        kind="request_submitted",
-        context=_notify_context(request),
-        link=_link(request),
-    )
-    _emit("request.submitted", request, resubmitted=True)
-    return request
 
 
 def attachment_add(
