@@ -44,9 +44,12 @@ class AuditAction(IntEnum):
     GRANT_EXPIRED = 403
     GRANT_EXTENDED = 404
     ROLE_CHANGED = 410
+    TOKEN_CREATED = 420
+    TOKEN_REVOKED = 421
 
     POLICY_CHANGED = 501
     REASON_CHANGED = 502
+    WEBHOOK_CHANGED = 510
 
     @property
     def label(self) -> str:

@@ -1,0 +1,343 @@
+"""Push AdventureWorks purchase orders into closeout through its REST API, as an ERP
+integration would, then ask for a dry-run sweep and print the outcome per rule.
+
+Data: Microsoft's AdventureWorks sample (MIT License, Copyright (c) Microsoft Corporation):
+PurchaseOrderHeader.csv, PurchaseOrderDetail.csv, Vendor.csv and (optional) Product.csv in
+--data-dir (the full set is in ../shared/datasets/adventureworks/, a 150-order subset ships in
+src/closeout/demo_data/).
+
+What it sends, in this order, each step resumable from a checkpoint file:
+  1. (with --configure-policy) PATCH /api/policies/purchase_order switching off the invoice and
+     payment rules, for a company that does not track invoices or payments in closeout
+     (needs `policy.manage`; otherwise an administrator makes the same change in the admin);
+  2. the vendors of those orders: PUT /api/partners/{AccountNumber};
+  3. each order with its lines: PUT /api/documents/purchase_order/PO{id} (idempotent upsert by
+     source system + external id; a closed document answers 409 and is reported, not retried);
+  4. receipts (ReceivedQty) and rejections (RejectedQty, posted as returns) in batches:
+     POST /api/events with an Idempotency-Key per batch, so a retried batch is answered from
+     the first attempt and posts nothing twice (each event also has its own external id);
+  5. POST /api/sweep/dry-run and a table of outcomes per rule.
+
+Only the standard library (urllib). The organisation unit (--org-unit) must exist in closeout
+and the token's user needs `document.sync` there (role "integration").
+
+    python examples/adventureworks_sync.py --base-url http://127.0.0.1:8000 \\
+        --token "$CLOSEOUT_TOKEN" --data-dir ../shared/datasets/adventureworks \\
+        --org-unit HQ --configure-policy
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+SOURCE = "adventureworks"
+DOC = "purchase_order"
+RETRIES = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"HTTP {status}: {body.get('message', body)}")
+        self.status, self.body = status, body
+
+
+class Client:
+    def __init__(self, base_url: str, token: str, timeout: float = 120) -> None:
+        self.base = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def call(
+        self, method: str, path: str, body: Any = None, *, idempotency_key: str | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        for attempt in range(1, RETRIES + 1):
+            request = urllib.request.Request(  # noqa: S310 (the operator gives the URL)
+                self.base + path, data=data, method=method, headers=headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    return response.status, json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                payload = _json(exc.read())
+                if exc.code == 429 or (exc.code >= 500 and attempt < RETRIES):
+                    time.sleep(float(exc.headers.get("Retry-After") or attempt))
+                    continue
+                raise ApiError(exc.code, payload) from exc
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                if attempt == RETRIES:
+                    raise
+                time.sleep(attempt)
+        raise RuntimeError("unreachable")
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"message": raw[:200].decode(errors="replace")}
+    return value if isinstance(value, dict) else {"message": str(value)}
+
+
+def read_table(data_dir: Path, name: str) -> list[dict[str, str]]:
+    path = data_dir / f"{name}.csv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class Checkpoint:
+    """What is done already, saved after every step, so an interrupted run resumes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.state: dict[str, Any] = (
+            json.loads(path.read_text()) if path.exists() else {"vendors": [], "documents": []}
+        )
+        self.state.setdefault("event_batches", [])
+        self.state.setdefault("policy", False)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state))
+        tmp.replace(self.path)
+
+
+def day(value: str) -> str:
+    return value[:10]
+
+
+def moment(value: str) -> str:
+    """AdventureWorks times have no zone; they are taken as UTC."""
+    return value[:19].replace(" ", "T") + "+00:00"
+
+
+def number_of(po_id: str) -> str:
+    return f"PO{int(po_id):06d}"
+
+
+def build(data_dir: Path, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    headers = read_table(data_dir, "PurchaseOrderHeader")
+    headers.sort(key=lambda h: int(h["PurchaseOrderID"]))
+    if limit is not None:
+        headers = headers[:limit]
+    wanted = {h["PurchaseOrderID"] for h in headers}
+    details: dict[str, list[dict[str, str]]] = {}
+    for row in read_table(data_dir, "PurchaseOrderDetail"):
+        if row["PurchaseOrderID"] in wanted:
+            details.setdefault(row["PurchaseOrderID"], []).append(row)
+    vendors = {v["BusinessEntityID"]: v for v in read_table(data_dir, "Vendor")}
+    products = {p["ProductID"]: p for p in read_table(data_dir, "Product")}
+    orders = []
+    for header in headers:
+        rows = sorted(
+            details.get(header["PurchaseOrderID"], []),
+            key=lambda r: int(r["PurchaseOrderDetailID"]),
+        )
+        if not rows:
+            continue
+        orders.append({"header": header, "lines": rows})
+    return orders, {"vendors": vendors, "products": products}
+
+
+def sync(args: argparse.Namespace) -> dict[str, Any]:
+    client = Client(args.base_url, args.token)
+    checkpoint = Checkpoint(Path(args.checkpoint))
+    orders, master = build(Path(args.data_dir), args.limit)
+    report: dict[str, Any] = {"orders": len(orders), "locked": [], "events": Counter()}
+    say = print if not args.quiet else (lambda *a, **k: None)
+
+    if args.configure_policy and not checkpoint.state["policy"]:
+        off = {"enabled": False}
+        client.call(
+            "PATCH",
+            f"/api/policies/{DOC}",
+            {
+                "rule_settings": {
+                    "invoice_qty_match": off,
+                    "invoice_amount_match": off,
+                    "paid": off,
+                }
+            },
+        )
+        checkpoint.state["policy"] = True
+        checkpoint.save()
+        say("policy: invoice and payment rules switched off for purchase orders")
+
+    done_vendors = set(checkpoint.state["vendors"])
+    vendor_codes: dict[str, str] = {}
+    for order in orders:
+        vendor = master["vendors"].get(order["header"]["VendorID"])
+        if vendor is None:
+            continue
+        code = vendor["AccountNumber"]
+        vendor_codes[order["header"]["VendorID"]] = code
+        if code in done_vendors:
+            continue
+        client.call(
+            "PUT",
+            f"/api/partners/{code}",
+            {"name": vendor["Name"], "kind": "supplier", "active": vendor["ActiveFlag"] == "1"},
+        )
+        done_vendors.add(code)
+        checkpoint.state["vendors"] = sorted(done_vendors)
+        checkpoint.save()
+    say(f"vendors: {len(done_vendors)} synced")
+
+    done_docs = set(checkpoint.state["documents"])
+    for order in orders:
+        header = order["header"]
+        number = number_of(header["PurchaseOrderID"])
+        if number in done_docs:
+            continue
+        lines = []
+        for line_no, row in enumerate(order["lines"], start=1):
+            product = master["products"].get(row["ProductID"], {})
+            lines.append(
+                {
+                    "line_no": line_no,
+                    "planned_qty": row["OrderQty"],
+                    "unit_price": row["UnitPrice"],
+                    "item": product.get("ProductNumber") or f"AW-{row['ProductID']}",
+                    "item_name": product.get("Name", ""),
+                }
+            )
+        body = {
+            "org_unit": args.org_unit,
+            "document_date": day(header["OrderDate"]),
+            "expected_date": day(order["lines"][0]["DueDate"])
+            if order["lines"][0]["DueDate"]
+            else None,
+            "partner": vendor_codes.get(header["VendorID"], ""),
+            "currency": "USD",
+            "exchange_rate": args.usd_rate,
+            "source_system": SOURCE,
+            "external_id": header["PurchaseOrderID"],
+            "lines": lines,
+        }
+        try:
+            client.call("PUT", f"/api/documents/{DOC}/{number}", body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            report["locked"].append(number)  # closed in closeout: the change is refused
+        done_docs.add(number)
+        checkpoint.state["documents"].append(number)
+        checkpoint.save()
+    say(f"documents: {len(done_docs)} synced, {len(report['locked'])} locked (closed)")
+
+    events: list[dict[str, Any]] = []
+    for order in orders:
+        number = number_of(order["header"]["PurchaseOrderID"])
+        for line_no, row in enumerate(order["lines"], start=1):
+            when = moment(row["ModifiedDate"])
+            common = {"doc_type": DOC, "number": number, "line_no": line_no, "occurred_at": when}
+            received, rejected = row["ReceivedQty"], row["RejectedQty"]
+            if float(received or 0) > 0:
+                events.append(
+                    {
+                        **common,
+                        "kind": "receipt",
+                        "external_id": f"AW-RCV-{row['PurchaseOrderDetailID']}",
+                        "quantity": received,
+                        "source_system": SOURCE,
+                    }
+                )
+            if float(rejected or 0) > 0:
+                events.append(
+                    {
+                        **common,
+                        "kind": "return",
+                        "external_id": f"AW-REJ-{row['PurchaseOrderDetailID']}",
+                        "quantity": rejected,
+                        "source_system": SOURCE,
+                        "note": "rejected at inspection",
+                    }
+                )
+    done_batches = set(checkpoint.state["event_batches"])
+    for start in range(0, len(events), args.batch_size):
+        batch = events[start : start + args.batch_size]
+        key = (
+            "aw-events-"
+            + hashlib.sha256(json.dumps(batch, sort_keys=True).encode()).hexdigest()[:32]
+        )
+        if key in done_batches:
+            continue
+        _status, body = client.call("POST", "/api/events", {"events": batch}, idempotency_key=key)
+        report["events"].update(body["counts"])
+        for result in body["results"]:
+            if result["outcome"] == "rejected":
+                print(
+                    f"rejected event {result['external_id']}: {result['reason']}", file=sys.stderr
+                )
+        done_batches.add(key)
+        checkpoint.state["event_batches"] = sorted(done_batches)
+        checkpoint.save()
+    say(
+        "events: " + ", ".join(f"{k} {v}" for k, v in sorted(report["events"].items()))
+        or "none new"
+    )
+
+    _status, sweep = client.call("POST", "/api/sweep/dry-run", {"doc_type": DOC})
+    report["sweep"] = sweep
+    say(
+        f"dry-run sweep: examined {sweep['examined']}, would close {sweep['would_close']}, "
+        f"exception queue {sweep['exception_queue']}, blocked {sweep['blocked']}, "
+        f"not yet due {sweep['not_due']}, warnings only {sweep['warning_only']}"
+    )
+    say("documents failing each rule:")
+    for rule, count in sorted(sweep["rule_failures"].items(), key=lambda kv: (-kv[1], kv[0])):
+        say(f"  {rule:<40} {count:>6}")
+    report["events"] = dict(report["events"])
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--base-url", default=os.environ.get("CLOSEOUT_URL", "http://127.0.0.1:8000")
+    )
+    parser.add_argument("--token", default=os.environ.get("CLOSEOUT_TOKEN", ""))
+    parser.add_argument("--data-dir", default="../shared/datasets/adventureworks")
+    parser.add_argument("--org-unit", default="HQ", help="closeout organisation unit code")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N orders")
+    parser.add_argument("--batch-size", type=int, default=1000, help="events per call (≤ 10000)")
+    parser.add_argument("--checkpoint", default="adventureworks_sync.checkpoint.json")
+    parser.add_argument("--usd-rate", default="7.1", help="USD → company currency rate")
+    parser.add_argument("--configure-policy", action="store_true")
+    parser.add_argument("--summary-json", default=None, help="also write the report here")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.token:
+        parser.error("--token (or CLOSEOUT_TOKEN) is required: `closeout token create USER`")
+    if not 1 <= args.batch_size <= 10_000:
+        parser.error("--batch-size must be 1 to 10000")
+    if not Path(args.data_dir, "PurchaseOrderHeader.csv").exists():
+        parser.error(f"no PurchaseOrderHeader.csv in {args.data_dir}")
+    try:
+        report = sync(args)
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

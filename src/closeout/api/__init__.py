@@ -1,0 +1,1 @@
+"""The HTTP API (django-ninja): thin handlers over the services and selectors."""

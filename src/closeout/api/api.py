@@ -1,0 +1,48 @@
+"""The API object: routers, authentication, error handlers; `urls()` wraps each view in the
+gate (body size, rate limit, Idempotency-Key)."""
+
+from typing import Any
+
+from django.urls import URLPattern, URLResolver
+from ninja import NinjaAPI
+
+from closeout.api.auth import SessionAuth, TokenAuth, gate
+from closeout.api.errors import install_handlers
+from closeout.api.routers import admin, audit, batches, documents, events, requests
+
+api = NinjaAPI(
+    title="closeout API",
+    version="1",
+    description=(
+        "Closing (结案) of ERP documents. Authenticate with `Authorization: Bearer <token>` "
+        "(create one with `closeout token create USER`) or the browser session. Money and "
+        "quantities are decimal strings; times ISO 8601 with offset. Every POST honours an "
+        "`Idempotency-Key` header. Errors: `{code, message, details}`."
+    ),
+    auth=[TokenAuth(), SessionAuth()],
+    urls_namespace="api",
+)
+install_handlers(api)
+api.add_router("/documents", documents.router)
+api.add_router("/events", events.router)
+api.add_router("/requests", requests.router)
+api.add_router("/batches", batches.router)
+api.add_router("/sweep", batches.sweep_router)
+api.add_router("/audit", audit.router)
+api.add_router("/partners", admin.partners)
+api.add_router("/policies", admin.policies)
+api.add_router("/webhooks", admin.webhooks)
+api.add_router("/tokens", admin.tokens)
+
+_UNGATED = {"openapi-json", "openapi-view"}
+
+
+def urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern) and pattern.name not in _UNGATED:
+            pattern.callback = gate(pattern.callback)
+    return patterns, app_name, namespace
+
+
+__all__: list[Any] = ["api", "urls"]

@@ -1,0 +1,136 @@
+"""Configuration through the API: partners (ERP master data), close policies, webhook
+endpoints (admins only) and the caller's own API tokens."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.api import present
+from closeout.api.models import ApiToken
+from closeout.api.routers._common import ERRORS, caller
+from closeout.api.schemas import (
+    PartnerIn,
+    PartnerOut,
+    PolicyIn,
+    PolicyOut,
+    TokenCreatedOut,
+    TokenIn,
+    TokenOut,
+    WebhookCreatedOut,
+    WebhookIn,
+    WebhookOut,
+)
+from closeout.api.services import (
+    api_token_create,
+    api_token_revoke,
+    partner_sync,
+    policy_update,
+    webhook_endpoint_create,
+    webhook_endpoint_deactivate,
+)
+from closeout.closing.policies import policy_for
+from closeout.core.errors import InvalidInput
+from closeout.core.models import OrgUnit
+from closeout.documents.types import spec_for
+from closeout.notifications.models import WebhookEndpoint
+
+partners = Router(tags=["partners"])
+policies = Router(tags=["policies"])
+webhooks = Router(tags=["webhooks"])
+tokens = Router(tags=["tokens"])
+
+
+@partners.put(
+    "/{code}",
+    response={200: PartnerOut, 201: PartnerOut, **ERRORS},
+    summary="Create or update a supplier or customer",
+)
+def partner_put(request: HttpRequest, code: str, payload: PartnerIn) -> Any:
+    partner, created = partner_sync(
+        actor=caller(request),
+        code=code,
+        name=payload.name,
+        kind=payload.kind,
+        active=payload.active,
+    )
+    out = PartnerOut(code=partner.code, name=partner.name, kind=partner.kind, active=partner.active)
+    return Status(201 if created else 200, out)
+
+
+@policies.get("/{doc_type}", response={200: PolicyOut, **ERRORS}, summary="Close policy")
+def policy_get(request: HttpRequest, doc_type: str, org_unit: str = "") -> Any:
+    spec_for(doc_type)
+    unit = OrgUnit.objects.filter(code=org_unit).first() if org_unit else None
+    if org_unit and unit is None:
+        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
+    require(caller(request), Perm.DOCUMENT_VIEW, org_unit=unit, doc_type=doc_type, what="policies")
+    return present.policy_out(policy_for(doc_type, unit))
+
+
+@policies.patch("/{doc_type}", response={200: PolicyOut, **ERRORS}, summary="Change a close policy")
+def policy_patch(request: HttpRequest, doc_type: str, payload: PolicyIn) -> Any:
+    changes: dict[str, Any] = {}
+    for name, value in payload.model_dump(exclude_unset=True).items():
+        if name == "org_unit" or value is None:
+            continue
+        if isinstance(value, str):
+            value = Decimal(value)
+        changes[name] = value
+    policy = policy_update(
+        actor=caller(request), doc_type=doc_type, org_unit=payload.org_unit, changes=changes
+    )
+    return present.policy_out(policy)
+
+
+@webhooks.get("", response={200: list[WebhookOut], **ERRORS}, summary="Webhook endpoints")
+def webhooks_list(request: HttpRequest) -> Any:
+    require(caller(request), Perm.ACCESS_MANAGE, what="webhook endpoints")
+    return [present.webhook_out(e) for e in WebhookEndpoint.objects.order_by("pk")]
+
+
+@webhooks.post(
+    "",
+    response={201: WebhookCreatedOut, **ERRORS},
+    summary="Add a webhook endpoint (the secret is shown once)",
+)
+def webhooks_create(request: HttpRequest, payload: WebhookIn) -> Any:
+    endpoint = webhook_endpoint_create(
+        actor=caller(request),
+        name=payload.name,
+        url=payload.url,
+        events=payload.events,
+        secret=payload.secret,
+    )
+    return Status(
+        201, WebhookCreatedOut(**present.webhook_out(endpoint).model_dump(), secret=endpoint.secret)
+    )
+
+
+@webhooks.post(
+    "/{endpoint_id}/deactivate", response={200: WebhookOut, **ERRORS}, summary="Deactivate"
+)
+def webhooks_deactivate(request: HttpRequest, endpoint_id: int) -> Any:
+    endpoint = webhook_endpoint_deactivate(actor=caller(request), endpoint_id=endpoint_id)
+    return present.webhook_out(endpoint)
+
+
+@tokens.get("", response={200: list[TokenOut], **ERRORS}, summary="My API tokens")
+def tokens_list(request: HttpRequest) -> Any:
+    mine = ApiToken.objects.filter(user_id=caller(request).pk).order_by("pk")
+    return [present.token_out(t) for t in mine]
+
+
+@tokens.post("", response={201: TokenCreatedOut, **ERRORS}, summary="Create a token (shown once)")
+def tokens_create(request: HttpRequest, payload: TokenIn) -> Any:
+    actor = caller(request)
+    new = api_token_create(actor=actor, user=actor, name=payload.name, days=payload.days)
+    return Status(201, TokenCreatedOut(**present.token_out(new.token).model_dump(), token=new.raw))
+
+
+@tokens.post("/{token_id}/revoke", response={200: TokenOut, **ERRORS}, summary="Revoke a token")
+def tokens_revoke(request: HttpRequest, token_id: int) -> Any:
+    return present.token_out(api_token_revoke(actor=caller(request), token_id=token_id))

@@ -1,0 +1,245 @@
+"""Documents: the work queue, one document with lines and checklist, ERP upsert, close,
+close and reopen requests, checklist and audit trail of one document."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.api import present
+from closeout.api.routers._common import ERRORS, caller, check_if_match, etag
+from closeout.api.schemas import (
+    AuditEventOut,
+    ChecklistOut,
+    CloseIn,
+    CloseOut,
+    DocumentIn,
+    DocumentOut,
+    DocumentPage,
+    ReopenRequestIn,
+    RequestOut,
+)
+from closeout.api.selectors import audit_row, cursor_value, visible_scope
+from closeout.api.services import LineData, document_sync
+from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.audit.selectors import audit_events_for
+from closeout.closing.selectors import (
+    QueueFilter,
+    close_checklist_for,
+    document_queue,
+    verdicts_for,
+)
+from closeout.closing.services import document_close
+from closeout.documents.models import Document
+from closeout.documents.services import document_get
+
+router = Router(tags=["documents"])
+
+
+class QueueParams(Schema):
+    doc_type: str
+    number: str = ""
+    partner: str = ""
+    verdict: str = ""
+    close_states: str = ""
+    org_unit: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    has_quarantined: bool | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+MAX_LIMIT = 500
+
+
+def _viewable(request: HttpRequest, doc_type: str, number: str) -> Document:
+    document = document_get(doc_type, number)
+    require(
+        caller(request),
+        Perm.DOCUMENT_VIEW,
+        org_unit=document.org_unit,
+        doc_type=doc_type,
+        what=document.label,
+    )
+    return document
+
+
+@router.get("", response={200: DocumentPage, **ERRORS}, summary="List documents (work queue)")
+def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
+    from closeout.core.errors import InvalidInput
+
+    if not 1 <= params.limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
+    states = tuple(s for s in params.close_states.split(",") if s.strip())
+    f = QueueFilter(
+        doc_type=params.doc_type,
+        number=params.number,
+        partner=params.partner,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        close_states=states,
+        org_unit=params.org_unit,
+        verdict=params.verdict,
+        has_quarantined=params.has_quarantined,
+    )
+    qs = document_queue(f).filter(visible_scope(caller(request), Perm.DOCUMENT_VIEW, f.doc_type))
+    after = cursor_value(params.cursor)
+    if after is not None:
+        qs = qs.filter(pk__lt=after)
+    page = list(qs.select_related("org_unit", "partner")[: params.limit + 1])
+    more = len(page) > params.limit
+    page = page[: params.limit]
+    open_ids = [d.pk for d in page if d.close_state == "open"]
+    verdicts = verdicts_for(open_ids, doc_type=f.doc_type) if open_ids else {}
+    items = [
+        present.document_summary(d, verdicts[d.pk].verdict if d.pk in verdicts else None)
+        for d in page
+    ]
+    return {"items": items, "next_cursor": str(page[-1].pk) if more else None}
+
+
+@router.get("/{doc_type}/{number}", response={200: DocumentOut, **ERRORS}, summary="One document")
+def document_detail(
+    request: HttpRequest, doc_type: str, number: str, response: HttpResponse
+) -> Any:
+    document = _viewable(request, doc_type, number)
+    checklist = close_checklist_for(document) if document.close_state == "open" else None
+    response["ETag"] = etag(document.version)
+    return present.document_out(document, checklist)
+
+
+@router.put(
+    "/{doc_type}/{number}",
+    response={200: DocumentOut, 201: DocumentOut, **ERRORS},
+    summary="Create or update a document from the ERP",
+)
+def document_put(
+    request: HttpRequest, doc_type: str, number: str, payload: DocumentIn, response: HttpResponse
+) -> Any:
+    from closeout.api.routers._common import if_match_version
+
+    document, created = document_sync(
+        actor=caller(request),
+        doc_type=doc_type,
+        number=number,
+        org_unit=payload.org_unit,
+        document_date=payload.document_date,
+        expected_date=payload.expected_date,
+        partner=payload.partner,
+        currency=payload.currency,
+        exchange_rate=Decimal(payload.exchange_rate),
+        source_system=payload.source_system,
+        external_id=payload.external_id,
+        if_match=if_match_version(request),
+        lines=[
+            LineData(
+                line_no=line.line_no,
+                planned_qty=Decimal(line.planned_qty),
+                unit_price=Decimal(line.unit_price),
+                planned_amount=Decimal(line.planned_amount) if line.planned_amount else None,
+                item=line.item,
+                item_name=line.item_name,
+                description=line.description,
+                unit=line.unit,
+            )
+            for line in payload.lines
+        ],
+    )
+    document = document_get(doc_type, number)
+    response["ETag"] = etag(document.version)
+    return Status(201 if created else 200, present.document_out(document, None))
+
+
+@router.get(
+    "/{doc_type}/{number}/checklist",
+    response={200: ChecklistOut, **ERRORS},
+    summary="Pre-close checklist (dry run: changes nothing)",
+)
+def document_checklist(
+    request: HttpRequest, doc_type: str, number: str, for_auto: bool = False
+) -> Any:
+    document = _viewable(request, doc_type, number)
+    return present.checklist_out(close_checklist_for(document, for_auto=for_auto))
+
+
+@router.post(
+    "/{doc_type}/{number}/close", response={200: CloseOut, **ERRORS}, summary="Close directly"
+)
+def document_close_direct(
+    request: HttpRequest, doc_type: str, number: str, payload: CloseIn, response: HttpResponse
+) -> Any:
+    document = document_get(doc_type, number)
+    check_if_match(request, document)
+    result = document_close(
+        actor=caller(request),
+        document=document,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        close_date=payload.close_date,
+        line_nos=payload.line_nos,
+    )
+    closed = document_get(doc_type, number)
+    response["ETag"] = etag(closed.version)
+    return CloseOut(
+        document=present.document_summary(closed),
+        lines_closed=result.lines_closed,
+        header_closed=result.header_closed,
+        released_value=present.s(result.released_value),
+    )
+
+
+@router.post(
+    "/{doc_type}/{number}/close-requests",
+    response={201: RequestOut, **ERRORS},
+    summary="Submit a close request (executes at once when no approval route applies)",
+)
+def close_request_create(request: HttpRequest, doc_type: str, number: str, payload: CloseIn) -> Any:
+    document = document_get(doc_type, number)
+    check_if_match(request, document)
+    close_request = close_request_submit(
+        actor=caller(request),
+        document=document,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        close_date=payload.close_date,
+        line_nos=payload.line_nos,
+    )
+    return Status(201, present.request_out(close_request))
+
+
+@router.post(
+    "/{doc_type}/{number}/reopen-requests",
+    response={201: RequestOut, **ERRORS},
+    summary="Submit a reopen request (反结案申请)",
+)
+def reopen_request_create(
+    request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn
+) -> Any:
+    document = document_get(doc_type, number)
+    check_if_match(request, document)
+    reopen_request = reopen_request_submit(
+        actor=caller(request), document=document, reason_code=payload.reason, remark=payload.remark
+    )
+    return Status(201, present.request_out(reopen_request))
+
+
+@router.get(
+    "/{doc_type}/{number}/audit",
+    response={200: list[AuditEventOut], **ERRORS},
+    summary="Audit trail of one document",
+)
+def document_audit(request: HttpRequest, doc_type: str, number: str) -> Any:
+    document = document_get(doc_type, number)
+    require(
+        caller(request),
+        Perm.AUDIT_VIEW,
+        org_unit=document.org_unit,
+        doc_type=doc_type,
+        what=document.label,
+    )
+    return [audit_row(e) for e in audit_events_for("document", document.pk)]

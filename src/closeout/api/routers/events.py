@@ -1,0 +1,106 @@
+"""Business events from the ERP: one or many per call, each posted in its own transaction and
+answered on its own (applied / pending / duplicate / quarantined / rejected)."""
+
+from collections import Counter
+from typing import Any
+
+import pydantic
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+from ninja import Router
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.api.errors import field_path
+from closeout.api.routers._common import ERRORS, caller
+from closeout.api.schemas import EventIn, EventResultOut, EventsIn, EventsOut, FieldError
+from closeout.core.errors import DomainError
+from closeout.documents.models import Document
+from closeout.documents.services import document_get, event_post
+
+router = Router(tags=["events"])
+
+# Events committed together (each still in its own savepoint).
+COMMIT_EVERY = 100
+
+
+def _rejected(index: int, external_id: Any, code: str, errors: list[FieldError]) -> EventResultOut:
+    return EventResultOut(
+        index=index,
+        external_id=str(external_id) if external_id is not None else None,
+        outcome="rejected",
+        code=code,
+        reason="; ".join(f"{e.field}: {e.message}" for e in errors),
+        errors=errors,
+    )
+
+
+@router.post("", response={200: EventsOut, **ERRORS}, summary="Post business events")
+def events_post(request: HttpRequest, payload: EventsIn) -> Any:
+    actor = caller(request)
+    require(actor, Perm.DOCUMENT_SYNC, what="business events")
+    documents: dict[tuple[str, str], Document | DomainError] = {}
+    results: list[EventResultOut] = []
+    for start in range(0, len(payload.events), COMMIT_EVERY):
+        # Each event runs in its own (nested) transaction inside `event_post`, so a refused
+        # event leaves nothing behind; committing every COMMIT_EVERY events instead of after
+        # each one saves a disk flush per event while keeping row locks short.
+        with transaction.atomic():
+            stop = min(start + COMMIT_EVERY, len(payload.events))
+            results.extend(
+                _post_one(actor, i, payload.events[i], documents) for i in range(start, stop)
+            )
+    counts: Counter[str] = Counter(r.outcome for r in results)
+    return EventsOut(counts=dict(counts), results=results)
+
+
+def _post_one(
+    actor: AbstractBaseUser,
+    index: int,
+    raw: Any,
+    documents: dict[tuple[str, str], Document | DomainError],
+) -> EventResultOut:
+    external_id = raw.get("external_id") if isinstance(raw, dict) else None
+    try:
+        item = EventIn.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        errors = [FieldError(field=field_path(e["loc"])[0], message=e["msg"]) for e in exc.errors()]
+        return _rejected(index, external_id, "invalid_input", errors)
+    if item.occurred_at is not None and item.occurred_at.utcoffset() is None:
+        errors = [FieldError(field="occurred_at", message="needs a UTC offset (ISO 8601)")]
+        return _rejected(index, external_id, "invalid_input", errors)
+    key = (item.doc_type, item.number)
+    if key not in documents:
+        try:
+            documents[key] = document_get(*key)
+        except DomainError as exc:
+            documents[key] = exc
+    found = documents[key]
+    try:
+        if isinstance(found, DomainError):
+            raise found
+        result = event_post(
+            actor=actor,
+            document=found,
+            kind=item.kind,
+            external_id=item.external_id,
+            line_no=item.line_no,
+            quantity=item.quantity,
+            amount=item.amount,
+            occurred_at=item.occurred_at,
+            source_system=item.source_system,
+            pending=item.pending,
+            note=item.note,
+        )
+    except DomainError as exc:
+        field = str(exc.details.get("field", "")) or "event"
+        error = FieldError(field=field, message=exc.message)
+        return _rejected(index, external_id, exc.code, [error])
+    return EventResultOut(
+        index=index,
+        external_id=item.external_id,
+        outcome=str(result.outcome),  # type: ignore[arg-type]
+        event_id=result.event.pk,
+        reason=result.event.quarantine_reason,
+    )

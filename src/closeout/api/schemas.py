@@ -1,0 +1,432 @@
+"""Request and response shapes. Money and quantities travel as decimal strings, never floats;
+times are ISO 8601 with their offset."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import Field, StringConstraints
+
+# A decimal number written as a JSON string ("12.5", "-3", "0.0001").
+DecimalStr = Annotated[
+    str, StringConstraints(pattern=r"^-?\d{1,16}(\.\d{1,8})?$", strip_whitespace=True)
+]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+
+MAX_EVENTS = 10_000
+
+
+def dec(value: Decimal | int | float | None) -> str | None:
+    """A stored decimal as its string, trailing zeros kept as stored."""
+    if value is None:
+        return None
+    return str(value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
+class Error(Schema):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+class LineIn(Schema):
+    line_no: int = Field(ge=1, le=1_000_000)
+    planned_qty: DecimalStr
+    unit_price: DecimalStr
+    planned_amount: DecimalStr | None = None
+    item: Annotated[str, StringConstraints(max_length=60)] = ""
+    item_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    description: Annotated[str, StringConstraints(max_length=200)] = ""
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "EA"
+
+
+class DocumentIn(Schema):
+    org_unit: Code
+    document_date: date
+    expected_date: date | None = None
+    partner: Annotated[str, StringConstraints(max_length=40)] = ""
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    exchange_rate: DecimalStr = "1"
+    source_system: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "closeout"
+    external_id: Annotated[str, StringConstraints(max_length=100)] = ""
+    lines: list[LineIn] = Field(max_length=5000)
+
+
+class LineOut(Schema):
+    line_no: int
+    item: str | None
+    description: str
+    unit: str
+    unit_price: str
+    planned_qty: str
+    planned_amount: str
+    fulfilled_qty: str
+    returns_open_qty: str
+    invoiced_qty: str
+    invoiced_amount: str
+    settled_amount: str
+    counted_qty: str | None
+    actual_cost: str
+    close_state: str
+    released_qty: str
+    released_value: str
+
+
+class CheckOut(Schema):
+    rule: str
+    label_zh: str
+    label_en: str
+    severity: str
+    passed: bool
+    threshold: str
+    measured: dict[str, Any]
+    failing_lines: list[int]
+    hint_en: str
+
+
+class ChecklistOut(Schema):
+    verdict: str
+    for_auto: bool
+    checks: list[CheckOut]
+
+
+class DocumentSummary(Schema):
+    id: int
+    doc_type: str
+    number: str
+    org_unit: str
+    partner: str | None
+    document_date: date
+    expected_date: date | None
+    currency: str
+    total_amount: str
+    close_state: str
+    version: int
+    verdict: str | None = None
+    last_activity_at: datetime | None
+
+
+class DocumentOut(DocumentSummary):
+    exchange_rate: str
+    total_amount_company: str
+    source_system: str
+    external_id: str
+    close_kind: str
+    close_reason: str
+    close_remark: str
+    close_date: date | None
+    closed_by: str | None
+    closed_at: datetime | None
+    released_value: str
+    created_at: datetime
+    lines: list[LineOut]
+    checklist: ChecklistOut | None = None
+
+
+class DocumentPage(Schema):
+    items: list[DocumentSummary]
+    next_cursor: str | None
+
+
+class PartnerIn(Schema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    kind: Literal["supplier", "customer", "both"] = "supplier"
+    active: bool = True
+
+
+class PartnerOut(Schema):
+    code: str
+    name: str
+    kind: str
+    active: bool
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+class EventIn(Schema):
+    doc_type: Code
+    number: Code
+    kind: Code
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    line_no: int | None = Field(default=None, ge=1)
+    quantity: DecimalStr = "0"
+    amount: DecimalStr = "0"
+    occurred_at: datetime | None = None
+    source_system: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "closeout"
+    pending: bool = False
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class EventsIn(Schema):
+    """One or many events; each item is checked on its own (see EventIn for the fields), so one
+    bad item is `rejected` with its index and the others still post."""
+
+    events: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS,
+        json_schema_extra={"items": EventIn.model_json_schema()},
+    )
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class EventResultOut(Schema):
+    index: int
+    external_id: str | None
+    outcome: Literal["applied", "pending", "duplicate", "quarantined", "rejected"]
+    event_id: int | None = None
+    reason: str = ""
+    code: str = ""
+    errors: list[FieldError] = []
+
+
+class EventsOut(Schema):
+    counts: dict[str, int]
+    results: list[EventResultOut]
+
+
+# --- close, reopen, requests -----------------------------------------------------------------
+
+
+class CloseIn(Schema):
+    reason: Code
+    remark: Text = ""
+    close_date: date | None = None
+    line_nos: list[int] | None = Field(default=None, max_length=5000)
+
+
+class CloseOut(Schema):
+    document: DocumentSummary
+    lines_closed: list[int]
+    header_closed: bool
+    released_value: str
+
+
+class ReopenRequestIn(Schema):
+    reason: Code
+    remark: Text = ""
+
+
+class DecisionIn(Schema):
+    comment: Text = ""
+
+
+class WithdrawIn(Schema):
+    reason: Text = ""
+
+
+class DecisionOut(Schema):
+    round: int
+    step_order: int
+    step_name: str
+    decider: str
+    decision: str
+    comment: str
+    decided_at: datetime
+
+
+class RequestOut(Schema):
+    id: int
+    action: str
+    doc_type: str
+    number: str
+    state: str
+    reason_code: str
+    remark: str
+    close_date: date | None
+    line_nos: list[int] | None
+    requester: str
+    route: str | None
+    current_step: int
+    steps: list[dict[str, Any]]
+    round: int
+    exception: bool
+    open_value: str
+    submitted_at: datetime
+    ended_at: datetime | None
+    last_error: str
+    decisions: list[DecisionOut]
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+class BatchIn(Schema):
+    action: Literal["close", "reopen", "request", "approve", "reject"]
+    doc_type: Annotated[str, StringConstraints(max_length=20)] = ""
+    numbers: list[Code] | None = Field(default=None, max_length=100_000)
+    filter: dict[str, Any] | None = None
+    request_ids: list[int] | None = Field(default=None, max_length=100_000)
+    reason: Annotated[str, StringConstraints(max_length=40)] = ""
+    remark: Text = ""
+    close_date: date | None = None
+    comment: Text = ""
+
+
+class StartIn(Schema):
+    workers: int = Field(default=2, ge=1, le=16)
+
+
+class BatchOut(Schema):
+    id: int
+    action: str
+    doc_type: str
+    state: str
+    selection: dict[str, Any]
+    total: int
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+    predicted: dict[str, Any]
+    predicted_released_value: str
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool
+
+
+class BatchItemOut(Schema):
+    id: int
+    label: str
+    document: str | None
+    request_id: int | None
+    state: str
+    predicted: str
+    predicted_message: str
+    outcome: str
+    message: str
+    processed_at: datetime | None
+
+
+class BatchItemPage(Schema):
+    items: list[BatchItemOut]
+    next_cursor: str | None
+
+
+class SweepIn(Schema):
+    doc_type: Annotated[str, StringConstraints(max_length=20)] = ""
+
+
+class SweepOut(Schema):
+    dry_run: bool
+    doc_type: str
+    examined: int
+    would_close: int
+    lines: int
+    exception_queue: int
+    warning_only: int
+    blocked: int
+    not_due: int
+    policy_off: int
+    rule_failures: dict[str, int]
+    exception_sample: list[str]
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+class AuditEventOut(Schema):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    object_repr: str
+    data: dict[str, Any]
+    reason: str
+    hash: str
+
+
+class AuditVerifyOut(Schema):
+    intact: bool
+    checked: int
+    head_hash: str
+    problem: str
+    first_bad_seq: int | None
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+class PolicyIn(Schema):
+    org_unit: Annotated[str, StringConstraints(max_length=40)] = ""
+    under_qty_pct: DecimalStr | None = None
+    over_qty_pct: DecimalStr | None = None
+    match_qty_pct: DecimalStr | None = None
+    amount_tolerance_abs: DecimalStr | None = None
+    amount_tolerance_pct: DecimalStr | None = None
+    write_off_amount: DecimalStr | None = None
+    variance_value_limit: DecimalStr | None = None
+    budget_tolerance_pct: DecimalStr | None = None
+    grace_days: int | None = Field(default=None, ge=0, le=3650)
+    auto_close_enabled: bool | None = None
+    direct_close_needs_approval: bool | None = None
+    rule_settings: dict[str, dict[str, Any]] | None = None
+
+
+class PolicyOut(Schema):
+    doc_type: str
+    org_unit: str | None
+    under_qty_pct: str
+    over_qty_pct: str
+    match_qty_pct: str
+    amount_tolerance_abs: str
+    amount_tolerance_pct: str
+    write_off_amount: str
+    variance_value_limit: str
+    budget_tolerance_pct: str
+    grace_days: int
+    auto_close_enabled: bool
+    direct_close_needs_approval: bool
+    rule_settings: dict[str, Any]
+
+
+class WebhookIn(Schema):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    url: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    events: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = []
+    secret: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class WebhookOut(Schema):
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str
+
+
+class TokenIn(Schema):
+    name: Annotated[str, StringConstraints(max_length=100)] = ""
+    days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str

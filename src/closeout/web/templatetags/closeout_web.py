@@ -1,0 +1,116 @@
+"""Template helpers of the workbench: the page header, progress percentages, labels."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils.translation import get_language
+
+from closeout.access.selectors import grants_of
+from closeout.approvals.selectors import requests_waiting_for
+from closeout.notifications.selectors import unread_count
+
+register = template.Library()
+
+
+@register.inclusion_tag("web/_header.html", takes_context=True)
+def workbench_header(context: template.Context) -> dict[str, Any]:
+    request: HttpRequest = context["request"]
+    user = request.user
+    data: dict[str, Any] = {"request": request, "user": user}
+    if isinstance(user, AbstractBaseUser) and user.is_authenticated:
+        english = (get_language() or "").startswith("en")
+        grants = grants_of(user)
+        data["roles"] = sorted({(g.role.name_en if english else g.role.name_zh) for g in grants})
+        data["units"] = sorted({f"{g.org_unit.code} {g.org_unit.name}" for g in grants})
+        data["unread"] = unread_count(user)
+        perms = set().union(*(g.role.all_permissions() for g in grants)) if grants else set()
+        # Only approvers can have requests waiting; skip the walk over pending requests.
+        may_decide = bool(perms & {"close.approve", "reopen.approve"})
+        data["waiting"] = len(requests_waiting_for(user)) if may_decide else 0
+    return data
+
+
+@register.filter
+def pct(part: Decimal | int | None, whole: Decimal | int | None) -> int:
+    """Percentage for a progress bar, 0–100 (over-fulfilment shows full)."""
+    if not whole or part is None:
+        return 0
+    return max(0, min(100, int(Decimal(part) * 100 / Decimal(whole))))
+
+
+@register.filter
+def label(rule: Any) -> str:
+    """A rule's label in the page language."""
+    return str(rule.label(get_language() or "zh"))
+
+
+@register.filter
+def hint(rule: Any) -> str:
+    return str(rule.hint(get_language() or "zh"))
+
+
+@register.filter
+def pairs(values: dict[str, Any] | None) -> str:
+    """Measured values as `name = value` text."""
+    if not values:
+        return ""
+    return ", ".join(f"{k} = {v}" for k, v in values.items())
+
+
+@register.filter
+def lang_part(value: Any) -> str:
+    """The half of a bilingual label ("未结案 open") in the page language."""
+    text = str(value)
+    head, sep, tail = text.partition(" ")
+    if not sep or head.isascii() or not tail.isascii():
+        return text
+    return tail if (get_language() or "").startswith("en") else head
+
+
+AUDIT_LABELS: dict[str, tuple[str, str]] = {
+    "document_created": ("创建单据", "document created"),
+    "document_updated": ("修改单据", "document updated"),
+    "event_applied": ("业务过账", "event applied"),
+    "event_pending": ("业务待确认", "event pending"),
+    "event_confirmed": ("业务确认", "event confirmed"),
+    "event_quarantined": ("业务隔离", "event quarantined"),
+    "event_released_from_quarantine": ("隔离业务过账", "quarantined event applied"),
+    "document_change_refused": ("拒绝修改", "change refused"),
+    "document_closed": ("整单结案", "document closed"),
+    "lines_closed": ("行结案", "lines closed"),
+    "document_reopened": ("反结案", "document reopened"),
+    "document_held": ("冻结", "document held"),
+    "document_released": ("解冻", "document released"),
+    "lines_held": ("行冻结", "lines held"),
+    "lines_released": ("行解冻", "lines released"),
+    "close_requested": ("提交结案申请", "close requested"),
+    "close_request_ended": ("结案申请结束", "close request ended"),
+    "reopen_requested": ("提交反结案申请", "reopen requested"),
+    "reopen_request_ended": ("反结案申请结束", "reopen request ended"),
+    "document_archived": ("最终结案", "document archived"),
+    "sweep_run": ("自动结案运行", "sweep run"),
+    "batch_started": ("批量开始", "batch started"),
+    "batch_finished": ("批量完成", "batch finished"),
+    "approval_decided": ("审批", "approval decided"),
+    "execution_refused": ("执行被拒", "execution refused"),
+    "attachment_added": ("添加附件", "attachment added"),
+    "grant_created": ("授权", "grant created"),
+    "grant_revoked": ("撤销授权", "grant revoked"),
+    "grant_expired": ("授权到期", "grant expired"),
+    "grant_extended": ("授权延期", "grant extended"),
+    "role_changed": ("角色变更", "role changed"),
+    "policy_changed": ("策略变更", "policy changed"),
+    "reason_changed": ("原因变更", "reason changed"),
+}
+
+
+@register.filter
+def audit_label(code: Any) -> str:
+    """An audit action (its code name) in the page language."""
+    pair = AUDIT_LABELS.get(str(code))
+    if pair is None:
+        return str(code)
+    return pair[1] if (get_language() or "").startswith("en") else pair[0]

@@ -1,0 +1,27 @@
+"""Routes of the workbench."""
+
+from django.contrib.auth.views import LogoutView
+from django.urls import include, path
+
+from closeout.web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.WorkbenchLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(next_page="web:login"), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("queue/<str:doc_type>/", views.queue, name="queue"),
+    path("documents/<int:pk>/", views.document_detail, name="document"),
+    path("documents/<int:pk>/close/", views.document_close_view, name="close"),
+    path("documents/<int:pk>/reopen/", views.document_reopen_view, name="reopen"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("batches/new/", views.batch_new, name="batch_new"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch"),
+    path("batches/<int:pk>/progress/", views.batch_progress, name="batch_progress"),
+    path("batches/<int:pk>/results.csv", views.batch_csv, name="batch_csv"),
+    path("audit/", views.audit_log, name="audit"),
+    path("notifications/", views.notifications, name="notifications"),
+]

@@ -1,0 +1,713 @@
+"""Pages of the workbench. Each view parses input, calls a selector or a service, and renders;
+domain errors become plain messages next to the field or at the top, never a traceback."""
+
+import csv
+import hashlib
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.views import LoginView
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language, gettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from closeout.access.permissions import Perm
+from closeout.access.selectors import grants_of
+from closeout.access.services import require, user_has_perm
+from closeout.approvals.models import CloseRequest, RequestState
+from closeout.approvals.selectors import approvers_for, requests_of, requests_waiting_for
+from closeout.approvals.services import (
+    close_request_approve,
+    close_request_reject,
+    close_request_submit,
+    close_request_withdraw,
+    close_requests_decide_batch,
+    reopen_request_submit,
+)
+from closeout.audit.models import AuditEvent
+from closeout.audit.selectors import audit_events_for
+from closeout.audit.services import audit_chain_verify
+from closeout.batches.models import BatchJob, BatchState
+from closeout.batches.selectors import batch_results
+from closeout.batches.services import batch_cancel, batch_create, batch_preview, batch_start
+from closeout.closing.selectors import (
+    QueueFilter,
+    close_checklist_for,
+    close_preview_for,
+    document_queue,
+    verdicts_for,
+)
+from closeout.closing.services import document_close, document_reopen
+from closeout.core.errors import DomainError, InvalidTransition, PermissionDenied
+from closeout.core.models import OrgUnit
+from closeout.documents.models import CloseState, DocType, Document
+from closeout.notifications.selectors import inbox_for
+from closeout.notifications.services import notification_mark_read
+from closeout.web.forms import (
+    AuditFilterForm,
+    BatchForm,
+    CloseForm,
+    DecideForm,
+    QueueForm,
+    ReopenForm,
+    ThrottledLoginForm,
+)
+from closeout.web.templatetags.closeout_web import lang_part
+
+PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
+FORM_FIELDS = {"reason": "reason", "remark": "remark", "close_date": "close_date"}
+FORM_FIELDS |= {"lines": "lines", "attachments": "attachments", "comment": "comment"}
+
+
+class WorkbenchLoginView(LoginView):
+    template_name = "web/login.html"
+    authentication_form = ThrottledLoginForm
+    redirect_authenticated_user = True
+
+
+def _user(request: HttpRequest) -> AbstractBaseUser:
+    user = request.user
+    assert not isinstance(user, AnonymousUser)  # noqa: S101 (login_required ran first)
+    return user
+
+
+def refusal_text(error: DomainError) -> str:
+    """A domain error in plain words; a permission refusal names the missing permission."""
+    if isinstance(error, PermissionDenied) and error.details.get("permission"):
+        code = str(error.details["permission"])
+        label = lang_part(Perm(code).label) if code in Perm.values else code
+        return gettext(
+            "Not allowed: you lack the permission “%(label)s” (%(code)s)%(scope)s. "
+            "Ask an administrator for a grant."
+        ) % {
+            "label": label,
+            "code": code,
+            "scope": gettext(" in %(unit)s") % {"unit": error.details["org_unit"]}
+            if error.details.get("org_unit")
+            else "",
+        }
+    return error.message
+
+
+def _attach(form: forms.Form, error: DomainError) -> None:
+    """Show a domain error next to the field it names, else above the form."""
+    field = FORM_FIELDS.get(str(error.details.get("field", "")))
+    if field and field in form.fields:
+        form.add_error(field, refusal_text(error))
+    else:
+        form.add_error(None, refusal_text(error))
+
+
+def _refused(request: HttpRequest, error: DomainError) -> HttpResponse:
+    status = 403 if isinstance(error, PermissionDenied) else error.http_status
+    return render(request, "web/refused.html", {"message": refusal_text(error)}, status=status)
+
+
+# --- home and queue ------------------------------------------------------------------------
+
+
+def _single_root() -> bool:
+    return OrgUnit.objects.filter(parent__isnull=True).count() == 1
+
+
+def _visible(user: AbstractBaseUser) -> Q:
+    """Documents the user may view: the organisation subtrees (and types) of their grants."""
+    condition = Q(pk__in=[])
+    for grant in grants_of(user):
+        if Perm.DOCUMENT_VIEW not in grant.role.all_permissions():
+            continue
+        if grant.org_unit.parent_id is None and not grant.doc_types and _single_root():
+            # The whole company: no filter, so the queue keeps to its index on big tables.
+            return Q()
+        scope = Q(org_unit__path__startswith=grant.org_unit.path)
+        if grant.doc_types:
+            scope &= Q(doc_type__in=grant.doc_types)
+        condition |= scope
+    return condition
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("web:queue", doc_type=DocType.PURCHASE_ORDER)
+
+
+def _keyset(qs: QuerySet[Document], sort: str, after: str) -> QuerySet[Document]:
+    """Order by the sort column then id, and start after the cursor (keyset pagination)."""
+    field = sort.lstrip("-")
+    descending = sort.startswith("-")
+    order = [sort, "-pk" if descending else "pk"] if field != "id" else [sort]
+    qs = qs.order_by(*order)
+    if not after:
+        return qs
+    value, _, pk_text = after.rpartition("|")
+    if not pk_text.isdigit():
+        return qs
+    pk = int(pk_text)
+    op = "lt" if descending else "gt"
+    if field == "id":
+        return qs.filter(**{f"pk__{op}": pk})
+    try:
+        return qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk}))
+    except (ValidationError, ValueError, ArithmeticError):
+        return qs  # a damaged cursor starts again from the first page
+
+
+# Counting a million open documents per page view costs more than the page itself; the tab
+# counts are kept for a minute per visibility scope.
+TAB_COUNTS_SECONDS = 60
+
+
+def _open_counts(visible: Q) -> dict[str, int]:
+    key = "closeout:web:tab-counts:" + hashlib.sha256(str(visible).encode()).hexdigest()
+    counts: dict[str, int] | None = cache.get(key)
+    if counts is None:
+        counts = dict(
+            Document.objects.filter(visible, close_state=CloseState.OPEN)
+            .values_list("doc_type")
+            .annotate(n=Count("pk"))
+            .values_list("doc_type", "n")
+        )
+        cache.set(key, counts, TAB_COUNTS_SECONDS)
+    return counts
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest, doc_type: str) -> HttpResponse:
+    user = _user(request)
+    if doc_type not in DocType.values:
+        raise Http404("unknown document type")
+    form = QueueForm(request.GET or None)
+    visible = _visible(user)
+    counts = _open_counts(visible)
+    tabs = [(code, label, counts.get(code, 0)) for code, label in DocType.choices]
+    rows: list[tuple[Document, str]] = []
+    error = ""
+    next_after = ""
+    filter_data: dict[str, Any] = {"doc_type": doc_type}
+    sort = "-id"
+    if form.is_bound and not form.is_valid():
+        qs = None
+    else:
+        if form.is_bound:
+            filter_data = form.filter_dict(doc_type)
+            sort = form.cleaned_data.get("sort") or "-id"
+        try:
+            qs = document_queue(QueueFilter.from_dict(filter_data)).filter(visible)
+        except DomainError as exc:
+            error, qs = refusal_text(exc), None
+    if qs is not None:
+        after = form.cleaned_data.get("after", "") if form.is_bound else ""
+        page = list(_keyset(qs, sort, after).select_related("partner", "org_unit")[: PAGE_SIZE + 1])
+        verdicts = verdicts_for([d.pk for d in page[:PAGE_SIZE]], doc_type=doc_type)
+        rows = [
+            (d, verdicts[d.pk].verdict if d.close_state == CloseState.OPEN else "")
+            for d in page[:PAGE_SIZE]
+        ]
+        if len(page) > PAGE_SIZE:
+            last = page[PAGE_SIZE - 1]
+            field = sort.lstrip("-")
+            value = last.pk if field == "id" else getattr(last, field)
+            next_after = f"{value}|{last.pk}"
+    params = request.GET.copy()
+    params.pop("after", None)
+    return render(
+        request,
+        "web/queue.html",
+        {
+            "doc_type": doc_type,
+            "doc_type_label": DocType(doc_type).label,
+            "tabs": tabs,
+            "form": form,
+            "rows": rows,
+            "error": error,
+            "next_after": next_after,
+            "params": params.urlencode(),
+            "sort": sort,
+            "can_batch": user_has_perm(user, Perm.BATCH_RUN),
+            "help": "queue",
+        },
+    )
+
+
+# --- document detail, close, reopen --------------------------------------------------------
+
+
+def _document_for(request: HttpRequest, pk: int) -> Document:
+    document = get_object_or_404(Document.objects.select_related("org_unit", "partner"), pk=pk)
+    require(
+        _user(request),
+        Perm.DOCUMENT_VIEW,
+        org_unit=document.org_unit,
+        doc_type=document.doc_type,
+        what=document.label,
+    )
+    return document
+
+
+def _may(user: AbstractBaseUser, perm: str, document: Document) -> bool:
+    """Whether to offer an action; the service checks again when it is taken."""
+    return user_has_perm(user, perm, org_unit=document.org_unit, doc_type=document.doc_type)
+
+
+def _english() -> bool:
+    return (get_language() or "").startswith("en")
+
+
+@login_required
+@require_GET
+def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        document = _document_for(request, pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    user = _user(request)
+    lines = list(document.lines.select_related("item").order_by("line_no"))
+    checklist = close_checklist_for(document)
+    events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
+    history = audit_events_for("document", document.pk)
+    return render(
+        request,
+        "web/document.html",
+        {
+            "document": document,
+            "lines": lines,
+            "checklist": checklist,
+            "events": events,
+            "history": history,
+            "can_close": document.close_state == CloseState.OPEN
+            and any(_may(user, p, document) for p in (Perm.CLOSE_DIRECT, Perm.CLOSE_REQUEST)),
+            "can_reopen": document.close_state == CloseState.CLOSED
+            and any(_may(user, p, document) for p in (Perm.REOPEN_APPROVE, Perm.REOPEN_REQUEST)),
+            "requests": CloseRequest.objects.filter(document=document).order_by("-pk")[:10],
+            "english": _english(),
+            "user_obj": user,
+            "help": "document",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        document = _document_for(request, pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    user = _user(request)
+    open_lines = list(
+        document.lines.filter(close_state=CloseState.OPEN)
+        .order_by("line_no")
+        .values_list("line_no", flat=True)
+    )
+    form = CloseForm(request.POST or None, request.FILES or None, line_nos=open_lines)
+    needs_approval = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        line_nos = form.chosen_lines(open_lines)
+        common = {
+            "actor": user,
+            "document": document,
+            "reason_code": data["reason"],
+            "remark": data["remark"],
+            "close_date": data["close_date"],
+            "line_nos": line_nos,
+        }
+        try:
+            if request.POST.get("submit_as") == "preview":
+                pass
+            elif request.POST.get("submit_as") == "request":
+                created = close_request_submit(**common, attachments=form.attachment_files())
+                return redirect("web:request", pk=created.pk)
+            else:
+                document_close(**common)
+                return redirect("web:document", pk=document.pk)
+        except InvalidTransition as exc:
+            if exc.details.get("needs") == "close_request":
+                needs_approval = exc.message
+            else:
+                _attach(form, exc)
+        except DomainError as exc:
+            _attach(form, exc)
+    chosen = form.cleaned_data.get("lines") if form.is_bound and form.is_valid() else None
+    line_nos = sorted(chosen) if chosen else None
+    return render(
+        request,
+        "web/close.html",
+        {
+            "document": document,
+            "form": form,
+            "checklist": close_checklist_for(document, line_nos=line_nos),
+            "preview": close_preview_for(document, line_nos=line_nos),
+            "needs_approval": needs_approval,
+            "can_direct": user_has_perm(
+                user, Perm.CLOSE_DIRECT, org_unit=document.org_unit, doc_type=document.doc_type
+            ),
+            "english": _english(),
+            "help": "close",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def document_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        document = _document_for(request, pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    user = _user(request)
+    direct = user_has_perm(
+        user, Perm.REOPEN_APPROVE, org_unit=document.org_unit, doc_type=document.doc_type
+    )
+    form = ReopenForm(request.POST or None)
+    needs_request = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if direct and request.POST.get("submit_as") != "request":
+                document_reopen(
+                    actor=user, document=document, reason_code=data["reason"], remark=data["remark"]
+                )
+                return redirect("web:document", pk=document.pk)
+            created = reopen_request_submit(
+                actor=user, document=document, reason_code=data["reason"], remark=data["remark"]
+            )
+            return redirect("web:request", pk=created.pk)
+        except InvalidTransition as exc:
+            if exc.details.get("needs") == "reopen_request":
+                needs_request = exc.message
+            else:
+                _attach(form, exc)
+        except DomainError as exc:
+            _attach(form, exc)
+    return render(
+        request,
+        "web/reopen.html",
+        {
+            "document": document,
+            "form": form,
+            "direct": direct,
+            "needs_request": needs_request,
+            "help": "reopen",
+        },
+    )
+
+
+# --- approvals -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def inbox(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    waiting = requests_waiting_for(user)
+    form = DecideForm(request.POST or None, request_ids=[r.pk for r in waiting])
+    results = []
+    if request.method == "POST" and form.is_valid():
+        ids = form.cleaned_data["requests"]
+        if not ids:
+            form.add_error("requests", gettext("Choose at least one request."))
+        else:
+            try:
+                results = close_requests_decide_batch(
+                    actor=user,
+                    request_ids=ids,
+                    decision=form.cleaned_data["decision"],
+                    comment=form.cleaned_data["comment"],
+                )
+            except DomainError as exc:
+                _attach(form, exc)
+            else:
+                waiting = requests_waiting_for(user)
+                form = DecideForm(request_ids=[r.pk for r in waiting])
+    return render(
+        request,
+        "web/inbox.html",
+        {
+            "waiting": waiting,
+            "mine": requests_of(user).order_by("-pk")[:50],
+            "form": form,
+            "results": results,
+            "help": "inbox",
+        },
+    )
+
+
+def _snapshot_vs_now(req: CloseRequest) -> list[dict[str, Any]]:
+    """The checklist stored at submission next to the checklist evaluated now."""
+    if req.action != "close" or req.state != RequestState.PENDING:
+        now_by_rule: dict[str, Any] = {}
+    else:
+        checks = close_checklist_for(req.document, line_nos=req.line_nos).checks
+        now_by_rule = {c.rule.code: c for c in checks}
+    english = _english()
+    rows = []
+    for item in req.checklist:
+        now = now_by_rule.get(item["rule"])
+        rows.append(
+            {
+                "rule": item["rule"],
+                "label": item["label_en"] if english else item["label_zh"],
+                "severity": item["severity"],
+                "then_passed": item["passed"],
+                "then_measured": item["measured"],
+                "now_passed": None if now is None else now.passed,
+                "now_measured": None if now is None else now.measured,
+                "changed": now is not None and now.passed != item["passed"],
+            }
+        )
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    req = get_object_or_404(
+        CloseRequest.objects.select_related("document", "document__org_unit", "requester"), pk=pk
+    )
+    try:
+        if req.requester_id != user.pk and not any(u.pk == user.pk for u in approvers_for(req)):
+            require(
+                user,
+                Perm.DOCUMENT_VIEW,
+                org_unit=req.document.org_unit,
+                doc_type=req.document.doc_type,
+                what=f"request #{req.pk}",
+            )
+    except DomainError as exc:
+        return _refused(request, exc)
+    form = DecideForm(request.POST or None, request_ids=[req.pk])
+    if request.method == "POST" and form.is_valid():
+        decision = form.cleaned_data["decision"]
+        comment = form.cleaned_data["comment"]
+        try:
+            if request.POST.get("withdraw"):
+                close_request_withdraw(actor=user, request=req, reason=comment)
+            elif decision == "approve":
+                close_request_approve(actor=user, request=req, comment=comment)
+            else:
+                close_request_reject(actor=user, request=req, comment=comment)
+            return redirect("web:request", pk=req.pk)
+        except DomainError as exc:
+            _attach(form, exc)
+        req.refresh_from_db()
+    return render(
+        request,
+        "web/request.html",
+        {
+            "req": req,
+            "form": form,
+            "comparison": _snapshot_vs_now(req),
+            "decisions": req.decisions.select_related("decider").order_by("round", "step_order"),
+            "may_decide": req.state == RequestState.PENDING
+            and any(u.pk == user.pk for u in approvers_for(req)),
+            "may_withdraw": req.state == RequestState.PENDING and req.requester_id == user.pk,
+            "help": "inbox",
+        },
+    )
+
+
+# --- batch close ---------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def batch_new(request: HttpRequest) -> HttpResponse:
+    """From the queue: the chosen numbers or the whole filter, a reason, then create + preview."""
+    user = _user(request)
+    doc_type = request.POST.get("doc_type", "")
+    numbers = request.POST.getlist("numbers")
+    everything = request.POST.get("all") == "1"
+    form = BatchForm(request.POST if "reason" in request.POST else None)
+    queue_form = QueueForm(request.POST)
+    if form.is_bound and form.is_valid() and queue_form.is_valid():
+        try:
+            job = batch_create(
+                actor=user,
+                action="close",
+                doc_type=doc_type,
+                numbers=None if everything else numbers,
+                queue_filter=queue_form.filter_dict(doc_type) if everything else None,
+                reason_code=form.cleaned_data["reason"],
+                remark=form.cleaned_data["remark"],
+                close_date=form.cleaned_data["close_date"],
+            )
+            batch_preview(actor=user, job=job)
+            return redirect("web:batch", pk=job.pk)
+        except DomainError as exc:
+            _attach(form, exc)
+    hidden = [(k, v) for k in request.POST for v in request.POST.getlist(k)]
+    hidden = [(k, v) for k, v in hidden if k not in {"csrfmiddlewaretoken", *form.fields}]
+    return render(
+        request,
+        "web/batch_new.html",
+        {
+            "form": form,
+            "hidden": hidden,
+            "count": None if everything else len(numbers),
+            "doc_type": doc_type,
+            "help": "batch",
+        },
+    )
+
+
+def _job_for(request: HttpRequest, pk: int) -> BatchJob:
+    job = get_object_or_404(BatchJob, pk=pk)
+    if job.created_by_id != _user(request).pk:
+        raise PermissionDenied(
+            gettext("Batch #%(id)s belongs to another user.") % {"id": pk},
+            details={"rule": "owner_only"},
+        )
+    return job
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = _job_for(request, pk)
+        if request.method == "POST":
+            if request.POST.get("op") == "start":
+                batch_start(actor=_user(request), job=job, workers=1)
+            elif request.POST.get("op") == "cancel":
+                batch_cancel(actor=_user(request), job=job)
+            return redirect("web:batch", pk=job.pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    items = list(batch_results(job).select_related("document")[:500])
+    return render(
+        request, "web/batch.html", {"job": job, "items": items, "help": "batch", **_progress(job)}
+    )
+
+
+def _progress(job: BatchJob) -> dict[str, Any]:
+    return {
+        "job": job,
+        "running": job.state in (BatchState.QUEUED, BatchState.RUNNING),
+        "started": job.state not in (BatchState.DRAFT, BatchState.PREVIEWED),
+    }
+
+
+@login_required
+@require_GET
+def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = _job_for(request, pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    response = render(request, "web/_batch_progress.html", _progress(job))
+    if job.state in (BatchState.DONE, BatchState.CANCELLED) and request.htmx:  # type: ignore[attr-defined]
+        # The run ended: reload the page so the per-document results show.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_GET
+def batch_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = _job_for(request, pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="batch-{job.pk}.csv"'
+    response.write("\ufeff")  # Excel opens UTF-8 with a BOM correctly
+    writer = csv.writer(response)
+    writer.writerow(["document", "state", "predicted", "predicted_message", "outcome", "message"])
+    for item in batch_results(job).iterator(chunk_size=2000):
+        writer.writerow(
+            [
+                item.label,
+                item.state,
+                item.predicted,
+                item.predicted_message,
+                item.outcome,
+                item.message,
+            ]
+        )
+    return response
+
+
+# --- audit log and notifications -----------------------------------------------------------
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    try:
+        require(user, Perm.AUDIT_VIEW, what=gettext("the audit log"))
+    except DomainError as exc:
+        return _refused(request, exc)
+    form = AuditFilterForm(request.GET or None)
+    events: QuerySet[AuditEvent] = AuditEvent.objects.order_by("-seq")
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        if d["document"]:
+            text = d["document"].strip()
+            events = events.filter(
+                Q(object_type="document")
+                & (Q(object_repr__icontains=text) | Q(object_id=text) if text else Q())
+            )
+        if d["user"]:
+            events = events.filter(actor_name__iexact=d["user"].strip())
+        if d["action"] is not None:
+            events = events.filter(action=d["action"])
+        tz = timezone.get_current_timezone()
+        if d["date_from"]:
+            events = events.filter(at__gte=datetime.combine(d["date_from"], time.min, tz))
+        if d["date_to"]:
+            events = events.filter(at__lte=datetime.combine(d["date_to"], time.max, tz))
+        if d["before"]:
+            events = events.filter(seq__lt=d["before"])
+    page = list(events[: AUDIT_PAGE_SIZE + 1])
+    params = request.GET.copy()
+    params.pop("before", None)
+    params.pop("verify", None)
+    return render(
+        request,
+        "web/audit.html",
+        {
+            "form": form,
+            "events": page[:AUDIT_PAGE_SIZE],
+            "next_before": page[AUDIT_PAGE_SIZE - 1].seq if len(page) > AUDIT_PAGE_SIZE else None,
+            "params": params.urlencode(),
+            "verdict": audit_chain_verify() if request.GET.get("verify") else None,
+            "help": "audit",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    error = ""
+    if request.method == "POST":
+        ids = request.POST.getlist("ids")
+        try:
+            notification_mark_read(
+                actor=user,
+                notification_ids=None if request.POST.get("all") else [int(i) for i in ids],
+            )
+            return redirect("web:notifications")
+        except ValueError:
+            error = gettext("The notification id is not a number.")
+        except DomainError as exc:
+            error = refusal_text(exc)
+    return render(
+        request,
+        "web/notifications.html",
+        {"items": inbox_for(user)[:100], "error": error, "help": "notifications"},
+    )
