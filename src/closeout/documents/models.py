@@ -91,6 +91,11 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["doc_type", "close_state", "id"], name="document_queue_idx"),
             models.Index(fields=["partner", "doc_type"], name="document_partner_idx"),
+            # The work queue's sortable columns, keyset-paged by id.
+            models.Index(fields=["doc_type", "document_date", "id"], name="document_date_idx"),
+            models.Index(
+                fields=["doc_type", "total_amount_company", "id"], name="document_amount_idx"
+            ),
         ]
 
     def __str__(self) -> str:
