@@ -22,7 +22,7 @@ from closeout.api.models import ApiToken, IdempotencyRecord
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
-from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from closeout.core.models import OrgUnit, Partner, PartnerKind
 from closeout.core.services import item_get_or_create
 from closeout.documents.models import Document
@@ -38,9 +38,7 @@ class Conflict(DomainError):
     http_status = 409
 
 
-class PreconditionFailed(DomainError):
-    code = "precondition_failed"
-    http_status = 412
+PreconditionFailed = StaleVersion
 
 
 def token_hash(raw: str) -> str:
@@ -275,15 +273,7 @@ def document_sync(
                 f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
                 details={"field": "partner"},
             )
-    existing = Document.objects.filter(doc_type=doc_type, number=number).first()
-    if if_match is not None:
-        current = existing.version if existing is not None else 0
-        if current != if_match:
-            raise PreconditionFailed(
-                f"{doc_type} {number} is at version {current}, not {if_match}: "
-                "read it again and retry",
-                details={"version": current},
-            )
+    existing = Document.objects.filter(doc_type=doc_type, number=number).exists()
     if external_id:
         clash = (
             Document.objects.filter(source_system=source_system, external_id=external_id)
@@ -326,6 +316,7 @@ def document_sync(
             exchange_rate=exchange_rate,
             source_system=source_system,
             external_id=external_id,
+            expected_version=if_match,
         )
     except IntegrityError as exc:
         # Another request created the same document at the same moment.
@@ -333,7 +324,7 @@ def document_sync(
             f"{doc_type} {number} was written by another request at the same time; retry",
             details={"number": number},
         ) from exc
-    return document, existing is None
+    return document, not existing
 
 
 # --- configuration ---------------------------------------------------------------------------

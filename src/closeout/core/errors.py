@@ -44,6 +44,13 @@ class DocumentLocked(DomainError):
     http_status = 409
 
 
+class StaleVersion(DomainError):
+    """The caller changed a document it read at an older version (optimistic concurrency)."""
+
+    code = "precondition_failed"
+    http_status = 412
+
+
 class RuleFailed(DomainError):
     code = "rule_failed"
     http_status = 409

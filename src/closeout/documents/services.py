@@ -15,7 +15,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
-from closeout.core.errors import DocumentLocked, InvalidInput, NotFound
+from closeout.core.errors import DocumentLocked, InvalidInput, NotFound, StaleVersion
 from closeout.core.models import Item, OrgUnit, Partner
 from closeout.core.money import round_amount, to_decimal
 from closeout.documents.models import (
@@ -107,9 +107,12 @@ def document_upsert(
     exchange_rate: Decimal = Decimal(1),
     source_system: str = "closeout",
     external_id: str = "",
+    expected_version: int | None = None,
 ) -> Document:
     """Create a document with its lines, or update an open one. A closed document is refused
-    (and the refusal recorded): it must be reopened first (S11)."""
+    (and the refusal recorded): it must be reopened first (S11). With `expected_version` the
+    change applies only if the document (read under its lock) is still at that version, 0
+    meaning "does not exist yet"."""
     spec_for(doc_type)
     if actor is not None:
         require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
@@ -125,6 +128,13 @@ def document_upsert(
     refused: Document | None = None
     with transaction.atomic():
         existing = Document.objects.filter(doc_type=doc_type, number=number).first()
+        current = document_lock(existing.pk).version if existing is not None else 0
+        if expected_version is not None and current != expected_version:
+            raise StaleVersion(
+                f"{doc_type} {number} is at version {current}, not {expected_version}: "
+                "read it again and retry",
+                details={"version": current},
+            )
         if existing is None:
             document = _document_create(
                 actor,
