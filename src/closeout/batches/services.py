@@ -7,13 +7,15 @@ crash loses nothing and a rerun closes nothing twice."""
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -50,6 +52,7 @@ from closeout.documents.models import CloseKind, CloseState, Document
 from closeout.documents.types import spec_for
 
 CREATE_CHUNK = 5000
+T = TypeVar("T")
 DOCUMENT_ACTIONS = (BatchAction.CLOSE, BatchAction.REOPEN, BatchAction.REQUEST)
 
 
@@ -419,27 +422,48 @@ def batch_work(job_id: int, *, chunk_size: int = 500) -> int:
             return done
         if job.state not in (BatchState.RUNNING, BatchState.QUEUED):
             return done
-        with transaction.atomic():
-            items = _claim(job_id, chunk_size)
-            if not items:
-                break
-            _process(job, items)
-            name = worker_name()
-            for item in items:
-                item.worker = name
-            BatchItem.objects.bulk_update(
-                items, ["state", "outcome", "message", "processed_at", "worker"]
-            )
-            tally = {s: sum(1 for i in items if i.state == s) for s in ItemState.values}
-            BatchJob.objects.filter(pk=job_id).update(
-                processed=F("processed") + len(items),
-                succeeded=F("succeeded") + tally[ItemState.DONE],
-                failed=F("failed") + tally[ItemState.FAILED],
-                skipped=F("skipped") + tally[ItemState.SKIPPED],
-            )
-            done += len(items)
-    _finish_if_complete(job_id)
+        processed = _retry_when_locked(partial(_work_chunk, job, chunk_size))
+        if not processed:
+            break
+        done += processed
+    _retry_when_locked(lambda: _finish_if_complete(job_id))
     return done
+
+
+def _retry_when_locked(work: Callable[[], T], attempts: int = 30) -> T:
+    """Run one transaction's work again when SQLite answers "database is locked" (a writer met
+    another: the embedded server's request threads). The transaction rolled back whole, so
+    running it again is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _work_chunk(job: BatchJob, chunk_size: int) -> int:
+    with transaction.atomic():
+        items = _claim(job.pk, chunk_size)
+        if not items:
+            return 0
+        _process(job, items)
+        name = worker_name()
+        for item in items:
+            item.worker = name
+        BatchItem.objects.bulk_update(
+            items, ["state", "outcome", "message", "processed_at", "worker"]
+        )
+        tally = {s: sum(1 for i in items if i.state == s) for s in ItemState.values}
+        BatchJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(items),
+            succeeded=F("succeeded") + tally[ItemState.DONE],
+            failed=F("failed") + tally[ItemState.FAILED],
+            skipped=F("skipped") + tally[ItemState.SKIPPED],
+        )
+        return len(items)
 
 
 def _finish_if_complete(job_id: int) -> None:
