@@ -1,7 +1,7 @@
 """Work-queue page benchmark (issue 6): server time of /queue/ on PostgreSQL at 1,000,000
 documents, per filter and sort, median and p95 over 20 requests each.
 
-    .venv/bin/python bench/queue.py [--documents 1000000] [--lines 2] [--keep]
+    .venv/bin/python bench/queue_page.py [--documents 1000000] [--lines 2] [--keep]
 
 Creates the database closeout_queue_bench (BENCH_POSTGRES, default
 postgres://postgres@127.0.0.1:5432), generates purchase orders with gen-data, and times the
