@@ -83,6 +83,9 @@ TEMPLATES = [
 ]
 
 _sqlite_path = VAR_DIR / "closeout.sqlite3"
+if "DATABASE_URL" not in os.environ:
+    # The embedded default keeps its database under var/; a fresh checkout has no var/ yet.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{_sqlite_path}"), conn_max_age=60
