@@ -91,6 +91,12 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["doc_type", "close_state", "id"], name="document_queue_idx"),
             models.Index(fields=["partner", "doc_type"], name="document_partner_idx"),
+            # Number prefix search (LIKE 'X%') on PostgreSQL whatever the collation.
+            models.Index(
+                fields=["doc_type", "number"],
+                name="document_number_prefix_idx",
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+            ),
             # The work queue's sortable columns, keyset-paged by id.
             models.Index(fields=["doc_type", "document_date", "id"], name="document_date_idx"),
             models.Index(
