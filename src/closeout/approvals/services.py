@@ -683,6 +683,41 @@ def _record_refusal(actor: AbstractBaseUser, request_id: int, refusal: DomainErr
         )
 
 
+def _end_request(
+    actor: AbstractBaseUser,
+    request: CloseRequest,
+    document: Document,
+    state: str,
+    now: Any,
+    reason: str = "",
+    **data: Any,
+) -> None:
+    """A request rejected or withdrawn: the document goes back to where the request found it,
+    with one audit event for that change of state."""
+    _unmark_pending(document, request)
+    document.refresh_from_db()
+    request.state, request.ended_at = state, now
+    request.save(update_fields=["state", "ended_at"])
+    close = request.action == RequestAction.CLOSE
+    audit_append(
+        actor=actor,
+        entries=[
+            AuditEntry(
+                action=AuditAction.CLOSE_REQUEST_ENDED
+                if close
+                else AuditAction.REOPEN_REQUEST_ENDED,
+                object_type="document",
+                object_id=document.pk,
+                object_repr=document.label,
+                data=_request_data(request, to=document.close_state, state=state, **data),
+                reason=reason,
+                request_id=str(request.pk),
+            )
+        ],
+        at=now,
+    )
+
+
 @transaction.atomic
 def close_request_reject(
     *, actor: AbstractBaseUser, request: CloseRequest, comment: str
@@ -699,32 +734,15 @@ def close_request_reject(
     step = _check_decider(actor, request)
     now = timezone.now()
     _record_decision(actor, request, step, Decision.REJECT, comment, now)
-    _unmark_pending(document, request)
-    document.refresh_from_db()
-    request.state, request.ended_at = RequestState.REJECTED, now
-    request.save(update_fields=["state", "ended_at"])
-    audit_append(
-        actor=actor,
-        entries=[
-            AuditEntry(
-                action=AuditAction.CLOSE_REQUEST_ENDED
-                if request.action == RequestAction.CLOSE
-                else AuditAction.REOPEN_REQUEST_ENDED,
-                object_type="document",
-                object_id=document.pk,
-                object_repr=document.label,
-                data=_request_data(
-                    request,
-                    step=step["name"],
-                    decision=Decision.REJECT,
-                    comment=comment,
-                    to=document.close_state,
-                    state=request.state,
-                ),
-                request_id=str(request.pk),
-            )
-        ],
-        at=now,
+    _end_request(
+        actor,
+        request,
+        document,
+        RequestState.REJECTED,
+        now,
+        step=step["name"],
+        decision=Decision.REJECT,
+        comment=comment,
     )
     notify(
         recipients=[request.requester],
@@ -752,27 +770,7 @@ def close_request_withdraw(
     document = document_lock(request.document_id)
     request.document = document
     now = timezone.now()
-    _unmark_pending(document, request)
-    document.refresh_from_db()
-    request.state, request.ended_at = RequestState.WITHDRAWN, now
-    request.save(update_fields=["state", "ended_at"])
-    audit_append(
-        actor=actor,
-        entries=[
-            AuditEntry(
-                action=AuditAction.CLOSE_REQUEST_ENDED
-                if request.action == RequestAction.CLOSE
-                else AuditAction.REOPEN_REQUEST_ENDED,
-                object_type="document",
-                object_id=document.pk,
-                object_repr=document.label,
-                data=_request_data(request, to=document.close_state, state=request.state),
-                reason=reason,
-                request_id=str(request.pk),
-            )
-        ],
-        at=now,
-    )
+    _end_request(actor, request, document, RequestState.WITHDRAWN, now, reason=reason)
     deciders = [d.decider for d in request.decisions.select_related("decider")]
     notify(
         recipients=_unique(deciders),
