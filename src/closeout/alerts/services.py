@@ -37,7 +37,7 @@ def alerts_run(*, now: datetime | None = None) -> list[AlertRun]:
                         "by_type": run.by_type,
                         "examples": [f"{i.label}: {i.why}" for i in items[:10]],
                     },
-                    link=f"/alerts/{rule.code}/",
+                    link="/",
                 )
         runs.append(run)
     return runs
