@@ -282,9 +282,12 @@ def released_value_for(document_ids: list[int], *, doc_type: str) -> dict[int, D
     return {pk: Decimal(v or 0) for pk, v in rows}
 
 
-def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) -> Q:
+def verdict_condition(
+    doc_type: str, verdict: str, *, for_auto: bool = False, per_row: bool = False
+) -> Q:
     """Documents whose checklist verdict is `verdict` (ready, warning, exception, blocked), as
-    one condition built from the rule definitions of each policy."""
+    one condition built from the rule definitions of each policy (`per_row`: see
+    `Rule.document_failing`)."""
     from closeout.closing.policies import policy_partitions
 
     spec = spec_for(doc_type)
@@ -292,7 +295,7 @@ def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) ->
     for policy, scope in policy_partitions(doc_type):
         by_severity: dict[Severity, Q] = {s: Q(pk__in=[]) for s in Severity}
         for rule, severity in effective_rules(spec.rules, policy, for_auto=for_auto):
-            by_severity[severity] |= rule.document_failing(policy)
+            by_severity[severity] |= rule.document_failing(policy, per_row=per_row)
         blocking, exception, warning = (
             by_severity[Severity.BLOCKING],
             by_severity[Severity.EXCEPTION],
@@ -397,7 +400,10 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
             )
         qs = qs.filter(org_unit__path__startswith=unit.path)
     if f.verdict:
-        qs = qs.filter(close_state=CloseState.OPEN).filter(verdict_condition(f.doc_type, f.verdict))
+        # Pages stop after a few dozen matches: evaluate the rules row by row.
+        qs = qs.filter(close_state=CloseState.OPEN).filter(
+            verdict_condition(f.doc_type, f.verdict, per_row=True)
+        )
     if f.has_quarantined is not None:
         quarantined = BusinessEvent.objects.filter(
             document_id=OuterRef("pk"), status=EventStatus.QUARANTINED
