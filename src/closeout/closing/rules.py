@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Abs, Coalesce, Greatest
-from django.db.models.lookups import GreaterThan, IsNull, LessThan
+from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
 from closeout.closing.models import ClosePolicy, Severity
@@ -83,19 +83,13 @@ class Rule:
     def hint(self, lang: str = "zh") -> str:
         return self.hint_en if lang.startswith("en") else self.hint_zh
 
-    def document_failing(self, policy: ClosePolicy, *, per_row: bool = False) -> Q:
-        """The rule as a condition on Document rows (for sweeps and queue filters).
-
-        `per_row` asks for a form PostgreSQL evaluates row by row (a correlated scalar
-        subquery) instead of turning it into an anti-join over every line: right for a page
-        that stops after 50 matches, wrong for a condition over all documents."""
+    def document_failing(self, policy: ClosePolicy) -> Q:
+        """The rule as a condition on Document rows (for sweeps and queue filters)."""
         if self.scope is Scope.DOCUMENT:
             return self.failing(policy)
         lines = Line.objects.filter(document_id=OuterRef("pk"), close_state__in=LINE_SCOPE).filter(
             self.failing(policy)
         )
-        if per_row:
-            return Q(IsNull(Subquery(lines.values("pk")[:1]), False))
         return Q(Exists(lines))
 
 

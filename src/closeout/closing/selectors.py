@@ -282,12 +282,9 @@ def released_value_for(document_ids: list[int], *, doc_type: str) -> dict[int, D
     return {pk: Decimal(v or 0) for pk, v in rows}
 
 
-def verdict_condition(
-    doc_type: str, verdict: str, *, for_auto: bool = False, per_row: bool = False
-) -> Q:
+def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) -> Q:
     """Documents whose checklist verdict is `verdict` (ready, warning, exception, blocked), as
-    one condition built from the rule definitions of each policy (`per_row`: see
-    `Rule.document_failing`)."""
+    one condition built from the rule definitions of each policy."""
     from closeout.closing.policies import policy_partitions
 
     spec = spec_for(doc_type)
@@ -295,7 +292,7 @@ def verdict_condition(
     for policy, scope in policy_partitions(doc_type):
         by_severity: dict[Severity, Q] = {s: Q(pk__in=[]) for s in Severity}
         for rule, severity in effective_rules(spec.rules, policy, for_auto=for_auto):
-            by_severity[severity] |= rule.document_failing(policy, per_row=per_row)
+            by_severity[severity] |= rule.document_failing(policy)
         blocking, exception, warning = (
             by_severity[Severity.BLOCKING],
             by_severity[Severity.EXCEPTION],
@@ -400,10 +397,7 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
             )
         qs = qs.filter(org_unit__path__startswith=unit.path)
     if f.verdict:
-        # Pages stop after a few dozen matches: evaluate the rules row by row.
-        qs = qs.filter(close_state=CloseState.OPEN).filter(
-            verdict_condition(f.doc_type, f.verdict, per_row=True)
-        )
+        qs = qs.filter(close_state=CloseState.OPEN).filter(verdict_condition(f.doc_type, f.verdict))
     if f.has_quarantined is not None:
         quarantined = BusinessEvent.objects.filter(
             document_id=OuterRef("pk"), status=EventStatus.QUARANTINED
