@@ -41,6 +41,7 @@ from closeout.closing.services import (
     check_closable,
     close_date_check,
     describe_failures,
+    document_lock_for,
     execute_close,
     execute_reopen,
     reason_get,
@@ -275,15 +276,9 @@ def close_request_submit(
     attachments: list[tuple[str, bytes]] | None = None,
 ) -> CloseRequest:
     """Ask for a close (结案申请). With no route matching, the close executes at once."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.CLOSE_REQUEST,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
+    document = document_lock_for(
+        actor, document, Perm.CLOSE_REQUEST, target=CloseState.CLOSE_PENDING
     )
-    check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
     checklist, open_value = _evaluate_close(document, line_nos=line_nos, remark=remark)
@@ -323,15 +318,9 @@ def reopen_request_submit(
     attachments: list[tuple[str, bytes]] | None = None,
 ) -> CloseRequest:
     """Ask for a reopen (反结案申请): always through a route (S12)."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.REOPEN_REQUEST,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
+    document = document_lock_for(
+        actor, document, Perm.REOPEN_REQUEST, target=CloseState.REOPEN_PENDING
     )
-    check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     if not remark.strip():
         raise InvalidInput(

@@ -339,6 +339,21 @@ def check_closable(checklist: Checklist, *, remark: str) -> None:
     )
 
 
+def document_lock_for(
+    actor: AbstractBaseUser, document: Document, perm: str, *, target: str | None = None
+) -> Document:
+    """The start of every action on one document: re-read it under its row lock, check the
+    actor's permission for its unit and type at this moment, and, given a `target` state, that
+    the transition table allows the change."""
+    document = document_lock(document.pk)
+    require(
+        actor, perm, org_unit=document.org_unit, doc_type=document.doc_type, what=document.label
+    )
+    if target is not None:
+        check_transition(document.label, document.close_state, target)
+    return document
+
+
 @transaction.atomic
 def document_close(
     *,
@@ -350,15 +365,7 @@ def document_close(
     line_nos: list[int] | None = None,
 ) -> CloseResult:
     """Manual close (手工结案) of a whole document or of some lines (行结案)."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.CLOSE_DIRECT,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
-    )
-    check_transition(document.label, document.close_state, CloseState.CLOSED)
+    document = document_lock_for(actor, document, Perm.CLOSE_DIRECT, target=CloseState.CLOSED)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
     lines = selected_open_lines(document, line_nos)
@@ -498,15 +505,7 @@ def document_reopen(
     *, actor: AbstractBaseUser, document: Document, reason_code: str, remark: str = ""
 ) -> ReopenResult:
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.REOPEN_APPROVE,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
-    )
-    check_transition(document.label, document.close_state, CloseState.OPEN)
+    document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, target=CloseState.OPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     # Imported here: approvals builds on closing, not the other way round.
     from closeout.approvals.selectors import period_is_closed
@@ -601,14 +600,7 @@ def document_hold(
     *, actor: AbstractBaseUser, document: Document, reason: str, line_nos: list[int] | None = None
 ) -> Document:
     """Hold (冻结) a document or some of its lines: events are quarantined, nothing closes."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.HOLD,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
-    )
+    document = document_lock_for(actor, document, Perm.HOLD)
     if not reason.strip():
         raise InvalidInput("a hold needs a reason", details={"field": "reason"})
     now = timezone.now()
@@ -646,14 +638,7 @@ def document_release(
     line_nos: list[int] | None = None,
 ) -> Document:
     """Release (解冻) a held document or lines; events quarantined meanwhile then apply."""
-    document = document_lock(document.pk)
-    require(
-        actor,
-        Perm.HOLD,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
-    )
+    document = document_lock_for(actor, document, Perm.HOLD)
     now = timezone.now()
     data: dict[str, Any]
     if line_nos is None:
