@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "closeout.approvals",
     "closeout.batches",
     "closeout.alerts",
+    "closeout.reports",
     "closeout.api",
     "closeout.web",
     "django_htmx",

@@ -1,0 +1,130 @@
+"""Tables written as .xlsx or CSV for download (S23): the one way every export is written."""
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils import timezone
+
+from closeout.core.errors import InvalidInput
+
+FORMATS = ("xlsx", "csv")
+# A cell starting with one of these is read as a formula by Excel, LibreOffice and WPS; a
+# leading apostrophe makes it plain text (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def neutralise(value: Any) -> Any:
+    """A value safe to put in a spreadsheet cell: text that would start a formula is prefixed
+    with an apostrophe; naive local times replace aware ones (Excel has no time zones)."""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    if isinstance(value, datetime):
+        return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float | Decimal):
+        return value
+    if hasattr(value, "isoformat"):  # dates
+        return value
+    return neutralise(str(value))
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InvalidInput(
+            f"unknown export format '{fmt}'; use xlsx or csv", details={"field": "format"}
+        )
+    return fmt
+
+
+def write_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> None:
+    """UTF-8 CSV with a byte-order mark, so Excel opens Chinese text correctly."""
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([neutralise(h) for h in headers])
+    for row in rows:
+        writer.writerow([neutralise(v) for v in row])
+
+
+def write_xlsx(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    out: IO[bytes],
+    *,
+    sheet_title: str = "data",
+) -> None:
+    """One sheet, bold frozen header row; streamed (write-only) so large exports stay small in
+    memory."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=sheet_title[:31])
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header_cells = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=neutralise(header))
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    for row in rows:
+        sheet.append([neutralise(v) for v in row])
+    workbook.save(out)
+
+
+def _csv_chunks(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(h) for h in headers])
+    for i, row in enumerate(rows):
+        writer.writerow([neutralise(v) for v in row])
+        if i % 1000 == 999:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def export_response(
+    fmt: str,
+    *,
+    filename: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    sheet_title: str = "data",
+) -> HttpResponseBase:
+    """A download of the table as `filename`.xlsx or `filename`.csv (CSV is streamed)."""
+    check_format(fmt)
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            _csv_chunks(headers, rows), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        return response
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+    write_xlsx(headers, rows, spool, sheet_title=sheet_title)  # type: ignore[arg-type]
+    spool.seek(0)
+    return FileResponse(
+        spool, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX_CONTENT_TYPE
+    )
+
+
+__all__ = [
+    "FORMATS",
+    "FORMULA_PREFIXES",
+    "check_format",
+    "export_response",
+    "neutralise",
+    "write_csv",
+    "write_xlsx",
+]
