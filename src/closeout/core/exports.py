@@ -112,7 +112,7 @@ def export_response(
         response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
         return response
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    write_xlsx(headers, rows, spool, sheet_title=sheet_title)  # type: ignore[arg-type]
+    write_xlsx(headers, rows, spool, sheet_title=sheet_title)
     spool.seek(0)
     return FileResponse(
         spool, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX_CONTENT_TYPE
