@@ -198,6 +198,13 @@ class Line(models.Model):
         indexes = [
             models.Index(fields=["document", "close_state"], name="line_document_state_idx"),
             models.Index(fields=["item", "close_state"], name="line_item_state_idx"),
+            # Few lines are held or waiting for approval; the no_line_on_hold rule looks them up
+            # as one small set instead of scanning every line.
+            models.Index(
+                fields=["document"],
+                name="line_held_pending_idx",
+                condition=models.Q(close_state__in=["on_hold", "close_pending"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -253,7 +260,16 @@ class BusinessEvent(models.Model):
                 fields=["source_system", "external_id"], name="event_source_external_uniq"
             )
         ]
-        indexes = [models.Index(fields=["document", "status"], name="event_document_status_idx")]
+        indexes = [
+            models.Index(fields=["document", "status"], name="event_document_status_idx"),
+            # The events_settled rule and the "has quarantined events" filter look up the few
+            # unsettled events of all documents at once.
+            models.Index(
+                fields=["document"],
+                name="event_unsettled_idx",
+                condition=models.Q(status__in=["pending", "quarantined"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.external_id}"
