@@ -27,6 +27,7 @@ from closeout.reports.archive import (
     archive_run,
     period_parse,
 )
+from tests.audit.test_chain import tampering
 from tests.factories import PO, Org, audit_head, post, ready_document, user_with_role
 from tests.reports.test_archive import closed_doc
 
@@ -290,7 +291,8 @@ def test_live_head_mismatch_when_the_chain_was_rewritten(
 ) -> None:
     path = export(auditor, period, tmp_path / "pack.zip")
     head_seq = json.loads(zipfile.ZipFile(path).read("manifest.json"))["chain_head"]["seq"]
-    AuditEvent.objects.filter(seq=head_seq).update(hash="e" * 64)
+    with tampering():
+        AuditEvent.objects.filter(seq=head_seq).update(hash="e" * 64)
     verdict = archive_pack_verify(path)
     assert verdict.kinds == ["head_mismatch"] and "head mismatch" in verdict.first_problem
     assert archive_pack_verify(path, live=False).intact  # offline: the pack itself is whole
@@ -300,7 +302,8 @@ def test_live_head_beyond_the_database(
     docs: dict[str, Document], auditor: User, period: Period, tmp_path: Path
 ) -> None:
     path = export(auditor, period, tmp_path / "pack.zip")
-    AuditChainHead.objects.filter(pk=1).update(last_seq=1)
+    with tampering():
+        AuditChainHead.objects.filter(pk=1).update(last_seq=1)
     verdict = archive_pack_verify(path)
     assert verdict.kinds == ["head_mismatch"] and "beyond" in verdict.first_problem
 
