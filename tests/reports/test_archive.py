@@ -144,7 +144,7 @@ def test_dry_run_changes_nothing(org: Org, supervisor: User) -> None:
 
 def test_a_person_needs_policy_manage(org: Org, supervisor: User, operator: User) -> None:
     doc = closed_doc(supervisor, org.dept_a, days_ago=400)
-    with pytest.raises(PermissionDenied, match="policy.manage"):
+    with pytest.raises(PermissionDenied, match=r"policy\.manage"):
         archive_run(actor=operator)
     assert state(doc) == CloseState.CLOSED
     admin = user_with_role("adm", "admin", org.company)

@@ -135,7 +135,7 @@ def test_export_needs_audit_view(
     docs: dict[str, Document], operator: User, period: Period, tmp_path: Path
 ) -> None:
     before = audit_head()
-    with pytest.raises(PermissionDenied, match="audit.view"):
+    with pytest.raises(PermissionDenied, match=r"audit\.view"):
         export(operator, period, tmp_path / "pack.zip")
     assert audit_head() == before and not (tmp_path / "pack.zip").exists()
 
@@ -335,7 +335,7 @@ def test_cli_refusals(
             "--as", "op", stdout=io.StringIO(),
         )  # fmt: skip
     assert raised.value.returncode == 1
-    with pytest.raises(CommandError, match="lacks permission 'audit.view'"):
+    with pytest.raises(CommandError, match=r"lacks permission 'audit\.view'"):
         call_command(
             "archive", "export", "--period", "2026-03", "--out", str(tmp_path / "p.zip"),
             "--as", "op", stdout=io.StringIO(),

@@ -38,7 +38,15 @@ from django.utils import timezone
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
-from closeout.audit.services import SYSTEM_ACTOR, AuditEntry, audit_append, event_hash
+from closeout.audit.services import (
+    CANONICAL_TIME_FORMAT,
+    SYSTEM_ACTOR,
+    AuditEntry,
+    audit_append,
+    audit_record,
+    canonical_payload,
+    event_hash,
+)
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.policies import policy_partitions
 from closeout.closing.services import ids_param
@@ -51,8 +59,6 @@ ARCHIVE_REASON = "retention after close passed"
 PACK_FORMAT = "closeout-archive-pack/1"
 MANIFEST = "manifest.json"
 PACK_FILES = ("documents.csv", "lines.csv", "events.csv", "audit.jsonl")
-# Same rendering of times as the audit chain's canonical form, so events rebuild exactly.
-AUDIT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 PACK_STATES = (CloseState.ARCHIVED, CloseState.CLOSED)
 
 
@@ -428,22 +434,8 @@ def _first_seq(document_ids: list[int]) -> int | None:
 
 
 def audit_event_json(event: AuditEvent) -> dict[str, Any]:
-    """An event as a line of audit.jsonl: exactly the fields its hash covers, and the hash."""
-    return {
-        "seq": event.seq,
-        "at": event.at.astimezone(UTC).strftime(AUDIT_TIME_FORMAT),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": int(event.action),
-        "object_type": event.object_type,
-        "object_id": str(event.object_id),
-        "object_repr": event.object_repr,
-        "data": event.data,
-        "reason": event.reason,
-        "request_id": event.request_id,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    """An event as a line of audit.jsonl: exactly the payload its hash covers, and the hash."""
+    return {**canonical_payload(event), "hash": event.hash}
 
 
 def _segment(first: int | None, last: int, chunk: int = 5000) -> Iterator[str]:
@@ -506,23 +498,19 @@ def archive_pack_export(
         sink.close()
     manifest_sha256 = hashlib.sha256(body).hexdigest()
     with transaction.atomic():
-        event = audit_append(
+        event = audit_record(
             actor=actor,
-            entries=[
-                AuditEntry(
-                    action=AuditAction.ARCHIVE_PACK_EXPORTED,
-                    object_type="archive_pack",
-                    object_id=period.label,
-                    object_repr=f"evidence pack {period.label}",
-                    data={
-                        "period": manifest["period"],
-                        "manifest_sha256": manifest_sha256,
-                        "chain_head": manifest["chain_head"],
-                        "rows": {name: files[name]["rows"] for name in PACK_FILES},
-                    },
-                )
-            ],
-        )[0]
+            action=AuditAction.ARCHIVE_PACK_EXPORTED,
+            object_type="archive_pack",
+            object_id=period.label,
+            object_repr=f"evidence pack {period.label}",
+            data={
+                "period": manifest["period"],
+                "manifest_sha256": manifest_sha256,
+                "chain_head": manifest["chain_head"],
+                "rows": {name: files[name]["rows"] for name in PACK_FILES},
+            },
+        )
     return PackResult(period, manifest, manifest_sha256, event)
 
 
@@ -666,7 +654,7 @@ def _is_sha256(value: Any) -> bool:
 def _event_from(line: dict[str, Any]) -> AuditEvent:
     return AuditEvent(
         seq=line["seq"],
-        at=datetime.strptime(line["at"], AUDIT_TIME_FORMAT).replace(tzinfo=UTC),
+        at=datetime.strptime(line["at"], CANONICAL_TIME_FORMAT).replace(tzinfo=UTC),
         actor_id=line["actor_id"],
         actor_name=line["actor_name"],
         action=line["action"],

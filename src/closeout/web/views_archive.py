@@ -2,6 +2,8 @@
 period for download, and the verification of an uploaded pack."""
 
 import tempfile
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django import forms
@@ -63,31 +65,34 @@ def _page(
     return render(request, "web/archive.html", context, status=status)
 
 
-def _allowed(request: HttpRequest) -> DomainError | None:
+def audit_viewers_only(
+    view: Callable[[HttpRequest], HttpResponseBase],
+) -> Callable[[HttpRequest], HttpResponseBase]:
     """The page, the pack and the verification are for holders of `audit.view`: a pack holds
     the audit log of a period and the chain around it."""
-    try:
-        require(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
-    except DomainError as exc:
-        return exc
-    return None
+
+    @wraps(view)
+    def guarded(request: HttpRequest) -> HttpResponseBase:
+        try:
+            require(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
+        except DomainError as exc:
+            return _refused(request, exc)
+        return view(request)
+
+    return guarded
 
 
 @login_required
 @require_GET
-def archive(request: HttpRequest) -> HttpResponse:
-    refused = _allowed(request)
-    if refused is not None:
-        return _refused(request, refused)
+@audit_viewers_only
+def archive(request: HttpRequest) -> HttpResponseBase:
     return _page(request)
 
 
 @login_required
 @require_POST
+@audit_viewers_only
 def archive_export(request: HttpRequest) -> HttpResponseBase:
-    refused = _allowed(request)
-    if refused is not None:
-        return _refused(request, refused)
     form = PackExportForm(request.POST)
     if not form.is_valid():
         return _page(request, export_form=form, status=400)
@@ -100,9 +105,8 @@ def archive_export(request: HttpRequest) -> HttpResponseBase:
         form.add_error(
             "period" if exc.details.get("field") == "period" else None, refusal_text(exc)
         )
-        return _page(
-            request, export_form=form, status=403 if isinstance(exc, PermissionDenied) else 400
-        )
+        status = 403 if isinstance(exc, PermissionDenied) else 400
+        return _page(request, export_form=form, status=status)
     spool.seek(0)
     name = f"closeout-evidence-{period.label.replace('..', '_')}.zip"
     return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
@@ -110,10 +114,8 @@ def archive_export(request: HttpRequest) -> HttpResponseBase:
 
 @login_required
 @require_POST
-def archive_verify(request: HttpRequest) -> HttpResponse:
-    refused = _allowed(request)
-    if refused is not None:
-        return _refused(request, refused)
+@audit_viewers_only
+def archive_verify(request: HttpRequest) -> HttpResponseBase:
     form = PackVerifyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _page(request, verify_form=form, status=400)
