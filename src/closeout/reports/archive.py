@@ -524,21 +524,25 @@ def _write_pack_files(
     files["documents.csv"] = _write_member(
         sink,
         "documents.csv",
-        _csv_lines(DOCUMENT_COLUMNS, documents.values_list(*DOCUMENT_COLUMNS)),
+        _csv_lines(DOCUMENT_COLUMNS, documents.values_list(*DOCUMENT_COLUMNS).iterator(2000)),
     )
     lines = Line.objects.filter(document_id__in=_pack_documents(period).values("pk"))
     files["lines.csv"] = _write_member(
         sink,
         "lines.csv",
         _csv_lines(
-            LINE_COLUMNS, lines.order_by("document_id", "line_no").values_list(*LINE_COLUMNS)
+            LINE_COLUMNS,
+            lines.order_by("document_id", "line_no").values_list(*LINE_COLUMNS).iterator(2000),
         ),
     )
     events = BusinessEvent.objects.filter(document_id__in=_pack_documents(period).values("pk"))
     files["events.csv"] = _write_member(
         sink,
         "events.csv",
-        _csv_lines(EVENT_COLUMNS, events.order_by("document_id", "pk").values_list(*EVENT_COLUMNS)),
+        _csv_lines(
+            EVENT_COLUMNS,
+            events.order_by("document_id", "pk").values_list(*EVENT_COLUMNS).iterator(2000),
+        ),
     )
     for name in ("documents.csv", "lines.csv", "events.csv"):
         files[name]["rows"] -= 1  # the header line
