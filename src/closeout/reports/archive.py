@@ -105,7 +105,12 @@ def _archive_chunk(
     """Archive a chunk of locked, closed documents: lines and headers in one UPDATE each."""
     check_transition("a closed document", CloseState.CLOSED, CloseState.ARCHIVED)
     check_transition("a closed line", CloseState.CLOSED, CloseState.ARCHIVED)
-    lines = Line.objects.filter(document_id__in=ids_param(ids), close_state=CloseState.CLOSED)
+    # The headers are re-checked in each statement, so only documents still closed change.
+    lines = Line.objects.filter(
+        document_id__in=ids_param(ids),
+        close_state=CloseState.CLOSED,
+        document__close_state=CloseState.CLOSED,
+    )
     counts = dict(
         lines.order_by()
         .values("document_id")
@@ -117,7 +122,9 @@ def _archive_chunk(
         close_state=CloseState.ARCHIVED, state_changed_at=now, version=F("version") + 1
     )
     rows = (
-        Document.objects.filter(pk__in=ids_param(ids))
+        Document.objects.filter(
+            pk__in=ids_param(ids), close_state=CloseState.ARCHIVED, state_changed_at=now
+        )
         .order_by("pk")
         .values_list("pk", "doc_type", "number", "close_date")
     )
