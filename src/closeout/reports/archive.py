@@ -527,31 +527,24 @@ def _write_pack_files(
     head = AuditChainHead.objects.get(pk=1)
     documents = _pack_documents(period).order_by("pk")
     ids = list(documents.values_list("pk", flat=True))
-    files: dict[str, dict[str, Any]] = {}
-    files["documents.csv"] = _write_member(
-        sink,
-        "documents.csv",
-        _csv_lines(DOCUMENT_COLUMNS, documents.values_list(*DOCUMENT_COLUMNS).iterator(2000)),
-    )
-    lines = Line.objects.filter(document_id__in=_pack_documents(period).values("pk"))
-    files["lines.csv"] = _write_member(
-        sink,
-        "lines.csv",
-        _csv_lines(
+    in_pack = _pack_documents(period).values("pk")
+    tables: list[tuple[str, Sequence[str], QuerySet[Any]]] = [
+        ("documents.csv", DOCUMENT_COLUMNS, documents),
+        (
+            "lines.csv",
             LINE_COLUMNS,
-            lines.order_by("document_id", "line_no").values_list(*LINE_COLUMNS).iterator(2000),
+            Line.objects.filter(document_id__in=in_pack).order_by("document_id", "line_no"),
         ),
-    )
-    events = BusinessEvent.objects.filter(document_id__in=_pack_documents(period).values("pk"))
-    files["events.csv"] = _write_member(
-        sink,
-        "events.csv",
-        _csv_lines(
+        (
+            "events.csv",
             EVENT_COLUMNS,
-            events.order_by("document_id", "pk").values_list(*EVENT_COLUMNS).iterator(2000),
+            BusinessEvent.objects.filter(document_id__in=in_pack).order_by("document_id", "pk"),
         ),
-    )
-    for name in ("documents.csv", "lines.csv", "events.csv"):
+    ]
+    files: dict[str, dict[str, Any]] = {}
+    for name, columns, qs in tables:
+        rows = qs.values_list(*columns).iterator(2000)
+        files[name] = _write_member(sink, name, _csv_lines(columns, rows))
         files[name]["rows"] -= 1  # the header line
     first = _first_seq(ids)
     files["audit.jsonl"] = _write_member(sink, "audit.jsonl", _segment(first, head.last_seq))
