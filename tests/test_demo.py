@@ -96,9 +96,12 @@ def test_every_type_is_present_in_open_and_closed_states(demo: DemoReport, db: N
 
 
 def test_orders_come_from_adventureworks(demo: DemoReport, db: None) -> None:
-    # The approval examples (PO-APPROVAL-…) are the demo's own orders.
-    po = Document.objects.filter(doc_type=DocType.PURCHASE_ORDER).exclude(
-        number__startswith="PO-APPROVAL-"
+    # The approval examples (PO-APPROVAL-…) and last year's archived orders (PO-ARCH-…) are
+    # the demo's own orders.
+    po = (
+        Document.objects.filter(doc_type=DocType.PURCHASE_ORDER)
+        .exclude(number__startswith="PO-APPROVAL-")
+        .exclude(number__startswith="PO-ARCH-")
     )
     assert po.count() >= 40
     assert not po.exclude(source_system="adventureworks").exists()
@@ -187,6 +190,20 @@ def test_manual_closes_carry_reason_remark_and_user(demo: DemoReport, db: None) 
         assert document.close_reason and document.close_remark and document.close_date
         assert document.closed_by is not None
         assert document.closed_by.get_username() in {"buyer", "seller", "keeper", "finance"}
+
+
+def test_last_years_orders_are_archived(demo: DemoReport, db: None) -> None:
+    labels = demo.scenarios[Scenario.ARCHIVED]
+    assert len(labels) == 2
+    for label in labels:
+        document = _doc(label)
+        assert document.close_state == CloseState.ARCHIVED, label
+        archived = AuditEvent.objects.filter(
+            object_type="document",
+            object_id=str(document.pk),
+            action=AuditAction.DOCUMENT_ARCHIVED,
+        )
+        assert archived.count() == 1
 
 
 def test_line_closed_document_stays_open(demo: DemoReport, db: None) -> None:

@@ -149,6 +149,7 @@ class Scenario:
     NOT_COUNTED = "not_counted"
     ACCEPTED = "accepted"
     COSTS_PENDING = "costs_pending"
+    ARCHIVED = "archived"
     OVER_BUDGET = "over_budget"
     TASKS_OPEN = "tasks_open"
     # Found after the sweep rather than set up: closed by it, or passing but inside grace days.
@@ -250,6 +251,7 @@ _RESET_ROOT_LABELS = (
     "batches.BatchJob",
     "notifications.Notification",
     "notifications.WebhookDelivery",
+    "closing.ArchiveRun",
 )
 
 
@@ -531,6 +533,47 @@ class _Builder:
         self.after_sweep()
         self.found_after_sweep()
         self.approvals()
+        self.archived_last_year()
+
+    def archived_last_year(self) -> None:
+        """Two purchase orders of last year, received, invoiced, paid and closed by hand more
+        than a year ago, then archived (最终结案) by the archive run: the final state is visible."""
+        from closeout.reports.archive import archive_run
+
+        unit = self.units[PO_DEPT]
+        partner = self.partners[min(self.partners)]
+        item = self.items[min(self.items)]
+        for n, age in enumerate((480, 450), start=1):
+            day = self.today - timedelta(days=age)
+            document = document_upsert(
+                actor=self.user("erp"),
+                doc_type=DocType.PURCHASE_ORDER,
+                number=f"PO-ARCH-{n:02d}",
+                org_unit=unit,
+                partner=partner,
+                document_date=day,
+                lines=[
+                    LineInput(line_no=1, planned_qty=Decimal(20), unit_price=Decimal(15), item=item)
+                ],
+            )
+            for kind, qty, amount, after in (
+                (EventKind.RECEIPT, 20, 0, 10),
+                (EventKind.INVOICE, 20, 300, 12),
+                (EventKind.PAYMENT, 0, 300, 40),
+            ):
+                event_post(
+                    actor=self.user("erp"),
+                    document=document,
+                    kind=kind,
+                    external_id=f"DEMO-ARCH-{n}-{kind}",
+                    line_no=1,
+                    quantity=qty,
+                    amount=amount,
+                    occurred_at=self.at(day + timedelta(days=after)),
+                )
+            self.close("buyer", document, "completed", "", day=day + timedelta(days=45))
+            self.tag(Scenario.ARCHIVED, document)
+        archive_run(doc_type=DocType.PURCHASE_ORDER)
 
     def organisation(self) -> None:
         company = org_unit_create(code=DEMO_COMPANY, name="演示公司 Adventure Works Cycles (demo)")

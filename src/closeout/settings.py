@@ -205,4 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-overdue": {"task": "closeout.approvals_overdue", "schedule": 3600.0},
     "alerts": {"task": "closeout.alerts", "schedule": 86400.0},
     "webhooks-retry": {"task": "closeout.webhooks_retry", "schedule": 60.0},
+    "archive": {"task": "closeout.archive", "schedule": 86400.0},
 }
+# Task modules outside the `tasks` modules that autodiscovery imports.
+CELERY_IMPORTS = ("closeout.reports.tasks_archive",)

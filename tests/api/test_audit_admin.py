@@ -103,6 +103,11 @@ def test_policy_patch_switches_rules_off(api_for: ApiFactory) -> None:
     assert bad.status_code == 422 and error_of(bad)["details"]["field"] == "rule_settings.nope"
     bad = admin.patch("/api/policies/purchase_order", {"under_qty_pct": "-1"})
     assert bad.status_code == 422
+    retention = admin.patch("/api/policies/purchase_order", {"archive_after_days": 30})
+    assert retention.json()["archive_after_days"] == 30
+    never = admin.patch("/api/policies/purchase_order", {"archive_after_days": None})
+    assert never.status_code == 200 and never.json()["archive_after_days"] is None
+    assert ClosePolicy.objects.get(doc_type=PO, org_unit=None).archive_after_days is None
     refused = api_for("operator").patch("/api/policies/purchase_order", {"grace_days": 1})
     assert refused.status_code == 403
     assert error_of(refused)["details"]["permission"] == "policy.manage"

@@ -205,6 +205,7 @@ def policy_out(policy: ClosePolicy) -> PolicyOut:
         auto_close_enabled=policy.auto_close_enabled,
         direct_close_needs_approval=policy.direct_close_needs_approval,
         rule_settings=policy.rule_settings or {},
+        archive_after_days=policy.archive_after_days,
     )
 
 

@@ -374,6 +374,8 @@ class PolicyIn(Schema):
     auto_close_enabled: bool | None = None
     direct_close_needs_approval: bool | None = None
     rule_settings: dict[str, dict[str, Any]] | None = None
+    # Days after the close date until the archive (归档); an explicit null means never.
+    archive_after_days: int | None = Field(default=None, ge=0, le=36500)
 
 
 class PolicyOut(Schema):
@@ -391,6 +393,7 @@ class PolicyOut(Schema):
     auto_close_enabled: bool
     direct_close_needs_approval: bool
     rule_settings: dict[str, Any]
+    archive_after_days: int | None
 
 
 class WebhookIn(Schema):

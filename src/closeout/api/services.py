@@ -342,6 +342,7 @@ _POLICY_FIELDS = (
     "auto_close_enabled",
     "direct_close_needs_approval",
     "rule_settings",
+    "archive_after_days",
 )
 
 

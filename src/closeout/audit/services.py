@@ -49,10 +49,15 @@ class AuditEntry:
     request_id: str = ""
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    payload = {
+# How `at` is written in the hashed payload (UTC, microseconds).
+CANONICAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def canonical_payload(event: AuditEvent) -> dict[str, Any]:
+    """The fields an event's hash covers, as JSON values (also what archive packs export)."""
+    return {
         "seq": event.seq,
-        "at": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": event.at.astimezone(UTC).strftime(CANONICAL_TIME_FORMAT),
         "actor_id": event.actor_id,
         "actor_name": event.actor_name,
         "action": int(event.action),
@@ -64,6 +69,10 @@ def _canonical(event: AuditEvent) -> bytes:
         "request_id": event.request_id,
         "prev_hash": event.prev_hash,
     }
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    payload = canonical_payload(event)
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

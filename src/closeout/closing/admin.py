@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from closeout.closing.models import ClosePolicy, ReasonCode, SweepRun
+from closeout.closing.models import ArchiveRun, ClosePolicy, ReasonCode, SweepRun
 from closeout.documents.admin import ReadOnlyAdmin
 
 
@@ -13,6 +13,7 @@ class ClosePolicyAdmin(admin.ModelAdmin[ClosePolicy]):
         "over_qty_pct",
         "grace_days",
         "auto_close_enabled",
+        "archive_after_days",
     )
     list_filter = ("doc_type",)
 
@@ -34,3 +35,8 @@ class SweepRunAdmin(ReadOnlyAdmin):
         "exception_queue",
         "blocked",
     )
+
+
+@admin.register(ArchiveRun)
+class ArchiveRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "doc_type", "dry_run", "actor_name", "archived", "finished_at")

@@ -52,6 +52,14 @@ class ClosePolicy(models.Model):
     direct_close_needs_approval = models.BooleanField(
         "直接结案仍需审批 direct close needs approval", default=False
     )
+    archive_after_days = models.PositiveIntegerField(
+        "归档保留天数 archive after days",
+        null=True,
+        blank=True,
+        default=365,
+        help_text="closed documents are archived (最终结案, final) this many days after their "
+        "close date; empty = never archived",
+    )
     rule_settings = models.JSONField(
         "规则设置 rule settings",
         default=dict,
@@ -124,3 +132,27 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"sweep {self.started_at:%Y-%m-%d %H:%M} {self.doc_type or 'all'}"
+
+
+class ArchiveRun(models.Model):
+    """What one archive run (归档) did (or, dry run, would do); unfinished = interrupted."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    doc_type = models.CharField(max_length=20, blank=True)
+    dry_run = models.BooleanField(default=False)
+    actor_name = models.CharField("操作人 actor", max_length=150)
+    archived = models.PositiveIntegerField(default=0)
+    lines_archived = models.PositiveIntegerField(default=0)
+    retention_off = models.PositiveIntegerField(
+        default=0, help_text="closed documents under policies without retention"
+    )
+    per_policy = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "归档运行 archive run"
+        verbose_name_plural = "归档运行 archive runs"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"archive {self.started_at:%Y-%m-%d %H:%M} {self.doc_type or 'all'}"

@@ -18,6 +18,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 _WHY: dict[tuple[str, str], str] = {
     (S.ARCHIVED, S.OPEN): "an archived (final) close can never be reopened",
     (S.ARCHIVED, S.REOPEN_PENDING): "an archived (final) close can never be reopened",
+    (S.ARCHIVED, S.ON_HOLD): "it is archived (final): it can never be held or changed",
+    (S.ARCHIVED, S.CLOSED): "it is archived (final): it stays archived for ever",
+    (S.ARCHIVED, S.CLOSE_PENDING): "it is archived (final): it stays archived for ever",
+    (S.ARCHIVED, S.ARCHIVED): "it is already archived (final)",
+    (S.OPEN, S.ARCHIVED): "only a closed document can be archived",
+    (S.ON_HOLD, S.ARCHIVED): "only a closed document can be archived",
+    (S.CLOSE_PENDING, S.ARCHIVED): "only a closed document can be archived",
+    (S.REOPEN_PENDING, S.ARCHIVED): "a reopen request is waiting: only a closed document can "
+    "be archived",
     (S.ON_HOLD, S.CLOSED): "it is on hold (冻结): release it first",
     (S.OPEN, S.OPEN): "it is already open",
     (S.CLOSED, S.CLOSED): "it is already closed",

@@ -50,6 +50,11 @@ def document_lock(document_id: int) -> Document:
 
 
 def locked_message(document: Document) -> str:
+    if document.close_state == CloseState.ARCHIVED:
+        return (
+            f"{document.label} is archived (最终结案, final): it is read-only for ever and "
+            "can never be changed or reopened"
+        )
     return (
         f"{document.label} is {document.close_state}: it is locked against changes and "
         "must be reopened (反结案) first"
@@ -284,6 +289,9 @@ class EventResult:
 
 
 def _quarantine_reason(document: Document, line: Line | None) -> str:
+    if document.close_state == CloseState.ARCHIVED:
+        # Kept as evidence but never applied: an archived document never reopens.
+        return "document is archived (final): this event can never be released"
     if document.close_state not in (CloseState.OPEN, CloseState.CLOSE_PENDING):
         return f"document is {document.close_state}"
     if line is not None and line.close_state not in (CloseState.OPEN, CloseState.CLOSE_PENDING):

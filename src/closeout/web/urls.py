@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views
+from closeout.web import views, views_archive
 
 app_name = "web"
 
@@ -24,4 +24,7 @@ urlpatterns = [
     path("batches/<int:pk>/results.csv", views.batch_csv, name="batch_csv"),
     path("audit/", views.audit_log, name="audit"),
     path("notifications/", views.notifications, name="notifications"),
+    path("archive/", views_archive.archive, name="archive"),
+    path("archive/export/", views_archive.archive_export, name="archive_export"),
+    path("archive/verify/", views_archive.archive_verify, name="archive_verify"),
 ]

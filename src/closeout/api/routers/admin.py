@@ -75,7 +75,8 @@ def policy_get(request: HttpRequest, doc_type: str, org_unit: str = "") -> Any:
 def policy_patch(request: HttpRequest, doc_type: str, payload: PolicyIn) -> Any:
     changes: dict[str, Any] = {}
     for name, value in payload.model_dump(exclude_unset=True).items():
-        if name == "org_unit" or value is None:
+        # Only the retention takes an explicit null ("never archive").
+        if name == "org_unit" or (value is None and name != "archive_after_days"):
             continue
         if isinstance(value, str):
             value = Decimal(value)
