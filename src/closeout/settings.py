@@ -201,4 +201,7 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-overdue": {"task": "closeout.approvals_overdue", "schedule": 3600.0},
     "alerts": {"task": "closeout.alerts", "schedule": 86400.0},
     "webhooks-retry": {"task": "closeout.webhooks_retry", "schedule": 60.0},
+    "diagnostics": {"task": "closeout.diagnostics", "schedule": 86400.0},
 }
+# Consistency checks: a reopened document not closed again after this many days is reported.
+CLOSEOUT_REOPEN_STALE_DAYS = int(os.environ.get("CLOSEOUT_REOPEN_STALE_DAYS", "30"))

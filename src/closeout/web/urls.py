@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views
+from closeout.web import views, views_diagnostics
 
 app_name = "web"
 
@@ -24,4 +24,11 @@ urlpatterns = [
     path("batches/<int:pk>/results.csv", views.batch_csv, name="batch_csv"),
     path("audit/", views.audit_log, name="audit"),
     path("notifications/", views.notifications, name="notifications"),
+    path("diagnostics/", views_diagnostics.diagnostics, name="diagnostics"),
+    path("diagnostics/<str:check>/", views_diagnostics.diagnostic, name="diagnostic"),
+    path(
+        "batches/<int:pk>/verification/",
+        views_diagnostics.batch_verification,
+        name="batch_verification",
+    ),
 ]
