@@ -177,3 +177,22 @@ def test_beat_schedules_the_checks() -> None:
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["diagnostics"]["task"] == "closeout.diagnostics"
+
+
+def test_command_line_run_and_show(planted: dict[str, Document]) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("diagnose", "run", stdout=out)
+    assert "po_quantities" in out.getvalue()
+    run = DiagnosticRun.objects.get()
+    assert run.run_by is None and run.counts["negative_stock"] == 1
+    out = StringIO()
+    call_command("diagnose", "show", "negative_stock", stdout=out)
+    text = out.getvalue()
+    assert planted["sc_negative"].number in text and "book + adjustments below zero" in text
+    assert "next:" in text
+    with pytest.raises(CommandError, match="unknown check 'nope'"):
+        call_command("diagnose", "show", "nope", stdout=StringIO())

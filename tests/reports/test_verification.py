@@ -120,15 +120,26 @@ def test_a_line_reopened_behind_its_back_is_named(
     ).data["passed"]
 
 
+def _behind_the_trigger(sql: str, params: list[Any]) -> None:
+    """Change audit rows as an intruder would: on PostgreSQL the append-only trigger is
+    switched off inside this test's transaction only (rolled back with it)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+
+
 def test_a_deleted_close_event_is_found(
     closed_batch: tuple[BatchJob, dict[str, Document]], auditor: User
 ) -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL refuses to delete audit events (trigger)")
     job, docs = closed_batch
-    AuditEvent.objects.filter(
-        action=AuditAction.DOCUMENT_CLOSED, object_id=str(docs["ready2"].pk)
-    ).delete()
+    _behind_the_trigger(
+        "DELETE FROM audit_auditevent WHERE action = %s AND object_id = %s",
+        [int(AuditAction.DOCUMENT_CLOSED), str(docs["ready2"].pk)],
+    )
     verification = batch_verify(job_id=job.pk, actor=auditor)
     assert not verification.passed and not verification.chain_intact
     messages = {(p["check"], p["document"]): p["message"] for p in verification.problems}
@@ -144,9 +155,9 @@ def test_a_refused_document_closed_after_all_is_named(
     job, docs = closed_batch
     event = AuditEvent.objects.filter(action=AuditAction.DOCUMENT_CLOSED).first()
     assert event is not None
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL refuses to change audit events (trigger)")
-    AuditEvent.objects.filter(pk=event.pk).update(object_id=str(docs["other"].pk))
+    _behind_the_trigger(
+        "UPDATE audit_auditevent SET object_id = %s WHERE id = %s", [str(docs["other"].pk), event.pk]
+    )
     verification = batch_verify(job_id=job.pk, actor=auditor)
     assert any(
         p["document"] == docs["other"].number and "this batch closed it" in p["message"]
@@ -162,3 +173,22 @@ def test_needs_report_view_and_an_existing_batch(
         batch_verify(job_id=job.pk, actor=operator)
     with pytest.raises(NotFound, match="no batch #999999"):
         batch_verify(job_id=999999, actor=auditor)
+
+
+def test_command_line(
+    closed_batch: tuple[BatchJob, dict[str, Document]], auditor: User
+) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    job, docs = closed_batch
+    out = StringIO()
+    call_command("diagnose", "verify-batch", str(job.pk), "--as", auditor.username, stdout=out)
+    assert f"of batch #{job.pk}: passed" in out.getvalue()
+    Line.objects.filter(document=docs["ready1"]).update(close_state=CloseState.OPEN)
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("diagnose", "verify-batch", str(job.pk), stdout=out)
+    assert caught.value.returncode == 2
+    assert docs["ready1"].number in out.getvalue()
