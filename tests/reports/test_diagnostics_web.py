@@ -23,7 +23,7 @@ from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
-EVIL = "=HYPERLINK(\"http://evil.example\",\"click\")"
+EVIL = '=HYPERLINK("http://evil.example","click")'
 
 
 def body(response: HttpResponseBase) -> bytes:
@@ -81,9 +81,7 @@ def test_pages_need_report_view(org: Org, over: dict[str, Document]) -> None:
     assert not DiagnosticRun.objects.exists()
 
 
-def test_drill_down_keeps_to_the_viewers_organisation(
-    org: Org, over: dict[str, Document]
-) -> None:
+def test_drill_down_keeps_to_the_viewers_organisation(org: Org, over: dict[str, Document]) -> None:
     company = signed_in(user_with_role("rep", "auditor", org.company))
     dept_b = signed_in(user_with_role("rep-b", "auditor", org.dept_b))
     url = reverse("web:diagnostic", args=["po_quantities"])
@@ -126,7 +124,9 @@ def test_queue_export_all_matching_rows(org: Org, over: dict[str, Document]) -> 
 
 
 @pytest.fixture
-def run_inline(django_capture_on_commit_callbacks: Any, settings: Any) -> Iterator[Callable[..., Any]]:
+def run_inline(
+    django_capture_on_commit_callbacks: Any, settings: Any
+) -> Iterator[Callable[..., Any]]:
     settings.CLOSEOUT_TASKS_INLINE = True
     settings.CELERY_BROKER_URL = ""
 

@@ -94,7 +94,7 @@ def test_runs_when_a_batch_finishes_and_passes(
 def test_commitments_reflect_the_released_quantities(
     closed_batch: tuple[BatchJob, dict[str, Document]],
 ) -> None:
-    job, docs = closed_batch
+    _job, docs = closed_batch
     item_a = docs["short"].lines.get().item
     assert item_a is not None
     # The short order released 6; the untouched order still has 7 on order.
@@ -156,7 +156,8 @@ def test_a_refused_document_closed_after_all_is_named(
     event = AuditEvent.objects.filter(action=AuditAction.DOCUMENT_CLOSED).first()
     assert event is not None
     _behind_the_trigger(
-        "UPDATE audit_auditevent SET object_id = %s WHERE id = %s", [str(docs["other"].pk), event.pk]
+        "UPDATE audit_auditevent SET object_id = %s WHERE id = %s",
+        [str(docs["other"].pk), event.pk],
     )
     verification = batch_verify(job_id=job.pk, actor=auditor)
     assert any(
@@ -175,9 +176,7 @@ def test_needs_report_view_and_an_existing_batch(
         batch_verify(job_id=999999, actor=auditor)
 
 
-def test_command_line(
-    closed_batch: tuple[BatchJob, dict[str, Document]], auditor: User
-) -> None:
+def test_command_line(closed_batch: tuple[BatchJob, dict[str, Document]], auditor: User) -> None:
     from io import StringIO
 
     from django.core.management import CommandError, call_command

@@ -153,9 +153,10 @@ def labelled(qs: QuerySet[Any], problems: list[tuple[str, list[tuple[Q, Q]]]]) -
         for where, failing in parts:
             condition |= where & failing
             whens.append(When(where & failing, then=Value(code)))
-    return qs.filter(condition).annotate(
+    labelled_rows: QuerySet[Any] = qs.filter(condition).annotate(
         problem=Case(*whens, default=Value(""), output_field=CharField())
     )
+    return labelled_rows
 
 
 def _line_rows(qs: QuerySet[Line], **measures: Any) -> QuerySet[Any]:
@@ -600,7 +601,7 @@ def diagnostics_run(
             finished_at=timezone.now(),
             duration_ms=duration_ms,
             trigger=trigger,
-            run_by=actor,
+            run_by_id=actor.pk if actor is not None else None,
             counts=counts,
             problems=problems,
         )
@@ -634,7 +635,7 @@ def diagnostics_run(
     return run
 
 
-def decimal_or_none(value: Any) -> Decimal | None:
+def decimal_or_none(value: Any) -> Any:
     """Measures read back from SQLite may be floats: shown with 4 places like stored values."""
     if value is None:
         return None

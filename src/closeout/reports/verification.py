@@ -190,12 +190,12 @@ def _commitment_problems(job: BatchJob) -> tuple[int, int, list[Problem]]:
             "now_open",
         )
     )
-    for doc_type, number, line_no, state, released, now_open in wrong:
+    for doc_type, number, line_no, state, line_released, now_open in wrong:
         problems.append(
             Problem(
                 "commitments",
                 f"{doc_type} {number}",
-                f"line is {state}; released {_q(released)}, unfulfilled now {_q(now_open)}",
+                f"line is {state}; released {_q(line_released)}, unfulfilled now {_q(now_open)}",
                 line_no,
             )
         )
@@ -262,7 +262,7 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
         result = PostCloseVerification.objects.create(
             job=job,
             created_at=timezone.now(),
-            run_by=actor,
+            run_by_id=actor.pk if actor is not None else None,
             passed=not problems,
             documents_checked=documents,
             lines_checked=lines,
