@@ -185,3 +185,21 @@ def test_audit_export_records_who_exported_what(org: Org, over: dict[str, Docume
     operator = signed_in(user_with_role("opr", "operator", org.company))
     assert operator.get(url + "&format=csv").status_code == 403
     assert AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED).count() == 2
+
+
+def test_drill_down_page_queries_do_not_grow_with_rows(org: Org) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in(user_with_role("rep", "auditor", org.company))
+    url = reverse("web:diagnostic", args=["po_quantities"])
+    counts = []
+    for rows in (2, 12):
+        while Document.objects.count() < rows:
+            po = make_document(PO, org.dept_a, ((10, 5),))
+            post(po, EventKind.RECEIPT, 1, 12)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url)
+        assert page.content.count(b"over-delivery tolerance") == rows
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 16

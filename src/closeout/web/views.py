@@ -200,29 +200,32 @@ EXPORT_CHUNK = 2000
 
 
 def _queue_export_rows(qs: QuerySet[Document], doc_type: str) -> Iterator[list[Any]]:
-    """Every row of the filtered queue, in the page's order, a chunk of documents and their
-    verdicts at a time (one query per policy per chunk, as the page does)."""
-    start = 0
-    while True:
-        chunk = list(qs.select_related("partner", "org_unit")[start : start + EXPORT_CHUNK])
-        if not chunk:
-            return
-        open_ids = [d.pk for d in chunk if d.close_state == CloseState.OPEN]
-        verdicts = verdicts_for(open_ids, doc_type=doc_type) if open_ids else {}
-        for d in chunk:
-            verdict = verdicts[d.pk].verdict if d.pk in verdicts else ""
-            yield [
-                d.number,
-                d.partner.name if d.partner else "",
-                d.document_date,
-                d.org_unit.code,
-                d.close_state,
-                verdict,
-                d.currency,
-                d.total_amount,
-                d.total_amount_company,
-            ]
-        start += EXPORT_CHUNK
+    """Every row of the filtered queue, in the page's order, read through one cursor; the
+    verdicts are evaluated a chunk of documents at a time (one query per policy per chunk)."""
+    chunk: list[Document] = []
+    for document in qs.select_related("partner", "org_unit").iterator(chunk_size=EXPORT_CHUNK):
+        chunk.append(document)
+        if len(chunk) == EXPORT_CHUNK:
+            yield from _queue_export_chunk(chunk, doc_type)
+            chunk = []
+    yield from _queue_export_chunk(chunk, doc_type)
+
+
+def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[Any]]:
+    open_ids = [d.pk for d in chunk if d.close_state == CloseState.OPEN]
+    verdicts = verdicts_for(open_ids, doc_type=doc_type) if open_ids else {}
+    for d in chunk:
+        yield [
+            d.number,
+            d.partner.name if d.partner else "",
+            d.document_date,
+            d.org_unit.code,
+            d.close_state,
+            verdicts[d.pk].verdict if d.pk in verdicts else "",
+            d.currency,
+            d.total_amount,
+            d.total_amount_company,
+        ]
 
 
 @login_required
