@@ -11,7 +11,13 @@ from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import Document, EventKind, EventStatus
 from closeout.notifications.models import Notification
-from closeout.reports.diagnostics import CHECKS, Options, diagnostic_rows, diagnostics_run
+from closeout.reports.diagnostics import (
+    CHECKS,
+    PROBLEM_LABELS,
+    Options,
+    diagnostic_rows,
+    diagnostics_run,
+)
 from closeout.reports.models import DiagnosticRun, DiagnosticTrigger
 from closeout.reports.tasks import diagnostics_task
 from tests.factories import (
@@ -192,7 +198,8 @@ def test_command_line_run_and_show(planted: dict[str, Document]) -> None:
     out = StringIO()
     call_command("diagnose", "show", "negative_stock", stdout=out)
     text = out.getvalue()
-    assert planted["sc_negative"].number in text and "book + adjustments below zero" in text
+    label = str(PROBLEM_LABELS["negative_resulting_stock"])  # in the configured language
+    assert planted["sc_negative"].number in text and label in text
     assert "next:" in text
     with pytest.raises(CommandError, match="unknown check 'nope'"):
         call_command("diagnose", "show", "nope", stdout=StringIO())
