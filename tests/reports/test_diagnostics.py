@@ -203,3 +203,17 @@ def test_command_line_run_and_show(planted: dict[str, Document]) -> None:
     assert "next:" in text
     with pytest.raises(CommandError, match="unknown check 'nope'"):
         call_command("diagnose", "show", "nope", stdout=StringIO())
+
+
+def test_settlement_is_compared_per_document(org: Org) -> None:
+    """One line paid beyond its invoice while the document as a whole is not: not reported."""
+    payable = make_document(AP, org.dept_a, ((1, 50), (1, 50)))
+    for line_no in (1, 2):
+        post(payable, EventKind.INVOICE, line_no, 1, 50)
+    post(payable, EventKind.PAYMENT, 1, 0, 60)
+    post(payable, EventKind.PAYMENT, 2, 0, 30)
+    assert numbers("settled_beyond_invoice") == set()
+    post(payable, EventKind.PAYMENT, 2, 0, 15)
+    assert numbers("settled_beyond_invoice") == {payable.number}
+    row = diagnostic_rows("settled_beyond_invoice").get()
+    assert Decimal(str(row["excess"])) == Decimal(5)
