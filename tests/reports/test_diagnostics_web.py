@@ -203,3 +203,14 @@ def test_drill_down_page_queries_do_not_grow_with_rows(org: Org) -> None:
         assert page.content.count(b"over-delivery tolerance") == rows
         counts.append(len(queries))
     assert counts[0] == counts[1] <= 16
+
+
+def test_pages_render_in_chinese(org: Org, over: dict[str, Document]) -> None:
+    from closeout.reports.tasks import diagnostics_task
+
+    diagnostics_task.run()
+    client = signed_in(user_with_role("rep", "auditor", org.company), language="zh-hans")
+    page = client.get(reverse("web:diagnostics")).content.decode()
+    assert "数据校验" in page and "系统" in page and "立即运行" in page
+    drill = client.get(reverse("web:diagnostic", args=["po_quantities"])).content.decode()
+    assert "处理建议" in drill and "入库/出库超过超交容差" in drill
