@@ -206,6 +206,9 @@ CELERY_BEAT_SCHEDULE = {
     "alerts": {"task": "closeout.alerts", "schedule": 86400.0},
     "webhooks-retry": {"task": "closeout.webhooks_retry", "schedule": 60.0},
     "archive": {"task": "closeout.archive", "schedule": 86400.0},
+    "diagnostics": {"task": "closeout.diagnostics", "schedule": 86400.0},
 }
 # Task modules outside the `tasks` modules that autodiscovery imports.
 CELERY_IMPORTS = ("closeout.reports.tasks_archive",)
+# Consistency checks: a reopened document not closed again after this many days is reported.
+CLOSEOUT_REOPEN_STALE_DAYS = int(os.environ.get("CLOSEOUT_REOPEN_STALE_DAYS", "30"))

@@ -74,6 +74,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "by_type": {"purchase_order": 2, "sales_order": 1},
         "examples": ["purchase_order PO-1: no activity since 2025-01-02"],
     },
+    "diagnostics_problems": {
+        "run_id": 3,
+        "problems": 5,
+        "counts": {"po_quantities": 2, "negative_stock": 3},
+    },
 }
 
 

@@ -422,7 +422,8 @@ def test_batch_close_preview_run_progress_and_csv(
     assert job.state == BatchState.DONE and job.percent == 100
     progress = text(client.get(f"/batches/{job.pk}/progress/"))
     assert 'id="percent">100%' in progress and "hx-trigger" not in progress
-    csv_text = client.get(f"/batches/{job.pk}/results.csv").content.decode("utf-8-sig")
+    response = client.get(f"/batches/{job.pk}/results.csv")
+    csv_text = b"".join(response.streaming_content).decode("utf-8-sig")  # streamed export
     assert csv_text.count("\n") == 5 and short.number in csv_text
     closed = Document.objects.filter(pk__in=[d.pk for d in ready], close_state=CloseState.CLOSED)
     assert closed.count() == 3

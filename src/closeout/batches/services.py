@@ -487,6 +487,10 @@ def _finish_if_complete(job_id: int) -> None:
                 "skipped": job.skipped,
             },
         )
+        # Post-close verification (S16) once the results are committed.
+        from closeout.reports.tasks import batch_verify_task
+
+        enqueue(batch_verify_task, job.pk)
 
 
 def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:

@@ -130,6 +130,22 @@ def _alert(context: Mapping[str, Any], lang: str) -> dict[str, str]:
     return {"alert_label": zh if lang == ZH else en}
 
 
+def _diagnostics(context: Mapping[str, Any], lang: str) -> dict[str, str]:
+    from django.utils import translation
+
+    from closeout.reports.diagnostics import CHECKS_BY_CODE
+
+    counts = context["counts"]
+    if not isinstance(counts, Mapping):
+        raise ValueError("notification context 'counts' must map check code to a number")
+    with translation.override(lang):
+        lines = [
+            f"- {CHECKS_BY_CODE[code].label if code in CHECKS_BY_CODE else code}: {n}"
+            for code, n in counts.items()
+        ]
+    return {"counts": "\n".join(lines)}
+
+
 _REQUEST = ("request_id", "document", "action")
 
 KINDS: dict[str, MessageKind] = {
@@ -308,6 +324,21 @@ KINDS: dict[str, MessageKind] = {
                 "Examples:\n{examples}",
             },
             derive=_alert,
+        ),
+        MessageKind(
+            code="diagnostics_problems",
+            required=("run_id", "problems", "counts"),
+            title={
+                ZH: "数据校验发现 {problems} 个问题（运行 #{run_id}）",
+                EN: "Consistency checks found {problems} problems (run #{run_id})",
+            },
+            body={
+                ZH: "定时数据校验（运行 #{run_id}）发现以下问题：\n{counts}\n"
+                "请打开数据校验页面查看明细，并按每项的处理建议更正。",
+                EN: "The scheduled consistency checks (run #{run_id}) found:\n{counts}\n"
+                "Open the consistency checks page for the documents and what to do next.",
+            },
+            derive=_diagnostics,
         ),
     ]
 }

@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views, views_archive
+from closeout.web import views, views_archive, views_diagnostics
 
 app_name = "web"
 
@@ -27,4 +27,11 @@ urlpatterns = [
     path("archive/", views_archive.archive, name="archive"),
     path("archive/export/", views_archive.archive_export, name="archive_export"),
     path("archive/verify/", views_archive.archive_verify, name="archive_verify"),
+    path("diagnostics/", views_diagnostics.diagnostics, name="diagnostics"),
+    path("diagnostics/<str:check>/", views_diagnostics.diagnostic, name="diagnostic"),
+    path(
+        "batches/<int:pk>/verification/",
+        views_diagnostics.batch_verification,
+        name="batch_verification",
+    ),
 ]

@@ -1,8 +1,8 @@
 """Pages of the workbench. Each view parses input, calls a selector or a service, and renders;
 domain errors become plain messages next to the field or at the top, never a traceback."""
 
-import csv
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any
 
@@ -12,8 +12,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language, gettext
@@ -32,9 +33,9 @@ from closeout.approvals.services import (
     close_requests_decide_batch,
     reopen_request_submit,
 )
-from closeout.audit.models import AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.selectors import audit_events_for
-from closeout.audit.services import audit_chain_verify
+from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchJob, BatchState
 from closeout.batches.selectors import batch_results
 from closeout.batches.services import batch_cancel, batch_create, batch_preview, batch_start
@@ -47,6 +48,7 @@ from closeout.closing.selectors import (
 )
 from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition, PermissionDenied
+from closeout.core.exports import check_format, export_response
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document
 from closeout.notifications.selectors import inbox_for
@@ -180,9 +182,55 @@ def _open_counts(visible: Q) -> dict[str, int]:
     return counts
 
 
+def _queue_export_headers() -> list[str]:
+    return [
+        gettext("Number"),
+        gettext("Partner"),
+        gettext("Date"),
+        gettext("Organisation unit"),
+        gettext("State"),
+        gettext("Verdict"),
+        gettext("Currency"),
+        gettext("Amount"),
+        gettext("Amount (company currency)"),
+    ]
+
+
+EXPORT_CHUNK = 2000
+
+
+def _queue_export_rows(qs: QuerySet[Document], doc_type: str) -> Iterator[list[Any]]:
+    """Every row of the filtered queue, in the page's order, read through one cursor; the
+    verdicts are evaluated a chunk of documents at a time (one query per policy per chunk)."""
+    chunk: list[Document] = []
+    for document in qs.select_related("partner", "org_unit").iterator(chunk_size=EXPORT_CHUNK):
+        chunk.append(document)
+        if len(chunk) == EXPORT_CHUNK:
+            yield from _queue_export_chunk(chunk, doc_type)
+            chunk = []
+    yield from _queue_export_chunk(chunk, doc_type)
+
+
+def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[Any]]:
+    open_ids = [d.pk for d in chunk if d.close_state == CloseState.OPEN]
+    verdicts = verdicts_for(open_ids, doc_type=doc_type) if open_ids else {}
+    for d in chunk:
+        yield [
+            d.number,
+            d.partner.name if d.partner else "",
+            d.document_date,
+            d.org_unit.code,
+            d.close_state,
+            verdicts[d.pk].verdict if d.pk in verdicts else "",
+            d.currency,
+            d.total_amount,
+            d.total_amount_company,
+        ]
+
+
 @login_required
 @require_GET
-def queue(request: HttpRequest, doc_type: str) -> HttpResponse:
+def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
     user = _user(request)
     if doc_type not in DocType.values:
         raise Http404("unknown document type")
@@ -205,6 +253,18 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponse:
             qs = document_queue(QueueFilter.from_dict(filter_data)).filter(visible)
         except DomainError as exc:
             error, qs = refusal_text(exc), None
+    fmt = request.GET.get("format", "")
+    if fmt and qs is not None:
+        try:
+            return export_response(
+                check_format(fmt),
+                filename=f"queue-{doc_type}",
+                headers=_queue_export_headers(),
+                rows=_queue_export_rows(_keyset(qs, sort, ""), doc_type),
+                sheet_title=doc_type,
+            )
+        except DomainError as exc:
+            error = refusal_text(exc)
     if qs is not None:
         after = form.cleaned_data.get("after", "") if form.is_bound else ""
         page = list(_keyset(qs, sort, after).select_related("partner", "org_unit")[: PAGE_SIZE + 1])
@@ -220,6 +280,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponse:
             next_after = f"{value}|{last.pk}"
     params = request.GET.copy()
     params.pop("after", None)
+    params.pop("format", None)
     return render(
         request,
         "web/queue.html",
@@ -615,42 +676,30 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_csv(request: HttpRequest, pk: int) -> HttpResponse:
+def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The per-document results of a batch, as CSV (default) or .xlsx (`format`)."""
     try:
         job = _job_for(request, pk)
+        fmt = check_format(request.GET.get("format", "csv"))
     except DomainError as exc:
         return _refused(request, exc)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="batch-{job.pk}.csv"'
-    response.write("\ufeff")  # Excel opens UTF-8 with a BOM correctly
-    writer = csv.writer(response)
-    writer.writerow(["document", "state", "predicted", "predicted_message", "outcome", "message"])
-    for item in batch_results(job).iterator(chunk_size=2000):
-        writer.writerow(
-            [
-                item.label,
-                item.state,
-                item.predicted,
-                item.predicted_message,
-                item.outcome,
-                item.message,
-            ]
-        )
-    return response
+    rows = (
+        [item.label, item.state, item.predicted, item.predicted_message, item.outcome, item.message]
+        for item in batch_results(job).iterator(chunk_size=2000)
+    )
+    return export_response(
+        fmt,
+        filename=f"batch-{job.pk}",
+        headers=["document", "state", "predicted", "predicted_message", "outcome", "message"],
+        rows=rows,
+        sheet_title=f"batch {job.pk}",
+    )
 
 
 # --- audit log and notifications -----------------------------------------------------------
 
 
-@login_required
-@require_GET
-def audit_log(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    try:
-        require(user, Perm.AUDIT_VIEW, what=gettext("the audit log"))
-    except DomainError as exc:
-        return _refused(request, exc)
-    form = AuditFilterForm(request.GET or None)
+def _audit_filtered(form: AuditFilterForm) -> QuerySet[AuditEvent]:
     events: QuerySet[AuditEvent] = AuditEvent.objects.order_by("-seq")
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
@@ -669,12 +718,83 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             events = events.filter(at__gte=datetime.combine(d["date_from"], time.min, tz))
         if d["date_to"]:
             events = events.filter(at__lte=datetime.combine(d["date_to"], time.max, tz))
-        if d["before"]:
-            events = events.filter(seq__lt=d["before"])
+    return events
+
+
+def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> HttpResponseBase:
+    """The whole filtered log (not one page), recorded as a data export."""
+    check_format(fmt)
+    shown = {k: v for k, v in (form.cleaned_data if form.is_bound else {}).items() if v}
+    shown.pop("before", None)
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action=AuditAction.DATA_EXPORTED,
+            object_type="audit_log",
+            object_id="audit",
+            object_repr="audit log",
+            data={"filter": {k: str(v) for k, v in shown.items()}, "format": fmt},
+        )
+    events = _audit_filtered(form).iterator(chunk_size=2000)
+    return export_response(
+        fmt,
+        filename="audit-log",
+        headers=[
+            "seq",
+            "time",
+            "user",
+            "action",
+            "object_type",
+            "object_id",
+            "object",
+            "reason",
+            "request_id",
+            "data",
+            "hash",
+        ],
+        rows=(
+            [
+                e.seq,
+                e.at,
+                e.actor_name,
+                AuditAction(e.action).label,
+                e.object_type,
+                e.object_id,
+                e.object_repr,
+                e.reason,
+                e.request_id,
+                e.data,
+                e.hash,
+            ]
+            for e in events
+        ),
+        sheet_title="audit",
+    )
+
+
+@login_required
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponseBase:
+    user = _user(request)
+    try:
+        require(user, Perm.AUDIT_VIEW, what=gettext("the audit log"))
+    except DomainError as exc:
+        return _refused(request, exc)
+    form = AuditFilterForm(request.GET or None)
+    valid = not form.is_bound or form.is_valid()
+    if request.GET.get("format") and valid:
+        try:
+            return _audit_export(user, form, request.GET["format"])
+        except DomainError as exc:
+            return _refused(request, exc)
+    events = _audit_filtered(form)
+    if form.is_bound and valid and form.cleaned_data["before"]:
+        events = events.filter(seq__lt=form.cleaned_data["before"])
     page = list(events[: AUDIT_PAGE_SIZE + 1])
     params = request.GET.copy()
     params.pop("before", None)
     params.pop("verify", None)
+    params.pop("format", None)
     return render(
         request,
         "web/audit.html",

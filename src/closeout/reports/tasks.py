@@ -1,0 +1,20 @@
+"""Celery entry points of the reports app: the scheduled consistency checks and the
+verification after a batch job. They take ids, re-read rows and call a service."""
+
+from celery import shared_task
+
+from closeout.reports.diagnostics import diagnostics_run
+from closeout.reports.models import DiagnosticTrigger
+from closeout.reports.verification import batch_verify
+
+
+@shared_task(name="closeout.diagnostics")
+def diagnostics_task() -> int:
+    """One scheduled run; returns the number of problems found."""
+    return diagnostics_run(actor=None, trigger=DiagnosticTrigger.SCHEDULED).problems
+
+
+@shared_task(name="closeout.batch_verify", acks_late=True, reject_on_worker_lost=True)
+def batch_verify_task(job_id: int) -> bool:
+    """Verify a finished batch (safe to run twice: each run stores its own result)."""
+    return batch_verify(job_id=job_id, actor=None).passed

@@ -1,0 +1,139 @@
+"""Pages of the consistency checks (数据校验, S21) and of the post-close verification of a batch
+(结案后校验, S16): thin, they call the reports selectors and services."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_http_methods
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require, user_has_perm
+from closeout.batches.models import BatchJob
+from closeout.core.errors import DomainError, PermissionDenied
+from closeout.core.exports import check_format, export_response
+from closeout.reports.diagnostics import (
+    CHECKS,
+    PROBLEM_LABELS,
+    check_for,
+    decimal_or_none,
+    diagnostic_export_rows,
+    diagnostic_rows,
+    diagnostic_run_last,
+    diagnostics_run,
+    reopen_stale_days,
+)
+from closeout.reports.models import DiagnosticTrigger
+from closeout.reports.verification import batch_verify, verification_latest
+from closeout.web.views import _refused, _user, _visible
+
+DRILL_PAGE_SIZE = 50
+
+
+def _schedule() -> timedelta | None:
+    entry = getattr(settings, "CELERY_BEAT_SCHEDULE", {}).get("diagnostics")
+    if not entry:
+        return None
+    return timedelta(seconds=float(entry["schedule"]))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def diagnostics(request: HttpRequest) -> HttpResponseBase:
+    user = _user(request)
+    try:
+        require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
+        if request.method == "POST":
+            diagnostics_run(actor=user, trigger=DiagnosticTrigger.MANUAL)
+            return redirect("web:diagnostics")
+    except DomainError as exc:
+        return _refused(request, exc)
+    run = diagnostic_run_last()
+    counts: dict[str, int] = run.counts if run is not None else {}
+    rows = [(check, counts.get(check.code)) for check in CHECKS]
+    schedule = _schedule()
+    return render(
+        request,
+        "web/diagnostics.html",
+        {
+            "run": run,
+            "rows": rows,
+            "schedule_hours": schedule.total_seconds() / 3600 if schedule else None,
+            "stale_days": reopen_stale_days(),
+            "help": "diagnostics",
+        },
+    )
+
+
+@login_required
+@require_GET
+def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
+    """One check's offending documents or lines, live, limited to what the viewer may see."""
+    user = _user(request)
+    try:
+        require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
+        spec = check_for(check)
+        rows = diagnostic_rows(spec.code, visible=_visible(user))
+        fmt = request.GET.get("format", "")
+        if fmt:
+            check_format(fmt)
+            return export_response(
+                fmt,
+                filename=f"diagnostics-{spec.code}",
+                headers=[str(c.label) for c in spec.columns],
+                rows=diagnostic_export_rows(spec, rows),
+                sheet_title=spec.code,
+            )
+    except DomainError as exc:
+        return _refused(request, exc)
+    page = Paginator(rows, DRILL_PAGE_SIZE).get_page(request.GET.get("page"))
+    keys = [c.key for c in spec.columns]
+    table = [
+        (
+            row["doc_id"],
+            [
+                str(PROBLEM_LABELS.get(row[k], row[k]))
+                if k == "problem"
+                else decimal_or_none(row[k])
+                for k in keys
+            ],
+        )
+        for row in page.object_list
+    ]
+    return render(
+        request,
+        "web/diagnostic.html",
+        {"check": spec, "page": page, "table": table, "help": "diagnostics"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_verification(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The last post-close verification of a batch; report viewers may run it again."""
+    user = _user(request)
+    job = get_object_or_404(BatchJob, pk=pk)
+    may_verify = user_has_perm(user, Perm.REPORT_VIEW)
+    try:
+        if job.created_by_id != user.pk and not may_verify:
+            raise PermissionDenied(
+                gettext("Batch #%(id)s belongs to another user.") % {"id": pk},
+                details={"permission": str(Perm.REPORT_VIEW), "org_unit": None},
+            )
+        if request.method == "POST":
+            batch_verify(job_id=job.pk, actor=user)
+            return redirect("web:batch_verification", pk=job.pk)
+    except DomainError as exc:
+        return _refused(request, exc)
+    context: dict[str, Any] = {
+        "job": job,
+        "verification": verification_latest(job),
+        "may_verify": may_verify,
+        "help": "diagnostics",
+    }
+    return render(request, "web/batch_verification.html", context)
