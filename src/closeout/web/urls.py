@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views
+from closeout.web import views, views_reports
 
 app_name = "web"
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("batches/<int:pk>/results.csv", views.batch_csv, name="batch_csv"),
     path("audit/", views.audit_log, name="audit"),
     path("notifications/", views.notifications, name="notifications"),
+    path("reports/", views_reports.reports, name="reports"),
 ]
