@@ -1,7 +1,6 @@
 """The closing reports page (结案报表, S22/S23): KPIs as server-drawn SVG charts with their tables,
 filters by period, type and organisation, and downloads as .xlsx (one sheet per KPI) or CSV."""
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -9,13 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils.safestring import SafeString
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.closing.models import ReasonCode
 from closeout.core.errors import DomainError, InvalidInput
 from closeout.core.exports import FORMATS, export_response, export_workbook_response
 from closeout.core.models import OrgUnit
@@ -23,20 +21,13 @@ from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
 from closeout.reports.kpis import (
     AGE_BUCKETS,
-    SYSTEM_USER,
     KpiFilter,
-    KpiReport,
     KpiTable,
     kpi_report,
 )
+from closeout.reports.present import displayed
 from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _refused, _user
-
-# Which column of a table holds a document type or a reason code, shown by name on the page
-# and in the downloads.
-DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0}
-REASON_COLUMNS = {"reopen_by_reason": 0, "released_by_reason": 0}
-USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
 
 
 class ReportFilterForm(forms.Form):
@@ -75,44 +66,6 @@ class ReportFilterForm(forms.Form):
             doc_type=data.get("doc_type") or "",
             org_unit=OrgUnit.objects.get(code=code) if code else None,
         )
-
-
-def _cell_labeller(report: KpiReport) -> Callable[[str, int, Any], Any]:
-    reasons = {
-        r.code: r.label_en if _english() else r.label_zh
-        for r in ReasonCode.objects.only("code", "label_zh", "label_en")
-    }
-    types = {code: lang_part(label) for code, label in DocType.choices}
-    system = gettext("system (automatic close)")
-
-    def label(key: str, column: int, value: Any) -> Any:
-        if DOC_TYPE_COLUMNS.get(key) == column:
-            return types.get(value, value)
-        if REASON_COLUMNS.get(key) == column:
-            return reasons.get(value, value)
-        if USER_COLUMNS.get(key) == column and value == SYSTEM_USER:
-            return system
-        return value
-
-    return label
-
-
-def _english() -> bool:
-    return (get_language() or "").startswith("en")
-
-
-def displayed(report: KpiReport) -> list[KpiTable]:
-    """The report's tables with types, reasons and the system user by name."""
-    label = _cell_labeller(report)
-    return [
-        KpiTable(
-            key=t.key,
-            title=t.title,
-            headers=t.headers,
-            rows=[tuple(label(t.key, i, v) for i, v in enumerate(row)) for row in t.rows],
-        )
-        for t in report.tables
-    ]
 
 
 def _percent(values: list[Any]) -> list[float | None]:
