@@ -64,6 +64,7 @@ from closeout.access.selectors import grants_of
 from closeout.access.services import require
 from closeout.approvals.models import ApprovalDecision, Decision
 from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.services import SYSTEM_ACTOR
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
 from closeout.documents.models import (
@@ -96,7 +97,7 @@ CYCLE_BINS: tuple[tuple[str, float, float | None], ...] = (
     (">=90", 90, None),
 )
 TOP_PARTNERS = 10
-SYSTEM_USER = "system"
+SYSTEM_USER = SYSTEM_ACTOR  # how the audit log names closes without a user (the sweep)
 NO_PARTNER = "-"
 
 
