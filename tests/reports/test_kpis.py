@@ -167,7 +167,7 @@ def _audit_docs(where: Where) -> tuple[str, list[Any]]:
     docs, params = where.documents()
     return (
         f"""object_type = 'document' AND object_id IN (
-            SELECT CAST(d.id AS {"TEXT" if _pg() else "TEXT"})
+            SELECT CAST(d.id AS TEXT)
             FROM documents_document d JOIN core_orgunit o ON o.id = d.org_unit_id
             WHERE {docs})""",
         params,
