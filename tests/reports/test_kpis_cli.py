@@ -11,7 +11,7 @@ from django.utils import translation
 
 from closeout.reports.kpis import KpiFilter, kpi_report
 from closeout.reports.present import displayed
-from tests.factories import Org
+from tests.factories import Org, user_with_role
 from tests.reports.kpi_data import KpiWorld, build_world
 
 
@@ -95,12 +95,14 @@ def test_xlsx_has_one_sheet_per_table(world: KpiWorld, tmp_path: Path) -> None:
         (["--from", "2026-03-09", "--to", "2026-03-01"], "the period starts (2026-03-09)"),
     ],
 )
-def test_bad_input_is_one_clear_error(world: KpiWorld, args: list[str], message: str) -> None:
+def test_bad_input_is_one_clear_error(org: Org, args: list[str], message: str) -> None:
+    user_with_role("boss", "supervisor", org.company)
     with pytest.raises(CommandError) as error:
         run("kpis", "--as", "boss", *args)
     assert message in str(error.value)
 
 
-def test_a_user_without_report_view_is_refused(world: KpiWorld) -> None:
+def test_a_user_without_report_view_is_refused(org: Org) -> None:
+    user_with_role("closer1", "operator", org.company)
     with pytest.raises(CommandError, match=r"closer1 lacks permission 'report.view'"):
         run("kpis", "--as", "closer1")

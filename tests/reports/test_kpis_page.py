@@ -59,14 +59,15 @@ def test_filters_narrow_the_page(world: KpiWorld) -> None:
     assert "sales order" in section and "purchase order" not in section
 
 
-def test_a_bad_filter_is_shown_next_to_its_field(world: KpiWorld) -> None:
-    response = signed_in(world.boss).get(
+def test_a_bad_filter_is_shown_next_to_its_field(org: Org) -> None:
+    boss = user_with_role("boss", "supervisor", org.company)
+    response = signed_in(boss).get(
         "/reports/", {"date_from": "2026-03-09", "date_to": "2026-03-01"}
     )
     html = response.content.decode()
     assert response.status_code == 200
     assert "The period ends before it starts." in html and 'id="kpi-' not in html
-    response = signed_in(world.boss).get("/reports/", {"date_from": "March"})
+    response = signed_in(boss).get("/reports/", {"date_from": "March"})
     assert "Enter a valid date." in response.content.decode()
 
 
@@ -108,8 +109,8 @@ def test_one_table_downloads_as_csv_and_xlsx(world: KpiWorld) -> None:
     assert ("closer1", 1, 1, 1) in rows
 
 
-def test_an_unknown_table_or_format_is_refused_in_words(world: KpiWorld) -> None:
-    client = signed_in(world.boss)
+def test_an_unknown_table_or_format_is_refused_in_words(org: Org) -> None:
+    client = signed_in(user_with_role("boss", "supervisor", org.company))
     response = client.get("/reports/", {"export": "csv", "table": "nope"})
     assert response.status_code == 400 and "nope" in response.content.decode()
     response = client.get("/reports/", {"export": "pdf", "table": "backlog"})
