@@ -146,7 +146,8 @@ def build_world(org: Org) -> KpiWorld:
             remark="the supplier stopped the item",
         )
     # Day 7: a short SO needs two approvals: step 1 approves after 1 h, step 2 rejects 2 h
-    # later, the requester resubmits after 5 h; then 1 h and 2 h again, and it closes.
+    # later, the requester resubmits after 5 h; step 1 approves 1 h later, and step 2 the next
+    # morning, 10 h later (02:00 UTC is 10:00 in Shanghai): then it closes.
     t = BASE + timedelta(days=7)
     with at(t):
         approved_so = short(document(SO, org.dept_b, ((10, 50),), partner=acme), 8, 50, days_ago=2)
@@ -164,7 +165,7 @@ def build_world(org: Org) -> KpiWorld:
         close_request_resubmit(actor=closer1, request=request, remark="customer e-mail attached")
     with at(t + timedelta(hours=6)):
         close_request_approve(actor=boss, request=request)
-    with at(t + timedelta(hours=8)):
+    with at(t + timedelta(hours=16)):
         close_request_approve(actor=finance, request=request)
     # Open documents of several ages (today = BASE + 10 days).
     today = (BASE + timedelta(days=10)).date()

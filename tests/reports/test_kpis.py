@@ -294,6 +294,11 @@ def _filters(world: KpiWorld) -> list[tuple[KpiFilter, Where, Any]]:
             Where(everyone, start=date(2026, 3, 4), end=date(2026, 3, 8)),
             world.boss,
         ),
+        (
+            KpiFilter(date_from=date(2026, 3, 10)),
+            Where(everyone, start=date(2026, 3, 10)),
+            world.boss,
+        ),
         (KpiFilter(), Where((org.dept_a.path,)), world.viewer_a),
         (
             KpiFilter(doc_type=SO, org_unit=org.dept_a),
@@ -331,18 +336,21 @@ def test_the_known_history(world: KpiWorld) -> None:
     assert close_cycle_time(scope, kpi).rows == [
         ("payable", 1, 4.0, 4.0),
         ("purchase_order", 3, 10.0, 27.6),
-        ("sales_order", 1, 2.33, 2.33),
+        ("sales_order", 1, 2.67, 2.67),
     ]
     by_user = {row[0]: row for row in reopen_rate(scope, kpi).rows}
     assert by_user["closer1"] == ("closer1", 1, 1, 1.0)
     assert by_user["closer2"] == ("closer2", 2, 0, 0.0)
     assert by_user["system"] == ("system", 2, 0, 0.0)
     # Step 1: approved twice; its first-round latency is unknown (resubmitted), then 1 h.
-    # Step 2: rejected after 2 h, approved after 2 h.
+    # Step 2: rejected after 2 h, approved after 10 h.
     assert approval_steps(scope, kpi).rows == [
         (1, "主管审批", 2, 2, 1.0, 1.0, 1.0),
-        (2, "财务审批", 2, 1, 0.5, 2.0, 2.0),
+        (2, "财务审批", 2, 1, 0.5, 6.0, 9.2),
     ]
+    # From the next day on, only the last decision counts, still timed from step 1's.
+    next_day = KpiFilter(date_from=date(2026, 3, 10))
+    assert approval_steps(scope, next_day).rows == [(2, "财务审批", 1, 1, 1.0, 10.0, 10.0)]
     assert [r[:3] for r in backlog_by_age(scope, kpi, today=TODAY).rows] == [
         ("payable", ">180", 1),
         ("purchase_order", "0-30", 1),

@@ -463,9 +463,14 @@ def approval_steps(scope: ReportScope, kpi: KpiFilter) -> KpiTable:
         partition_by=[F("request_id"), F("round")],
         order_by=F("step_order").asc(),
     )
+    # The window sees every decision of the requests decided in the period, so a step's start
+    # may lie before the period; the decisions themselves are then kept to the period below.
+    decided_in_period = ApprovalDecision.objects.filter(_in_period("decided_at", kpi)).values(
+        "request_id"
+    )
     rows = (
         ApprovalDecision.objects.filter(document_condition(scope, kpi, "request__document__"))
-        .filter(_in_period("decided_at", kpi))
+        .filter(request_id__in=decided_in_period)
         .annotate(previous_at=previous)
         .values_list(
             "step_order",
@@ -479,8 +484,11 @@ def approval_steps(scope: ReportScope, kpi: KpiFilter) -> KpiTable:
         )
         .order_by("step_order", "step_name")
     )
+    start_at, end_at = _moments(kpi)
     stats: dict[tuple[int, str], tuple[list[int], list[float]]] = {}
     for order, name, decision, decided, prev, rnd, current_round, submitted in rows:
+        if (start_at and decided < start_at) or (end_at and decided >= end_at):
+            continue
         passed, latencies = stats.setdefault((order, name), ([0, 0], []))
         passed[0] += 1
         passed[1] += decision == Decision.APPROVE
