@@ -8,12 +8,15 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from closeout.closing.sweep import sweep_run
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.core.models import OrgUnit
 from closeout.reports.kpis import (
@@ -113,15 +116,17 @@ def sql_cycle(where: Where, group: str) -> list[tuple[Any, ...]]:
     docs, params = where.documents()
     period, period_params = where.dates("d.close_date")
     inner = f"""
-        SELECT {group} AS g, {_days("d.closed_at", "f.last_event")} AS days
+        SELECT {group} AS g, {_days("d.closed_at", "COALESCE(f.last_event, d.last_activity_at)")}
+               AS days
         FROM documents_document d
         JOIN core_orgunit o ON o.id = d.org_unit_id
         LEFT JOIN auth_user u ON u.id = d.closed_by_id
-        JOIN (SELECT e.document_id, MAX(e.occurred_at) AS last_event
+        LEFT JOIN (SELECT e.document_id, MAX(e.occurred_at) AS last_event
               FROM documents_businessevent e JOIN documents_document d2 ON d2.id = e.document_id
               WHERE e.status = 'applied' AND e.occurred_at <= d2.closed_at
               GROUP BY e.document_id) f ON f.document_id = d.id
         WHERE d.close_state IN ('closed', 'reopen_pending', 'archived')
+          AND COALESCE(f.last_event, d.last_activity_at) <= d.closed_at
           AND d.closed_at IS NOT NULL AND {docs} {period}"""
     if _pg():
         rows = fetch(
@@ -436,3 +441,17 @@ def test_the_report_reads_in_a_bounded_number_of_queries(
 ) -> None:
     with django_assert_max_num_queries(17):
         kpi_report(world.boss, KpiFilter(org_unit=OrgUnit.objects.get(code="D-B")))
+
+
+def test_documents_without_event_rows_are_timed_from_their_last_activity(org: Org) -> None:
+    """gen-data writes line measures and the last activity time directly, as a bulk sync does:
+    such documents get a cycle time from their last activity."""
+    call_command(
+        "gen_data", "--documents", "6", "--ready-share", "1", "--seed", "3", stdout=StringIO()
+    )
+    sweep_run()
+    generated = OrgUnit.objects.get(code="GEN")
+    viewer = user_with_role("gen_viewer", "supervisor", generated)
+    rows = close_cycle_time(report_scope(viewer), KpiFilter()).rows
+    assert rows == sql_cycle(Where((generated.path,)), "d.doc_type")
+    assert rows[0][:2] == ("purchase_order", 6)

@@ -4,8 +4,9 @@ lines, business events, approval decisions and the audit log. No table of their 
 Definitions (also in the help panel and README):
 
 - *Fulfilment complete* is the business time (`occurred_at`) of the last business event applied
-  to the document at or before its close. Documents closed without any applied event (nothing
-  was ever delivered) have no cycle time and are left out of it.
+  to the document at or before its close. A document without event rows (its measures synced or
+  generated in bulk) uses its last activity time instead, the clock the grace-days rule uses.
+  Documents with neither before the close (nothing ever happened) have no cycle time.
 - *Close cycle time* is `closed_at` − fulfilment complete, in days, over the documents that are
   closed now (closed, reopen pending or archived) with a close date in the period. A close that
   was reopened no longer counts: its document is open again.
@@ -262,8 +263,8 @@ def _cycle_durations(scope: ReportScope, kpi: KpiFilter) -> list[tuple[Any, ...]
         Document.objects.filter(document_condition(scope, kpi))
         .filter(close_state__in=CLOSED_STATES, closed_at__isnull=False)
         .filter(_dates_in_period("close_date", kpi))
-        .annotate(fulfilled_at=Subquery(fulfilled))
-        .filter(fulfilled_at__isnull=False)
+        .annotate(fulfilled_at=Coalesce(Subquery(fulfilled), F("last_activity_at")))
+        .filter(fulfilled_at__lte=F("closed_at"))
         .values_list(
             "doc_type", "org_unit__code", "closed_by__username", "fulfilled_at", "closed_at"
         )
