@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
+from closeout.audit.models import AuditAction, AuditEvent
 from closeout.reports.kpis import KpiFilter, kpi_report
 from closeout.reports.present import displayed
 from tests.factories import Org, user_with_role
@@ -65,6 +66,14 @@ def test_csv_of_one_table_with_filters(world: KpiWorld, tmp_path: Path) -> None:
         "closer2,1,0,0.0",
         "system (automatic close),1,0,0.0",
     ]
+    exported = AuditEvent.objects.get(action=AuditAction.DATA_EXPORTED)
+    assert exported.actor_name == "boss"
+    assert exported.data["filter"] == {
+        "date_from": "2026-03-01",
+        "date_to": "2026-03-31",
+        "doc_type": None,
+        "org_unit": "D-A",
+    }
 
 
 def test_xlsx_has_one_sheet_per_table(world: KpiWorld, tmp_path: Path) -> None:

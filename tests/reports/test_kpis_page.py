@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from closeout.audit.models import AuditAction, AuditEvent
 from closeout.reports.kpis import KpiFilter, kpi_report
 from tests.factories import Org, user_with_role
 from tests.reports.kpi_data import KpiWorld, build_world
@@ -90,6 +91,9 @@ def test_the_whole_report_downloads_as_one_workbook(world: KpiWorld) -> None:
     rows = list(backlog.iter_rows(values_only=True))
     assert rows[0] == ("Type", "Age (days)", "Open documents", "Value (company currency)")
     assert ("payable", ">180", 1, 20) in rows
+    exported = AuditEvent.objects.get(action=AuditAction.DATA_EXPORTED)
+    assert exported.actor_name == "boss" and exported.data["format"] == "xlsx"
+    assert exported.data["tables"] == [t.key for t in report.tables]
 
 
 def test_one_table_downloads_as_csv_and_xlsx(world: KpiWorld) -> None:
@@ -99,6 +103,8 @@ def test_one_table_downloads_as_csv_and_xlsx(world: KpiWorld) -> None:
     lines = text.strip().splitlines()
     assert lines[0] == "Close reason,Documents,Lines,Released value"
     assert lines[1] == "Supplier cannot deliver,1,1,180.00"
+    exported = AuditEvent.objects.get(action=AuditAction.DATA_EXPORTED)
+    assert exported.data["tables"] == ["released_by_reason"] and exported.data["format"] == "csv"
     response = client.get(
         "/reports/",
         {"export": "xlsx", "table": "reopen_by_closed_by", "doc_type": "purchase_order"},
@@ -114,4 +120,5 @@ def test_an_unknown_table_or_format_is_refused_in_words(org: Org) -> None:
     response = client.get("/reports/", {"export": "csv", "table": "nope"})
     assert response.status_code == 400 and "nope" in response.content.decode()
     response = client.get("/reports/", {"export": "pdf", "table": "backlog"})
-    assert response.status_code == 400 and "use xlsx or csv" in response.content.decode()
+    assert response.status_code == 400 and "“pdf”; use xlsx or csv" in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED).exists()

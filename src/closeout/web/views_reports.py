@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils.safestring import SafeString
@@ -14,11 +15,12 @@ from django.views.decorators.http import require_GET
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.core.errors import DomainError, InvalidInput
+from closeout.core.errors import DomainError
 from closeout.core.exports import FORMATS, export_response, export_workbook_response
 from closeout.core.models import OrgUnit
 from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
+from closeout.reports.kpi_services import kpi_report_exported
 from closeout.reports.kpis import (
     AGE_BUCKETS,
     KpiFilter,
@@ -121,10 +123,11 @@ def reports(request: HttpRequest) -> HttpResponseBase:
     form = ReportFilterForm(request.GET or None)
     tables: list[KpiTable] = []
     if not form.is_bound or form.is_valid():
-        tables = displayed(kpi_report(user, form.kpi_filter()))
+        kpi = form.kpi_filter()
+        tables = displayed(kpi_report(user, kpi))
         fmt = request.GET.get("export", "")
         if fmt:
-            return _export(fmt, tables, request.GET.get("table", ""))
+            return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
     params = request.GET.copy()
     params.pop("export", None)
     params.pop("table", None)
@@ -141,29 +144,35 @@ def reports(request: HttpRequest) -> HttpResponseBase:
     )
 
 
-def _export(fmt: str, tables: list[KpiTable], key: str) -> HttpResponseBase | HttpResponse:
-    """One table as xlsx or CSV, or (xlsx without a table) the whole report, one sheet each."""
-    if fmt == "xlsx" and not key:
+def _export(
+    user: AbstractBaseUser, kpi: KpiFilter, fmt: str, tables: list[KpiTable], key: str
+) -> HttpResponseBase:
+    """One table as xlsx or CSV, or (xlsx without a table) the whole report, one sheet each;
+    recorded in the audit log."""
+    if fmt not in FORMATS:
+        return _bad_request(
+            gettext("Unknown download format “%(fmt)s”; use xlsx or csv") % {"fmt": fmt}
+        )
+    chosen = [t for t in tables if t.key == key] if key or fmt == "csv" else tables
+    if not chosen:
+        return _bad_request(
+            gettext("Unknown report table “%(key)s”; use one of: %(known)s")
+            % {"key": key, "known": ", ".join(t.key for t in tables)}
+        )
+    kpi_report_exported(actor=user, kpi=kpi, tables=chosen, fmt=fmt)
+    if len(chosen) > 1:
         return export_workbook_response(
             filename="closing-report",
-            sheets=[(str(t.title), _headers(t), t.rows) for t in tables],
+            sheets=[(str(t.title), _headers(t), t.rows) for t in chosen],
         )
-    chosen = next((t for t in tables if t.key == key), None)
-    if chosen is None:
-        known = ", ".join(t.key for t in tables)
-        return HttpResponse(
-            gettext("Unknown report table “%(key)s”; use one of: %(known)s")
-            % {"key": key, "known": known},
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
-    try:
-        return export_response(
-            fmt,
-            filename=f"closing-report-{chosen.key}",
-            headers=_headers(chosen),
-            rows=chosen.rows,
-            sheet_title=str(chosen.title),
-        )
-    except InvalidInput as exc:
-        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    return export_response(
+        fmt,
+        filename=f"closing-report-{chosen[0].key}",
+        headers=_headers(chosen[0]),
+        rows=chosen[0].rows,
+        sheet_title=str(chosen[0].title),
+    )
+
+
+def _bad_request(message: str) -> HttpResponse:
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")

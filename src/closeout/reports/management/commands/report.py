@@ -14,6 +14,7 @@ from closeout.core.cli import DomainCommand, actor_for, parse_date, table
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.exports import write_csv, write_xlsx_sheets
 from closeout.core.models import OrgUnit
+from closeout.reports.kpi_services import kpi_report_exported
 from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
 from closeout.reports.present import displayed
 
@@ -64,6 +65,8 @@ class Command(DomainCommand):
                     details={"field": "table"},
                 )
             self._write(fmt, tables, options["out"])
+            if fmt != "table":
+                kpi_report_exported(actor=actor, kpi=kpi, tables=tables, fmt=fmt)
 
     def _write(self, fmt: str, tables: list[KpiTable], out: str) -> None:
         if fmt == "xlsx":
