@@ -3,7 +3,7 @@
 import csv
 import io
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -53,6 +53,9 @@ def write_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str
         writer.writerow([neutralise(v) for v in row])
 
 
+Sheet = tuple[str, Sequence[str], Iterable[Sequence[Any]]]
+
+
 def write_xlsx(
     headers: Sequence[str],
     rows: Iterable[Sequence[Any]],
@@ -62,23 +65,42 @@ def write_xlsx(
 ) -> None:
     """One sheet, bold frozen header row; streamed (write-only) so large exports stay small in
     memory."""
+    write_xlsx_sheets([(sheet_title, headers, rows)], out)
+
+
+def write_xlsx_sheets(sheets: Sequence[Sheet], out: IO[bytes]) -> None:
+    """Several sheets (title, headers, rows) in one workbook, each like `write_xlsx`'s: a
+    report of several tables in one file."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=sheet_title[:31])
-    sheet.freeze_panes = "A2"
     bold = Font(bold=True)
-    header_cells = []
-    for header in headers:
-        cell = WriteOnlyCell(sheet, value=neutralise(header))
-        cell.font = bold
-        header_cells.append(cell)
-    sheet.append(header_cells)
-    for row in rows:
-        sheet.append([neutralise(v) for v in row])
+    used: set[str] = set()
+    for title, headers, rows in sheets:
+        sheet = workbook.create_sheet(title=_sheet_title(title, used))
+        sheet.freeze_panes = "A2"
+        header_cells = []
+        for header in headers:
+            cell = WriteOnlyCell(sheet, value=neutralise(header))
+            cell.font = bold
+            header_cells.append(cell)
+        sheet.append(header_cells)
+        for row in rows:
+            sheet.append([neutralise(v) for v in row])
     workbook.save(out)
+
+
+def _sheet_title(title: str, used: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    clean = "".join("_" if c in "[]:*?/\\" else c for c in title)[:31] or "data"
+    candidate, n = clean, 2
+    while candidate.lower() in used:
+        suffix = f" ({n})"
+        candidate, n = clean[: 31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
 
 
 def _csv_chunks(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
@@ -111,8 +133,19 @@ def export_response(
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
         return response
+    return _xlsx_download(
+        filename, lambda out: write_xlsx(headers, rows, out, sheet_title=sheet_title)
+    )
+
+
+def export_workbook_response(*, filename: str, sheets: Sequence[Sheet]) -> HttpResponseBase:
+    """A download of several tables as one .xlsx, one sheet each."""
+    return _xlsx_download(filename, lambda out: write_xlsx_sheets(sheets, out))
+
+
+def _xlsx_download(filename: str, write: Callable[[IO[bytes]], None]) -> HttpResponseBase:
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    write_xlsx(headers, rows, spool, sheet_title=sheet_title)
+    write(spool)
     spool.seek(0)
     return FileResponse(
         spool, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX_CONTENT_TYPE
@@ -124,7 +157,9 @@ __all__ = [
     "FORMULA_PREFIXES",
     "check_format",
     "export_response",
+    "export_workbook_response",
     "neutralise",
     "write_csv",
     "write_xlsx",
+    "write_xlsx_sheets",
 ]

@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views, views_archive, views_diagnostics
+from closeout.web import views, views_archive, views_diagnostics, views_reports
 
 app_name = "web"
 
@@ -34,4 +34,5 @@ urlpatterns = [
         views_diagnostics.batch_verification,
         name="batch_verification",
     ),
+    path("reports/", views_reports.reports, name="reports"),
 ]

@@ -1,0 +1,62 @@
+"""The KPI tables as people read them: document types, reason codes and the system user by
+name in the active language. Shared by the reports page, its downloads and `closeout report`."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.translation import get_language, gettext
+
+from closeout.closing.models import ReasonCode
+from closeout.documents.models import DocType
+from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
+
+# Which column of a table holds a document type, a reason code or a user.
+DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0}
+REASON_COLUMNS = {"reopen_by_reason": 0, "released_by_reason": 0}
+USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
+
+
+def _lang_part(text: str) -> str:
+    """The half of a bilingual label ("采购订单 purchase order") in the active language."""
+    head, sep, tail = text.partition(" ")
+    if not sep:
+        return text
+    return tail if _english() else head
+
+
+def _cell_labeller() -> Callable[[str, int, Any], Any]:
+    reasons = {
+        r.code: r.label_en if _english() else r.label_zh
+        for r in ReasonCode.objects.only("code", "label_zh", "label_en")
+    }
+    types = {code: _lang_part(str(label)) for code, label in DocType.choices}
+    system = gettext("system (automatic close)")
+
+    def label(key: str, column: int, value: Any) -> Any:
+        if DOC_TYPE_COLUMNS.get(key) == column:
+            return types.get(value, value)
+        if REASON_COLUMNS.get(key) == column:
+            return reasons.get(value, value)
+        if USER_COLUMNS.get(key) == column and value == SYSTEM_USER:
+            return system
+        return value
+
+    return label
+
+
+def _english() -> bool:
+    return (get_language() or "").startswith("en")
+
+
+def displayed(report: KpiReport) -> list[KpiTable]:
+    """The report's tables with types, reasons and the system user by name."""
+    label = _cell_labeller()
+    return [
+        KpiTable(
+            key=t.key,
+            title=t.title,
+            headers=t.headers,
+            rows=[tuple(label(t.key, i, v) for i, v in enumerate(row)) for row in t.rows],
+        )
+        for t in report.tables
+    ]

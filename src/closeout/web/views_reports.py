@@ -1,0 +1,178 @@
+"""The closing reports page (结案报表, S22/S23): KPIs as server-drawn SVG charts with their tables,
+filters by period, type and organisation, and downloads as .xlsx (one sheet per KPI) or CSV."""
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.core.errors import DomainError
+from closeout.core.exports import FORMATS, export_response, export_workbook_response
+from closeout.core.models import OrgUnit
+from closeout.documents.models import DocType
+from closeout.reports.charts import bar_chart, column_chart
+from closeout.reports.kpi_services import kpi_report_exported
+from closeout.reports.kpis import (
+    AGE_BUCKETS,
+    KpiFilter,
+    KpiTable,
+    kpi_report,
+)
+from closeout.reports.present import displayed
+from closeout.web.templatetags.closeout_web import lang_part
+from closeout.web.views import _refused, _user
+
+
+class ReportFilterForm(forms.Form):
+    date_from = forms.DateField(label=_("Date from"), required=False)
+    date_to = forms.DateField(label=_("Date to"), required=False)
+    doc_type = forms.ChoiceField(label=_("Type"), required=False)
+    org = forms.ChoiceField(label=_("Organisation"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        doc_type = self.fields["doc_type"]
+        org = self.fields["org"]
+        assert isinstance(doc_type, forms.ChoiceField)  # noqa: S101
+        assert isinstance(org, forms.ChoiceField)  # noqa: S101
+        doc_type.choices = [("", gettext("all"))] + [
+            (code, lang_part(label)) for code, label in DocType.choices
+        ]
+        org.choices = [("", gettext("all"))] + [
+            (unit.code, f"{unit.code} {lang_part(unit.name)}")
+            for unit in OrgUnit.objects.order_by("path")
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", gettext("The period ends before it starts."))
+        return data
+
+    def kpi_filter(self) -> KpiFilter:
+        data = self.cleaned_data if self.is_bound else {}
+        code = data.get("org") or ""
+        return KpiFilter(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            doc_type=data.get("doc_type") or "",
+            org_unit=OrgUnit.objects.get(code=code) if code else None,
+        )
+
+
+def _percent(values: list[Any]) -> list[float | None]:
+    return [None if v is None else round(float(v) * 100, 1) for v in values]
+
+
+def chart_for(table: KpiTable) -> SafeString:
+    """The chart that goes with a table."""
+    title = str(table.title)
+    labels = [str(row[0]) for row in table.rows]
+    column: list[list[Any]] = [[row[i] for row in table.rows] for i in range(len(table.headers))]
+    if table.key.startswith("cycle_by_"):
+        series: list[tuple[str, list[Any]]] = [
+            (gettext("Median"), column[2]),
+            (gettext("90th percentile"), column[3]),
+        ]
+        return bar_chart(title=title, labels=labels, series=series)
+    if table.key == "cycle_histogram":
+        return column_chart(title=title, labels=labels, values=column[1])
+    if table.key == "close_kind":
+        labels = [f"{row[0]} {row[1]}" for row in table.rows]
+        series = [(gettext("Automatic"), column[2]), (gettext("Manual"), column[3])]
+        return bar_chart(title=title, labels=labels, series=series)
+    if table.key.startswith("reopen_by_"):
+        series = [(gettext("Reopen rate (%)"), _percent(column[3]))]
+        return bar_chart(title=title, labels=labels, series=series)
+    if table.key == "approval_steps":
+        labels = [f"{row[0]} {row[1]}" for row in table.rows]
+        series = [(gettext("Pass rate (%)"), _percent(column[4]))]
+        return bar_chart(title=title, labels=labels, series=series)
+    if table.key == "backlog":
+        totals: dict[str, int] = {}
+        for row in table.rows:
+            totals[row[1]] = totals.get(row[1], 0) + row[2]
+        buckets = [b for b, _low, _high in AGE_BUCKETS]
+        return column_chart(title=title, labels=buckets, values=[totals.get(b, 0) for b in buckets])
+    # Released value by reason or by partner.
+    return bar_chart(title=title, labels=labels, series=[(str(table.headers[-1]), column[-1])])
+
+
+def _headers(table: KpiTable) -> list[str]:
+    return [str(h) for h in table.headers]
+
+
+@login_required
+@require_GET
+def reports(request: HttpRequest) -> HttpResponseBase:
+    user = _user(request)
+    try:
+        require(user, Perm.REPORT_VIEW, what=gettext("the reports"))
+    except DomainError as exc:
+        return _refused(request, exc)
+    form = ReportFilterForm(request.GET or None)
+    tables: list[KpiTable] = []
+    if not form.is_bound or form.is_valid():
+        kpi = form.kpi_filter()
+        tables = displayed(kpi_report(user, kpi))
+        fmt = request.GET.get("export", "")
+        if fmt:
+            return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
+    params = request.GET.copy()
+    params.pop("export", None)
+    params.pop("table", None)
+    return render(
+        request,
+        "web/reports.html",
+        {
+            "form": form,
+            "sections": [(t, chart_for(t)) for t in tables],
+            "params": params.urlencode(),
+            "formats": FORMATS,
+            "help": "reports",
+        },
+    )
+
+
+def _export(
+    user: AbstractBaseUser, kpi: KpiFilter, fmt: str, tables: list[KpiTable], key: str
+) -> HttpResponseBase:
+    """One table as xlsx or CSV, or (xlsx without a table) the whole report, one sheet each;
+    recorded in the audit log."""
+    if fmt not in FORMATS:
+        return _bad_request(
+            gettext("Unknown download format “%(fmt)s”; use xlsx or csv") % {"fmt": fmt}
+        )
+    chosen = [t for t in tables if t.key == key] if key or fmt == "csv" else tables
+    if not chosen:
+        return _bad_request(
+            gettext("Unknown report table “%(key)s”; use one of: %(known)s")
+            % {"key": key, "known": ", ".join(t.key for t in tables)}
+        )
+    kpi_report_exported(actor=user, kpi=kpi, tables=chosen, fmt=fmt)
+    if len(chosen) > 1:
+        return export_workbook_response(
+            filename="closing-report",
+            sheets=[(str(t.title), _headers(t), t.rows) for t in chosen],
+        )
+    return export_response(
+        fmt,
+        filename=f"closing-report-{chosen[0].key}",
+        headers=_headers(chosen[0]),
+        rows=chosen[0].rows,
+        sheet_title=str(chosen[0].title),
+    )
+
+
+def _bad_request(message: str) -> HttpResponse:
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
