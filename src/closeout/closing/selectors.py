@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
     BooleanField,
@@ -22,6 +22,11 @@ from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import Document, Line
 from closeout.documents.types import Commitment, all_specs, spec_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from closeout.closing.risk import RiskWarning
 
 
 @dataclass
@@ -42,6 +47,13 @@ class Checklist:
     checks: list[RuleCheck]
     for_auto: bool
     line_nos: list[int] | None
+    # Risk warnings (风险预警, S24) of a manual close: advisory, never part of the verdict;
+    # filled by `close_checklist_with_risks` only.
+    risks: list["RiskWarning"] = field(default_factory=list)
+
+    @property
+    def risk_flags(self) -> list["RiskWarning"]:
+        return [r for r in self.risks if r.flagged]
 
     def failures(self, severity: Severity) -> list[RuleCheck]:
         return [c for c in self.checks if not c.passed and c.severity == severity]
@@ -110,6 +122,23 @@ def close_checklist_for(
                 )
             )
     return Checklist(document, policy, checks, for_auto, line_nos)
+
+
+def close_checklist_with_risks(
+    document: Document,
+    *,
+    actor: "AbstractBaseUser | None",
+    reason_code: str = "",
+    line_nos: list[int] | None = None,
+) -> Checklist:
+    """The checklist of a manual close with its risk warnings (closeout.closing.risk)."""
+    from closeout.closing.risk import close_risks_for
+
+    checklist = close_checklist_for(document, line_nos=line_nos)
+    checklist.risks = close_risks_for(
+        document, actor=actor, reason_code=reason_code, line_nos=line_nos
+    )
+    return checklist
 
 
 def _annotated_rows(
@@ -422,6 +451,7 @@ __all__ = [
     "QueueFilter",
     "RuleCheck",
     "close_checklist_for",
+    "close_checklist_with_risks",
     "close_preview_for",
     "document_queue",
     "documents_failing",
