@@ -28,6 +28,7 @@ from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
 from closeout.audit.models import AuditAction, AuditEvent
+from closeout.closing.selectors import open_lines_released
 from closeout.documents.models import (
     BusinessEvent,
     CloseKind,
@@ -127,6 +128,38 @@ class RiskWarning:
         }
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a check measured and compared, whatever its outcome."""
+
+    code: str
+    measured: dict[str, Any]
+    reference: dict[str, Any]
+    threshold: str
+
+    def warn(
+        self,
+        status: RiskStatus,
+        message_zh: str,
+        message_en: str,
+        action_zh: str = "",
+        action_en: str = "",
+        lines: list[int] | None = None,
+    ) -> RiskWarning:
+        return RiskWarning(
+            self.code,
+            status,
+            self.measured,
+            self.reference,
+            self.threshold,
+            message_zh,
+            message_en,
+            action_zh,
+            action_en,
+            lines or [],
+        )
+
+
 # --- robust statistics ---------------------------------------------------------------------
 
 
@@ -201,14 +234,8 @@ class _CloseLine:
 
 
 def _close_lines(document: Document, line_nos: list[int] | None) -> list[_CloseLine]:
-    spec = spec_for(document.doc_type)
-    lines = Line.objects.filter(document_id=document.pk, close_state=CloseState.OPEN)
-    if line_nos is not None:
-        lines = lines.filter(line_no__in=line_nos)
-    rows = (
-        lines.order_by("line_no")
-        .annotate(rq=spec.released_qty(), rv=spec.released_value())
-        .values_list("line_no", "item_id", "planned_qty", "rq", "rv")
+    rows = open_lines_released(document, line_nos).values_list(
+        "line_no", "item_id", "planned_qty", "rq", "rv"
     )
     rate = document.exchange_rate
     return [
@@ -326,12 +353,8 @@ def _history_check(
     }
     shown, median = _fmt(x, measure), _fmt(spread.median, measure)
     if spread.size < MIN_HISTORY:
-        return RiskWarning(
-            code,
+        return _Facts(code, measured, reference, threshold).warn(
             RiskStatus.THIN_HISTORY,
-            measured,
-            reference,
-            threshold,
             f"{whose_zh}近{HISTORY_DAYS}天只有 {spread.size} 次手工结案（少于 {MIN_HISTORY} 次），"
             f"不比较{measure.zh}（本次 {shown}）。",
             f"{whose_en} has only {spread.size} manual closes in {HISTORY_DAYS} days "
@@ -340,23 +363,15 @@ def _history_check(
         )
     z_text = "∞" if z is None else str(z)
     if not flagged:
-        return RiskWarning(
-            code,
+        return _Facts(code, measured, reference, threshold).warn(
             RiskStatus.NORMAL,
-            measured,
-            reference,
-            threshold,
             f"{measure.zh} {shown} 在{whose_zh}的常见范围内（中位数 {median}，z = {z_text}）。",
             f"The {measure.en} {shown} is within the usual range of {whose_en} "
             f"(median {median}, z = {z_text}).",
             lines=lines,
         )
-    return RiskWarning(
-        code,
+    return _Facts(code, measured, reference, threshold).warn(
         RiskStatus.FLAGGED,
-        measured,
-        reference,
-        threshold,
         f"本次{measure.zh} {shown} 远高于{whose_zh}以往 {spread.size} 次手工结案"
         f"（中位数 {median}，MAD {_fmt(spread.mad, measure)}，稳健 z = {z_text}，"
         f"高于 {reference['percentile']}% 的历史结案）。",
@@ -371,41 +386,55 @@ def _history_check(
     )
 
 
+def _subject_risks(
+    subject: str,
+    whose_zh: str,
+    whose_en: str,
+    lines: list[_CloseLine],
+    history: list[tuple[Decimal, Decimal | None]],
+    quantities: bool,
+) -> list[RiskWarning]:
+    """The released value and, for orders, the short share of `lines` against the `history`
+    of one partner or item."""
+    nos = [line.line_no for line in lines]
+    value = sum((line.released_value_company for line in lines), Decimal(0))
+    share = _share(
+        sum((line.released_qty for line in lines), Decimal(0)),
+        sum((line.planned_qty for line in lines), Decimal(0)),
+    )
+    measures: list[tuple[_Measure, Decimal | None, list[Decimal]]] = [
+        (_VALUE, value, [v for v, _s in history])
+    ]
+    if quantities:
+        measures.append((_SHARE, share, [s for _v, s in history if s is not None]))
+    return [
+        _history_check(
+            code=f"{subject}_{measure.name}",
+            whose_zh=whose_zh,
+            whose_en=whose_en,
+            measure=measure,
+            x=x,
+            history=values,
+            lines=nos,
+        )
+        for measure, x, values in measures
+        if x is not None
+    ]
+
+
 def _history_risks(document: Document, lines: list[_CloseLine], now: datetime) -> list[RiskWarning]:
     risks: list[RiskWarning] = []
     quantities = _has_quantities(document.doc_type)
-    all_nos = [line.line_no for line in lines]
     if document.partner_id is not None:
-        history = _partner_history(document, now)
         partner = document.partner.code if document.partner else str(document.partner_id)
-        value = sum((line.released_value_company for line in lines), Decimal(0))
-        risks.append(
-            _history_check(
-                code="partner_released_value",
-                whose_zh=f"往来单位 {partner} ",
-                whose_en=f"partner {partner}",
-                measure=_VALUE,
-                x=value,
-                history=[v for v, _s in history],
-                lines=all_nos,
-            )
+        risks += _subject_risks(
+            "partner",
+            f"往来单位 {partner} ",
+            f"partner {partner}",
+            lines,
+            _partner_history(document, now),
+            quantities,
         )
-        share = _share(
-            sum((line.released_qty for line in lines), Decimal(0)),
-            sum((line.planned_qty for line in lines), Decimal(0)),
-        )
-        if quantities and share is not None:
-            risks.append(
-                _history_check(
-                    code="partner_short_share",
-                    whose_zh=f"往来单位 {partner} ",
-                    whose_en=f"partner {partner}",
-                    measure=_SHARE,
-                    x=share,
-                    history=[s for _v, s in history if s is not None],
-                    lines=all_nos,
-                )
-            )
     by_item: dict[int, list[_CloseLine]] = defaultdict(list)
     for line in lines:
         if line.item_id is not None:
@@ -417,37 +446,15 @@ def _history_risks(document: Document, lines: list[_CloseLine], now: datetime) -
 
     codes = dict(Item.objects.filter(pk__in=list(by_item)).values_list("pk", "code"))
     for item_id, item_lines in by_item.items():
-        history = item_history.get(item_id, [])
-        nos = [line.line_no for line in item_lines]
-        whose_zh, whose_en = f"物料 {codes.get(item_id, item_id)} ", f"item {codes.get(item_id)}"
-        value = sum((line.released_value_company for line in item_lines), Decimal(0))
-        risks.append(
-            _history_check(
-                code="item_released_value",
-                whose_zh=whose_zh,
-                whose_en=whose_en,
-                measure=_VALUE,
-                x=value,
-                history=[v for v, _s in history],
-                lines=nos,
-            )
+        code = codes.get(item_id, str(item_id))
+        risks += _subject_risks(
+            "item",
+            f"物料 {code} ",
+            f"item {code}",
+            item_lines,
+            item_history.get(item_id, []),
+            quantities,
         )
-        share = _share(
-            sum((line.released_qty for line in item_lines), Decimal(0)),
-            sum((line.planned_qty for line in item_lines), Decimal(0)),
-        )
-        if quantities and share is not None:
-            risks.append(
-                _history_check(
-                    code="item_short_share",
-                    whose_zh=whose_zh,
-                    whose_en=whose_en,
-                    measure=_SHARE,
-                    x=share,
-                    history=[s for _v, s in history if s is not None],
-                    lines=nos,
-                )
-            )
     return risks
 
 
@@ -597,24 +604,16 @@ def _contradiction(
         reference: dict[str, Any] = {"kinds": kinds, "days": RECENT_EVENT_DAYS, "reason": claim}
         threshold = f"events in the last {RECENT_EVENT_DAYS} days = 0"
         if not recent:
-            return RiskWarning(
-                code,
+            return _Facts(code, measured, reference, threshold).warn(
                 RiskStatus.NORMAL,
-                measured,
-                reference,
-                threshold,
                 f"原因“{check.claim_zh}”：近 {RECENT_EVENT_DAYS} 天无相关业务（{kinds}）。",
                 f"Reason '{check.claim_en}': no {kinds} in the last {RECENT_EVENT_DAYS} days.",
                 lines=nos,
             )
         days = (now - last).days if last else 0
         reference["last_days_ago"] = days
-        return RiskWarning(
-            code,
+        return _Facts(code, measured, reference, threshold).warn(
             RiskStatus.FLAGGED,
-            measured,
-            reference,
-            threshold,
             f"结案原因为“{check.claim_zh}”，但近 {RECENT_EVENT_DAYS} 天仍有 {recent} 笔业务"
             f"（{kinds}，数量 {qty.normalize():f}，最近一笔在 {days} 天前）。",
             f"The reason says {check.claim_en}, but {recent} {kinds} event(s) happened in the "
@@ -631,12 +630,8 @@ def _contradiction(
         reference = {"kinds": kinds, "reason": claim}
         if total:
             return None
-        return RiskWarning(
-            code,
+        return _Facts(code, measured, reference, "events > 0").warn(
             RiskStatus.FLAGGED,
-            measured,
-            reference,
-            "events > 0",
             f"结案原因为“{check.claim_zh}”，但所结行没有任何退货记录（{kinds}）。",
             f"The reason says {check.claim_en}, but the lines being closed have no {kinds} "
             "recorded.",
@@ -651,12 +646,10 @@ def _contradiction(
     if check.kind is Contradiction.OPEN_REMAINDER:
         if share <= COMPLETED_MAX_SHORT_SHARE:
             return None
-        return RiskWarning(
-            code,
+        return _Facts(
+            code, measured, reference, f"short share ≤ {_fmt(COMPLETED_MAX_SHORT_SHARE, _SHARE)}"
+        ).warn(
             RiskStatus.FLAGGED,
-            measured,
-            reference,
-            f"short share ≤ {_fmt(COMPLETED_MAX_SHORT_SHARE, _SHARE)}",
             f"结案原因为“{check.claim_zh}”，但仍有 {_fmt(share, _SHARE)} 的计划数量未完成"
             f"（上限 {_fmt(COMPLETED_MAX_SHORT_SHARE, _SHARE)}）。",
             f"The reason says {check.claim_en}, but {_fmt(share, _SHARE)} of the planned "
@@ -668,12 +661,8 @@ def _contradiction(
         )
     if share > 0:
         return None
-    return RiskWarning(
-        code,
+    return _Facts(code, measured, reference, "short share > 0").warn(
         RiskStatus.FLAGGED,
-        measured,
-        reference,
-        "short share > 0",
         f"结案原因为“{check.claim_zh}”，但所结行已全部完成，没有短交数量。",
         f"The reason says {check.claim_en}, but the lines being closed are fully delivered: "
         "nothing is short.",
@@ -744,12 +733,13 @@ def _change_risks(document: Document, lines: list[_CloseLine], now: datetime) ->
         days = (now - at).days
         b, a = f"{before.normalize():f}", f"{after.normalize():f}"
         risks.append(
-            RiskWarning(
+            _Facts(
                 "planned_qty_changed",
-                RiskStatus.FLAGGED,
                 {"before": before, "after": after, "change_pct": pct},
                 {"days_ago": days, "window_days": PLANNED_CHANGE_DAYS},
                 threshold,
+            ).warn(
+                RiskStatus.FLAGGED,
                 f"第 {no} 行的计划数量在 {days} 天前由 ERP 从 {b} 改为 {a}（变动 {pct}%），"
                 "随即结案。",
                 f"Line {no}'s planned quantity was changed by the ERP {days} day(s) ago from "
@@ -762,12 +752,13 @@ def _change_risks(document: Document, lines: list[_CloseLine], now: datetime) ->
         )
     if not risks:
         risks.append(
-            RiskWarning(
+            _Facts(
                 "planned_qty_changed",
-                RiskStatus.NORMAL,
                 {"changed_lines": len(first)},
                 {"window_days": PLANNED_CHANGE_DAYS},
                 threshold,
+            ).warn(
+                RiskStatus.NORMAL,
                 f"近 {PLANNED_CHANGE_DAYS} 天计划数量没有大幅变动。",
                 f"No large planned-quantity change in the last {PLANNED_CHANGE_DAYS} days.",
                 lines=sorted(scope),
@@ -816,12 +807,8 @@ def _rate_risk(actor: AbstractBaseUser, now: datetime) -> RiskWarning:
         f"> {RATE_MULTIPLE}× median and ≥ median + {RATE_MIN_EXCESS}, active days ≥ {RATE_MIN_DAYS}"
     )
     if spread.size < RATE_MIN_DAYS:
-        return RiskWarning(
-            "actor_close_rate",
+        return _Facts("actor_close_rate", measured, reference, threshold).warn(
             RiskStatus.THIN_HISTORY,
-            measured,
-            reference,
-            threshold,
             f"{who} 近{HISTORY_DAYS}天只有 {spread.size} 天有结案（少于 {RATE_MIN_DAYS} 天），"
             f"不比较今天的结案数（本次为今天第 {measured_n} 笔）。",
             f"{who} closed on only {spread.size} days in {HISTORY_DAYS} days (fewer than "
@@ -830,21 +817,13 @@ def _rate_risk(actor: AbstractBaseUser, now: datetime) -> RiskWarning:
     flagged = x > RATE_MULTIPLE * spread.median and x - spread.median >= RATE_MIN_EXCESS
     median = f"{spread.median.normalize():f}"
     if not flagged:
-        return RiskWarning(
-            "actor_close_rate",
+        return _Facts("actor_close_rate", measured, reference, threshold).warn(
             RiskStatus.NORMAL,
-            measured,
-            reference,
-            threshold,
             f"今天第 {measured_n} 笔结案，{who} 平常每天中位数 {median} 笔。",
             f"Close {measured_n} today; {who} usually closes {median} a day (median).",
         )
-    return RiskWarning(
-        "actor_close_rate",
+    return _Facts("actor_close_rate", measured, reference, threshold).warn(
         RiskStatus.FLAGGED,
-        measured,
-        reference,
-        threshold,
         f"这是 {who} 今天第 {measured_n} 笔结案，远多于平常（{spread.size} 个工作日的中位数 "
         f"{median} 笔/天）。",
         f"This is {who}'s close number {measured_n} today, far above their usual "

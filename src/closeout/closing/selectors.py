@@ -236,15 +236,19 @@ class ClosePreview:
     released_value_company: Decimal
 
 
-def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
+def open_lines_released(document: Document, line_nos: list[int] | None) -> QuerySet[Any]:
+    """The open lines a close would close, by line number, annotated with what each releases:
+    `rq` (quantity) and `rv` (value, document currency)."""
     spec = spec_for(document.doc_type)
     lines = Line.objects.filter(document_id=document.pk, close_state="open")
     if line_nos is not None:
         lines = lines.filter(line_no__in=line_nos)
-    rows = (
-        lines.order_by("line_no")
-        .annotate(rq=spec.released_qty(), rv=spec.released_value())
-        .values_list("line_no", "planned_qty", "fulfilled_qty", "rq", "rv")
+    return lines.order_by("line_no").annotate(rq=spec.released_qty(), rv=spec.released_value())
+
+
+def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
+    rows = open_lines_released(document, line_nos).values_list(
+        "line_no", "planned_qty", "fulfilled_qty", "rq", "rv"
     )
     previews = [
         LinePreview(no, planned, fulfilled, Decimal(rq or 0), Decimal(rv or 0))
@@ -457,6 +461,7 @@ __all__ = [
     "documents_failing",
     "documents_ready_to_close",
     "open_commitments_by_item",
+    "open_lines_released",
     "released_value_for",
     "verdict_condition",
     "verdicts_for",
