@@ -128,6 +128,13 @@ class RiskWarning:
         }
 
 
+def _tidy(value: Any) -> Any:
+    """Numbers as people read them: 40 rather than 40.0000 (and never 4E+1)."""
+    if isinstance(value, Decimal):
+        return Decimal(f"{value.normalize():f}")
+    return value
+
+
 @dataclass(frozen=True)
 class _Facts:
     """What a check measured and compared, whatever its outcome."""
@@ -149,8 +156,8 @@ class _Facts:
         return RiskWarning(
             self.code,
             status,
-            self.measured,
-            self.reference,
+            {k: _tidy(v) for k, v in self.measured.items()},
+            {k: _tidy(v) for k, v in self.reference.items()},
             self.threshold,
             message_zh,
             message_en,
