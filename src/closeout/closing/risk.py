@@ -66,8 +66,10 @@ COMPLETED_MAX_SHORT_SHARE = Decimal("0.10")
 # lowered to what was delivered makes a short close look complete.
 PLANNED_CHANGE_DAYS = 7
 PLANNED_CHANGE_PCT = Decimal(20)
-# A user's closes today against their active days of the last year: at least 8 such days, and
+# A user's closes today against their active days of the last 90 days (their current habits,
+# and a quarter of the rows a year would group for a heavy user): at least 8 such days, and
 # today at least 3 times their median day and 5 closes more than it.
+RATE_HISTORY_DAYS = 90
 RATE_MIN_DAYS = 8
 RATE_MULTIPLE = Decimal(3)
 RATE_MIN_EXCESS = 5
@@ -779,10 +781,10 @@ def _change_risks(document: Document, lines: list[_CloseLine], now: datetime) ->
 
 def _rate_risk(actor: AbstractBaseUser, now: datetime) -> RiskWarning:
     """Closes by the actor today (this one included) against their days with closes in the
-    last HISTORY_DAYS: one GROUP BY over the actor's close audit events (indexed by actor)."""
+    last RATE_HISTORY_DAYS: one GROUP BY over the actor's close audit events (indexed by actor)."""
     today = timezone.localdate(now)
     start = timezone.make_aware(
-        datetime.combine(today - timedelta(days=HISTORY_DAYS), datetime.min.time())
+        datetime.combine(today - timedelta(days=RATE_HISTORY_DAYS), datetime.min.time())
     )
     rows = (
         AuditEvent.objects.filter(
@@ -808,7 +810,7 @@ def _rate_risk(actor: AbstractBaseUser, now: datetime) -> RiskWarning:
         "median_per_day": spread.median,
         "mad": spread.mad,
         "robust_z": z if z is not None else "∞" if x > spread.median else 0,
-        "days": HISTORY_DAYS,
+        "days": RATE_HISTORY_DAYS,
     }
     threshold = (
         f"> {RATE_MULTIPLE}× median and ≥ median + {RATE_MIN_EXCESS}, active days ≥ {RATE_MIN_DAYS}"
@@ -816,9 +818,9 @@ def _rate_risk(actor: AbstractBaseUser, now: datetime) -> RiskWarning:
     if spread.size < RATE_MIN_DAYS:
         return _Facts("actor_close_rate", measured, reference, threshold).warn(
             RiskStatus.THIN_HISTORY,
-            f"{who} 近{HISTORY_DAYS}天只有 {spread.size} 天有结案（少于 {RATE_MIN_DAYS} 天），"
+            f"{who} 近{RATE_HISTORY_DAYS}天只有 {spread.size} 天有结案（少于 {RATE_MIN_DAYS} 天），"
             f"不比较今天的结案数（本次为今天第 {measured_n} 笔）。",
-            f"{who} closed on only {spread.size} days in {HISTORY_DAYS} days (fewer than "
+            f"{who} closed on only {spread.size} days in {RATE_HISTORY_DAYS} days (fewer than "
             f"{RATE_MIN_DAYS}): today's count (this is close {measured_n} today) is not compared.",
         )
     flagged = x > RATE_MULTIPLE * spread.median and x - spread.median >= RATE_MIN_EXCESS
