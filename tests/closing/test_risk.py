@@ -263,6 +263,14 @@ def test_customer_change_while_shipping_is_flagged(
     assert by_code(risks, "reason_recent_events").flagged
 
 
+def test_a_reason_is_only_checked_against_events_the_type_has(
+    org: Org, operator: User, clock: SetClock
+) -> None:
+    po = order(org, None, planned=50, delivered=20, delivered_days_before=1)
+    risks = close_risks_for(po, actor=operator, reason_code="customer_change", now=NOW)
+    assert not [r for r in risks if r.code.startswith("reason_")]
+
+
 def test_completed_with_a_large_remainder_and_short_with_nothing_short(
     org: Org, operator: User, clock: SetClock
 ) -> None:

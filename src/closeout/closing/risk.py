@@ -568,11 +568,19 @@ def _reason_risks(
     line_nos: list[int] | None,
     now: datetime,
 ) -> list[RiskWarning]:
-    checks = REASON_CONTRADICTIONS.get(reason_code, ())
+    spec = spec_for(document.doc_type)
+    taken = set(spec.effects) | set(spec.header_events)
+    # Only what this type's events can show: a purchase order has no shipments to contradict
+    # "customer change".
+    checks = [
+        c
+        for c in REASON_CONTRADICTIONS.get(reason_code, ())
+        if not c.events or taken.intersection(c.events)
+    ]
     if not checks:
         return []
     since = now - timedelta(days=RECENT_EVENT_DAYS)
-    kinds = {str(k) for c in checks for k in c.events}
+    kinds = {str(k) for c in checks for k in c.events if k in taken}
     counts = _event_counts(document, line_nos, kinds, since, now) if kinds else {}
     nos = [line.line_no for line in lines]
     planned = sum((line.planned_qty for line in lines), Decimal(0))
