@@ -15,6 +15,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from closeout.access.models import Role
 from closeout.access.services import grant_create
@@ -159,6 +161,21 @@ def test_spread_without_mad_falls_back_to_mean_deviation() -> None:
     spread = spread_of([Decimal(v) for v in (5, 5, 5, 5, 5, 5, 9, 1)])
     assert spread.mad == 0 and spread.z(Decimal(6)) is not None
     assert spread_of([Decimal(5)] * 8).z(Decimal(6)) is None
+
+
+money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False)
+
+
+@given(history=st.lists(money, min_size=risk.MIN_HISTORY, max_size=40), shift=money)
+def test_never_flags_at_or_below_the_median_and_ignores_a_shift(
+    history: list[Decimal], shift: Decimal
+) -> None:
+    spread = spread_of(history)
+    flagged, _z = risk._outlier(spread, spread.median, risk.MIN_VALUE_EXCESS)
+    assert not flagged
+    moved = spread_of([v + shift for v in history])
+    x = max(history) + 1
+    assert moved.z(x + shift) == spread.z(x)
 
 
 # --- released value and short share against history ---------------------------------------
