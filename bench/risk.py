@@ -16,20 +16,12 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+# The same server, admin connection and console script as the work-queue benchmark.
+from queue_page import CLOSEOUT, SERVER, _admin
+
 DB = "closeout_risk_bench"
-CLOSEOUT = Path(sys.executable).with_name("closeout")
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 HISTORY_SQL = [
