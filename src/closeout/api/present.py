@@ -14,6 +14,7 @@ from closeout.api.schemas import (
     LineOut,
     PolicyOut,
     RequestOut,
+    RiskOut,
     TokenOut,
     WebhookOut,
     dec,
@@ -90,6 +91,7 @@ def checklist_out(checklist: Checklist) -> ChecklistOut:
             )
             for c in checklist.checks
         ],
+        risks=[RiskOut(**r.as_dict()) for r in checklist.risks],
     )
 
 

@@ -89,10 +89,26 @@ class CheckOut(Schema):
     hint_en: str
 
 
+class RiskOut(Schema):
+    """A risk warning (风险预警, S24) of a manual close: advisory, never part of the verdict."""
+
+    code: str
+    status: str  # flagged, normal, thin_history
+    message_zh: str
+    message_en: str
+    action_zh: str
+    action_en: str
+    measured: dict[str, Any]
+    reference: dict[str, Any]
+    threshold: str
+    lines: list[int]
+
+
 class ChecklistOut(Schema):
     verdict: str
     for_auto: bool
     checks: list[CheckOut]
+    risks: list[RiskOut] = []
 
 
 class DocumentSummary(Schema):

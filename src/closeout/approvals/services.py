@@ -36,6 +36,7 @@ from closeout.approvals.selectors import (
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.closing.models import ReasonAction
+from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import Checklist, close_checklist_for, close_preview_for
 from closeout.closing.services import (
     check_closable,
@@ -154,6 +155,20 @@ def _checklist_snapshot(checklist: Checklist) -> list[dict[str, Any]]:
             "failing_lines": c.failing_lines,
         }
         for c in checklist.checks
+    ] + [
+        # The risk warnings (S24) flagged at submission, for the approver: advisory rows in
+        # the same shape, told apart by the severity "risk".
+        {
+            "rule": f"risk:{r.code}",
+            "label_zh": r.message_zh,
+            "label_en": r.message_en,
+            "severity": "risk",
+            "passed": False,
+            "measured": to_json_value({**r.measured, **r.reference}),
+            "threshold": r.threshold,
+            "failing_lines": r.lines,
+        }
+        for r in checklist.risk_flags
     ]
 
 
@@ -253,13 +268,21 @@ def _unmark_pending(document: Document, request: CloseRequest) -> None:
 
 
 def _evaluate_close(
-    document: Document, *, line_nos: list[int] | None, remark: str
+    document: Document,
+    *,
+    line_nos: list[int] | None,
+    remark: str,
+    actor: AbstractBaseUser,
+    reason_code: str,
 ) -> tuple[Checklist, Decimal]:
     lines = selected_open_lines(document, line_nos)
     if not lines:
         raise InvalidInput(f"{document.label} has no open line to close")
     checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
     check_closable(checklist, remark=remark)
+    checklist.risks = close_risks_for(
+        document, actor=actor, reason_code=reason_code, line_nos=line_nos
+    )
     preview = close_preview_for(document, line_nos=[line.line_no for line in lines])
     return checklist, preview.released_value_company
 
@@ -281,7 +304,9 @@ def close_request_submit(
     )
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
-    checklist, open_value = _evaluate_close(document, line_nos=line_nos, remark=remark)
+    checklist, open_value = _evaluate_close(
+        document, line_nos=line_nos, remark=remark, actor=actor, reason_code=reason.code
+    )
     exception = bool(checklist.exceptions)
     route = route_choose(
         document=document, action=RequestAction.CLOSE, exception=exception, open_value=open_value
@@ -805,7 +830,9 @@ def close_request_resubmit(
     if action == RequestAction.CLOSE:
         check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
         request.close_date = close_date_check(close_date or request.close_date, document)
-        checklist, open_value = _evaluate_close(document, line_nos=new_lines, remark=new_remark)
+        checklist, open_value = _evaluate_close(
+            document, line_nos=new_lines, remark=new_remark, actor=actor, reason_code=reason.code
+        )
         exception = bool(checklist.exceptions)
     else:
         check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
     BooleanField,
@@ -22,6 +22,11 @@ from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import Document, Line
 from closeout.documents.types import Commitment, all_specs, spec_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from closeout.closing.risk import RiskWarning
 
 
 @dataclass
@@ -42,6 +47,13 @@ class Checklist:
     checks: list[RuleCheck]
     for_auto: bool
     line_nos: list[int] | None
+    # Risk warnings (风险预警, S24) of a manual close: advisory, never part of the verdict;
+    # filled by `close_checklist_with_risks` only.
+    risks: list["RiskWarning"] = field(default_factory=list)
+
+    @property
+    def risk_flags(self) -> list["RiskWarning"]:
+        return [r for r in self.risks if r.flagged]
 
     def failures(self, severity: Severity) -> list[RuleCheck]:
         return [c for c in self.checks if not c.passed and c.severity == severity]
@@ -110,6 +122,23 @@ def close_checklist_for(
                 )
             )
     return Checklist(document, policy, checks, for_auto, line_nos)
+
+
+def close_checklist_with_risks(
+    document: Document,
+    *,
+    actor: "AbstractBaseUser | None",
+    reason_code: str = "",
+    line_nos: list[int] | None = None,
+) -> Checklist:
+    """The checklist of a manual close with its risk warnings (closeout.closing.risk)."""
+    from closeout.closing.risk import close_risks_for
+
+    checklist = close_checklist_for(document, line_nos=line_nos)
+    checklist.risks = close_risks_for(
+        document, actor=actor, reason_code=reason_code, line_nos=line_nos
+    )
+    return checklist
 
 
 def _annotated_rows(
@@ -207,15 +236,19 @@ class ClosePreview:
     released_value_company: Decimal
 
 
-def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
+def open_lines_released(document: Document, line_nos: list[int] | None) -> QuerySet[Any]:
+    """The open lines a close would close, by line number, annotated with what each releases:
+    `rq` (quantity) and `rv` (value, document currency)."""
     spec = spec_for(document.doc_type)
     lines = Line.objects.filter(document_id=document.pk, close_state="open")
     if line_nos is not None:
         lines = lines.filter(line_no__in=line_nos)
-    rows = (
-        lines.order_by("line_no")
-        .annotate(rq=spec.released_qty(), rv=spec.released_value())
-        .values_list("line_no", "planned_qty", "fulfilled_qty", "rq", "rv")
+    return lines.order_by("line_no").annotate(rq=spec.released_qty(), rv=spec.released_value())
+
+
+def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
+    rows = open_lines_released(document, line_nos).values_list(
+        "line_no", "planned_qty", "fulfilled_qty", "rq", "rv"
     )
     previews = [
         LinePreview(no, planned, fulfilled, Decimal(rq or 0), Decimal(rv or 0))
@@ -443,11 +476,13 @@ __all__ = [
     "QueueFilter",
     "RuleCheck",
     "close_checklist_for",
+    "close_checklist_with_risks",
     "close_preview_for",
     "document_queue",
     "documents_failing",
     "documents_ready_to_close",
     "open_commitments_by_item",
+    "open_lines_released",
     "released_value_for",
     "verdict_condition",
     "verdicts_for",

@@ -42,6 +42,7 @@ from closeout.batches.services import batch_cancel, batch_create, batch_preview,
 from closeout.closing.selectors import (
     QueueFilter,
     close_checklist_for,
+    close_checklist_with_risks,
     close_preview_for,
     document_queue,
     verdicts_for,
@@ -333,7 +334,15 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return _refused(request, exc)
     user = _user(request)
     lines = list(document.lines.select_related("item").order_by("line_no"))
-    checklist = close_checklist_for(document)
+    can_close = document.close_state == CloseState.OPEN and any(
+        _may(user, p, document) for p in (Perm.CLOSE_DIRECT, Perm.CLOSE_REQUEST)
+    )
+    # Risk warnings (S24) only for someone who may close; the reason is chosen in the dialog.
+    checklist = (
+        close_checklist_with_risks(document, actor=user)
+        if can_close
+        else close_checklist_for(document)
+    )
     events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
     history = audit_events_for("document", document.pk)
     return render(
@@ -345,8 +354,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "checklist": checklist,
             "events": events,
             "history": history,
-            "can_close": document.close_state == CloseState.OPEN
-            and any(_may(user, p, document) for p in (Perm.CLOSE_DIRECT, Perm.CLOSE_REQUEST)),
+            "can_close": can_close,
             "can_reopen": document.close_state == CloseState.CLOSED
             and any(_may(user, p, document) for p in (Perm.REOPEN_APPROVE, Perm.REOPEN_REQUEST)),
             "requests": CloseRequest.objects.filter(document=document).order_by("-pk")[:10],
@@ -407,7 +415,12 @@ def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "document": document,
             "form": form,
-            "checklist": close_checklist_for(document, line_nos=line_nos),
+            "checklist": close_checklist_with_risks(
+                document,
+                actor=user,
+                reason_code=request.POST.get("reason", ""),
+                line_nos=line_nos,
+            ),
             "preview": close_preview_for(document, line_nos=line_nos),
             "needs_approval": needs_approval,
             "can_direct": user_has_perm(

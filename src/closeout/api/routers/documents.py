@@ -30,6 +30,7 @@ from closeout.audit.selectors import audit_events_for
 from closeout.closing.selectors import (
     QueueFilter,
     close_checklist_for,
+    close_checklist_with_risks,
     document_queue,
     verdicts_for,
 )
@@ -161,10 +162,15 @@ def document_put(
     summary="Pre-close checklist (dry run: changes nothing)",
 )
 def document_checklist(
-    request: HttpRequest, doc_type: str, number: str, for_auto: bool = False
+    request: HttpRequest, doc_type: str, number: str, for_auto: bool = False, reason: str = ""
 ) -> Any:
+    """With `for_auto` false, also the risk warnings of a manual close by the caller with the
+    close `reason` (when given)."""
     document = _viewable(request, doc_type, number)
-    return present.checklist_out(close_checklist_for(document, for_auto=for_auto))
+    if for_auto:
+        return present.checklist_out(close_checklist_for(document, for_auto=True))
+    checklist = close_checklist_with_risks(document, actor=caller(request), reason_code=reason)
+    return present.checklist_out(checklist)
 
 
 @router.post(

@@ -120,7 +120,7 @@ class Command(DomainCommand):
                 (
                     c["rule"],
                     c["severity"],
-                    "pass" if c["passed"] else "FAIL",
+                    "RISK" if c["severity"] == "risk" else "pass" if c["passed"] else "FAIL",
                     fmt_measures(c["measured"] or {}),
                     c["threshold"] or "—",
                     fmt_lines(c["failing_lines"] or []),

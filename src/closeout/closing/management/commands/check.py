@@ -5,9 +5,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from closeout.closing.selectors import close_checklist_for
+from closeout.closing.risk import RiskWarning
+from closeout.closing.selectors import close_checklist_for, close_checklist_with_risks
 from closeout.core.cli import (
     DomainCommand,
+    actor_for,
     document_for,
     fmt_lines,
     fmt_measures,
@@ -29,6 +31,28 @@ VERDICTS = {
 }
 
 
+def risk_lines(risks: list[RiskWarning], lang: str) -> list[str]:
+    """The risk warnings (风险预警) under the checklist: flagged ones with their numbers, then
+    what was checked. Advisory: they never change the verdict."""
+    if not risks:
+        return []
+    out = ["", "risk warnings (advisory, not part of the verdict):"]
+    flagged = [r for r in risks if r.flagged]
+    if not flagged:
+        out.append("  none: nothing unusual found")
+    for r in flagged:
+        where = f" (lines {fmt_lines(r.lines)})" if r.lines else ""
+        out += [
+            f"  RISK {r.code}{where}: {r.label(lang)}",
+            f"    measured: {fmt_measures(r.measured)}",
+            f"    reference: {fmt_measures(r.reference)}",
+            f"    threshold: {r.threshold}",
+            f"    next: {r.hint(lang)}",
+        ]
+    out += [f"  {r.status} {r.code}: {r.label(lang)}" for r in risks if not r.flagged]
+    return out
+
+
 class Command(DomainCommand):
     help = (
         "Print the pre-close checklist of a document: every rule, measured values, pass/fail. "
@@ -43,6 +67,19 @@ class Command(DomainCommand):
             "--auto",
             action="store_true",
             help="check as the automatic close would (includes auto-only rules such as grace days)",
+        )
+        parser.add_argument(
+            "--reason",
+            default="",
+            metavar="CODE",
+            help="the close reason intended: adds the risk warnings a reason can contradict",
+        )
+        parser.add_argument(
+            "--as",
+            dest="as_user",
+            default=None,
+            metavar="USERNAME",
+            help="the user who would close: adds the warning on their closes today",
         )
         parser.add_argument(
             "--lang",
@@ -68,7 +105,13 @@ class Command(DomainCommand):
                     f"{document.label} has no line {fmt_lines(missing)}",
                     details={"field": "lines", "line_nos": missing},
                 )
-        checklist = close_checklist_for(document, line_nos=line_nos, for_auto=options["auto"])
+        if options["auto"]:
+            checklist = close_checklist_for(document, line_nos=line_nos, for_auto=True)
+        else:
+            actor = actor_for(options["as_user"]) if options["as_user"] else None
+            checklist = close_checklist_with_risks(
+                document, actor=actor, reason_code=options["reason"], line_nos=line_nos
+            )
         spec = spec_for(document.doc_type)
         scope = f"lines {fmt_lines(line_nos)}" if line_nos else "whole document"
         mode = "automatic close" if options["auto"] else "manual close"
@@ -107,6 +150,7 @@ class Command(DomainCommand):
         if failed:
             out += ["", "what to do next:"]
             out.extend(f"  {check.rule.code}: {check.rule.hint(lang)}" for check in failed)
+        out += risk_lines(checklist.risks, lang)
         zh, en = VERDICTS[checklist.verdict]
         out += ["", f"verdict: {checklist.verdict} — {zh if lang == 'zh' else en}"]
         self.stdout.write("\n".join(out))
