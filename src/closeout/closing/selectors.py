@@ -348,7 +348,7 @@ def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) ->
     return condition
 
 
-def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document]:
+def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document, Any]:
     """Ids of documents failing any blocking rule of any policy, as one UNION of per-rule
     lookups. Blocked documents are usually few (held lines, quarantined events): PostgreSQL then
     starts from each rule's small index instead of testing every open document in turn."""
@@ -362,7 +362,7 @@ def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document]:
         if severity == Severity.BLOCKING
     ]
     if not arms:
-        return Document.objects.none()
+        return Document.objects.none().values("pk")
     ids = [arm.values("pk") for arm in arms]
     return ids[0].union(*ids[1:], all=True) if len(ids) > 1 else ids[0]
 
