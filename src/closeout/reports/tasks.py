@@ -9,9 +9,15 @@ from closeout.reports.verification import batch_verify
 
 
 @shared_task(name="closeout.diagnostics")
-def diagnostics_task() -> int:
-    """One scheduled run; returns the number of problems found."""
-    return diagnostics_run(actor=None, trigger=DiagnosticTrigger.SCHEDULED).problems
+def diagnostics_task(actor_id: int | None = None) -> int:
+    """One run: scheduled (no actor) or asked for on the page by `actor_id`; returns the number
+    of problems found."""
+    if actor_id is None:
+        return diagnostics_run(actor=None, trigger=DiagnosticTrigger.SCHEDULED).problems
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.get(pk=actor_id)
+    return diagnostics_run(actor=actor, trigger=DiagnosticTrigger.MANUAL).problems
 
 
 @shared_task(name="closeout.batch_verify", acks_late=True, reject_on_worker_lost=True)

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -17,6 +18,7 @@ from closeout.access.services import require, user_has_perm
 from closeout.batches.models import BatchJob
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.core.exports import check_format, export_response
+from closeout.core.tasks import enqueue
 from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
@@ -25,10 +27,9 @@ from closeout.reports.diagnostics import (
     diagnostic_export_rows,
     diagnostic_rows,
     diagnostic_run_last,
-    diagnostics_run,
     reopen_stale_days,
 )
-from closeout.reports.models import DiagnosticTrigger
+from closeout.reports.tasks import diagnostics_task
 from closeout.reports.verification import batch_verify, verification_latest
 from closeout.web.views import _refused, _user, _visible
 
@@ -49,8 +50,11 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
     try:
         require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
         if request.method == "POST":
-            diagnostics_run(actor=user, trigger=DiagnosticTrigger.MANUAL)
-            return redirect("web:diagnostics")
+            # At a million documents the checks take tens of seconds: they run in the
+            # background (a worker, or a thread of this process) and the page shows the run
+            # when it is stored.
+            enqueue(diagnostics_task, user.pk)
+            return redirect(reverse("web:diagnostics") + "?started=1")
     except DomainError as exc:
         return _refused(request, exc)
     run = diagnostic_run_last()
@@ -65,6 +69,7 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
             "rows": rows,
             "schedule_hours": schedule.total_seconds() / 3600 if schedule else None,
             "stale_days": reopen_stale_days(),
+            "started": request.GET.get("started") == "1",
             "help": "diagnostics",
         },
     )
