@@ -116,6 +116,11 @@ def batch_create(
 ) -> BatchJob:
     """A batch job from an explicit list or a saved queue filter; nothing changes yet."""
     require(actor, Perm.BATCH_RUN, what="batch jobs")
+    if action == BatchAction.IMPORT:
+        raise InvalidInput(
+            "an import batch is created by executing an uploaded file (closeout import run)",
+            details={"field": "action"},
+        )
     if action not in BatchAction.values:
         raise InvalidInput(
             f"unknown batch action '{action}'; use one of: " + ", ".join(BatchAction.values),
@@ -219,9 +224,15 @@ def _close_outcome(
     verdict: DocumentVerdict | None,
     open_value: Decimal,
     chunk: _Chunk,
+    *,
+    remark: str | None = None,
+    action: str | None = None,
 ) -> tuple[str, str]:
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
-    refused — the same guards as a manual close."""
+    refused — the same guards as a manual close. An imported row passes its own remark and
+    action instead of the job's."""
+    remark = job.remark if remark is None else remark
+    action = job.action if action is None else action
     if document.close_state != CloseState.OPEN:
         return "skipped", f"{document.label} is {document.close_state}"
     if not chunk.allows(document):
@@ -235,7 +246,7 @@ def _close_outcome(
             document.label,
             blocking={c: c for c in verdict.codes(Severity.BLOCKING)},
             exceptions={c: c for c in verdict.codes(Severity.EXCEPTION)},
-            remark=job.remark,
+            remark=remark,
         )
     except DomainError as refusal:
         return "refused", refusal.message
@@ -248,7 +259,7 @@ def _close_outcome(
         routes=chunk.routes,
     )
     needs_approval = chunk.policy(document).direct_close_needs_approval
-    if route is not None or needs_approval or job.action == BatchAction.REQUEST:
+    if route is not None or needs_approval or action == BatchAction.REQUEST:
         name = route.name if route else "policy"
         return "needs_approval", f"approval route: {name}"
     return "would_close", ""
@@ -270,6 +281,11 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
         job = _job_for(actor, job.pk)
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
             raise InvalidInput(f"batch #{job.pk} is {job.state}; only a draft can be previewed")
+        if job.action == BatchAction.IMPORT:
+            raise InvalidInput(
+                f"batch #{job.pk} runs an imported file, whose rows were checked when it was "
+                "validated; it has no separate preview"
+            )
     counts: dict[str, int] = {}
     released = Decimal(0)
     items = BatchItem.objects.filter(job=job).select_related(
@@ -509,6 +525,11 @@ def _req(item: BatchItem) -> CloseRequest:
 def _process(job: BatchJob, items: list[BatchItem]) -> None:
     if job.action == BatchAction.CLOSE:
         _process_close(job, items)
+        return
+    if job.action == BatchAction.IMPORT:
+        from closeout.batches.import_run import process_import_items
+
+        process_import_items(job, items)
         return
     actor = job.created_by
     steps: dict[str, Callable[[BatchItem], object]] = {

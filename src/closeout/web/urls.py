@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views
+from closeout.web import views, views_imports
 
 app_name = "web"
 
@@ -24,4 +24,10 @@ urlpatterns = [
     path("batches/<int:pk>/results.csv", views.batch_csv, name="batch_csv"),
     path("audit/", views.audit_log, name="audit"),
     path("notifications/", views.notifications, name="notifications"),
+    # Import of close instructions (导入结案指令)
+    path("imports/", views_imports.imports, name="imports"),
+    path("imports/template.<str:fmt>", views_imports.import_template_view, name="import_template"),
+    path("imports/<int:pk>/", views_imports.import_detail, name="import"),
+    path("imports/<int:pk>/execute/", views_imports.import_execute_view, name="import_execute"),
+    path("imports/<int:pk>/report.xlsx", views_imports.import_report, name="import_report"),
 ]
