@@ -370,7 +370,7 @@ def test_permissions_import_run_and_the_rows_own_permission(org: Org, buyer: Use
         ]
     )
     events = AuditEvent.objects.count()
-    with pytest.raises(PermissionDenied, match="import.run"):
+    with pytest.raises(PermissionDenied, match=r"import\.run"):
         validate(auditor, content)
     assert AuditEvent.objects.count() == events and not ImportFile.objects.exists()
     document_close(actor=buyer, document=mine, reason_code="completed")
@@ -578,5 +578,5 @@ def test_cli_template_validate_and_run(
     assert document.close_state == CloseState.CLOSED
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"%PDF-1.7 not a sheet")
-    with pytest.raises(CommandError, match="it is a PDF document renamed .xlsx"):
+    with pytest.raises(CommandError, match=r"it is a PDF document renamed \.xlsx"):
         call_command("import", "validate", str(bad), "--as", "imp-buyer")

@@ -43,9 +43,7 @@ def test_not_a_spreadsheet(buyer: User) -> None:
     docx = io.BytesIO()
     with zipfile.ZipFile(docx, "w") as archive:
         archive.writestr("word/document.xml", "<w/>")
-    assert "not an Excel workbook (no xl/workbook.xml)" in refused(
-        buyer, docx.getvalue(), "e.xlsx"
-    )
+    assert "not an Excel workbook (no xl/workbook.xml)" in refused(buyer, docx.getvalue(), "e.xlsx")
 
 
 def _cfb(stream_name: str) -> bytes:
@@ -63,9 +61,10 @@ def test_password_protected_and_legacy_xls_are_told_apart(buyer: User) -> None:
 def test_macros_are_refused_by_extension_and_by_content(buyer: User) -> None:
     assert "macro-enabled" in refused(buyer, xlsx_bytes([ROW]), "m.xlsm")
     content = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(xlsx_bytes([ROW]))) as source, zipfile.ZipFile(
-        content, "w"
-    ) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(xlsx_bytes([ROW]))) as source,
+        zipfile.ZipFile(content, "w") as target,
+    ):
         for item in source.infolist():
             target.writestr(item, source.read(item))
         target.writestr("xl/vbaProject.bin", b"\x00" * 64)

@@ -41,8 +41,9 @@ class ImportUploadForm(forms.Form):
 def imports(request: HttpRequest) -> HttpResponse:
     """Upload a file (validated at once, nothing changes) and see my recent imports."""
     user = _user(request)
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    posted = request.method == "POST"
+    form = ImportUploadForm(request.POST if posted else None, request.FILES if posted else None)
+    if posted and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             imported = import_validate(actor=user, upload=upload.file, file_name=upload.name)
