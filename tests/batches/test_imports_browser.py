@@ -4,8 +4,6 @@ watch the batch reach 100%."""
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from closeout.documents.models import CloseState, Document
 from tests.batches.test_imports import xlsx_bytes
 from tests.factories import PO, Org, ready_document
