@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.import_files import Table
+from closeout.batches.import_template import import_template
 from closeout.batches.imports import (
     COLUMNS,
     import_check,
     import_execute,
-    import_template,
     import_validate,
     map_columns,
     report_table,

@@ -11,17 +11,15 @@ from django.urls import reverse
 
 from closeout.batches.models import BatchState, ImportFile
 from closeout.documents.models import CloseState
-from tests.batches.test_imports import csv_bytes, xlsx_bytes
+from tests.batches.test_imports import (  # noqa: F401 (_inline_tasks: an autouse fixture)
+    _inline_tasks,
+    csv_bytes,
+    xlsx_bytes,
+)
 from tests.factories import PO, Org, ready_document, user_with_role
 from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _inline_tasks(settings: Any) -> None:
-    settings.CLOSEOUT_TASKS_INLINE = True
-    settings.CELERY_BROKER_URL = ""
 
 
 @pytest.fixture

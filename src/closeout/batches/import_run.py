@@ -17,7 +17,7 @@ from closeout.approvals.models import RequestState
 from closeout.approvals.services import close_request_submit, reopen_request_submit
 from closeout.audit.services import audit_append
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
-from closeout.batches.services import _Chunk, _close_outcome, _mark
+from closeout.batches.services import _Chunk, _close_outcome, _mark, lock_documents
 from closeout.closing.selectors import released_value_for, verdicts_for
 from closeout.closing.services import close_documents_bulk, document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition
@@ -42,14 +42,7 @@ def _changed(document: Document, expected: str) -> str:
 
 def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
     """The documents are locked first (in id order, as every batch chunk does)."""
-    ids = sorted({i.document_id for i in items if i.document_id})
-    documents = {
-        d.pk: d
-        for d in Document.objects.select_for_update(of=("self",))
-        .select_related("org_unit")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    }
+    documents = lock_documents(items)
     whole: list[tuple[BatchItem, Document]] = []
     for item in items:
         params = _params(item)

@@ -559,17 +559,23 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
             _mark(item, ItemState.FAILED, "refused", error.message)
 
 
-def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
-    """Close directly what may close, in bulk; submit requests where an approval route
-    applies; refuse the rest with the reason. The documents are locked first."""
-    ids = [i.document_id for i in items if i.document_id]
-    documents = {
+def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
+    """The items' documents, locked in id order (as every chunk locks them, so two workers
+    never wait on each other in a cycle)."""
+    ids = sorted({i.document_id for i in items if i.document_id})
+    return {
         d.pk: d
         for d in Document.objects.select_for_update(of=("self",))
         .select_related("org_unit")
         .filter(pk__in=ids)
         .order_by("pk")
     }
+
+
+def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
+    """Close directly what may close, in bulk; submit requests where an approval route
+    applies; refuse the rest with the reason. The documents are locked first."""
+    documents = lock_documents(items)
     open_ids = [pk for pk, d in documents.items() if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=job.doc_type)
     values = released_value_for(open_ids, doc_type=job.doc_type)

@@ -11,12 +11,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from closeout.access.permissions import Perm
 from closeout.access.services import user_has_perm
+from closeout.batches.import_template import import_template
 from closeout.batches.imports import (
     COLUMNS,
     import_execute,
     import_get,
     import_list_for,
-    import_template,
     import_validate,
     report_rows,
     report_table,

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.management.base import CommandParser
 from django.test.utils import override_settings
 
+from closeout.batches.import_template import import_template
 from closeout.batches.imports import (
     import_execute,
-    import_template,
     import_validate,
     report_rows,
     report_table,
