@@ -52,8 +52,8 @@ def test_upload_report_download_and_execute(
     html = client.get(response["Location"]).content.decode()
     assert 'id="count-valid">1<' in html and 'id="count-errors">1<' in html
     assert "unknown document: no purchase_order numbered MISSING" in html
-    assert "1 valid row will run as a batch job." in html
-    assert "1 row with errors will not run." in html
+    assert "Valid rows that will run as a batch job: 1." in html
+    assert "Rows with errors, which will not run: 1." in html
     errors_only = client.get(response["Location"], {"show": "errors"}).content.decode()
     assert "MISSING" in errors_only and document.number not in errors_only
 
