@@ -306,13 +306,15 @@ def _scan_part(buffer: bytes, start: int, stop: int, scan: _Scan) -> None:
             break
         if not match.group(1):  # <row .../> holds no cell
             scan.rows += 1
-    if not scan.formula_cell:
+    if not scan.formula_cell and (b"<f" in buffer or b":f" in buffer):
         for match in FORMULA_TAG.finditer(buffer, start):
             if match.start() >= stop:
                 break
             cells = list(CELL_REF.finditer(buffer, max(match.start() - OVERLAP, 0), match.start()))
             scan.formula_cell = cells[-1].group(1).decode() if cells else "?"
             break
+    if b"mergeCell" not in buffer:
+        return
     for match in MERGE_TAG.finditer(buffer, start):
         if match.start() >= stop:
             break

@@ -285,7 +285,7 @@ class RowCheck:
     reason: str = ""
     remark: str = ""
     close_date: date | None = None
-    document: Document | None = None
+    document: "DocRow | None" = None
 
     @property
     def ok(self) -> bool:
@@ -551,6 +551,45 @@ def _check_duplicates(rows: list[RowCheck]) -> None:
 
 # --- the documents, their lines and rules, set-based ---------------------------------------
 
+
+@dataclass(frozen=True)
+class DocRow:
+    """What the checks read of a document: a plain row (tens of thousands of model instances
+    cost more than the whole query)."""
+
+    pk: int
+    doc_type: str
+    number: str
+    org_unit: OrgUnit
+    close_state: str
+    document_date: date
+    close_date: date | None
+    total_amount_company: Decimal
+    released_value_company: Decimal
+
+    @property
+    def org_unit_id(self) -> int:
+        return self.org_unit.pk
+
+    @property
+    def label(self) -> str:
+        return f"{self.doc_type} {self.number}"
+
+    def model(self) -> Document:
+        """An unsaved copy for the route conditions (which read these fields only)."""
+        return Document(
+            pk=self.pk,
+            doc_type=self.doc_type,
+            number=self.number,
+            org_unit=self.org_unit,
+            close_state=self.close_state,
+            document_date=self.document_date,
+            close_date=self.close_date,
+            total_amount_company=self.total_amount_company,
+            released_value_company=self.released_value_company,
+        )
+
+
 DOC_FIELDS = (
     "pk",
     "doc_type",
@@ -561,7 +600,6 @@ DOC_FIELDS = (
     "close_date",
     "total_amount_company",
     "released_value_company",
-    "exchange_rate",
 )
 
 
@@ -573,24 +611,24 @@ def _texts_param(texts: list[str]) -> RawSQL:
     return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(texts)])
 
 
-def _load_documents(rows: list[RowCheck]) -> dict[tuple[str, str], Document]:
+def _load_documents(rows: list[RowCheck]) -> dict[tuple[str, str], DocRow]:
     wanted: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row.doc_type and row.number:
             wanted[row.doc_type].add(row.number)
-    found: dict[tuple[str, str], Document] = {}
+    found: list[tuple[Any, ...]] = []
     for doc_type, numbers in wanted.items():
         listed = sorted(numbers)
         for start in range(0, len(listed), 5000):
             part = listed[start : start + 5000]
-            for document in Document.objects.filter(
+            found += Document.objects.filter(
                 doc_type=doc_type, number__in=_texts_param(part)
-            ).only(*DOC_FIELDS):
-                found[(doc_type, document.number)] = document
-    units = OrgUnit.objects.in_bulk({d.org_unit_id for d in found.values()})
-    for document in found.values():
-        document.org_unit = units[document.org_unit_id]
-    return found
+            ).values_list(*DOC_FIELDS)
+    units = OrgUnit.objects.in_bulk({values[3] for values in found})
+    return {
+        (doc_type, number): DocRow(pk, doc_type, number, units[unit], *rest)
+        for pk, doc_type, number, unit, *rest in found
+    }
 
 
 @dataclass
@@ -657,7 +695,7 @@ class _Permissions:
         self.user = user
         self.known: dict[tuple[str, int, str], bool] = {}
 
-    def allows(self, perm: str, document: Document) -> bool:
+    def allows(self, perm: str, document: DocRow) -> bool:
         key = (perm, document.org_unit_id, document.doc_type)
         if key not in self.known:
             self.known[key] = user_has_perm(
@@ -665,7 +703,7 @@ class _Permissions:
             )
         return self.known[key]
 
-    def refusal(self, perm: Perm, document: Document) -> str:
+    def refusal(self, perm: Perm, document: DocRow) -> str:
         return (
             f"no permission: {self.user.get_username()} lacks '{perm.value}' "
             f"({perm.label}) for {document.label} in {document.org_unit.code}"
@@ -692,7 +730,7 @@ def _failures_text(failing: dict[str, tuple[Rule, set[int]]]) -> str:
 
 def _judge_close(
     row: RowCheck,
-    document: Document,
+    document: DocRow,
     facts: _Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
@@ -757,12 +795,16 @@ def _judge_close(
     if row.errors:
         return
     open_value = sum((lines[n][1] for n in chosen), Decimal(0))
-    route = route_choose(
-        document=document,
-        action=RequestAction.CLOSE,
-        exception=bool(exceptions),
-        open_value=open_value,
-        routes=routes,
+    route = (
+        route_choose(
+            document=document.model(),
+            action=RequestAction.CLOSE,
+            exception=bool(exceptions),
+            open_value=open_value,
+            routes=routes,
+        )
+        if routes
+        else None
     )
     policy = facts.policy.get(document.pk)
     needs_approval = route is not None or bool(policy and policy.direct_close_needs_approval)
@@ -799,7 +841,7 @@ def _judge_close(
 
 def _judge_reopen(
     row: RowCheck,
-    document: Document,
+    document: DocRow,
     perms: _Permissions,
     closed_periods: list[tuple[date, date]],
     routes: list[ApprovalRoute],
@@ -819,7 +861,7 @@ def _judge_reopen(
         row.error("remark", "a reopen request needs a remark explaining why")
         return
     route = route_choose(
-        document=document,
+        document=document.model(),
         action=RequestAction.REOPEN,
         exception=False,
         open_value=document.released_value_company,
