@@ -113,17 +113,18 @@ def _row_step(
             actor=actor, document=document, reason_code=reason, remark=remark
         )
         return "reopen_requested", f"reopen request #{request.pk} waits for approval"
-    close_date = _close_date(params)
+    # The same close, direct or (where approval is needed, or asked for) as a request.
+    close: dict[str, Any] = {
+        "actor": actor,
+        "document": document,
+        "reason_code": reason,
+        "remark": remark,
+        "close_date": _close_date(params),
+        "line_nos": line_nos,
+    }
     if action == "close":
         try:
-            result = document_close(
-                actor=actor,
-                document=document,
-                reason_code=reason,
-                remark=remark,
-                close_date=close_date,
-                line_nos=line_nos,
-            )
+            result = document_close(**close)
             return (
                 "closed" if result.header_closed else "lines_closed",
                 f"lines closed: {', '.join(map(str, result.lines_closed))}",
@@ -131,14 +132,7 @@ def _row_step(
         except InvalidTransition as refusal:
             if refusal.details.get("needs") != "close_request":
                 raise
-    request = close_request_submit(
-        actor=actor,
-        document=document,
-        reason_code=reason,
-        remark=remark,
-        close_date=close_date,
-        line_nos=line_nos,
-    )
+    request = close_request_submit(**close)
     if request.state == RequestState.EXECUTED:
         return "closed", f"close request #{request.pk}: no approval route applied, closed at once"
     return "requested", f"close request #{request.pk} waits for approval"
