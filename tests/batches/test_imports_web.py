@@ -142,3 +142,11 @@ def test_templates_download(org: Org, buyer: User) -> None:
     text = client.get(reverse("web:import_template", args=["csv"])).content.decode("utf-8")
     assert text.startswith("\ufeff单据类型 document type,")
     assert client.get(reverse("web:import_template", args=["pdf"])).status_code == 404
+
+
+def test_the_pages_speak_chinese(org: Org, buyer: User) -> None:
+    client = signed_in(buyer, "zh-hans")
+    html = client.get(reverse("web:imports")).content.decode()
+    assert "<h1>导入结案指令</h1>" in html and "上传并校验" in html
+    assert '<label for="id_file">文件（.xlsx 或 .csv）</label>' in html
+    assert "下载模板（.xlsx 或 .csv）" in html  # the help panel
