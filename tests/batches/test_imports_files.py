@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from hypothesis import given
+from hypothesis import strategies as st
 
 from closeout.audit.models import AuditEvent
-from closeout.batches.import_files import MAX_ROWS, ImportFileRefused
+from closeout.batches.import_files import MAX_ROWS, ImportFileRefused, read_table
 from closeout.batches.models import ImportFile
 from tests.batches.test_imports import HEADERS, csv_bytes, validate, xlsx_bytes
 from tests.factories import Org, user_with_role
@@ -128,3 +130,38 @@ def test_a_million_rows_are_refused_without_reading_them_all(buyer: User) -> Non
     """Line ends are counted first; the records are read only up to the limit."""
     content = ",".join(HEADERS).encode() + b"\n" + b"a,b\n" * 1_000_000
     assert f"has more than {MAX_ROWS:,} data rows" in refused(buyer, content, "huge.csv")
+
+
+@given(
+    data=st.one_of(
+        st.binary(max_size=3000),
+        st.binary(max_size=3000).map(lambda b: b"PK\x03\x04" + b),
+        st.text(max_size=500).map(lambda t: t.encode("utf-8")),
+    ),
+    name=st.sampled_from(["a.csv", "a.xlsx", "a.txt", "a"]),
+)
+def test_any_bytes_are_read_or_refused_cleanly(data: bytes, name: str) -> None:
+    try:
+        table = read_table(io.BytesIO(data), name)
+    except ImportFileRefused as refusal:
+        assert refusal.message and refusal.details["field"] == "file"
+    else:
+        assert table.file_format in ("csv", "xlsx")
+
+
+BASE_XLSX = xlsx_bytes([ROW, ROW])
+
+
+@given(
+    flips=st.lists(
+        st.tuples(st.integers(0, len(BASE_XLSX) - 1), st.integers(0, 255)), min_size=1, max_size=30
+    )
+)
+def test_a_damaged_workbook_is_read_or_refused_cleanly(flips: list[tuple[int, int]]) -> None:
+    damaged = bytearray(BASE_XLSX)
+    for position, value in flips:
+        damaged[position] = value
+    try:
+        read_table(io.BytesIO(bytes(damaged)), "damaged.xlsx")
+    except ImportFileRefused as refusal:
+        assert refusal.message

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import IO, Any
@@ -162,12 +163,30 @@ MERGE_TAG = re.compile(_P + rb"mergeCell\s[^>]*?ref=\"([A-Z]{1,3}\d+(?::[A-Z]{1,
 OVERLAP = 4096
 
 
+# What a damaged zip raises while it is opened or inflated.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    NotImplementedError,  # an unknown compression method
+    RuntimeError,  # an encrypted member
+)
+
+
 def _read_xlsx(upload: IO[bytes], name: str, max_rows: int) -> Table:
     try:
-        archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        scan = _check_archive(upload, name, max_rows)
+    except ZIP_ERRORS as exc:
         raise refuse(f"'{name}' is damaged or is not an .xlsx workbook ({exc})") from exc
-    with archive:
+    upload.seek(0)
+    return _read_cells(upload, name, max_rows, scan)
+
+
+def _check_archive(upload: IO[bytes], name: str, max_rows: int) -> "_Scan":
+    with zipfile.ZipFile(upload) as archive:
         members = archive.infolist()
         names = {m.filename for m in members}
         if any(n.lower().endswith("vbaproject.bin") for n in names):
@@ -184,8 +203,10 @@ def _read_xlsx(upload: IO[bytes], name: str, max_rows: int) -> Table:
         sheet_path = _first_sheet_path(archive)
         if sheet_path not in names:
             raise refuse(f"'{name}': the workbook's first sheet ({sheet_path}) is missing")
-        scan = _scan_sheet(archive, archive.getinfo(sheet_path), name, max_rows)
-    upload.seek(0)
+        return _scan_sheet(archive, archive.getinfo(sheet_path), name, max_rows)
+
+
+def _read_cells(upload: IO[bytes], name: str, max_rows: int, scan: "_Scan") -> Table:
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
     try:
