@@ -38,8 +38,8 @@ from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState
 from closeout.closing.models import ClosePolicy, ReasonAction, ReasonCode, Severity
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
-from closeout.closing.services import ids_param
-from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
+from closeout.closing.services import close_guard, ids_param
+from closeout.core.errors import InvalidInput, NotFound, PermissionDenied, RuleFailed
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document, Line
 from closeout.documents.types import spec_for
@@ -720,12 +720,13 @@ STATE_WORDS: dict[str, str] = {
 }
 
 
-def _failures_text(failing: dict[str, tuple[Rule, set[int]]]) -> str:
-    parts = []
+def _described(failing: dict[str, tuple[Rule, set[int]]]) -> dict[str, str]:
+    """Failing rules as the close guard names them: code, label and the failing lines."""
+    described = {}
     for code, (rule, lines) in failing.items():
-        where = f" (line {', '.join(map(str, sorted(lines)))})" if lines else ""
-        parts.append(f"{code}: {rule.label_en}{where}")
-    return "; ".join(parts)
+        where = f" (lines {', '.join(map(str, sorted(lines)))})" if lines else ""
+        described[code] = f"{code}: {rule.label_en}{where}"
+    return described
 
 
 def _judge_close(
@@ -781,17 +782,18 @@ def _judge_close(
             severities[rule.code] = severity
     blocking = {c: v for c, v in failing.items() if severities[c] == Severity.BLOCKING}
     exceptions = {c: v for c, v in failing.items() if severities[c] == Severity.EXCEPTION}
-    if blocking:
-        row.error(
-            "number",
-            f"blocking rule failed for {document.label}: {_failures_text(blocking)}",
+    try:
+        # The one guard of a manual close, given the failing rules it would see.
+        close_guard(
+            document.label,
+            blocking=_described(blocking),
+            exceptions=_described(exceptions),
+            remark=row.remark,
         )
-    elif exceptions and not row.remark.strip():
-        row.error(
-            "remark",
-            f"exception rule failed for {document.label} ({_failures_text(exceptions)}): "
-            "a remark explaining the exception is required",
-        )
+    except RuleFailed as refusal:
+        row.error("number", f"blocking rule failed: {refusal.message}")
+    except InvalidInput as refusal:
+        row.error("remark", f"exception rule failed: {refusal.message}")
     if row.errors:
         return
     open_value = sum((lines[n][1] for n in chosen), Decimal(0))
