@@ -14,6 +14,8 @@ class BatchAction(models.TextChoices):
     REQUEST = "request", "批量提交结案申请 request close"
     APPROVE = "approve", "批量同意 approve"
     REJECT = "reject", "批量驳回 reject"
+    # Rows of an uploaded file (导入结案指令): each item carries its own action and parameters.
+    IMPORT = "import", "导入结案指令 import"
 
 
 class BatchState(models.TextChoices):
@@ -104,6 +106,10 @@ class BatchItem(models.Model):
     message = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField("处理进程 worker", max_length=100, blank=True)
+    # An imported row: its row number in the file and its own parameters (action, line_nos,
+    # reason_code, remark, close_date), which take the place of the job's.
+    row_no = models.PositiveIntegerField("行号 row", null=True, blank=True)
+    params = models.JSONField("参数 row parameters", default=dict, blank=True)
 
     class Meta:
         verbose_name = "批量明细 batch item"
@@ -111,9 +117,60 @@ class BatchItem(models.Model):
         ordering = ["job", "id"]
         indexes = [models.Index(fields=["job", "state", "id"], name="batch_item_claim_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["job", "document"], name="batch_item_document_uniq"),
+            # An import may name one document in several rows (different lines); its rows are
+            # unique by row number instead.
+            models.UniqueConstraint(
+                fields=["job", "document"],
+                condition=models.Q(row_no__isnull=True),
+                name="batch_item_document_uniq",
+            ),
             models.UniqueConstraint(fields=["job", "request"], name="batch_item_request_uniq"),
+            models.UniqueConstraint(
+                fields=["job", "row_no"],
+                condition=models.Q(row_no__isnull=False),
+                name="batch_item_row_uniq",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.label} {self.state}"
+
+
+class ImportFile(models.Model):
+    """One uploaded file of close instructions (导入结案指令): what was uploaded, by whom, how
+    it read, and the validation report per row. Executing it creates one batch job."""
+
+    file_name = models.CharField("文件名 file name", max_length=255)
+    sha256 = models.CharField("SHA-256", max_length=64)
+    size = models.PositiveBigIntegerField("大小 size (bytes)", default=0)
+    file_format = models.CharField("格式 format", max_length=10)
+    encoding = models.CharField("编码 encoding", max_length=20, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField("上传时间 uploaded at", auto_now_add=True)
+    total_rows = models.PositiveIntegerField("行数 rows", default=0)
+    valid_rows = models.PositiveIntegerField("有效行 valid rows", default=0)
+    error_rows = models.PositiveIntegerField("错误行 rows with errors", default=0)
+    # {"headers": [...as uploaded], "columns": [column key per header], "rows": [
+    #   {"row": n, "cells": [...], "errors": [[column key, message], ...], "note": "...",
+    #    "document": id, "label": "...", "params": {...}}, ...]}
+    report = models.JSONField("校验报告 report", default=dict)
+    job = models.OneToOneField(
+        BatchJob,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="import_file",
+        verbose_name="批量作业 batch job",
+    )
+    executed_at = models.DateTimeField("执行时间 executed at", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "导入文件 import file"
+        verbose_name_plural = "导入文件 import files"
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [models.Index(fields=["uploaded_by", "-uploaded_at"], name="import_by_user_idx")]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} {self.file_name}"

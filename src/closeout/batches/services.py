@@ -116,6 +116,11 @@ def batch_create(
 ) -> BatchJob:
     """A batch job from an explicit list or a saved queue filter; nothing changes yet."""
     require(actor, Perm.BATCH_RUN, what="batch jobs")
+    if action == BatchAction.IMPORT:
+        raise InvalidInput(
+            "an import batch is created by executing an uploaded file (closeout import run)",
+            details={"field": "action"},
+        )
     if action not in BatchAction.values:
         raise InvalidInput(
             f"unknown batch action '{action}'; use one of: " + ", ".join(BatchAction.values),
@@ -219,9 +224,15 @@ def _close_outcome(
     verdict: DocumentVerdict | None,
     open_value: Decimal,
     chunk: _Chunk,
+    *,
+    remark: str | None = None,
+    action: str | None = None,
 ) -> tuple[str, str]:
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
-    refused — the same guards as a manual close."""
+    refused — the same guards as a manual close. An imported row passes its own remark and
+    action instead of the job's."""
+    remark = job.remark if remark is None else remark
+    action = job.action if action is None else action
     if document.close_state != CloseState.OPEN:
         return "skipped", f"{document.label} is {document.close_state}"
     if not chunk.allows(document):
@@ -235,7 +246,7 @@ def _close_outcome(
             document.label,
             blocking={c: c for c in verdict.codes(Severity.BLOCKING)},
             exceptions={c: c for c in verdict.codes(Severity.EXCEPTION)},
-            remark=job.remark,
+            remark=remark,
         )
     except DomainError as refusal:
         return "refused", refusal.message
@@ -248,7 +259,7 @@ def _close_outcome(
         routes=chunk.routes,
     )
     needs_approval = chunk.policy(document).direct_close_needs_approval
-    if route is not None or needs_approval or job.action == BatchAction.REQUEST:
+    if route is not None or needs_approval or action == BatchAction.REQUEST:
         name = route.name if route else "policy"
         return "needs_approval", f"approval route: {name}"
     return "would_close", ""
@@ -270,6 +281,11 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
         job = _job_for(actor, job.pk)
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
             raise InvalidInput(f"batch #{job.pk} is {job.state}; only a draft can be previewed")
+        if job.action == BatchAction.IMPORT:
+            raise InvalidInput(
+                f"batch #{job.pk} runs an imported file, whose rows were checked when it was "
+                "validated; it has no separate preview"
+            )
     counts: dict[str, int] = {}
     released = Decimal(0)
     items = BatchItem.objects.filter(job=job).select_related(
@@ -514,6 +530,11 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
     if job.action == BatchAction.CLOSE:
         _process_close(job, items)
         return
+    if job.action == BatchAction.IMPORT:
+        from closeout.batches.import_run import process_import_items
+
+        process_import_items(job, items)
+        return
     actor = job.created_by
     steps: dict[str, Callable[[BatchItem], object]] = {
         BatchAction.REOPEN: lambda i: document_reopen(
@@ -542,17 +563,23 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
             _mark(item, ItemState.FAILED, "refused", error.message)
 
 
-def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
-    """Close directly what may close, in bulk; submit requests where an approval route
-    applies; refuse the rest with the reason. The documents are locked first."""
-    ids = [i.document_id for i in items if i.document_id]
-    documents = {
+def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
+    """The items' documents, locked in id order (as every chunk locks them, so two workers
+    never wait on each other in a cycle)."""
+    ids = sorted({i.document_id for i in items if i.document_id})
+    return {
         d.pk: d
         for d in Document.objects.select_for_update(of=("self",))
         .select_related("org_unit")
         .filter(pk__in=ids)
         .order_by("pk")
     }
+
+
+def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
+    """Close directly what may close, in bulk; submit requests where an approval route
+    applies; refuse the rest with the reason. The documents are locked first."""
+    documents = lock_documents(items)
     open_ids = [pk for pk, d in documents.items() if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=job.doc_type)
     values = released_value_for(open_ids, doc_type=job.doc_type)

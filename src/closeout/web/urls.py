@@ -3,7 +3,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views, views_archive, views_diagnostics, views_reports
+from closeout.web import views, views_archive, views_diagnostics, views_imports, views_reports
 
 app_name = "web"
 
@@ -35,4 +35,10 @@ urlpatterns = [
         name="batch_verification",
     ),
     path("reports/", views_reports.reports, name="reports"),
+    # Import of close instructions (导入结案指令)
+    path("imports/", views_imports.imports, name="imports"),
+    path("imports/template.<str:fmt>", views_imports.import_template_view, name="import_template"),
+    path("imports/<int:pk>/", views_imports.import_detail, name="import"),
+    path("imports/<int:pk>/execute/", views_imports.import_execute_view, name="import_execute"),
+    path("imports/<int:pk>/report.xlsx", views_imports.import_report, name="import_report"),
 ]
