@@ -35,6 +35,7 @@ from closeout.batches.selectors import batch_results
 from closeout.closing.services import document_close
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import CloseState, Document, EventKind
+from closeout.reports.models import PostCloseVerification
 from tests.factories import (
     PO,
     SO,
@@ -185,8 +186,10 @@ def test_validate_then_execute_closes_documents_and_lines_with_audit(
         AuditEvent.objects.filter(seq__gt=validated[0].seq).values_list("action", flat=True)
     )
     assert actions[:2] == [AuditAction.IMPORT_EXECUTED, AuditAction.BATCH_STARTED]
-    assert actions[-1] == AuditAction.BATCH_FINISHED
-    assert sorted(actions[2:-1]) == sorted(
+    # The finished batch is verified after it (reports.verification).
+    assert actions[-2:] == [AuditAction.BATCH_FINISHED, AuditAction.POST_CLOSE_VERIFIED]
+    assert PostCloseVerification.objects.get(job=job).passed
+    assert sorted(actions[2:-2]) == sorted(
         [AuditAction.LINES_CLOSED, AuditAction.DOCUMENT_CLOSED, AuditAction.DOCUMENT_CLOSED]
     )
     assert audit_chain_verify().intact
