@@ -8,7 +8,18 @@ from ninja import NinjaAPI
 
 from closeout.api.auth import SessionAuth, TokenAuth, gate
 from closeout.api.errors import install_handlers
-from closeout.api.routers import admin, audit, batches, documents, events, requests
+from closeout.api.routers import (
+    admin,
+    archive,
+    audit,
+    batches,
+    diagnostics,
+    documents,
+    events,
+    imports,
+    reports,
+    requests,
+)
 
 api = NinjaAPI(
     title="closeout API",
@@ -33,6 +44,11 @@ api.add_router("/partners", admin.partners)
 api.add_router("/policies", admin.policies)
 api.add_router("/webhooks", admin.webhooks)
 api.add_router("/tokens", admin.tokens)
+api.add_router("/reports", reports.router)
+api.add_router("/diagnostics", diagnostics.router)
+api.add_router("/batches", diagnostics.verification_router)
+api.add_router("/imports", imports.router)
+api.add_router("/archive", archive.router)
 
 _UNGATED = {"openapi-json", "openapi-view"}
 

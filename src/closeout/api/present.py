@@ -2,30 +2,45 @@
 
 from typing import Any
 
+from django.utils.functional import Promise
+
 from closeout.api.models import ApiToken
 from closeout.api.schemas import (
+    ArchiveRunOut,
     BatchItemOut,
     BatchOut,
     ChecklistOut,
     CheckOut,
     DecisionOut,
+    DiagnosticRunOut,
     DocumentOut,
     DocumentSummary,
+    ImportOut,
+    ImportRowOut,
+    KpiTableOut,
     LineOut,
+    PackVerifyOut,
     PolicyOut,
     RequestOut,
     RiskOut,
     TokenOut,
+    VerificationOut,
+    VerificationProblemOut,
     WebhookOut,
     dec,
 )
 from closeout.approvals.models import CloseRequest
 from closeout.audit.services import to_json_value
-from closeout.batches.models import BatchItem, BatchJob
-from closeout.closing.models import ClosePolicy
+from closeout.batches.imports import report_rows
+from closeout.batches.models import BatchItem, BatchJob, ImportFile
+from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.selectors import Checklist
 from closeout.documents.models import Document, Line
 from closeout.notifications.models import WebhookEndpoint
+from closeout.reports.archive import PackVerdict
+from closeout.reports.diagnostics import decimal_or_none
+from closeout.reports.kpis import KpiTable
+from closeout.reports.models import DiagnosticRun, PostCloseVerification
 
 
 def s(value: Any) -> str:
@@ -231,4 +246,118 @@ def token_out(token: ApiToken) -> TokenOut:
         expires_at=token.expires_at,
         revoked_at=token.revoked_at,
         last_used_at=token.last_used_at,
+    )
+
+
+def cell(value: Any) -> Any:
+    """A report cell as JSON: decimals as strings, dates ISO, translated labels as text."""
+    if isinstance(value, Promise):
+        return str(value)
+    return to_json_value(value)
+
+
+def kpi_table_out(table: KpiTable) -> KpiTableOut:
+    return KpiTableOut(
+        key=table.key,
+        title=str(table.title),
+        headers=[str(h) for h in table.headers],
+        rows=[[cell(v) for v in row] for row in table.rows],
+    )
+
+
+def diagnostic_run_out(run: DiagnosticRun) -> DiagnosticRunOut:
+    return DiagnosticRunOut(
+        id=run.pk,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_ms=run.duration_ms,
+        trigger=run.trigger,
+        run_by=run.run_by.get_username() if run.run_by is not None else None,
+        counts={str(k): int(v) for k, v in run.counts.items()},
+        problems=run.problems,
+    )
+
+
+def diagnostic_row_out(row: dict[str, Any], keys: list[str], labels: dict[str, Any]) -> Any:
+    """One offending row keyed by the check's columns; the problem in words."""
+    values: dict[str, Any] = {}
+    for key in keys:
+        value = row.get(key)
+        if key == "problem":
+            values[key] = str(labels.get(value, value))
+        else:
+            values[key] = cell(decimal_or_none(value))
+    return values
+
+
+def verification_out(result: PostCloseVerification) -> VerificationOut:
+    return VerificationOut(
+        id=result.pk,
+        batch=result.job_id,
+        created_at=result.created_at,
+        run_by=result.run_by.get_username() if result.run_by is not None else None,
+        passed=result.passed,
+        documents_checked=result.documents_checked,
+        lines_checked=result.lines_checked,
+        items_checked=result.items_checked,
+        chain_intact=result.chain_intact,
+        chain_problem=result.chain_problem,
+        problem_count=result.problem_count,
+        problems=[VerificationProblemOut(**p) for p in result.problems],
+    )
+
+
+def import_out(imported: ImportFile) -> ImportOut:
+    return ImportOut(
+        id=imported.pk,
+        file_name=imported.file_name,
+        file_format=imported.file_format,
+        encoding=imported.encoding,
+        size=imported.size,
+        sha256=imported.sha256,
+        uploaded_by=imported.uploaded_by.get_username(),
+        uploaded_at=imported.uploaded_at,
+        total_rows=imported.total_rows,
+        valid_rows=imported.valid_rows,
+        error_rows=imported.error_rows,
+        batch=imported.job_id,
+        executed_at=imported.executed_at,
+        rows=[
+            ImportRowOut(
+                row=r.row,
+                status="ok" if r.ok else "error",
+                column=", ".join(r.columns),
+                message=r.message,
+                outcome=r.outcome,
+                document=r.label,
+            )
+            for r in report_rows(imported)
+        ],
+    )
+
+
+def pack_verdict_out(verdict: PackVerdict) -> PackVerifyOut:
+    return PackVerifyOut(
+        intact=verdict.intact,
+        period=verdict.period,
+        files_checked=verdict.files_checked,
+        events_checked=verdict.events_checked,
+        live_checked=verdict.live_checked,
+        problems=list(verdict.problems),
+        kinds=list(verdict.kinds),
+    )
+
+
+def archive_run_out(run: ArchiveRun) -> ArchiveRunOut:
+    return ArchiveRunOut(
+        id=run.pk,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        doc_type=run.doc_type,
+        dry_run=run.dry_run,
+        actor=run.actor_name,
+        archived=run.archived,
+        lines_archived=run.lines_archived,
+        retention_off=run.retention_off,
+        per_policy=to_json_value(run.per_policy),
     )

@@ -449,3 +449,126 @@ class TokenOut(Schema):
 
 class TokenCreatedOut(TokenOut):
     token: str
+
+
+# --- reports, diagnostics, imports, archive --------------------------------------------------
+
+
+class KpiTableOut(Schema):
+    key: str
+    title: str
+    headers: list[str]
+    # Cells: text, whole numbers, ratios and days as numbers, money as decimal strings.
+    rows: list[list[Any]]
+
+
+class KpiReportOut(Schema):
+    date_from: date | None
+    date_to: date | None
+    doc_type: str
+    org_unit: str
+    tables: list[KpiTableOut]
+
+
+class DiagnosticCheckOut(Schema):
+    code: str
+    label: str
+    what_next: str
+    level: str
+    columns: list[str]
+    count: int | None
+
+
+class DiagnosticRunOut(Schema):
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int
+    trigger: str
+    run_by: str | None
+    counts: dict[str, int]
+    problems: int
+
+
+class DiagnosticsOut(Schema):
+    last_run: DiagnosticRunOut | None
+    checks: list[DiagnosticCheckOut]
+
+
+class DiagnosticRowsPage(Schema):
+    check: str
+    columns: list[str]
+    # One dict per offending row, keyed by the column keys; measures as decimal strings.
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class VerificationProblemOut(Schema):
+    check: str
+    document: str
+    line: int | None
+    message: str
+
+
+class VerificationOut(Schema):
+    id: int
+    batch: int
+    created_at: datetime
+    run_by: str | None
+    passed: bool
+    documents_checked: int
+    lines_checked: int
+    items_checked: int
+    chain_intact: bool
+    chain_problem: str
+    problem_count: int
+    problems: list[VerificationProblemOut]
+
+
+class ImportRowOut(Schema):
+    row: int
+    status: Literal["ok", "error"]
+    column: str
+    message: str
+    outcome: str
+    document: str
+
+
+class ImportOut(Schema):
+    id: int
+    file_name: str
+    file_format: str
+    encoding: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+    total_rows: int
+    valid_rows: int
+    error_rows: int
+    batch: int | None
+    executed_at: datetime | None
+    rows: list[ImportRowOut]
+
+
+class PackVerifyOut(Schema):
+    intact: bool
+    period: str
+    files_checked: int
+    events_checked: int
+    live_checked: bool
+    problems: list[str]
+    kinds: list[str]
+
+
+class ArchiveRunOut(Schema):
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    doc_type: str
+    dry_run: bool
+    actor: str
+    archived: int
+    lines_archived: int
+    retention_off: int
+    per_policy: list[Any]

@@ -1,0 +1,67 @@
+"""Archive (归档): the evidence pack of a period, the verification of an uploaded pack, and
+the latest archive runs. For holders of `audit.view`: a pack holds the audit log of a period."""
+
+import tempfile
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Router
+from ninja.files import UploadedFile
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.api import present
+from closeout.api.routers._common import ERRORS, caller
+from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
+from closeout.core.errors import DomainError, InvalidInput
+from closeout.reports.archive import (
+    archive_pack_export,
+    archive_pack_verify,
+    archive_runs_recent,
+    period_parse,
+)
+
+router = Router(tags=["archive"])
+
+WHAT = "the archive"
+MAX_RUNS = 100
+
+
+@router.get(
+    "/packs",
+    response={200: None, **ERRORS},
+    summary="Download the evidence pack (.zip) of a period: '2026-03' or '2026-03-01..2026-03-15'",
+)
+def pack_download(request: HttpRequest, period: str) -> Any:
+    actor = caller(request)
+    require(actor, Perm.AUDIT_VIEW, what=WHAT)
+    parsed = period_parse(period)
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+    try:
+        archive_pack_export(actor=actor, period=parsed, out=spool)
+    except DomainError:
+        spool.close()
+        raise
+    spool.seek(0)
+    name = f"closeout-evidence-{parsed.label.replace('..', '_')}.zip"
+    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
+
+
+@router.post(
+    "/verify",
+    response={200: PackVerifyOut, **ERRORS},
+    summary="Verify an uploaded evidence pack against its manifest and the live audit chain",
+)
+def pack_verify(request: HttpRequest, pack: File[UploadedFile]) -> Any:
+    """Multipart field `pack`. A pack that was changed is still a 200 with `intact` false and
+    the problems; a file that is not a zip is a 422."""
+    require(caller(request), Perm.AUDIT_VIEW, what=WHAT)
+    return present.pack_verdict_out(archive_pack_verify(pack.file, live=True))
+
+
+@router.get("/runs", response={200: list[ArchiveRunOut], **ERRORS}, summary="Latest archive runs")
+def archive_runs(request: HttpRequest, limit: int = 10) -> Any:
+    require(caller(request), Perm.AUDIT_VIEW, what=WHAT)
+    if not 1 <= limit <= MAX_RUNS:
+        raise InvalidInput(f"limit must be 1 to {MAX_RUNS}", details={"field": "limit"})
+    return [present.archive_run_out(r) for r in archive_runs_recent(limit)]

@@ -1,0 +1,91 @@
+"""The closing report (结案报表): the KPI tables as JSON, or one table (or all, .xlsx) as a
+download, for the documents the caller may see in reports."""
+
+from datetime import date
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+
+from closeout.api import present
+from closeout.api.routers._common import ERRORS, caller
+from closeout.api.schemas import KpiReportOut
+from closeout.core.errors import InvalidInput
+from closeout.core.exports import export_response, export_workbook_response
+from closeout.core.models import OrgUnit
+from closeout.reports.kpi_services import kpi_report_exported
+from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
+from closeout.reports.present import displayed
+
+router = Router(tags=["reports"])
+
+
+class KpiParams(Schema):
+    date_from: date | None = None
+    date_to: date | None = None
+    doc_type: str = ""
+    org_unit: str = ""
+    format: Literal["xlsx", "csv"] | None = None
+    table: str = ""
+
+
+def _org_unit(code: str) -> OrgUnit | None:
+    if not code:
+        return None
+    unit = OrgUnit.objects.filter(code=code).first()
+    if unit is None:
+        raise InvalidInput(f"unknown organisation unit '{code[:60]}'", details={"field": "org_unit"})
+    return unit
+
+
+def _headers(table: KpiTable) -> list[str]:
+    return [str(h) for h in table.headers]
+
+
+@router.get(
+    "/kpis",
+    response={200: KpiReportOut, **ERRORS},
+    summary="Closing KPIs as tables; with `format`, a download (.xlsx or CSV)",
+)
+def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
+    """Limited to the organisation units (and types) where the caller holds `report.view`.
+    `format=csv` needs `table`; `format=xlsx` without `table` is the whole report, one sheet
+    per table. Downloads are recorded in the audit log."""
+    actor = caller(request)
+    kpi = KpiFilter(
+        date_from=params.date_from,
+        date_to=params.date_to,
+        doc_type=params.doc_type,
+        org_unit=_org_unit(params.org_unit),
+    )
+    report = kpi_report(actor, kpi)
+    tables = displayed(report)
+    if params.format is None:
+        return KpiReportOut(
+            date_from=kpi.date_from,
+            date_to=kpi.date_to,
+            doc_type=kpi.doc_type,
+            org_unit=params.org_unit,
+            tables=[present.kpi_table_out(t) for t in tables],
+        )
+    if params.format == "csv" and not params.table:
+        raise InvalidInput(
+            "a CSV download holds one table: name it with 'table' (one of: "
+            + ", ".join(t.key for t in tables)
+            + ")",
+            details={"field": "table"},
+        )
+    chosen = [t for t in tables if t.key == report.table(params.table).key] if params.table else tables
+    kpi_report_exported(actor=actor, kpi=kpi, tables=chosen, fmt=params.format)
+    if len(chosen) > 1:
+        return export_workbook_response(
+            filename="closing-report",
+            sheets=[(str(t.title), _headers(t), t.rows) for t in chosen],
+        )
+    return export_response(
+        params.format,
+        filename=f"closing-report-{chosen[0].key}",
+        headers=_headers(chosen[0]),
+        rows=chosen[0].rows,
+        sheet_title=str(chosen[0].title),
+    )
