@@ -104,3 +104,19 @@ def error_of(response: Any) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"code", "message", "details"}, body
     return body  # type: ignore[no-any-return]
+
+
+def download(response: Any) -> bytes:
+    """The body of a plain, streamed or file response."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return bytes(response.content)
+
+
+def upload(api: Api, path: str, field: str, name: str, content: bytes, **headers: str) -> Any:
+    """A multipart POST of one file, with the bearer token."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return api.client.post(
+        path, {field: SimpleUploadedFile(name, content)}, headers=api._headers(headers or None)
+    )

@@ -39,6 +39,8 @@ def error_response(
 def field_path(loc: list[Any] | tuple[Any, ...]) -> tuple[str, int | None]:
     """("body", "payload", "events", 3, "quantity") -> ("events[3].quantity", 3)."""
     parts = list(loc)
+    if len(parts) > 1 and parts[0] == "file":  # a multipart upload: ("file", "<field>")
+        parts.pop(0)
     while parts and isinstance(parts[0], str) and parts[0] in _LOC_NOISE:
         parts.pop(0)
     text, index = "", None
