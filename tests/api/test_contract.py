@@ -33,6 +33,18 @@ def test_openapi_and_docs_are_served(client: Client) -> None:
         "/api/audit/export",
         "/api/webhooks",
         "/api/policies/{doc_type}",
+        "/api/reports/kpis",
+        "/api/diagnostics",
+        "/api/diagnostics/run",
+        "/api/diagnostics/{check}",
+        "/api/batches/{job_id}/verification",
+        "/api/imports",
+        "/api/imports/template",
+        "/api/imports/{import_id}",
+        "/api/imports/{import_id}/execute",
+        "/api/archive/packs",
+        "/api/archive/verify",
+        "/api/archive/runs",
     ):
         assert path in spec["paths"], path
     assert client.get("/api/docs").status_code == 200

@@ -5,11 +5,12 @@ import io
 from typing import Any
 
 import pytest
+from django.test import Client
 from openpyxl import load_workbook
 
 from closeout.batches.models import ImportFile
 from closeout.documents.models import CloseState, Document
-from tests.api.conftest import ApiFactory, download, error_of, upload
+from tests.api.conftest import Api, ApiFactory, download, error_of, upload
 from tests.batches.test_imports import (  # noqa: F401 (_inline_tasks: an autouse fixture)
     _inline_tasks,
     csv_bytes,
@@ -24,12 +25,18 @@ def test_template_in_both_formats(api_for: ApiFactory) -> None:
     api = api_for("operator")
     xlsx = api.get("/api/imports/template")
     assert xlsx.status_code == 200 and xlsx["Content-Disposition"].endswith('.xlsx"')
-    headers = next(load_workbook(io.BytesIO(download(xlsx))).worksheets[0].iter_rows(values_only=True))
+    headers = next(
+        load_workbook(io.BytesIO(download(xlsx))).worksheets[0].iter_rows(values_only=True)
+    )
     text = download(api.get("/api/imports/template", format="csv")).decode("utf-8")
     assert text.startswith("\ufeff") and text[1:].strip().split(",") == list(headers)
     bad = api.get("/api/imports/template", format="pdf")
     assert bad.status_code == 422 and error_of(bad)["details"]["field"] == "format"
-    assert api_for(None).get("/api/imports/template").status_code == 200  # holds no data
+    # The template holds no data: any signed-in caller may fetch it (as on the page), but
+    # not an anonymous one.
+    assert api_for(None).get("/api/imports/template").status_code == 200
+    anonymous = Api(Client(), None).get("/api/imports/template")
+    assert anonymous.status_code == 401 and error_of(anonymous)["code"] == "unauthenticated"
 
 
 def test_upload_report_and_execute(
@@ -108,7 +115,11 @@ def test_bad_files_are_refused_with_the_reason(api_for: ApiFactory, org: Org) ->
     assert api.get("/api/imports/999999").status_code == 404
     assert api.post("/api/imports/999999/execute").status_code == 404
     nothing_valid = upload(
-        api, "/api/imports", "file", "c.csv", csv_bytes([[PO, "MISSING", "", "close", "completed", "", ""]])
+        api,
+        "/api/imports",
+        "file",
+        "c.csv",
+        csv_bytes([[PO, "MISSING", "", "close", "completed", "", ""]]),
     ).json()
     refused = api.post(f"/api/imports/{nothing_valid['id']}/execute")
     assert refused.status_code == 422 and "no valid row" in error_of(refused)["message"]

@@ -278,7 +278,7 @@ def diagnostic_run_out(run: DiagnosticRun) -> DiagnosticRunOut:
     )
 
 
-def diagnostic_row_out(row: dict[str, Any], keys: list[str], labels: dict[str, Any]) -> Any:
+def diagnostic_row_out(row: dict[str, Any], keys: list[str], labels: dict[Any, Any]) -> Any:
     """One offending row keyed by the check's columns; the problem in words."""
     values: dict[str, Any] = {}
     for key in keys:

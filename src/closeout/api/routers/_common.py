@@ -1,13 +1,15 @@
 """Helpers shared by the routers: the caller, error responses in the schema, If-Match."""
 
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from ninja.files import UploadedFile
 from ninja.responses import codes_4xx
 
 from closeout.api.schemas import Error
 from closeout.api.services import PreconditionFailed
+from closeout.core.errors import InvalidInput
 from closeout.documents.models import Document
 
 ERRORS: dict[Any, Any] = {codes_4xx: Error}
@@ -44,3 +46,10 @@ def check_if_match(request: HttpRequest, document: Document) -> None:
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def uploaded_stream(upload: UploadedFile, field: str) -> IO[bytes]:
+    """The bytes of a multipart upload, for the services that read files."""
+    if upload.file is None:
+        raise InvalidInput(f"the upload '{field}' holds no file", details={"field": field})
+    return cast(IO[bytes], upload.file)

@@ -11,7 +11,7 @@ from ninja.files import UploadedFile
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller
+from closeout.api.routers._common import ERRORS, caller, uploaded_stream
 from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
 from closeout.core.errors import DomainError, InvalidInput
 from closeout.reports.archive import (
@@ -56,7 +56,7 @@ def pack_verify(request: HttpRequest, pack: File[UploadedFile]) -> Any:
     """Multipart field `pack`. A pack that was changed is still a 200 with `intact` false and
     the problems; a file that is not a zip is a 422."""
     require(caller(request), Perm.AUDIT_VIEW, what=WHAT)
-    return present.pack_verdict_out(archive_pack_verify(pack.file, live=True))
+    return present.pack_verdict_out(archive_pack_verify(uploaded_stream(pack, "pack"), live=True))
 
 
 @router.get("/runs", response={200: list[ArchiveRunOut], **ERRORS}, summary="Latest archive runs")

@@ -8,7 +8,7 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller
+from closeout.api.routers._common import ERRORS, caller, uploaded_stream
 from closeout.api.schemas import BatchOut, ImportOut
 from closeout.batches.import_template import import_template
 from closeout.batches.imports import import_execute, import_get, import_validate
@@ -40,7 +40,9 @@ def template(request: HttpRequest, format: Literal["xlsx", "csv"] = "xlsx") -> A
 def import_upload(request: HttpRequest, file: File[UploadedFile]) -> Any:
     """Multipart field `file` (.xlsx or .csv, UTF-8 or GBK). A file that cannot be read is a 422
     naming the problem; rows with errors are stored with their row, column and message."""
-    imported = import_validate(actor=caller(request), upload=file.file, file_name=file.name or "")
+    imported = import_validate(
+        actor=caller(request), upload=uploaded_stream(file, "file"), file_name=file.name or ""
+    )
     return Status(201, present.import_out(import_get(actor=caller(request), import_id=imported.pk)))
 
 

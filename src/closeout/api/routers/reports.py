@@ -34,7 +34,9 @@ def _org_unit(code: str) -> OrgUnit | None:
         return None
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
-        raise InvalidInput(f"unknown organisation unit '{code[:60]}'", details={"field": "org_unit"})
+        raise InvalidInput(
+            f"unknown organisation unit '{code[:60]}'", details={"field": "org_unit"}
+        )
     return unit
 
 
@@ -75,7 +77,9 @@ def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
             + ")",
             details={"field": "table"},
         )
-    chosen = [t for t in tables if t.key == report.table(params.table).key] if params.table else tables
+    chosen = (
+        [t for t in tables if t.key == report.table(params.table).key] if params.table else tables
+    )
     kpi_report_exported(actor=actor, kpi=kpi, tables=chosen, fmt=params.format)
     if len(chosen) > 1:
         return export_workbook_response(
