@@ -77,6 +77,7 @@ def test_archive_needs_audit_view(api_for: ApiFactory, archived: Document) -> No
     ):
         assert response.status_code == 403
         assert "audit.view" in error_of(response)["message"]
+        assert error_of(response)["details"]["permission"] == "audit.view"
     assert not AuditEvent.objects.filter(action=AuditAction.ARCHIVE_PACK_EXPORTED).exists()
 
 

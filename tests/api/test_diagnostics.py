@@ -36,12 +36,13 @@ def test_run_then_overview_with_counts(api_for: ApiFactory, over: dict[str, Docu
         c.code for c in CHECKS
     ]
     assert all(c["count"] is None and c["what_next"] for c in before["checks"])
-    run = api.post("/api/diagnostics/run")
+    run = api.post("/api/diagnostics/run", {"stale_days": 10})
     assert run.status_code == 201, run.content
     body = run.json()
     assert body["counts"]["po_quantities"] == 3 and body["run_by"] == api.user.username
     assert DiagnosticRun.objects.get().pk == body["id"]
-    assert AuditEvent.objects.filter(action=AuditAction.DIAGNOSTICS_RUN).count() == 1
+    audited = AuditEvent.objects.get(action=AuditAction.DIAGNOSTICS_RUN)
+    assert audited.data["reopen_stale_days"] == 10
     after = api.get("/api/diagnostics").json()
     assert after["last_run"]["id"] == body["id"]
     assert next(c for c in after["checks"] if c["code"] == "po_quantities")["count"] == 3
@@ -74,6 +75,7 @@ def test_diagnostics_need_report_view(api_for: ApiFactory, over: dict[str, Docum
     ):
         assert response.status_code == 403
         assert "report.view" in error_of(response)["message"]
+        assert error_of(response)["details"]["permission"] == "report.view"
     assert not DiagnosticRun.objects.exists()
 
 
@@ -83,6 +85,10 @@ def test_diagnostics_bad_input(api_for: ApiFactory, over: dict[str, Document]) -
     assert unknown.status_code == 422
     assert error_of(unknown)["details"]["field"] == "check"
     assert "po_quantities" in error_of(unknown)["message"]
+    for body in ({"stale_days": -1}, {"stale_days": "soon"}):
+        refused = api.post("/api/diagnostics/run", body)
+        assert refused.status_code == 422 and error_of(refused)["details"]["field"] == "stale_days"
+    assert not DiagnosticRun.objects.exists()
     for params in ({"limit": 0}, {"cursor": "abc"}, {"limit": "many"}):
         response = api.get("/api/diagnostics/po_quantities", **params)
         assert response.status_code == 422

@@ -88,6 +88,7 @@ def test_imports_need_import_run_and_ownership(api_for: ApiFactory, org: Org) ->
     content = csv_bytes([[PO, document.number, "", "close", "completed", "", ""]])
     refused = upload(api_for("auditor"), "/api/imports", "file", "c.csv", content)
     assert refused.status_code == 403 and "import.run" in error_of(refused)["message"]
+    assert error_of(refused)["details"]["permission"] == "import.run"
     owner = api_for("operator")
     imported = upload(owner, "/api/imports", "file", "c.csv", content).json()
     other = api_for("operator")

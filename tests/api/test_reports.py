@@ -65,6 +65,7 @@ def test_kpis_need_report_view(api_for: ApiFactory, closes: list[Document]) -> N
     assert response.status_code == 403
     body = error_of(response)
     assert body["code"] == "permission_denied" and "report.view" in body["message"]
+    assert body["details"]["permission"] == "report.view"
 
 
 def test_kpis_bad_input_names_the_field(api_for: ApiFactory, closes: list[Document]) -> None:

@@ -479,6 +479,11 @@ class DiagnosticCheckOut(Schema):
     count: int | None
 
 
+class DiagnosticsRunIn(Schema):
+    # Days after which a reopened, not re-closed document counts (default: the setting).
+    stale_days: int | None = Field(default=None, ge=0, le=36_500)
+
+
 class DiagnosticRunOut(Schema):
     id: int
     started_at: datetime

@@ -15,6 +15,7 @@ from closeout.api.schemas import (
     DiagnosticRowsPage,
     DiagnosticRunOut,
     DiagnosticsOut,
+    DiagnosticsRunIn,
     VerificationOut,
 )
 from closeout.api.selectors import cursor_value
@@ -65,10 +66,14 @@ def diagnostics_overview(request: HttpRequest) -> Any:
     response={201: DiagnosticRunOut, **ERRORS},
     summary="Run every check now and return the stored run",
 )
-def diagnostics_run_now(request: HttpRequest) -> Any:
+def diagnostics_run_now(request: HttpRequest, payload: DiagnosticsRunIn | None = None) -> Any:
     """Synchronous (the page queues it): an integration wants the counts it asked for; the
     checks are counting queries. Send an `Idempotency-Key` to retry safely."""
-    run = diagnostics_run(actor=caller(request), trigger=DiagnosticTrigger.MANUAL)
+    run = diagnostics_run(
+        actor=caller(request),
+        trigger=DiagnosticTrigger.MANUAL,
+        stale_days=payload.stale_days if payload is not None else None,
+    )
     return Status(201, present.diagnostic_run_out(run))
 
 
