@@ -1,8 +1,10 @@
 """Reads of roles and grants."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
 
 from closeout.access.models import Grant, Role
+from closeout.access.permissions import Perm
 from closeout.core.models import OrgUnit
 
 
@@ -60,3 +62,24 @@ def user_permissions(user: AbstractBaseUser, *, extra_role: Role | None = None) 
     if extra_role is not None:
         perms |= extra_role.all_permissions()
     return perms
+
+
+def documents_visible_to(user: AbstractBaseUser) -> Q:
+    """A condition on Document: the organisation subtrees (and types) where the user may view
+    documents now. Used by every list that shows documents (queue, drill-downs, API)."""
+    condition = Q(pk__in=[])
+    for grant in grants_of(user):
+        if Perm.DOCUMENT_VIEW not in grant.role.all_permissions():
+            continue
+        if grant.org_unit.parent_id is None and not grant.doc_types and _single_root():
+            # The whole company: no filter, so the queue keeps to its index on big tables.
+            return Q()
+        scope = Q(org_unit__path__startswith=grant.org_unit.path)
+        if grant.doc_types:
+            scope &= Q(doc_type__in=grant.doc_types)
+        condition |= scope
+    return condition
+
+
+def _single_root() -> bool:
+    return OrgUnit.objects.filter(parent__isnull=True).count() == 1

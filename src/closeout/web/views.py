@@ -21,7 +21,7 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from closeout.access.permissions import Perm
-from closeout.access.selectors import grants_of
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.approvals.selectors import approvers_for, requests_of, requests_waiting_for
@@ -50,7 +50,6 @@ from closeout.closing.selectors import (
 from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition, PermissionDenied
 from closeout.core.exports import check_format, export_response
-from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document
 from closeout.notifications.selectors import inbox_for
 from closeout.notifications.services import notification_mark_read
@@ -116,26 +115,6 @@ def _refused(request: HttpRequest, error: DomainError) -> HttpResponse:
 
 
 # --- home and queue ------------------------------------------------------------------------
-
-
-def _single_root() -> bool:
-    return OrgUnit.objects.filter(parent__isnull=True).count() == 1
-
-
-def _visible(user: AbstractBaseUser) -> Q:
-    """Documents the user may view: the organisation subtrees (and types) of their grants."""
-    condition = Q(pk__in=[])
-    for grant in grants_of(user):
-        if Perm.DOCUMENT_VIEW not in grant.role.all_permissions():
-            continue
-        if grant.org_unit.parent_id is None and not grant.doc_types and _single_root():
-            # The whole company: no filter, so the queue keeps to its index on big tables.
-            return Q()
-        scope = Q(org_unit__path__startswith=grant.org_unit.path)
-        if grant.doc_types:
-            scope &= Q(doc_type__in=grant.doc_types)
-        condition |= scope
-    return condition
 
 
 @login_required
@@ -236,7 +215,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
     if doc_type not in DocType.values:
         raise Http404("unknown document type")
     form = QueueForm(request.GET or None)
-    visible = _visible(user)
+    visible = documents_visible_to(user)
     counts = _open_counts(visible)
     tabs = [(code, label, counts.get(code, 0)) for code, label in DocType.choices]
     rows: list[tuple[Document, str]] = []

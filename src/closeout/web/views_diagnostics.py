@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.batches.models import BatchJob
 from closeout.core.errors import DomainError, PermissionDenied
@@ -31,7 +32,7 @@ from closeout.reports.diagnostics import (
 )
 from closeout.reports.tasks import diagnostics_task
 from closeout.reports.verification import batch_verify, verification_latest
-from closeout.web.views import _refused, _user, _visible
+from closeout.web.views import _refused, _user
 
 DRILL_PAGE_SIZE = 50
 
@@ -83,7 +84,7 @@ def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
     try:
         require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
         spec = check_for(check)
-        rows = diagnostic_rows(spec.code, visible=_visible(user))
+        rows = diagnostic_rows(spec.code, visible=documents_visible_to(user))
         fmt = request.GET.get("format", "")
         if fmt:
             check_format(fmt)

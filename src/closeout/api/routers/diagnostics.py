@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller
@@ -31,7 +32,6 @@ from closeout.reports.diagnostics import (
 )
 from closeout.reports.models import DiagnosticTrigger
 from closeout.reports.verification import batch_verify, verification_latest
-from closeout.web.views import _visible
 
 router = Router(tags=["diagnostics"])
 verification_router = Router(tags=["diagnostics"])
@@ -91,7 +91,9 @@ def diagnostic_detail(
         raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
     spec = check_for(check)
     start = cursor_value(cursor) or 0
-    rows = list(diagnostic_rows(spec.code, visible=_visible(actor))[start : start + limit + 1])
+    rows = list(
+        diagnostic_rows(spec.code, visible=documents_visible_to(actor))[start : start + limit + 1]
+    )
     more = len(rows) > limit
     keys = [c.key for c in spec.columns]
     return DiagnosticRowsPage(
