@@ -133,23 +133,35 @@ def export_response(
         )
         response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
         return response
-    return _xlsx_download(
-        filename, lambda out: write_xlsx(headers, rows, out, sheet_title=sheet_title)
+    return file_download(
+        lambda out: write_xlsx(headers, rows, out, sheet_title=sheet_title),
+        filename=f"{filename}.xlsx",
+        content_type=XLSX_CONTENT_TYPE,
     )
 
 
 def export_workbook_response(*, filename: str, sheets: Sequence[Sheet]) -> HttpResponseBase:
     """A download of several tables as one .xlsx, one sheet each."""
-    return _xlsx_download(filename, lambda out: write_xlsx_sheets(sheets, out))
-
-
-def _xlsx_download(filename: str, write: Callable[[IO[bytes]], None]) -> HttpResponseBase:
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    write(spool)
-    spool.seek(0)
-    return FileResponse(
-        spool, as_attachment=True, filename=f"{filename}.xlsx", content_type=XLSX_CONTENT_TYPE
+    return file_download(
+        lambda out: write_xlsx_sheets(sheets, out),
+        filename=f"{filename}.xlsx",
+        content_type=XLSX_CONTENT_TYPE,
     )
+
+
+def file_download(
+    write: Callable[[IO[bytes]], object], *, filename: str, content_type: str
+) -> HttpResponseBase:
+    """A download of what `write` writes, spooled to disk beyond 16 MB. When `write` raises,
+    the spool is closed and the error goes to the caller."""
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+    try:
+        write(spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=filename, content_type=content_type)
 
 
 __all__ = [
@@ -158,6 +170,7 @@ __all__ = [
     "check_format",
     "export_response",
     "export_workbook_response",
+    "file_download",
     "neutralise",
     "write_csv",
     "write_xlsx",

@@ -33,6 +33,7 @@ from typing import IO, Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
+from django.http import HttpResponseBase
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
@@ -52,6 +53,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.services import ids_param
 from closeout.closing.states import check_transition
 from closeout.core.errors import InvalidInput
+from closeout.core.exports import file_download
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 from closeout.documents.types import all_specs, spec_for
 
@@ -519,6 +521,15 @@ def archive_pack_export(
             },
         )
     return PackResult(period, manifest, manifest_sha256, event)
+
+
+def archive_pack_download(*, actor: AbstractBaseUser, period: Period) -> HttpResponseBase:
+    """The evidence pack of a period as a .zip download (the archive page and the API)."""
+    return file_download(
+        lambda out: archive_pack_export(actor=actor, period=period, out=out),
+        filename=f"closeout-evidence-{period.label.replace('..', '_')}.zip",
+        content_type="application/zip",
+    )
 
 
 def _write_pack_files(

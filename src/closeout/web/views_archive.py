@@ -1,14 +1,13 @@
 """The archive page (归档, S15): retention per policy, archive runs, the evidence pack of a
 period for download, and the verification of an uploaded pack."""
 
-import tempfile
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +18,7 @@ from closeout.access.services import require
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.reports.archive import (
     PackVerdict,
-    archive_pack_export,
+    archive_pack_download,
     archive_pack_verify,
     archive_packs_exported,
     archive_retention_overview,
@@ -96,20 +95,15 @@ def archive_export(request: HttpRequest) -> HttpResponseBase:
     form = PackExportForm(request.POST)
     if not form.is_valid():
         return _page(request, export_form=form, status=400)
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     try:
         period = period_parse(form.cleaned_data["period"])
-        archive_pack_export(actor=_user(request), period=period, out=spool)
+        return archive_pack_download(actor=_user(request), period=period)
     except DomainError as exc:
-        spool.close()
         form.add_error(
             "period" if exc.details.get("field") == "period" else None, refusal_text(exc)
         )
         status = 403 if isinstance(exc, PermissionDenied) else 400
         return _page(request, export_form=form, status=status)
-    spool.seek(0)
-    name = f"closeout-evidence-{period.label.replace('..', '_')}.zip"
-    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
 
 
 @login_required

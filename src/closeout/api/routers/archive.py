@@ -1,10 +1,9 @@
 """Archive (归档): the evidence pack of a period, the verification of an uploaded pack, and
 the latest archive runs. For holders of `audit.view`: a pack holds the audit log of a period."""
 
-import tempfile
 from typing import Any
 
-from django.http import FileResponse, HttpRequest
+from django.http import HttpRequest
 from ninja import File, Router
 from ninja.files import UploadedFile
 
@@ -13,9 +12,9 @@ from closeout.access.services import require
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller, uploaded_stream
 from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
-from closeout.core.errors import DomainError, InvalidInput
+from closeout.core.errors import InvalidInput
 from closeout.reports.archive import (
-    archive_pack_export,
+    archive_pack_download,
     archive_pack_verify,
     archive_runs_recent,
     period_parse,
@@ -35,16 +34,7 @@ MAX_RUNS = 100
 def pack_download(request: HttpRequest, period: str) -> Any:
     actor = caller(request)
     require(actor, Perm.AUDIT_VIEW, what=WHAT)
-    parsed = period_parse(period)
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    try:
-        archive_pack_export(actor=actor, period=parsed, out=spool)
-    except DomainError:
-        spool.close()
-        raise
-    spool.seek(0)
-    name = f"closeout-evidence-{parsed.label.replace('..', '_')}.zip"
-    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
+    return archive_pack_download(actor=actor, period=period_parse(period))
 
 
 @router.post(
