@@ -4,9 +4,11 @@ name in the active language. Shared by the reports page, its downloads and `clos
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpResponseBase
 from django.utils.translation import get_language, gettext
 
 from closeout.closing.models import ReasonCode
+from closeout.core.exports import export_response, export_workbook_response
 from closeout.documents.models import DocType
 from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 
@@ -60,3 +62,23 @@ def displayed(report: KpiReport) -> list[KpiTable]:
         )
         for t in report.tables
     ]
+
+
+def kpi_tables_download(tables: list[KpiTable], fmt: str) -> HttpResponseBase:
+    """Several tables as one .xlsx workbook (a sheet each), or one table as .xlsx or CSV."""
+
+    def headers(table: KpiTable) -> list[str]:
+        return [str(h) for h in table.headers]
+
+    if len(tables) > 1:
+        return export_workbook_response(
+            filename="closing-report",
+            sheets=[(str(t.title), headers(t), t.rows) for t in tables],
+        )
+    return export_response(
+        fmt,
+        filename=f"closing-report-{tables[0].key}",
+        headers=headers(tables[0]),
+        rows=tables[0].rows,
+        sheet_title=str(tables[0].title),
+    )

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.core.errors import DomainError
-from closeout.core.exports import FORMATS, export_response, export_workbook_response
+from closeout.core.exports import FORMATS
 from closeout.core.models import OrgUnit
 from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
@@ -27,7 +27,7 @@ from closeout.reports.kpis import (
     KpiTable,
     kpi_report,
 )
-from closeout.reports.present import displayed
+from closeout.reports.present import displayed, kpi_tables_download
 from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _refused, _user
 
@@ -108,10 +108,6 @@ def chart_for(table: KpiTable) -> SafeString:
     return bar_chart(title=title, labels=labels, series=[(str(table.headers[-1]), column[-1])])
 
 
-def _headers(table: KpiTable) -> list[str]:
-    return [str(h) for h in table.headers]
-
-
 @login_required
 @require_GET
 def reports(request: HttpRequest) -> HttpResponseBase:
@@ -160,18 +156,7 @@ def _export(
             % {"key": key, "known": ", ".join(t.key for t in tables)}
         )
     kpi_report_exported(actor=user, kpi=kpi, tables=chosen, fmt=fmt)
-    if len(chosen) > 1:
-        return export_workbook_response(
-            filename="closing-report",
-            sheets=[(str(t.title), _headers(t), t.rows) for t in chosen],
-        )
-    return export_response(
-        fmt,
-        filename=f"closing-report-{chosen[0].key}",
-        headers=_headers(chosen[0]),
-        rows=chosen[0].rows,
-        sheet_title=str(chosen[0].title),
-    )
+    return kpi_tables_download(chosen, fmt)
 
 
 def _bad_request(message: str) -> HttpResponse:

@@ -11,11 +11,10 @@ from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller
 from closeout.api.schemas import KpiReportOut
 from closeout.core.errors import InvalidInput
-from closeout.core.exports import export_response, export_workbook_response
 from closeout.core.models import OrgUnit
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
-from closeout.reports.present import displayed
+from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.present import displayed, kpi_tables_download
 
 router = Router(tags=["reports"])
 
@@ -38,10 +37,6 @@ def _org_unit(code: str) -> OrgUnit | None:
             f"unknown organisation unit '{code[:60]}'", details={"field": "org_unit"}
         )
     return unit
-
-
-def _headers(table: KpiTable) -> list[str]:
-    return [str(h) for h in table.headers]
 
 
 @router.get(
@@ -81,15 +76,4 @@ def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
         [t for t in tables if t.key == report.table(params.table).key] if params.table else tables
     )
     kpi_report_exported(actor=actor, kpi=kpi, tables=chosen, fmt=params.format)
-    if len(chosen) > 1:
-        return export_workbook_response(
-            filename="closing-report",
-            sheets=[(str(t.title), _headers(t), t.rows) for t in chosen],
-        )
-    return export_response(
-        params.format,
-        filename=f"closing-report-{chosen[0].key}",
-        headers=_headers(chosen[0]),
-        rows=chosen[0].rows,
-        sheet_title=str(chosen[0].title),
-    )
+    return kpi_tables_download(chosen, params.format)
