@@ -64,12 +64,13 @@ def user_permissions(user: AbstractBaseUser, *, extra_role: Role | None = None) 
     return perms
 
 
-def documents_visible_to(user: AbstractBaseUser) -> Q:
-    """A condition on Document: the organisation subtrees (and types) where the user may view
-    documents now. Used by every list that shows documents (queue, drill-downs, API)."""
+def documents_visible_to(user: AbstractBaseUser, perm: str = Perm.DOCUMENT_VIEW) -> Q:
+    """A condition on Document: the organisation subtrees (and types) where the user holds
+    `perm` (by default: may view documents) now. Used by every list that shows documents
+    (queue, drill-downs, API)."""
     condition = Q(pk__in=[])
     for grant in grants_of(user):
-        if Perm.DOCUMENT_VIEW not in grant.role.all_permissions():
+        if perm not in grant.role.all_permissions():
             continue
         if grant.org_unit.parent_id is None and not grant.doc_types and _single_root():
             # The whole company: no filter, so the queue keeps to its index on big tables.

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
-from closeout.access.selectors import grants_of
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
 from closeout.audit.models import AuditEvent
 from closeout.core.errors import InvalidInput
@@ -16,14 +16,7 @@ def visible_scope(user: AbstractBaseUser, perm: str, doc_type: str) -> Q:
     """Documents of `doc_type` in the organisation units where `user` holds `perm` now.
     Raises PermissionDenied (naming the permission) when there are none."""
     require(user, perm, doc_type=doc_type, what=f"{doc_type} documents")
-    condition = Q(pk__in=[])
-    for grant in grants_of(user):
-        if perm not in grant.role.all_permissions():
-            continue
-        if grant.doc_types and doc_type not in grant.doc_types:
-            continue
-        condition |= Q(org_unit__path__startswith=grant.org_unit.path)
-    return condition
+    return documents_visible_to(user, perm) & Q(doc_type=doc_type)
 
 
 def cursor_value(cursor: str | None) -> int | None:
