@@ -754,19 +754,8 @@ class _Builder:
         unpaid: list[_Order],
     ) -> None:
         events = self._po_adjust(order, plan)
-        document = document_upsert(
-            actor=self.user("erp"),
-            doc_type=DocType.PURCHASE_ORDER,
-            number=order.number,
-            org_unit=unit,
-            partner=self.partner(order),
-            document_date=order.order_day,
-            expected_date=order.expected_day,
-            lines=self.lines_of(order),
-            currency="USD",
-            exchange_rate=USD_RATE,
-            source_system=AW_SOURCE,
-            external_id=f"PurchaseOrder/{order.number[2:]}",
+        document = self._order_upsert(
+            order, DocType.PURCHASE_ORDER, unit, f"PurchaseOrder/{order.number[2:]}"
         )
         prefix = f"AW-{order.number}"
         if plan == "on_hold":
@@ -1018,11 +1007,14 @@ class _Builder:
             events = [e for e in events if e.kind != EventKind.PAYMENT]
         return events
 
-    def _so_document(self, order: _Order, plan: str, unit: OrgUnit) -> None:
-        events = self._so_adjust(order, plan)
-        document = document_upsert(
+    def _order_upsert(
+        self, order: _Order, doc_type: str, unit: OrgUnit, external_id: str
+    ) -> Document:
+        """An AdventureWorks order as the ERP syncs it: its own number, dates and lines, in
+        US dollars."""
+        return document_upsert(
             actor=self.user("erp"),
-            doc_type=DocType.SALES_ORDER,
+            doc_type=doc_type,
             number=order.number,
             org_unit=unit,
             partner=self.partner(order),
@@ -1032,7 +1024,13 @@ class _Builder:
             currency="USD",
             exchange_rate=USD_RATE,
             source_system=AW_SOURCE,
-            external_id=f"SalesOrder/{order.number[2:]}",
+            external_id=external_id,
+        )
+
+    def _so_document(self, order: _Order, plan: str, unit: OrgUnit) -> None:
+        events = self._so_adjust(order, plan)
+        document = self._order_upsert(
+            order, DocType.SALES_ORDER, unit, f"SalesOrder/{order.number[2:]}"
         )
         prefix = f"AW-{order.number}"
         for event in events:
