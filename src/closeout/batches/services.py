@@ -43,6 +43,7 @@ from closeout.closing.selectors import (
 from closeout.closing.services import (
     close_documents_bulk,
     close_guard,
+    close_period_check,
     document_reopen,
     reason_get,
 )
@@ -202,6 +203,17 @@ class _Chunk:
         self.allowed: dict[tuple[int, str], bool] = {}
         self.policies: dict[tuple[int, str], ClosePolicy] = {}
         self.routes = active_routes(RequestAction.CLOSE)
+        self.period_refusals: dict[date, str] = {}
+
+    def period_refusal(self, day: date) -> str:
+        """Why a close dated `day` is refused by a closed accounting period ("" if it is not)."""
+        if day not in self.period_refusals:
+            try:
+                close_period_check(day, field="close_date")
+                self.period_refusals[day] = ""
+            except DomainError as refusal:
+                self.period_refusals[day] = refusal.message
+        return self.period_refusals[day]
 
     def allows(self, document: Document) -> bool:
         key = (document.org_unit_id, document.doc_type)
@@ -227,6 +239,7 @@ def _close_outcome(
     *,
     remark: str | None = None,
     action: str | None = None,
+    close_date: date | None = None,
 ) -> tuple[str, str]:
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
     refused — the same guards as a manual close. An imported row passes its own remark and
@@ -240,6 +253,9 @@ def _close_outcome(
             "refused",
             f"{job.created_by.get_username()} lacks '{chunk.perm}' for {document.label}",
         )
+    in_closed_period = chunk.period_refusal(close_date or job.close_date or timezone.localdate())
+    if in_closed_period:
+        return "refused", f"{document.label}: {in_closed_period}"
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
     try:
         close_guard(
@@ -536,6 +552,7 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
         process_import_items(job, items)
         return
     actor = job.created_by
+    lock_documents(items)
     steps: dict[str, Callable[[BatchItem], object]] = {
         BatchAction.REOPEN: lambda i: document_reopen(
             actor=actor, document=_doc(i), reason_code=job.reason_code, remark=job.remark
@@ -564,9 +581,12 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
 
 
 def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
-    """The items' documents, locked in id order (as every chunk locks them, so two workers
-    never wait on each other in a cycle)."""
-    ids = sorted({i.document_id for i in items if i.document_id})
+    """The items' documents (or their requests' documents), locked in id order before any of
+    them is changed: every chunk and every single-document writer then takes document locks in
+    one global order, so two of them never wait on each other in a cycle."""
+    ids = sorted(
+        {i.document_id or (i.request.document_id if i.request else 0) for i in items} - {0}
+    )
     return {
         d.pk: d
         for d in Document.objects.select_for_update(of=("self",))

@@ -45,8 +45,14 @@ def document_get(doc_type: str, number: str) -> Document:
 
 
 def document_lock(document_id: int) -> Document:
-    """Re-read the document under a row lock: every state check works on this fresh copy."""
-    return Document.objects.select_for_update().select_related("org_unit").get(pk=document_id)
+    """Re-read the document under a row lock: every state check works on this fresh copy.
+    Only the document row is locked (`FOR UPDATE OF`), never its organisation unit, so writes
+    to different documents of one unit do not wait on each other."""
+    return (
+        Document.objects.select_for_update(of=("self",))
+        .select_related("org_unit")
+        .get(pk=document_id)
+    )
 
 
 def locked_message(document: Document) -> str:
