@@ -95,7 +95,7 @@ def api_token_create(
 
 def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiToken:
     with transaction.atomic():
-        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        token = ApiToken.objects.select_for_update(no_key=True).filter(pk=token_id).first()
         if token is None:
             raise NotFound(f"no API token #{token_id}")
         if actor is not None and actor.pk != token.user_id:
@@ -220,7 +220,7 @@ def partner_sync(
     if not code.strip() or not name.strip():
         raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
     with transaction.atomic():
-        partner, created = Partner.objects.select_for_update().get_or_create(
+        partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
             code=code, defaults={"name": name, "kind": kind, "active": active}
         )
         if not created and (partner.name, partner.kind, partner.active) != (name, kind, active):
@@ -395,7 +395,9 @@ def policy_update(
             raise InvalidInput(f"{name} must not be negative", details={"field": name})
     with transaction.atomic():
         policy = (
-            ClosePolicy.objects.select_for_update().filter(doc_type=doc_type, org_unit=unit).first()
+            ClosePolicy.objects.select_for_update(no_key=True)
+            .filter(doc_type=doc_type, org_unit=unit)
+            .first()
         )
         if policy is None:
             if unit is None:
@@ -452,7 +454,9 @@ def webhook_endpoint_create(
 def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
     require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+        )
         if endpoint is None:
             raise NotFound(f"no webhook endpoint #{endpoint_id}")
         if not endpoint.active:

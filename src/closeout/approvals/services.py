@@ -328,7 +328,10 @@ def _evaluate_close(
     lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
         raise InvalidInput(f"{document.label} has no open line to close")
-    checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+    # A document request is checked as a whole, so a held line blocks it (no_line_on_hold).
+    checklist = close_checklist_for(
+        document, line_nos=None if line_nos is None else [line.line_no for line in lines]
+    )
     check_closable(checklist, remark=remark)
     checklist.risks = close_risks_for(
         document, actor=actor, reason_code=reason_code, line_nos=line_nos
@@ -517,7 +520,7 @@ def _enter_pending(
 
 
 def _lock_request(request_id: int) -> CloseRequest:
-    request = CloseRequest.objects.select_for_update().filter(pk=request_id).first()
+    request = CloseRequest.objects.select_for_update(no_key=True).filter(pk=request_id).first()
     if request is None:
         raise NotFound(f"no close request #{request_id}", details={"request": request_id})
     return request
@@ -695,7 +698,10 @@ def _execute(
         waiting = pending and request.line_nos is not None
         line_action = Action.APPROVE_CLOSE if waiting else Action.CLOSE
         lines = selected_lines(document, request.line_nos, line_action)
-        checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+        checklist = close_checklist_for(
+            document,
+            line_nos=None if request.line_nos is None else [line.line_no for line in lines],
+        )
         blocking = _blocking_now(checklist, request)
         if blocking:
             raise RuleFailed(

@@ -1064,7 +1064,7 @@ def import_execute(
         require(actor, Perm.IMPORT_RUN, what="imports")
         imported = _owned(
             actor,
-            ImportFile.objects.select_for_update().filter(pk=import_file.pk).first(),
+            ImportFile.objects.select_for_update(no_key=True).filter(pk=import_file.pk).first(),
             import_file.pk,
         )
         if imported.job_id is not None:

@@ -28,7 +28,7 @@ from closeout.approvals.services import (
     close_request_reject,
     close_request_submit,
 )
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditChainHead
 from closeout.audit.services import audit_append, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -180,7 +180,7 @@ def batch_create(
 
 
 def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
-    job = BatchJob.objects.select_for_update().filter(pk=job_id).first()
+    job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"no batch job #{job_id}")
     if job.created_by_id != actor.pk:
@@ -432,7 +432,7 @@ def batch_cancel(*, actor: AbstractBaseUser, job: BatchJob) -> BatchJob:
 def _claim(job_id: int, size: int) -> list[BatchItem]:
     qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
     if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return list(qs.select_related("document", "document__org_unit", "request")[:size])
 
 
@@ -500,7 +500,11 @@ def _work_chunk(job: BatchJob, chunk_size: int) -> int:
 
 def _finish_if_complete(job_id: int) -> None:
     with transaction.atomic():
-        job = BatchJob.objects.select_for_update().get(pk=job_id)
+        # The audit head before the job row: a chunk takes them in that order too (its audit
+        # events, then its counters), so a finishing worker never waits on a working one in a
+        # cycle.
+        AuditChainHead.objects.select_for_update(no_key=True).filter(pk=1).first()
+        job = BatchJob.objects.select_for_update(no_key=True).get(pk=job_id)
         pending = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).exists()
         if pending or job.state == BatchState.DONE:
             return
@@ -589,7 +593,7 @@ def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
     )
     return {
         d.pk: d
-        for d in Document.objects.select_for_update(of=("self",))
+        for d in Document.objects.select_for_update(of=("self",), no_key=True)
         .select_related("org_unit")
         .filter(pk__in=ids)
         .order_by("pk")

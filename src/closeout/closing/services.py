@@ -241,7 +241,7 @@ def selected_lines(
     """The document's lines an action takes, locked: the chosen ones (each must be in a state
     the action may start from, under a header that allows line actions), or with no choice
     every line it may take (the header's own action is checked by its caller)."""
-    lines = list(document.lines.select_for_update().order_by("line_no"))
+    lines = list(document.lines.select_for_update(no_key=True).order_by("line_no"))
     if line_nos is None:
         return [line for line in lines if can(line.close_state, action, lines=True)]
     # Chosen lines move on their own: the header must allow line actions.

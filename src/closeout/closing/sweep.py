@@ -75,7 +75,7 @@ def _candidates(doc_type: str, scope: Q, last_id: int, dry_run: bool) -> QuerySe
     qs = Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN, pk__gt=last_id)
     qs = qs.filter(scope).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return qs
 
 

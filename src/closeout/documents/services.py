@@ -49,7 +49,7 @@ def document_lock(document_id: int) -> Document:
     Only the document row is locked (`FOR UPDATE OF`), never its organisation unit, so writes
     to different documents of one unit do not wait on each other."""
     return (
-        Document.objects.select_for_update(of=("self",))
+        Document.objects.select_for_update(of=("self",), no_key=True)
         .select_related("org_unit")
         .get(pk=document_id)
     )
@@ -467,7 +467,11 @@ def _event_post_locked(
             raise InvalidInput(
                 f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
             )
-        line = Line.objects.select_for_update().filter(document=document, line_no=line_no).first()
+        line = (
+            Line.objects.select_for_update(no_key=True)
+            .filter(document=document, line_no=line_no)
+            .first()
+        )
         if line is None:
             raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
     event = BusinessEvent(
@@ -527,10 +531,12 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
             doc_type=document.doc_type,
             what=document.label,
         )
-    event = BusinessEvent.objects.select_for_update().get(pk=event_id)
+    event = BusinessEvent.objects.select_for_update(no_key=True).get(pk=event_id)
     if event.status != EventStatus.PENDING:
         raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
-    line = Line.objects.select_for_update().get(pk=event.line_id) if event.line_id else None
+    line = (
+        Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
+    )
     reason = _quarantine_reason(document, line)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
@@ -559,7 +565,7 @@ def events_apply_quarantined(
     results: list[EventResult] = []
     entries: list[AuditEntry] = []
     for event in (
-        BusinessEvent.objects.select_for_update()
+        BusinessEvent.objects.select_for_update(no_key=True)
         .filter(document=document, status=EventStatus.QUARANTINED)
         .order_by("id")
     ):

@@ -125,7 +125,7 @@ def preference_set(
             f"notification language {language!r} is not supported; use {' or '.join(LANGUAGES)}",
             details={"field": "language", "value": language},
         )
-    preference, _created = Preference.objects.select_for_update().get_or_create(
+    preference, _created = Preference.objects.select_for_update(no_key=True).get_or_create(
         user_id=user.pk, defaults={"language": _default_language()}
     )
     if language is not None:

@@ -97,7 +97,7 @@ def _candidates(
 ) -> QuerySet[Document]:
     qs = _due(doc_type, scope, cutoff).filter(pk__gt=last_id).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return qs
 
 
