@@ -249,3 +249,74 @@ def test_twenty_connections_mixing_every_action(org: Org, settings: Any) -> None
     check_events_and_measures(ids, posted=tally.posted)
     check_commitments(ids, item)
     assert audit_chain_verify().intact
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_reopen_racing_receipts_on_the_same_documents(org: Org, settings: Any) -> None:
+    """Once 8 of 8 such jobs deadlocked (left `running 0/10`) and 52 postings failed."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CLOSEOUT_TASKS_INLINE = True
+    supervisor = user_with_role("sup", "supervisor", org.company)
+    documents = []
+    for _ in range(10):
+        document = make_document(PO, org.team_a1, ((10, 5), (8, 3)))
+        post(document, EventKind.RECEIPT, 1, 5)
+        document_close(actor=supervisor, document=document, reason_code="completed", remark="short")
+        documents.append(document)
+    job = batch_create(
+        actor=supervisor,
+        action=BatchAction.REOPEN,
+        doc_type=PO,
+        numbers=[d.number for d in documents],
+        reason_code="wrong_close",
+        remark="closed too early",
+    )
+    batch_preview(actor=supervisor, job=job)
+    errors: list[BaseException] = []
+    outcomes: Counter[str] = Counter()
+
+    def receipts(worker: int) -> None:
+        try:
+            for round_no in range(6):
+                for document in reversed(documents):
+                    result = event_post(
+                        actor=None,
+                        document=document,
+                        kind=EventKind.RECEIPT,
+                        external_id=f"RR-{worker}-{round_no}-{document.pk}",
+                        line_no=2,
+                        quantity="1",
+                    )
+                    outcomes[result.outcome] += 1
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def reopen() -> None:
+        try:
+            batch_start(actor=supervisor, job=job, workers=1)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=receipts, args=(w,)) for w in range(4)]
+    threads.append(threading.Thread(target=reopen))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    assert errors == []
+    job.refresh_from_db()
+    assert (job.state, job.processed, job.succeeded) == ("done", 10, 10)
+    assert sum(outcomes.values()) == 240
+    ids = [d.pk for d in documents]
+    assert set(Document.objects.filter(pk__in=ids).values_list("close_state", flat=True)) == {
+        CloseState.OPEN
+    }
+    replay_audit(dict.fromkeys(ids, CloseState.OPEN))
+    check_events_and_measures(ids, posted=10 + 240)
+    check_headers_and_lines(ids)
+    assert audit_chain_verify().intact
