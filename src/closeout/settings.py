@@ -173,8 +173,9 @@ if not _session_hours.strip().isdigit() or int(_session_hours) < 1:
     )
 SESSION_COOKIE_AGE = int(_session_hours) * 3600
 
-# Content Security Policy (django-csp): scripts and styles only from our own static files,
-# no inline script or style anywhere; /api/docs (Swagger UI) gets its own, see closeout.api.
+# Content Security Policy (django-csp): scripts and styles only from our own static files, no
+# inline script or style anywhere. It holds for the admin and /api/docs too: Swagger UI is
+# served from ninja's bundled files and sets its styles through the DOM, which CSP allows.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
