@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from django.contrib.staticfiles import finders
 from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 
