@@ -87,6 +87,8 @@ def test_main_pages_have_no_csp_violation(watched: tuple[Any, list[str]], live_s
         "diagnostics": f"{base}/diagnostics/",
         "archive": f"{base}/archive/",
         "admin": f"{base}/admin/",
+        "admin list": f"{base}/admin/auth/user/",
+        "admin form": f"{base}/admin/auth/user/{boss.pk}/change/",
         "api docs": f"{base}/api/docs",
     }
     seen: dict[str, list[str]] = {}

@@ -1,7 +1,7 @@
 """Forms of the workbench: they parse and check input only; services decide."""
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
@@ -10,16 +10,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
-
-if TYPE_CHECKING:
-    from django.utils.functional import _StrOrPromise as StrOrPromise
-else:
-    StrOrPromise = str
 
 # Failed logins allowed per user name and per address before a lockout, and its length.
 LOGIN_MAX_FAILURES = 5
