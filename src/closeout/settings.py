@@ -10,6 +10,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from closeout.core.secret_key import secret_key
+
 # Lets admin and queryset classes be subscripted at run time, as the type checker wants.
 django_stubs_ext.monkeypatch()
 
@@ -25,8 +27,9 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = _env_bool("DEBUG", False)
-# The embedded default runs on one machine for demos; production sets SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "closeout-embedded-default-not-for-production")
+# SECRET_KEY from the environment, else a random key generated on first run into
+# var/secret-key (mode 0600) and reused; a weak or published key stops the start.
+SECRET_KEY = secret_key(os.environ.get("SECRET_KEY"), VAR_DIR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
 
 INSTALLED_APPS = [
@@ -49,10 +52,14 @@ INSTALLED_APPS = [
     "closeout.api",
     "closeout.web",
     "django_htmx",
+    # Only for its bundled Swagger UI: /api/docs then loads nothing from a CDN.
+    "ninja",
 ]
 
 MIDDLEWARE = [
+    "closeout.core.middleware.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -62,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "closeout.core.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "closeout.urls"
@@ -142,8 +150,52 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:login"
 
-SESSION_COOKIE_SECURE = not DEBUG and _env_bool("SECURE_COOKIES", False)
+# Production switch: CLOSEOUT_PRODUCTION=1 (served over HTTPS) turns on HTTPS redirects, HSTS
+# and secure cookies, so `closeout check --deploy` passes. Behind a proxy that terminates TLS,
+# CLOSEOUT_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto header.
+PRODUCTION = _env_bool("CLOSEOUT_PRODUCTION", False)
+TLS = PRODUCTION or _env_bool("CLOSEOUT_TLS", False)
+SECURE_SSL_REDIRECT = TLS
+# Load balancers and Prometheus probe these over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("CLOSEOUT_HSTS_SECONDS", "31536000")) if TLS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = TLS
+SECURE_HSTS_PRELOAD = TLS
+if _env_bool("CLOSEOUT_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = TLS or (not DEBUG and _env_bool("SECURE_COOKIES", False))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A session ends this many hours after sign-in (Django's default is two weeks).
+_session_hours = os.environ.get("CLOSEOUT_SESSION_HOURS", "8")
+if not _session_hours.strip().isdigit() or int(_session_hours) < 1:
+    raise ImproperlyConfigured(
+        f"CLOSEOUT_SESSION_HOURS must be a whole number of hours ≥ 1, got {_session_hours!r}"
+    )
+SESSION_COOKIE_AGE = int(_session_hours) * 3600
+
+# Content Security Policy (django-csp): scripts and styles only from our own static files, no
+# inline script or style anywhere. It holds for the admin and /api/docs too: Swagger UI is
+# served from ninja's bundled files and sets its styles through the DOM, which CSP allows.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Operations: Prometheus metrics at /metrics for callers with this bearer token (and always
+# from the loopback address). Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR.
+CLOSEOUT_METRICS_TOKEN = os.environ.get("CLOSEOUT_METRICS_TOKEN", "")
+# The audit checkpoints file (JSON lines with "at"): /metrics reports the age of its last line.
+CLOSEOUT_AUDIT_CHECKPOINTS = Path(
+    os.environ.get("CLOSEOUT_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
+)
 
 # Company (functional) currency: document amounts are also kept converted into it.
 CLOSEOUT_COMPANY_CURRENCY = os.environ.get("CLOSEOUT_COMPANY_CURRENCY", "CNY")
@@ -170,11 +222,24 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.filebased.EmailBackend",
 )
 
+# Logs: one JSON object per line (time, level, logger, message, request_id, user, path,
+# status, duration); CLOSEOUT_LOG_FORMAT=text for plain lines. Each HTTP request writes one
+# line on the "closeout.request" logger (CLOSEOUT_REQUEST_LOG_LEVEL=WARNING silences it).
+_log_format = os.environ.get("CLOSEOUT_LOG_FORMAT", "json")
+if _log_format not in {"json", "text"}:
+    raise ImproperlyConfigured(f"CLOSEOUT_LOG_FORMAT must be json or text, got {_log_format!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "closeout.core.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": _log_format}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "closeout.request": {"level": os.environ.get("CLOSEOUT_REQUEST_LOG_LEVEL", "INFO")},
+    },
 }
 
 # Background work (Celery). Empty broker: tasks run inside this process (the embedded default).

@@ -9,5 +9,6 @@ admin.site.site_title = "closeout"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("closeout.api.urls")),
+    path("", include("closeout.ops.urls")),
     path("", include("closeout.web.urls")),
 ]

@@ -33,7 +33,8 @@ def test_document_audit_verify_and_export(api_for: ApiFactory, org: Org) -> None
     rows = [json.loads(line) for line in _body(jsonl).decode().splitlines()]
     assert len(rows) == AuditEvent.objects.count() and rows[-1]["hash"]
     exported = auditor.get("/api/audit/export", format="csv")
-    table = list(csv.DictReader(io.StringIO(_body(exported).decode())))
+    # The one export writer starts CSV with a byte-order mark, so Excel reads Chinese text.
+    table = list(csv.DictReader(io.StringIO(_body(exported).decode("utf-8-sig"))))
     assert [int(r["seq"]) for r in table] == list(range(1, len(rows) + 1))
     assert auditor.get("/api/audit/export", format="xml").status_code == 422
     operator = api_for("operator")
@@ -45,6 +46,24 @@ def test_document_audit_verify_and_export(api_for: ApiFactory, org: Org) -> None
         response = operator.get(path)
         assert response.status_code == 403
         assert error_of(response)["details"]["permission"] == "audit.view"
+
+
+def test_csv_export_neutralises_formulas(api_for: ApiFactory) -> None:
+    """A webhook named like a spreadsheet formula comes out of the CSV as plain text."""
+    formula = '=HYPERLINK("http://x")'
+    admin = api_for("admin")
+    created = admin.post("/api/webhooks", {"name": formula, "url": "https://erp.example.com/h"})
+    assert created.status_code == 201
+    exported = api_for("auditor").get("/api/audit/export", format="csv")
+    assert exported.status_code == 200
+    assert exported["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(_body(exported).decode("utf-8-sig"))))
+    cells = [cell for row in rows for cell in row]
+    assert "'" + formula in cells
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))]
+    # JSON lines are data, not a spreadsheet: the name stays as it was given.
+    jsonl = _body(api_for("auditor").get("/api/audit/export", format="jsonl")).decode()
+    assert any(json.loads(line)["object_repr"] == formula for line in jsonl.splitlines())
 
 
 def test_verify_reports_tampering(api_for: ApiFactory, org: Org) -> None:

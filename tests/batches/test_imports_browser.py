@@ -37,11 +37,7 @@ def test_upload_read_the_report_execute_and_see_the_batch_finish(
     assert "no purchase_order numbered NO-SUCH" in page.inner_text("#report")
     web.shot(page, "20-import-report")
     page.click("#import-execute")
-    page.wait_for_function(
-        "document.querySelector('#percent') && document.querySelector('#percent')"
-        ".textContent.trim() === '100%' && !document.querySelector('#progress[hx-get]')",
-        timeout=120000,
-    )
+    web.wait_until_batch_done(page)
     web.shot(page, "21-import-batch-done")
     assert page.locator("#items tbody tr").count() == 3
     closed = Document.objects.filter(

@@ -97,6 +97,16 @@ def login(page: Any, base: str, username: str) -> None:
     page.wait_for_selector("#who")
 
 
+def wait_until_batch_done(page: Any) -> None:
+    """The progress shows 100% and polls no more (the page reloaded with the results).
+    Locator waits, not `wait_for_function`: that evaluates a string in the page, which the
+    Content Security Policy forbids (no 'unsafe-eval')."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#percent")).to_have_text("100%", timeout=120000)
+    expect(page.locator("#progress[hx-get]")).to_have_count(0, timeout=120000)
+
+
 def logout(page: Any) -> None:
     page.click("#who button[type=submit]")
     page.wait_for_selector("#login-submit")
@@ -108,6 +118,8 @@ def test_operator_filters_the_queue_checks_and_closes_a_line(
     org: Org = people["org"]
     document = ready_document(PO, org.dept_a, ((10, 5), (4, 2)))
     other = ready_document(PO, org.dept_a)
+    from playwright.sync_api import expect
+
     page = new_page(browser)
     login(page, live_server.url, "op")
     page.goto(f"{live_server.url}/queue/purchase_order/")
@@ -126,7 +138,7 @@ def test_operator_filters_the_queue_checks_and_closes_a_line(
     assert page.locator("#preview tbody tr").count() == 2
     page.check("#id_lines_0")
     # htmx refreshes the preview for the chosen line without leaving the dialog.
-    page.wait_for_function("document.querySelectorAll('#preview tbody tr').length === 1")
+    expect(page.locator("#preview tbody tr")).to_have_count(1)
     page.click("#close-submit")
     page.wait_for_selector("#history")
     history = page.locator("#history").inner_text()
@@ -202,11 +214,7 @@ def test_batch_close_runs_in_the_background_with_a_progress_bar(
     assert "200" in page.inner_text("#predicted")
     shot(page, "08-batch-preview")
     page.click("#batch-start")
-    page.wait_for_function(
-        "document.querySelector('#percent') && document.querySelector('#percent')"
-        ".textContent.trim() === '100%' && !document.querySelector('#progress[hx-get]')",
-        timeout=120000,
-    )
+    wait_until_batch_done(page)
     shot(page, "09-batch-done")
     assert page.locator("#items tbody tr").count() == 200
     closed = Document.objects.filter(pk__in=[d.pk for d in ready], close_state=CloseState.CLOSED)

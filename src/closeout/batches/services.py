@@ -48,6 +48,7 @@ from closeout.closing.services import (
     reason_get,
 )
 from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from closeout.core.metrics import observe_batch_finished
 from closeout.core.tasks import enqueue
 from closeout.documents.models import CloseKind, CloseState, Document
 from closeout.documents.types import spec_for
@@ -527,6 +528,7 @@ def _finish_if_complete(job_id: int) -> None:
         from closeout.reports.tasks import batch_verify_task
 
         enqueue(batch_verify_task, job.pk)
+        transaction.on_commit(partial(observe_batch_finished, job))
 
 
 def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:

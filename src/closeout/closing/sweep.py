@@ -32,6 +32,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
 from closeout.closing.services import AUTO_REASON, close_documents_bulk
 from closeout.closing.transitions import ids_param
+from closeout.core.metrics import observe_sweep
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 
@@ -231,6 +232,12 @@ def sweep_run(
             )
             if run.closed:
                 _notify_digest(run, tally.closed_by_type)
+    observe_sweep(
+        doc_type=run.doc_type,
+        dry_run=dry_run,
+        seconds=(run.finished_at - run.started_at).total_seconds(),
+        closed=run.closed,
+    )
     return run
 
 

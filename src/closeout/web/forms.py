@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
@@ -61,14 +62,34 @@ class ThrottledLoginForm(AuthenticationForm):
         return data
 
 
-def _reason_choices(action: str) -> list[tuple[str, str]]:
-    from django.utils.translation import get_language
+class IsoDateInput(forms.DateInput):
+    """<input type="date">: browsers accept only ISO values (2026-12-03) there, whatever the
+    page's language; a localised value (2026/12/03 in Chinese) is dropped as if empty."""
 
-    english = (get_language() or "").startswith("en")
-    return [
-        (r.code, f"{r.label_en if english else r.label_zh} ({r.code})")
-        for r in ReasonCode.objects.filter(action=action, active=True, system=False)
-    ]
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def date_field(label: StrOrPromise, *, required: bool = False) -> forms.DateField:
+    return forms.DateField(label=label, required=required, widget=IsoDateInput)
+
+
+class ReasonField(forms.ChoiceField):
+    """A reason code the user must choose: the list opens on "Choose…", never on a reason."""
+
+    def __init__(self, *, label: StrOrPromise, required_message: StrOrPromise) -> None:
+        super().__init__(label=label, error_messages={"required": required_message})
+
+    def set_reasons(self, action: str) -> None:
+        from django.utils.translation import get_language
+
+        english = (get_language() or "").startswith("en")
+        self.choices = [("", gettext("Choose…"))] + [
+            (r.code, f"{r.label_en if english else r.label_zh} ({r.code})")
+            for r in ReasonCode.objects.filter(action=action, active=True, system=False)
+        ]
 
 
 VERDICTS = [
@@ -86,8 +107,8 @@ YES_NO = [("", _("any")), ("yes", _("yes")), ("no", _("no"))]
 class QueueForm(forms.Form):
     number = forms.CharField(label=_("Number"), required=False, max_length=60)
     partner = forms.CharField(label=_("Partner"), required=False, max_length=100)
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
+    date_from = date_field(_("Date from"))
+    date_to = date_field(_("Date to"))
     state = forms.MultipleChoiceField(
         label=_("Close state"), required=False, choices=CloseState.choices
     )
@@ -130,13 +151,11 @@ class QueueForm(forms.Form):
 
 
 class CloseForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Close reason"))
+    reason = ReasonField(label=_("Close reason"), required_message=_("Choose a close reason."))
     remark = forms.CharField(
         label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-    close_date = forms.DateField(
-        label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    close_date = date_field(_("Close date"), required=True)
     lines = forms.TypedMultipleChoiceField(
         label=_("Lines to close"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
     )
@@ -146,8 +165,8 @@ class CloseForm(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("close_date", timezone.localdate())
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
-        assert isinstance(reason, forms.ChoiceField)  # noqa: S101 (narrows the type)
-        reason.choices = _reason_choices(ReasonAction.CLOSE)
+        assert isinstance(reason, ReasonField)  # noqa: S101 (narrows the type)
+        reason.set_reasons(ReasonAction.CLOSE)
         lines = self.fields["lines"]
         assert isinstance(lines, forms.ChoiceField)  # noqa: S101
         lines.choices = [(n, str(n)) for n in line_nos]
@@ -163,14 +182,14 @@ class CloseForm(forms.Form):
 
 
 class ReopenForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Reopen reason"))
+    reason = ReasonField(label=_("Reopen reason"), required_message=_("Choose a reopen reason."))
     remark = forms.CharField(label=_("Remark"), widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
-        assert isinstance(reason, forms.ChoiceField)  # noqa: S101
-        reason.choices = _reason_choices(ReasonAction.REOPEN)
+        assert isinstance(reason, ReasonField)  # noqa: S101
+        reason.set_reasons(ReasonAction.REOPEN)
 
 
 class DecideForm(forms.Form):
@@ -192,20 +211,18 @@ class DecideForm(forms.Form):
 
 
 class BatchForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Close reason"))
+    reason = ReasonField(label=_("Close reason"), required_message=_("Choose a close reason."))
     remark = forms.CharField(
         label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    close_date = forms.DateField(
-        label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    close_date = date_field(_("Close date"), required=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("close_date", timezone.localdate())
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
-        assert isinstance(reason, forms.ChoiceField)  # noqa: S101
-        reason.choices = _reason_choices(ReasonAction.CLOSE)
+        assert isinstance(reason, ReasonField)  # noqa: S101
+        reason.set_reasons(ReasonAction.CLOSE)
 
 
 class AuditFilterForm(forms.Form):
@@ -218,8 +235,8 @@ class AuditFilterForm(forms.Form):
         empty_value=None,
         choices=[("", _("any"))] + [(a.value, a.label) for a in AuditAction],
     )
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
+    date_from = date_field(_("Date from"))
+    date_to = date_field(_("Date to"))
     before = forms.IntegerField(required=False, min_value=1)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -28,13 +28,14 @@ from closeout.reports.kpis import (
     kpi_report,
 )
 from closeout.reports.present import displayed, kpi_tables_download
+from closeout.web.forms import date_field
 from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _refused, _user
 
 
 class ReportFilterForm(forms.Form):
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
+    date_from = date_field(_("Date from"))
+    date_to = date_field(_("Date to"))
     doc_type = forms.ChoiceField(label=_("Type"), required=False)
     org = forms.ChoiceField(label=_("Organisation"), required=False)
 

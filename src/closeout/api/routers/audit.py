@@ -1,7 +1,5 @@
 """The audit log: chain verification and streamed export (CSV or JSON lines)."""
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -15,6 +13,7 @@ from closeout.api.routers._common import ERRORS, caller
 from closeout.api.schemas import AuditVerifyOut
 from closeout.api.selectors import audit_events_iter, audit_row
 from closeout.audit.services import audit_chain_verify
+from closeout.core.exports import export_response
 
 router = Router(tags=["audit"])
 
@@ -47,19 +46,11 @@ def audit_verify(request: HttpRequest) -> Any:
     )
 
 
-def _csv_lines() -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+def _csv_rows() -> Iterator[list[Any]]:
     for event in audit_events_iter():
         row = audit_row(event)
         row["data"] = json.dumps(row["data"], ensure_ascii=False, sort_keys=True)
-        writer.writerow([row[c] for c in COLUMNS])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        yield [row[c] for c in COLUMNS]
 
 
 def _jsonl_lines() -> Iterator[str]:
@@ -75,11 +66,10 @@ def _jsonl_lines() -> Iterator[str]:
 def audit_export(request: HttpRequest, format: Literal["csv", "jsonl"] = "jsonl") -> Any:
     require(caller(request), Perm.AUDIT_VIEW, what="the audit log")
     if format == "csv":
-        response = StreamingHttpResponse(_csv_lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="audit.csv"'
-    else:
-        response = StreamingHttpResponse(
-            _jsonl_lines(), content_type="application/x-ndjson; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
+        # The one export writer: cells that would start a formula are neutralised.
+        return export_response("csv", filename="audit", headers=COLUMNS, rows=_csv_rows())
+    response = StreamingHttpResponse(
+        _jsonl_lines(), content_type="application/x-ndjson; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
     return response

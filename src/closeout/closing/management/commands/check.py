@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.management.base import CommandParser
 
 from closeout.closing.risk import RiskWarning
@@ -82,6 +83,17 @@ class Command(DomainCommand):
             help="the user who would close: adds the warning on their closes today",
         )
         parser.add_argument(
+            "--deploy",
+            action="store_true",
+            help="without TYPE: Django's system checks with the deployment checks",
+        )
+        parser.add_argument(
+            "--fail-level",
+            choices=("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"),
+            default="ERROR",
+            help="without TYPE: the system check level that fails the command (default ERROR)",
+        )
+        parser.add_argument(
             "--lang",
             choices=("zh", "en"),
             default=None,
@@ -91,7 +103,11 @@ class Command(DomainCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         lang = options["lang"] or ("en" if settings.LANGUAGE_CODE.startswith("en") else "zh")
         if options["doc_type"] is None:
-            self.check(display_num_errors=True)
+            self.check(
+                display_num_errors=True,
+                include_deployment_checks=options["deploy"],
+                fail_level=getattr(checks, options["fail_level"]),
+            )
             return
         if options["number"] is None:
             raise InvalidInput("NUMBER is missing: closeout check TYPE NUMBER")

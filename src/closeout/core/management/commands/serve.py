@@ -1,7 +1,10 @@
-"""`closeout serve`: collect static files, then run the production WSGI server (gunicorn)."""
+"""`closeout serve`: collect static files, then run the production WSGI server (gunicorn).
+
+Each request is logged once, as a JSON line, by closeout.core.middleware (not by gunicorn)."""
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
@@ -13,6 +16,18 @@ from closeout.core.cli import DomainCommand, positive_int
 from closeout.core.errors import InvalidInput
 
 THREADS = 4
+
+
+def fresh_metrics_dir() -> None:
+    """Under PROMETHEUS_MULTIPROC_DIR every worker keeps its metrics in files; a new server
+    starts from none (prometheus_client's rule), so counters do not carry a dead run's pids."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 class Command(DomainCommand):
@@ -32,6 +47,7 @@ class Command(DomainCommand):
         workers = positive_int(options["workers"], "--workers")
         threads = positive_int(options["threads"], "--threads")
         call_command("collectstatic", interactive=False, verbosity=0)
+        fresh_metrics_dir()
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.stdout.write(
             f"closeout on http://{bind}/ (gunicorn, {workers} workers × {threads} threads)"
@@ -49,8 +65,6 @@ class Command(DomainCommand):
             str(workers),
             "--threads",
             str(threads),
-            "--access-logfile",
-            "-",
         ]
         if "control_socket_disable" in Config().settings:
             # Newer gunicorn opens a control socket at one fixed path in $HOME, which a second
