@@ -104,11 +104,15 @@ class SessionAuth(APIKeyCookie):
         return request.user if request.user.is_authenticated else None
 
 
+def _clock() -> float:
+    return time.time()
+
+
 class _Window:
     """The current one-minute window (aligned to the clock, the same in every process)."""
 
     def __init__(self) -> None:
-        self.now = time.time()
+        self.now = _clock()
         self.index = int(self.now // RATE_WINDOW_SECONDS)
 
     def key(self, kind: str, ident: str) -> str:
