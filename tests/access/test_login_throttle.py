@@ -150,6 +150,15 @@ def test_a_success_clears_the_count_of_that_account_and_address(clerk: User) -> 
     assert lockouts() == []
 
 
+def test_a_post_without_a_password_does_not_clear_the_count(clerk: User) -> None:
+    client = client_at("203.0.113.12")
+    for _ in range(4):
+        sign_in(client, WORKBENCH, "clerk", "wrong-password")
+        client.post(WORKBENCH, {"username": "clerk", "password": ""})
+    signed_in, page = sign_in(client, WORKBENCH, "clerk", "wrong-password")
+    assert (signed_in, LOCKED in page) == (False, True)
+
+
 def test_counts_are_kept_in_the_database_not_in_a_process(clerk: User) -> None:
     """Two clients, and the process's own cache emptied between them: the database counter
     (what every gunicorn worker reads) carries the count."""

@@ -51,7 +51,9 @@ class LoginThrottleMixin:
             if started is not None:
                 raise self._locked(started) from None
             raise
-        login_success_record(username, address)
+        if getattr(self, "user_cache", None) is not None:
+            # Only a real sign-in clears the count (a post without a password checks nothing).
+            login_success_record(username, address)
         return data
 
     @staticmethod
