@@ -6,12 +6,12 @@ counts the same attempts. `settings.CLOSEOUT_COUNTERS` ("cache" or "database") c
 """
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from closeout.core.models import Counter
@@ -46,24 +46,34 @@ def counter_hit(key: str, ttl_seconds: int) -> int:
             cache.set(name, 1, ttl_seconds)
             return 1
     now = timezone.now()
-    expires = now + timedelta(seconds=ttl_seconds)
-    with transaction.atomic():
-        row = Counter.objects.select_for_update().filter(key=key).first()
-        if row is None:
-            try:
-                with transaction.atomic():
-                    Counter.objects.create(key=key, value=1, expires_at=expires)
-            except IntegrityError:  # another process created it meanwhile
-                row = Counter.objects.select_for_update().get(key=key)
-            else:
-                Counter.objects.filter(expires_at__lt=now).delete()
-                return 1
-        if row.expires_at <= now:
-            row.value, row.expires_at = 1, expires
-        else:
-            row.value += 1
-        row.save(update_fields=["value", "expires_at"])
-        return row.value
+    value = _upsert_increment(key, now, now + timedelta(seconds=ttl_seconds))
+    if value == 1:  # a new window: drop the rows whose windows have ended
+        Counter.objects.filter(expires_at__lt=now).delete()
+    return value
+
+
+def _upsert_increment(key: str, now: datetime, expires: datetime) -> int:
+    """One statement, atomic on PostgreSQL and SQLite (3.35+): insert the counter at 1, or
+    add one to it, or restart it at 1 when its window has ended."""
+    qn = connection.ops.quote_name
+    table = qn(Counter._meta.db_table)
+    at_now = connection.ops.adapt_datetimefield_value(now)
+    at_expires = connection.ops.adapt_datetimefield_value(expires)
+    # Only quoted identifiers of this model are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({qn('key')}, {qn('value')}, {qn('expires_at')}) "  # noqa: S608
+        "VALUES (%s, 1, %s) "
+        f"ON CONFLICT ({qn('key')}) DO UPDATE SET "
+        f"{qn('value')} = CASE WHEN {table}.{qn('expires_at')} <= %s THEN 1 "
+        f"ELSE {table}.{qn('value')} + 1 END, "
+        f"{qn('expires_at')} = CASE WHEN {table}.{qn('expires_at')} <= %s "
+        f"THEN excluded.{qn('expires_at')} ELSE {table}.{qn('expires_at')} END "
+        f"RETURNING {qn('value')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key, at_expires, at_now, at_now])
+        row = cursor.fetchone()
+    return int(row[0])
 
 
 def counter_value(key: str) -> int:
