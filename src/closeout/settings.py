@@ -116,9 +116,9 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds API rate-limit windows, login throttles and queue tab counts. Set CACHE_URL
-# (e.g. redis://127.0.0.1:6379/1) so every server process shares them; the embedded default
-# keeps them per process.
+# The cache holds queue tab counts and, when CACHE_URL is set (e.g. redis://127.0.0.1:6379/1),
+# the login throttle and API rate-limit counters, shared by every server process; without it
+# those counters live in the database (CLOSEOUT_COUNTERS below).
 CACHES = {
     "default": (
         {
@@ -130,8 +130,60 @@ CACHES = {
     )
 }
 
+# Login throttling and API rate limits count in one place for every server process: the
+# shared cache when CACHE_URL is set, else the database (core.Counter). CLOSEOUT_COUNTERS
+# ("cache" or "database") overrides the choice.
+CLOSEOUT_COUNTERS = os.environ.get(
+    "CLOSEOUT_COUNTERS", "cache" if os.environ.get("CACHE_URL") else "database"
+)
+if CLOSEOUT_COUNTERS not in {"cache", "database"}:
+    raise ImproperlyConfigured(
+        f"CLOSEOUT_COUNTERS must be 'cache' or 'database', got {CLOSEOUT_COUNTERS!r}"
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default)).strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise ImproperlyConfigured(f"{name} must be a whole number above 0, got {value!r}")
+    return int(value)
+
+
+# Sign-in throttle (every login form: the workbench and /admin/): failures are counted per
+# account and address together (the tight limit), per address and per account; reaching a
+# limit locks that key for CLOSEOUT_LOGIN_LOCKOUT_SECONDS. Failures count within a window of
+# CLOSEOUT_LOGIN_WINDOW_SECONDS from the first one.
+CLOSEOUT_LOGIN_LIMIT_USER_ADDRESS = _env_int("CLOSEOUT_LOGIN_LIMIT_USER_ADDRESS", 5)
+CLOSEOUT_LOGIN_LIMIT_ADDRESS = _env_int("CLOSEOUT_LOGIN_LIMIT_ADDRESS", 20)
+CLOSEOUT_LOGIN_LIMIT_USER = _env_int("CLOSEOUT_LOGIN_LIMIT_USER", 10)
+CLOSEOUT_LOGIN_WINDOW_SECONDS = _env_int("CLOSEOUT_LOGIN_WINDOW_SECONDS", 15 * 60)
+CLOSEOUT_LOGIN_LOCKOUT_SECONDS = _env_int("CLOSEOUT_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
+# API rate limits per minute: per token, per signed-in user (the pages' own calls), and
+# invalid bearer tokens per address (guessing).
+CLOSEOUT_API_RATE_PER_MINUTE = _env_int("CLOSEOUT_API_RATE_PER_MINUTE", 6000)
+CLOSEOUT_API_SESSION_RATE_PER_MINUTE = _env_int("CLOSEOUT_API_SESSION_RATE_PER_MINUTE", 1200)
+CLOSEOUT_API_INVALID_TOKEN_RATE_PER_MINUTE = _env_int(
+    "CLOSEOUT_API_INVALID_TOKEN_RATE_PER_MINUTE", 30
+)
+
+# Webhooks never go to this machine or the internal network (loopback, private, link-local,
+# multicast, reserved, unspecified) unless this list names the host, address or network
+# (comma-separated, e.g. "erp.internal,10.1.2.0/24").
+CLOSEOUT_WEBHOOK_ALLOWED_HOSTS = [
+    part.strip()
+    for part in os.environ.get("CLOSEOUT_WEBHOOK_ALLOWED_HOSTS", "").split(",")
+    if part.strip()
+]
+
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "zh-hans")

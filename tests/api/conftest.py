@@ -83,6 +83,7 @@ def _api_defaults(settings: Any) -> None:
     settings.CLOSEOUT_TASKS_INLINE = True
     settings.CELERY_BROKER_URL = ""
     settings.CLOSEOUT_API_RATE_PER_MINUTE = 100_000
+    settings.CLOSEOUT_API_SESSION_RATE_PER_MINUTE = 100_000
 
 
 def po_body(org_code: str = "D-A", lines: Any = None, **extra: Any) -> dict[str, Any]:

@@ -36,6 +36,8 @@ def _keep_test_connection() -> Iterator[None]:
 def admin_token(db: None, settings: Any, _keep_test_connection: None) -> str:
     settings.CLOSEOUT_TASKS_INLINE = True
     settings.CLOSEOUT_API_RATE_PER_MINUTE = 1_000_000
+    settings.CLOSEOUT_API_SESSION_RATE_PER_MINUTE = 1_000_000
+    settings.CLOSEOUT_API_INVALID_TOKEN_RATE_PER_MINUTE = 1_000_000
     org = org_tree()
     ready_document(PO, org.dept_a, number="FUZZ-1")
     user = user_with_role("fuzz-admin", "admin", org.company)

@@ -19,6 +19,13 @@ from django.contrib.auth.models import User
 from pytest_django import Settings
 
 
+@pytest.fixture(autouse=True)
+def _receivers_on_this_machine_allowed(settings: Settings) -> None:
+    """The test receivers listen on 127.0.0.1, which webhooks refuse unless the allow-list
+    names it (tests/notifications/test_webhook_urls.py proves the refusal)."""
+    settings.CLOSEOUT_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -48,20 +48,29 @@ def test_login_then_header_shows_name_roles_organisation_and_unread(operator: Us
 
 def test_failed_logins_lock_the_user_out_even_with_the_right_password(operator: User) -> None:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    for _ in range(5):
+    for attempt in range(1, 6):
         response = client.post("/login/", {"username": "op", "password": "wrong"})
         assert response.status_code == 200
-        assert "Too many failed" not in text(response)
+        # The fifth failure starts the lockout and says so.
+        assert ("Too many failed" in text(response)) == (attempt == 5)
     response = client.post("/login/", {"username": "op", "password": "x-test-only"})
     assert response.status_code == 200
     assert "Too many failed sign-in attempts" in text(response)
     assert "_auth_user_id" not in client.session
 
 
-def test_failed_logins_from_one_address_lock_other_user_names_too(operator: User) -> None:
+def test_failed_logins_from_one_address_lock_that_address_only_at_its_looser_limit(
+    operator: User, settings: Settings
+) -> None:
+    settings.CLOSEOUT_LOGIN_LIMIT_ADDRESS = 8
     client = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="10.0.0.9")
-    for n in range(5):
+    for n in range(7):
         client.post("/login/", {"username": f"guess{n}", "password": "wrong"})
+    # Seven misses over seven names: under every limit, so op still signs in from there.
+    response = client.post("/login/", {"username": "op", "password": "x-test-only"})
+    assert response.status_code == 302
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="10.0.0.9")
+    client.post("/login/", {"username": "guess-last", "password": "wrong"})
     response = client.post("/login/", {"username": "op", "password": "x-test-only"})
     assert "Too many failed sign-in attempts" in text(response)
     other = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="10.0.0.10")

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
 from closeout.alerts.models import AlertRule, AlertRun
-from closeout.documents.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnlyAdmin
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin[AlertRule]):
+class AlertRuleAdmin(ReadOnlyAdmin):
     list_display = ("code", "active", "days", "recipients_role")
 
 

@@ -1,14 +1,14 @@
-"""Admin pages for API tokens (read-only: tokens are made with `closeout token create` or the
-API, and only their hash is stored)."""
+"""Admin pages for API tokens (read-only: tokens are made and revoked with `closeout token` or
+the API, which write the audit event; only their hash is stored)."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from closeout.api.models import ApiToken, IdempotencyRecord
+from closeout.core.admin import ReadOnlyAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+class ApiTokenAdmin(ReadOnlyAdmin):
     list_display = (
         "prefix",
         "user",
@@ -20,25 +20,11 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     )
     list_filter = ("revoked_at",)
     search_fields = ("user__username", "name", "prefix")
-    readonly_fields = [f.name for f in ApiToken._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return False
+    exclude = ("key_hash",)
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin[IdempotencyRecord]):
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("key", "user", "method", "path", "status", "created_at")
     search_fields = ("key", "path")
     exclude = ("body",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: IdempotencyRecord | None = None
-    ) -> bool:
-        return False

@@ -1,6 +1,7 @@
 """Who is calling: bearer tokens (ERP integrations, scripts) or the browser session (with CSRF);
-and the gate every API request passes first: body size, rate limit per token, and the replay
-of `Idempotency-Key` retries."""
+and the gate every API request passes first: body size, rate limits (per token, per signed-in
+user, and invalid tokens per address, counted in core.counters so every server process shares
+them), and the replay of `Idempotency-Key` retries."""
 
 import functools
 import math
@@ -11,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
@@ -20,12 +20,15 @@ from ninja.security.apikey import APIKeyCookie
 from closeout.api.errors import error_response
 from closeout.api.models import ApiToken
 from closeout.api.services import api_token_authenticate, idempotency_begin, idempotency_finish
+from closeout.core.counters import counter_hit, counter_key, counter_value
 from closeout.core.errors import DomainError
 
 View = Callable[..., HttpResponse]
 
 DEFAULT_MAX_BODY_BYTES = int(os.environ.get("CLOSEOUT_API_MAX_BODY_BYTES", 32 * 1024 * 1024))
-DEFAULT_RATE_PER_MINUTE = int(os.environ.get("CLOSEOUT_API_RATE_PER_MINUTE", 6000))
+DEFAULT_RATE_PER_MINUTE = 6000
+DEFAULT_SESSION_RATE_PER_MINUTE = 1200
+DEFAULT_INVALID_TOKEN_RATE_PER_MINUTE = 30
 RATE_WINDOW_SECONDS = 60
 _TOKEN_ATTR = "closeout_api_token"  # noqa: S105 (an attribute name, not a secret)
 
@@ -36,6 +39,26 @@ def max_body_bytes() -> int:
 
 def rate_per_minute() -> int:
     return int(getattr(settings, "CLOSEOUT_API_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE))
+
+
+def session_rate_per_minute() -> int:
+    return int(
+        getattr(settings, "CLOSEOUT_API_SESSION_RATE_PER_MINUTE", DEFAULT_SESSION_RATE_PER_MINUTE)
+    )
+
+
+def invalid_token_rate_per_minute() -> int:
+    return int(
+        getattr(
+            settings,
+            "CLOSEOUT_API_INVALID_TOKEN_RATE_PER_MINUTE",
+            DEFAULT_INVALID_TOKEN_RATE_PER_MINUTE,
+        )
+    )
+
+
+def client_address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", "-"))
 
 
 def _bearer(request: HttpRequest) -> str | None:
@@ -81,42 +104,79 @@ class SessionAuth(APIKeyCookie):
         return request.user if request.user.is_authenticated else None
 
 
-def _rate_limited(token: ApiToken) -> HttpResponse | None:
-    limit = rate_per_minute()
-    now = time.time()
-    window = int(now // RATE_WINDOW_SECONDS)
-    key = f"closeout-api-rate:{token.key_hash[:24]}:{window}"
-    cache.add(key, 0, RATE_WINDOW_SECONDS + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, RATE_WINDOW_SECONDS + 5)
-        count = 1
-    if count <= limit:
-        return None
-    retry = max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+def _clock() -> float:
+    return time.time()
+
+
+class _Window:
+    """The current one-minute window (aligned to the clock, the same in every process)."""
+
+    def __init__(self) -> None:
+        self.now = _clock()
+        self.index = int(self.now // RATE_WINDOW_SECONDS)
+
+    def key(self, kind: str, ident: str) -> str:
+        return f"{counter_key(kind, ident)}:{self.index}"
+
+    def retry_after(self) -> int:
+        return max(1, math.ceil((self.index + 1) * RATE_WINDOW_SECONDS - self.now))
+
+
+def _too_many(window: _Window, limit: int, scope: str, what: str) -> HttpResponse:
+    retry = window.retry_after()
     response = error_response(
         429,
         "rate_limited",
-        f"more than {limit} requests a minute with this token; retry in {retry} s",
-        {"limit": limit, "retry_after": retry},
+        f"more than {limit} {what} a minute; retry in {retry} s",
+        {"limit": limit, "retry_after": retry, "scope": scope},
     )
     response["Retry-After"] = str(retry)
     return response
 
 
+def _rate_limited(kind: str, ident: str, limit: int, what: str) -> HttpResponse | None:
+    """Count this call in its window; a response when it is over the limit."""
+    window = _Window()
+    count = counter_hit(window.key(f"api-rate:{kind}", ident), RATE_WINDOW_SECONDS + 5)
+    if count <= limit:
+        return None
+    return _too_many(window, limit, kind, what)
+
+
+def _invalid_token_gate(request: HttpRequest, *, failed: bool) -> HttpResponse | None:
+    """Invalid bearer tokens per address: once over the limit every bearer call from that
+    address is refused before its token is looked at (no oracle for guessing)."""
+    limit = invalid_token_rate_per_minute()
+    window = _Window()
+    key = window.key("api-rate:invalid-token", client_address(request))
+    if failed:
+        if counter_hit(key, RATE_WINDOW_SECONDS + 5) <= limit:
+            return None
+    elif counter_value(key) < limit:
+        return None
+    return _too_many(window, limit, "invalid_token", "invalid API tokens from this address")
+
+
 def _caller(request: HttpRequest) -> tuple[int | None, HttpResponse | None]:
-    """The user id behind the request, or an early response (bad token: left to the auth)."""
+    """The user id behind the request, or an early response (too many calls; a bad token
+    under its limit is left to the auth, which answers 401)."""
     raw = _bearer(request)
     if raw is not None:
+        blocked = _invalid_token_gate(request, failed=False)
+        if blocked is not None:
+            return None, blocked
         token = api_token_authenticate(raw)
         if token is None:
-            return None, None
+            return None, _invalid_token_gate(request, failed=True)
         setattr(request, _TOKEN_ATTR, token)
-        return token.user_id, _rate_limited(token)
+        return token.user_id, _rate_limited(
+            "token", token.key_hash, rate_per_minute(), "requests with this token"
+        )
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        return int(user.pk), None
+        return int(user.pk), _rate_limited(
+            "session", str(user.pk), session_rate_per_minute(), "API requests by this user"
+        )
     return None, None
 
 

@@ -29,6 +29,7 @@ from closeout.documents.models import Document
 from closeout.documents.services import LineInput, document_upsert
 from closeout.documents.types import spec_for
 from closeout.notifications.models import WebhookEndpoint
+from closeout.notifications.webhook_urls import webhook_url_check
 
 TOKEN_PREFIX = "co_"  # noqa: S105 (a public prefix, not a secret)
 
@@ -431,6 +432,7 @@ def webhook_endpoint_create(
         URLValidator(schemes=["http", "https"])(url)
     except DjangoValidationError as exc:
         raise InvalidInput(f"'{url}' is not an http(s) URL", details={"field": "url"}) from exc
+    webhook_url_check(url)
     if any(not isinstance(e, str) or not e.strip() for e in events):
         raise InvalidInput("webhook events must be non-empty names", details={"field": "events"})
     with transaction.atomic():

@@ -8,16 +8,15 @@ from closeout.approvals.models import (
     Attachment,
     CloseRequest,
 )
-from closeout.documents.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnlyAdmin, ReadOnlyTabularInline
 
 
-class ApprovalStepInline(admin.TabularInline[ApprovalStep, ApprovalRoute]):
+class ApprovalStepInline(ReadOnlyTabularInline):
     model = ApprovalStep
-    extra = 1
 
 
 @admin.register(ApprovalRoute)
-class ApprovalRouteAdmin(admin.ModelAdmin[ApprovalRoute]):
+class ApprovalRouteAdmin(ReadOnlyAdmin):
     list_display = (
         "name",
         "action",
@@ -34,10 +33,8 @@ class ApprovalRouteAdmin(admin.ModelAdmin[ApprovalRoute]):
     inlines = [ApprovalStepInline]
 
 
-class DecisionInline(admin.TabularInline[ApprovalDecision, CloseRequest]):
+class DecisionInline(ReadOnlyTabularInline):
     model = ApprovalDecision
-    extra = 0
-    can_delete = False
     readonly_fields = (
         "round",
         "step_order",
@@ -71,5 +68,5 @@ class AttachmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AccountingPeriod)
-class AccountingPeriodAdmin(admin.ModelAdmin[AccountingPeriod]):
+class AccountingPeriodAdmin(ReadOnlyAdmin):
     list_display = ("name", "start", "end", "closed")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from closeout.audit.models import AuditEvent
-from closeout.documents.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)

@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from closeout.batches.models import ImportFile
-from closeout.documents.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnlyAdmin
 
 
 @admin.register(ImportFile)

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
 from closeout.closing.models import ArchiveRun, ClosePolicy, ReasonCode, SweepRun
-from closeout.documents.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnlyAdmin
 
 
 @admin.register(ClosePolicy)
-class ClosePolicyAdmin(admin.ModelAdmin[ClosePolicy]):
+class ClosePolicyAdmin(ReadOnlyAdmin):
     list_display = (
         "doc_type",
         "org_unit",
@@ -19,7 +19,7 @@ class ClosePolicyAdmin(admin.ModelAdmin[ClosePolicy]):
 
 
 @admin.register(ReasonCode)
-class ReasonCodeAdmin(admin.ModelAdmin[ReasonCode]):
+class ReasonCodeAdmin(ReadOnlyAdmin):
     list_display = ("code", "action", "label_zh", "label_en", "active")
     list_filter = ("action", "active")
 

@@ -56,3 +56,19 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class Counter(models.Model):
+    """A shared counter with an expiry: login failures, lockouts and API rate-limit windows
+    when no shared cache (CACHE_URL) is configured (see core/counters.py)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    value = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "计数器 counter"
+        verbose_name_plural = "计数器 counters"
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"

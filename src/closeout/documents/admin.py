@@ -1,28 +1,15 @@
 """Read-only views of documents: every change goes through the closing services."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from closeout.core.admin import ReadOnlyAdmin, ReadOnlyTabularInline
 from closeout.documents.models import BusinessEvent, Document, Line
 
-
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+__all__ = ["ReadOnlyAdmin"]  # imported from here by older modules
 
 
-class LineInline(admin.TabularInline[Line, Document]):
+class LineInline(ReadOnlyTabularInline):
     model = Line
-    extra = 0
-    can_delete = False
     fields = (
         "line_no",
         "item",
@@ -35,9 +22,6 @@ class LineInline(admin.TabularInline[Line, Document]):
         "released_value",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Document)

@@ -1,7 +1,12 @@
+"""Notifications, preferences and webhooks, read-only: endpoints are added and deactivated
+through the API (access.manage, audited); a webhook secret is shown once, when its endpoint is
+created, and never here."""
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from closeout.core.admin import ReadOnlyAdmin
 from closeout.notifications.models import (
     DeliveryStatus,
     Notification,
@@ -13,7 +18,7 @@ from closeout.notifications.services import webhook_deliver
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin[Notification]):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "user", "kind", "title", "read_at")
     list_filter = ("kind",)
     search_fields = ("title", "user__username")
@@ -21,20 +26,27 @@ class NotificationAdmin(admin.ModelAdmin[Notification]):
 
 
 @admin.register(Preference)
-class PreferenceAdmin(admin.ModelAdmin[Preference]):
+class PreferenceAdmin(ReadOnlyAdmin):
     list_display = ("user", "language", "email_enabled")
     raw_id_fields = ("user",)
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
-    list_display = ("name", "url", "events", "active", "created_at")
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ("name", "url", "events", "active", "secret_shown", "created_at")
     list_filter = ("active",)
+    fields = ("name", "url", "events", "active", "secret_shown", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description="密钥 secret")
+    def secret_shown(self, endpoint: WebhookEndpoint) -> str:
+        return "••••" if endpoint.secret else "—"
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
-    """The delivery log: read-only, rows are written by the outbox only."""
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log: read-only, rows are written by the outbox only. "Retry now" is an
+    attempt through the delivery service (the same as `closeout webhooks retry`)."""
 
     list_display = (
         "id",

@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -28,7 +27,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import models, transaction
 from django.utils import timezone
 
-from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
+from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from closeout.notifications.catalog import EN, LANGUAGES, ZH, check_context, kind_for, render
 from closeout.notifications.models import (
     LINK_MAX_LENGTH,
@@ -38,6 +37,7 @@ from closeout.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from closeout.notifications.webhook_urls import checked_connection, webhook_url_target
 
 logger = logging.getLogger(__name__)
 
@@ -394,14 +394,44 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects only to addresses of the host that webhook_urls allows (checked at connect
+    time, after resolution, so a changed DNS answer is checked too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = checked_connection
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = checked_connection
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+# No proxy from the environment: the address check must apply to the receiver itself.
+_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _CheckedHTTPHandler, _CheckedHTTPSHandler, _NoRedirect
+)
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """One POST; (HTTP status or None, error text or "")."""
     endpoint = delivery.endpoint
-    if urlsplit(endpoint.url).scheme not in {"http", "https"}:
-        return None, f"endpoint URL {endpoint.url!r} is not http(s)"
+    try:
+        webhook_url_target(endpoint.url)
+    except DomainError as exc:
+        return None, exc.message
     body = webhook_body(delivery)
     stamp = int(time.time())
     request = urllib.request.Request(  # noqa: S310 — scheme checked above

@@ -1,25 +1,27 @@
 """Forms of the workbench: they parse and check input only; services decide."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
+from closeout.access.login_throttle import (
+    lockout_minutes,
+    login_failure_record,
+    login_locked_until,
+    login_success_record,
+)
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
-
-# Failed logins allowed per user name and per address before a lockout, and its length.
-LOGIN_MAX_FAILURES = 5
-LOGIN_LOCKOUT_SECONDS = 15 * 60
 
 
 def client_address(request: HttpRequest | None) -> str:
@@ -28,38 +30,51 @@ def client_address(request: HttpRequest | None) -> str:
     return str(request.META.get("REMOTE_ADDR", "-"))
 
 
-def _throttle_keys(username: str, address: str) -> list[str]:
-    return [f"closeout:login:user:{username.strip().lower()}", f"closeout:login:addr:{address}"]
+class LoginThrottleMixin:
+    """The one sign-in throttle of every login form (access/login_throttle.py): a locked
+    account or address is refused before its password is checked; each failure is counted."""
 
-
-class ThrottledLoginForm(AuthenticationForm):
-    """Django's login form, refusing further attempts after repeated failures for the same
-    user name or from the same address (a counter in the cache, reset on success)."""
+    request: HttpRequest | None
+    data: Any
 
     def clean(self) -> dict[str, Any]:
         username = str(self.data.get("username", ""))
-        keys = _throttle_keys(username, client_address(self.request))
-        if any(int(cache.get(key, 0)) >= LOGIN_MAX_FAILURES for key in keys):
-            raise forms.ValidationError(
-                gettext(
-                    "Too many failed sign-in attempts. Sign-in is locked for %(minutes)d "
-                    "minutes; try again later or ask an administrator."
-                )
-                % {"minutes": LOGIN_LOCKOUT_SECONDS // 60},
-                code="locked",
-            )
+        address = client_address(self.request)
+        until = login_locked_until(username, address)
+        if until is not None:
+            raise self._locked(until)
         try:
-            data = super().clean()
+            data: dict[str, Any] = super().clean()  # type: ignore[misc]
         except forms.ValidationError:
-            for key in keys:
-                cache.add(key, 0, LOGIN_LOCKOUT_SECONDS)
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, LOGIN_LOCKOUT_SECONDS)
+            if getattr(self, "user_cache", None) is not None:
+                raise  # the password was right (inactive, or not staff for the admin)
+            started = login_failure_record(username, address)
+            if started is not None:
+                raise self._locked(started) from None
             raise
-        cache.delete_many(keys)
+        if getattr(self, "user_cache", None) is not None:
+            # Only a real sign-in clears the count (a post without a password checks nothing).
+            login_success_record(username, address)
         return data
+
+    @staticmethod
+    def _locked(until: datetime) -> forms.ValidationError:
+        return forms.ValidationError(
+            gettext(
+                "Too many failed sign-in attempts. Sign-in is locked for %(minutes)d "
+                "minutes; try again later or ask an administrator."
+            )
+            % {"minutes": lockout_minutes(until)},
+            code="locked",
+        )
+
+
+class ThrottledLoginForm(LoginThrottleMixin, AuthenticationForm):
+    """The workbench's login form."""
+
+
+class ThrottledAdminLoginForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """The admin's login form (admin.site.login_form, set in urls.py)."""
 
 
 class IsoDateInput(forms.DateInput):

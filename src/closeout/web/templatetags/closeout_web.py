@@ -102,6 +102,9 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "grant_expired": ("授权到期", "grant expired"),
     "grant_extended": ("授权延期", "grant extended"),
     "role_changed": ("角色变更", "role changed"),
+    "login_locked_out": ("登录锁定", "sign-in locked"),
+    "user_created": ("创建用户", "user created"),
+    "password_set": ("设置密码", "password set"),
     "policy_changed": ("策略变更", "policy changed"),
     "reason_changed": ("原因变更", "reason changed"),
 }
