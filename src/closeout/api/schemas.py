@@ -201,8 +201,12 @@ class EventResultOut(Schema):
     outcome: Literal["applied", "pending", "duplicate", "quarantined", "rejected"]
     event_id: int | None = None
     reason: str = ""
+    # A rejected item: the error's code (e.g. event_conflict: its external id was used with
+    # other values, event_refused: it would drive a measure below zero), one entry per field at
+    # fault, and the error's details (for a conflict {"fields": {name: {"stored", "sent"}}}).
     code: str = ""
     errors: list[FieldError] = []
+    details: dict[str, Any] = {}
 
 
 class EventsOut(Schema):

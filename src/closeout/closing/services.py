@@ -559,6 +559,7 @@ def execute_reopen(
         closed_by=None,
         closed_at=None,
         state_changed_at=now,
+        reopened_at=now,
         version=F("version") + 1,
     )
     document.refresh_from_db()
