@@ -1,5 +1,6 @@
 """Writes of documents and business events: upsert from an ERP, posting events (idempotent by
-external id), applying them to line measures, and quarantining what arrives for closed lines."""
+external id), applying them to line measures, and quarantining what arrives for closed lines;
+the ERP synchronisation of partners and documents by codes."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.errors import (
+    Conflict,
     DocumentLocked,
     EventConflict,
     EventRefused,
@@ -23,8 +25,9 @@ from closeout.core.errors import (
     NotFound,
     StaleVersion,
 )
-from closeout.core.models import Item, OrgUnit, Partner
+from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
 from closeout.core.money import plain, round_amount, to_decimal
+from closeout.core.services import item_get_or_create
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -705,3 +708,150 @@ def events_apply_quarantined(
         results.append(EventResult(event, PostOutcome.APPLIED))
     audit_append(actor=actor, entries=entries)
     return results
+
+
+# --- ERP synchronisation -----------------------------------------------------------------------
+
+
+def partner_sync(
+    *, actor: AbstractBaseUser, code: str, name: str, kind: str, active: bool = True
+) -> tuple[Partner, bool]:
+    """Create or update a supplier/customer from the ERP (by code); a creation or a change is
+    audited with the values before and after, an identical resend changes nothing."""
+    require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
+    if kind not in PartnerKind.values:
+        raise InvalidInput(
+            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
+            details={"field": "kind"},
+        )
+    if not code.strip() or not name.strip():
+        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+    with transaction.atomic():
+        partner, created = Partner.objects.select_for_update().get_or_create(
+            code=code, defaults={"name": name, "kind": kind, "active": active}
+        )
+        before = {"name": partner.name, "kind": partner.kind, "active": partner.active}
+        after = {"name": name, "kind": kind, "active": active}
+        if created:
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_CREATED,
+                object_type="partner",
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data=after,
+            )
+        elif before != after:
+            partner.name, partner.kind, partner.active = name, kind, active
+            partner.save(update_fields=["name", "kind", "active"])
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_UPDATED,
+                object_type="partner",
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data={
+                    field: {"before": before[field], "after": after[field]}
+                    for field in after
+                    if before[field] != after[field]
+                },
+            )
+    return partner, created
+
+
+@dataclass(frozen=True)
+class LineData:
+    line_no: int
+    planned_qty: Decimal
+    unit_price: Decimal
+    item: str = ""
+    item_name: str = ""
+    description: str = ""
+    unit: str = "EA"
+    planned_amount: Decimal | None = None
+
+
+def document_sync(
+    *,
+    actor: AbstractBaseUser,
+    doc_type: str,
+    number: str,
+    org_unit: str,
+    document_date: date,
+    lines: list[LineData],
+    partner: str = "",
+    expected_date: date | None = None,
+    currency: str = "CNY",
+    exchange_rate: Decimal = Decimal(1),
+    source_system: str = "closeout",
+    external_id: str = "",
+    if_match: int | None = None,
+) -> tuple[Document, bool]:
+    """Upsert a document pushed by an ERP, by codes: resolves the organisation unit, partner
+    and items, then calls `document_upsert` (which checks permission and the lock). Returns
+    (document, created)."""
+    spec_for(doc_type)
+    unit = OrgUnit.objects.filter(code=org_unit).first()
+    if unit is None:
+        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
+    require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
+    partner_obj: Partner | None = None
+    if partner:
+        partner_obj = Partner.objects.filter(code=partner).first()
+        if partner_obj is None:
+            raise InvalidInput(
+                f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
+                details={"field": "partner"},
+            )
+    existing = Document.objects.filter(doc_type=doc_type, number=number).exists()
+    if external_id:
+        clash = (
+            Document.objects.filter(source_system=source_system, external_id=external_id)
+            .exclude(doc_type=doc_type, number=number)
+            .first()
+        )
+        if clash is not None:
+            raise Conflict(
+                f"external id '{external_id}' from {source_system} already belongs to "
+                f"{clash.label}",
+                details={"field": "external_id", "document": clash.label},
+            )
+    inputs = [
+        LineInput(
+            line_no=line.line_no,
+            planned_qty=line.planned_qty,
+            unit_price=line.unit_price,
+            item=item_get_or_create(
+                code=line.item, name=line.item_name or line.item, unit=line.unit
+            )
+            if line.item
+            else None,
+            description=line.description,
+            unit=line.unit,
+            planned_amount=line.planned_amount,
+        )
+        for line in lines
+    ]
+    try:
+        document = document_upsert(
+            actor=actor,
+            doc_type=doc_type,
+            number=number,
+            org_unit=unit,
+            document_date=document_date,
+            lines=inputs,
+            partner=partner_obj,
+            expected_date=expected_date,
+            currency=currency,
+            exchange_rate=exchange_rate,
+            source_system=source_system,
+            external_id=external_id,
+            expected_version=if_match,
+        )
+    except IntegrityError as exc:
+        # Another request created the same document at the same moment.
+        raise Conflict(
+            f"{doc_type} {number} was written by another request at the same time; retry",
+            details={"number": number},
+        ) from exc
+    return document, not existing
