@@ -314,6 +314,13 @@ class BatchOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    # Why the run failed (state failed: `POST .../resume` finishes it), or the error it is
+    # retrying after; empty when all went well.
+    error: str = ""
+    # Worker tasks recorded but not sent yet, and why (the broker did not answer): sent when
+    # it answers again.
+    send_pending: int = 0
+    send_error: str = ""
 
 
 class BatchItemOut(Schema):
