@@ -211,3 +211,56 @@ def test_celery_task_recovers_after_one_lost_connection(
     job.refresh_from_db()
     assert outage.calls == 2 and (job.state, job.succeeded, job.error) == (BatchState.DONE, 3, "")
     _assert_all_or_nothing(job)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_really_terminated_connection_is_retried_on_a_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL ends the run's own connection in the middle of a chunk (as a database
+    restart or a failover would): the chunk is lost whole, the run reconnects and finishes."""
+    from django.db import connection
+
+    org = org_tree()
+    buyer = user_with_role("batch-buyer", "operator", org.company)
+    job, docs = _job(org, buyer, 4)
+    original, calls = services._process, {"n": 0}
+
+    def terminated(job: BatchJob, items: list[BatchItem]) -> None:
+        calls["n"] += 1
+        original(job, items)
+        if calls["n"] == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    monkeypatch.setattr(services, "_process", terminated)
+    batch_start(actor=buyer, job=job)
+    job.refresh_from_db()
+    assert calls["n"] == 2
+    assert (job.state, job.succeeded, job.error) == (BatchState.DONE, len(docs), "")
+    _assert_all_or_nothing(job)
+
+
+def test_batch_page_shows_the_failure_and_resumes(
+    org: Org, buyer: User, run_inline: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.web.conftest import signed_in
+
+    job, _docs = _job(org, buyer, 2)
+    outage = Outage(lambda call: True, OperationalError)
+    monkeypatch.setattr(services, "_process", outage)
+    run_inline(lambda: batch_start(actor=buyer, job=job))
+    client = signed_in(buyer)
+    page = client.get(f"/batches/{job.pk}/").content.decode()
+    assert 'id="job-error"' in page and "The run failed" in page
+    assert f"database connection lost (OperationalError: {LOST})" in page
+    assert 'id="batch-resume"' in page
+    zh = signed_in(buyer, "zh-hans").get(f"/batches/{job.pk}/progress/").content.decode()
+    assert "执行失败" in zh
+    monkeypatch.setattr(services, "_process", outage.original)
+    run_inline(lambda: client.post(f"/batches/{job.pk}/", {"op": "resume"}))
+    job.refresh_from_db()
+    assert (job.state, job.succeeded) == (BatchState.DONE, 2)
+    page = client.get(f"/batches/{job.pk}/").content.decode()
+    assert 'id="job-error"' not in page and 'id="batch-resume"' not in page
