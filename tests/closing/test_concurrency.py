@@ -117,10 +117,10 @@ def test_stale_instance_cannot_close_twice(org: Org, operator: User, supervisor:
     stale = Document.objects.get(pk=doc.pk)  # loaded while the document is open
     document_close(actor=operator, document=doc, reason_code="completed")
     assert stale.close_state == CloseState.OPEN  # the copy in memory knows nothing
-    with pytest.raises(InvalidTransition, match="already closed"):
+    with pytest.raises(InvalidTransition, match="is closed: cannot close"):
         document_close(actor=operator, document=stale, reason_code="completed")
     assert len(document_events(doc, AuditAction.DOCUMENT_CLOSED)) == 1
     # Reopening through a stale copy works on the fresh row too, and only once.
     document_reopen(actor=supervisor, document=stale, reason_code="wrong_close")
-    with pytest.raises(InvalidTransition, match="already open"):
+    with pytest.raises(InvalidTransition, match="is open: cannot reopen"):
         document_reopen(actor=supervisor, document=stale, reason_code="wrong_close")

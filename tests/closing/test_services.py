@@ -18,7 +18,7 @@ from closeout.closing.services import (
     document_release,
     document_reopen,
 )
-from closeout.closing.states import TRANSITIONS, check_transition
+from closeout.closing.states import DOCUMENT_TRANSITIONS, Action, allowed_actions, next_state
 from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed
 from closeout.documents.models import CloseKind, CloseState, Document, EventKind, Line
 from tests.factories import (
@@ -50,20 +50,50 @@ def line_states(document: Document) -> dict[int, str]:
 
 
 @pytest.mark.parametrize(
-    ("current", "target"), list(itertools.product(CloseState.values, CloseState.values))
+    ("current", "action"), list(itertools.product(CloseState.values, list(Action)))
 )
-def test_transition_table_allows_exactly_what_it_lists(current: str, target: str) -> None:
-    if target in TRANSITIONS[current]:
-        check_transition("PO X", current, target)
+def test_transition_table_allows_exactly_what_it_lists(current: str, action: Action) -> None:
+    if (current, action) in DOCUMENT_TRANSITIONS:
+        assert next_state("PO X", current, action) == DOCUMENT_TRANSITIONS[(current, action)]
     else:
         with pytest.raises(InvalidTransition) as refused:
-            check_transition("PO X", current, target)
-        assert refused.value.details == {"from": current, "to": target}
-        assert "PO X" in refused.value.message
+            next_state("PO X", current, action)
+        details = refused.value.details
+        assert details["state"] == current and details["action"] == action
+        assert details["allowed"] == [str(a) for a in allowed_actions(current)]
+        assert "PO X" in refused.value.message and "PO X" in details["message_zh"]
+
+
+def test_a_refusal_says_what_is_allowed_in_english_and_chinese() -> None:
+    with pytest.raises(InvalidTransition) as refused:
+        next_state("purchase_order PO1", CloseState.ON_HOLD, Action.REOPEN)
+    assert refused.value.message == (
+        "purchase_order PO1 is on hold: cannot reopen; allowed from here: release"
+    )
+    assert refused.value.details["message_zh"] == (
+        "purchase_order PO1 当前为冻结：不能反结案；当前可执行：解冻"
+    )
+
+
+def test_reopen_and_release_are_different_actions() -> None:
+    # Both end in open, from different states: the table is keyed by action.
+    assert next_state("d", CloseState.CLOSED, Action.REOPEN) == CloseState.OPEN
+    assert next_state("d", CloseState.ON_HOLD, Action.RELEASE) == CloseState.OPEN
+    for state, action in [
+        (CloseState.ON_HOLD, Action.REOPEN),
+        (CloseState.CLOSED, Action.RELEASE),
+        (CloseState.CLOSE_PENDING, Action.REOPEN),
+        (CloseState.CLOSE_PENDING, Action.RELEASE),
+        (CloseState.CLOSED, Action.WITHDRAW_CLOSE),
+        (CloseState.ON_HOLD, Action.WITHDRAW_CLOSE),
+    ]:
+        with pytest.raises(InvalidTransition):
+            next_state("d", state, action)
 
 
 def test_archived_is_final() -> None:
-    assert TRANSITIONS[CloseState.ARCHIVED] == frozenset()
+    assert allowed_actions(CloseState.ARCHIVED) == []
+    assert allowed_actions(CloseState.ARCHIVED, lines=True) == []
 
 
 # --- close ---------------------------------------------------------------------------------------
@@ -89,7 +119,7 @@ def test_close_a_closed_document_is_refused(org: Org, operator: User) -> None:
     doc = ready_document(PO, org.dept_a)
     document_close(actor=operator, document=doc, reason_code="completed")
     before = audit_head()
-    with pytest.raises(InvalidTransition, match="already closed"):
+    with pytest.raises(InvalidTransition, match="is closed: cannot close"):
         document_close(actor=operator, document=doc, reason_code="completed")
     assert audit_head() == before
 
@@ -104,7 +134,7 @@ def test_close_a_held_document_is_refused(org: Org, operator: User) -> None:
 
 def test_reopen_an_open_document_is_refused(org: Org, supervisor: User) -> None:
     doc = ready_document(PO, org.dept_a)
-    with pytest.raises(InvalidTransition, match="already open"):
+    with pytest.raises(InvalidTransition, match="is open: cannot reopen; allowed from here: close"):
         document_reopen(actor=supervisor, document=doc, reason_code="wrong_close")
 
 
@@ -156,7 +186,7 @@ def test_line_hold_and_release(org: Org, operator: User) -> None:
     assert line_states(doc) == {1: CloseState.OPEN, 2: CloseState.ON_HOLD}
     with pytest.raises(RuleFailed, match="no_line_on_hold"):
         document_close(actor=operator, document=doc, reason_code="completed")
-    with pytest.raises(InvalidInput, match="not on hold"):
+    with pytest.raises(InvalidInput, match="line 1 is open: cannot release"):
         document_release(actor=operator, document=doc, reason="x", line_nos=[1])
     document_release(actor=operator, document=doc, reason="ok", line_nos=[2])
     assert line_states(doc) == {1: CloseState.OPEN, 2: CloseState.OPEN}

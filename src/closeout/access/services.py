@@ -162,7 +162,7 @@ def grant_create_temporary(
 
 def _lock_grant(grant_id: int) -> Grant:
     return (
-        Grant.objects.select_for_update()
+        Grant.objects.select_for_update(no_key=True)
         .select_related("user", "role", "org_unit")
         .get(pk=grant_id)
     )

@@ -86,7 +86,7 @@ def api_token_create(
 
 def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiToken:
     with transaction.atomic():
-        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        token = ApiToken.objects.select_for_update(no_key=True).filter(pk=token_id).first()
         if token is None:
             raise NotFound(f"no API token #{token_id}")
         if actor is not None and actor.pk != token.user_id:

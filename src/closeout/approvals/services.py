@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import user_has_role
@@ -37,7 +38,12 @@ from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.closing.models import ReasonAction
 from closeout.closing.risk import close_risks_for
-from closeout.closing.selectors import Checklist, close_checklist_for, close_preview_for
+from closeout.closing.selectors import (
+    Checklist,
+    RuleCheck,
+    close_checklist_for,
+    close_preview_for,
+)
 from closeout.closing.services import (
     check_closable,
     close_date_check,
@@ -46,9 +52,10 @@ from closeout.closing.services import (
     execute_close,
     execute_reopen,
     reason_get,
-    selected_open_lines,
+    selected_lines,
 )
-from closeout.closing.states import check_transition
+from closeout.closing.states import STATE_LABELS, Action, in_both_languages, next_state
+from closeout.closing.transitions import document_state_set, lines_state_set
 from closeout.core.errors import (
     DomainError,
     InvalidInput,
@@ -232,38 +239,81 @@ def _link(request: CloseRequest) -> str:
 def _mark_pending(document: Document, action: str, line_nos: list[int] | None) -> None:
     now = timezone.now()
     if action == RequestAction.REOPEN:
-        check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
-        Document.objects.filter(pk=document.pk).update(
-            close_state=CloseState.REOPEN_PENDING, state_changed_at=now, version=F("version") + 1
-        )
+        document_state_set(document, Action.REQUEST_REOPEN, now=now)
     elif line_nos is None:
-        check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
-        Document.objects.filter(pk=document.pk).update(
-            close_state=CloseState.CLOSE_PENDING, state_changed_at=now, version=F("version") + 1
-        )
+        document_state_set(document, Action.REQUEST_CLOSE, now=now)
     else:
-        Line.objects.filter(document=document, line_no__in=line_nos).update(
-            close_state=CloseState.CLOSE_PENDING
+        lines = selected_lines(document, line_nos, Action.REQUEST_CLOSE)
+        lines_state_set(
+            Line.objects.filter(pk__in=[line.pk for line in lines]), Action.REQUEST_CLOSE
         )
         Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
 
 
-def _unmark_pending(document: Document, request: CloseRequest) -> None:
+# The action that ends a pending request without executing it: (request action, ended state).
+_ENDING_ACTIONS = {
+    (RequestAction.CLOSE, RequestState.REJECTED): Action.REJECT_CLOSE,
+    (RequestAction.CLOSE, RequestState.WITHDRAWN): Action.WITHDRAW_CLOSE,
+    (RequestAction.REOPEN, RequestState.REJECTED): Action.REJECT_REOPEN,
+    (RequestAction.REOPEN, RequestState.WITHDRAWN): Action.WITHDRAW_REOPEN,
+}
+
+
+def _unmark_pending(document: Document, request: CloseRequest, ended: str) -> None:
     """Back to where the request found the document (rejected or withdrawn)."""
-    now = timezone.now()
-    if request.action == RequestAction.REOPEN:
-        target = CloseState.CLOSED
-    elif request.line_nos is None:
-        target = CloseState.OPEN
-    else:
-        Line.objects.filter(
-            document=document, line_no__in=request.line_nos, close_state=CloseState.CLOSE_PENDING
-        ).update(close_state=CloseState.OPEN)
+    action = _ENDING_ACTIONS[(RequestAction(request.action), RequestState(ended))]
+    if request.action == RequestAction.CLOSE and request.line_nos is not None:
+        lines = selected_lines(document, request.line_nos, action)
+        lines_state_set(Line.objects.filter(pk__in=[line.pk for line in lines]), action)
         Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
         return
-    check_transition(document.label, document.close_state, target)
-    Document.objects.filter(pk=document.pk).update(
-        close_state=target, state_changed_at=now, version=F("version") + 1
+    document_state_set(document, action, now=timezone.now())
+
+
+def request_matches_document(request: CloseRequest, document: Document) -> bool:
+    """Invariant 7: a pending request exists exactly while its document (or its lines) waits in
+    the matching pending state."""
+    if request.action == RequestAction.REOPEN:
+        return document.close_state == CloseState.REOPEN_PENDING
+    if request.line_nos is None:
+        return document.close_state == CloseState.CLOSE_PENDING
+    pending = set(
+        Line.objects.filter(
+            document_id=document.pk, close_state=CloseState.CLOSE_PENDING
+        ).values_list("line_no", flat=True)
+    )
+    return (
+        document.close_state in (CloseState.OPEN, CloseState.ON_HOLD)
+        and set(request.line_nos) <= pending
+    )
+
+
+_DOINGS = {
+    "approved": pgettext_lazy("request decision", "approved"),
+    "rejected": pgettext_lazy("request decision", "rejected"),
+    "withdrawn": pgettext_lazy("request decision", "withdrawn"),
+}
+
+
+def _check_request_current(request: CloseRequest, document: Document, doing: str) -> None:
+    """Refuse to decide, withdraw or resubmit a request whose document has moved on."""
+    if request_matches_document(request, document):
+        return
+    en, zh = in_both_languages(
+        "request #%(request)s no longer matches %(document)s, which is now %(state)s: it "
+        "cannot be %(doing)s",
+        request=request.pk,
+        document=document.label,
+        state=STATE_LABELS.get(document.close_state, document.close_state),
+        doing=_DOINGS[doing],
+    )
+    raise InvalidTransition(
+        en,
+        details={
+            "request": request.pk,
+            "state": document.close_state,
+            "message_zh": zh,
+        },
     )
 
 
@@ -275,10 +325,13 @@ def _evaluate_close(
     actor: AbstractBaseUser,
     reason_code: str,
 ) -> tuple[Checklist, Decimal]:
-    lines = selected_open_lines(document, line_nos)
+    lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
         raise InvalidInput(f"{document.label} has no open line to close")
-    checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
+    # A document request is checked as a whole, so a held line blocks it (no_line_on_hold).
+    checklist = close_checklist_for(
+        document, line_nos=None if line_nos is None else [line.line_no for line in lines]
+    )
     check_closable(checklist, remark=remark)
     checklist.risks = close_risks_for(
         document, actor=actor, reason_code=reason_code, line_nos=line_nos
@@ -299,9 +352,7 @@ def close_request_submit(
     attachments: list[tuple[str, bytes]] | None = None,
 ) -> CloseRequest:
     """Ask for a close (结案申请). With no route matching, the close executes at once."""
-    document = document_lock_for(
-        actor, document, Perm.CLOSE_REQUEST, target=CloseState.CLOSE_PENDING
-    )
+    document = document_lock_for(actor, document, Perm.CLOSE_REQUEST, action=Action.REQUEST_CLOSE)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
     checklist, open_value = _evaluate_close(
@@ -343,9 +394,7 @@ def reopen_request_submit(
     attachments: list[tuple[str, bytes]] | None = None,
 ) -> CloseRequest:
     """Ask for a reopen (反结案申请): always through a route (S12)."""
-    document = document_lock_for(
-        actor, document, Perm.REOPEN_REQUEST, target=CloseState.REOPEN_PENDING
-    )
+    document = document_lock_for(actor, document, Perm.REOPEN_REQUEST, action=Action.REQUEST_REOPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     if not remark.strip():
         raise InvalidInput(
@@ -416,7 +465,7 @@ def _submit(
     if route is None:
         # No approval configured for this close: it executes now, as the requester's close.
         assert checklist is not None  # noqa: S101 (reopen always has a route)
-        return _execute(actor, request, document, now)
+        return _execute(actor, request, document, now, pending=False)
     return _enter_pending(
         actor,
         request,
@@ -433,6 +482,7 @@ def _enter_pending(
 ) -> CloseRequest:
     """Put the document (or the request's lines) into the pending state, record it, and tell
     the approvers of the first step: the end of a submission and of a resubmission."""
+    before = document.close_state
     _mark_pending(document, request.action, request.line_nos)
     document.refresh_from_db()
     close = request.action == RequestAction.CLOSE
@@ -444,7 +494,12 @@ def _enter_pending(
                 object_type="document",
                 object_id=document.pk,
                 object_repr=document.label,
-                data=_request_data(request, to=document.close_state, **data),
+                data=_request_data(
+                    request,
+                    **{"from": before, "to": document.close_state},
+                    action=Action.REQUEST_CLOSE if close else Action.REQUEST_REOPEN,
+                    **data,
+                ),
                 reason=request.reason_code,
                 request_id=str(request.pk),
             )
@@ -465,10 +520,24 @@ def _enter_pending(
 
 
 def _lock_request(request_id: int) -> CloseRequest:
-    request = CloseRequest.objects.select_for_update().filter(pk=request_id).first()
+    request = CloseRequest.objects.select_for_update(no_key=True).filter(pk=request_id).first()
     if request is None:
         raise NotFound(f"no close request #{request_id}", details={"request": request_id})
     return request
+
+
+def _lock_request_and_document(request_id: int) -> tuple[CloseRequest, Document]:
+    """Lock a request's document, then the request: every writer takes documents before the
+    rows that hang off them, so two writers never wait on each other in a cycle."""
+    document_id = (
+        CloseRequest.objects.filter(pk=request_id).values_list("document_id", flat=True).first()
+    )
+    if document_id is None:
+        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+    document = document_lock(document_id)
+    request = _lock_request(request_id)
+    request.document = document
+    return request, document
 
 
 def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, Any]:
@@ -557,10 +626,9 @@ def close_request_approve(
 
 @transaction.atomic
 def _approve(actor: AbstractBaseUser, request_id: int, comment: str) -> CloseRequest:
-    request = _lock_request(request_id)
-    document = document_lock(request.document_id)
-    request.document = document
+    request, document = _lock_request_and_document(request_id)
     step = _check_decider(actor, request)
+    _check_request_current(request, document, "approved")
     now = timezone.now()
     _record_decision(actor, request, step, Decision.APPROVE, comment, now)
     is_last = step["order"] >= max(int(s["order"]) for s in request.steps)
@@ -614,23 +682,32 @@ def _approve(actor: AbstractBaseUser, request_id: int, comment: str) -> CloseReq
 
 
 def _execute(
-    actor: AbstractBaseUser, request: CloseRequest, document: Document, now: Any
+    actor: AbstractBaseUser,
+    request: CloseRequest,
+    document: Document,
+    now: Any,
+    *,
+    pending: bool = True,
 ) -> CloseRequest:
-    """Carry out an approved (or route-less) request. Runs in the caller's transaction."""
+    """Carry out an approved request (`pending`: its document or lines wait in the pending
+    state) or a route-less one (nothing was marked pending). Runs in the caller's
+    transaction."""
     if request.action == RequestAction.CLOSE:
-        if request.line_nos is not None:
-            Line.objects.filter(
-                document=document,
-                line_no__in=request.line_nos,
-                close_state=CloseState.CLOSE_PENDING,
-            ).update(close_state=CloseState.OPEN)
-        lines = selected_open_lines(document, request.line_nos)
-        checklist = close_checklist_for(document, line_nos=[line.line_no for line in lines])
-        if checklist.blocking:
+        # A line request's lines wait in close_pending; a document request's lines are open
+        # under its close_pending header (a route-less request executes from open).
+        waiting = pending and request.line_nos is not None
+        line_action = Action.APPROVE_CLOSE if waiting else Action.CLOSE
+        lines = selected_lines(document, request.line_nos, line_action)
+        checklist = close_checklist_for(
+            document,
+            line_nos=None if request.line_nos is None else [line.line_no for line in lines],
+        )
+        blocking = _blocking_now(checklist, request)
+        if blocking:
             raise RuleFailed(
                 f"request #{request.pk} cannot execute: blocking rules now fail for "
-                f"{document.label}: {describe_failures(checklist.blocking)}",
-                details={"rules": [c.rule.code for c in checklist.blocking], "request": request.pk},
+                f"{document.label}: {describe_failures(blocking)}",
+                details={"rules": [c.rule.code for c in blocking], "request": request.pk},
             )
         execute_close(
             actor=actor,
@@ -641,6 +718,7 @@ def _execute(
             close_date=request.close_date or timezone.localdate(),
             checklist=checklist,
             request_id=str(request.pk),
+            line_action=line_action,
         )
     else:
         execute_reopen(
@@ -649,6 +727,7 @@ def _execute(
             reason=request.reason_code,
             remark=request.remark,
             request_id=str(request.pk),
+            action=Action.APPROVE_REOPEN,
         )
     request.state, request.ended_at, request.last_error = RequestState.EXECUTED, now, ""
     request.save(update_fields=["state", "ended_at", "last_error"])
@@ -665,6 +744,17 @@ def _execute(
     )
     _emit("request.executed", request)
     return request
+
+
+def _blocking_now(checklist: Checklist, request: CloseRequest) -> list[RuleCheck]:
+    """The blocking failures when a request executes; the request's own lines waiting for this
+    approval do not count as "pending approval" against it."""
+    own = set(request.line_nos or [])
+    return [
+        c
+        for c in checklist.blocking
+        if not (c.rule.code == "no_line_on_hold" and own and set(c.failing_lines) <= own)
+    ]
 
 
 def _unique(users: Sequence[AbstractBaseUser]) -> list[AbstractBaseUser]:
@@ -708,7 +798,8 @@ def _end_request(
 ) -> None:
     """A request rejected or withdrawn: the document goes back to where the request found it,
     with one audit event for that change of state."""
-    _unmark_pending(document, request)
+    before = document.close_state
+    _unmark_pending(document, request, state)
     document.refresh_from_db()
     request.state, request.ended_at = state, now
     request.save(update_fields=["state", "ended_at"])
@@ -723,7 +814,13 @@ def _end_request(
                 object_type="document",
                 object_id=document.pk,
                 object_repr=document.label,
-                data=_request_data(request, to=document.close_state, state=state, **data),
+                data=_request_data(
+                    request,
+                    **{"from": before, "to": document.close_state},
+                    action=_ENDING_ACTIONS[(RequestAction(request.action), RequestState(state))],
+                    state=state,
+                    **data,
+                ),
                 reason=reason,
                 request_id=str(request.pk),
             )
@@ -742,10 +839,9 @@ def close_request_reject(
         raise InvalidInput(
             "a rejection needs a comment saying what to change", details={"field": "comment"}
         )
-    request = _lock_request(request.pk)
-    document = document_lock(request.document_id)
-    request.document = document
+    request, document = _lock_request_and_document(request.pk)
     step = _check_decider(actor, request)
+    _check_request_current(request, document, "rejected")
     now = timezone.now()
     _record_decision(actor, request, step, Decision.REJECT, comment, now)
     _end_request(
@@ -773,7 +869,7 @@ def close_request_withdraw(
     *, actor: AbstractBaseUser, request: CloseRequest, reason: str = ""
 ) -> CloseRequest:
     """Withdraw (撤回) a pending request: only its requester can."""
-    request = _lock_request(request.pk)
+    request, document = _lock_request_and_document(request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied(
             f"only the requester can withdraw request #{request.pk}",
@@ -781,8 +877,7 @@ def close_request_withdraw(
         )
     if request.state != RequestState.PENDING:
         raise InvalidTransition(f"request #{request.pk} is {request.state}, not pending")
-    document = document_lock(request.document_id)
-    request.document = document
+    _check_request_current(request, document, "withdrawn")
     now = timezone.now()
     _end_request(actor, request, document, RequestState.WITHDRAWN, now, reason=reason)
     deciders = [d.decider for d in request.decisions.select_related("decider")]
@@ -809,7 +904,7 @@ def close_request_resubmit(
 ) -> CloseRequest:
     """Resubmit (重新提交) a rejected request with changes: a new round through the route
     chosen now; the decisions of earlier rounds stay on record."""
-    request = _lock_request(request.pk)
+    request, document = _lock_request_and_document(request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied(
             f"only the requester can resubmit request #{request.pk}",
@@ -817,8 +912,6 @@ def close_request_resubmit(
         )
     if request.state != RequestState.REJECTED:
         raise InvalidTransition(f"request #{request.pk} is {request.state}, not rejected")
-    document = document_lock(request.document_id)
-    request.document = document
     action = request.action
     reason = reason_get(
         reason_code or request.reason_code,
@@ -828,14 +921,14 @@ def close_request_resubmit(
     new_lines = request.line_nos if line_nos is None else line_nos
     checklist: Checklist | None = None
     if action == RequestAction.CLOSE:
-        check_transition(document.label, document.close_state, CloseState.CLOSE_PENDING)
+        next_state(document.label, document.close_state, Action.REQUEST_CLOSE)
         request.close_date = close_date_check(close_date or request.close_date, document)
         checklist, open_value = _evaluate_close(
             document, line_nos=new_lines, remark=new_remark, actor=actor, reason_code=reason.code
         )
         exception = bool(checklist.exceptions)
     else:
-        check_transition(document.label, document.close_state, CloseState.REOPEN_PENDING)
+        next_state(document.label, document.close_state, Action.REQUEST_REOPEN)
         open_value, exception = document.released_value_company, False
     route = route_choose(
         document=document, action=action, exception=exception, open_value=open_value
@@ -855,7 +948,7 @@ def close_request_resubmit(
     if route is None:
         if action == RequestAction.REOPEN:
             raise InvalidTransition(f"{document.label}: no reopen approval route is configured")
-        return _execute(actor, request, document, now)
+        return _execute(actor, request, document, now, pending=False)
     return _enter_pending(
         actor,
         request,

@@ -90,7 +90,7 @@ def audit_append(
     entries = list(entries)
     if not entries:
         return []
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    head = AuditChainHead.objects.select_for_update(no_key=True).get(pk=1)
     moment = at or timezone.now()
     # Stored times are truncated to microseconds by both databases; hash what will be read back.
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -164,6 +164,7 @@ def _close_whole(job: BatchJob, whole: list[tuple[BatchItem, Document]]) -> None
             permissions,
             remark=params.get("remark", ""),
             action=BatchAction.CLOSE,
+            close_date=_close_date(params) or today,
         )
         chosen = _close_date(params) or today
         if outcome == "would_close" and not document.document_date <= chosen <= today:

@@ -38,7 +38,8 @@ from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState
 from closeout.closing.models import ClosePolicy, ReasonAction, ReasonCode, Severity
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
-from closeout.closing.services import close_guard, ids_param
+from closeout.closing.services import close_guard
+from closeout.closing.transitions import ids_param
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied, RuleFailed
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document, Line
@@ -735,6 +736,7 @@ def _judge_close(
     facts: _Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
+    closed_periods: list[tuple[date, date]],
 ) -> None:
     """A close or request row on an open document: lines, date, permission, rules, route."""
     perm = Perm.CLOSE_REQUEST if row.action == "request" else Perm.CLOSE_DIRECT
@@ -767,6 +769,12 @@ def _judge_close(
         row.error(
             "close_date",
             f"close date {row.close_date} is before the document date {document.document_date}",
+        )
+    day = row.close_date or timezone.localdate()
+    if any(s <= day <= e for s, e in closed_periods):
+        row.error(
+            "close_date",
+            f"close date {day} lies in a closed accounting period; choose a date in an open period",
         )
     in_scope = {n for n, (state, _v) in lines.items() if state in LINE_SCOPE}
     judged = in_scope if row.line_nos is None else set(chosen)
@@ -931,7 +939,7 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
         if row.action == "reopen":
             _judge_reopen(row, row.document, perms, closed_periods, reopen_routes)
         else:
-            _judge_close(row, row.document, facts, perms, close_routes)
+            _judge_close(row, row.document, facts, perms, close_routes, closed_periods)
     # Among the rows that would run: a document twice only for different lines.
     _check_duplicates([row for row in rows if row.ok])
     return rows
@@ -1056,7 +1064,7 @@ def import_execute(
         require(actor, Perm.IMPORT_RUN, what="imports")
         imported = _owned(
             actor,
-            ImportFile.objects.select_for_update().filter(pk=import_file.pk).first(),
+            ImportFile.objects.select_for_update(no_key=True).filter(pk=import_file.pk).first(),
             import_file.pk,
         )
         if imported.job_id is not None:

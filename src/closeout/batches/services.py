@@ -38,7 +38,7 @@ from closeout.approvals.services import (
     close_request_reject,
     close_request_submit,
 )
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditChainHead
 from closeout.audit.services import audit_append, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -53,6 +53,7 @@ from closeout.closing.selectors import (
 from closeout.closing.services import (
     close_documents_bulk,
     close_guard,
+    close_period_check,
     document_reopen,
     reason_get,
 )
@@ -206,7 +207,7 @@ def batch_create(
 
 
 def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
-    job = BatchJob.objects.select_for_update().filter(pk=job_id).first()
+    job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"no batch job #{job_id}")
     if job.created_by_id != actor.pk:
@@ -229,6 +230,17 @@ class _Chunk:
         self.allowed: dict[tuple[int, str], bool] = {}
         self.policies: dict[tuple[int, str], ClosePolicy] = {}
         self.routes = active_routes(RequestAction.CLOSE)
+        self.period_refusals: dict[date, str] = {}
+
+    def period_refusal(self, day: date) -> str:
+        """Why a close dated `day` is refused by a closed accounting period ("" if it is not)."""
+        if day not in self.period_refusals:
+            try:
+                close_period_check(day, field="close_date")
+                self.period_refusals[day] = ""
+            except DomainError as refusal:
+                self.period_refusals[day] = refusal.message
+        return self.period_refusals[day]
 
     def allows(self, document: Document) -> bool:
         key = (document.org_unit_id, document.doc_type)
@@ -254,6 +266,7 @@ def _close_outcome(
     *,
     remark: str | None = None,
     action: str | None = None,
+    close_date: date | None = None,
 ) -> tuple[str, str]:
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
     refused — the same guards as a manual close. An imported row passes its own remark and
@@ -267,6 +280,9 @@ def _close_outcome(
             "refused",
             f"{job.created_by.get_username()} lacks '{chunk.perm}' for {document.label}",
         )
+    in_closed_period = chunk.period_refusal(close_date or job.close_date or timezone.localdate())
+    if in_closed_period:
+        return "refused", f"{document.label}: {in_closed_period}"
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
     try:
         close_guard(
@@ -514,7 +530,7 @@ def batch_cancel(*, actor: AbstractBaseUser, job: BatchJob) -> BatchJob:
 def _claim(job_id: int, size: int) -> list[BatchItem]:
     qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
     if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return list(qs.select_related("document", "document__org_unit", "request")[:size])
 
 
@@ -615,7 +631,10 @@ def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -
         reason += f"; gave up after {retries} retries"
     try:
         with transaction.atomic():
-            job = BatchJob.objects.select_for_update().filter(pk=job_id).first()
+            # The audit head before the job row, in the order a chunk and a finishing worker
+            # take them, so a failing worker never waits on them in a cycle.
+            AuditChainHead.objects.select_for_update(no_key=True).filter(pk=1).first()
+            job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
             if job is None or job.state not in (BatchState.QUEUED, BatchState.RUNNING):
                 return
             finished = not BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).exists()
@@ -678,7 +697,11 @@ def _work_chunk(job: BatchJob, chunk_size: int) -> int:
 
 def _finish_if_complete(job_id: int) -> None:
     with transaction.atomic():
-        job = BatchJob.objects.select_for_update().get(pk=job_id)
+        # The audit head before the job row: a chunk takes them in that order too (its audit
+        # events, then its counters), so a finishing worker never waits on a working one in a
+        # cycle.
+        AuditChainHead.objects.select_for_update(no_key=True).filter(pk=1).first()
+        job = BatchJob.objects.select_for_update(no_key=True).get(pk=job_id)
         pending = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).exists()
         if pending or job.state == BatchState.DONE:
             return
@@ -730,6 +753,7 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
         process_import_items(job, items)
         return
     actor = job.created_by
+    lock_documents(items)
     steps: dict[str, Callable[[BatchItem], object]] = {
         BatchAction.REOPEN: lambda i: document_reopen(
             actor=actor, document=_doc(i), reason_code=job.reason_code, remark=job.remark
@@ -758,12 +782,15 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
 
 
 def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
-    """The items' documents, locked in id order (as every chunk locks them, so two workers
-    never wait on each other in a cycle)."""
-    ids = sorted({i.document_id for i in items if i.document_id})
+    """The items' documents (or their requests' documents), locked in id order before any of
+    them is changed: every chunk and every single-document writer then takes document locks in
+    one global order, so two of them never wait on each other in a cycle."""
+    ids = sorted(
+        {i.document_id or (i.request.document_id if i.request else 0) for i in items} - {0}
+    )
     return {
         d.pk: d
-        for d in Document.objects.select_for_update(of=("self",))
+        for d in Document.objects.select_for_update(of=("self",), no_key=True)
         .select_related("org_unit")
         .filter(pk__in=ids)
         .order_by("pk")

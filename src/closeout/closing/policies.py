@@ -122,7 +122,9 @@ def policy_update(
             raise InvalidInput(f"{name} must not be negative", details={"field": name})
     with transaction.atomic():
         policy = (
-            ClosePolicy.objects.select_for_update().filter(doc_type=doc_type, org_unit=unit).first()
+            ClosePolicy.objects.select_for_update(no_key=True)
+            .filter(doc_type=doc_type, org_unit=unit)
+            .first()
         )
         if policy is None:
             if unit is None:

@@ -5,16 +5,14 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.expressions import RawSQL
+from django.db import transaction
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -25,17 +23,29 @@ from closeout.audit.services import AuditEntry, audit_append
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.rules import dec
 from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
-from closeout.closing.states import check_transition
+from closeout.closing.states import (
+    LINE_STATES_LEFT_TO_CLOSE,
+    Action,
+    can,
+    check_header_allows_lines,
+    next_state,
+)
+from closeout.closing.transitions import (
+    check_lines,
+    document_state_set,
+    headers_roll_up,
+    ids_param,
+    lines_close,
+    lines_state_set,
+)
 from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed
 from closeout.documents.models import (
-    LINE_STATES_NOT_CLOSED,
     CloseKind,
     CloseState,
     Document,
     Line,
 )
 from closeout.documents.services import document_lock, events_apply_quarantined
-from closeout.documents.types import spec_for
 
 AUTO_REASON = "auto_rules_met"
 
@@ -74,66 +84,6 @@ class CloseResult:
 # --- bulk building blocks shared by manual close and the sweep -----------------------------
 
 
-def ids_param(ids: list[int]) -> RawSQL:
-    """A set of ids as ONE query parameter (an array on PostgreSQL, a JSON list on SQLite), for
-    `pk__in=`: thousands of separate parameters cost more to bind and parse than the work."""
-    listed = ",".join(str(int(i)) for i in ids)
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [f"{{{listed}}}"])
-    return RawSQL("SELECT value FROM json_each(%s)", [f"[{listed}]"])
-
-
-def _close_open_lines(
-    *,
-    document_ids: list[int],
-    line_filter: Q,
-    actor_id: int | None,
-    kind: str,
-    reason: str,
-    now: datetime,
-    doc_type: str,
-    bump_seq: bool = True,
-) -> Counter[int]:
-    """Close the given documents' open lines that match `line_filter`, stamping the close
-    sequence (the document's next one) and what each line releases; returns the number of lines
-    closed per document. Set-based: one UPDATE … FROM for any number of lines, the same SQL on
-    SQLite and PostgreSQL. With `bump_seq=False` the caller advances `close_seq` itself (the
-    sweep does it in its one UPDATE of the headers)."""
-    spec = spec_for(doc_type)
-    released_value = spec.released_value()
-    source = (
-        Line.objects.filter(document_id__in=ids_param(document_ids), close_state=CloseState.OPEN)
-        .filter(line_filter)
-        .values(
-            line_id=F("id"),
-            seq=F("document__close_seq") + 1,
-            rq=spec.released_qty(),
-            rv=released_value,
-            rvc=released_value * F("document__exchange_rate"),
-        )
-    )
-    source_sql, source_params = source.query.sql_with_params()
-    qn = connection.ops.quote_name
-    line = qn(Line._meta.db_table)
-    # Only quoted identifiers and Django's compiled SELECT are formatted in; values are params.
-    sql = (
-        f"WITH src AS ({source_sql}) UPDATE {line} SET "  # noqa: S608
-        f"{qn('close_state')} = %s, {qn('close_kind')} = %s, {qn('close_reason')} = %s, "
-        f"{qn('closed_by_id')} = %s, {qn('closed_at')} = %s, {qn('closed_in')} = src.seq, "
-        f"{qn('released_qty')} = src.rq, {qn('released_value')} = src.rv, "
-        f"{qn('released_value_company')} = src.rvc "
-        f"FROM src WHERE {line}.{qn('id')} = src.line_id RETURNING {line}.{qn('document_id')}"
-    )
-    closed_at = Line._meta.get_field("closed_at").get_db_prep_save(now, connection)
-    params = (*source_params, CloseState.CLOSED, kind, reason, actor_id, closed_at)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        counts = Counter(row[0] for row in cursor.fetchall())
-    if bump_seq:
-        Document.objects.filter(pk__in=ids_param(document_ids)).update(close_seq=F("close_seq") + 1)
-    return counts
-
-
 def _released_totals() -> dict[str, Coalesce]:
     sums = Line.objects.filter(document_id=OuterRef("pk")).values("document_id")
     return {
@@ -150,14 +100,7 @@ def _refresh_released_totals(document_ids: list[int]) -> None:
     Document.objects.filter(pk__in=document_ids).update(**_released_totals())
 
 
-def _no_line_left() -> Exists:
-    """True on documents with a line still to close (open, on hold or pending approval)."""
-    return Exists(
-        Line.objects.filter(document_id=OuterRef("pk"), close_state__in=LINE_STATES_NOT_CLOSED)
-    )
-
-
-def _header_close_values(
+def _close_fields(
     *,
     actor_id: int | None,
     kind: str,
@@ -166,37 +109,15 @@ def _header_close_values(
     close_date: date,
     now: datetime,
 ) -> dict[str, Any]:
-    check_transition("an open document", CloseState.OPEN, CloseState.CLOSED)
+    """What a header close stamps besides its state."""
     return {
-        "close_state": CloseState.CLOSED,
         "close_kind": kind,
         "close_reason": reason,
         "close_remark": remark,
         "close_date": close_date,
         "closed_by_id": actor_id,
         "closed_at": now,
-        "state_changed_at": now,
-        "version": F("version") + 1,
     }
-
-
-def _close_headers(
-    *,
-    document_ids: list[int],
-    actor_id: int | None,
-    kind: str,
-    reason: str,
-    remark: str,
-    close_date: date,
-    now: datetime,
-) -> None:
-    """Close the headers among `document_ids` that have no line left to close."""
-    values = _header_close_values(
-        actor_id=actor_id, kind=kind, reason=reason, remark=remark, close_date=close_date, now=now
-    )
-    Document.objects.filter(
-        pk__in=document_ids, close_state__in=(CloseState.OPEN, CloseState.CLOSE_PENDING)
-    ).exclude(_no_line_left()).update(**values)
 
 
 def close_documents_bulk(
@@ -210,17 +131,23 @@ def close_documents_bulk(
     remark: str = "",
     close_date: date | None = None,
 ) -> list[AuditEntry]:
-    """Close whole open documents (the sweep's path); returns their audit entries.
+    """Close whole open documents, locked by the caller (the sweep's and the batches' path);
+    returns one audit entry per document that changed.
 
-    The same effect as `_close_open_lines` + `_refresh_released_totals` + `_close_headers`, but
-    each header row is written once (close sequence, released totals and close fields in one
+    Each header row is written once (close sequence, released totals and close fields in one
     UPDATE), since every extra UPDATE of a row costs a new row version and its index entries."""
-    if not document_ids:
+    open_ids = list(
+        Document.objects.filter(
+            pk__in=ids_param(document_ids), close_state=CloseState.OPEN
+        ).values_list("pk", flat=True)
+    )
+    if not open_ids:
         return []
     actor_id = actor.pk if actor is not None else None
-    counts = _close_open_lines(
-        document_ids=document_ids,
+    counts = lines_close(
+        document_ids=open_ids,
         line_filter=Q(),
+        action=Action.CLOSE,
         actor_id=actor_id,
         kind=kind,
         reason=reason,
@@ -228,15 +155,14 @@ def close_documents_bulk(
         doc_type=doc_type,
         bump_seq=False,
     )
-    closing = Document.objects.filter(
-        pk__in=ids_param(document_ids),
-        close_state__in=(CloseState.OPEN, CloseState.CLOSE_PENDING),
-    )
     totals = _released_totals()
-    closing.exclude(_no_line_left()).update(
+    headers_roll_up(
+        open_ids,
+        Action.CLOSE,
+        now=now,
         close_seq=F("close_seq") + 1,
         **totals,
-        **_header_close_values(
+        **_close_fields(
             actor_id=actor_id,
             kind=kind,
             reason=reason,
@@ -246,8 +172,10 @@ def close_documents_bulk(
         ),
     )
     # Documents a policy lets through with a line still on hold keep their header open.
-    closing.filter(_no_line_left()).update(close_seq=F("close_seq") + 1, **totals)
-    rows = Document.objects.filter(pk__in=ids_param(document_ids)).values_list(
+    Document.objects.filter(pk__in=ids_param(open_ids), close_state=CloseState.OPEN).update(
+        close_seq=F("close_seq") + 1, **totals
+    )
+    rows = Document.objects.filter(pk__in=ids_param(open_ids)).values_list(
         "pk", "doc_type", "number", "close_state", "released_value", "released_value_company"
     )
     return [
@@ -263,6 +191,7 @@ def close_documents_bulk(
             data={
                 "from": CloseState.OPEN,
                 "to": state,
+                "action": Action.CLOSE,
                 "kind": kind,
                 "lines_closed": counts.get(pk, 0),
                 "released_value": value,
@@ -271,6 +200,7 @@ def close_documents_bulk(
             reason=reason,
         )
         for pk, dt, number, state, value, value_company in rows
+        if state == CloseState.CLOSED or counts.get(pk, 0)
     ]
 
 
@@ -278,6 +208,8 @@ def close_documents_bulk(
 
 
 def close_date_check(value: date | None, document: Document) -> date:
+    """The close date of a manual, line, requested, batch or imported close: not in the future,
+    not before the document date, and not in a closed accounting period."""
     today = timezone.localdate()
     chosen = value or today
     if chosen > today:
@@ -287,13 +219,33 @@ def close_date_check(value: date | None, document: Document) -> date:
             f"close date {chosen} is before the document date {document.document_date}",
             details={"field": "close_date"},
         )
+    close_period_check(chosen, field="close_date")
     return chosen
 
 
-def selected_open_lines(document: Document, line_nos: list[int] | None) -> list[Line]:
-    lines = list(document.lines.select_for_update().order_by("line_no"))
+def close_period_check(day: date, *, field: str) -> None:
+    """Refuse a close dated inside a closed accounting period (已关账)."""
+    # Imported here: approvals (which keeps the accounting periods) builds on closing.
+    from closeout.approvals.selectors import period_is_closed
+
+    if period_is_closed(day):
+        raise InvalidInput(
+            f"close date {day} lies in a closed accounting period; choose a date in an open period",
+            details={"field": field, "close_date": day.isoformat()},
+        )
+
+
+def selected_lines(
+    document: Document, line_nos: list[int] | None, action: Action = Action.CLOSE
+) -> list[Line]:
+    """The document's lines an action takes, locked: the chosen ones (each must be in a state
+    the action may start from, under a header that allows line actions), or with no choice
+    every line it may take (the header's own action is checked by its caller)."""
+    lines = list(document.lines.select_for_update(no_key=True).order_by("line_no"))
     if line_nos is None:
-        return [line for line in lines if line.close_state == CloseState.OPEN]
+        return [line for line in lines if can(line.close_state, action, lines=True)]
+    # Chosen lines move on their own: the header must allow line actions.
+    check_header_allows_lines(document.label, document.close_state, action)
     by_no = {line.line_no: line for line in lines}
     missing = [n for n in line_nos if n not in by_no]
     if missing:
@@ -301,11 +253,16 @@ def selected_open_lines(document: Document, line_nos: list[int] | None) -> list[
             f"{document.label} has no line {', '.join(map(str, missing))}",
             details={"field": "lines", "line_nos": missing},
         )
-    not_open = [n for n in line_nos if by_no[n].close_state != CloseState.OPEN]
-    if not_open:
-        states = ", ".join(f"{n} is {by_no[n].close_state}" for n in not_open)
-        raise InvalidInput(f"{document.label}: line {states}", details={"field": "lines"})
-    return [by_no[n] for n in line_nos]
+    chosen = [by_no[n] for n in line_nos]
+    try:
+        check_lines(document, chosen, action)
+    except InvalidTransition as refusal:
+        raise InvalidInput(refusal.message, details={"field": "lines", **refusal.details}) from None
+    return chosen
+
+
+def selected_open_lines(document: Document, line_nos: list[int] | None) -> list[Line]:
+    return selected_lines(document, line_nos, Action.CLOSE)
 
 
 def close_guard(
@@ -340,17 +297,17 @@ def check_closable(checklist: Checklist, *, remark: str) -> None:
 
 
 def document_lock_for(
-    actor: AbstractBaseUser, document: Document, perm: str, *, target: str | None = None
+    actor: AbstractBaseUser, document: Document, perm: str, *, action: Action | None = None
 ) -> Document:
     """The start of every action on one document: re-read it under its row lock, check the
-    actor's permission for its unit and type at this moment, and, given a `target` state, that
-    the transition table allows the change."""
+    actor's permission for its unit and type at this moment, and, given an `action`, that the
+    state machine allows it from the document's state now."""
     document = document_lock(document.pk)
     require(
         actor, perm, org_unit=document.org_unit, doc_type=document.doc_type, what=document.label
     )
-    if target is not None:
-        check_transition(document.label, document.close_state, target)
+    if action is not None:
+        next_state(document.label, document.close_state, action)
     return document
 
 
@@ -365,10 +322,10 @@ def document_close(
     line_nos: list[int] | None = None,
 ) -> CloseResult:
     """Manual close (手工结案) of a whole document or of some lines (行结案)."""
-    document = document_lock_for(actor, document, Perm.CLOSE_DIRECT, target=CloseState.CLOSED)
+    document = document_lock_for(actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE)
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
-    lines = selected_open_lines(document, line_nos)
+    lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
         raise InvalidInput(f"{document.label} has no open line to close")
     # A whole-document close is checked as a whole, so a held line blocks it (no_line_on_hold)
@@ -422,12 +379,17 @@ def execute_close(
     close_date: date,
     checklist: Checklist,
     request_id: str = "",
+    line_action: Action = Action.CLOSE,
 ) -> CloseResult:
+    """Close the given lines of a locked document (`line_action`: close, or approve_close of a
+    line request); the header closes with its last line (close, or approve_close of a
+    document request when the header waits for one)."""
     now = timezone.now()
     line_ids = [line.pk for line in lines]
-    _close_open_lines(
+    lines_close(
         document_ids=[document.pk],
         line_filter=Q(pk__in=line_ids),
+        action=line_action,
         actor_id=actor.pk,
         kind=CloseKind.MANUAL,
         reason=reason,
@@ -435,16 +397,33 @@ def execute_close(
         doc_type=document.doc_type,
     )
     _refresh_released_totals([document.pk])
-    _close_headers(
-        document_ids=[document.pk],
-        actor_id=actor.pk,
-        kind=CloseKind.MANUAL,
-        reason=reason,
-        remark=remark,
-        close_date=close_date,
-        now=now,
-    )
     before_state = document.close_state
+    header_action = (
+        Action.APPROVE_CLOSE if before_state == CloseState.CLOSE_PENDING else Action.CLOSE
+    )
+    if not Line.objects.filter(
+        document_id=document.pk, close_state__in=LINE_STATES_LEFT_TO_CLOSE
+    ).exists():
+        document_state_set(
+            document,
+            header_action,
+            now=now,
+            **_close_fields(
+                actor_id=actor.pk,
+                kind=CloseKind.MANUAL,
+                reason=reason,
+                remark=remark,
+                close_date=close_date,
+                now=now,
+            ),
+        )
+    elif header_action == Action.APPROVE_CLOSE:
+        # A document request closes the whole document or nothing.
+        raise RuleFailed(
+            f"{document.label}: a line is still open, on hold or pending; the document cannot "
+            "close as a whole",
+            details={"rules": ["no_line_on_hold"]},
+        )
     document.refresh_from_db()
     closed = list(Line.objects.filter(pk__in=line_ids).order_by("line_no"))
     header_closed = document.close_state == CloseState.CLOSED
@@ -452,6 +431,7 @@ def execute_close(
     data: dict[str, Any] = {
         "from": before_state,
         "to": document.close_state,
+        "action": header_action if header_closed else line_action,
         "kind": CloseKind.MANUAL,
         "close_date": close_date,
         "lines": [
@@ -505,7 +485,7 @@ def document_reopen(
     *, actor: AbstractBaseUser, document: Document, reason_code: str, remark: str = ""
 ) -> ReopenResult:
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
-    document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, target=CloseState.OPEN)
+    document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, action=Action.REOPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     # Imported here: approvals builds on closing, not the other way round.
     from closeout.approvals.selectors import period_is_closed
@@ -520,10 +500,17 @@ def document_reopen(
 
 
 def execute_reopen(
-    *, actor: AbstractBaseUser, document: Document, reason: str, remark: str, request_id: str = ""
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    reason: str,
+    remark: str,
+    request_id: str = "",
+    action: Action = Action.REOPEN,
 ) -> ReopenResult:
     """Restore exactly what the last close changed: the lines it closed reopen and give back
-    what they released; lines closed separately stay closed. Then quarantined events apply."""
+    what they released; lines closed separately stay closed. Then quarantined events apply.
+    `action`: reopen (direct) or approve_reopen (the last approval of a reopen request)."""
     now = timezone.now()
     before = {
         "close_state": document.close_state,
@@ -532,14 +519,16 @@ def execute_reopen(
         "closed_at": document.closed_at,
         "released_value": document.released_value,
     }
-    lines = Line.objects.filter(
-        document_id=document.pk, close_state=CloseState.CLOSED, closed_in=document.close_seq
-    )
+    next_state(document.label, document.close_state, action)
+    lines = Line.objects.filter(document_id=document.pk, closed_in=document.close_seq)
     reopened = list(
-        lines.order_by("line_no").values_list("line_no", "released_qty", "released_value")
+        lines.filter(close_state=CloseState.CLOSED)
+        .order_by("line_no")
+        .values_list("line_no", "released_qty", "released_value")
     )
-    lines.update(
-        close_state=CloseState.OPEN,
+    lines_state_set(
+        lines,
+        action,
         close_kind="",
         close_reason="",
         closed_by=None,
@@ -550,17 +539,17 @@ def execute_reopen(
         released_value_company=0,
     )
     _refresh_released_totals([document.pk])
-    Document.objects.filter(pk=document.pk).update(
-        close_state=CloseState.OPEN,
+    before_state, _ = document_state_set(
+        document,
+        action,
+        now=now,
         close_kind="",
         close_reason="",
         close_remark="",
         close_date=None,
         closed_by=None,
         closed_at=None,
-        state_changed_at=now,
         reopened_at=now,
-        version=F("version") + 1,
     )
     document.refresh_from_db()
     results = events_apply_quarantined(actor=actor, document=document)
@@ -575,7 +564,9 @@ def execute_reopen(
                 object_repr=document.label,
                 data={
                     "before": before,
+                    "from": before_state,
                     "to": CloseState.OPEN,
+                    "action": action,
                     "lines": [
                         {"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened
                     ],
@@ -605,22 +596,23 @@ def document_hold(
     if not reason.strip():
         raise InvalidInput("a hold needs a reason", details={"field": "reason"})
     now = timezone.now()
+    action: AuditAction
     data: dict[str, Any]
     if line_nos is None:
-        check_transition(document.label, document.close_state, CloseState.ON_HOLD)
-        _set_header_state(document, CloseState.ON_HOLD, now, hold_reason=reason)
-        action, data = (
-            AuditAction.DOCUMENT_HELD,
-            {"from": CloseState.OPEN, "to": CloseState.ON_HOLD},
-        )
+        before, after = document_state_set(document, Action.HOLD, now=now, hold_reason=reason)
+        action, data = AuditAction.DOCUMENT_HELD, {"from": before, "to": after}
     else:
-        check_transition(document.label, document.close_state, CloseState.ON_HOLD)
-        lines = selected_open_lines(document, line_nos)
-        Line.objects.filter(pk__in=[line.pk for line in lines]).update(
-            close_state=CloseState.ON_HOLD, hold_reason=reason
+        lines = selected_lines(document, line_nos, Action.HOLD)
+        lines_state_set(
+            Line.objects.filter(pk__in=[line.pk for line in lines]),
+            Action.HOLD,
+            hold_reason=reason,
         )
         Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
-        action, data = AuditAction.LINES_HELD, {"lines": line_nos, "to": CloseState.ON_HOLD}
+        state = document.close_state
+        action = AuditAction.LINES_HELD
+        data = {"lines": line_nos, "from": state, "to": state, "line_to": CloseState.ON_HOLD}
+    data["action"] = Action.HOLD
     audit_append(
         actor=actor,
         entries=[AuditEntry(action, "document", document.pk, document.label, data, reason)],
@@ -641,29 +633,21 @@ def document_release(
     """Release (解冻) a held document or lines; events quarantined meanwhile then apply."""
     document = document_lock_for(actor, document, Perm.HOLD)
     now = timezone.now()
+    action: AuditAction
     data: dict[str, Any]
     if line_nos is None:
-        check_transition(document.label, document.close_state, CloseState.OPEN)
-        if document.close_state != CloseState.ON_HOLD:
-            raise InvalidInput(f"{document.label} is {document.close_state}, not on hold")
-        _set_header_state(document, CloseState.OPEN, now, hold_reason="")
-        action, data = (
-            AuditAction.DOCUMENT_RELEASED,
-            {"from": CloseState.ON_HOLD, "to": CloseState.OPEN},
-        )
+        before, after = document_state_set(document, Action.RELEASE, now=now, hold_reason="")
+        action, data = AuditAction.DOCUMENT_RELEASED, {"from": before, "to": after}
     else:
-        held = {line.line_no for line in document.lines.filter(close_state=CloseState.ON_HOLD)}
-        not_held = [n for n in line_nos if n not in held]
-        if not_held:
-            raise InvalidInput(
-                f"{document.label}: line {', '.join(map(str, not_held))} is not on hold",
-                details={"field": "lines"},
-            )
-        Line.objects.filter(document=document, line_no__in=line_nos).update(
-            close_state=CloseState.OPEN, hold_reason=""
+        lines = selected_lines(document, line_nos, Action.RELEASE)
+        lines_state_set(
+            Line.objects.filter(pk__in=[line.pk for line in lines]), Action.RELEASE, hold_reason=""
         )
         Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
-        action, data = AuditAction.LINES_RELEASED, {"lines": line_nos, "to": CloseState.OPEN}
+        state = document.close_state
+        action = AuditAction.LINES_RELEASED
+        data = {"lines": line_nos, "from": state, "to": state, "line_to": CloseState.OPEN}
+    data["action"] = Action.RELEASE
     document.refresh_from_db()
     results = events_apply_quarantined(actor=actor, document=document)
     data["quarantined_applied"] = sum(1 for r in results if r.outcome == "applied")
@@ -674,9 +658,3 @@ def document_release(
     )
     document.refresh_from_db()
     return document
-
-
-def _set_header_state(document: Document, state: str, now: datetime, **fields: Any) -> None:
-    Document.objects.filter(pk=document.pk).update(
-        close_state=state, state_changed_at=now, version=F("version") + 1, **fields
-    )

@@ -30,7 +30,8 @@ from closeout.audit.services import AuditEntry, audit_append
 from closeout.closing.models import ClosePolicy, Severity, SweepRun
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
-from closeout.closing.services import AUTO_REASON, close_documents_bulk, ids_param
+from closeout.closing.services import AUTO_REASON, close_documents_bulk
+from closeout.closing.transitions import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 
@@ -74,7 +75,7 @@ def _candidates(doc_type: str, scope: Q, last_id: int, dry_run: bool) -> QuerySe
     qs = Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN, pk__gt=last_id)
     qs = qs.filter(scope).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return qs
 
 

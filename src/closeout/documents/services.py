@@ -55,8 +55,14 @@ def document_get(doc_type: str, number: str) -> Document:
 
 
 def document_lock(document_id: int) -> Document:
-    """Re-read the document under a row lock: every state check works on this fresh copy."""
-    return Document.objects.select_for_update().select_related("org_unit").get(pk=document_id)
+    """Re-read the document under a row lock: every state check works on this fresh copy.
+    Only the document row is locked (`FOR UPDATE OF`), never its organisation unit, so writes
+    to different documents of one unit do not wait on each other."""
+    return (
+        Document.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("org_unit")
+        .get(pk=document_id)
+    )
 
 
 def locked_message(document: Document) -> str:
@@ -581,7 +587,11 @@ def _event_post_locked(
             raise InvalidInput(
                 f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
             )
-        line = Line.objects.select_for_update().filter(document=document, line_no=line_no).first()
+        line = (
+            Line.objects.select_for_update(no_key=True)
+            .filter(document=document, line_no=line_no)
+            .first()
+        )
         if line is None:
             raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
     event = BusinessEvent(
@@ -641,10 +651,12 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
             doc_type=document.doc_type,
             what=document.label,
         )
-    event = BusinessEvent.objects.select_for_update().get(pk=event_id)
+    event = BusinessEvent.objects.select_for_update(no_key=True).get(pk=event_id)
     if event.status != EventStatus.PENDING:
         raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
-    line = Line.objects.select_for_update().get(pk=event.line_id) if event.line_id else None
+    line = (
+        Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
+    )
     reason = _quarantine_reason(document, line)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
@@ -673,7 +685,7 @@ def events_apply_quarantined(
     results: list[EventResult] = []
     entries: list[AuditEntry] = []
     for event in (
-        BusinessEvent.objects.select_for_update()
+        BusinessEvent.objects.select_for_update(no_key=True)
         .filter(document=document, status=EventStatus.QUARANTINED)
         .order_by("id")
     ):
@@ -727,7 +739,7 @@ def partner_sync(
     if not code.strip() or not name.strip():
         raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
     with transaction.atomic():
-        partner, created = Partner.objects.select_for_update().get_or_create(
+        partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
             code=code, defaults={"name": name, "kind": kind, "active": active}
         )
         before = {"name": partner.name, "kind": partner.kind, "active": partner.active}

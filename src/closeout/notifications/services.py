@@ -132,7 +132,7 @@ def preference_set(
             f"notification language {language!r} is not supported; use {' or '.join(LANGUAGES)}",
             details={"field": "language", "value": language},
         )
-    preference, _created = Preference.objects.select_for_update().get_or_create(
+    preference, _created = Preference.objects.select_for_update(no_key=True).get_or_create(
         user_id=user.pk, defaults={"language": _default_language()}
     )
     if language is not None:
@@ -567,7 +567,9 @@ def webhook_endpoint_create(
 def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
     require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+        )
         if endpoint is None:
             raise NotFound(f"no webhook endpoint #{endpoint_id}")
         if not endpoint.active:

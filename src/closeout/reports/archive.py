@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpResponseBase
 from django.utils import timezone
 
@@ -50,8 +50,8 @@ from closeout.audit.services import (
 )
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.policies import policy_partitions
-from closeout.closing.services import ids_param
-from closeout.closing.states import check_transition
+from closeout.closing.states import Action
+from closeout.closing.transitions import documents_state_set, ids_param, lines_state_set
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import file_download
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
@@ -97,7 +97,7 @@ def _candidates(
 ) -> QuerySet[Document]:
     qs = _due(doc_type, scope, cutoff).filter(pk__gt=last_id).order_by("pk")
     if not dry_run and connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return qs
 
 
@@ -105,8 +105,6 @@ def _archive_chunk(
     ids: list[int], policy: ClosePolicy, *, now: datetime, run_tag: str
 ) -> list[AuditEntry]:
     """Archive a chunk of locked, closed documents: lines and headers in one UPDATE each."""
-    check_transition("a closed document", CloseState.CLOSED, CloseState.ARCHIVED)
-    check_transition("a closed line", CloseState.CLOSED, CloseState.ARCHIVED)
     # The headers are re-checked in each statement, so only documents still closed change.
     lines = Line.objects.filter(
         document_id__in=ids_param(ids),
@@ -119,10 +117,8 @@ def _archive_chunk(
         .annotate(n=Count("id"))
         .values_list("document_id", "n")
     )
-    lines.update(close_state=CloseState.ARCHIVED)
-    Document.objects.filter(pk__in=ids_param(ids), close_state=CloseState.CLOSED).update(
-        close_state=CloseState.ARCHIVED, state_changed_at=now, version=F("version") + 1
-    )
+    lines_state_set(lines, Action.ARCHIVE)
+    documents_state_set(ids, Action.ARCHIVE, now=now)
     rows = (
         Document.objects.filter(
             pk__in=ids_param(ids), close_state=CloseState.ARCHIVED, state_changed_at=now

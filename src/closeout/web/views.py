@@ -103,6 +103,8 @@ def refusal_text(error: DomainError) -> str:
             if error.details.get("org_unit")
             else "",
         }
+    if get_language().startswith("zh") and error.details.get("message_zh"):
+        return str(error.details["message_zh"])
     return error.message
 
 
