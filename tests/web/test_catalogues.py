@@ -10,7 +10,13 @@ import closeout
 LOCALE = Path(closeout.__file__).parent / "locale"
 
 
-def _msgids(po: Path) -> list[str]:
+def _unquote(lines: str) -> str:
+    raw = "".join(re.findall(r'"(.*)"', lines))
+    return raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
+
+
+def _msgids(po: Path) -> list[tuple[str | None, str]]:
+    """(msgctxt or None, msgid) of every live entry."""
     text = po.read_text(encoding="utf-8")
     ids = []
     for block in text.split("\n\n")[1:]:
@@ -18,8 +24,8 @@ def _msgids(po: Path) -> list[str]:
             continue  # obsolete entries
         match = re.search(r'^msgid ((?:".*"\n?)+)', block, re.MULTILINE)
         if match:
-            raw = "".join(re.findall(r'"(.*)"', match.group(1)))
-            ids.append(raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8"))
+            context = re.search(r'^msgctxt ((?:".*"\n?)+)', block, re.MULTILINE)
+            ids.append((_unquote(context.group(1)) if context else None, _unquote(match.group(1))))
     return ids
 
 
@@ -29,7 +35,12 @@ def test_every_string_is_translated_into_chinese_in_the_compiled_catalogue() -> 
         compiled = gettext.GNUTranslations(handle)
     ids = _msgids(po)
     assert len(ids) > 150
-    untranslated = [i for i in ids if compiled.gettext(i) == i and "%(n)s document" not in i]
+    untranslated = [
+        i
+        for c, i in ids
+        if (compiled.pgettext(c, i) if c else compiled.gettext(i)) == i
+        and "%(n)s document" not in i
+    ]
     assert untranslated == []
     assert compiled.ngettext("%(n)s document selected.", "%(n)s documents selected.", 3) == (
         "已选 %(n)s 张单据。"
