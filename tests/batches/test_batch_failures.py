@@ -264,3 +264,21 @@ def test_batch_page_shows_the_failure_and_resumes(
     assert (job.state, job.succeeded) == (BatchState.DONE, 2)
     page = client.get(f"/batches/{job.pk}/").content.decode()
     assert 'id="job-error"' not in page and 'id="batch-resume"' not in page
+
+
+def test_batch_run_stops_following_a_job_that_failed(org: Org, buyer: User) -> None:
+    """With a broker, `batch run` follows the job's progress: a failed job ends the wait with
+    its reason and exit 1 instead of waiting for ever."""
+    from closeout.batches.management.commands.batch import Command
+
+    job, _docs = _job(org, buyer, 1)
+    batch_start(actor=buyer, job=job)
+    BatchJob.objects.filter(pk=job.pk).update(
+        state=BatchState.FAILED, error=f"database connection lost (OperationalError: {LOST})"
+    )
+    out = StringIO()
+    command = Command(stdout=out)
+    command._follow(job)
+    assert f"batch #{job.pk} close purchase_order: failed" in out.getvalue()
+    with pytest.raises(CommandError, match=f"batch #{job.pk} failed: database connection lost"):
+        command._fail_if_failed(job)

@@ -22,9 +22,9 @@ class BatchWorkTask(Task):  # type: ignore[misc]
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        attempt = self.request.retries + 1
-        delay = min(settings.CLOSEOUT_BATCH_RETRY_BACKOFF * 2 ** (attempt - 1), 60.0)
-        batch_note_retry(args[0], exc, attempt, self.max_retries, delay)
+        # Celery's own countdown: retry_backoff × 2^retries, at most retry_backoff_max.
+        delay = min(self.retry_backoff * 2**self.request.retries, self.retry_backoff_max)
+        batch_note_retry(args[0], exc, self.request.retries + 1, self.max_retries, delay)
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -45,7 +45,9 @@ class BatchWorkTask(Task):  # type: ignore[misc]
     max_retries=settings.CLOSEOUT_BATCH_RETRIES,
     retry_backoff=max(1, int(settings.CLOSEOUT_BATCH_RETRY_BACKOFF)),
     retry_backoff_max=60,
-    retry_jitter=True,
+    # Exact delays, so the job can say when it retries; a job's few workers retrying together
+    # is harmless.
+    retry_jitter=False,
 )
 def batch_work_task(self: Task, job_id: int) -> int:
     try:
