@@ -1,6 +1,8 @@
 """Shared test setup: which database this pass runs on, and the data every test starts from."""
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -97,3 +99,47 @@ def operator(org: Org) -> User:
 def supervisor(org: Org) -> User:
     """Operator (inherited) plus reopen and approvals across the company."""
     return user_with_role("sup", "supervisor", org.company)
+
+
+# --- a task broker that does not answer (issue 11, item 8) -------------------------------------
+
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at once
+
+
+def point_broker(settings: Any, url: str, queue: str = "closeout-test") -> None:
+    """Point the app's broker at `url` with a short connection timeout and no publish retries,
+    dropping the connections it pooled for the previous URL."""
+    from closeout.celery import app
+
+    settings.CELERY_BROKER_URL = url
+    app.conf.broker_url = url
+    app.conf.broker_connection_timeout = 1
+    app.conf.broker_transport_options = {"socket_connect_timeout": 1, "socket_timeout": 2}
+    app.conf.task_publish_retry_policy = {"max_retries": 0}
+    app.conf.task_default_queue = queue
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def dead_broker(settings: Any) -> Iterator[None]:
+    """CELERY_BROKER_URL pointing at a closed port, with a short timeout; restored after."""
+    from closeout.celery import app
+
+    settings.CLOSEOUT_TASKS_INLINE = False
+    defaults = {
+        name: app.conf[name]
+        for name in (
+            "broker_url",
+            "broker_connection_timeout",
+            "broker_transport_options",
+            "task_publish_retry_policy",
+            "task_default_queue",
+        )
+    }
+    point_broker(settings, DEAD_BROKER)
+    yield
+    for name, value in defaults.items():
+        app.conf[name] = value
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -642,6 +642,32 @@ def test_script_exit_codes_and_one_line_errors(installation: Installation) -> No
     assert closed.returncode == 0 and "closed purchase_order PO-READY (document)" in closed.stdout
 
 
+def test_script_post_event_conflict_and_refusal_are_one_line(installation: Installation) -> None:
+    """The same external id with another quantity is a conflict, a return beyond what was
+    received is refused: both exit 1 with one line naming the values (issue 11, item 6)."""
+    base = ("post-event", PO, "PO-SHORT")
+    first = installation.closeout(
+        *base, "receipt", "--external-id", "cf-1", "--line", "1", "--quantity", "1", "--as", "erp"
+    )
+    assert first.returncode == 0 and first.stdout.startswith("applied: receipt cf-1")
+    again = installation.closeout(
+        *base, "receipt", "--external-id", "cf-1", "--line", "1", "--quantity", "1", "--as", "erp"
+    )
+    assert again.returncode == 0 and again.stdout.startswith("duplicate: receipt cf-1")
+    changed = installation.closeout(
+        *base, "receipt", "--external-id", "cf-1", "--line", "1", "--quantity", "2", "--as", "erp"
+    )
+    assert changed.returncode == 1
+    line = _error_line(changed)
+    assert "external id 'cf-1'" in line and "quantity 1 (sent 2)" in line
+    too_many = installation.closeout(
+        *base, "return", "--external-id", "rt-1", "--line", "1", "--quantity", "999", "--as", "erp"
+    )
+    assert too_many.returncode == 1
+    line = _error_line(too_many)
+    assert "PO-SHORT line 1: return rt-1 of quantity 999 is more than received" in line
+
+
 def test_script_audit_verify_detects_tampering(installation: Installation) -> None:
     intact = installation.closeout("audit", "verify")
     assert intact.returncode == 0 and intact.stdout.startswith("audit chain intact: ")

@@ -302,10 +302,29 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CLOSEOUT_QUEUE", "closeout")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# A broker that does not answer must not hold a request for long: connect within this many
+# seconds, retry a publish twice, then give up (a batch job keeps its tasks to send; see
+# batches.services). CLOSEOUT_BROKER_TIMEOUT in seconds.
+_BROKER_TIMEOUT = float(os.environ.get("CLOSEOUT_BROKER_TIMEOUT", "4"))
+CELERY_BROKER_CONNECTION_TIMEOUT = _BROKER_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 600,
+    "socket_connect_timeout": _BROKER_TIMEOUT,
+    "socket_timeout": max(_BROKER_TIMEOUT, 10.0),
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": int(os.environ.get("CLOSEOUT_BROKER_PUBLISH_RETRIES", "2")),
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 CELERY_TIMEZONE = TIME_ZONE
 # Run background tasks synchronously after commit (tests) instead of in a thread.
 CLOSEOUT_TASKS_INLINE = _env_bool("CLOSEOUT_TASKS_INLINE", False)
+# A batch run that loses its database connection is retried this many times, the first after
+# CLOSEOUT_BATCH_RETRY_BACKOFF seconds, doubling up to a minute; then the job is failed.
+CLOSEOUT_BATCH_RETRIES = int(os.environ.get("CLOSEOUT_BATCH_RETRIES", "5"))
+CLOSEOUT_BATCH_RETRY_BACKOFF = float(os.environ.get("CLOSEOUT_BATCH_RETRY_BACKOFF", "2"))
 CELERY_BEAT_SCHEDULE = {
     **{
         f"sweep-{doc_type}": {"task": "closeout.sweep", "schedule": 3600.0, "args": (doc_type,)}
@@ -322,6 +341,7 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-overdue": {"task": "closeout.approvals_overdue", "schedule": 3600.0},
     "alerts": {"task": "closeout.alerts", "schedule": 86400.0},
     "webhooks-retry": {"task": "closeout.webhooks_retry", "schedule": 60.0},
+    "batches-send": {"task": "closeout.batch_dispatch_pending", "schedule": 60.0},
     "archive": {"task": "closeout.archive", "schedule": 86400.0},
     "diagnostics": {"task": "closeout.diagnostics", "schedule": 86400.0},
 }

@@ -105,3 +105,74 @@ def test_sweep_dry_run_changes_nothing(api_for: ApiFactory, org: Org) -> None:
     assert api_for(None).post("/api/sweep/dry-run", {}).status_code == 403
     bad = api.post("/api/sweep/dry-run", {"doc_type": "nope"})
     assert bad.status_code in (403, 422)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_start_without_broker_is_503_and_the_job_waits_queued(
+    api_for: ApiFactory, org: Org, dead_broker: None
+) -> None:
+    """Issue 11, item 8: the broker does not answer → 503 with the JSON error shape, the job
+    committed as queued with its tasks still to send (never a 500, never half-committed)."""
+    ready_document(PO, org.dept_a, number="BQ-1")
+    api = api_for("operator")
+    job = api.post(
+        "/api/batches",
+        {
+            "action": "close",
+            "doc_type": "purchase_order",
+            "numbers": ["BQ-1"],
+            "reason": "completed",
+        },
+    ).json()
+    response = api.post(f"/api/batches/{job['id']}/start", {"workers": 2})
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "broker_unavailable"
+    assert error["message"].startswith(f"batch #{job['id']} is queued but not running yet")
+    assert error["details"]["batch"] == job["id"] and error["details"]["state"] == "queued"
+    progress = api.get(f"/api/batches/{job['id']}").json()
+    assert (progress["state"], progress["send_pending"]) == ("queued", 2)
+    assert progress["send_error"].startswith("the task broker does not answer")
+
+
+def test_failed_run_shows_its_reason_and_resume_finishes(
+    api_for: ApiFactory,
+    org: Org,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.db import OperationalError
+
+    from closeout.batches import services
+
+    settings.CLOSEOUT_TASKS_INLINE, settings.CELERY_BROKER_URL = True, ""
+    settings.CLOSEOUT_BATCH_RETRIES, settings.CLOSEOUT_BATCH_RETRY_BACKOFF = 1, 0
+    ready_document(PO, org.dept_a, number="BR-1")
+    api = api_for("operator")
+    job = api.post(
+        "/api/batches",
+        {
+            "action": "close",
+            "doc_type": "purchase_order",
+            "numbers": ["BR-1"],
+            "reason": "completed",
+        },
+    ).json()
+
+    def lost(job: Any, items: Any) -> None:
+        raise OperationalError("the connection to the database was lost")
+
+    original = services._process
+    monkeypatch.setattr(services, "_process", lost)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/batches/{job['id']}/start").status_code == 200
+    failed = api.get(f"/api/batches/{job['id']}").json()
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("database connection lost (OperationalError: the conn")
+    monkeypatch.setattr(services, "_process", original)
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed = api.post(f"/api/batches/{job['id']}/resume", {"workers": 1})
+    assert resumed.status_code == 200
+    done = api.get(f"/api/batches/{job['id']}").json()
+    assert (done["state"], done["succeeded"], done["error"]) == ("done", 1, "")

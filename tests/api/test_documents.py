@@ -7,7 +7,16 @@ import pytest
 from closeout.audit.models import AuditAction
 from closeout.documents.models import Document, EventKind
 from tests.api.conftest import Api, ApiFactory, error_of, po_body
-from tests.factories import PO, Org, document_events, make_document, post, ready_document
+from tests.factories import (
+    PO,
+    Org,
+    actions_since,
+    audit_head,
+    document_events,
+    make_document,
+    post,
+    ready_document,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +157,14 @@ def test_detail_has_lines_checklist_and_etag(api_for: ApiFactory, org: Org) -> N
     assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
     outsider = api_for("operator", unit=org.dept_b)
     assert outsider.get("/api/documents/purchase_order/DET-1").status_code == 403
+
+
+def test_partner_put_is_audited(integration: Api) -> None:
+    head = audit_head()
+    assert (
+        integration.put("/api/partners/V-3", {"name": "V3", "kind": "customer"}).status_code == 201
+    )
+    assert (
+        integration.put("/api/partners/V-3", {"name": "V3", "kind": "customer"}).status_code == 200
+    )
+    assert actions_since(head) == [AuditAction.PARTNER_CREATED]

@@ -106,3 +106,48 @@ def test_sync_scoped_to_a_department_rejects_other_items(api_for: ApiFactory, or
     body = api.post("/api/events", {"events": [ev("EV-A", "S-1"), ev("EV-B", "S-2")]}).json()
     assert [r["outcome"] for r in body["results"]] == ["applied", "rejected"]
     assert body["results"][1]["code"] == "permission_denied"
+
+
+def test_same_external_id_with_other_values_is_a_conflict(integration: Api, org: Org) -> None:
+    """Only an identical repeat is a duplicate; the same external id with another quantity or
+    amount is rejected with code event_conflict, naming each field with both values."""
+    make_document(PO, org.dept_a, ((10, 5),), number="EV-C")
+    first = integration.post("/api/events", {"events": [ev("EV-C", "C-1", quantity="5")]})
+    assert first.json()["counts"] == {"applied": 1}
+    response = integration.post(
+        "/api/events",
+        {
+            "events": [
+                ev("EV-C", "C-1", quantity="5.0"),
+                ev("EV-C", "C-1", quantity="6"),
+                ev("EV-C", "C-1", quantity="5", kind="invoice", amount="25"),
+            ]
+        },
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["counts"] == {"duplicate": 1, "rejected": 2}
+    duplicate, changed, other_kind = body["results"]
+    assert duplicate["outcome"] == "duplicate"
+    assert (changed["outcome"], changed["code"]) == ("rejected", "event_conflict")
+    assert changed["details"]["fields"] == {"quantity": {"stored": "5", "sent": "6"}}
+    assert changed["errors"] == [{"field": "quantity", "message": "stored 5, sent 6"}]
+    assert "C-1" in changed["reason"] and "quantity 5 (sent 6)" in changed["reason"]
+    assert set(other_kind["details"]["fields"]) == {"kind", "amount"}
+    line = Line.objects.get(document__number="EV-C", line_no=1)
+    assert line.fulfilled_qty == Decimal(5)
+    assert BusinessEvent.objects.filter(external_id="C-1").count() == 1
+
+
+def test_return_beyond_received_is_rejected_with_the_quantities(integration: Api, org: Org) -> None:
+    make_document(PO, org.dept_a, ((10, 5),), number="EV-R")
+    integration.post("/api/events", {"events": [ev("EV-R", "G-7", quantity="7")]})
+    response = integration.post(
+        "/api/events", {"events": [ev("EV-R", "RT-10", kind="return", quantity="10")]}
+    )
+    (item,) = response.json()["results"]
+    assert (item["outcome"], item["code"]) == ("rejected", "event_refused")
+    assert item["errors"][0]["field"] == "quantity"
+    assert "more than received 7 (it would become -3)" in item["errors"][0]["message"]
+    assert item["details"]["measures"]["fulfilled_qty"]["after"] == "-3"
+    assert Line.objects.get(document__number="EV-R", line_no=1).fulfilled_qty == Decimal(7)

@@ -82,7 +82,7 @@ class CloseStateMachine(RuleBasedStateMachine):
         self.atomic = transaction.atomic()
         self.atomic.__enter__()
         self.documents: list[Document] = []
-        self.posted: dict[str, tuple[int, int, str, Decimal]] = {}
+        self.posted: dict[str, tuple[int, int, str, Decimal, Decimal]] = {}
         self.replayed: dict[int, str] = {}
         self.seq = 0
         self.closed_at_hold: dict[int, set[int]] = {}
@@ -147,7 +147,7 @@ class CloseStateMachine(RuleBasedStateMachine):
             return
         if result.outcome != "duplicate":
             assert external_id not in self.posted
-            self.posted[external_id] = (document.pk, line_no, kind, Decimal(qty))
+            self.posted[external_id] = (document.pk, line_no, kind, Decimal(qty), Decimal(amount))
 
     def _requests(self) -> list[CloseRequest]:
         return list(
@@ -171,9 +171,10 @@ class CloseStateMachine(RuleBasedStateMachine):
     def post_event(self, doc: int, line_no: int, kind: str, qty: int, repeat: bool) -> None:
         document = self._doc(doc)
         if repeat and self.posted:
-            # The same external id again, with the same facts: a duplicate changes nothing.
-            xid, (pk, ln, k, q) = sorted(self.posted.items())[-1]
-            self._post(Document.objects.get(pk=pk), k, ln, int(q), 5 * int(q), xid)
+            # The same external id again, with the same facts: a duplicate changes nothing
+            # (with other facts it would be an event_conflict).
+            xid, (pk, ln, k, q, a) = sorted(self.posted.items())[-1]
+            self._post(Document.objects.get(pk=pk), k, ln, int(q), int(a), xid)
             return
         amount = qty * (5 if line_no == 1 else 3)
         self._post(document, kind, line_no, qty, 0 if kind == EventKind.RETURN else amount)

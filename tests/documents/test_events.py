@@ -14,7 +14,7 @@ from closeout.closing.services import (
     document_release,
     document_reopen,
 )
-from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.errors import EventConflict, InvalidInput, NotFound
 from closeout.documents.models import BusinessEvent, EventKind, EventStatus, Line
 from closeout.documents.services import PostOutcome, event_confirm
 from tests.factories import (
@@ -57,10 +57,14 @@ def test_external_id_of_another_document_is_refused(org: Org) -> None:
     doc = make_document(PO, org.dept_a, [(100, 1)])
     other = make_document(PO, org.dept_a, [(100, 1)])
     post(doc, EventKind.RECEIPT, 1, 30, external_id="GRN-2")
-    with pytest.raises(InvalidInput, match=r"GRN-2.*another document"):
+    with pytest.raises(EventConflict, match=r"GRN-2.*another document") as elsewhere:
         post(other, EventKind.RECEIPT, 1, 30, external_id="GRN-2")
-    with pytest.raises(InvalidInput, match="GRN-2"):
+    assert elsewhere.value.details["fields"] == {
+        "document": {"stored": doc.label, "sent": other.label}
+    }
+    with pytest.raises(EventConflict, match="GRN-2") as other_kind:
         post(doc, EventKind.INVOICE, 1, 30, 30, external_id="GRN-2")  # same id, other kind
+    assert set(other_kind.value.details["fields"]) == {"kind", "amount"}
     assert fulfilled(other) == 0
 
 

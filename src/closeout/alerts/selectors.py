@@ -12,6 +12,7 @@ from closeout.alerts.models import AlertCode, AlertRule
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_partitions
+from closeout.closing.rules import grace_clock
 from closeout.closing.selectors import verdict_condition, verdicts_for
 from closeout.documents.models import CloseState, DocType, Document
 
@@ -39,7 +40,7 @@ def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
                 Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN)
                 .filter(scope)
                 .filter(complete)
-                .annotate(last=Coalesce("last_activity_at", "created_at"))
+                .annotate(last=grace_clock())
                 .filter(last__lte=cutoff)
                 .order_by("pk")[:SAMPLE]
             )

@@ -188,6 +188,9 @@ def batch_out(job: BatchJob) -> BatchOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         cancel_requested=job.cancel_requested,
+        error=job.error,
+        send_pending=job.send_pending,
+        send_error=job.send_error,
     )
 
 

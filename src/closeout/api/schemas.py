@@ -201,8 +201,12 @@ class EventResultOut(Schema):
     outcome: Literal["applied", "pending", "duplicate", "quarantined", "rejected"]
     event_id: int | None = None
     reason: str = ""
+    # A rejected item: the error's code (e.g. event_conflict: its external id was used with
+    # other values, event_refused: it would drive a measure below zero), one entry per field at
+    # fault, and the error's details (for a conflict {"fields": {name: {"stored", "sent"}}}).
     code: str = ""
     errors: list[FieldError] = []
+    details: dict[str, Any] = {}
 
 
 class EventsOut(Schema):
@@ -310,6 +314,13 @@ class BatchOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    # Why the run failed (state failed: `POST .../resume` finishes it), or the error it is
+    # retrying after; empty when all went well.
+    error: str = ""
+    # Worker tasks recorded but not sent yet, and why (the broker did not answer): sent when
+    # it answers again.
+    send_pending: int = 0
+    send_error: str = ""
 
 
 class BatchItemOut(Schema):

@@ -1,18 +1,14 @@
-"""Writes behind the API: tokens (create, revoke, authenticate), idempotency records, and the
-ERP-facing helpers that resolve master data before calling the domain services; webhook
-endpoints and close policies, which have no service of their own elsewhere."""
+"""Writes of the API's own records: tokens (create, revoke, authenticate) and idempotency
+records. Domain writes live in their apps (partners and documents in documents.services, close
+policies in closing.policies, webhook endpoints in notifications.services)."""
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,23 +16,17 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.api.models import ApiToken, IdempotencyRecord
 from closeout.audit.models import AuditAction
-from closeout.audit.services import audit_record, to_json_value
-from closeout.closing.models import ClosePolicy, Severity
-from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, StaleVersion
-from closeout.core.models import OrgUnit, Partner, PartnerKind
-from closeout.core.services import item_get_or_create
-from closeout.documents.models import Document
-from closeout.documents.services import LineInput, document_upsert
-from closeout.documents.types import spec_for
-from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.webhook_urls import webhook_url_check
+from closeout.audit.services import audit_record
+from closeout.core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+)
 
 TOKEN_PREFIX = "co_"  # noqa: S105 (a public prefix, not a secret)
-
-
-class Conflict(DomainError):
-    code = "conflict"
-    http_status = 409
 
 
 PreconditionFailed = StaleVersion
@@ -205,278 +195,6 @@ def idempotency_finish(
     )
 
 
-# --- ERP synchronisation -----------------------------------------------------------------------
-
-
-def partner_sync(
-    *, actor: AbstractBaseUser, code: str, name: str, kind: str, active: bool = True
-) -> tuple[Partner, bool]:
-    """Create or update a supplier/customer from the ERP (by code)."""
-    require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
-    if kind not in PartnerKind.values:
-        raise InvalidInput(
-            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
-            details={"field": "kind"},
-        )
-    if not code.strip() or not name.strip():
-        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
-    with transaction.atomic():
-        partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
-            code=code, defaults={"name": name, "kind": kind, "active": active}
-        )
-        if not created and (partner.name, partner.kind, partner.active) != (name, kind, active):
-            partner.name, partner.kind, partner.active = name, kind, active
-            partner.save(update_fields=["name", "kind", "active"])
-    return partner, created
-
-
-@dataclass(frozen=True)
-class LineData:
-    line_no: int
-    planned_qty: Decimal
-    unit_price: Decimal
-    item: str = ""
-    item_name: str = ""
-    description: str = ""
-    unit: str = "EA"
-    planned_amount: Decimal | None = None
-
-
-def document_sync(
-    *,
-    actor: AbstractBaseUser,
-    doc_type: str,
-    number: str,
-    org_unit: str,
-    document_date: date,
-    lines: list[LineData],
-    partner: str = "",
-    expected_date: date | None = None,
-    currency: str = "CNY",
-    exchange_rate: Decimal = Decimal(1),
-    source_system: str = "closeout",
-    external_id: str = "",
-    if_match: int | None = None,
-) -> tuple[Document, bool]:
-    """Upsert a document pushed by an ERP, by codes: resolves the organisation unit, partner
-    and items, then calls `document_upsert` (which checks permission and the lock). Returns
-    (document, created)."""
-    spec_for(doc_type)
-    unit = OrgUnit.objects.filter(code=org_unit).first()
-    if unit is None:
-        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
-    require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
-    partner_obj: Partner | None = None
-    if partner:
-        partner_obj = Partner.objects.filter(code=partner).first()
-        if partner_obj is None:
-            raise InvalidInput(
-                f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
-                details={"field": "partner"},
-            )
-    existing = Document.objects.filter(doc_type=doc_type, number=number).exists()
-    if external_id:
-        clash = (
-            Document.objects.filter(source_system=source_system, external_id=external_id)
-            .exclude(doc_type=doc_type, number=number)
-            .first()
-        )
-        if clash is not None:
-            raise Conflict(
-                f"external id '{external_id}' from {source_system} already belongs to "
-                f"{clash.label}",
-                details={"field": "external_id", "document": clash.label},
-            )
-    inputs = [
-        LineInput(
-            line_no=line.line_no,
-            planned_qty=line.planned_qty,
-            unit_price=line.unit_price,
-            item=item_get_or_create(
-                code=line.item, name=line.item_name or line.item, unit=line.unit
-            )
-            if line.item
-            else None,
-            description=line.description,
-            unit=line.unit,
-            planned_amount=line.planned_amount,
-        )
-        for line in lines
-    ]
-    try:
-        document = document_upsert(
-            actor=actor,
-            doc_type=doc_type,
-            number=number,
-            org_unit=unit,
-            document_date=document_date,
-            lines=inputs,
-            partner=partner_obj,
-            expected_date=expected_date,
-            currency=currency,
-            exchange_rate=exchange_rate,
-            source_system=source_system,
-            external_id=external_id,
-            expected_version=if_match,
-        )
-    except IntegrityError as exc:
-        # Another request created the same document at the same moment.
-        raise Conflict(
-            f"{doc_type} {number} was written by another request at the same time; retry",
-            details={"number": number},
-        ) from exc
-    return document, not existing
-
-
-# --- configuration ---------------------------------------------------------------------------
-
-_POLICY_FIELDS = (
-    "under_qty_pct",
-    "over_qty_pct",
-    "match_qty_pct",
-    "amount_tolerance_abs",
-    "amount_tolerance_pct",
-    "write_off_amount",
-    "variance_value_limit",
-    "budget_tolerance_pct",
-    "grace_days",
-    "auto_close_enabled",
-    "direct_close_needs_approval",
-    "rule_settings",
-    "archive_after_days",
-)
-
-
-def _check_rule_settings(doc_type: str, settings: Any) -> None:
-    if not isinstance(settings, dict):
-        raise InvalidInput("rule_settings must be an object", details={"field": "rule_settings"})
-    codes = {rule.code for rule in spec_for(doc_type).rules}
-    for code, value in settings.items():
-        where = f"rule_settings.{code}"
-        if code not in codes:
-            raise InvalidInput(
-                f"{where}: a {doc_type} has no rule '{code}'; rules: {', '.join(sorted(codes))}",
-                details={"field": where},
-            )
-        if not isinstance(value, dict) or set(value) - {"enabled", "severity"}:
-            raise InvalidInput(
-                f'{where}: expected {{"enabled": true|false, "severity": "..."}}',
-                details={"field": where},
-            )
-        if "enabled" in value and not isinstance(value["enabled"], bool):
-            raise InvalidInput(f"{where}.enabled must be true or false", details={"field": where})
-        if "severity" in value and value["severity"] not in Severity.values:
-            raise InvalidInput(
-                f"{where}.severity must be one of {', '.join(Severity.values)}",
-                details={"field": where},
-            )
-
-
-def policy_update(
-    *, actor: AbstractBaseUser, doc_type: str, org_unit: str = "", changes: dict[str, Any]
-) -> ClosePolicy:
-    """Change a close policy (the default of a type, or one unit's); recorded with before and
-    after values."""
-    spec_for(doc_type)
-    unit = None
-    if org_unit:
-        unit = OrgUnit.objects.filter(code=org_unit).first()
-        if unit is None:
-            raise InvalidInput(
-                f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"}
-            )
-    require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
-    unknown = sorted(set(changes) - set(_POLICY_FIELDS))
-    if unknown:
-        raise InvalidInput(f"unknown policy field '{unknown[0]}'", details={"field": unknown[0]})
-    if "rule_settings" in changes:
-        _check_rule_settings(doc_type, changes["rule_settings"])
-    for name, value in changes.items():
-        if isinstance(value, Decimal) and value < 0:
-            raise InvalidInput(f"{name} must not be negative", details={"field": name})
-    with transaction.atomic():
-        policy = (
-            ClosePolicy.objects.select_for_update(no_key=True)
-            .filter(doc_type=doc_type, org_unit=unit)
-            .first()
-        )
-        if policy is None:
-            if unit is None:
-                raise NotFound(f"no default close policy for {doc_type}")
-            policy = ClosePolicy(doc_type=doc_type, org_unit=unit)
-        before = {name: getattr(policy, name) for name in changes}
-        for name, value in changes.items():
-            setattr(policy, name, value)
-        policy.save()
-        audit_record(
-            actor=actor,
-            action=AuditAction.POLICY_CHANGED,
-            object_type="close_policy",
-            object_id=policy.pk,
-            object_repr=str(policy),
-            data={
-                name: {"before": to_json_value(before[name]), "after": to_json_value(value)}
-                for name, value in changes.items()
-            },
-        )
-    return policy
-
-
-def webhook_endpoint_create(
-    *, actor: AbstractBaseUser, name: str, url: str, events: list[str], secret: str = ""
-) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
-    if not name.strip():
-        raise InvalidInput("webhook name is empty", details={"field": "name"})
-    try:
-        URLValidator(schemes=["http", "https"])(url)
-    except DjangoValidationError as exc:
-        raise InvalidInput(f"'{url}' is not an http(s) URL", details={"field": "url"}) from exc
-    webhook_url_check(url)
-    if any(not isinstance(e, str) or not e.strip() for e in events):
-        raise InvalidInput("webhook events must be non-empty names", details={"field": "events"})
-    with transaction.atomic():
-        if WebhookEndpoint.objects.filter(name=name).exists():
-            raise Conflict(f"a webhook endpoint named '{name}' exists", details={"field": "name"})
-        endpoint = WebhookEndpoint.objects.create(
-            name=name, url=url, events=events, secret=secret or secrets.token_urlsafe(32)
-        )
-        audit_record(
-            actor=actor,
-            action=AuditAction.WEBHOOK_CHANGED,
-            object_type="webhook_endpoint",
-            object_id=endpoint.pk,
-            object_repr=name,
-            data={"url": url, "events": events, "active": True},
-            reason="webhook endpoint created",
-        )
-    return endpoint
-
-
-def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
-    with transaction.atomic():
-        endpoint = (
-            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
-        )
-        if endpoint is None:
-            raise NotFound(f"no webhook endpoint #{endpoint_id}")
-        if not endpoint.active:
-            raise InvalidInput(f"webhook endpoint #{endpoint_id} is already inactive")
-        endpoint.active = False
-        endpoint.save(update_fields=["active"])
-        audit_record(
-            actor=actor,
-            action=AuditAction.WEBHOOK_CHANGED,
-            object_type="webhook_endpoint",
-            object_id=endpoint.pk,
-            object_repr=endpoint.name,
-            data={"active": {"before": True, "after": False}},
-            reason="webhook endpoint deactivated",
-        )
-    return endpoint
-
-
 def user_by_name(username: str) -> AbstractBaseUser:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
@@ -491,11 +209,7 @@ __all__ = [
     "api_token_authenticate",
     "api_token_create",
     "api_token_revoke",
-    "document_sync",
     "idempotency_begin",
     "idempotency_finish",
-    "partner_sync",
-    "policy_update",
-    "webhook_endpoint_create",
-    "webhook_endpoint_deactivate",
+    "user_by_name",
 ]

@@ -18,6 +18,9 @@ class AuditAction(IntEnum):
     EVENT_QUARANTINED = 113
     EVENT_RELEASED_FROM_QUARANTINE = 114
     DOCUMENT_CHANGE_REFUSED = 120
+    # Master data pushed by the ERP (PUT /api/partners/{code}).
+    PARTNER_CREATED = 130
+    PARTNER_UPDATED = 131
 
     DOCUMENT_CLOSED = 201
     LINES_CLOSED = 202
@@ -35,6 +38,7 @@ class AuditAction(IntEnum):
     SWEEP_RUN = 230
     BATCH_STARTED = 240
     BATCH_FINISHED = 241
+    BATCH_FAILED = 242
     IMPORT_VALIDATED = 250
     IMPORT_EXECUTED = 251
     DIAGNOSTICS_RUN = 260

@@ -1058,7 +1058,7 @@ def import_execute(
     """Run the valid rows of a validated file as one batch job (each row all-or-nothing, with
     its own result). Rows with errors never run. Executing an import twice is refused: the
     first run's batch holds the results, and running its rows again would change nothing."""
-    from closeout.batches.services import batch_start
+    from closeout.batches.services import batch_raise_if_unsent, batch_start
 
     with transaction.atomic():
         require(actor, Perm.IMPORT_RUN, what="imports")
@@ -1123,6 +1123,9 @@ def import_execute(
             predicted=predicted,
         )
         job = batch_start(actor=actor, job=job, workers=workers)
+    # Sent after the commit above: a broker that did not answer is said here (the job waits).
+    job.refresh_from_db()
+    batch_raise_if_unsent(job)
     return job
 
 

@@ -25,6 +25,9 @@ class BatchState(models.TextChoices):
     RUNNING = "running", "执行中 running"
     CANCELLED = "cancelled", "已取消 cancelled"
     DONE = "done", "完成 done"
+    # Stopped by an error its retries could not overcome (a lost database connection, a bug):
+    # `error` says why; `closeout batch resume` finishes the items still pending.
+    FAILED = "failed", "失败 failed"
 
 
 class BatchJob(models.Model):
@@ -50,11 +53,27 @@ class BatchJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Why the run failed, or the error it is retrying after (empty when all went well).
+    error = models.TextField("错误 error", blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    # The outbox of the run: worker tasks recorded, in the transaction that started or resumed
+    # the job, as still to be sent to the broker; sent after commit. While the broker does not
+    # answer they stay here with `send_error`, and the scheduler, a worker's start or
+    # `batch resume` sends them (batches.services.batch_dispatch_pending).
+    send_pending = models.PositiveSmallIntegerField("待发送任务 tasks to send", default=0)
+    send_error = models.TextField("发送错误 send error", blank=True)
+    send_attempted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "批量作业 batch job"
         verbose_name_plural = "批量作业 batch jobs"
         ordering = ["-created_at"]
+        indexes = [
+            # The few jobs whose worker tasks are still to be sent, found by the scheduler.
+            models.Index(
+                fields=["id"], name="batch_job_unsent_idx", condition=models.Q(send_pending__gt=0)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"batch #{self.pk} {self.action} {self.processed}/{self.total}"

@@ -1,10 +1,21 @@
-"""Which close policy applies to a document: the most specific organisation unit wins."""
+"""Close policies: which one applies to a document (the most specific organisation unit wins),
+and changing one (`policy_update`, permission-checked and audited)."""
 
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import Q
 
-from closeout.closing.models import ClosePolicy
-from closeout.core.errors import NotFound
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.audit.models import AuditAction
+from closeout.audit.services import audit_record, to_json_value
+from closeout.closing.models import ClosePolicy, Severity
+from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.models import OrgUnit
+from closeout.documents.types import spec_for
 
 
 def policy_for(doc_type: str, org_unit: OrgUnit | None) -> ClosePolicy:
@@ -41,3 +52,97 @@ def policy_partitions(doc_type: str) -> list[tuple[ClosePolicy, Q]]:
                 scope &= ~Q(org_unit__path__startswith=other)
         result.append((policy, scope))
     return result
+
+
+# --- changes -------------------------------------------------------------------------------
+
+_POLICY_FIELDS = (
+    "under_qty_pct",
+    "over_qty_pct",
+    "match_qty_pct",
+    "amount_tolerance_abs",
+    "amount_tolerance_pct",
+    "write_off_amount",
+    "variance_value_limit",
+    "budget_tolerance_pct",
+    "grace_days",
+    "auto_close_enabled",
+    "direct_close_needs_approval",
+    "rule_settings",
+    "archive_after_days",
+)
+
+
+def _check_rule_settings(doc_type: str, settings: Any) -> None:
+    if not isinstance(settings, dict):
+        raise InvalidInput("rule_settings must be an object", details={"field": "rule_settings"})
+    codes = {rule.code for rule in spec_for(doc_type).rules}
+    for code, value in settings.items():
+        where = f"rule_settings.{code}"
+        if code not in codes:
+            raise InvalidInput(
+                f"{where}: a {doc_type} has no rule '{code}'; rules: {', '.join(sorted(codes))}",
+                details={"field": where},
+            )
+        if not isinstance(value, dict) or set(value) - {"enabled", "severity"}:
+            raise InvalidInput(
+                f'{where}: expected {{"enabled": true|false, "severity": "..."}}',
+                details={"field": where},
+            )
+        if "enabled" in value and not isinstance(value["enabled"], bool):
+            raise InvalidInput(f"{where}.enabled must be true or false", details={"field": where})
+        if "severity" in value and value["severity"] not in Severity.values:
+            raise InvalidInput(
+                f"{where}.severity must be one of {', '.join(Severity.values)}",
+                details={"field": where},
+            )
+
+
+def policy_update(
+    *, actor: AbstractBaseUser, doc_type: str, org_unit: str = "", changes: dict[str, Any]
+) -> ClosePolicy:
+    """Change a close policy (the default of a type, or one unit's); recorded with before and
+    after values."""
+    spec_for(doc_type)
+    unit = None
+    if org_unit:
+        unit = OrgUnit.objects.filter(code=org_unit).first()
+        if unit is None:
+            raise InvalidInput(
+                f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"}
+            )
+    require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
+    unknown = sorted(set(changes) - set(_POLICY_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown policy field '{unknown[0]}'", details={"field": unknown[0]})
+    if "rule_settings" in changes:
+        _check_rule_settings(doc_type, changes["rule_settings"])
+    for name, value in changes.items():
+        if isinstance(value, Decimal) and value < 0:
+            raise InvalidInput(f"{name} must not be negative", details={"field": name})
+    with transaction.atomic():
+        policy = (
+            ClosePolicy.objects.select_for_update(no_key=True)
+            .filter(doc_type=doc_type, org_unit=unit)
+            .first()
+        )
+        if policy is None:
+            if unit is None:
+                raise NotFound(f"no default close policy for {doc_type}")
+            policy = ClosePolicy(doc_type=doc_type, org_unit=unit)
+        before = {name: getattr(policy, name) for name in changes}
+        for name, value in changes.items():
+            setattr(policy, name, value)
+        policy.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.POLICY_CHANGED,
+            object_type="close_policy",
+            object_id=policy.pk,
+            object_repr=str(policy),
+            data={
+                name: {"before": to_json_value(before[name]), "after": to_json_value(value)}
+                for name, value in changes.items()
+            },
+        )
+    return policy

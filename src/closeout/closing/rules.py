@@ -285,6 +285,16 @@ def events_settled(exclude_kinds: tuple[str, ...] = ()) -> Rule:
     )
 
 
+def grace_clock() -> Expression:
+    """When a document's grace days start: the later of its last business activity (its
+    creation when it has none) and its last reopen, so a document reopened years after its
+    last activity is not closed again by the next sweep. The one definition behind the
+    grace_period rule (sweep, queue, checklist) and the "complete but open" alert."""
+    activity = Coalesce("last_activity_at", "created_at")
+    # Both sides are non-null: SQLite's MAX() of a NULL is NULL, PostgreSQL's GREATEST skips it.
+    return Greatest(activity, Coalesce("reopened_at", activity))
+
+
 def grace_period() -> Rule:
     def cutoff(p: ClosePolicy) -> Value:
         from django.db.models import DateTimeField
@@ -294,13 +304,13 @@ def grace_period() -> Rule:
     return Rule(
         code="grace_period",
         label_zh="宽限期已过",
-        label_en="Grace period since last activity has passed",
+        label_en="Grace period since last activity or reopen has passed",
         severity=Severity.BLOCKING,
         scope=Scope.DOCUMENT,
-        failing=lambda p: Q(GreaterThan(Coalesce("last_activity_at", "created_at"), cutoff(p))),
-        measures=lambda p: {"last_activity": Coalesce("last_activity_at", "created_at")},
-        threshold=lambda p: f"no activity for {p.grace_days} days",
-        hint_zh="宽限期内不自动结案；期满后自动处理。",
+        failing=lambda p: Q(GreaterThan(grace_clock(), cutoff(p))),
+        measures=lambda p: {"last_activity": grace_clock()},
+        threshold=lambda p: f"no activity or reopen for {p.grace_days} days",
+        hint_zh="宽限期内（自最近业务或反结案起）不自动结案；期满后自动处理。",
         hint_en="Automatic close waits for the grace days; nothing to do.",
         auto_only=True,
     )

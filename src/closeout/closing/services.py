@@ -549,6 +549,7 @@ def execute_reopen(
         close_date=None,
         closed_by=None,
         closed_at=None,
+        reopened_at=now,
     )
     document.refresh_from_db()
     results = events_apply_quarantined(actor=actor, document=document)

@@ -59,3 +59,39 @@ class RuleFailed(DomainError):
 class ImportRowInvalid(DomainError):
     code = "import_row_invalid"
     http_status = 422
+
+
+class Conflict(DomainError):
+    """The request clashes with what is stored (a name or external id already taken)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class EventConflict(Conflict):
+    """An external id sent again with other values than the event stored under it: an external
+    id names one event, so this is neither a duplicate nor a new event. `details["fields"]`
+    names each field that differs with its stored and sent value."""
+
+    code = "event_conflict"
+
+
+class EventRefused(DomainError):
+    """A business event that would drive a line measure below zero (a return beyond what was
+    received, a credit note beyond what was invoiced): refused, stored nowhere, so the same
+    external id can be sent again once the data is right."""
+
+    code = "event_refused"
+    http_status = 409
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request needs (the task broker) does not answer; nothing was lost and
+    the work is picked up when it answers again."""
+
+    code = "service_unavailable"
+    http_status = 503
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    code = "broker_unavailable"

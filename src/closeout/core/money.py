@@ -40,3 +40,9 @@ def to_decimal(value: object, *, field: str) -> Decimal:
     if not result.is_finite():
         raise InvalidInput(f"{field}: '{value}' is not a finite number", details={"field": field})
     return result
+
+
+def plain(value: Decimal) -> str:
+    """A stored decimal as a person writes it: 5.0000 -> "5", 2.5000 -> "2.5", 100 -> "100"."""
+    text = f"{value.normalize():f}"
+    return "0" if text in ("-0", "") else text

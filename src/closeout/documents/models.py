@@ -71,6 +71,9 @@ class Document(models.Model):
     hold_reason = models.TextField("冻结原因 hold reason", blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField("最近业务 last activity", null=True, blank=True)
+    # The last reopen: the grace days before an automatic close count from the later of this
+    # and the last activity, so a reopen gives people time to act (closing.rules.grace_clock).
+    reopened_at = models.DateTimeField("反结案时间 reopened at", null=True, blank=True)
     accepted_on = models.DateField("验收日期 accepted on", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)

@@ -1,5 +1,6 @@
 """Writes of documents and business events: upsert from an ERP, posting events (idempotent by
-external id), applying them to line measures, and quarantining what arrives for closed lines."""
+external id), applying them to line measures, and quarantining what arrives for closed lines;
+the ERP synchronisation of partners and documents by codes."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,9 +16,18 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
-from closeout.core.errors import DocumentLocked, InvalidInput, NotFound, StaleVersion
-from closeout.core.models import Item, OrgUnit, Partner
-from closeout.core.money import round_amount, to_decimal
+from closeout.core.errors import (
+    Conflict,
+    DocumentLocked,
+    EventConflict,
+    EventRefused,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+)
+from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
+from closeout.core.money import plain, round_amount, to_decimal
+from closeout.core.services import item_get_or_create
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -26,7 +36,7 @@ from closeout.documents.models import (
     EventStatus,
     Line,
 )
-from closeout.documents.types import Op, spec_for
+from closeout.documents.types import SIGNED_MEASURES, DocTypeSpec, Op, spec_for
 
 
 def document_get(doc_type: str, number: str) -> Document:
@@ -306,15 +316,17 @@ def _quarantine_reason(document: Document, line: Line | None) -> str:
 
 
 def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
-    """Move the measures; returns before/after for the audit event."""
+    """Move the measures; returns before/after for the audit event. Refused (EventRefused,
+    nothing written) when the event would drive a measure below zero."""
     spec = spec_for(document.doc_type)
     if event.kind == EventKind.ACCEPTANCE:
         before = document.accepted_on
         document.accepted_on = timezone.localdate(event.occurred_at)
         return {"accepted_on": {"before": before, "after": document.accepted_on}}
     assert line is not None  # noqa: S101 (validated when the event was posted)
+    effects = spec.effects[EventKind(event.kind)]
     changes: dict[str, Any] = {}
-    for effect in spec.effects[EventKind(event.kind)]:
+    for effect in effects:
         value: Decimal = getattr(event, effect.source)
         before = getattr(line, effect.field)
         current = before or Decimal(0)
@@ -326,10 +338,63 @@ def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[
             after = current - value
         else:
             after = max(current - value, Decimal(0))
-        setattr(line, effect.field, after)
         changes[effect.field] = {"before": before, "after": after}
-    line.save(update_fields=[e.field for e in spec.effects[EventKind(event.kind)]])
+    _refuse_below_zero(spec, document, line, event, changes)
+    for name, change in changes.items():
+        setattr(line, name, change["after"])
+    line.save(update_fields=list(changes))
     return changes
+
+
+def _refuse_below_zero(
+    spec: DocTypeSpec,
+    document: Document,
+    line: Line,
+    event: BusinessEvent,
+    changes: dict[str, Any],
+) -> None:
+    """One guard for every type and event kind: after an event's effect, no measure that counts
+    or sums something (all but the signed stock adjustment) may have moved below zero. A return
+    beyond what was received, a credit note beyond what was invoiced are refused here."""
+    sources = {e.field: e.source for e in spec.effects[EventKind(event.kind)]}
+    failing = {
+        name: change
+        for name, change in changes.items()
+        if name not in SIGNED_MEASURES
+        and change["after"] < 0
+        and change["after"] < (change["before"] or Decimal(0))
+    }
+    if not failing:
+        return
+    kind = str(event.kind).replace("_", " ")
+    parts = [
+        f"{sources[name]} {plain(getattr(event, sources[name]))} is more than "
+        f"{spec.measure_label(name)} {plain(change['before'] or Decimal(0))} "
+        f"(it would become {plain(change['after'])})"
+        for name, change in failing.items()
+    ]
+    raise EventRefused(
+        f"{document.label} line {line.line_no}: {kind} {event.external_id} of "
+        + ", and of ".join(parts)
+        + "; refused: a line's measures cannot go below zero (post what it depends on first, "
+        "or correct the event)",
+        details={
+            "document": document.label,
+            "line_no": line.line_no,
+            "event": event.external_id,
+            "kind": event.kind,
+            "field": sources[next(iter(failing))],
+            "measures": {
+                name: {
+                    "label": spec.measure_label(name),
+                    "before": plain(change["before"] or Decimal(0)),
+                    sources[name]: plain(getattr(event, sources[name])),
+                    "after": plain(change["after"]),
+                }
+                for name, change in failing.items()
+            },
+        },
+    )
 
 
 def _event_entry(
@@ -402,7 +467,15 @@ def event_post(
             "(post a return or credit note instead)",
             details={"field": "quantity" if qty < 0 else "amount"},
         )
-    duplicate = _duplicate(source_system, external_id, document, kind)
+    sent = _Sent(
+        document=document,
+        kind=kind,
+        line_no=None if EventKind(kind) in spec.header_events else line_no,
+        quantity=qty,
+        amount=amt,
+        occurred_at=occurred_at,
+    )
+    duplicate = _duplicate(source_system, external_id, sent)
     if duplicate is not None:
         return duplicate
     try:
@@ -423,27 +496,74 @@ def event_post(
             )
     except IntegrityError:
         # Another caller posted the same external id at the same moment.
-        duplicate = _duplicate(source_system, external_id, document, kind)
+        duplicate = _duplicate(source_system, external_id, sent)
         if duplicate is None:
             raise
         return duplicate
 
 
-def _duplicate(
-    source_system: str, external_id: str, document: Document, kind: str
-) -> EventResult | None:
-    existing = BusinessEvent.objects.filter(
-        source_system=source_system, external_id=external_id
-    ).first()
+@dataclass(frozen=True)
+class _Sent:
+    """What a caller sent for an event, to compare with the event stored under its id."""
+
+    document: Document
+    kind: str
+    line_no: int | None
+    quantity: Decimal
+    amount: Decimal
+    occurred_at: datetime | None  # None: not sent (it defaults to now), so not compared
+
+
+def _differences(existing: BusinessEvent, sent: _Sent) -> dict[str, dict[str, Any]]:
+    stored_line = existing.line.line_no if existing.line is not None else None
+    pairs: list[tuple[str, Any, Any]] = [
+        ("document", existing.document.label, sent.document.label),
+        ("kind", existing.kind, sent.kind),
+        ("line_no", stored_line, sent.line_no),
+        ("quantity", existing.quantity, sent.quantity),
+        ("amount", existing.amount, sent.amount),
+    ]
+    if sent.occurred_at is not None:
+        # Compared by business date: a resend may carry the time with another precision.
+        pairs.append(
+            (
+                "occurred_at",
+                timezone.localdate(existing.occurred_at).isoformat(),
+                timezone.localdate(sent.occurred_at).isoformat(),
+            )
+        )
+    return {
+        name: {
+            "stored": plain(stored) if isinstance(stored, Decimal) else stored,
+            "sent": plain(value) if isinstance(value, Decimal) else value,
+        }
+        for name, stored, value in pairs
+        if stored != value
+    }
+
+
+def _duplicate(source_system: str, external_id: str, sent: _Sent) -> EventResult | None:
+    """The stored event when this is an identical repeat (a duplicate, changes nothing); an
+    EventConflict naming the fields that differ when the same external id comes with other
+    values; None for a new external id."""
+    existing = (
+        BusinessEvent.objects.select_related("document", "line")
+        .filter(source_system=source_system, external_id=external_id)
+        .first()
+    )
     if existing is None:
         return None
-    if existing.document_id != document.pk or existing.kind != kind:
-        raise InvalidInput(
-            f"external id '{external_id}' from {source_system} was already used for a "
-            f"{existing.kind} on another document",
-            details={"field": "external_id"},
-        )
-    return EventResult(existing, PostOutcome.DUPLICATE)
+    differ = _differences(existing, sent)
+    if not differ:
+        return EventResult(existing, PostOutcome.DUPLICATE)
+    where = "another document" if "document" in differ else existing.document.label
+    listed = ", ".join(f"{name} {d['stored']} (sent {d['sent']})" for name, d in differ.items())
+    raise EventConflict(
+        f"external id '{external_id}' from {source_system} was already used for a "
+        f"{existing.kind} on {where} with other values: {listed}; an external id names one "
+        "event: send the same values to repeat it, or a new external id for a new event",
+        details={"external_id": external_id, "source_system": source_system, "fields": differ},
+    )
 
 
 def _event_post_locked(
@@ -577,7 +697,16 @@ def events_apply_quarantined(
                 event.save(update_fields=["quarantine_reason"])
             results.append(EventResult(event, PostOutcome.QUARANTINED))
             continue
-        changes = _apply(event, document, line)
+        try:
+            changes = _apply(event, document, line)
+        except EventRefused as refused:
+            # Stored before its line was locked; now it would drive a measure below zero:
+            # it stays quarantined, with the reason, until the data is corrected.
+            if refused.message != event.quarantine_reason:
+                event.quarantine_reason = refused.message
+                event.save(update_fields=["quarantine_reason"])
+            results.append(EventResult(event, PostOutcome.QUARANTINED))
+            continue
         event.status, event.applied_at, event.quarantine_reason = (
             EventStatus.APPLIED,
             timezone.now(),
@@ -591,3 +720,150 @@ def events_apply_quarantined(
         results.append(EventResult(event, PostOutcome.APPLIED))
     audit_append(actor=actor, entries=entries)
     return results
+
+
+# --- ERP synchronisation -----------------------------------------------------------------------
+
+
+def partner_sync(
+    *, actor: AbstractBaseUser, code: str, name: str, kind: str, active: bool = True
+) -> tuple[Partner, bool]:
+    """Create or update a supplier/customer from the ERP (by code); a creation or a change is
+    audited with the values before and after, an identical resend changes nothing."""
+    require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
+    if kind not in PartnerKind.values:
+        raise InvalidInput(
+            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
+            details={"field": "kind"},
+        )
+    if not code.strip() or not name.strip():
+        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+    with transaction.atomic():
+        partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
+            code=code, defaults={"name": name, "kind": kind, "active": active}
+        )
+        before = {"name": partner.name, "kind": partner.kind, "active": partner.active}
+        after = {"name": name, "kind": kind, "active": active}
+        if created:
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_CREATED,
+                object_type="partner",
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data=after,
+            )
+        elif before != after:
+            partner.name, partner.kind, partner.active = name, kind, active
+            partner.save(update_fields=["name", "kind", "active"])
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_UPDATED,
+                object_type="partner",
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data={
+                    field: {"before": before[field], "after": after[field]}
+                    for field in after
+                    if before[field] != after[field]
+                },
+            )
+    return partner, created
+
+
+@dataclass(frozen=True)
+class LineData:
+    line_no: int
+    planned_qty: Decimal
+    unit_price: Decimal
+    item: str = ""
+    item_name: str = ""
+    description: str = ""
+    unit: str = "EA"
+    planned_amount: Decimal | None = None
+
+
+def document_sync(
+    *,
+    actor: AbstractBaseUser,
+    doc_type: str,
+    number: str,
+    org_unit: str,
+    document_date: date,
+    lines: list[LineData],
+    partner: str = "",
+    expected_date: date | None = None,
+    currency: str = "CNY",
+    exchange_rate: Decimal = Decimal(1),
+    source_system: str = "closeout",
+    external_id: str = "",
+    if_match: int | None = None,
+) -> tuple[Document, bool]:
+    """Upsert a document pushed by an ERP, by codes: resolves the organisation unit, partner
+    and items, then calls `document_upsert` (which checks permission and the lock). Returns
+    (document, created)."""
+    spec_for(doc_type)
+    unit = OrgUnit.objects.filter(code=org_unit).first()
+    if unit is None:
+        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
+    require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
+    partner_obj: Partner | None = None
+    if partner:
+        partner_obj = Partner.objects.filter(code=partner).first()
+        if partner_obj is None:
+            raise InvalidInput(
+                f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
+                details={"field": "partner"},
+            )
+    existing = Document.objects.filter(doc_type=doc_type, number=number).exists()
+    if external_id:
+        clash = (
+            Document.objects.filter(source_system=source_system, external_id=external_id)
+            .exclude(doc_type=doc_type, number=number)
+            .first()
+        )
+        if clash is not None:
+            raise Conflict(
+                f"external id '{external_id}' from {source_system} already belongs to "
+                f"{clash.label}",
+                details={"field": "external_id", "document": clash.label},
+            )
+    inputs = [
+        LineInput(
+            line_no=line.line_no,
+            planned_qty=line.planned_qty,
+            unit_price=line.unit_price,
+            item=item_get_or_create(
+                code=line.item, name=line.item_name or line.item, unit=line.unit
+            )
+            if line.item
+            else None,
+            description=line.description,
+            unit=line.unit,
+            planned_amount=line.planned_amount,
+        )
+        for line in lines
+    ]
+    try:
+        document = document_upsert(
+            actor=actor,
+            doc_type=doc_type,
+            number=number,
+            org_unit=unit,
+            document_date=document_date,
+            lines=inputs,
+            partner=partner_obj,
+            expected_date=expected_date,
+            currency=currency,
+            exchange_rate=exchange_rate,
+            source_system=source_system,
+            external_id=external_id,
+            expected_version=if_match,
+        )
+    except IntegrityError as exc:
+        # Another request created the same document at the same moment.
+        raise Conflict(
+            f"{doc_type} {number} was written by another request at the same time; retry",
+            details={"number": number},
+        ) from exc
+    return document, not existing

@@ -11,6 +11,7 @@ import hmac
 import http.client
 import json
 import logging
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -23,11 +24,17 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMessage, get_connection
+from django.core.validators import URLValidator
 from django.db import models, transaction
 from django.utils import timezone
 
-from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from closeout.access.permissions import Perm
+from closeout.access.services import require
+from closeout.audit.models import AuditAction
+from closeout.audit.services import audit_record
+from closeout.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from closeout.notifications.catalog import EN, LANGUAGES, ZH, check_context, kind_for, render
 from closeout.notifications.models import (
     LINK_MAX_LENGTH,
@@ -37,7 +44,11 @@ from closeout.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from closeout.notifications.webhook_urls import checked_connection, webhook_url_target
+from closeout.notifications.webhook_urls import (
+    checked_connection,
+    webhook_url_check,
+    webhook_url_target,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -552,3 +563,61 @@ def webhook_deliver_due(*, now: datetime | None = None, limit: int = 1000) -> in
         _delivery, did = _attempt(delivery_id, moment)
         attempted += did
     return attempted
+
+
+# --- webhook endpoints ---------------------------------------------------------------------
+
+
+def webhook_endpoint_create(
+    *, actor: AbstractBaseUser, name: str, url: str, events: list[str], secret: str = ""
+) -> WebhookEndpoint:
+    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    if not name.strip():
+        raise InvalidInput("webhook name is empty", details={"field": "name"})
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except DjangoValidationError as exc:
+        raise InvalidInput(f"'{url}' is not an http(s) URL", details={"field": "url"}) from exc
+    webhook_url_check(url)
+    if any(not isinstance(e, str) or not e.strip() for e in events):
+        raise InvalidInput("webhook events must be non-empty names", details={"field": "events"})
+    with transaction.atomic():
+        if WebhookEndpoint.objects.filter(name=name).exists():
+            raise Conflict(f"a webhook endpoint named '{name}' exists", details={"field": "name"})
+        endpoint = WebhookEndpoint.objects.create(
+            name=name, url=url, events=events, secret=secret or secrets.token_urlsafe(32)
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.WEBHOOK_CHANGED,
+            object_type="webhook_endpoint",
+            object_id=endpoint.pk,
+            object_repr=name,
+            data={"url": url, "events": events, "active": True},
+            reason="webhook endpoint created",
+        )
+    return endpoint
+
+
+def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
+    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    with transaction.atomic():
+        endpoint = (
+            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+        )
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint #{endpoint_id}")
+        if not endpoint.active:
+            raise InvalidInput(f"webhook endpoint #{endpoint_id} is already inactive")
+        endpoint.active = False
+        endpoint.save(update_fields=["active"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.WEBHOOK_CHANGED,
+            object_type="webhook_endpoint",
+            object_id=endpoint.pk,
+            object_repr=endpoint.name,
+            data={"active": {"before": True, "after": False}},
+            reason="webhook endpoint deactivated",
+        )
+    return endpoint

@@ -400,13 +400,13 @@ def _reopened_not_closed(options: Options) -> QuerySet[Any]:
         Document.objects.filter(close_state__in=NOT_CLOSED_STATES)
         .annotate(
             reopen_seq=Subquery(last_reopen.values("seq")[:1]),
-            reopened_at=Subquery(last_reopen.values("at")[:1]),
+            last_reopen_at=Subquery(last_reopen.values("at")[:1]),
         )
-        .filter(reopened_at__lt=cutoff)
+        .filter(last_reopen_at__lt=cutoff)
         .exclude(Exists(closed_after))
         .annotate(problem=Value("reopened_not_closed", output_field=CharField()))
     )
-    return _document_rows(qs, reopened=F("reopened_at"), reopen_event=F("reopen_seq"))
+    return _document_rows(qs, reopened=F("last_reopen_at"), reopen_event=F("reopen_seq"))
 
 
 _QTY = (

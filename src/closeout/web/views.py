@@ -38,7 +38,13 @@ from closeout.audit.selectors import audit_events_for
 from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchJob, BatchState
 from closeout.batches.selectors import batch_results
-from closeout.batches.services import batch_cancel, batch_create, batch_preview, batch_start
+from closeout.batches.services import (
+    batch_cancel,
+    batch_create,
+    batch_preview,
+    batch_resume,
+    batch_start,
+)
 from closeout.closing.selectors import (
     QueueFilter,
     close_checklist_for,
@@ -637,6 +643,8 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 batch_start(actor=_user(request), job=job, workers=1)
             elif request.POST.get("op") == "cancel":
                 batch_cancel(actor=_user(request), job=job)
+            elif request.POST.get("op") == "resume":
+                batch_resume(actor=_user(request), job=job, workers=1)
             return redirect("web:batch", pk=job.pk)
     except DomainError as exc:
         return _refused(request, exc)
@@ -651,6 +659,7 @@ def _progress(job: BatchJob) -> dict[str, Any]:
         "job": job,
         "running": job.state in (BatchState.QUEUED, BatchState.RUNNING),
         "started": job.state not in (BatchState.DRAFT, BatchState.PREVIEWED),
+        "resumable": job.state in (BatchState.FAILED, BatchState.CANCELLED),
     }
 
 
@@ -662,7 +671,8 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         return _refused(request, exc)
     response = render(request, "web/_batch_progress.html", _progress(job))
-    if job.state in (BatchState.DONE, BatchState.CANCELLED) and request.htmx:  # type: ignore[attr-defined]
+    ended = (BatchState.DONE, BatchState.CANCELLED, BatchState.FAILED)
+    if job.state in ended and request.htmx:  # type: ignore[attr-defined]
         # The run ended: reload the page so the per-document results show.
         response["HX-Refresh"] = "true"
     return response

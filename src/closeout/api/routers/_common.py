@@ -13,6 +13,9 @@ from closeout.core.errors import InvalidInput
 from closeout.documents.models import Document
 
 ERRORS: dict[Any, Any] = {codes_4xx: Error}
+# Work handed to background workers: 503 broker_unavailable when the task broker does not
+# answer (the work is recorded and sent when it answers again).
+QUEUE_ERRORS: dict[Any, Any] = {**ERRORS, 503: Error}
 
 
 def caller(request: HttpRequest) -> AbstractBaseUser:

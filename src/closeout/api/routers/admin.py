@@ -24,19 +24,14 @@ from closeout.api.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from closeout.api.services import (
-    api_token_create,
-    api_token_revoke,
-    partner_sync,
-    policy_update,
-    webhook_endpoint_create,
-    webhook_endpoint_deactivate,
-)
-from closeout.closing.policies import policy_for
+from closeout.api.services import api_token_create, api_token_revoke
+from closeout.closing.policies import policy_for, policy_update
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
+from closeout.documents.services import partner_sync
 from closeout.documents.types import spec_for
 from closeout.notifications.models import WebhookEndpoint
+from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
 
 partners = Router(tags=["partners"])
 policies = Router(tags=["policies"])

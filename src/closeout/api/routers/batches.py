@@ -9,12 +9,18 @@ from ninja import Router, Status
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller
+from closeout.api.routers._common import ERRORS, QUEUE_ERRORS, caller
 from closeout.api.schemas import BatchIn, BatchItemPage, BatchOut, StartIn, SweepIn, SweepOut
 from closeout.api.selectors import cursor_value
 from closeout.batches.models import BatchJob
 from closeout.batches.selectors import batch_results
-from closeout.batches.services import batch_cancel, batch_create, batch_preview, batch_start
+from closeout.batches.services import (
+    batch_cancel,
+    batch_create,
+    batch_preview,
+    batch_resume,
+    batch_start,
+)
 from closeout.closing.sweep import sweep_run
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -86,10 +92,25 @@ def batch_preview_run(request: HttpRequest, job_id: int) -> Any:
     return present.batch_out(_job(request, job.pk))
 
 
-@router.post("/{job_id}/start", response={200: BatchOut, **ERRORS}, summary="Start")
+@router.post(
+    "/{job_id}/start",
+    response={200: BatchOut, **QUEUE_ERRORS},
+    summary="Start (503 broker_unavailable: queued, sent when the broker answers)",
+)
 def batch_start_run(request: HttpRequest, job_id: int, payload: StartIn | None = None) -> Any:
     workers = payload.workers if payload is not None else 2
     job = batch_start(actor=caller(request), job=_job(request, job_id), workers=workers)
+    return present.batch_out(_job(request, job.pk))
+
+
+@router.post(
+    "/{job_id}/resume",
+    response={200: BatchOut, **QUEUE_ERRORS},
+    summary="Resume a failed, cancelled or interrupted run (the items still pending)",
+)
+def batch_resume_run(request: HttpRequest, job_id: int, payload: StartIn | None = None) -> Any:
+    workers = payload.workers if payload is not None else 2
+    job = batch_resume(actor=caller(request), job=_job(request, job_id), workers=workers)
     return present.batch_out(_job(request, job.pk))
 
 

@@ -24,7 +24,6 @@ from closeout.api.schemas import (
     RequestOut,
 )
 from closeout.api.selectors import audit_row, cursor_value, visible_scope
-from closeout.api.services import LineData, document_sync
 from closeout.approvals.services import close_request_submit, reopen_request_submit
 from closeout.audit.selectors import audit_events_for
 from closeout.closing.selectors import (
@@ -36,7 +35,7 @@ from closeout.closing.selectors import (
 )
 from closeout.closing.services import document_close
 from closeout.documents.models import Document
-from closeout.documents.services import document_get
+from closeout.documents.services import LineData, document_get, document_sync
 
 router = Router(tags=["documents"])
 

@@ -15,7 +15,8 @@ from closeout.access.services import require
 from closeout.api.errors import field_path
 from closeout.api.routers._common import ERRORS, caller
 from closeout.api.schemas import EventIn, EventResultOut, EventsIn, EventsOut, FieldError
-from closeout.core.errors import DomainError
+from closeout.audit.services import to_json_value
+from closeout.core.errors import DomainError, EventConflict
 from closeout.documents.models import Document
 from closeout.documents.services import document_get, event_post
 
@@ -94,9 +95,20 @@ def _post_one(
             note=item.note,
         )
     except DomainError as exc:
-        field = str(exc.details.get("field", "")) or "event"
-        error = FieldError(field=field, message=exc.message)
-        return _rejected(index, external_id, exc.code, [error])
+        fields = exc.details.get("fields")
+        if isinstance(exc, EventConflict) and isinstance(fields, dict):
+            errors = [
+                FieldError(field=name, message=f"stored {d['stored']}, sent {d['sent']}")
+                for name, d in fields.items()
+            ]
+        else:
+            field = str(exc.details.get("field", "")) or "event"
+            errors = [FieldError(field=field, message=exc.message)]
+        rejected = _rejected(index, external_id, exc.code, errors)
+        rejected.details = to_json_value(exc.details)
+        if isinstance(exc, EventConflict):
+            rejected.reason = exc.message
+        return rejected
     return EventResultOut(
         index=index,
         external_id=item.external_id,

@@ -8,7 +8,7 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller, uploaded_stream
+from closeout.api.routers._common import ERRORS, QUEUE_ERRORS, caller, uploaded_stream
 from closeout.api.schemas import BatchOut, ImportOut
 from closeout.batches.import_template import import_template
 from closeout.batches.imports import import_execute, import_get, import_validate
@@ -53,7 +53,7 @@ def import_detail(request: HttpRequest, import_id: int) -> Any:
 
 @router.post(
     "/{import_id}/execute",
-    response={201: BatchOut, **ERRORS},
+    response={201: BatchOut, **QUEUE_ERRORS},
     summary="Run the valid rows as one batch job (started at once)",
 )
 def import_run(request: HttpRequest, import_id: int) -> Any:

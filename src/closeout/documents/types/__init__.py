@@ -33,6 +33,24 @@ class Effect:
     op: Op = Op.ADD
 
 
+# What each line measure is called in messages, unless a type names it its own way (a purchase
+# order's fulfilled quantity is what was received).
+MEASURE_LABELS = {
+    "fulfilled_qty": "fulfilled quantity",
+    "returns_open_qty": "open returns",
+    "invoiced_qty": "invoiced quantity",
+    "invoiced_amount": "invoiced amount",
+    "settled_amount": "settled amount",
+    "counted_qty": "counted quantity",
+    "adjusted_qty": "adjusted quantity",
+    "actual_cost": "actual cost",
+}
+# The only line measure that may go below zero: a stock adjustment is signed by nature (a count
+# below book needs a negative one). Every other measure counts or sums something and an event
+# that would drive it below zero is refused (documents.services, after applying the effect).
+SIGNED_MEASURES = frozenset({"adjusted_qty"})
+
+
 class Commitment(StrEnum):
     ON_ORDER = "on_order"
     RESERVED = "reserved"
@@ -50,9 +68,14 @@ class DocTypeSpec:
     commitment: Commitment | None = None
     # Events about the whole document rather than one line.
     header_events: frozenset[EventKind] = field(default_factory=frozenset)
+    # This type's own names for line measures in messages (see MEASURE_LABELS).
+    measure_names: dict[str, str] = field(default_factory=dict)
 
     def label(self, lang: str = "zh") -> str:
         return self.label_en if lang.startswith("en") else self.label_zh
+
+    def measure_label(self, name: str) -> str:
+        return self.measure_names.get(name) or MEASURE_LABELS.get(name, name)
 
     def rule(self, code: str) -> "Rule":
         for rule in self.rules:

@@ -26,6 +26,7 @@ SPEC = DocTypeSpec(
         EventKind.COST_POSTING: (Effect("actual_cost", "amount"),),
     },
     header_events=frozenset({EventKind.ACCEPTANCE}),
+    measure_names={"fulfilled_qty": "tasks done"},
     rules=(
         r.Rule(
             code="tasks_done",

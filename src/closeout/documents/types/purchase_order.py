@@ -10,6 +10,7 @@ SPEC = DocTypeSpec(
     code=DocType.PURCHASE_ORDER,
     label_zh="采购订单",
     label_en="Purchase order",
+    measure_names={"fulfilled_qty": "received", "settled_amount": "paid"},
     effects={
         EventKind.RECEIPT: (Effect("fulfilled_qty", "quantity"),),
         EventKind.RETURN: (Effect("fulfilled_qty", "quantity", Op.SUBTRACT),),

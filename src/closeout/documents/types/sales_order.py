@@ -10,6 +10,7 @@ SPEC = DocTypeSpec(
     code=DocType.SALES_ORDER,
     label_zh="销售订单",
     label_en="Sales order",
+    measure_names={"fulfilled_qty": "shipped", "settled_amount": "collected"},
     effects={
         EventKind.SHIPMENT: (Effect("fulfilled_qty", "quantity"),),
         # A customer return takes goods back and waits for its credit note.

@@ -19,6 +19,7 @@ def settlement_spec(code: DocType, zh: str, en: str, pay_zh: str, pay_en: str) -
         code=code,
         label_zh=zh,
         label_en=en,
+        measure_names={"settled_amount": "collected" if code == DocType.RECEIVABLE else "paid"},
         effects={
             EventKind.INVOICE: (
                 Effect("invoiced_qty", "quantity"),

@@ -79,6 +79,8 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "event_quarantined": ("业务隔离", "event quarantined"),
     "event_released_from_quarantine": ("隔离业务过账", "quarantined event applied"),
     "document_change_refused": ("拒绝修改", "change refused"),
+    "partner_created": ("新增往来单位", "partner created"),
+    "partner_updated": ("修改往来单位", "partner updated"),
     "document_closed": ("整单结案", "document closed"),
     "lines_closed": ("行结案", "lines closed"),
     "document_reopened": ("反结案", "document reopened"),

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.test.utils import override_settings
 
 from closeout.batches.models import BatchJob, BatchState
@@ -20,11 +20,12 @@ from closeout.batches.selectors import batch_results
 from closeout.batches.services import (
     batch_cancel,
     batch_create,
+    batch_dispatch,
     batch_preview,
     batch_resume,
     batch_start,
 )
-from closeout.core.cli import DomainCommand, actor_for, fmt, parse_date, table
+from closeout.core.cli import EXIT_ERROR, DomainCommand, actor_for, fmt, parse_date, table
 from closeout.core.errors import InvalidInput, NotFound
 
 
@@ -111,13 +112,20 @@ class Command(DomainCommand):
         elif verb in ("run", "resume"):
             start = batch_start if verb == "run" else batch_resume
             if settings.CELERY_BROKER_URL:
+                # A broker that does not answer: BrokerUnavailable, one line, exit 1; the job
+                # stays queued and is sent when the broker is back.
                 job = start(actor=actor, job=_job(options["job_id"]), workers=options["workers"])
                 self._follow(job)
             else:
                 # No broker: do the work in this process, after the start commits.
                 with override_settings(CLOSEOUT_TASKS_INLINE=True):
                     job = start(actor=actor, job=_job(options["job_id"]), workers=1)
+                    # Already run when the start committed; inside a caller's transaction it
+                    # was not, so run it now (a job with nothing left to send is untouched).
+                    batch_dispatch(job.pk)
+                job.refresh_from_db()
                 self._status(job)
+            self._fail_if_failed(job)
         elif verb == "cancel":
             self._status(batch_cancel(actor=actor, job=_job(options["job_id"])))
 
@@ -128,10 +136,23 @@ class Command(DomainCommand):
                 f"  {job.processed}/{job.total} ({job.percent}%), "
                 f"{job.rate:.0f}/s, eta {fmt(job.eta)}"
             )
-            if job.state in (BatchState.DONE, BatchState.CANCELLED):
+            if job.state in (BatchState.DONE, BatchState.CANCELLED, BatchState.FAILED):
                 break
+            if job.state == BatchState.QUEUED and job.send_pending and job.send_error:
+                break  # its tasks could not be sent: waiting would never end
             time.sleep(1)
         self._status(job)
+
+    @staticmethod
+    def _fail_if_failed(job: BatchJob) -> None:
+        if job.state == BatchState.FAILED:
+            raise CommandError(f"batch #{job.pk} failed: {job.error}", returncode=EXIT_ERROR)
+        if job.state == BatchState.QUEUED and job.send_pending and job.send_error:
+            raise CommandError(
+                f"batch #{job.pk} is queued but not running: {job.send_error}; it starts when "
+                f"the broker answers again, or run `closeout batch resume {job.pk}`",
+                returncode=EXIT_ERROR,
+            )
 
     def _status(self, job: BatchJob) -> None:
         self.stdout.write(
@@ -140,6 +161,14 @@ class Command(DomainCommand):
             f"{job.succeeded} done, {job.failed} failed, {job.skipped} skipped, "
             f"{job.rate:.1f}/s"
         )
+        if job.error:
+            label = "failed" if job.state == BatchState.FAILED else "error"
+            self.stdout.write(f"  {label}: {job.error}")
+        if job.send_pending and job.send_error:
+            self.stdout.write(
+                f"  not sent yet ({job.send_pending} worker task(s)): {job.send_error}; "
+                f"sent when the broker answers, or `closeout batch resume {job.pk}`"
+            )
         if job.predicted:
             self.stdout.write(
                 "  preview: "
