@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, require_company_wide, user_has_perm
 from closeout.api.models import ApiToken, IdempotencyRecord
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
@@ -64,7 +64,9 @@ def api_token_create(
     """A new token for `user`. Users make their own; making one for someone else needs
     `access.manage`. `actor` None is the server's own command line (an operator's shell)."""
     if actor is not None and actor.pk != user.pk:
-        require(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
+        # A token acts with all of its user's rights: only a company-wide administrator
+        # makes or revokes one for someone else.
+        require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
     if days is not None and days <= 0:
         raise InvalidInput(
             f"--days must be a positive number, got {days}", details={"field": "days"}
@@ -99,7 +101,7 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiTok
         if token is None:
             raise NotFound(f"no API token #{token_id}")
         if actor is not None and actor.pk != token.user_id:
-            require(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
+            require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
         if token.revoked_at is not None:
             raise InvalidInput(f"API token #{token_id} was already revoked")
         token.revoked_at = timezone.now()
@@ -281,10 +283,17 @@ def document_sync(
             .first()
         )
         if clash is not None:
+            # Name the other document only to a caller who may see it.
+            shown = (
+                clash.label
+                if user_has_perm(
+                    actor, Perm.DOCUMENT_VIEW, org_unit=clash.org_unit, doc_type=clash.doc_type
+                )
+                else "another document"
+            )
             raise Conflict(
-                f"external id '{external_id}' from {source_system} already belongs to "
-                f"{clash.label}",
-                details={"field": "external_id", "document": clash.label},
+                f"external id '{external_id}' from {source_system} already belongs to {shown}",
+                details={"field": "external_id", "document": shown},
             )
     inputs = [
         LineInput(
@@ -384,7 +393,11 @@ def policy_update(
             raise InvalidInput(
                 f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"}
             )
-    require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
+    if unit is None:
+        # The default policy of a type applies in every unit.
+        require_company_wide(actor, Perm.POLICY_MANAGE, what=f"the default {doc_type} policy")
+    else:
+        require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
     unknown = sorted(set(changes) - set(_POLICY_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown policy field '{unknown[0]}'", details={"field": unknown[0]})
@@ -422,7 +435,7 @@ def policy_update(
 def webhook_endpoint_create(
     *, actor: AbstractBaseUser, name: str, url: str, events: list[str], secret: str = ""
 ) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     if not name.strip():
         raise InvalidInput("webhook name is empty", details={"field": "name"})
     try:
@@ -450,7 +463,7 @@ def webhook_endpoint_create(
 
 
 def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
         if endpoint is None:

@@ -36,7 +36,7 @@ from closeout.closing.selectors import (
 )
 from closeout.closing.services import document_close
 from closeout.documents.models import Document
-from closeout.documents.services import document_get
+from closeout.documents.services import document_get, document_get_visible
 
 router = Router(tags=["documents"])
 
@@ -59,15 +59,8 @@ MAX_LIMIT = 500
 
 
 def _viewable(request: HttpRequest, doc_type: str, number: str) -> Document:
-    document = document_get(doc_type, number)
-    require(
-        caller(request),
-        Perm.DOCUMENT_VIEW,
-        org_unit=document.org_unit,
-        doc_type=doc_type,
-        what=document.label,
-    )
-    return document
+    """The document, when the caller may view it; otherwise the 404 of a missing number."""
+    return document_get_visible(caller(request), doc_type, number)
 
 
 @router.get("", response={200: DocumentPage, **ERRORS}, summary="List documents (work queue)")
@@ -179,7 +172,7 @@ def document_checklist(
 def document_close_direct(
     request: HttpRequest, doc_type: str, number: str, payload: CloseIn, response: HttpResponse
 ) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     result = document_close(
         actor=caller(request),
@@ -205,7 +198,7 @@ def document_close_direct(
     summary="Submit a close request (executes at once when no approval route applies)",
 )
 def close_request_create(request: HttpRequest, doc_type: str, number: str, payload: CloseIn) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     close_request = close_request_submit(
         actor=caller(request),
@@ -226,7 +219,7 @@ def close_request_create(request: HttpRequest, doc_type: str, number: str, paylo
 def reopen_request_create(
     request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn
 ) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     reopen_request = reopen_request_submit(
         actor=caller(request), document=document, reason_code=payload.reason, remark=payload.remark
@@ -240,7 +233,7 @@ def reopen_request_create(
     summary="Audit trail of one document",
 )
 def document_audit(request: HttpRequest, doc_type: str, number: str) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     require(
         caller(request),
         Perm.AUDIT_VIEW,
