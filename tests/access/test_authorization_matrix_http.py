@@ -14,6 +14,7 @@ call runs in a savepoint that is rolled back, so each call sees the same data.""
 
 import io
 import json
+import logging
 import re
 import time
 import zipfile
@@ -229,8 +230,25 @@ def data(django_db_setup: None, django_db_blocker: Any) -> Iterator[Data]:
 
 @pytest.fixture
 def matrix_settings() -> Iterator[None]:
+    """The settings of the data, and no warning logged per refusal (hundreds of them)."""
+    quiet = logging.getLogger("django.request")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     with override_settings(**SETTINGS):
         yield
+    quiet.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def operations(data: Data) -> list[tuple[str, str]]:
+    """(method, path) of every operation of /api/openapi.json, read once."""
+    schema = Client().get("/api/openapi.json").json()
+    return [
+        (method.upper(), path)
+        for path, methods in schema["paths"].items()
+        for method in methods
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
 
 
 # --- how to call each operation, and who may succeed -----------------------------------------
@@ -635,16 +653,6 @@ def _normalised(raw: bytes, ident: str, operation: str) -> Any:
     return body
 
 
-def _operations(client: Client) -> list[tuple[str, str]]:
-    schema = client.get("/api/openapi.json").json()
-    return [
-        (method.upper(), path)
-        for path, methods in schema["paths"].items()
-        for method in methods
-        if method in {"get", "post", "put", "patch", "delete"}
-    ]
-
-
 def _sides(sides: tuple[str, ...] | None, p: Principal) -> tuple[str, ...]:
     """A missing target is called only to compare it with an out-of-scope one, which only a
     caller of one department cannot see."""
@@ -703,17 +711,23 @@ def _describe(outcomes: list[Outcome]) -> list[str]:
     ]
 
 
-def test_every_api_operation_has_an_entry(data: Data, db: None, matrix_settings: None) -> None:
-    operations = {f"{m} {p}" for m, p in _operations(Client())}
-    assert operations - set(EXPECTED) == set(), "operations without an entry in EXPECTED"
-    assert set(EXPECTED) - operations == set(), "entries for operations that no longer exist"
+def test_every_api_operation_has_an_entry(
+    operations: list[tuple[str, str]], db: None, matrix_settings: None
+) -> None:
+    names = {f"{m} {p}" for m, p in operations}
+    assert len(names) == len(operations) > 40
+    assert names - set(EXPECTED) == set(), "operations without an entry in EXPECTED"
+    assert set(EXPECTED) - names == set(), "entries for operations that no longer exist"
 
 
 def test_api_authorisation_matrix(
-    data: Data, db: None, matrix_settings: None, capsys: pytest.CaptureFixture[str]
+    data: Data,
+    operations: list[tuple[str, str]],
+    db: None,
+    matrix_settings: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     clients: dict[str, Client] = {}
-    operations = _operations(Client())
     outcomes: list[Outcome] = []
     seconds: dict[str, float] = {}
     for method, path in operations:
@@ -725,8 +739,6 @@ def test_api_authorisation_matrix(
         seconds[name] = time.monotonic() - started
     for label, (_op, entry) in VARIANTS.items():
         outcomes += _run(data, label, entry, clients)
-    with capsys.disabled():
-        print(sorted(seconds.items(), key=lambda kv: -kv[1])[:12])
     summary = _report("API matrix", outcomes, len(operations) + len(VARIANTS), len(data.principals))
     with capsys.disabled():
         print("\n" + summary)
