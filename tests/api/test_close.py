@@ -61,8 +61,9 @@ def test_a_document_outside_the_callers_scope_answers_like_a_missing_one(
             missing_path = path.replace("C-3B", "C-NONE")
             missing = api.get(missing_path) if method == "get" else api.post(missing_path, body)
             assert hidden.status_code == missing.status_code == 404, (path, hidden.content)
-            assert error_of(hidden)["message"].replace("C-3B", "C-NONE") == (
-                error_of(missing)["message"]
+            assert (
+                error_of(hidden)["message"].replace("C-3B", "C-NONE")
+                == (error_of(missing)["message"])
             )
             assert "D-B" not in hidden.content.decode()
 
