@@ -304,6 +304,33 @@ def test_demo_grants_follow_the_roles(demo: DemoReport, db: None) -> None:
     assert user_has_perm(users["admin"], "access.manage", org_unit=purchasing)
 
 
+def test_unit_scoped_users_see_one_purchasing_group(demo: DemoReport, db: None) -> None:
+    """buyer_east, auditor_east and analyst_east hold their roles over the east purchasing
+    group only, and both groups hold purchase orders, payables and requests."""
+    from closeout.access.selectors import documents_visible_to, holds_company_wide
+    from closeout.approvals.models import CloseRequest
+    from closeout.demo import PO_EAST, PO_WEST
+
+    users = {u.username: u for u in User.objects.filter(username__endswith="_east")}
+    assert set(users) == {"buyer_east", "auditor_east", "analyst_east"}
+    for unit in (PO_EAST, PO_WEST):
+        for doc_type in (DocType.PURCHASE_ORDER, DocType.PAYABLE):
+            assert Document.objects.filter(org_unit__code=unit, doc_type=doc_type).exists()
+        assert CloseRequest.objects.filter(document__org_unit__code=unit).exists()
+    for name, perm in (
+        ("buyer_east", "close.direct"),
+        ("auditor_east", "audit.view"),
+        ("analyst_east", "report.view"),
+    ):
+        user = users[name]
+        assert not holds_company_wide(user, perm), name
+        seen = Document.objects.filter(documents_visible_to(user, perm))
+        assert seen.exists(), name
+        assert set(seen.values_list("org_unit__code", flat=True)) == {PO_EAST}, name
+    assert not user_has_perm(users["analyst_east"], "audit.view")
+    assert not user_has_perm(users["analyst_east"], "close.direct")
+
+
 # --- idempotence, reset, audit -------------------------------------------------------------
 
 

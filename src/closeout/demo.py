@@ -81,6 +81,14 @@ DEPARTMENTS = (
     (FIN_DEPT, "财务部 Finance"),
     (ENG_DEPT, "工程部 Engineering"),
 )
+# Purchasing has two groups, and purchase orders (with their payables and requests) are spread
+# over both, so that users of one group (buyer_east, auditor_east, analyst_east) show what
+# scope means: another group's documents do not exist for them.
+PO_EAST, PO_WEST = "DEMO-PUR-E", "DEMO-PUR-W"
+SUB_UNITS = (
+    (PO_EAST, "采购一部 Purchasing East", PO_DEPT),
+    (PO_WEST, "采购二部 Purchasing West", PO_DEPT),
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,16 @@ DEMO_USERS = (
     DemoUser("finance", "财务 Finance", "finance", DEMO_COMPANY),
     DemoUser("auditor", "审计 Auditor", "auditor", DEMO_COMPANY),
     DemoUser("erp", "ERP 接口 ERP integration", "integration", DEMO_COMPANY),
+    # Users of one purchasing group only.
+    DemoUser(
+        "buyer_east",
+        "采购一部采购员 Buyer (East)",
+        "operator",
+        PO_EAST,
+        (DocType.PURCHASE_ORDER, DocType.PAYABLE),
+    ),
+    DemoUser("auditor_east", "采购一部审计 Auditor (East)", "auditor", PO_EAST),
+    DemoUser("analyst_east", "采购一部分析员 Analyst (East)", "analyst", PO_EAST),
 )
 DEMO_USERNAMES = tuple(u.username for u in DEMO_USERS)
 
@@ -543,7 +561,6 @@ class _Builder:
         than a year ago, then archived (最终结案) by the archive run: the final state is visible."""
         from closeout.reports.archive import archive_run
 
-        unit = self.units[PO_DEPT]
         partner = self.partners[min(self.partners)]
         item = self.items[min(self.items)]
         for n, age in enumerate((480, 450), start=1):
@@ -552,7 +569,7 @@ class _Builder:
                 actor=self.user("erp"),
                 doc_type=DocType.PURCHASE_ORDER,
                 number=f"PO-ARCH-{n:02d}",
-                org_unit=unit,
+                org_unit=self.units[PO_EAST if n == 1 else PO_WEST],
                 partner=partner,
                 document_date=day,
                 lines=[
@@ -583,6 +600,14 @@ class _Builder:
         self.units[DEMO_COMPANY] = company
         for code, name in DEPARTMENTS:
             self.units[code] = org_unit_create(code=code, name=name, parent=company)
+        for code, name, parent in SUB_UNITS:
+            self.units[code] = org_unit_create(code=code, name=name, parent=self.units[parent])
+
+    def po_unit(self, number: str) -> OrgUnit:
+        """The purchasing group of an order: even AdventureWorks order numbers go east, odd
+        ones west (deterministic, and both groups get every kind of situation)."""
+        digits = "".join(c for c in number if c.isdigit())
+        return self.units[PO_EAST if int(digits or "0") % 2 == 0 else PO_WEST]
 
     def people(self) -> None:
         user_model = get_user_model()
@@ -683,9 +708,9 @@ class _Builder:
         assign(short_small, "reopened", 2)
         assign(short_small, "short_open", 3)
         assign(small, "ordinary", PO_ORDINARY)
-        unit = self.units[PO_DEPT]
         for order in orders:
             if order.key in plan:
+                unit = self.po_unit(order.number)
                 self._po_document(order, plan[order.key], unit, short, unpaid)
         for index, order in enumerate(payables):
             self._settlement(order, index, DocType.PAYABLE, "AP", "SupplierInvoice", "buyer")
@@ -1146,7 +1171,7 @@ class _Builder:
         0-2 paid long ago, 3 paid recently, 4 a small balance left, 5-6 part-paid, 7 invoiced
         above the order, 8 unpaid, 9 written off by hand, 10 closed then reopened, 11 closed
         and then a late payment arrives."""
-        unit = self.units[PO_DEPT if doc_type == DocType.PAYABLE else SO_DEPT]
+        unit = self.po_unit(order.number) if doc_type == DocType.PAYABLE else self.units[SO_DEPT]
         invoice_day = min(order.invoice_day)
         lines: list[LineInput] = []
         for line, done in zip(self.lines_of(order), order.done_qty, strict=True):
@@ -1613,7 +1638,6 @@ class _Builder:
         AccountingPeriod.objects.create(
             name=f"{earlier:%Y-%m}", start=earlier.replace(day=1), end=earlier, closed=True
         )
-        unit = self.units[PO_DEPT]
         vendor = partner_get_or_create(
             code="DEMO-V-APPROVAL", name="演示供应商 Demo Supplier", kind=PartnerKind.SUPPLIER
         )
@@ -1638,7 +1662,8 @@ class _Builder:
                 actor=self.user("erp"),
                 doc_type=DocType.PURCHASE_ORDER,
                 number=number,
-                org_unit=unit,
+                # PO-APPROVAL-1 waits in the east group, PO-APPROVAL-2 in the west.
+                org_unit=self.units[PO_EAST if number.endswith("1") else PO_WEST],
                 partner=vendor,
                 document_date=self.today - timedelta(days=40),
                 expected_date=self.today - timedelta(days=20),
@@ -1675,7 +1700,7 @@ class _Builder:
             actor=self.user("erp"),
             doc_type=DocType.PURCHASE_ORDER,
             number="PO-APPROVAL-3",
-            org_unit=unit,
+            org_unit=self.units[PO_WEST],
             partner=vendor,
             document_date=self.today - timedelta(days=30),
             expected_date=self.today - timedelta(days=15),
@@ -1702,6 +1727,8 @@ __all__ = [
     "DEMO_COMPANY",
     "DEMO_PASSWORD",
     "DEMO_USERS",
+    "PO_EAST",
+    "PO_WEST",
     "DemoLogin",
     "DemoReport",
     "Scenario",

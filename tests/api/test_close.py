@@ -35,12 +35,37 @@ def test_close_with_stale_if_match_is_412(api_for: ApiFactory, org: Org) -> None
     assert Document.objects.get(number="C-2").close_state == "open"
 
 
-@pytest.mark.parametrize("role", ["auditor", "integration", None])
+@pytest.mark.parametrize("role", ["auditor", "integration"])
 def test_close_refused_without_permission(api_for: ApiFactory, org: Org, role: str | None) -> None:
     ready_document(PO, org.dept_a, number="C-3")
     response = api_for(role).post(f"{DOC}/C-3/close", {"reason": "completed"})
     assert response.status_code == 403
     assert error_of(response)["details"]["permission"] == "close.direct"
+
+
+def test_a_document_outside_the_callers_scope_answers_like_a_missing_one(
+    api_for: ApiFactory, org: Org
+) -> None:
+    """Issue 12: 403 naming the department told that the number exists, and where."""
+    ready_document(PO, org.dept_b, number="C-3B")
+    for api in (api_for(None), api_for("operator", unit=org.dept_a)):
+        for method, path, body in (
+            ("get", f"{DOC}/C-3B", None),
+            ("get", f"{DOC}/C-3B/checklist", None),
+            ("get", f"{DOC}/C-3B/audit", None),
+            ("post", f"{DOC}/C-3B/close", {"reason": "completed"}),
+            ("post", f"{DOC}/C-3B/close-requests", {"reason": "completed"}),
+            ("post", f"{DOC}/C-3B/reopen-requests", {"reason": "wrong_close"}),
+        ):
+            hidden = api.get(path) if method == "get" else api.post(path, body)
+            missing_path = path.replace("C-3B", "C-NONE")
+            missing = api.get(missing_path) if method == "get" else api.post(missing_path, body)
+            assert hidden.status_code == missing.status_code == 404, (path, hidden.content)
+            assert (
+                error_of(hidden)["message"].replace("C-3B", "C-NONE")
+                == (error_of(missing)["message"])
+            )
+            assert "D-B" not in hidden.content.decode()
 
 
 def test_bad_reason_is_422(api_for: ApiFactory, org: Org) -> None:
@@ -80,7 +105,13 @@ def test_request_approve_flow_and_separation_of_duties(api_for: ApiFactory, org:
     document.refresh_from_db()
     assert document.close_state == "closed"
     assert requester.get(f"/api/requests/{rid}").json()["id"] == rid
-    assert api_for("operator", unit=org.dept_b).get(f"/api/requests/{rid}").status_code == 403
+    # A request on another unit's document answers like a missing one (issue 12).
+    stranger = api_for("operator", unit=org.dept_b)
+    hidden, missing = stranger.get(f"/api/requests/{rid}"), stranger.get("/api/requests/999999")
+    assert hidden.status_code == missing.status_code == 404
+    assert error_of(hidden)["message"] == error_of(missing)["message"].replace("999999", str(rid))
+    for action in ("approve", "reject", "withdraw"):
+        assert stranger.post(f"/api/requests/{rid}/{action}", {"comment": "x"}).status_code == 404
     assert requester.get("/api/requests/999999").status_code == 404
 
 

@@ -105,7 +105,9 @@ def test_sync_scoped_to_a_department_rejects_other_items(api_for: ApiFactory, or
     api = api_for("integration", unit=org.dept_a)
     body = api.post("/api/events", {"events": [ev("EV-A", "S-1"), ev("EV-B", "S-2")]}).json()
     assert [r["outcome"] for r in body["results"]] == ["applied", "rejected"]
-    assert body["results"][1]["code"] == "permission_denied"
+    # Another department's document is rejected like a missing one (issue 12).
+    assert body["results"][1]["code"] == "not_found"
+    assert body["results"][1]["reason"] == "event: no purchase_order numbered 'EV-B'"
 
 
 def test_same_external_id_with_other_values_is_a_conflict(integration: Api, org: Org) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
-from closeout.access.models import Role
+from closeout.access.models import Grant, Role
 from closeout.approvals.models import ApprovalRoute, ApprovalStep, CloseRequest, RequestState
 from closeout.approvals.services import close_request_submit
 from closeout.audit.models import AuditAction, AuditEvent
@@ -199,26 +200,35 @@ def test_bad_input_is_refused_clearly(org: Org, buyer: User) -> None:
         )
 
 
-def test_out_of_scope_documents_are_refused_per_item(
+def test_out_of_scope_documents_are_missing_and_a_lost_grant_refuses_per_item(
     org: Org, run_inline: Callable[..., Any]
 ) -> None:
     buyer_a = user_with_role("batch-buyer-a", "operator", org.dept_a)
     mine = complete(make_document(PO, org.dept_a))
     theirs = complete(make_document(PO, org.dept_b))
+    # Another unit's document answers like a number that does not exist (issue 12).
+    with pytest.raises(InvalidInput, match=f"no purchase_order numbered {theirs.number}$"):
+        batch_create(
+            actor=buyer_a,
+            action=BatchAction.CLOSE,
+            doc_type=PO,
+            numbers=[mine.number, theirs.number],
+            reason_code="completed",
+        )
     job = batch_create(
         actor=buyer_a,
         action=BatchAction.CLOSE,
         doc_type=PO,
-        numbers=[mine.number, theirs.number],
+        numbers=[mine.number],
         reason_code="completed",
     )
+    # The grant ends between creation and run: the item is refused, nothing closes.
+    Grant.objects.filter(user=buyer_a).update(revoked_at=timezone.now())
     run_inline(lambda: batch_start(actor=buyer_a, job=job))
-    results = {i.label: i for i in batch_results(job)}
-    assert results[mine.number].outcome == "closed"
-    assert results[theirs.number].state == ItemState.FAILED
-    assert "close.direct" in results[theirs.number].message
-    theirs.refresh_from_db()
-    assert theirs.close_state == CloseState.OPEN
+    result = batch_results(job).get()
+    assert result.state == ItemState.FAILED and "close.direct" in result.message
+    mine.refresh_from_db()
+    assert mine.close_state == CloseState.OPEN
 
 
 def test_cancel_then_resume_finishes_without_duplicates(
@@ -310,7 +320,11 @@ def test_batch_approve_and_reject(org: Org, run_inline: Callable[..., Any]) -> N
     )
     run_inline(lambda: batch_start(actor=boss, job=job))
     assert CloseRequest.objects.get(pk=requests[2].pk).state == RequestState.REJECTED
-    # The requester cannot batch-approve their own request: a per-item refusal.
+    # A requester who may approve cannot batch-approve their own request: a per-item refusal.
+    # (One who may not approve at all is answered as if the request did not exist.)
+    with pytest.raises(InvalidInput, match="no close request"):
+        batch_create(actor=requester, action=BatchAction.APPROVE, request_ids=[requests[0].pk])
+    requester = user_with_role("batch-req-sup", "supervisor", org.company)
     again = close_request_submit(actor=requester, document=docs[2], reason_code="completed")
     own = batch_create(actor=requester, action=BatchAction.APPROVE, request_ids=[again.pk])
     run_inline(lambda: batch_start(actor=requester, job=own))

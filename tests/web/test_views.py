@@ -186,14 +186,16 @@ def test_document_detail_shows_quarantined_events(org: Org, operator: User) -> N
     assert 'id="reopen-button"' in page
 
 
-def test_document_outside_the_scope_is_refused_naming_the_permission(
+def test_document_outside_the_scope_is_not_found_like_a_missing_one(
     org: Org, outsider: User
 ) -> None:
+    """Issue 12: a 403 naming the department told that the document exists, and where."""
     document = make_document(PO, org.dept_a)
-    response = signed_in(outsider).get(f"/documents/{document.pk}/")
-    assert response.status_code == 403
-    page = text(response)
-    assert "you lack the permission" in page and "document.view" in page and "D-A" in page
+    client = signed_in(outsider)
+    response = client.get(f"/documents/{document.pk}/")
+    missing = client.get(f"/documents/{document.pk + 1000}/")
+    assert response.status_code == missing.status_code == 404
+    assert response.content == missing.content and "D-A" not in text(response)
 
 
 # --- close dialog ------------------------------------------------------------------------------

@@ -84,3 +84,19 @@ def documents_visible_to(user: AbstractBaseUser, perm: str = Perm.DOCUMENT_VIEW)
 
 def _single_root() -> bool:
     return OrgUnit.objects.filter(parent__isnull=True).count() == 1
+
+
+def holds_company_wide(user: AbstractBaseUser, perm: str) -> bool:
+    """Whether `user` holds `perm` now over every root of the organisation for every document
+    type: what company-wide data (configuration, the whole audit chain, stored counts) needs."""
+    if not user.is_active:
+        return False
+    roots = set(OrgUnit.objects.filter(parent__isnull=True).values_list("pk", flat=True))
+    covered = {
+        grant.org_unit_id
+        for grant in grants_of(user)
+        if grant.org_unit.parent_id is None
+        and not grant.doc_types
+        and perm in grant.role.all_permissions()
+    }
+    return bool(roots) and roots <= covered

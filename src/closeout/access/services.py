@@ -59,6 +59,24 @@ def require(
     )
 
 
+def require_company_wide(user: AbstractBaseUser | None, perm: Perm | str, *, what: str) -> None:
+    """Raise PermissionDenied unless `user` holds `perm` over the whole company for every type:
+    for data that is not divided by organisation unit (configuration, the whole audit chain,
+    stored company-wide counts)."""
+    from closeout.access.selectors import holds_company_wide
+
+    require(user, perm, what=what)  # the plain refusal when the permission is missing altogether
+    assert user is not None  # noqa: S101 (require refused None)
+    if holds_company_wide(user, str(perm)):
+        return
+    who = user.get_username()
+    raise PermissionDenied(
+        f"{what} covers the whole company: it needs '{perm}' over the whole organisation for "
+        f"every document type, and {who} holds it only over part of it",
+        details={"permission": str(perm), "user": who, "org_unit": None, "rule": "company_wide"},
+    )
+
+
 def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
     from closeout.access.models import PermissionConflict
     from closeout.access.selectors import user_permissions

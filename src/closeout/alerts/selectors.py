@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -26,6 +27,8 @@ class AlertItem:
     doc_type: str
     why: str
     link: str
+    # The document the item is about (a request's document); None for a grant.
+    document_id: int | None = None
 
 
 def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
@@ -52,6 +55,7 @@ def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
                     doc_type,
                     _why_not_auto(policy, verdicts[doc.pk].codes()),
                     f"/documents/{doc.pk}/",
+                    doc.pk,
                 )
                 for doc in docs
             )
@@ -89,6 +93,7 @@ def _overdue(rule: AlertRule, now: datetime) -> list[AlertItem]:
                 d.doc_type,
                 f"expected by {d.expected_date}, business not complete",
                 f"/documents/{d.pk}/",
+                d.pk,
             )
             for d in docs
         )
@@ -110,6 +115,7 @@ def _stale(rule: AlertRule, now: datetime) -> list[AlertItem]:
             d.doc_type,
             f"no activity since {timezone.localdate(d.last)}",
             f"/documents/{d.pk}/",
+            d.pk,
         )
         for d in docs
     ]
@@ -135,6 +141,7 @@ def _approval_overdue(rule: AlertRule, now: datetime) -> list[AlertItem]:
                     request.document.doc_type,
                     f"step '{step['name']}' waiting {hours} h (SLA {step['sla_hours']} h)",
                     f"/requests/{request.pk}/",
+                    request.document_id,
                 )
             )
         if len(items) >= SAMPLE:
@@ -170,6 +177,25 @@ _FINDERS = {
     AlertCode.APPROVAL_OVERDUE: _approval_overdue,
     AlertCode.GRANT_EXPIRING: _grant_expiring,
 }
+
+
+def alert_items_visible_to(user: AbstractBaseUser, items: list[AlertItem]) -> list[AlertItem]:
+    """The items `user` may see: about documents they may view, and grants only for a
+    company-wide administrator."""
+    from closeout.access.permissions import Perm
+    from closeout.access.selectors import documents_visible_to, holds_company_wide
+
+    ids = {i.document_id for i in items if i.document_id is not None}
+    visible = documents_visible_to(user)
+    seen = (
+        set(ids)
+        if visible == Q()
+        else set(Document.objects.filter(visible, pk__in=ids).values_list("pk", flat=True))
+    )
+    grants = any(i.document_id is None for i in items) and holds_company_wide(
+        user, Perm.ACCESS_MANAGE
+    )
+    return [i for i in items if (i.document_id in seen if i.document_id is not None else grants)]
 
 
 def alert_items(rule: AlertRule, *, now: datetime | None = None) -> list[AlertItem]:

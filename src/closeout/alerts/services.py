@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from closeout.access.selectors import users_with_role
 from closeout.alerts.models import AlertRule, AlertRun
-from closeout.alerts.selectors import alert_items
+from closeout.alerts.selectors import alert_items, alert_items_visible_to
 from closeout.notifications.services import notify
 
 
@@ -26,16 +26,22 @@ def alerts_run(*, now: datetime | None = None) -> list[AlertRun]:
                 by_type=dict(Counter(i.doc_type or i.kind for i in items)),
                 sample=[{"label": i.label, "why": i.why, "link": i.link} for i in items[:50]],
             )
-            if items:
-                recipients = users_with_role(rule.recipients_role, org_unit=None, doc_type=None)
+            recipients = (
+                users_with_role(rule.recipients_role, org_unit=None, doc_type=None) if items else []
+            )
+            for recipient in recipients:
+                # Each recipient hears only of what they may see.
+                mine = alert_items_visible_to(recipient, items)
+                if not mine:
+                    continue
                 notify(
-                    recipients=recipients,
+                    recipients=[recipient],
                     kind="alert_digest",
                     context={
                         "alert": rule.code,
-                        "count": len(items),
-                        "by_type": run.by_type,
-                        "examples": [f"{i.label}: {i.why}" for i in items[:10]],
+                        "count": len(mine),
+                        "by_type": dict(Counter(i.doc_type or i.kind for i in mine)),
+                        "examples": [f"{i.label}: {i.why}" for i in mine[:10]],
                     },
                     link="/",
                 )

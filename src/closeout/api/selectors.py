@@ -30,13 +30,13 @@ def cursor_value(cursor: str | None) -> int | None:
     return int(cursor)
 
 
-def audit_events_iter(chunk: int = 2000) -> Iterator[AuditEvent]:
-    """Every audit event in sequence order, a chunk at a time (for streamed export)."""
+def audit_events_iter(scope: Q | None = None, chunk: int = 2000) -> Iterator[AuditEvent]:
+    """Every audit event matching `scope` (closeout.audit.selectors.audit_scope of the viewer)
+    in sequence order, a chunk at a time (for streamed export)."""
     last = 0
+    events = AuditEvent.objects.filter(scope if scope is not None else Q())
     while True:
-        rows = list(
-            AuditEvent.objects.filter(seq__gt=last).select_related("actor").order_by("seq")[:chunk]
-        )
+        rows = list(events.filter(seq__gt=last).select_related("actor").order_by("seq")[:chunk])
         if not rows:
             return
         yield from rows

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require_company_wide
 from closeout.api.models import ApiToken, IdempotencyRecord
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record
@@ -55,7 +55,9 @@ def api_token_create(
     """A new token for `user`. Users make their own; making one for someone else needs
     `access.manage`. `actor` None is the server's own command line (an operator's shell)."""
     if actor is not None and actor.pk != user.pk:
-        require(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
+        # A token acts with all of its user's rights: only a company-wide administrator
+        # makes or revokes one for someone else.
+        require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
     if days is not None and days <= 0:
         raise InvalidInput(
             f"--days must be a positive number, got {days}", details={"field": "days"}
@@ -90,7 +92,7 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiTok
         if token is None:
             raise NotFound(f"no API token #{token_id}")
         if actor is not None and actor.pk != token.user_id:
-            require(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
+            require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
         if token.revoked_at is not None:
             raise InvalidInput(f"API token #{token_id} was already revoked")
         token.revoked_at = timezone.now()

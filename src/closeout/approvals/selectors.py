@@ -134,3 +134,32 @@ def requests_waiting_for(user: AbstractBaseUser) -> list[CloseRequest]:
 
 def requests_of(user: AbstractBaseUser) -> QuerySet[CloseRequest]:
     return CloseRequest.objects.filter(requester_id=user.pk).select_related("document")
+
+
+def request_visible_to(user: AbstractBaseUser, request: CloseRequest) -> bool:
+    """Whether `user` may see the request at all: its requester, one who may decide it now, or
+    one who may view its document. Everyone else is answered as if it did not exist."""
+    from closeout.access.permissions import Perm
+    from closeout.access.services import user_has_perm
+
+    document = request.document
+    return (
+        request.requester_id == user.pk
+        or user_has_perm(
+            user, Perm.DOCUMENT_VIEW, org_unit=document.org_unit, doc_type=document.doc_type
+        )
+        or any(u.pk == user.pk for u in approvers_for(request))
+    )
+
+
+def request_get_visible(user: AbstractBaseUser, request_id: int) -> CloseRequest | None:
+    """The request with its document and people, or None when there is none or `user` may not
+    see it (the caller answers both alike)."""
+    found = (
+        CloseRequest.objects.select_related("document", "document__org_unit", "requester", "route")
+        .filter(pk=request_id)
+        .first()
+    )
+    if found is None or not request_visible_to(user, found):
+        return None
+    return found

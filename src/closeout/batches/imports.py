@@ -900,9 +900,13 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
     for row in rows:
         _parse_row(row, keys, reasons, today)
     documents = _load_documents(rows)
+    perms = _Permissions(actor)
     for row in rows:
         if row.doc_type and row.number:
             row.document = documents.get((row.doc_type, row.number))
+            if row.document is not None and not perms.allows(Perm.DOCUMENT_VIEW, row.document):
+                # A document the uploader may not view is reported as unknown, word for word.
+                row.document = None
             if row.document is None:
                 row.error("number", f"unknown document: no {row.doc_type} numbered {row.number}")
     facts = _Facts()
@@ -929,7 +933,6 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
             )
     for doc_type, ids in by_type.items():
         _rule_facts(doc_type, sorted(ids), facts)
-    perms = _Permissions(actor)
     close_routes = active_routes(RequestAction.CLOSE)
     reopen_routes = active_routes(RequestAction.REOPEN)
     closed_periods = list(AccountingPeriod.objects.filter(closed=True).values_list("start", "end"))

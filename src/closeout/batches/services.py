@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestAction, RequestState
 from closeout.approvals.selectors import active_routes, route_choose
@@ -88,9 +89,23 @@ DOCUMENT_ACTIONS = (BatchAction.CLOSE, BatchAction.REOPEN, BatchAction.REQUEST)
 # --- creation ------------------------------------------------------------------------------
 
 
+# The permission a batch acts with: its documents are those the creator holds it over.
+BATCH_PERMS = {
+    BatchAction.CLOSE: Perm.CLOSE_DIRECT,
+    BatchAction.REQUEST: Perm.CLOSE_REQUEST,
+    BatchAction.REOPEN: Perm.REOPEN_APPROVE,
+}
+REQUEST_PERMS = {RequestAction.CLOSE: Perm.CLOSE_APPROVE, RequestAction.REOPEN: Perm.REOPEN_APPROVE}
+
+
 def _document_ids(
-    doc_type: str, numbers: list[str] | None, queue_filter: dict[str, Any] | None
+    doc_type: str,
+    numbers: list[str] | None,
+    queue_filter: dict[str, Any] | None,
+    scope: Q = Q(),  # noqa: B008 (an immutable condition)
 ) -> Iterator[tuple[int, str]]:
+    """(id, number) of the selected documents within `scope`; a number outside the scope is
+    answered exactly like a number that does not exist."""
     if numbers is not None:
         wanted = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))
         if not wanted:
@@ -101,7 +116,7 @@ def _document_ids(
         for start in range(0, len(wanted), 1000):
             part = wanted[start : start + 1000]
             found.update(
-                Document.objects.filter(doc_type=doc_type, number__in=part).values_list(
+                Document.objects.filter(scope, doc_type=doc_type, number__in=part).values_list(
                     "number", "pk"
                 )
             )
@@ -123,6 +138,7 @@ def _document_ids(
     selection = QueueFilter.from_dict({**queue_filter, "doc_type": doc_type})
     yield from (
         document_queue(selection)
+        .filter(scope)
         .order_by("pk")
         .values_list("pk", "number")
         .iterator(chunk_size=CREATE_CHUNK)
@@ -186,7 +202,8 @@ def batch_create(
         items = []
 
     if action in DOCUMENT_ACTIONS:
-        for pk, number in _document_ids(doc_type, numbers, queue_filter):
+        scope = documents_visible_to(actor, BATCH_PERMS[BatchAction(action)])
+        for pk, number in _document_ids(doc_type, numbers, queue_filter, scope):
             items.append(BatchItem(job=job, document_id=pk, label=number))
             if len(items) >= CREATE_CHUNK:
                 flush()
@@ -194,7 +211,7 @@ def batch_create(
         ids = list(dict.fromkeys(request_ids or []))
         if not ids:
             raise InvalidInput("a batch approval needs request ids", details={"field": "requests"})
-        known = set(CloseRequest.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        known = _requests_in_scope(actor, ids)
         missing = [i for i in ids if i not in known]
         if missing:
             raise InvalidInput(f"no close request #{missing[0]}", details={"field": "requests"})
@@ -205,6 +222,20 @@ def batch_create(
     job.total = total
     job.save(update_fields=["total"])
     return job
+
+
+def _requests_in_scope(actor: AbstractBaseUser, ids: list[int]) -> set[int]:
+    """The ids among `ids` of requests whose document the actor holds the deciding permission
+    over (close.approve or reopen.approve); the others are answered as missing."""
+    known: set[int] = set()
+    for action, perm in REQUEST_PERMS.items():
+        scope = documents_visible_to(actor, perm)
+        known |= set(
+            CloseRequest.objects.filter(
+                pk__in=ids, action=action, document__in=Document.objects.filter(scope)
+            ).values_list("pk", flat=True)
+        )
+    return known
 
 
 def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:

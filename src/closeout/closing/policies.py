@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, require_company_wide
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
@@ -111,7 +111,11 @@ def policy_update(
             raise InvalidInput(
                 f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"}
             )
-    require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
+    if unit is None:
+        # The default policy of a type applies in every unit.
+        require_company_wide(actor, Perm.POLICY_MANAGE, what=f"the default {doc_type} policy")
+    else:
+        require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
     unknown = sorted(set(changes) - set(_POLICY_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown policy field '{unknown[0]}'", details={"field": unknown[0]})

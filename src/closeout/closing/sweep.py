@@ -188,14 +188,25 @@ def _sweep_policy(
 
 
 def sweep_run(
-    *, doc_type: str | None = None, dry_run: bool = False, chunk_size: int = 2000
+    *,
+    doc_type: str | None = None,
+    dry_run: bool = False,
+    chunk_size: int = 2000,
+    within: Q | None = None,
 ) -> SweepRun:
-    """Close every open document whose rules all pass; report the exception queue."""
+    """Close every open document whose rules all pass; report the exception queue.
+
+    `within` (dry runs only) is a condition on Document, the scope of the one who asks: only
+    those documents are examined, counted and named, and the run is not stored (it is that
+    person's view, not the company's)."""
+    if within is not None and not dry_run:
+        raise ValueError("a sweep limited to a scope can only be a dry run")
     specs = [spec_for(doc_type)] if doc_type else all_specs()
     run = SweepRun(started_at=timezone.now(), doc_type=doc_type or "", dry_run=dry_run)
     tally = SweepTally()
     for spec in specs:
-        for policy, scope in policy_partitions(spec.code):
+        for policy, partition in policy_partitions(spec.code):
+            scope = partition if within is None else partition & within
             if not policy.auto_close_enabled:
                 tally.policy_off += (
                     Document.objects.filter(doc_type=spec.code, close_state=CloseState.OPEN)
@@ -210,6 +221,8 @@ def sweep_run(
     run.blocked, run.not_due, run.policy_off = tally.blocked, tally.not_due, tally.policy_off
     run.rule_failures = dict(tally.rule_failures.most_common())
     run.exception_sample = tally.exception_sample
+    if within is not None:
+        return run
     with transaction.atomic():
         run.save()
         if not dry_run:

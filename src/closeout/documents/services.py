@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.errors import (
@@ -23,6 +23,7 @@ from closeout.core.errors import (
     EventRefused,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     StaleVersion,
 )
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
@@ -47,10 +48,33 @@ def document_get(doc_type: str, number: str) -> Document:
         .first()
     )
     if document is None:
-        raise NotFound(
-            f"no {doc_type} numbered '{number}'",
-            details={"doc_type": doc_type, "number": number},
-        )
+        raise document_missing(doc_type, number)
+    return document
+
+
+def document_missing(doc_type: str, number: str) -> NotFound:
+    """The answer for a number that does not exist, and word for word the answer for one the
+    caller may not see: nobody learns that another unit's document exists."""
+    return NotFound(
+        f"no {doc_type} numbered '{number}'", details={"doc_type": doc_type, "number": number}
+    )
+
+
+def document_require_visible(
+    actor: AbstractBaseUser, document: Document, perm: str = Perm.DOCUMENT_VIEW
+) -> None:
+    """NotFound, exactly as for a missing number, unless `actor` holds `perm` (by default:
+    may view documents) over the document's unit and type."""
+    if not user_has_perm(actor, perm, org_unit=document.org_unit, doc_type=document.doc_type):
+        raise document_missing(document.doc_type, document.number)
+
+
+def document_get_visible(
+    actor: AbstractBaseUser, doc_type: str, number: str, perm: str = Perm.DOCUMENT_VIEW
+) -> Document:
+    """`document_get` for a caller: a document outside the caller's scope does not exist."""
+    document = document_get(doc_type, number)
+    document_require_visible(actor, document, perm)
     return document
 
 
@@ -149,6 +173,8 @@ def document_upsert(
     refused: Document | None = None
     with transaction.atomic():
         existing = Document.objects.filter(doc_type=doc_type, number=number).first()
+        if existing is not None and actor is not None:
+            _require_sync_existing(actor, existing)
         current = document_lock(existing.pk).version if existing is not None else 0
         if expected_version is not None and current != expected_version:
             raise StaleVersion(
@@ -189,6 +215,21 @@ def document_upsert(
             reason="change to a locked document refused",
         )
     raise DocumentLocked(locked_message(refused), details={"number": number, "doc_type": doc_type})
+
+
+def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
+    """An update must be allowed where the document is, not only where the caller says it is;
+    the refusal names no unit (the caller may not know where the document lies)."""
+    if user_has_perm(
+        actor, Perm.DOCUMENT_SYNC, org_unit=existing.org_unit, doc_type=existing.doc_type
+    ):
+        return
+    who = actor.get_username()
+    raise PermissionDenied(
+        f"{who} lacks permission '{Perm.DOCUMENT_SYNC.value}' ({Perm.DOCUMENT_SYNC.label}) "
+        f"for {existing.label}",
+        details={"permission": Perm.DOCUMENT_SYNC.value, "user": who, "org_unit": None},
+    )
 
 
 def _document_create(
@@ -823,10 +864,17 @@ def document_sync(
             .first()
         )
         if clash is not None:
+            # Name the other document only to a caller who may see it.
+            shown = (
+                clash.label
+                if user_has_perm(
+                    actor, Perm.DOCUMENT_VIEW, org_unit=clash.org_unit, doc_type=clash.doc_type
+                )
+                else "another document"
+            )
             raise Conflict(
-                f"external id '{external_id}' from {source_system} already belongs to "
-                f"{clash.label}",
-                details={"field": "external_id", "document": clash.label},
+                f"external id '{external_id}' from {source_system} already belongs to {shown}",
+                details={"field": "external_id", "document": shown},
             )
     inputs = [
         LineInput(

@@ -31,7 +31,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require_company_wide
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record
 from closeout.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
@@ -571,7 +571,7 @@ def webhook_deliver_due(*, now: datetime | None = None, limit: int = 1000) -> in
 def webhook_endpoint_create(
     *, actor: AbstractBaseUser, name: str, url: str, events: list[str], secret: str = ""
 ) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     if not name.strip():
         raise InvalidInput("webhook name is empty", details={"field": "name"})
     try:
@@ -600,7 +600,7 @@ def webhook_endpoint_create(
 
 
 def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
-    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
         endpoint = (
             WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()

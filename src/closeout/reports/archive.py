@@ -37,7 +37,7 @@ from django.http import HttpResponseBase
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, require_company_wide
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
 from closeout.audit.services import (
     CANONICAL_TIME_FORMAT,
@@ -469,7 +469,9 @@ def archive_pack_export(
 ) -> PackResult:
     """Write the evidence pack of a period to `out` (a .zip path, a directory path, or a
     binary file object for a zip) and record the export in the audit chain."""
-    require(actor, Perm.AUDIT_VIEW, what=f"the evidence pack of {period.label}")
+    # A pack's audit.jsonl is a contiguous segment of the whole chain (that is how it is
+    # verified), so it holds every unit's events: company-wide auditors only.
+    require_company_wide(actor, Perm.AUDIT_VIEW, what=f"the evidence pack of {period.label}")
     created_at = timezone.now()
     outermost = not connection.in_atomic_block
     sink = _PackSink(out)

@@ -40,7 +40,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require_company_wide
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy
@@ -574,6 +574,16 @@ def diagnostic_rows(
     return rows
 
 
+def diagnostic_counts(*, visible: Q, options: Options | None = None) -> dict[str, int]:
+    """Every check's count, live, over the documents matching `visible`: what a viewer over part
+    of the company is shown instead of the stored (company-wide) counts of the last run."""
+    chosen = options or Options.default()
+    return {
+        check.code: diagnostic_rows(check.code, visible=visible, options=chosen).count()
+        for check in CHECKS
+    }
+
+
 def diagnostic_export_rows(check: Check, rows: QuerySet[Any]) -> Any:
     """Rows for closeout.core.exports, in the check's column order, problems in words."""
     keys = [c.key for c in check.columns]
@@ -588,16 +598,20 @@ def diagnostic_run_last() -> DiagnosticRun | None:
 
 
 def report_viewers() -> list[AbstractBaseUser]:
-    """Active users holding report.view through any current grant."""
+    """Active users holding report.view over the whole company through a current grant: the
+    stored counts a run notifies are the company's, not for a viewer of one unit."""
     from closeout.access.models import Role
-    from closeout.access.selectors import users_with_role
+    from closeout.access.selectors import holds_company_wide, users_with_role
 
     users: dict[Any, AbstractBaseUser] = {}
     for role in Role.objects.prefetch_related("includes"):
         if Perm.REPORT_VIEW in role.all_permissions():
             for user in users_with_role(role.code, org_unit=None, doc_type=None):
                 users[user.pk] = user
-    return sorted(users.values(), key=lambda u: u.get_username())
+    return sorted(
+        (u for u in users.values() if holds_company_wide(u, Perm.REPORT_VIEW)),
+        key=lambda u: u.get_username(),
+    )
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -617,7 +631,8 @@ def diagnostics_run(
             f"unknown trigger '{trigger}'; use manual or scheduled", details={"field": "trigger"}
         )
     if actor is not None:
-        require(actor, Perm.REPORT_VIEW, what="the consistency checks")
+        # A stored run counts the whole company.
+        require_company_wide(actor, Perm.REPORT_VIEW, what="a stored run of the consistency checks")
     options = Options.default(stale_days)
     started, clock = timezone.now(), time.monotonic()
     counts = {check.code: check.query(options).count() for check in CHECKS}
@@ -681,6 +696,7 @@ __all__ = [
     "Column",
     "Options",
     "check_for",
+    "diagnostic_counts",
     "diagnostic_export_rows",
     "diagnostic_rows",
     "diagnostic_run_last",

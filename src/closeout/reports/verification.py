@@ -20,14 +20,15 @@ from django.db.models.functions import Abs, Cast
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.selectors import documents_visible_to
+from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.closing.rules import LINE_SCOPE, dec, more_than, num, open_qty_expr
 from closeout.closing.selectors import open_commitments_by_item
 from closeout.core.errors import NotFound
-from closeout.documents.models import CloseState, Line
+from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.types import all_specs
 from closeout.reports.models import PostCloseVerification
 
@@ -250,7 +251,7 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
     if actor is not None:
         require(actor, Perm.REPORT_VIEW, what=f"the verification of batch #{job_id}")
     job = BatchJob.objects.filter(pk=job_id).first()
-    if job is None:
+    if job is None or (actor is not None and not verification_visible_to(actor, job)):
         raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
     documents, problems = _state_problems(job)
     items, lines, commitment_problems = _commitment_problems(job)
@@ -291,8 +292,27 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
     return result
 
 
+def verification_visible_to(user: AbstractBaseUser, job: BatchJob) -> bool:
+    """Whether `user` may read (and, with report.view, re-run) the verification of `job`: its
+    creator, or a holder of report.view over every document of the batch. Anyone else is
+    answered as for a batch that does not exist."""
+    if job.created_by_id == user.pk:
+        return True
+    scope = documents_visible_to(user, Perm.REPORT_VIEW)
+    if scope == Q():
+        return True
+    if not user_has_perm(user, Perm.REPORT_VIEW):
+        return False
+    inside = Document.objects.filter(scope).values("pk")
+    outside = BatchItem.objects.filter(job_id=job.pk).filter(
+        (Q(document__isnull=False) & ~Q(document_id__in=inside))
+        | (Q(request__isnull=False) & ~Q(request__document_id__in=inside))
+    )
+    return not outside.exists()
+
+
 def verification_latest(job: BatchJob) -> PostCloseVerification | None:
     return PostCloseVerification.objects.filter(job=job).select_related("run_by").first()
 
 
-__all__ = ["batch_verify", "verification_latest"]
+__all__ = ["batch_verify", "verification_latest", "verification_visible_to"]

@@ -24,7 +24,12 @@ from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestState
-from closeout.approvals.selectors import approvers_for, requests_of, requests_waiting_for
+from closeout.approvals.selectors import (
+    approvers_for,
+    request_get_visible,
+    requests_of,
+    requests_waiting_for,
+)
 from closeout.approvals.services import (
     close_request_approve,
     close_request_reject,
@@ -34,7 +39,7 @@ from closeout.approvals.services import (
     reopen_request_submit,
 )
 from closeout.audit.models import AuditAction, AuditEvent
-from closeout.audit.selectors import audit_events_for
+from closeout.audit.selectors import audit_events_for, audit_scope
 from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchJob, BatchState
 from closeout.batches.selectors import batch_results
@@ -90,7 +95,11 @@ def _user(request: HttpRequest) -> AbstractBaseUser:
 
 def refusal_text(error: DomainError) -> str:
     """A domain error in plain words; a permission refusal names the missing permission."""
-    if isinstance(error, PermissionDenied) and error.details.get("permission"):
+    if (
+        isinstance(error, PermissionDenied)
+        and error.details.get("permission")
+        and error.details.get("rule") != "company_wide"
+    ):
         code = str(error.details["permission"])
         label = lang_part(Perm(code).label) if code in Perm.values else code
         return gettext(
@@ -291,15 +300,15 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
 # --- document detail, close, reopen --------------------------------------------------------
 
 
+# One answer for a missing page and for one outside the viewer's scope.
+NOT_FOUND = "No such page."
+
+
 def _document_for(request: HttpRequest, pk: int) -> Document:
-    document = get_object_or_404(Document.objects.select_related("org_unit", "partner"), pk=pk)
-    require(
-        _user(request),
-        Perm.DOCUMENT_VIEW,
-        org_unit=document.org_unit,
-        doc_type=document.doc_type,
-        what=document.label,
-    )
+    """The document, when the user may view it; a 404 like a missing one otherwise."""
+    document = Document.objects.select_related("org_unit", "partner").filter(pk=pk).first()
+    if document is None or not _may(_user(request), Perm.DOCUMENT_VIEW, document):
+        raise Http404(NOT_FOUND)
     return document
 
 
@@ -534,20 +543,9 @@ def _snapshot_vs_now(req: CloseRequest) -> list[dict[str, Any]]:
 @require_http_methods(["GET", "POST"])
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    req = get_object_or_404(
-        CloseRequest.objects.select_related("document", "document__org_unit", "requester"), pk=pk
-    )
-    try:
-        if req.requester_id != user.pk and not any(u.pk == user.pk for u in approvers_for(req)):
-            require(
-                user,
-                Perm.DOCUMENT_VIEW,
-                org_unit=req.document.org_unit,
-                doc_type=req.document.doc_type,
-                what=f"request #{req.pk}",
-            )
-    except DomainError as exc:
-        return _refused(request, exc)
+    req = request_get_visible(user, pk)
+    if req is None:
+        raise Http404(NOT_FOUND)
     form = DecideForm(request.POST or None, request_ids=[req.pk])
     if request.method == "POST" and form.is_valid():
         decision = form.cleaned_data["decision"]
@@ -703,8 +701,9 @@ def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
 # --- audit log and notifications -----------------------------------------------------------
 
 
-def _audit_filtered(form: AuditFilterForm) -> QuerySet[AuditEvent]:
-    events: QuerySet[AuditEvent] = AuditEvent.objects.order_by("-seq")
+def _audit_filtered(form: AuditFilterForm, user: AbstractBaseUser) -> QuerySet[AuditEvent]:
+    """The log as the form filters it, within what `user` may read (audit_scope)."""
+    events: QuerySet[AuditEvent] = AuditEvent.objects.filter(audit_scope(user)).order_by("-seq")
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
         if d["document"]:
@@ -739,7 +738,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
             object_repr="audit log",
             data={"filter": {k: str(v) for k, v in shown.items()}, "format": fmt},
         )
-    events = _audit_filtered(form).iterator(chunk_size=2000)
+    events = _audit_filtered(form, user).iterator(chunk_size=2000)
     return export_response(
         fmt,
         filename="audit-log",
@@ -791,7 +790,7 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
             return _audit_export(user, form, request.GET["format"])
         except DomainError as exc:
             return _refused(request, exc)
-    events = _audit_filtered(form)
+    events = _audit_filtered(form, user)
     if form.is_bound and valid and form.cleaned_data["before"]:
         events = events.filter(seq__lt=form.cleaned_data["before"])
     page = list(events[: AUDIT_PAGE_SIZE + 1])

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require_company_wide
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.reports.archive import (
     PackVerdict,
@@ -67,13 +67,14 @@ def _page(
 def audit_viewers_only(
     view: Callable[[HttpRequest], HttpResponseBase],
 ) -> Callable[[HttpRequest], HttpResponseBase]:
-    """The page, the pack and the verification are for holders of `audit.view`: a pack holds
-    the audit log of a period and the chain around it."""
+    """The page, the pack and the verification are for holders of `audit.view` over the whole
+    company: a pack holds the audit log of a period and the chain around it (every unit's
+    events), and the page counts the whole company's documents."""
 
     @wraps(view)
     def guarded(request: HttpRequest) -> HttpResponseBase:
         try:
-            require(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
+            require_company_wide(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
         except DomainError as exc:
             return _refused(request, exc)
         return view(request)

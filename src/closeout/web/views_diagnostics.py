@@ -7,15 +7,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponseBase
-from django.shortcuts import get_object_or_404, redirect, render
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
-from closeout.access.services import require, user_has_perm
+from closeout.access.services import require, require_company_wide, user_has_perm
 from closeout.batches.models import BatchJob
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.core.exports import check_format, export_response
@@ -25,14 +26,19 @@ from closeout.reports.diagnostics import (
     PROBLEM_LABELS,
     check_for,
     decimal_or_none,
+    diagnostic_counts,
     diagnostic_export_rows,
     diagnostic_rows,
     diagnostic_run_last,
     reopen_stale_days,
 )
 from closeout.reports.tasks import diagnostics_task
-from closeout.reports.verification import batch_verify, verification_latest
-from closeout.web.views import _refused, _user
+from closeout.reports.verification import (
+    batch_verify,
+    verification_latest,
+    verification_visible_to,
+)
+from closeout.web.views import NOT_FOUND, _refused, _user
 
 DRILL_PAGE_SIZE = 50
 
@@ -50,7 +56,10 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
     try:
         require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
+        visible = documents_visible_to(user, Perm.REPORT_VIEW)
         if request.method == "POST":
+            # A stored run counts the whole company.
+            require_company_wide(user, Perm.REPORT_VIEW, what=gettext("a stored run of the checks"))
             # At a million documents the checks take tens of seconds: they run in the
             # background (a worker, or a thread of this process) and the page shows the run
             # when it is stored.
@@ -58,8 +67,13 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
             return redirect(reverse("web:diagnostics") + "?started=1")
     except DomainError as exc:
         return _refused(request, exc)
-    run = diagnostic_run_last()
-    counts: dict[str, int] = run.counts if run is not None else {}
+    # A viewer over part of the company sees live counts of the documents in scope; the
+    # stored run's counts are the whole company's.
+    scoped = visible != Q()
+    run = None if scoped else diagnostic_run_last()
+    counts: dict[str, int] = (
+        diagnostic_counts(visible=visible) if scoped else run.counts if run is not None else {}
+    )
     rows = [(check, counts.get(check.code)) for check in CHECKS]
     schedule = _schedule()
     return render(
@@ -67,6 +81,7 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
         "web/diagnostics.html",
         {
             "run": run,
+            "scoped": scoped,
             "rows": rows,
             "schedule_hours": schedule.total_seconds() / 3600 if schedule else None,
             "stale_days": reopen_stale_days(),
@@ -84,7 +99,7 @@ def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
     try:
         require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
         spec = check_for(check)
-        rows = diagnostic_rows(spec.code, visible=documents_visible_to(user))
+        rows = diagnostic_rows(spec.code, visible=documents_visible_to(user, Perm.REPORT_VIEW))
         fmt = request.GET.get("format", "")
         if fmt:
             check_format(fmt)
@@ -123,8 +138,11 @@ def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
 def batch_verification(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The last post-close verification of a batch; report viewers may run it again."""
     user = _user(request)
-    job = get_object_or_404(BatchJob, pk=pk)
+    job = BatchJob.objects.filter(pk=pk).first()
     may_verify = user_has_perm(user, Perm.REPORT_VIEW)
+    if job is None or (may_verify and not verification_visible_to(user, job)):
+        # Another unit's batch is answered like a missing one.
+        raise Http404(NOT_FOUND)
     try:
         if job.created_by_id != user.pk and not may_verify:
             raise PermissionDenied(

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, require_company_wide
 from closeout.api import present
 from closeout.api.models import ApiToken
 from closeout.api.routers._common import ERRORS, caller
@@ -84,7 +84,8 @@ def policy_patch(request: HttpRequest, doc_type: str, payload: PolicyIn) -> Any:
 
 @webhooks.get("", response={200: list[WebhookOut], **ERRORS}, summary="Webhook endpoints")
 def webhooks_list(request: HttpRequest) -> Any:
-    require(caller(request), Perm.ACCESS_MANAGE, what="webhook endpoints")
+    # Webhooks receive events about every unit's documents: company-wide administrators only.
+    require_company_wide(caller(request), Perm.ACCESS_MANAGE, what="webhook endpoints")
     return [present.webhook_out(e) for e in WebhookEndpoint.objects.order_by("pk")]
 
 

@@ -1,5 +1,6 @@
 """Archive (归档): the evidence pack of a period, the verification of an uploaded pack, and
-the latest archive runs. For holders of `audit.view`: a pack holds the audit log of a period."""
+the latest archive runs. For holders of `audit.view` over the whole company: a pack holds the
+audit log of a period, a contiguous segment of the chain with every unit's events."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from ninja import File, Router
 from ninja.files import UploadedFile
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require_company_wide
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller, uploaded_stream
 from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
@@ -33,7 +34,7 @@ MAX_RUNS = 100
 )
 def pack_download(request: HttpRequest, period: str) -> Any:
     actor = caller(request)
-    require(actor, Perm.AUDIT_VIEW, what=WHAT)
+    require_company_wide(actor, Perm.AUDIT_VIEW, what=WHAT)
     return archive_pack_download(actor=actor, period=period_parse(period))
 
 
@@ -45,13 +46,13 @@ def pack_download(request: HttpRequest, period: str) -> Any:
 def pack_verify(request: HttpRequest, pack: File[UploadedFile]) -> Any:
     """Multipart field `pack`. A pack that was changed is still a 200 with `intact` false and
     the problems; a file that is not a zip is a 422."""
-    require(caller(request), Perm.AUDIT_VIEW, what=WHAT)
+    require_company_wide(caller(request), Perm.AUDIT_VIEW, what=WHAT)
     return present.pack_verdict_out(archive_pack_verify(uploaded_stream(pack, "pack"), live=True))
 
 
 @router.get("/runs", response={200: list[ArchiveRunOut], **ERRORS}, summary="Latest archive runs")
 def archive_runs(request: HttpRequest, limit: int = 10) -> Any:
-    require(caller(request), Perm.AUDIT_VIEW, what=WHAT)
+    require_company_wide(caller(request), Perm.AUDIT_VIEW, what=WHAT)
     if not 1 <= limit <= MAX_RUNS:
         raise InvalidInput(f"limit must be 1 to {MAX_RUNS}", details={"field": "limit"})
     return [present.archive_run_out(r) for r in archive_runs_recent(limit)]

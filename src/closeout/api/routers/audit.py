@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from django.db.models import Q
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router
 
@@ -12,6 +13,7 @@ from closeout.access.services import require
 from closeout.api.routers._common import ERRORS, caller
 from closeout.api.schemas import AuditVerifyOut
 from closeout.api.selectors import audit_events_iter, audit_row
+from closeout.audit.selectors import audit_scope
 from closeout.audit.services import audit_chain_verify
 from closeout.core.exports import export_response
 
@@ -46,30 +48,33 @@ def audit_verify(request: HttpRequest) -> Any:
     )
 
 
-def _csv_rows() -> Iterator[list[Any]]:
-    for event in audit_events_iter():
+def _csv_rows(scope: Q) -> Iterator[list[Any]]:
+    for event in audit_events_iter(scope):
         row = audit_row(event)
         row["data"] = json.dumps(row["data"], ensure_ascii=False, sort_keys=True)
         yield [row[c] for c in COLUMNS]
 
 
-def _jsonl_lines() -> Iterator[str]:
-    for event in audit_events_iter():
+def _jsonl_lines(scope: Q) -> Iterator[str]:
+    for event in audit_events_iter(scope):
         yield json.dumps(audit_row(event), ensure_ascii=False, sort_keys=True) + "\n"
 
 
 @router.get(
     "/export",
     response={200: None, **ERRORS},
-    summary="Export the whole audit log, streamed (CSV or JSON lines)",
+    summary="Export the audit log, streamed (CSV or JSON lines): all of it for a company-wide "
+    "auditor, the events about the documents in scope for one over part of the company",
 )
 def audit_export(request: HttpRequest, format: Literal["csv", "jsonl"] = "jsonl") -> Any:
-    require(caller(request), Perm.AUDIT_VIEW, what="the audit log")
+    actor = caller(request)
+    require(actor, Perm.AUDIT_VIEW, what="the audit log")
+    scope = audit_scope(actor)
     if format == "csv":
         # The one export writer: cells that would start a formula are neutralised.
-        return export_response("csv", filename="audit", headers=COLUMNS, rows=_csv_rows())
+        return export_response("csv", filename="audit", headers=COLUMNS, rows=_csv_rows(scope))
     response = StreamingHttpResponse(
-        _jsonl_lines(), content_type="application/x-ndjson; charset=utf-8"
+        _jsonl_lines(scope), content_type="application/x-ndjson; charset=utf-8"
     )
     response["Content-Disposition"] = 'attachment; filename="audit.jsonl"'
     return response

@@ -3,10 +3,12 @@ and the dry-run sweep."""
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, QUEUE_ERRORS, caller
@@ -127,8 +129,14 @@ def batch_cancel_run(request: HttpRequest, job_id: int) -> Any:
 )
 def sweep_dry_run(request: HttpRequest, payload: SweepIn | None = None) -> Any:
     doc_type = payload.doc_type if payload is not None else ""
-    require(caller(request), Perm.DOCUMENT_VIEW, doc_type=doc_type or None, what="sweep dry run")
-    run = sweep_run(doc_type=doc_type or None, dry_run=True)
+    actor = caller(request)
+    require(actor, Perm.DOCUMENT_VIEW, doc_type=doc_type or None, what="sweep dry run")
+    # Counts and the exception sample cover only the documents the caller may view (no
+    # condition, and a stored run as before, for a caller who may view the whole company).
+    visible = documents_visible_to(actor, Perm.DOCUMENT_VIEW)
+    run = sweep_run(
+        doc_type=doc_type or None, dry_run=True, within=None if visible == Q() else visible
+    )
     return SweepOut(
         dry_run=True,
         doc_type=run.doc_type,

@@ -3,6 +3,7 @@ offending rows of one check; and the post-close verification of a batch (结案�
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router, Status
 
@@ -26,12 +27,17 @@ from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
     check_for,
+    diagnostic_counts,
     diagnostic_rows,
     diagnostic_run_last,
     diagnostics_run,
 )
 from closeout.reports.models import DiagnosticTrigger
-from closeout.reports.verification import batch_verify, verification_latest
+from closeout.reports.verification import (
+    batch_verify,
+    verification_latest,
+    verification_visible_to,
+)
 
 router = Router(tags=["diagnostics"])
 verification_router = Router(tags=["diagnostics"])
@@ -40,11 +46,22 @@ MAX_LIMIT = 1000
 WHAT = "the consistency checks"
 
 
-@router.get("", response={200: DiagnosticsOut, **ERRORS}, summary="The checks and the last run")
+@router.get(
+    "",
+    response={200: DiagnosticsOut, **ERRORS},
+    summary="The checks and the last run (for a viewer over part of the company: live counts of "
+    "the documents in scope, and no stored run)",
+)
 def diagnostics_overview(request: HttpRequest) -> Any:
-    require(caller(request), Perm.REPORT_VIEW, what=WHAT)
-    run = diagnostic_run_last()
-    counts: dict[str, int] = run.counts if run is not None else {}
+    actor = caller(request)
+    require(actor, Perm.REPORT_VIEW, what=WHAT)
+    visible = documents_visible_to(actor, Perm.REPORT_VIEW)
+    run = diagnostic_run_last() if visible == Q() else None
+    counts: dict[str, int] = (
+        (run.counts if run is not None else {})
+        if visible == Q()
+        else diagnostic_counts(visible=visible)
+    )
     return DiagnosticsOut(
         last_run=present.diagnostic_run_out(run) if run is not None else None,
         checks=[
@@ -91,9 +108,8 @@ def diagnostic_detail(
         raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
     spec = check_for(check)
     start = cursor_value(cursor) or 0
-    rows = list(
-        diagnostic_rows(spec.code, visible=documents_visible_to(actor))[start : start + limit + 1]
-    )
+    visible = documents_visible_to(actor, Perm.REPORT_VIEW)
+    rows = list(diagnostic_rows(spec.code, visible=visible)[start : start + limit + 1])
     more = len(rows) > limit
     keys = [c.key for c in spec.columns]
     return DiagnosticRowsPage(
@@ -105,13 +121,16 @@ def diagnostic_detail(
 
 
 def _job(request: HttpRequest, job_id: int) -> BatchJob:
-    """The batch, for its creator or a holder of `report.view` (as on the page)."""
+    """The batch, for its creator or a holder of `report.view` over all its documents (as on
+    the page); a batch of another unit is answered like a missing one."""
     job = BatchJob.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
     actor = caller(request)
     if job.created_by_id != actor.pk:
         require(actor, Perm.REPORT_VIEW, what=f"the verification of batch #{job_id}")
+        if not verification_visible_to(actor, job):
+            raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
     return job
 
 

@@ -35,7 +35,7 @@ from closeout.closing.selectors import (
 )
 from closeout.closing.services import document_close
 from closeout.documents.models import Document
-from closeout.documents.services import LineData, document_get, document_sync
+from closeout.documents.services import LineData, document_get, document_get_visible, document_sync
 
 router = Router(tags=["documents"])
 
@@ -58,15 +58,8 @@ MAX_LIMIT = 500
 
 
 def _viewable(request: HttpRequest, doc_type: str, number: str) -> Document:
-    document = document_get(doc_type, number)
-    require(
-        caller(request),
-        Perm.DOCUMENT_VIEW,
-        org_unit=document.org_unit,
-        doc_type=doc_type,
-        what=document.label,
-    )
-    return document
+    """The document, when the caller may view it; otherwise the 404 of a missing number."""
+    return document_get_visible(caller(request), doc_type, number)
 
 
 @router.get("", response={200: DocumentPage, **ERRORS}, summary="List documents (work queue)")
@@ -178,7 +171,7 @@ def document_checklist(
 def document_close_direct(
     request: HttpRequest, doc_type: str, number: str, payload: CloseIn, response: HttpResponse
 ) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     result = document_close(
         actor=caller(request),
@@ -204,7 +197,7 @@ def document_close_direct(
     summary="Submit a close request (executes at once when no approval route applies)",
 )
 def close_request_create(request: HttpRequest, doc_type: str, number: str, payload: CloseIn) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     close_request = close_request_submit(
         actor=caller(request),
@@ -225,7 +218,7 @@ def close_request_create(request: HttpRequest, doc_type: str, number: str, paylo
 def reopen_request_create(
     request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn
 ) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     check_if_match(request, document)
     reopen_request = reopen_request_submit(
         actor=caller(request), document=document, reason_code=payload.reason, remark=payload.remark
@@ -239,7 +232,7 @@ def reopen_request_create(
     summary="Audit trail of one document",
 )
 def document_audit(request: HttpRequest, doc_type: str, number: str) -> Any:
-    document = document_get(doc_type, number)
+    document = _viewable(request, doc_type, number)
     require(
         caller(request),
         Perm.AUDIT_VIEW,

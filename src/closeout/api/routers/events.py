@@ -18,7 +18,7 @@ from closeout.api.schemas import EventIn, EventResultOut, EventsIn, EventsOut, F
 from closeout.audit.services import to_json_value
 from closeout.core.errors import DomainError, EventConflict
 from closeout.documents.models import Document
-from closeout.documents.services import document_get, event_post
+from closeout.documents.services import document_get_visible, event_post
 
 router = Router(tags=["events"])
 
@@ -74,7 +74,8 @@ def _post_one(
     key = (item.doc_type, item.number)
     if key not in documents:
         try:
-            documents[key] = document_get(*key)
+            # A document the caller may not view is answered as a missing one.
+            documents[key] = document_get_visible(actor, *key)
         except DomainError as exc:
             documents[key] = exc
     found = documents[key]
