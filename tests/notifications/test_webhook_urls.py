@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
-from closeout.api.services import webhook_endpoint_create
+from closeout.notifications.services import webhook_endpoint_create
 from closeout.core.errors import InvalidInput
 from closeout.notifications.models import DeliveryStatus, WebhookEndpoint
 from closeout.notifications.services import webhook_emit
