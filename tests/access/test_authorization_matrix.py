@@ -3,7 +3,8 @@ and outside the role's organisation unit. Each case asserts the exact outcome: t
 succeeds where the table says so, and everywhere else it is refused with PermissionDenied and
 changes nothing. The expected sets are written out here from the role permission lists of
 src/closeout/access/migrations/0002_standard_roles.py, so a change to the roles must change
-this file."""
+this file. The same matrix over HTTP, generated from /api/openapi.json with callers of one
+department and out-of-scope targets, is test_authorization_matrix_http.py."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
