@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from closeout.access.selectors import user_permissions
 from closeout.api.models import ApiToken
-from closeout.api.services import api_token_create, webhook_endpoint_create
+from closeout.api.services import api_token_create
 from closeout.approvals.models import ApprovalRoute, CloseRequest
 from closeout.batches.imports import import_validate
 from closeout.batches.models import BatchAction, BatchJob, ImportFile
@@ -42,6 +42,7 @@ from closeout.batches.services import batch_create
 from closeout.closing.services import document_close
 from closeout.documents.models import Document, EventKind
 from closeout.notifications.models import WebhookEndpoint
+from closeout.notifications.services import webhook_endpoint_create
 from closeout.reports.archive import archive_pack_export, period_parse
 from closeout.reports.verification import batch_verify
 from tests.approvals.conftest import make_route, submit_close

@@ -19,12 +19,12 @@ from django.urls import reverse
 
 from closeout.access.models import Grant, Role
 from closeout.alerts.models import AlertRule
-from closeout.api.services import api_token_create, webhook_endpoint_create
+from closeout.api.services import api_token_create
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.audit.models import AuditEvent
 from closeout.closing.models import ClosePolicy, ReasonCode
 from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import preference_set
+from closeout.notifications.services import preference_set, webhook_endpoint_create
 from tests.approvals.conftest import make_route
 from tests.factories import PO, Org, ready_document, user_with_role
 

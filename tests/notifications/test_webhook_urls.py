@@ -9,10 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings
 
-from closeout.notifications.services import webhook_endpoint_create
 from closeout.core.errors import InvalidInput
 from closeout.notifications.models import DeliveryStatus, WebhookEndpoint
-from closeout.notifications.services import webhook_emit
+from closeout.notifications.services import webhook_emit, webhook_endpoint_create
 from closeout.notifications.webhook_urls import webhook_url_check
 from tests.factories import Org, user_with_role
 
