@@ -23,6 +23,7 @@ from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, StaleVersion
+from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit, Partner, PartnerKind
 from closeout.core.services import item_get_or_create
 from closeout.documents.models import Document
@@ -65,9 +66,10 @@ def api_token_create(
     `access.manage`. `actor` None is the server's own command line (an operator's shell)."""
     if actor is not None and actor.pk != user.pk:
         require(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
-    if days is not None and days <= 0:
+    if days is not None and not 0 < days <= MAX_DAYS:
         raise InvalidInput(
-            f"--days must be a positive number, got {days}", details={"field": "days"}
+            f"--days must be a positive number up to {MAX_DAYS}, got {days}",
+            details={"field": "days"},
         )
     if not user.is_active:
         raise InvalidInput(f"user {user.get_username()} is inactive")
@@ -393,6 +395,10 @@ def policy_update(
     for name, value in changes.items():
         if isinstance(value, Decimal) and value < 0:
             raise InvalidInput(f"{name} must not be negative", details={"field": name})
+        if isinstance(value, Decimal):
+            check_fits(value, Column.of(ClosePolicy._meta.get_field(name)), field=name)  # type: ignore[arg-type]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            check_range(value, field=name, minimum=0, maximum=MAX_DAYS)
     with transaction.atomic():
         policy = (
             ClosePolicy.objects.select_for_update(no_key=True)

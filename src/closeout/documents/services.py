@@ -16,6 +16,7 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.errors import DocumentLocked, InvalidInput, NotFound, StaleVersion
+from closeout.core.inputs import Column, check_fits
 from closeout.core.models import Item, OrgUnit, Partner
 from closeout.core.money import round_amount, to_decimal
 from closeout.documents.models import (
@@ -81,6 +82,19 @@ class LineInput:
 _LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "planned_amount")
 
 
+def _column(model: type[Document] | type[Line] | type[BusinessEvent], name: str) -> Column:
+    return Column.of(model._meta.get_field(name))  # type: ignore[arg-type]
+
+
+# The sizes of the numeric columns numbers are checked against before they are written.
+QTY_COLUMN = _column(Line, "planned_qty")
+PRICE_COLUMN = _column(Line, "unit_price")
+AMOUNT_COLUMN = _column(Line, "planned_amount")
+RATE_COLUMN = _column(Document, "exchange_rate")
+TOTAL_COLUMN = _column(Document, "total_amount")
+COMPANY_TOTAL_COLUMN = _column(Document, "total_amount_company")
+
+
 def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     if data.line_no <= 0:
         raise InvalidInput(
@@ -91,9 +105,22 @@ def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
             f"line {data.line_no}: planned quantity and unit price must not be negative",
             details={"field": "planned_qty", "line_no": data.line_no},
         )
+    where = f"line {data.line_no} "
+    check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
+    check_fits(data.unit_price, PRICE_COLUMN, field="unit_price", what=where + "unit_price")
     amount = data.planned_amount
     if amount is None:
-        amount = round_amount(data.planned_qty * data.unit_price, currency)
+        product = data.planned_qty * data.unit_price
+        check_fits(
+            product,
+            AMOUNT_COLUMN,
+            field="planned_qty",
+            what=f"{where}planned_qty × unit_price = {product:f}",
+            rounded=True,
+        )
+        amount = round_amount(product, currency)
+    else:
+        check_fits(amount, AMOUNT_COLUMN, field="planned_amount", what=where + "planned_amount")
     return {
         "item_id": data.item.pk if data.item else None,
         "description": data.description,
@@ -129,6 +156,7 @@ def document_upsert(
         require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
     if not number.strip():
         raise InvalidInput("document number is empty", details={"field": "number"})
+    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
     seen: set[int] = set()
     for line in lines:
         if line.line_no in seen:
@@ -181,6 +209,19 @@ def document_upsert(
     raise DocumentLocked(locked_message(refused), details={"number": number, "doc_type": doc_type})
 
 
+def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:
+    """The document's totals are stored too: the sum of its lines, and that sum at the rate."""
+    check_fits(total, TOTAL_COLUMN, field="lines", what=f"the total of the lines {total:f}")
+    company = total * exchange_rate
+    check_fits(
+        company,
+        COMPANY_TOTAL_COLUMN,
+        field="exchange_rate",
+        what=f"the total at the rate, {total:f} × {exchange_rate:f} = {company:f},",
+        rounded=True,
+    )
+
+
 def _document_create(
     actor: AbstractBaseUser | None,
     doc_type: str,
@@ -197,6 +238,7 @@ def _document_create(
 ) -> Document:
     values = [_line_values(line, currency) for line in lines]
     total = sum((v["planned_amount"] for v in values), Decimal(0))
+    _check_totals(total, exchange_rate)
     document = Document.objects.create(
         doc_type=doc_type,
         number=number,
@@ -264,6 +306,7 @@ def _document_update(
     if not changes:
         return
     total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
+    _check_totals(total, document.exchange_rate)
     document.total_amount = total
     document.total_amount_company = round_amount(total * document.exchange_rate, "CNY")
     document.version += 1
@@ -326,6 +369,14 @@ def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[
             after = current - value
         else:
             after = max(current - value, Decimal(0))
+        # Many events add up: the line's measure must still fit its column.
+        check_fits(
+            after,
+            _column(Line, effect.field),
+            field=effect.source,
+            what=f"line {line.line_no} {effect.field} {current:f} → {after:f}",
+            rounded=True,
+        )
         setattr(line, effect.field, after)
         changes[effect.field] = {"before": before, "after": after}
     line.save(update_fields=[e.field for e in spec.effects[EventKind(event.kind)]])
@@ -392,8 +443,8 @@ def event_post(
             + ", ".join(sorted(str(k) for k in allowed)),
             details={"field": "kind"},
         )
-    qty = to_decimal(quantity, field="quantity")
-    amt = to_decimal(amount, field="amount")
+    qty = to_decimal(quantity, field="quantity", column=_column(BusinessEvent, "quantity"))
+    amt = to_decimal(amount, field="amount", column=_column(BusinessEvent, "amount"))
     # A stock adjustment is signed by nature: a count below book needs a negative one.
     qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
     if (qty < 0 and qty_must_be_positive) or amt < 0:

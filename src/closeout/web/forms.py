@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
 
@@ -61,6 +62,37 @@ class ThrottledLoginForm(AuthenticationForm):
         return data
 
 
+# --- fields that parse numbers and dates strictly --------------------------------------------
+
+_ASCII_DIGITS_MESSAGE = _("Write numbers and dates with the digits 0-9.")
+
+
+class DayField(forms.DateField):
+    """A date written with the digits 0-9 (Django's own takes "２０２６-03-01"), between
+    1900-01-01 and 2999-12-31."""
+
+    def to_python(self, value: Any) -> date | None:
+        if isinstance(value, str) and non_ascii_digit(value):
+            raise forms.ValidationError(_ASCII_DIGITS_MESSAGE, code="digits")
+        result = super().to_python(value)
+        if result is not None and date_problem(result):
+            raise forms.ValidationError(
+                gettext("Enter a date between %(first)s and %(last)s.")
+                % {"first": DATE_MIN.isoformat(), "last": DATE_MAX.isoformat()},
+                code="date_range",
+            )
+        return result
+
+
+class WholeNumberField(forms.IntegerField):
+    """A whole number written with the digits 0-9 (Django's own takes "١٢")."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str) and non_ascii_digit(value):
+            raise forms.ValidationError(_ASCII_DIGITS_MESSAGE, code="digits")
+        return super().to_python(value)
+
+
 def _reason_choices(action: str) -> list[tuple[str, str]]:
     from django.utils.translation import get_language
 
@@ -86,15 +118,17 @@ YES_NO = [("", _("any")), ("yes", _("yes")), ("no", _("no"))]
 class QueueForm(forms.Form):
     number = forms.CharField(label=_("Number"), required=False, max_length=60)
     partner = forms.CharField(label=_("Partner"), required=False, max_length=100)
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
+    date_from = DayField(label=_("Date from"), required=False)
+    date_to = DayField(label=_("Date to"), required=False)
     state = forms.MultipleChoiceField(
         label=_("Close state"), required=False, choices=CloseState.choices
     )
     org_unit = forms.CharField(label=_("Organisation"), required=False, max_length=40)
     verdict = forms.ChoiceField(label=_("Checklist"), required=False, choices=VERDICTS)
     quarantined = forms.ChoiceField(label=_("Has quarantined"), required=False, choices=YES_NO)
-    min_age_days = forms.IntegerField(label=_("Age at least (days)"), required=False, min_value=0)
+    min_age_days = WholeNumberField(
+        label=_("Age at least (days)"), required=False, min_value=0, max_value=MAX_DAYS
+    )
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
     after = forms.CharField(required=False, max_length=200)
 
@@ -134,9 +168,7 @@ class CloseForm(forms.Form):
     remark = forms.CharField(
         label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
-    close_date = forms.DateField(
-        label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    close_date = DayField(label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"}))
     lines = forms.TypedMultipleChoiceField(
         label=_("Lines to close"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
     )
@@ -196,9 +228,7 @@ class BatchForm(forms.Form):
     remark = forms.CharField(
         label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    close_date = forms.DateField(
-        label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    close_date = DayField(label=_("Close date"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("close_date", timezone.localdate())
@@ -218,9 +248,9 @@ class AuditFilterForm(forms.Form):
         empty_value=None,
         choices=[("", _("any"))] + [(a.value, a.label) for a in AuditAction],
     )
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
-    before = forms.IntegerField(required=False, min_value=1)
+    date_from = DayField(label=_("Date from"), required=False)
+    date_to = DayField(label=_("Date to"), required=False)
+    before = WholeNumberField(required=False, min_value=1, max_value=2**63 - 1)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -28,13 +28,14 @@ from closeout.reports.kpis import (
     kpi_report,
 )
 from closeout.reports.present import displayed, kpi_tables_download
+from closeout.web.forms import DayField
 from closeout.web.templatetags.closeout_web import lang_part
-from closeout.web.views import _refused, _user
+from closeout.web.views import _refused, _user, refusal_text
 
 
 class ReportFilterForm(forms.Form):
-    date_from = forms.DateField(label=_("Date from"), required=False)
-    date_to = forms.DateField(label=_("Date to"), required=False)
+    date_from = DayField(label=_("Date from"), required=False)
+    date_to = DayField(label=_("Date to"), required=False)
     doc_type = forms.ChoiceField(label=_("Type"), required=False)
     org = forms.ChoiceField(label=_("Organisation"), required=False)
 
@@ -119,11 +120,15 @@ def reports(request: HttpRequest) -> HttpResponseBase:
     form = ReportFilterForm(request.GET or None)
     tables: list[KpiTable] = []
     if not form.is_bound or form.is_valid():
-        kpi = form.kpi_filter()
-        tables = displayed(kpi_report(user, kpi))
-        fmt = request.GET.get("export", "")
-        if fmt:
-            return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
+        try:
+            kpi = form.kpi_filter()
+            tables = displayed(kpi_report(user, kpi))
+        except DomainError as exc:
+            form.add_error(None, refusal_text(exc))
+        else:
+            fmt = request.GET.get("export", "")
+            if fmt:
+                return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
     params = request.GET.copy()
     params.pop("export", None)
     params.pop("table", None)
@@ -137,6 +142,8 @@ def reports(request: HttpRequest) -> HttpResponseBase:
             "formats": FORMATS,
             "help": "reports",
         },
+        # A period or filter that cannot be reported is the caller's mistake.
+        status=400 if form.errors else 200,
     )
 
 

@@ -11,7 +11,7 @@ from ninja import Router
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.api.routers._common import ERRORS, caller
+from closeout.api.routers._common import CSV, ERRORS, JSON_LINES, caller, download
 from closeout.api.schemas import AuditVerifyOut
 from closeout.api.selectors import audit_events_iter, audit_row
 from closeout.audit.services import audit_chain_verify
@@ -71,6 +71,7 @@ def _jsonl_lines() -> Iterator[str]:
     "/export",
     response={200: None, **ERRORS},
     summary="Export the whole audit log, streamed (CSV or JSON lines)",
+    openapi_extra=download(CSV, JSON_LINES),
 )
 def audit_export(request: HttpRequest, format: Literal["csv", "jsonl"] = "jsonl") -> Any:
     require(caller(request), Perm.AUDIT_VIEW, what="the audit log")
