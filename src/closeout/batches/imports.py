@@ -41,7 +41,7 @@ from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.closing.services import close_guard
 from closeout.closing.transitions import ids_param
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied, RuleFailed
-from closeout.core.inputs import date_problem, is_digits, non_ascii_digit
+from closeout.core.inputs import check_no_nul, date_problem, is_digits, non_ascii_digit
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document, Line
 from closeout.documents.types import spec_for
@@ -986,6 +986,7 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
     """Read and check an uploaded file; store the report and audit it. Changes no document.
     A file that cannot be read at all raises ImportFileRefused and stores nothing."""
     require(actor, Perm.IMPORT_RUN, what="imports")
+    check_no_nul(file_name, field="file")
     sha256, size = _sha256(upload)
     table = read_table(upload, file_name)
     keys = check_table(table)

@@ -5,6 +5,7 @@ view reads it: PostgreSQL refuses such text with an error, never an answer. The 
 
 from collections.abc import Callable
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
@@ -38,19 +39,27 @@ def nul_parameter(request: HttpRequest) -> str | None:
     return None
 
 
+def _json(error: InvalidInput) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=422, json_dumps_params={"ensure_ascii": False})
+
+
 class RefuseNulMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        field = nul_parameter(request)
+        api = request.path.startswith(API_PREFIX)
+        try:
+            field = nul_parameter(request)
+        except SuspiciousOperation as exc:  # more parameters than Django parses
+            if not api:
+                raise  # Django's own 400 page
+            error = InvalidInput(str(exc), details={"field": "query"})
+            return _json(error)
         if field is None:
             return self.get_response(request)
-        if request.path.startswith(API_PREFIX):
-            error = InvalidInput(f"{field} {NUL_MESSAGE}", details={"field": field})
-            return JsonResponse(
-                error.as_dict(), status=422, json_dumps_params={"ensure_ascii": False}
-            )
+        if api:
+            return _json(InvalidInput(f"{field} {NUL_MESSAGE}", details={"field": field}))
         message = gettext(
             "The input “%(field)s” holds an invisible NUL character (\\u0000). "
             "Remove it and try again."

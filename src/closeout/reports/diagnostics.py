@@ -81,7 +81,7 @@ class Options:
         days = reopen_stale_days() if stale_days is None else stale_days
         if not 0 <= days <= MAX_DAYS:
             raise InvalidInput(
-                f"reopen age limit must be 0 to {MAX_DAYS} days, not {days}",
+                f"reopen age limit must be 0 or more days (at most {MAX_DAYS}), not {days}",
                 details={"field": "stale_days"},
             )
         return cls(timezone.now(), days)
