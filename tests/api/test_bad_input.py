@@ -233,3 +233,8 @@ def test_nul_in_one_event_rejects_that_event_only(integration: Api) -> None:
     first, second = response.json()["results"]
     assert first["outcome"] == "rejected" and first["errors"][0]["field"] == "note"
     assert second["outcome"] == "applied"
+
+
+def test_path_values_longer_than_their_column_are_refused(integration: Api) -> None:
+    refused(integration.put(f"/api/partners/{'P' * 41}", {"name": "x"}), "code")
+    refused(integration.put(f"/api/documents/purchase_order/{'N' * 61}", po_body()), "number")

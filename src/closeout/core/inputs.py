@@ -166,6 +166,17 @@ def refuse_bad_json(model: str, data: Any, *, unchecked: Collection[str] = ()) -
     return data
 
 
+def check_length(text: str, *, field: str, max_length: int | None) -> str:
+    """Refuse text longer than its column (PostgreSQL refuses it with an error; SQLite
+    stores it whole)."""
+    if max_length is not None and len(text) > max_length:
+        raise InvalidInput(
+            f"{field}: '{text[:40]}…' is longer than {max_length} characters",
+            details={"field": field, "max_length": max_length},
+        )
+    return text
+
+
 # --- numbers ---------------------------------------------------------------------------------
 
 
@@ -314,6 +325,7 @@ __all__ = [
     "check_ascii_digits",
     "check_date",
     "check_fits",
+    "check_length",
     "check_no_nul",
     "check_range",
     "date_problem",
