@@ -23,7 +23,14 @@ from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, StaleVersion
-from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_length, check_range
+from closeout.core.inputs import (
+    MAX_DAYS,
+    Column,
+    check_fits,
+    check_length,
+    check_range,
+    max_length_of,
+)
 from closeout.core.models import OrgUnit, Partner, PartnerKind
 from closeout.core.services import item_get_or_create
 from closeout.documents.models import Document
@@ -222,7 +229,7 @@ def partner_sync(
     if not code.strip() or not name.strip():
         raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
     for field, value in (("code", code), ("name", name)):
-        check_length(value, field=field, max_length=Partner._meta.get_field(field).max_length)
+        check_length(value, field=field, max_length=max_length_of(Partner, field))
     with transaction.atomic():
         partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
             code=code, defaults={"name": name, "kind": kind, "active": active}

@@ -166,6 +166,12 @@ def refuse_bad_json(model: str, data: Any, *, unchecked: Collection[str] = ()) -
     return data
 
 
+def max_length_of(model: Any, name: str) -> int | None:
+    """The max_length of a model's text field (None for unbounded text)."""
+    value = getattr(model._meta.get_field(name), "max_length", None)
+    return value if isinstance(value, int) else None
+
+
 def check_length(text: str, *, field: str, max_length: int | None) -> str:
     """Refuse text longer than its column (PostgreSQL refuses it with an error; SQLite
     stores it whole)."""
@@ -332,6 +338,7 @@ __all__ = [
     "decimal_problem",
     "fit_problem",
     "is_digits",
+    "max_length_of",
     "non_ascii_digit",
     "nul_paths",
     "parse_date",

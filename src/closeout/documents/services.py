@@ -16,7 +16,7 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.errors import DocumentLocked, InvalidInput, NotFound, StaleVersion
-from closeout.core.inputs import Column, check_fits, check_length
+from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Item, OrgUnit, Partner
 from closeout.core.money import round_amount, to_decimal
 from closeout.documents.models import (
@@ -161,7 +161,7 @@ def document_upsert(
         ("source_system", source_system),
         ("external_id", external_id),
     ):
-        check_length(value, field=name, max_length=Document._meta.get_field(name).max_length)
+        check_length(value, field=name, max_length=max_length_of(Document, name))
     check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
     seen: set[int] = set()
     for line in lines:
@@ -441,7 +441,7 @@ def event_post(
     if not external_id.strip():
         raise InvalidInput("event external id is empty", details={"field": "external_id"})
     for name, value in (("external_id", external_id), ("source_system", source_system)):
-        check_length(value, field=name, max_length=BusinessEvent._meta.get_field(name).max_length)
+        check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
     if kind not in EventKind.values:
         raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
     allowed = set(spec.effects) | set(spec.header_events)
