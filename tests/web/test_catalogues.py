@@ -10,26 +10,37 @@ import closeout
 LOCALE = Path(closeout.__file__).parent / "locale"
 
 
-def _msgids(po: Path) -> list[str]:
+def _text(quoted: str) -> str:
+    raw = "".join(re.findall(r'"(.*)"', quoted))
+    return raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
+
+
+def _entries(po: Path) -> list[tuple[str | None, str]]:
+    """(context, msgid) of every live entry."""
     text = po.read_text(encoding="utf-8")
-    ids = []
+    entries = []
     for block in text.split("\n\n")[1:]:
         if block.lstrip().startswith("#~"):
             continue  # obsolete entries
         match = re.search(r'^msgid ((?:".*"\n?)+)', block, re.MULTILINE)
         if match:
-            raw = "".join(re.findall(r'"(.*)"', match.group(1)))
-            ids.append(raw.encode().decode("unicode_escape").encode("latin-1").decode("utf-8"))
-    return ids
+            context = re.search(r'^msgctxt ((?:".*"\n?)+)', block, re.MULTILINE)
+            entries.append((_text(context.group(1)) if context else None, _text(match.group(1))))
+    return entries
 
 
 def test_every_string_is_translated_into_chinese_in_the_compiled_catalogue() -> None:
     po = LOCALE / "zh_Hans" / "LC_MESSAGES" / "django.po"
     with (LOCALE / "zh_Hans" / "LC_MESSAGES" / "django.mo").open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    ids = _msgids(po)
-    assert len(ids) > 150
-    untranslated = [i for i in ids if compiled.gettext(i) == i and "%(n)s document" not in i]
+    entries = _entries(po)
+    assert len(entries) > 150
+    untranslated = [
+        msgid
+        for context, msgid in entries
+        if (compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)) == msgid
+        and "%(n)s document" not in msgid
+    ]
     assert untranslated == []
     assert compiled.ngettext("%(n)s document selected.", "%(n)s documents selected.", 3) == (
         "已选 %(n)s 张单据。"

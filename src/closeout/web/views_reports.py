@@ -124,6 +124,8 @@ def reports(request: HttpRequest) -> HttpResponseBase:
             kpi = form.kpi_filter()
             tables = displayed(kpi_report(user, kpi))
         except DomainError as exc:
+            if not form.is_bound:
+                return _refused(request, exc)
             form.add_error(None, refusal_text(exc))
         else:
             fmt = request.GET.get("export", "")
