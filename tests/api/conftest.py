@@ -121,3 +121,18 @@ def upload(api: Api, path: str, field: str, name: str, content: bytes, **headers
     return api.client.post(
         path, {field: SimpleUploadedFile(name, content)}, headers=api._headers(headers or None)
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The schemathesis run in numbers, when it ran (tests/api/test_schemathesis.py)."""
+    import sys
+
+    module = sys.modules.get("tests.api.test_schemathesis")
+    summary = getattr(module, "SUMMARY", None)
+    if not summary or not summary["operations"]:
+        return
+    terminalreporter.write_line(
+        f"schemathesis: {summary['operations']} operations, {summary['calls']} calls, "
+        f"{summary['failed operations']} operations failed ({summary['failed calls']} failing "
+        "calls)"
+    )

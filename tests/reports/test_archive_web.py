@@ -87,7 +87,7 @@ def test_bad_period_and_bad_upload_are_shown_at_the_field(auditor: User, org: Or
     client = signed_in(auditor)
     response = client.post(reverse("web:archive_export"), {"period": "March"})
     assert response.status_code == 400
-    assert "period &#x27;March&#x27; is neither a month" in response.content.decode()
+    assert "“March” is not a period" in response.content.decode()
     upload = SimpleUploadedFile("pack.zip", b"not a zip")
     response = client.post(reverse("web:archive_verify"), {"pack": upload})
     assert response.status_code == 400 and "neither a zip" in response.content.decode()

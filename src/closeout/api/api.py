@@ -20,15 +20,33 @@ from closeout.api.routers import (
     reports,
     requests,
 )
+from closeout.api.routers._common import WRITE_ONLY_STATUSES
 
-api = NinjaAPI(
+
+class ClosingApi(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The document of every operation, each listing the refusals it can answer
+        (routers/_common.ERRORS), less 409 and 412 for reads, which change nothing."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                if method == "get":
+                    for status in WRITE_ONLY_STATUSES:
+                        operation["responses"].pop(status, None)
+                        operation["responses"].pop(int(status), None)
+        return schema
+
+
+api = ClosingApi(
     title="closeout API",
     version="1",
     description=(
         "Closing (结案) of ERP documents. Authenticate with `Authorization: Bearer <token>` "
         "(create one with `closeout token create USER`) or the browser session. Money and "
         "quantities are decimal strings; times ISO 8601 with offset. Every POST honours an "
-        "`Idempotency-Key` header. Errors: `{code, message, details}`."
+        "`Idempotency-Key` header. Errors: `{code, message, details}`; bad input is a 422 whose "
+        "`details.field` names the field (`lines[0].planned_qty`). Numbers use the digits 0-9 "
+        "and fit their columns; dates lie between 1900-01-01 and 2999-12-31."
     ),
     auth=[TokenAuth(), SessionAuth()],
     urls_namespace="api",

@@ -22,6 +22,7 @@ from closeout.api.models import ApiToken
 from closeout.api.services import api_token_authenticate, idempotency_begin, idempotency_finish
 from closeout.core.counters import counter_hit, counter_key, counter_value
 from closeout.core.errors import DomainError
+from closeout.core.inputs import is_digits
 
 View = Callable[..., HttpResponse]
 
@@ -187,7 +188,7 @@ def gate(view: View) -> View:
     def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         length = request.META.get("CONTENT_LENGTH") or "0"
         limit = max_body_bytes()
-        if not length.isdigit() or int(length) > limit:
+        if not is_digits(length) or int(length) > limit:
             return error_response(
                 413,
                 "payload_too_large",

@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from closeout.core.errors import DomainError
+from closeout.core.inputs import place
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,8 @@ def field_path(loc: list[Any] | tuple[Any, ...]) -> tuple[str, int | None]:
         parts.pop(0)
     while parts and isinstance(parts[0], str) and parts[0] in _LOC_NOISE:
         parts.pop(0)
-    text, index = "", None
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            if index is None:
-                index = part
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "body", index
+    index = next((part for part in parts if isinstance(part, int)), None)
+    return place(parts) or "body", index
 
 
 def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -98,6 +92,9 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if exc.status_code == 400:
+            # ninja's only 400 is a body that is not JSON: bad input like any other.
+            return error_response(422, "invalid_input", f"body: {exc.message}", {"field": "body"})
         code = {403: "permission_denied", 404: "not_found", 429: "rate_limited"}.get(
             exc.status_code, "http_error"
         )

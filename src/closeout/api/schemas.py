@@ -1,21 +1,158 @@
 """Request and response shapes. Money and quantities travel as decimal strings, never floats;
-times are ISO 8601 with their offset."""
+times are ISO 8601 with their offset.
 
+Every request body derives from `In`: it must be a JSON object, and no string in it, at any
+depth, may hold a NUL character. Numbers are written with the ASCII digits 0-9 and must fit the
+database column they end up in, products and sums included (a line's quantity × price is its
+amount); dates lie between 1900 and 2999. Each refusal is a 422 naming the field."""
+
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from ninja import Schema
-from pydantic import Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
 
-# A decimal number written as a JSON string ("12.5", "-3", "0.0001").
-DecimalStr = Annotated[
-    str, StringConstraints(pattern=r"^-?\d{1,16}(\.\d{1,8})?$", strip_whitespace=True)
-]
+from closeout.closing.models import ClosePolicy
+from closeout.closing.selectors import QueueFilterIn
+from closeout.core.inputs import (
+    Column,
+    date_problem,
+    decimal_problem,
+    fit_problem,
+    refuse_bad_json,
+)
+from closeout.core.money import round_amount
+from closeout.documents.services import (
+    AMOUNT_COLUMN,
+    COMPANY_TOTAL_COLUMN,
+    PRICE_COLUMN,
+    QTY_COLUMN,
+    RATE_COLUMN,
+    TOTAL_COLUMN,
+)
+
 Code = Annotated[str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 
 MAX_EVENTS = 10_000
+LINE_NO_MAX = 1_000_000
+
+
+@dataclass(frozen=True)
+class DecimalText:
+    """Marks a `str` field as a decimal number written as a JSON string ("12.5", "0.0001")
+    that fits `column`: `Annotated[str, DecimalText(column)]`. The string is passed on
+    stripped; OpenAPI shows the pattern of the column."""
+
+    column: Column
+    signed: bool = False
+
+    def check(self, value: str) -> str:
+        text = value.strip()
+        problem = decimal_problem(text, self.column)
+        if not problem and not self.signed and text.startswith("-"):
+            problem = "must not be negative"
+        if problem:
+            raise PydanticCustomError(
+                "decimal", "'{value}' {problem}", {"value": text[:40], "problem": problem}
+            )
+        return text
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"type": "string", "pattern": self.column.pattern(signed=self.signed)}
+
+
+def _policy_column(name: str) -> Column:
+    return Column.of(ClosePolicy._meta.get_field(name))  # type: ignore[arg-type]
+
+
+Quantity = Annotated[str, DecimalText(QTY_COLUMN)]
+SignedQuantity = Annotated[str, DecimalText(QTY_COLUMN, signed=True)]
+Amount = Annotated[str, DecimalText(AMOUNT_COLUMN)]
+UnitPrice = Annotated[str, DecimalText(PRICE_COLUMN)]
+ExchangeRate = Annotated[str, DecimalText(RATE_COLUMN)]
+# Every percentage of a policy is numeric(7, 3), every amount numeric(20, 4).
+PolicyPercent = Annotated[str, DecimalText(_policy_column("under_qty_pct"))]
+PolicyAmount = Annotated[str, DecimalText(_policy_column("amount_tolerance_abs"))]
+
+
+def _day(value: date) -> date:
+    problem = date_problem(value)
+    if problem:
+        raise PydanticCustomError("date_range", "{problem}", {"problem": problem})
+    return value
+
+
+def _moment(value: datetime) -> datetime:
+    _day(value.date())
+    return value
+
+
+# A calendar date, and an instant, between 1900 and 2999.
+Day = Annotated[date, AfterValidator(_day)]
+Moment = Annotated[datetime, AfterValidator(_moment)]
+LineNo = Annotated[int, Field(ge=1, le=LINE_NO_MAX)]
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _filter_checked(value: dict[str, Any]) -> dict[str, Any]:
+    QueueFilterIn.model_validate(value)  # its errors name the key: `filter.min_age_days`
+    return value
+
+
+# A saved queue filter: checked by the one schema the pages, the commands and the batches
+# use (closing.selectors.QueueFilterIn), passed on as it was sent.
+QueueFilterData = Annotated[
+    dict[str, Any],
+    AfterValidator(_filter_checked),
+    WithJsonSchema(QueueFilterIn.model_json_schema()),
+]
+
+
+def refusal(model: str, loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """A validation error at `loc` inside a model (raised from its model validators)."""
+    error = PydanticCustomError("invalid", "{message}", {"message": message})
+    return ValidationError.from_exception_data(
+        model, [InitErrorDetails(type=error, loc=loc, input=None)]
+    )
+
+
+class In(Schema):
+    """Base of every request body: a JSON object without NUL characters (see the module).
+
+    Replaces ninja's own root validator (same name), which reads any object through its
+    attributes: a list such as `[null, null]` would pass as a body whose fields all keep
+    their defaults."""
+
+    # Fields whose items another model checks one by one (EventsIn.events).
+    unchecked: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_root_validator(
+        cls, values: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        return handler(refuse_bad_json(cls.__name__, values, unchecked=cls.unchecked))
 
 
 def dec(value: Decimal | int | float | None) -> str | None:
@@ -34,27 +171,65 @@ class Error(Schema):
 # --- documents -------------------------------------------------------------------------------
 
 
-class LineIn(Schema):
-    line_no: int = Field(ge=1, le=1_000_000)
-    planned_qty: DecimalStr
-    unit_price: DecimalStr
-    planned_amount: DecimalStr | None = None
+class LineIn(In):
+    line_no: LineNo
+    planned_qty: Quantity
+    unit_price: UnitPrice
+    # Without it, the amount is planned_qty × unit_price (rounded to the currency).
+    planned_amount: Amount | None = None
     item: Annotated[str, StringConstraints(max_length=60)] = ""
     item_name: Annotated[str, StringConstraints(max_length=200)] = ""
     description: Annotated[str, StringConstraints(max_length=200)] = ""
     unit: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "EA"
 
+    def amount(self, currency: str) -> Decimal:
+        if self.planned_amount is not None:
+            return Decimal(self.planned_amount)
+        return round_amount(Decimal(self.planned_qty) * Decimal(self.unit_price), currency)
 
-class DocumentIn(Schema):
+    @model_validator(mode="after")
+    def _amount_fits(self) -> "LineIn":
+        if self.planned_amount is None:
+            product = Decimal(self.planned_qty) * Decimal(self.unit_price)
+            problem = fit_problem(product, AMOUNT_COLUMN, rounded=True)
+            if problem:
+                raise refusal(
+                    type(self).__name__,
+                    ("planned_qty",),
+                    f"the amount planned_qty × unit_price = {product:f} {problem}",
+                )
+        return self
+
+
+class DocumentIn(In):
     org_unit: Code
-    document_date: date
-    expected_date: date | None = None
+    document_date: Day
+    expected_date: Day | None = None
     partner: Annotated[str, StringConstraints(max_length=40)] = ""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    exchange_rate: DecimalStr = "1"
+    exchange_rate: ExchangeRate = "1"
     source_system: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "closeout"
     external_id: Annotated[str, StringConstraints(max_length=100)] = ""
     lines: list[LineIn] = Field(max_length=5000)
+
+    @model_validator(mode="after")
+    def _totals_fit(self) -> "DocumentIn":
+        """The document stores the sum of its lines, and that sum at the exchange rate."""
+        total = sum((line.amount(self.currency) for line in self.lines), Decimal(0))
+        problem = fit_problem(total, TOTAL_COLUMN)
+        if problem:
+            raise refusal(
+                type(self).__name__, ("lines",), f"the total of the lines {total:f} {problem}"
+            )
+        company = total * Decimal(self.exchange_rate)
+        problem = fit_problem(company, COMPANY_TOTAL_COLUMN, rounded=True)
+        if problem:
+            raise refusal(
+                type(self).__name__,
+                ("exchange_rate",),
+                f"the total at the rate, {total:f} × {self.exchange_rate} = {company:f}, {problem}",
+            )
+        return self
 
 
 class LineOut(Schema):
@@ -149,7 +324,7 @@ class DocumentPage(Schema):
     next_cursor: str | None
 
 
-class PartnerIn(Schema):
+class PartnerIn(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     kind: Literal["supplier", "customer", "both"] = "supplier"
     active: bool = True
@@ -165,23 +340,26 @@ class PartnerOut(Schema):
 # --- events ----------------------------------------------------------------------------------
 
 
-class EventIn(Schema):
+class EventIn(In):
     doc_type: Code
     number: Code
     kind: Code
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    line_no: int | None = Field(default=None, ge=1)
-    quantity: DecimalStr = "0"
-    amount: DecimalStr = "0"
-    occurred_at: datetime | None = None
+    line_no: LineNo | None = None
+    # Signed: a stock adjustment below the book quantity is negative.
+    quantity: SignedQuantity = "0"
+    amount: Amount = "0"
+    occurred_at: Moment | None = None
     source_system: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "closeout"
     pending: bool = False
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-class EventsIn(Schema):
+class EventsIn(In):
     """One or many events; each item is checked on its own (see EventIn for the fields), so one
     bad item is `rejected` with its index and the others still post."""
+
+    unchecked = ("events",)
 
     events: list[Any] = Field(
         min_length=1,
@@ -217,11 +395,11 @@ class EventsOut(Schema):
 # --- close, reopen, requests -----------------------------------------------------------------
 
 
-class CloseIn(Schema):
+class CloseIn(In):
     reason: Code
     remark: Text = ""
-    close_date: date | None = None
-    line_nos: list[int] | None = Field(default=None, max_length=5000)
+    close_date: Day | None = None
+    line_nos: list[LineNo] | None = Field(default=None, max_length=5000)
 
 
 class CloseOut(Schema):
@@ -231,16 +409,16 @@ class CloseOut(Schema):
     released_value: str
 
 
-class ReopenRequestIn(Schema):
+class ReopenRequestIn(In):
     reason: Code
     remark: Text = ""
 
 
-class DecisionIn(Schema):
+class DecisionIn(In):
     comment: Text = ""
 
 
-class WithdrawIn(Schema):
+class WithdrawIn(In):
     reason: Text = ""
 
 
@@ -280,19 +458,19 @@ class RequestOut(Schema):
 # --- batches ----------------------------------------------------------------------------------
 
 
-class BatchIn(Schema):
+class BatchIn(In):
     action: Literal["close", "reopen", "request", "approve", "reject"]
     doc_type: Annotated[str, StringConstraints(max_length=20)] = ""
     numbers: list[Code] | None = Field(default=None, max_length=100_000)
-    filter: dict[str, Any] | None = None
-    request_ids: list[int] | None = Field(default=None, max_length=100_000)
+    filter: QueueFilterData | None = None
+    request_ids: list[RecordId] | None = Field(default=None, max_length=100_000)
     reason: Annotated[str, StringConstraints(max_length=40)] = ""
     remark: Text = ""
-    close_date: date | None = None
+    close_date: Day | None = None
     comment: Text = ""
 
 
-class StartIn(Schema):
+class StartIn(In):
     workers: int = Field(default=2, ge=1, le=16)
 
 
@@ -341,7 +519,7 @@ class BatchItemPage(Schema):
     next_cursor: str | None
 
 
-class SweepIn(Schema):
+class SweepIn(In):
     doc_type: Annotated[str, StringConstraints(max_length=20)] = ""
 
 
@@ -387,16 +565,16 @@ class AuditVerifyOut(Schema):
 # --- configuration ----------------------------------------------------------------------------
 
 
-class PolicyIn(Schema):
+class PolicyIn(In):
     org_unit: Annotated[str, StringConstraints(max_length=40)] = ""
-    under_qty_pct: DecimalStr | None = None
-    over_qty_pct: DecimalStr | None = None
-    match_qty_pct: DecimalStr | None = None
-    amount_tolerance_abs: DecimalStr | None = None
-    amount_tolerance_pct: DecimalStr | None = None
-    write_off_amount: DecimalStr | None = None
-    variance_value_limit: DecimalStr | None = None
-    budget_tolerance_pct: DecimalStr | None = None
+    under_qty_pct: PolicyPercent | None = None
+    over_qty_pct: PolicyPercent | None = None
+    match_qty_pct: PolicyPercent | None = None
+    amount_tolerance_abs: PolicyAmount | None = None
+    amount_tolerance_pct: PolicyPercent | None = None
+    write_off_amount: PolicyAmount | None = None
+    variance_value_limit: PolicyAmount | None = None
+    budget_tolerance_pct: PolicyPercent | None = None
     grace_days: int | None = Field(default=None, ge=0, le=3650)
     auto_close_enabled: bool | None = None
     direct_close_needs_approval: bool | None = None
@@ -423,7 +601,7 @@ class PolicyOut(Schema):
     archive_after_days: int | None
 
 
-class WebhookIn(Schema):
+class WebhookIn(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     url: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     events: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = []
@@ -443,7 +621,7 @@ class WebhookCreatedOut(WebhookOut):
     secret: str
 
 
-class TokenIn(Schema):
+class TokenIn(In):
     name: Annotated[str, StringConstraints(max_length=100)] = ""
     days: int | None = Field(default=None, ge=1, le=3650)
 
@@ -490,7 +668,7 @@ class DiagnosticCheckOut(Schema):
     count: int | None
 
 
-class DiagnosticsRunIn(Schema):
+class DiagnosticsRunIn(In):
     # Days after which a reopened, not re-closed document counts (default: the setting).
     stale_days: int | None = Field(default=None, ge=0, le=36_500)
 

@@ -10,6 +10,7 @@ from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
 from closeout.audit.models import AuditEvent
 from closeout.core.errors import InvalidInput
+from closeout.core.inputs import is_digits
 
 
 def visible_scope(user: AbstractBaseUser, perm: str, doc_type: str) -> Q:
@@ -23,7 +24,7 @@ def cursor_value(cursor: str | None) -> int | None:
     """Cursors are the last id of the previous page, as a string."""
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not is_digits(cursor) or len(cursor) > 18:
         raise InvalidInput(
             f"cursor '{cursor[:40]}' is not one this API returned", details={"field": "cursor"}
         )

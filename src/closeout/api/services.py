@@ -25,6 +25,7 @@ from closeout.core.errors import (
     PermissionDenied,
     StaleVersion,
 )
+from closeout.core.inputs import MAX_DAYS
 
 TOKEN_PREFIX = "co_"  # noqa: S105 (a public prefix, not a secret)
 
@@ -58,9 +59,10 @@ def api_token_create(
         # A token acts with all of its user's rights: only a company-wide administrator
         # makes or revokes one for someone else.
         require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
-    if days is not None and days <= 0:
+    if days is not None and not 0 < days <= MAX_DAYS:
         raise InvalidInput(
-            f"--days must be a positive number, got {days}", details={"field": "days"}
+            f"--days must be a positive number up to {MAX_DAYS}, got {days}",
+            details={"field": "days"},
         )
     if not user.is_active:
         raise InvalidInput(f"user {user.get_username()} is inactive")

@@ -41,6 +41,7 @@ from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.closing.services import close_guard
 from closeout.closing.transitions import ids_param
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied, RuleFailed
+from closeout.core.inputs import check_no_nul, date_problem, is_digits, non_ascii_digit
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document, Line
 from closeout.documents.types import spec_for
@@ -339,7 +340,7 @@ def _bad_text(text: str) -> str:
 
 
 LINE_SEPARATORS = re.compile(r"[,，;；、/\s]+")
-RANGE = re.compile(r"(\d+)\s*[-~–—～]\s*(\d+)")
+RANGE = re.compile(r"([0-9]+)\s*[-~–—～]\s*([0-9]+)")
 
 
 def parse_line_nos(value: Any) -> list[int] | None:
@@ -362,7 +363,7 @@ def parse_line_nos(value: Any) -> list[int] | None:
             if low <= 0 or high < low or high - low > 10_000:
                 raise ValueError
             numbers.extend(range(low, high + 1))
-        elif part.isascii() and part.isdigit() and int(part) > 0:
+        elif is_digits(part) and len(part) <= 9 and int(part) > 0:
             numbers.append(int(part))
         else:
             raise ValueError
@@ -370,6 +371,9 @@ def parse_line_nos(value: Any) -> list[int] | None:
         raise ValueError
     return list(dict.fromkeys(numbers))
 
+
+# Numbers in full-width or Arabic-Indic digits read as numbers in Python; here they are refused.
+_DIGITS_HINT = " with the digits 0-9"
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
 
@@ -392,6 +396,8 @@ def _date_of(text: str) -> date | None:
     """Dates repeat down a column: each distinct text is parsed once."""
     if not text:
         return None
+    if non_ascii_digit(text):  # strptime reads "２０２６年3月1日" too
+        raise ValueError(text)
     text = re.sub(r"[T ]00:00(:00(\.0+)?)?$", "", text)
     for fmt in DATE_FORMATS:
         try:
@@ -465,7 +471,8 @@ def _parse_row(row: RowCheck, keys: list[str], reasons: _Reasons, today: date) -
         except ValueError:
             row.error(
                 "lines",
-                f"'{texts['lines'][:60]}' is not a list of line numbers such as 1,3 (or 1-3)",
+                f"'{texts['lines'][:60]}' is not a list of line numbers such as 1,3 (or 1-3)"
+                + _DIGITS_HINT * bool(non_ascii_digit(texts["lines"])),
             )
     if texts.get("reason"):
         text = texts["reason"]
@@ -499,8 +506,11 @@ def _parse_row(row: RowCheck, keys: list[str], reasons: _Reasons, today: date) -
         except ValueError:
             row.error(
                 "close_date",
-                f"'{texts['close_date'][:40]}' is not a date; write it as YYYY-MM-DD",
+                f"'{texts['close_date'][:40]}' is not a date; write it as YYYY-MM-DD"
+                + _DIGITS_HINT * bool(non_ascii_digit(texts["close_date"])),
             )
+        if row.close_date is not None and date_problem(row.close_date):
+            row.error("close_date", f"close date {date_problem(row.close_date)}")
         if row.close_date is not None and row.close_date > today:
             row.error("close_date", f"close date {row.close_date} is in the future")
     if row.action == "reopen":
@@ -979,6 +989,7 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
     """Read and check an uploaded file; store the report and audit it. Changes no document.
     A file that cannot be read at all raises ImportFileRefused and stores nothing."""
     require(actor, Perm.IMPORT_RUN, what="imports")
+    check_no_nul(file_name, field="file")
     sha256, size = _sha256(upload)
     table = read_table(upload, file_name)
     keys = check_table(table)

@@ -178,6 +178,9 @@ def batch_create(
         )
     if action == BatchAction.REJECT and not comment.strip():
         raise InvalidInput("a batch rejection needs a comment", details={"field": "comment"})
+    if queue_filter is not None:
+        # Checked before it is stored with the job (PostgreSQL refuses a NUL in JSON).
+        QueueFilter.from_dict({**queue_filter, "doc_type": doc_type})
     job = BatchJob.objects.create(
         action=action,
         doc_type=doc_type if action in DOCUMENT_ACTIONS else "",

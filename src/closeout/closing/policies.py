@@ -14,6 +14,7 @@ from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit
 from closeout.documents.types import spec_for
 
@@ -124,6 +125,10 @@ def policy_update(
     for name, value in changes.items():
         if isinstance(value, Decimal) and value < 0:
             raise InvalidInput(f"{name} must not be negative", details={"field": name})
+        if isinstance(value, Decimal):
+            check_fits(value, Column.of(ClosePolicy._meta.get_field(name)), field=name)  # type: ignore[arg-type]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            check_range(value, field=name, minimum=0, maximum=MAX_DAYS)
     with transaction.atomic():
         policy = (
             ClosePolicy.objects.select_for_update(no_key=True)

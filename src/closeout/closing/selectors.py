@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.db.models import (
     BooleanField,
@@ -15,12 +15,26 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.policies import policy_for
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num, open_qty_expr
 from closeout.core.errors import InvalidInput
-from closeout.documents.models import Document, Line
+from closeout.core.inputs import MAX_DAYS, date_problem, place, refuse_bad_json
+from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.types import Commitment, all_specs, spec_for
 
 if TYPE_CHECKING:
@@ -367,6 +381,67 @@ def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document, 
     return ids[0].union(*ids[1:], all=True) if len(ids) > 1 else ids[0]
 
 
+def _date_or_text(value: Any) -> Any:
+    """Dates come as dates (forms) or ISO text (JSON): never as numbers, which pydantic would
+    take for Unix times."""
+    if value == "":
+        return None
+    if value is not None and not isinstance(value, str | date):
+        raise PydanticCustomError("date_type", "expected a date as YYYY-MM-DD")
+    return value
+
+
+def _date_bounded(value: date | None) -> date | None:
+    problem = date_problem(value) if value is not None else ""
+    if problem:
+        raise PydanticCustomError("date_range", problem)
+    return value
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+FilterDate = Annotated[date | None, BeforeValidator(_date_or_text), AfterValidator(_date_bounded)]
+if TYPE_CHECKING:
+    CloseStateName = str
+else:
+    CloseStateName = Literal[tuple(CloseState.values)]
+
+
+class QueueFilterIn(BaseModel):
+    """The typed form of a queue filter: what the queue page, the API (`filter` of a batch)
+    and `closeout batch create --filter` may send. Unknown keys and values of the wrong type
+    are refused with the key they name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_type: StrictStr = Field(default="", max_length=20)
+    number: StrictStr = Field(default="", max_length=60)
+    partner: StrictStr = Field(default="", max_length=100)
+    date_from: FilterDate = None
+    date_to: FilterDate = None
+    # One state or a list of them; kept as a list.
+    close_states: Annotated[
+        list[CloseStateName], BeforeValidator(_one_or_many), Field(max_length=10)
+    ] = []
+    org_unit: StrictStr = Field(default="", max_length=40)
+    verdict: Literal["", "ready", "warning", "exception", "blocked"] = ""
+    has_quarantined: StrictBool | None = None
+    min_age_days: StrictInt | None = Field(default=None, ge=0, le=MAX_DAYS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_object(cls, data: Any) -> Any:
+        return refuse_bad_json(cls.__name__, data)
+
+    @model_validator(mode="after")
+    def _period(self) -> "QueueFilterIn":
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise PydanticCustomError("date_order", "the period ends before it starts")
+        return self
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """The work queue's filter (待结案), also saved with batch jobs."""
@@ -384,26 +459,15 @@ class QueueFilter:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QueueFilter":
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidInput(
-                f"unknown filter field(s): {', '.join(unknown)}", details={"field": unknown[0]}
-            )
-        values = dict(data)
-        for key in ("date_from", "date_to"):
-            if isinstance(values.get(key), str) and values[key]:
-                try:
-                    values[key] = date.fromisoformat(values[key])
-                except ValueError as exc:
-                    raise InvalidInput(
-                        f"{key}: '{values[key]}' is not a date (YYYY-MM-DD)", details={"field": key}
-                    ) from exc
-            elif values.get(key) == "":
-                values[key] = None
-        if isinstance(values.get("close_states"), list | str):
-            states = values["close_states"]
-            values["close_states"] = tuple([states] if isinstance(states, str) else states)
+        """A filter from its saved or sent form, checked by `QueueFilterIn`."""
+        try:
+            checked = QueueFilterIn.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = place(["filter", *error["loc"]])
+            raise InvalidInput(f"{where}: {error['msg']}", details={"field": where}) from exc
+        values = checked.model_dump()
+        values["close_states"] = tuple(values["close_states"])
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -474,6 +538,7 @@ __all__ = [
     "DocumentVerdict",
     "ItemCommitment",
     "QueueFilter",
+    "QueueFilterIn",
     "RuleCheck",
     "close_checklist_for",
     "close_checklist_with_risks",

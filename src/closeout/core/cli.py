@@ -1,5 +1,6 @@
 """Shared parts of the `closeout` commands: one-line errors, `--as USERNAME`, parsing, tables."""
 
+import argparse
 import contextlib
 import sys
 import unicodedata
@@ -21,6 +22,8 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from closeout.core.errors import DomainError, InvalidInput, NotFound
+from closeout.core.inputs import check_ascii_digits, check_date, is_digits, parse_int
+from closeout.core.inputs import parse_date as parse_date_text
 from closeout.documents.models import Document
 from closeout.documents.services import document_get
 
@@ -116,7 +119,7 @@ def parse_lines(value: str | None, option: str = "--lines") -> list[int] | None:
     parts = [p.strip() for p in value.split(",") if p.strip()]
     numbers: list[int] = []
     for part in parts:
-        if not part.isdigit() or int(part) <= 0:
+        if not is_digits(part) or len(part) > 9 or int(part) <= 0:
             raise InvalidInput(
                 f"{option}: '{value}' is not a list of line numbers such as 1,2",
                 details={"field": option},
@@ -130,20 +133,17 @@ def parse_lines(value: str | None, option: str = "--lines") -> list[int] | None:
 def parse_date(value: str | None, option: str) -> date | None:
     if value is None:
         return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InvalidInput(
-            f"{option}: '{value}' is not a date (use YYYY-MM-DD)", details={"field": option}
-        ) from exc
+    return parse_date_text(value, field=option)
 
 
 def parse_datetime(value: str | None, option: str) -> datetime | None:
     """ISO date or date-time; a naive value is taken in the configured time zone."""
     if value is None:
         return None
+    check_ascii_digits(value, field=option)
     try:
         moment = datetime.fromisoformat(value.strip())
+        check_date(moment.date(), field=option)
     except ValueError as exc:
         raise InvalidInput(
             f"{option}: '{value}' is not a date or date-time (use YYYY-MM-DD[THH:MM])",
@@ -152,6 +152,17 @@ def parse_datetime(value: str | None, option: str) -> datetime | None:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
+
+
+def whole_number(text: str) -> int:
+    """The `type` of every whole-number argument: ASCII digits only (int() also reads "١٢"),
+    within what the database stores."""
+    try:
+        return parse_int(text, field="value", minimum=-(2**63), maximum=2**63 - 1)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a whole number written with the digits 0-9"
+        ) from exc
 
 
 def positive_int(value: int, option: str) -> int:

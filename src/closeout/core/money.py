@@ -2,6 +2,9 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from closeout.core.errors import InvalidInput
+from closeout.core.inputs import Column, check_ascii_digits, check_fits
+
 # Minor units per ISO 4217; currencies not listed use 2.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3}
 
@@ -17,15 +20,15 @@ def round_qty(value: Decimal) -> Decimal:
     return value.quantize(QTY_PLACES, rounding=ROUND_HALF_UP)
 
 
-def to_decimal(value: object, *, field: str) -> Decimal:
-    """Parse a user-supplied number without ever going through float."""
-    from closeout.core.errors import InvalidInput
-
+def to_decimal(value: object, *, field: str, column: Column | None = None) -> Decimal:
+    """Parse a user-supplied number without ever going through float: ASCII digits only,
+    and fitting `column` when given."""
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int) and not isinstance(value, bool):
         result = Decimal(value)
     elif isinstance(value, str):
+        check_ascii_digits(value, field=field)
         try:
             result = Decimal(value.strip())
         except ArithmeticError as exc:
@@ -39,7 +42,7 @@ def to_decimal(value: object, *, field: str) -> Decimal:
         )
     if not result.is_finite():
         raise InvalidInput(f"{field}: '{value}' is not a finite number", details={"field": field})
-    return result
+    return check_fits(result, column, field=field)
 
 
 def plain(value: Decimal) -> str:

@@ -26,6 +26,7 @@ from closeout.core.errors import (
     PermissionDenied,
     StaleVersion,
 )
+from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
 from closeout.core.money import plain, round_amount, to_decimal
 from closeout.core.services import item_get_or_create
@@ -115,6 +116,19 @@ class LineInput:
 _LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "planned_amount")
 
 
+def _column(model: type[Document] | type[Line] | type[BusinessEvent], name: str) -> Column:
+    return Column.of(model._meta.get_field(name))  # type: ignore[arg-type]
+
+
+# The sizes of the numeric columns numbers are checked against before they are written.
+QTY_COLUMN = _column(Line, "planned_qty")
+PRICE_COLUMN = _column(Line, "unit_price")
+AMOUNT_COLUMN = _column(Line, "planned_amount")
+RATE_COLUMN = _column(Document, "exchange_rate")
+TOTAL_COLUMN = _column(Document, "total_amount")
+COMPANY_TOTAL_COLUMN = _column(Document, "total_amount_company")
+
+
 def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     if data.line_no <= 0:
         raise InvalidInput(
@@ -125,9 +139,22 @@ def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
             f"line {data.line_no}: planned quantity and unit price must not be negative",
             details={"field": "planned_qty", "line_no": data.line_no},
         )
+    where = f"line {data.line_no} "
+    check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
+    check_fits(data.unit_price, PRICE_COLUMN, field="unit_price", what=where + "unit_price")
     amount = data.planned_amount
     if amount is None:
-        amount = round_amount(data.planned_qty * data.unit_price, currency)
+        product = data.planned_qty * data.unit_price
+        check_fits(
+            product,
+            AMOUNT_COLUMN,
+            field="planned_qty",
+            what=f"{where}planned_qty × unit_price = {product:f}",
+            rounded=True,
+        )
+        amount = round_amount(product, currency)
+    else:
+        check_fits(amount, AMOUNT_COLUMN, field="planned_amount", what=where + "planned_amount")
     return {
         "item_id": data.item.pk if data.item else None,
         "description": data.description,
@@ -163,6 +190,13 @@ def document_upsert(
         require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
     if not number.strip():
         raise InvalidInput("document number is empty", details={"field": "number"})
+    for name, value in (
+        ("number", number),
+        ("source_system", source_system),
+        ("external_id", external_id),
+    ):
+        check_length(value, field=name, max_length=max_length_of(Document, name))
+    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
     seen: set[int] = set()
     for line in lines:
         if line.line_no in seen:
@@ -232,6 +266,19 @@ def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
     )
 
 
+def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:
+    """The document's totals are stored too: the sum of its lines, and that sum at the rate."""
+    check_fits(total, TOTAL_COLUMN, field="lines", what=f"the total of the lines {total:f}")
+    company = total * exchange_rate
+    check_fits(
+        company,
+        COMPANY_TOTAL_COLUMN,
+        field="exchange_rate",
+        what=f"the total at the rate, {total:f} × {exchange_rate:f} = {company:f},",
+        rounded=True,
+    )
+
+
 def _document_create(
     actor: AbstractBaseUser | None,
     doc_type: str,
@@ -248,6 +295,7 @@ def _document_create(
 ) -> Document:
     values = [_line_values(line, currency) for line in lines]
     total = sum((v["planned_amount"] for v in values), Decimal(0))
+    _check_totals(total, exchange_rate)
     document = Document.objects.create(
         doc_type=doc_type,
         number=number,
@@ -315,6 +363,7 @@ def _document_update(
     if not changes:
         return
     total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
+    _check_totals(total, document.exchange_rate)
     document.total_amount = total
     document.total_amount_company = round_amount(total * document.exchange_rate, "CNY")
     document.version += 1
@@ -379,6 +428,14 @@ def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[
             after = current - value
         else:
             after = max(current - value, Decimal(0))
+        # Many events add up: the line's measure must still fit its column.
+        check_fits(
+            after,
+            _column(Line, effect.field),
+            field=effect.source,
+            what=f"line {line.line_no} {effect.field} {current:f} → {after:f}",
+            rounded=True,
+        )
         changes[effect.field] = {"before": before, "after": after}
     _refuse_below_zero(spec, document, line, event, changes)
     for name, change in changes.items():
@@ -489,6 +546,8 @@ def event_post(
         )
     if not external_id.strip():
         raise InvalidInput("event external id is empty", details={"field": "external_id"})
+    for name, value in (("external_id", external_id), ("source_system", source_system)):
+        check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
     if kind not in EventKind.values:
         raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
     allowed = set(spec.effects) | set(spec.header_events)
@@ -498,8 +557,8 @@ def event_post(
             + ", ".join(sorted(str(k) for k in allowed)),
             details={"field": "kind"},
         )
-    qty = to_decimal(quantity, field="quantity")
-    amt = to_decimal(amount, field="amount")
+    qty = to_decimal(quantity, field="quantity", column=_column(BusinessEvent, "quantity"))
+    amt = to_decimal(amount, field="amount", column=_column(BusinessEvent, "amount"))
     # A stock adjustment is signed by nature: a count below book needs a negative one.
     qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
     if (qty < 0 and qty_must_be_positive) or amt < 0:
@@ -779,6 +838,8 @@ def partner_sync(
         )
     if not code.strip() or not name.strip():
         raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+    for field, value in (("code", code), ("name", name)):
+        check_length(value, field=field, max_length=max_length_of(Partner, field))
     with transaction.atomic():
         partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
             code=code, defaults={"name": name, "kind": kind, "active": active}

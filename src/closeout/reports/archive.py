@@ -54,6 +54,7 @@ from closeout.closing.states import Action
 from closeout.closing.transitions import documents_state_set, ids_param, lines_state_set
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import file_download
+from closeout.core.inputs import check_ascii_digits, check_date
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 from closeout.documents.types import all_specs, spec_for
 
@@ -309,17 +310,21 @@ def _month_end(first: date) -> date:
 def period_parse(text: str) -> Period:
     """'2026-03' (a month) or '2026-03-01..2026-03-15' (a date range, both days included)."""
     value = text.strip()
+    check_ascii_digits(value, field="period")
     try:
         if ".." in value:
             first, last = (date.fromisoformat(part.strip()) for part in value.split("..", 1))
         else:
             first = datetime.strptime(value, "%Y-%m").date()  # noqa: DTZ007 (a month, no time)
+            check_date(first, field="period")
             last = _month_end(first)
     except ValueError as exc:
         raise InvalidInput(
             f"period '{text}' is neither a month (YYYY-MM) nor a range (YYYY-MM-DD..YYYY-MM-DD)",
             details={"field": "period"},
         ) from exc
+    check_date(first, field="period")
+    check_date(last, field="period")
     if last < first:
         raise InvalidInput(f"period '{text}' ends before it starts", details={"field": "period"})
     return Period(first, last)

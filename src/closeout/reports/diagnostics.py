@@ -48,6 +48,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import dec, less_than, more_than, num
 from closeout.closing.selectors import verdict_condition
 from closeout.core.errors import InvalidInput
+from closeout.core.inputs import MAX_DAYS
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -78,9 +79,9 @@ class Options:
     @classmethod
     def default(cls, stale_days: int | None = None) -> "Options":
         days = reopen_stale_days() if stale_days is None else stale_days
-        if days < 0:
+        if not 0 <= days <= MAX_DAYS:
             raise InvalidInput(
-                f"reopen age limit must be 0 or more days, not {days}",
+                f"reopen age limit must be 0 or more days (at most {MAX_DAYS}), not {days}",
                 details={"field": "stale_days"},
             )
         return cls(timezone.now(), days)

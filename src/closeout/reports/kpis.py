@@ -67,6 +67,7 @@ from closeout.approvals.models import ApprovalDecision, Decision
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import SYSTEM_ACTOR
 from closeout.core.errors import InvalidInput
+from closeout.core.inputs import check_date
 from closeout.core.models import OrgUnit
 from closeout.documents.models import (
     BusinessEvent,
@@ -118,6 +119,8 @@ class KpiFilter:
                 + ", ".join(DocType.values),
                 details={"field": "type"},
             )
+        check_date(self.date_from, field="date_from")
+        check_date(self.date_to, field="date_to")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInput(
                 f"the period starts ({self.date_from}) after it ends ({self.date_to})",

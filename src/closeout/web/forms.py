@@ -20,6 +20,7 @@ from closeout.access.login_throttle import (
 )
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
 
@@ -69,6 +70,37 @@ class LoginThrottleMixin:
         )
 
 
+# --- fields that parse numbers and dates strictly --------------------------------------------
+
+_ASCII_DIGITS_MESSAGE = _("Write numbers and dates with the digits 0-9.")
+
+
+class DayField(forms.DateField):
+    """A date written with the digits 0-9 (Django's own takes "２０２６-03-01"), between
+    1900-01-01 and 2999-12-31."""
+
+    def to_python(self, value: Any) -> date | None:
+        if isinstance(value, str) and non_ascii_digit(value):
+            raise forms.ValidationError(_ASCII_DIGITS_MESSAGE, code="digits")
+        result = super().to_python(value)
+        if result is not None and date_problem(result):
+            raise forms.ValidationError(
+                gettext("Enter a date between %(first)s and %(last)s.")
+                % {"first": DATE_MIN.isoformat(), "last": DATE_MAX.isoformat()},
+                code="date_range",
+            )
+        return result
+
+
+class WholeNumberField(forms.IntegerField):
+    """A whole number written with the digits 0-9 (Django's own takes "١٢")."""
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, str) and non_ascii_digit(value):
+            raise forms.ValidationError(_ASCII_DIGITS_MESSAGE, code="digits")
+        return super().to_python(value)
+
+
 class ThrottledLoginForm(LoginThrottleMixin, AuthenticationForm):
     """The workbench's login form."""
 
@@ -88,7 +120,9 @@ class IsoDateInput(forms.DateInput):
 
 
 def date_field(label: StrOrPromise, *, required: bool = False) -> forms.DateField:
-    return forms.DateField(label=label, required=required, widget=IsoDateInput)
+    """The one date field of the workbench: strict digits and range (DayField), ISO value
+    in the browser's date input (IsoDateInput)."""
+    return DayField(label=label, required=required, widget=IsoDateInput)
 
 
 class ReasonField(forms.ChoiceField):
@@ -130,7 +164,9 @@ class QueueForm(forms.Form):
     org_unit = forms.CharField(label=_("Organisation"), required=False, max_length=40)
     verdict = forms.ChoiceField(label=_("Checklist"), required=False, choices=VERDICTS)
     quarantined = forms.ChoiceField(label=_("Has quarantined"), required=False, choices=YES_NO)
-    min_age_days = forms.IntegerField(label=_("Age at least (days)"), required=False, min_value=0)
+    min_age_days = WholeNumberField(
+        label=_("Age at least (days)"), required=False, min_value=0, max_value=MAX_DAYS
+    )
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
     after = forms.CharField(required=False, max_length=200)
 
@@ -252,7 +288,7 @@ class AuditFilterForm(forms.Form):
     )
     date_from = date_field(_("Date from"))
     date_to = date_field(_("Date to"))
-    before = forms.IntegerField(required=False, min_value=1)
+    before = WholeNumberField(required=False, min_value=1, max_value=2**63 - 1)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -61,6 +61,7 @@ from closeout.closing.selectors import (
 from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition, PermissionDenied
 from closeout.core.exports import check_format, export_response
+from closeout.core.inputs import is_digits
 from closeout.documents.models import CloseState, DocType, Document
 from closeout.notifications.selectors import inbox_for
 from closeout.notifications.services import notification_mark_read
@@ -148,7 +149,7 @@ def _keyset(qs: QuerySet[Document], sort: str, after: str) -> QuerySet[Document]
     if not after:
         return qs
     value, _, pk_text = after.rpartition("|")
-    if not pk_text.isdigit():
+    if not is_digits(pk_text) or len(pk_text) > 18:
         return qs
     pk = int(pk_text)
     op = "lt" if descending else "gt"
@@ -278,6 +279,8 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
     params = request.GET.copy()
     params.pop("after", None)
     params.pop("format", None)
+    # A filter that cannot be applied is the caller's mistake: 400, with the errors shown.
+    refused = bool(error) or (form.is_bound and not form.is_valid())
     return render(
         request,
         "web/queue.html",
@@ -294,6 +297,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
             "can_batch": user_has_perm(user, Perm.BATCH_RUN),
             "help": "queue",
         },
+        status=400 if refused else 200,
     )
 
 
@@ -590,7 +594,14 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     everything = request.POST.get("all") == "1"
     form = BatchForm(request.POST if "reason" in request.POST else None)
     queue_form = QueueForm(request.POST)
-    if form.is_bound and form.is_valid() and queue_form.is_valid():
+    # The filter came from the queue page: its errors are shown above the form.
+    filter_errors = [
+        f"{queue_form.fields[field].label}: {message}" if field in queue_form.fields else message
+        for field, messages in queue_form.errors.items()
+        for message in messages
+    ]
+    refused = bool(filter_errors)
+    if not refused and form.is_bound and form.is_valid():
         try:
             job = batch_create(
                 actor=user,
@@ -606,6 +617,8 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             return redirect("web:batch", pk=job.pk)
         except DomainError as exc:
             _attach(form, exc)
+            refused = True
+    refused = refused or (form.is_bound and not form.is_valid())
     hidden = [(k, v) for k in request.POST for v in request.POST.getlist(k)]
     hidden = [(k, v) for k, v in hidden if k not in {"csrfmiddlewaretoken", *form.fields}]
     return render(
@@ -613,11 +626,13 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         "web/batch_new.html",
         {
             "form": form,
+            "filter_errors": filter_errors,
             "hidden": hidden,
             "count": None if everything else len(numbers),
             "doc_type": doc_type,
             "help": "batch",
         },
+        status=400 if refused else 200,
     )
 
 
@@ -820,6 +835,8 @@ def notifications(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         ids = request.POST.getlist("ids")
         try:
+            if not all(is_digits(i) and len(i) <= 18 for i in ids):
+                raise ValueError(ids)
             notification_mark_read(
                 actor=user,
                 notification_ids=None if request.POST.get("all") else [int(i) for i in ids],
@@ -833,4 +850,5 @@ def notifications(request: HttpRequest) -> HttpResponse:
         request,
         "web/notifications.html",
         {"items": inbox_for(user)[:100], "error": error, "help": "notifications"},
+        status=400 if error else 200,
     )

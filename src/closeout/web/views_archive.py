@@ -15,9 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
-from closeout.core.errors import DomainError, PermissionDenied
+from closeout.core.errors import DomainError, InvalidInput, PermissionDenied
 from closeout.reports.archive import (
     PackVerdict,
+    Period,
     archive_pack_download,
     archive_pack_verify,
     archive_packs_exported,
@@ -38,6 +39,20 @@ class PackExportForm(forms.Form):
         help_text=_("A month such as 2026-03, or a range 2026-03-01..2026-03-15"),
         widget=forms.TextInput(attrs={"placeholder": "2026-03"}),
     )
+
+    def clean_period(self) -> Period:
+        text = self.cleaned_data["period"]
+        try:
+            return period_parse(text)
+        except InvalidInput as exc:
+            raise forms.ValidationError(
+                gettext(
+                    "“%(period)s” is not a period: write a month such as 2026-03 or a range "
+                    "such as 2026-03-01..2026-03-15, between 1900 and 2999."
+                )
+                % {"period": text},
+                code="period",
+            ) from exc
 
 
 class PackVerifyForm(forms.Form):
@@ -97,8 +112,7 @@ def archive_export(request: HttpRequest) -> HttpResponseBase:
     if not form.is_valid():
         return _page(request, export_form=form, status=400)
     try:
-        period = period_parse(form.cleaned_data["period"])
-        return archive_pack_download(actor=_user(request), period=period)
+        return archive_pack_download(actor=_user(request), period=form.cleaned_data["period"])
     except DomainError as exc:
         form.add_error(
             "period" if exc.details.get("field") == "period" else None, refusal_text(exc)

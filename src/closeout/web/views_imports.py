@@ -23,6 +23,7 @@ from closeout.batches.imports import (
 )
 from closeout.core.errors import DomainError
 from closeout.core.exports import XLSX_CONTENT_TYPE, export_response
+from closeout.core.inputs import is_digits
 from closeout.web.views import _refused, _user, refusal_text
 
 REPORT_PAGE = 200
@@ -73,10 +74,8 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         return _refused(request, exc)
     show = "errors" if request.GET.get("show") == "errors" else "all"
-    try:
-        page = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page = 1
+    text = request.GET.get("page", "1")
+    page = max(1, int(text)) if is_digits(text) and len(text) <= 9 else 1
     rows = list(report_rows(imported, errors_only=show == "errors"))
     start = (page - 1) * REPORT_PAGE
     shown = rows[start : start + REPORT_PAGE]

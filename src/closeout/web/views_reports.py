@@ -30,7 +30,7 @@ from closeout.reports.kpis import (
 from closeout.reports.present import displayed, kpi_tables_download
 from closeout.web.forms import date_field
 from closeout.web.templatetags.closeout_web import lang_part
-from closeout.web.views import _refused, _user
+from closeout.web.views import _refused, _user, refusal_text
 
 
 class ReportFilterForm(forms.Form):
@@ -120,11 +120,17 @@ def reports(request: HttpRequest) -> HttpResponseBase:
     form = ReportFilterForm(request.GET or None)
     tables: list[KpiTable] = []
     if not form.is_bound or form.is_valid():
-        kpi = form.kpi_filter()
-        tables = displayed(kpi_report(user, kpi))
-        fmt = request.GET.get("export", "")
-        if fmt:
-            return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
+        try:
+            kpi = form.kpi_filter()
+            tables = displayed(kpi_report(user, kpi))
+        except DomainError as exc:
+            if not form.is_bound:
+                return _refused(request, exc)
+            form.add_error(None, refusal_text(exc))
+        else:
+            fmt = request.GET.get("export", "")
+            if fmt:
+                return _export(user, kpi, fmt, tables, request.GET.get("table", ""))
     params = request.GET.copy()
     params.pop("export", None)
     params.pop("table", None)
@@ -138,6 +144,8 @@ def reports(request: HttpRequest) -> HttpResponseBase:
             "formats": FORMATS,
             "help": "reports",
         },
+        # A period or filter that cannot be reported is the caller's mistake.
+        status=400 if form.errors else 200,
     )
 
 

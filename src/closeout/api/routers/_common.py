@@ -5,14 +5,39 @@ from typing import IO, Any, cast
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from ninja.files import UploadedFile
-from ninja.responses import codes_4xx
 
 from closeout.api.schemas import Error
 from closeout.api.services import PreconditionFailed
 from closeout.core.errors import InvalidInput
+from closeout.core.exports import XLSX_CONTENT_TYPE
+from closeout.core.inputs import is_digits
 from closeout.documents.models import Document
 
-ERRORS: dict[Any, Any] = {codes_4xx: Error}
+# The refusals any operation can answer, each `{code, message, details}`: 401 no or a bad
+# token, 403 a permission or CSRF refusal, 404 an unknown object, 409 a state that forbids
+# the change, 412 a stale If-Match, 413 a body over the size limit, 422 bad input naming the
+# field, 429 the rate limit. (Reads never answer 409 or 412: api.ClosingApi leaves them out of
+# their documentation.)
+ERRORS: dict[Any, Any] = {status: Error for status in (401, 403, 404, 409, 412, 413, 422, 429)}
+WRITE_ONLY_STATUSES = ("409", "412")
+
+# Media types of file downloads, for `download(...)`.
+CSV = "text/csv"
+XLSX = XLSX_CONTENT_TYPE
+ZIP = "application/zip"
+JSON_LINES = "application/x-ndjson"
+
+
+def download(*media_types: str, also_json: bool = False) -> dict[str, Any]:
+    """`openapi_extra` of an operation whose 200 is a file: its media types (as binary), and,
+    with `also_json`, the JSON the operation answers without a `format`."""
+    content = {t: {"schema": {"type": "string", "format": "binary"}} for t in media_types}
+    if also_json:
+        # Merged into the JSON response ninja documents from the 200 schema.
+        return {"responses": {200: {"content": content}}}
+    return {"responses": {200: {"description": "a file download", "content": content}}}
+
+
 # Work handed to background workers: 503 broker_unavailable when the task broker does not
 # answer (the work is recorded and sent when it answers again).
 QUEUE_ERRORS: dict[Any, Any] = {**ERRORS, 503: Error}
@@ -29,7 +54,7 @@ def if_match_version(request: HttpRequest) -> int | None:
     if value is None or value.strip() == "*":
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not is_digits(text) or len(text) > 18:
         raise PreconditionFailed(
             f"If-Match '{value[:40]}' is not a document version (the ETag this API returned)",
             details={"field": "If-Match"},

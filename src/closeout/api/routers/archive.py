@@ -11,7 +11,7 @@ from ninja.files import UploadedFile
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller, uploaded_stream
+from closeout.api.routers._common import ERRORS, ZIP, caller, download, uploaded_stream
 from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
 from closeout.core.errors import InvalidInput
 from closeout.reports.archive import (
@@ -31,6 +31,7 @@ MAX_RUNS = 100
     "/packs",
     response={200: None, **ERRORS},
     summary="Download the evidence pack (.zip) of a period: '2026-03' or '2026-03-01..2026-03-15'",
+    openapi_extra=download(ZIP),
 )
 def pack_download(request: HttpRequest, period: str) -> Any:
     actor = caller(request)

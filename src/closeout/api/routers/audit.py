@@ -10,7 +10,7 @@ from ninja import Router
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.api.routers._common import ERRORS, caller
+from closeout.api.routers._common import CSV, ERRORS, JSON_LINES, caller, download
 from closeout.api.schemas import AuditVerifyOut
 from closeout.api.selectors import audit_events_iter, audit_row
 from closeout.audit.selectors import audit_scope
@@ -65,6 +65,7 @@ def _jsonl_lines(scope: Q) -> Iterator[str]:
     response={200: None, **ERRORS},
     summary="Export the audit log, streamed (CSV or JSON lines): all of it for a company-wide "
     "auditor, the events about the documents in scope for one over part of the company",
+    openapi_extra=download(CSV, JSON_LINES),
 )
 def audit_export(request: HttpRequest, format: Literal["csv", "jsonl"] = "jsonl") -> Any:
     actor = caller(request)

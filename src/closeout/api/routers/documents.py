@@ -1,7 +1,6 @@
 """Documents: the work queue, one document with lines and checklist, ERP upsert, close,
 close and reopen requests, checklist and audit trail of one document."""
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ from closeout.api.schemas import (
     ChecklistOut,
     CloseIn,
     CloseOut,
+    Day,
     DocumentIn,
     DocumentOut,
     DocumentPage,
@@ -47,8 +47,8 @@ class QueueParams(Schema):
     verdict: str = ""
     close_states: str = ""
     org_unit: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     has_quarantined: bool | None = None
     cursor: str | None = None
     limit: int = 50

@@ -8,7 +8,15 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, QUEUE_ERRORS, caller, uploaded_stream
+from closeout.api.routers._common import (
+    CSV,
+    ERRORS,
+    QUEUE_ERRORS,
+    XLSX,
+    caller,
+    download,
+    uploaded_stream,
+)
 from closeout.api.schemas import BatchOut, ImportOut
 from closeout.batches.import_template import import_template
 from closeout.batches.imports import import_execute, import_get, import_validate
@@ -22,6 +30,7 @@ router = Router(tags=["imports"])
     "/template",
     response={200: None, **ERRORS},
     summary="The import template (.xlsx with drop-down lists, or the CSV header row)",
+    openapi_extra=download(XLSX, CSV),
 )
 def template(request: HttpRequest, format: Literal["xlsx", "csv"] = "xlsx") -> Any:
     response = HttpResponse(

@@ -1,15 +1,14 @@
 """The closing report (结案报表): the KPI tables as JSON, or one table (or all, .xlsx) as a
 download, for the documents the caller may see in reports."""
 
-from datetime import date
 from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller
-from closeout.api.schemas import KpiReportOut
+from closeout.api.routers._common import CSV, ERRORS, XLSX, caller, download
+from closeout.api.schemas import Day, KpiReportOut
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
 from closeout.reports.kpi_services import kpi_report_exported
@@ -20,8 +19,8 @@ router = Router(tags=["reports"])
 
 
 class KpiParams(Schema):
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     doc_type: str = ""
     org_unit: str = ""
     format: Literal["xlsx", "csv"] | None = None
@@ -43,6 +42,7 @@ def _org_unit(code: str) -> OrgUnit | None:
     "/kpis",
     response={200: KpiReportOut, **ERRORS},
     summary="Closing KPIs as tables; with `format`, a download (.xlsx or CSV)",
+    openapi_extra=download(XLSX, CSV, also_json=True),
 )
 def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
     """Limited to the organisation units (and types) where the caller holds `report.view`.

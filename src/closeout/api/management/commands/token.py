@@ -7,7 +7,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from closeout.api.models import ApiToken
 from closeout.api.services import api_token_create, api_token_revoke, user_by_name
-from closeout.core.cli import DomainCommand, table
+from closeout.core.cli import DomainCommand, table, whole_number
+from closeout.core.inputs import is_digits
 
 
 class Command(DomainCommand):
@@ -19,13 +20,15 @@ class Command(DomainCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=("create", "revoke", "list"))
         parser.add_argument("target", help="USER for create/list, token ID for revoke")
-        parser.add_argument("--days", type=int, default=None, metavar="N", help="expires after")
+        parser.add_argument(
+            "--days", type=whole_number, default=None, metavar="N", help="expires after"
+        )
         parser.add_argument("--name", default="", help="what the token is for")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action, target = options["action"], options["target"]
         if action == "revoke":
-            if not str(target).isdigit():
+            if not is_digits(str(target)) or len(str(target)) > 18:
                 raise CommandError(f"token id must be a number, got '{target}'")
             token = api_token_revoke(actor=None, token_id=int(target))
             self.stdout.write(f"API token #{token.pk} ({token.prefix}…) revoked")

@@ -10,13 +10,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from closeout.access.models import Grant, Role
 from closeout.approvals.models import CloseRequest
 from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.inputs import is_digits
 from closeout.core.models import OrgUnit
 from closeout.documents.models import DocType
 
 
 def parse_id(value: str, what: str) -> int:
     text = value.strip().lstrip("#")
-    if not text.isdigit() or int(text) <= 0:
+    if not is_digits(text) or len(text) > 18 or int(text) <= 0:
         raise InvalidInput(f"{what} '{value}' is not a number such as 12", details={"field": what})
     return int(text)
 

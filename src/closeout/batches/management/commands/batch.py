@@ -25,8 +25,17 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
-from closeout.core.cli import EXIT_ERROR, DomainCommand, actor_for, fmt, parse_date, table
+from closeout.core.cli import (
+    EXIT_ERROR,
+    DomainCommand,
+    actor_for,
+    fmt,
+    parse_date,
+    table,
+    whole_number,
+)
 from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.inputs import is_digits
 
 
 def _job(job_id: int) -> BatchJob:
@@ -39,10 +48,12 @@ def _job(job_id: int) -> BatchJob:
 def _ints(value: str | None, option: str) -> list[int] | None:
     if value is None:
         return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError as exc:
-        raise InvalidInput(f"{option}: '{value}' is not a list of ids such as 3,4") from exc
+    parts = [v.strip() for v in value.split(",") if v.strip()]
+    if not all(is_digits(v) and len(v) <= 18 for v in parts):
+        raise InvalidInput(
+            f"{option}: '{value}' is not a list of ids such as 3,4", details={"field": option}
+        )
+    return [int(v) for v in parts]
 
 
 class Command(DomainCommand):
@@ -62,18 +73,18 @@ class Command(DomainCommand):
         create.add_argument("--comment", default="")
         for name in ("preview", "run", "cancel", "resume"):
             verb = sub.add_parser(name)
-            verb.add_argument("job_id", type=int)
+            verb.add_argument("job_id", type=whole_number)
         for verb_parser in (
             create,
             *[sub.choices[n] for n in ("preview", "run", "cancel", "resume")],
         ):
             self.add_actor_argument(verb_parser)
-        sub.choices["run"].add_argument("--workers", type=int, default=2)
-        sub.choices["resume"].add_argument("--workers", type=int, default=2)
+        sub.choices["run"].add_argument("--workers", type=whole_number, default=2)
+        sub.choices["resume"].add_argument("--workers", type=whole_number, default=2)
         status = sub.add_parser("status")
-        status.add_argument("job_id", type=int)
+        status.add_argument("job_id", type=whole_number)
         results = sub.add_parser("results")
-        results.add_argument("job_id", type=int)
+        results.add_argument("job_id", type=whole_number)
         results.add_argument("--failed", action="store_true", help="only failed items")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -21,7 +21,7 @@ from closeout.batches.imports import (
 )
 from closeout.batches.models import BatchState, ImportFile
 from closeout.batches.selectors import batch_results
-from closeout.core.cli import DomainCommand, actor_for, one_line, positive_int, table
+from closeout.core.cli import DomainCommand, actor_for, one_line, positive_int, table, whole_number
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import write_xlsx
 
@@ -41,7 +41,7 @@ class Command(DomainCommand):
         validate.add_argument("--report", metavar="OUT.xlsx", help="write the report as .xlsx")
         run = sub.add_parser("run", help="validate a file, then run its valid rows")
         run.add_argument("file", metavar="FILE")
-        run.add_argument("--workers", type=int, default=2)
+        run.add_argument("--workers", type=whole_number, default=2)
         run.add_argument("--report", metavar="OUT.xlsx", help="write the report as .xlsx")
         for verb in (validate, run):
             self.add_actor_argument(verb)

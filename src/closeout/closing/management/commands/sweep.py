@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.closing.sweep import sweep_run
-from closeout.core.cli import DomainCommand, key_values, positive_int, table
+from closeout.core.cli import DomainCommand, key_values, positive_int, table, whole_number
 
 
 class Command(DomainCommand):
@@ -21,7 +21,7 @@ class Command(DomainCommand):
         )
         parser.add_argument(
             "--chunk-size",
-            type=int,
+            type=whole_number,
             default=2000,
             metavar="N",
             help="documents per transaction (default 2000)",

@@ -12,7 +12,7 @@ from django.core.management.base import CommandParser
 from django.db import connections
 from gunicorn.config import Config
 
-from closeout.core.cli import DomainCommand, positive_int
+from closeout.core.cli import DomainCommand, positive_int, whole_number
 from closeout.core.errors import InvalidInput
 
 THREADS = 4
@@ -35,9 +35,9 @@ class Command(DomainCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=2, metavar="N")
-        parser.add_argument("--threads", type=int, default=THREADS, metavar="N")
+        parser.add_argument("--port", type=whole_number, default=8000)
+        parser.add_argument("--workers", type=whole_number, default=2, metavar="N")
+        parser.add_argument("--threads", type=whole_number, default=THREADS, metavar="N")
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]

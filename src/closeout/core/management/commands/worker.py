@@ -5,14 +5,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from closeout.core.cli import DomainCommand
+from closeout.core.cli import DomainCommand, whole_number
 
 
 class Command(DomainCommand):
     help = "Run a Celery worker that takes sweeps, batch chunks and alerts from the broker."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--concurrency", type=whole_number, default=1)
         parser.add_argument("--hostname", default="closeout@%h")
         parser.add_argument("--loglevel", default="INFO")
 

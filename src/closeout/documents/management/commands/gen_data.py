@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from closeout.core.cli import DomainCommand
+from closeout.core.cli import DomainCommand, whole_number
 from closeout.documents.bulk import generate_documents, parse_ready_share, ready_count
 
 
@@ -15,12 +15,12 @@ class Command(DomainCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--documents", type=int, required=True, metavar="N")
-        parser.add_argument("--lines-per-document", type=int, default=5, metavar="K")
+        parser.add_argument("--documents", type=whole_number, required=True, metavar="N")
+        parser.add_argument("--lines-per-document", type=whole_number, default=5, metavar="K")
         parser.add_argument(
             "--ready-share", default="0.5", metavar="P", help="share ready to close, 0..1"
         )
-        parser.add_argument("--seed", type=int, default=1, metavar="S")
+        parser.add_argument("--seed", type=whole_number, default=1, metavar="S")
         parser.add_argument(
             "--type",
             dest="doc_types",

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from closeout.core.cli import DomainCommand, actor_for, document_for, parse_datetime
+from closeout.core.cli import DomainCommand, actor_for, document_for, parse_datetime, whole_number
 from closeout.documents.models import EventKind
 from closeout.documents.services import event_post
 
@@ -22,7 +22,9 @@ class Command(DomainCommand):
             metavar="ID",
             help="the source system's id of the event (makes posting idempotent)",
         )
-        parser.add_argument("--line", type=int, metavar="N", help="line number (line events)")
+        parser.add_argument(
+            "--line", type=whole_number, metavar="N", help="line number (line events)"
+        )
         parser.add_argument("--quantity", default="0", metavar="Q")
         parser.add_argument("--amount", default="0", metavar="A")
         parser.add_argument(

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from closeout.core.cli import DomainCommand, positive_int, table
+from closeout.core.cli import DomainCommand, positive_int, table, whole_number
 from closeout.notifications.selectors import webhook_delivery_log
 from closeout.notifications.services import webhook_deliver_due
 
@@ -19,7 +19,7 @@ class Command(DomainCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["retry", "log"], help="retry or log")
         parser.add_argument("--status", default=None, help="log: only this status")
-        parser.add_argument("--limit", type=int, default=50, metavar="N", help="log: rows")
+        parser.add_argument("--limit", type=whole_number, default=50, metavar="N", help="log: rows")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "retry":

@@ -10,7 +10,14 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from closeout.core.cli import DomainCommand, actor_for, key_values, positive_int, table
+from closeout.core.cli import (
+    DomainCommand,
+    actor_for,
+    key_values,
+    positive_int,
+    table,
+    whole_number,
+)
 from closeout.reports.archive import (
     archive_pack_export,
     archive_pack_verify,
@@ -33,7 +40,7 @@ class Command(DomainCommand):
         run = sub.add_parser("run", help="archive documents closed longer than the retention")
         run.add_argument("--type", dest="doc_type", metavar="TYPE", help="only this type")
         run.add_argument("--dry-run", action="store_true", help="count only; change nothing")
-        run.add_argument("--chunk-size", type=int, default=2000, metavar="N")
+        run.add_argument("--chunk-size", type=whole_number, default=2000, metavar="N")
         run.add_argument(
             "--as", dest="as_user", metavar="USERNAME", default=None, help="default: system"
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from closeout.core.cli import DomainCommand, actor_for, fmt, positive_int, table
+from closeout.core.cli import DomainCommand, actor_for, fmt, positive_int, table, whole_number
 from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
@@ -34,12 +34,18 @@ class Command(DomainCommand):
         run = sub.add_parser("run", help="run every check and store the counts")
         show = sub.add_parser("show", help="list what one check finds now")
         show.add_argument("check", metavar="CHECK", help=", ".join(c.code for c in CHECKS))
-        show.add_argument("--limit", type=int, default=50, metavar="N", help="rows (default 50)")
+        show.add_argument(
+            "--limit", type=whole_number, default=50, metavar="N", help="rows (default 50)"
+        )
         verify = sub.add_parser("verify-batch", help="post-close verification of a batch job")
-        verify.add_argument("job_id", type=int, metavar="ID")
+        verify.add_argument("job_id", type=whole_number, metavar="ID")
         for verb in (run, show):
             verb.add_argument(
-                "--days", type=int, default=None, metavar="N", help="reopened-for age limit"
+                "--days",
+                type=whole_number,
+                default=None,
+                metavar="N",
+                help="reopened-for age limit",
             )
         for verb in (run, verify):
             verb.add_argument("--as", dest="as_user", metavar="USERNAME", default=None)
