@@ -741,6 +741,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
             "object",
             "reason",
             "request_id",
+            "http_request_id",
             "data",
             "hash",
         ],
@@ -755,6 +756,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
                 e.object_repr,
                 e.reason,
                 e.request_id,
+                e.http_request_id,
                 e.data,
                 e.hash,
             ]
