@@ -425,6 +425,19 @@ def test_head_cannot_be_deleted_rewound_or_moved_off_the_chain(chain: int) -> No
     assert audit_chain_verify().intact
 
 
+def test_head_put_back_after_a_truncate_must_be_the_tail(chain: int) -> None:
+    """TRUNCATE (or a superuser's DELETE) of the head, then a rewound head inserted: refused."""
+    with superuser() as cursor:
+        cursor.execute("DELETE FROM audit_auditchainhead")
+    insert = "INSERT INTO audit_auditchainhead (id, last_seq, last_hash) VALUES (%s, %s, %s)"
+    _refused(insert, [1, chain - 5, event(chain - 5).hash], "append-only")
+    _refused(insert, [1, 0, GENESIS_HASH], "append-only")
+    _refused(insert, [2, chain, event(chain).hash], "append-only")
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [1, chain, event(chain).hash])
+    assert audit_chain_verify().intact
+
+
 def test_events_cannot_be_updated_or_deleted(chain: int) -> None:
     _refused("UPDATE audit_auditevent SET reason = 'x' WHERE seq = %s", [3], "append-only")
     _refused("DELETE FROM audit_auditevent WHERE seq = %s", [chain], "append-only")
@@ -443,6 +456,7 @@ EXPECTED_TRIGGERS = {
         ("audit_auditevent", "audit_event_continues_chain"),
         ("audit_auditevent", "audit_event_advances_head"),
         ("audit_auditchainhead", "audit_head_append_only_delete"),
+        ("audit_auditchainhead", "audit_head_is_the_tail"),
         ("audit_auditchainhead", "audit_head_moves_forward"),
     },
 }

@@ -7,7 +7,8 @@
   checks each row.
 - the head: no DELETE; an UPDATE only forwards to the last event, with that event's hash (or
   back to the genesis once the events table is empty: TRUNCATE, a separate privilege, used by
-  test teardown and `closeout demo --reset`).
+  test teardown and `closeout demo --reset`); an INSERT (after a TRUNCATE) only of the head the
+  events table has.
 
 SQLite drops a table's triggers when a migration rebuilds the table: a later migration that
 alters an audit table there must create them again (tests/audit check they are installed).
@@ -62,6 +63,19 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'the audit chain head is append-only: DELETE refused';
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.id = 1 AND (
+            (NEW.last_seq = 0 AND NEW.last_hash = '{GENESIS}'
+             AND NOT EXISTS (SELECT 1 FROM audit_auditevent))
+            OR (EXISTS (SELECT 1 FROM audit_auditevent
+                        WHERE seq = NEW.last_seq AND hash = NEW.last_hash)
+                AND NOT EXISTS (SELECT 1 FROM audit_auditevent WHERE seq > NEW.last_seq))
+        ) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the audit chain head is append-only: a head that is not the last '
+            'event (#%) refused', NEW.last_seq;
+    END IF;
     IF NEW.id = OLD.id AND NEW.last_seq = OLD.last_seq AND NEW.last_hash = OLD.last_hash THEN
         RETURN NEW;
     END IF;
@@ -82,7 +96,7 @@ $$ LANGUAGE plpgsql
 """,
     """
 CREATE TRIGGER audit_head_moves_forward
-    BEFORE UPDATE OR DELETE ON audit_auditchainhead
+    BEFORE INSERT OR UPDATE OR DELETE ON audit_auditchainhead
     FOR EACH ROW EXECUTE FUNCTION audit_head_moves_forward()
 """,
 ]
@@ -116,6 +130,16 @@ BEGIN
     UPDATE audit_auditchainhead SET last_seq = NEW.seq, last_hash = NEW.hash WHERE id = 1;
 END
 """,
+    f"""
+CREATE TRIGGER audit_head_is_the_tail BEFORE INSERT ON audit_auditchainhead
+WHEN NOT (NEW.id = 1 AND (
+    (NEW.last_seq = 0 AND NEW.last_hash = '{GENESIS}'
+     AND NOT EXISTS (SELECT 1 FROM audit_auditevent))
+    OR (EXISTS (SELECT 1 FROM audit_auditevent WHERE seq = NEW.last_seq AND hash = NEW.last_hash)
+        AND NOT EXISTS (SELECT 1 FROM audit_auditevent WHERE seq > NEW.last_seq))
+))
+BEGIN SELECT RAISE(ABORT, 'the audit chain head is append-only: a head that is not the last event refused'); END
+""",
     """
 CREATE TRIGGER audit_head_append_only_delete BEFORE DELETE ON audit_auditchainhead
 BEGIN SELECT RAISE(ABORT, 'the audit chain head is append-only: DELETE refused'); END
@@ -141,6 +165,7 @@ SQLITE_DROP = [
     for name in (
         "audit_head_moves_forward",
         "audit_head_append_only_delete",
+        "audit_head_is_the_tail",
         "audit_event_advances_head",
         "audit_event_continues_chain",
         "audit_event_append_only_delete",
