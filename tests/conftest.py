@@ -61,6 +61,61 @@ def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+# --- the audit key and checkpoints: never the developer's var/ -------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_key_outside_var(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One audit key file for the run, created on first use like on a fresh install; and on
+    SQLite, test teardown's flush (DELETE FROM every table) passes the audit triggers as
+    PostgreSQL's TRUNCATE does."""
+    from django.conf import settings
+
+    from closeout.audit.services import sqlite_audit_guards_lifted
+
+    keys = tmp_path_factory.mktemp("audit-keys") / "audit-keys.json"
+    saved = {
+        name: getattr(settings, name) for name in ("CLOSEOUT_AUDIT_KEY", "CLOSEOUT_AUDIT_KEY_FILE")
+    }
+    settings.CLOSEOUT_AUDIT_KEY = ""
+    settings.CLOSEOUT_AUDIT_KEY_FILE = keys
+    operations = type(connection.ops)
+    flush = operations.execute_sql_flush
+    if connection.vendor == "sqlite":
+
+        def execute_sql_flush(self: Any, sql_list: list[str]) -> None:
+            with sqlite_audit_guards_lifted(self.connection):
+                flush(self, sql_list)
+
+        operations.execute_sql_flush = execute_sql_flush
+    yield
+    operations.execute_sql_flush = flush
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test its own checkpoint file (the database is rolled back after each test: the
+    checkpoints of one test's chain would read as a truncation in the next), nothing sent."""
+    from django.conf import settings
+
+    names = (
+        "CLOSEOUT_AUDIT_CHECKPOINT_FILE",
+        "CLOSEOUT_AUDIT_CHECKPOINT_URL",
+        "CLOSEOUT_AUDIT_CHECKPOINT_EMAIL",
+    )
+    saved = {name: getattr(settings, name) for name in names}
+    settings.CLOSEOUT_AUDIT_CHECKPOINT_FILE = (
+        tmp_path_factory.mktemp("audit-checkpoints") / "audit-checkpoints.jsonl"
+    )
+    settings.CLOSEOUT_AUDIT_CHECKPOINT_URL = ""
+    settings.CLOSEOUT_AUDIT_CHECKPOINT_EMAIL = []
+    yield
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
 # --- shared data and settings for the domain tests -------------------------------------------
 
 

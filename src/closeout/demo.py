@@ -32,8 +32,8 @@ from closeout.access.accounts import password_check
 from closeout.access.models import Grant, Role
 from closeout.access.services import grant_create
 from closeout.approvals.models import AccountingPeriod
-from closeout.audit.models import AuditChainHead, AuditEvent
-from closeout.audit.services import GENESIS_HASH
+from closeout.audit.models import AuditEvent
+from closeout.audit.services import audit_chain_restart, sqlite_audit_guards_lifted
 from closeout.closing.models import SweepRun
 from closeout.closing.services import document_close, document_hold, document_reopen
 from closeout.closing.sweep import sweep_run
@@ -339,11 +339,10 @@ def demo_reset() -> None:
             )
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
-            for table in tables:
-                cursor.execute(f"DELETE FROM {quote(table)}")  # noqa: S608 (model table names)
-    AuditChainHead.objects.update_or_create(
-        pk=1, defaults={"last_seq": 0, "last_hash": GENESIS_HASH}
-    )
+            with sqlite_audit_guards_lifted():
+                for table in tables:
+                    cursor.execute(f"DELETE FROM {quote(table)}")  # noqa: S608 (model table names)
+    audit_chain_restart()
     try:
         # Settings scoped to an organisation unit (close policies, approval routes…) go with it.
         for model in apps.get_models():

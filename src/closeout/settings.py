@@ -346,8 +346,27 @@ CELERY_BEAT_SCHEDULE = {
     "batches-send": {"task": "closeout.batch_dispatch_pending", "schedule": 60.0},
     "archive": {"task": "closeout.archive", "schedule": 86400.0},
     "diagnostics": {"task": "closeout.diagnostics", "schedule": 86400.0},
+    "audit-checkpoint": {"task": "closeout.audit_checkpoint", "schedule": 3600.0},
 }
 # Task modules outside the `tasks` modules that autodiscovery imports.
 CELERY_IMPORTS = ("closeout.reports.tasks_archive",)
 # Consistency checks: a reopened document not closed again after this many days is reported.
 CLOSEOUT_REOPEN_STALE_DAYS = int(os.environ.get("CLOSEOUT_REOPEN_STALE_DAYS", "30"))
+
+# Audit chain (S13). Events are sealed with HMAC-SHA-256 under a key that never lives in the
+# database: CLOSEOUT_AUDIT_KEY=ID:SECRET[,ID:SECRET…] (the first seals new events; the others
+# verify what they sealed), or else the key file, created with mode 0600 on first use.
+CLOSEOUT_AUDIT_KEY = os.environ.get("CLOSEOUT_AUDIT_KEY", "")
+CLOSEOUT_AUDIT_KEY_FILE = Path(
+    os.environ.get("CLOSEOUT_AUDIT_KEY_FILE", VAR_DIR / "audit-keys.json")
+)
+# Checkpoints of the chain's head, written outside the database every hour (beat, or
+# `closeout audit checkpoint` from cron without a broker) and after every batch: appended to
+# this file, and also POSTed to the URL and mailed to the addresses (comma-separated) if set.
+CLOSEOUT_AUDIT_CHECKPOINT_FILE = Path(
+    os.environ.get("CLOSEOUT_AUDIT_CHECKPOINT_FILE", VAR_DIR / "audit-checkpoints.jsonl")
+)
+CLOSEOUT_AUDIT_CHECKPOINT_URL = os.environ.get("CLOSEOUT_AUDIT_CHECKPOINT_URL", "")
+CLOSEOUT_AUDIT_CHECKPOINT_EMAIL = [
+    a.strip() for a in os.environ.get("CLOSEOUT_AUDIT_CHECKPOINT_EMAIL", "").split(",") if a.strip()
+]

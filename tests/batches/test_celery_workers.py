@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import Count
 
@@ -75,6 +76,10 @@ def _start_worker(queue: str, name: str) -> subprocess.Popen[bytes]:
         f"{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_BROKER_URL": REDIS_URL,
         "CLOSEOUT_QUEUE": queue,
+        # The workers seal audit events with this run's key, and checkpoint where it looks.
+        "CLOSEOUT_AUDIT_KEY": django_settings.CLOSEOUT_AUDIT_KEY,
+        "CLOSEOUT_AUDIT_KEY_FILE": str(django_settings.CLOSEOUT_AUDIT_KEY_FILE),
+        "CLOSEOUT_AUDIT_CHECKPOINT_FILE": str(django_settings.CLOSEOUT_AUDIT_CHECKPOINT_FILE),
     }
     return subprocess.Popen(
         [

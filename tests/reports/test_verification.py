@@ -17,6 +17,7 @@ from closeout.core.errors import NotFound, PermissionDenied
 from closeout.documents.models import CloseState, Document, EventKind, Line
 from closeout.reports.models import PostCloseVerification
 from closeout.reports.verification import batch_verify
+from tests.audit.test_chain import tampering
 from tests.factories import PO, Org, an_item, complete, make_document, post, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -121,15 +122,10 @@ def test_a_line_reopened_behind_its_back_is_named(
 
 
 def _behind_the_trigger(sql: str, params: list[Any]) -> None:
-    """Change audit rows as an intruder would: on PostgreSQL the append-only trigger is
-    switched off inside this test's transaction only (rolled back with it)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    """Change audit rows as an intruder would: the append-only triggers are switched off
+    inside this test's transaction only (rolled back with it)."""
+    with tampering(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
 
 
 def test_a_deleted_close_event_is_found(

@@ -560,6 +560,9 @@ class AuditVerifyOut(Schema):
     head_hash: str
     problem: str
     first_bad_seq: int | None
+    # Checkpoints of the head written outside the database that the chain was checked against.
+    checkpoints: int = 0
+    last_checkpoint_seq: int | None = None
 
 
 # --- configuration ----------------------------------------------------------------------------

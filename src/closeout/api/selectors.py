@@ -62,6 +62,8 @@ def audit_row(event: AuditEvent) -> dict[str, Any]:
         "data": event.data,
         "reason": event.reason,
         "request_id": event.request_id,
+        "http_request_id": event.http_request_id,
+        "key_id": event.key_id,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

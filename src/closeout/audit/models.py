@@ -85,7 +85,12 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=200, blank=True)
     data = models.JSONField("变更 before/after", default=dict)
     reason = models.TextField("原因 reason", blank=True)
+    # The close request (审批申请) the event belongs to, if any.
     request_id = models.CharField(max_length=64, blank=True)
+    # The HTTP request (or command run) that caused the event: closeout.core.request_id.
+    http_request_id = models.CharField("请求编号 HTTP request id", max_length=64, blank=True)
+    # The audit key the event was sealed with (HMAC-SHA-256); "" = before keys: plain SHA-256.
+    key_id = models.CharField("密钥 key id", max_length=16, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
@@ -100,7 +105,9 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """One row: the last sequence number and hash. Locking it serialises appends to the chain."""
+    """One row: the last sequence number and hash. Locking it serialises appends to the chain.
+    Database triggers keep it at the chain's tail: it cannot be deleted or moved back, and an
+    event can only be inserted right after it."""
 
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)

@@ -40,7 +40,7 @@ from closeout.approvals.services import (
     close_request_submit,
 )
 from closeout.audit.models import AuditAction, AuditChainHead
-from closeout.audit.services import audit_append, audit_record
+from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
@@ -760,6 +760,8 @@ def _finish_if_complete(job_id: int) -> None:
 
         enqueue(batch_verify_task, job.pk)
         transaction.on_commit(partial(observe_batch_finished, job))
+        # The chain's head after the batch, sealed outside the database (a failure is logged).
+        transaction.on_commit(audit_checkpoint_write, robust=True)
 
 
 def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:

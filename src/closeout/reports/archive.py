@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
+from closeout.audit.keys import AuditKeyUnknown
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
 from closeout.audit.services import (
     CANONICAL_TIME_FORMAT,
@@ -682,6 +683,9 @@ def _event_from(line: dict[str, Any]) -> AuditEvent:
         data=line["data"],
         reason=line["reason"],
         request_id=line["request_id"],
+        # Present for events sealed with an audit key; absent for plain SHA-256 ones.
+        http_request_id=line.get("http_request_id", ""),
+        key_id=line.get("key_id", ""),
         prev_hash=line["prev_hash"],
         hash=line["hash"],
     )
@@ -718,7 +722,19 @@ def _check_chain(raw: bytes, manifest: dict[str, Any], verdict: PackVerdict) -> 
                 "expected: events were inserted or reordered",
             )
             return
-        if event_hash(event) != event.hash:
+        if prev is not None and prev.key_id and not event.key_id:
+            verdict.add(
+                "event_edited",
+                f"audit.jsonl: event #{event.seq} is sealed with plain SHA-256 after events "
+                "sealed with the audit key: it was rewritten",
+            )
+            return
+        try:
+            sealed = event_hash(event) == event.hash
+        except AuditKeyUnknown as exc:
+            verdict.add("key_unknown", f"audit.jsonl: event #{event.seq}: {exc.message}")
+            return
+        if not sealed:
             verdict.add(
                 "event_edited",
                 f"audit.jsonl: event #{event.seq} was edited (its hash does not match its fields)",

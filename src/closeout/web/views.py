@@ -767,6 +767,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
             "object",
             "reason",
             "request_id",
+            "http_request_id",
             "data",
             "hash",
         ],
@@ -781,6 +782,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
                 e.object_repr,
                 e.reason,
                 e.request_id,
+                e.http_request_id,
                 e.data,
                 e.hash,
             ]

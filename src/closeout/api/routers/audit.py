@@ -30,6 +30,8 @@ COLUMNS = (
     "data",
     "reason",
     "request_id",
+    "http_request_id",
+    "key_id",
     "prev_hash",
     "hash",
 )
@@ -45,6 +47,10 @@ def audit_verify(request: HttpRequest) -> Any:
         head_hash=verdict.head_hash,
         problem=verdict.problem,
         first_bad_seq=verdict.first_bad_seq,
+        checkpoints=verdict.checkpoints,
+        last_checkpoint_seq=(
+            verdict.last_checkpoint.seq if verdict.last_checkpoint is not None else None
+        ),
     )
 
 
