@@ -376,7 +376,7 @@ def test_request_id_is_recorded_sealed_and_exported(org: Any, client: Client) ->
     rows = {r["seq"]: r for r in map(json.loads, lines.decode().splitlines())}
     assert rows[event.seq]["http_request_id"] == "req-7f3a" and rows[event.seq]["key_id"] == "k1"
     table = b"".join(api.get("/api/audit/export", format="csv").streaming_content)
-    by_seq = {int(r["seq"]): r for r in csv.DictReader(io.StringIO(table.decode()))}
+    by_seq = {int(r["seq"]): r for r in csv.DictReader(io.StringIO(table.decode("utf-8-sig")))}
     assert by_seq[event.seq]["http_request_id"] == "req-7f3a"
     verify = api.get("/api/audit/verify").json()
     assert verify["intact"] is True and verify["checkpoints"] == 0

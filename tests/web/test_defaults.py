@@ -98,7 +98,8 @@ def test_a_reason_must_be_chosen(
     data = {"reason": "", "remark": "x", "close_date": today, "submit_as": "direct"}
     data |= {"doc_type": "purchase_order", "numbers": ready_po.number}
     response = client.post(paths[form], data)
-    assert response.status_code == 200
+    # The batch page answers a refused form with 400 (as it does a bad queue filter).
+    assert response.status_code == (400 if form == "batch" else 200)
     assert message in response.content.decode()
     ready_po.refresh_from_db()
     assert ready_po.close_state == (CloseState.CLOSED if form == "reopen" else CloseState.OPEN)
