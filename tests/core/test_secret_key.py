@@ -52,7 +52,10 @@ def test_weak_or_published_keys_are_refused(tmp_path: Path, key: str, problem: s
 
 
 def _closeout(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
+    # Not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE either (set in this process for
+    # Playwright): `check --deploy` rightly refuses it.
+    dropped = {"SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [str(CLOSEOUT), *args],
         env={**base, "DJANGO_SETTINGS_MODULE": "closeout.settings", **env},
