@@ -388,3 +388,18 @@ def test_request_id_is_recorded_sealed_and_exported(org: Any, client: Client) ->
     assert "http_request_id" in header
     column = header.index("http_request_id")
     assert "req-7f3a" in [row[column] for row in body]
+
+
+def test_an_http_request_stamps_its_id_on_the_events_it_causes(org: Any, client: Client) -> None:
+    """End to end through the request middleware: the X-Request-ID a request came with (or the
+    id it was given) is on the audit event it wrote, and in the response."""
+    auditor: User = user_with_role("req-auditor-2", "auditor", org.company)
+    client.force_login(auditor)
+    response = client.get("/audit/", {"format": "csv"}, headers={"X-Request-ID": "req-e2e-1"})
+    assert response.status_code == 200 and response["X-Request-ID"] == "req-e2e-1"
+    exported = AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED).latest("seq")
+    assert exported.http_request_id == "req-e2e-1"
+    response = client.get("/audit/", {"format": "csv"})
+    exported = AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED).latest("seq")
+    assert exported.http_request_id == response["X-Request-ID"] != ""
+    assert audit_chain_verify().intact
