@@ -259,9 +259,8 @@ _ENDING_ACTIONS = {
 }
 
 
-def _unmark_pending(document: Document, request: CloseRequest, ended: str) -> None:
-    """Back to where the request found the document (rejected or withdrawn)."""
-    action = _ENDING_ACTIONS[(RequestAction(request.action), RequestState(ended))]
+def _unmark_pending(document: Document, request: CloseRequest, action: Action) -> None:
+    """Back to where the request found the document (`action`: rejected or withdrawn)."""
     if request.action == RequestAction.CLOSE and request.line_nos is not None:
         lines = selected_lines(document, request.line_nos, action)
         lines_state_set(Line.objects.filter(pk__in=[line.pk for line in lines]), action)
@@ -799,7 +798,8 @@ def _end_request(
     """A request rejected or withdrawn: the document goes back to where the request found it,
     with one audit event for that change of state."""
     before = document.close_state
-    _unmark_pending(document, request, state)
+    ending = _ENDING_ACTIONS[(RequestAction(request.action), RequestState(state))]
+    _unmark_pending(document, request, ending)
     document.refresh_from_db()
     request.state, request.ended_at = state, now
     request.save(update_fields=["state", "ended_at"])
@@ -817,7 +817,7 @@ def _end_request(
                 data=_request_data(
                     request,
                     **{"from": before, "to": document.close_state},
-                    action=_ENDING_ACTIONS[(RequestAction(request.action), RequestState(state))],
+                    action=ending,
                     state=state,
                     **data,
                 ),

@@ -31,7 +31,13 @@ from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
 from closeout.closing.models import ClosePolicy, Severity
-from closeout.documents.models import BusinessEvent, CloseState, EventStatus, Line
+from closeout.documents.models import (
+    LINE_STATES_NOT_CLOSED,
+    BusinessEvent,
+    CloseState,
+    EventStatus,
+    Line,
+)
 
 _DEC = DecimalField(max_digits=38, decimal_places=10)
 # Quantities have 4 decimals and tolerances 3; this margin only absorbs SQLite's binary floats.
@@ -94,7 +100,7 @@ class Rule:
 
 
 # Lines a close still has to decide about.
-LINE_SCOPE = (CloseState.OPEN, CloseState.ON_HOLD, CloseState.CLOSE_PENDING)
+LINE_SCOPE = LINE_STATES_NOT_CLOSED
 
 
 def _pct(value: Decimal) -> str:

@@ -261,10 +261,6 @@ def selected_lines(
     return chosen
 
 
-def selected_open_lines(document: Document, line_nos: list[int] | None) -> list[Line]:
-    return selected_lines(document, line_nos, Action.CLOSE)
-
-
 def close_guard(
     label: str, *, blocking: dict[str, str], exceptions: dict[str, str], remark: str
 ) -> None:

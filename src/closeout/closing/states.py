@@ -13,7 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext, pgettext_lazy
 
 from closeout.core.errors import InvalidTransition
-from closeout.documents.models import CloseState
+from closeout.documents.models import LINE_STATES_NOT_CLOSED, CloseState
 
 S = CloseState
 
@@ -71,7 +71,7 @@ LINE_TRANSITIONS: dict[tuple[str, Action], str] = {
 
 # The header/line roll-up, stated once: a header is closed (or archived) exactly when no line
 # is left in one of these states; the last line to close closes the header with it.
-LINE_STATES_LEFT_TO_CLOSE = (S.OPEN, S.ON_HOLD, S.CLOSE_PENDING)
+LINE_STATES_LEFT_TO_CLOSE = LINE_STATES_NOT_CLOSED
 
 STATE_LABELS: dict[str, object] = {
     S.OPEN: pgettext_lazy("close state", "open"),
