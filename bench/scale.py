@@ -202,7 +202,7 @@ def _batch_close(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from closeout.batches.models import BatchJob, BatchState
     from closeout.batches.services import batch_create, batch_preview, batch_start
     from closeout.core.models import OrgUnit
-    from closeout.documents.bulk import generate_documents
+    from closeout.demo.bulk import generate_documents
     from closeout.documents.models import Document
 
     generate_documents(

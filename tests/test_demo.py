@@ -19,7 +19,7 @@ from closeout.audit.services import GENESIS_HASH, audit_chain_verify
 from closeout.closing.models import SweepRun
 from closeout.closing.selectors import Checklist, close_checklist_for
 from closeout.core.models import OrgUnit
-from closeout.demo import (
+from closeout.demo.load import (
     DEMO_COMPANY,
     DEMO_PASSWORD,
     DEMO_USERNAMES,
@@ -309,7 +309,7 @@ def test_unit_scoped_users_see_one_purchasing_group(demo: DemoReport, db: None) 
     group only, and both groups hold purchase orders, payables and requests."""
     from closeout.access.selectors import documents_visible_to, holds_company_wide
     from closeout.approvals.models import CloseRequest
-    from closeout.demo import PO_EAST, PO_WEST
+    from closeout.demo.load import PO_EAST, PO_WEST
 
     users = {u.username: u for u in User.objects.filter(username__endswith="_east")}
     assert set(users) == {"buyer_east", "auditor_east", "analyst_east"}

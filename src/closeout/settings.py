@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "closeout.reports",
     "closeout.api",
     "closeout.web",
+    "closeout.demo",
     "django_htmx",
     # Only for its bundled Swagger UI: /api/docs then loads nothing from a CDN.
     "ninja",

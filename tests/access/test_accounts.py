@@ -16,7 +16,7 @@ from pytest_django.fixtures import Settings
 from closeout.access.accounts import password_check
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.core.errors import InvalidInput
-from closeout.demo import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_USERS
+from closeout.demo.load import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_USERS
 from tests.factories import Org, user_with_role
 
 pytestmark = pytest.mark.django_db

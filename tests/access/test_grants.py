@@ -26,6 +26,7 @@ from closeout.closing.services import document_hold
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import CloseState
 from closeout.notifications.models import Notification
+from closeout.notifications.services import notify
 from tests.factories import PO, Org, make_document, user_with_role
 
 
@@ -42,6 +43,10 @@ def admin(org: Org) -> User:
 @pytest.fixture
 def admin2(org: Org) -> User:
     return user_with_role("adm2", "admin", org.company)
+
+
+def expire(*, now: datetime) -> dict[str, int]:
+    return grants_expire(notify=notify, now=now)
 
 
 def role(code: str) -> Role:
@@ -264,14 +269,29 @@ def test_grants_expire_records_and_notifies_once(org: Org, admin: User) -> None:
             Notification.objects.filter(user=who).order_by("id").values_list("kind", flat=True)
         )
 
-    assert grants_expire(now=end - timedelta(hours=25)) == {"expired": 0, "expiring": 0}
-    assert grants_expire(now=end - timedelta(hours=24)) == {"expired": 0, "expiring": 1}
-    assert grants_expire(now=end - timedelta(hours=1)) == {"expired": 0, "expiring": 0}
+    assert expire(now=end - timedelta(hours=25)) == {
+        "expired": 0,
+        "expiring": 0,
+    }
+    assert expire(now=end - timedelta(hours=24)) == {
+        "expired": 0,
+        "expiring": 1,
+    }
+    assert expire(now=end - timedelta(hours=1)) == {
+        "expired": 0,
+        "expiring": 0,
+    }
     assert kinds(user) == kinds(admin) == ["grant_expiring"]
 
-    assert grants_expire(now=end - timedelta(seconds=1)) == {"expired": 0, "expiring": 0}
-    assert grants_expire(now=end) == {"expired": 1, "expiring": 0}
-    assert grants_expire(now=end + timedelta(hours=1)) == {"expired": 0, "expiring": 0}
+    assert expire(now=end - timedelta(seconds=1)) == {
+        "expired": 0,
+        "expiring": 0,
+    }
+    assert expire(now=end) == {"expired": 1, "expiring": 0}
+    assert expire(now=end + timedelta(hours=1)) == {
+        "expired": 0,
+        "expiring": 0,
+    }
     assert kinds(user) == kinds(admin) == ["grant_expiring", "grant_expired"]
     assert audit_actions(grant) == [AuditAction.GRANT_CREATED, AuditAction.GRANT_EXPIRED]
     expired = AuditEvent.objects.get(action=AuditAction.GRANT_EXPIRED)
@@ -293,5 +313,8 @@ def test_revoked_grants_are_not_announced_as_expired(org: Org, admin: User) -> N
         reason="x",
     )
     grant_revoke(actor=admin, grant=grant, reason="done early")
-    assert grants_expire(now=end + timedelta(hours=1)) == {"expired": 0, "expiring": 0}
+    assert expire(now=end + timedelta(hours=1)) == {
+        "expired": 0,
+        "expiring": 0,
+    }
     assert not Notification.objects.filter(user=user).exists()

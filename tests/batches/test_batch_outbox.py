@@ -25,8 +25,8 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.batches.signals import send_unsent_batches
 from closeout.batches.tasks import batch_dispatch_pending_task
-from closeout.celery import send_unsent_batches
 from closeout.core.errors import BrokerUnavailable
 from closeout.documents.models import CloseState, Document
 from tests.conftest import DEAD_BROKER, point_broker

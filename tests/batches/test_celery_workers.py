@@ -24,7 +24,7 @@ from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState
 from closeout.batches.services import batch_create, batch_resume, batch_start
 from closeout.closing.selectors import verdict_condition
 from closeout.core.models import OrgUnit
-from closeout.documents.bulk import generate_documents
+from closeout.demo.bulk import generate_documents
 from closeout.documents.models import CloseState, Document
 from tests.factories import PO, user_with_role
 

@@ -9,7 +9,7 @@ from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.closing.selectors import close_checklist_for
 from closeout.closing.sweep import sweep_run
-from closeout.documents.bulk import generate_documents, ready_count
+from closeout.demo.bulk import generate_documents, ready_count
 from closeout.documents.models import CloseState, DocType, Document, Line
 
 pytestmark = pytest.mark.django_db

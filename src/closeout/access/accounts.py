@@ -9,7 +9,7 @@ from django.db import transaction
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import InvalidInput
 
@@ -59,7 +59,7 @@ def user_create(
         audit_record(
             actor=actor,
             action=AuditAction.USER_CREATED,
-            object_type="user",
+            object_type=AuditObject.USER,
             object_id=user.pk,
             object_repr=username,
             data={"username": username, "email": user.email, "superuser": superuser},
@@ -82,7 +82,7 @@ def user_password_set(
         audit_record(
             actor=actor,
             action=AuditAction.PASSWORD_SET,
-            object_type="user",
+            object_type=AuditObject.USER,
             object_id=user.pk,
             object_repr=user.get_username(),
             data={"own": actor is not None and actor.pk == user.pk},

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.counters import counter_clear, counter_hit, counter_key, counter_set_once
 from closeout.core.counters import counter_value as _counter_value
@@ -131,7 +131,7 @@ def _audit_lockout(
         audit_record(
             actor=None,
             action=AuditAction.LOGIN_LOCKED_OUT,
-            object_type="login",
+            object_type=AuditObject.LOGIN,
             object_id=target[key.scope][:64],
             object_repr=target[key.scope],
             data={

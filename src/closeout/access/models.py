@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
+from closeout.core.models import OrgUnit
 
 
 class Role(models.Model):
@@ -83,6 +84,13 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.role.code} @ {self.org_unit.code}"
+
+    def covers(self, org_unit: OrgUnit | None, doc_type: str | None) -> bool:
+        """Does this grant reach `org_unit` (its unit or a descendant) and `doc_type`? None
+        means "any": the question is then only about the other one."""
+        if org_unit is not None and not org_unit.path.startswith(self.org_unit.path):
+            return False
+        return not (doc_type and self.doc_types and doc_type not in self.doc_types)
 
 
 class PermissionConflict(models.Model):

@@ -1,10 +1,12 @@
 """Reads of roles and grants."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
+from closeout.core.errors import NotFound
 from closeout.core.models import OrgUnit
 
 
@@ -22,12 +24,6 @@ def roles_including(role_code: str) -> set[str]:
     return result
 
 
-def _covers(grant: Grant, org_unit: OrgUnit | None, doc_type: str | None) -> bool:
-    if org_unit is not None and not org_unit.path.startswith(grant.org_unit.path):
-        return False
-    return not (doc_type and grant.doc_types and doc_type not in grant.doc_types)
-
-
 def user_has_role(
     user: AbstractBaseUser, role_code: str, *, org_unit: OrgUnit | None, doc_type: str | None
 ) -> bool:
@@ -36,7 +32,7 @@ def user_has_role(
         .filter(user_id=user.pk, role__code__in=roles_including(role_code))
         .select_related("org_unit")
     )
-    return user.is_active and any(_covers(g, org_unit, doc_type) for g in grants)
+    return user.is_active and any(g.covers(org_unit, doc_type) for g in grants)
 
 
 def users_with_role(
@@ -47,7 +43,7 @@ def users_with_role(
         .filter(role__code__in=roles_including(role_code), user__is_active=True)
         .select_related("org_unit", "user")
     )
-    users = {g.user_id: g.user for g in grants if _covers(g, org_unit, doc_type)}
+    users = {g.user_id: g.user for g in grants if g.covers(org_unit, doc_type)}
     return sorted(users.values(), key=lambda u: u.get_username())
 
 
@@ -100,3 +96,11 @@ def holds_company_wide(user: AbstractBaseUser, perm: str) -> bool:
         and perm in grant.role.all_permissions()
     }
     return bool(roots) and roots <= covered
+
+
+def user_by_name(username: str) -> AbstractBaseUser:
+    """The user named `username`, active or not (account commands act on inactive ones too)."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(f"no user '{username}'", details={"field": "username"})
+    return user

@@ -2,7 +2,7 @@
 so a grant that ended a second ago no longer works, without any job having to run."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -10,16 +10,10 @@ from django.utils import timezone
 
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.core.models import OrgUnit
-
-
-def _grant_covers(grant: Grant, org_unit: OrgUnit | None, doc_type: str | None) -> bool:
-    if org_unit is not None and not org_unit.path.startswith(grant.org_unit.path):
-        return False
-    return not (doc_type and grant.doc_types and doc_type not in grant.doc_types)
 
 
 def user_has_perm(
@@ -33,7 +27,7 @@ def user_has_perm(
         return False
     grants = Grant.objects.active().filter(user_id=user.pk).select_related("role", "org_unit")
     return any(
-        perm in grant.role.all_permissions() and _grant_covers(grant, org_unit, doc_type)
+        perm in grant.role.all_permissions() and grant.covers(org_unit, doc_type)
         for grant in grants
     )
 
@@ -143,7 +137,7 @@ def grant_create(
     audit_record(
         actor=actor,
         action=AuditAction.GRANT_CREATED,
-        object_type="grant",
+        object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
         data=_grant_data(grant),
@@ -199,7 +193,7 @@ def grant_revoke(*, actor: AbstractBaseUser, grant: Grant, reason: str) -> Grant
     audit_record(
         actor=actor,
         action=AuditAction.GRANT_REVOKED,
-        object_type="grant",
+        object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
         data=_grant_data(grant),
@@ -229,7 +223,7 @@ def grant_extend(
     audit_record(
         actor=actor,
         action=AuditAction.GRANT_EXTENDED,
-        object_type="grant",
+        object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
         data={"valid_until": {"before": before, "after": valid_until}},
@@ -238,12 +232,21 @@ def grant_extend(
     return grant
 
 
-def grants_expire(*, now: datetime | None = None, warn_hours: int = 24) -> dict[str, int]:
+class Announce(Protocol):
+    """How a grant's end is announced: `notifications.services.notify`, passed in by the
+    periodic task (notifications builds on access, not the other way round)."""
+
+    def __call__(
+        self, *, recipients: list[AbstractBaseUser], kind: str, context: dict[str, Any]
+    ) -> object: ...
+
+
+def grants_expire(
+    *, notify: Announce, now: datetime | None = None, warn_hours: int = 24
+) -> dict[str, int]:
     """Periodic: record and announce grants that have ended, and warn of those ending soon.
     The grants stop working at their end time anyway (checked at call time); this only
     writes the audit trail and the notifications, once per grant."""
-    from closeout.notifications.services import notify
-
     moment = now or timezone.now()
     expired = warned = 0
     ended = Grant.objects.filter(
@@ -259,7 +262,7 @@ def grants_expire(*, now: datetime | None = None, warn_hours: int = 24) -> dict[
             audit_record(
                 actor=None,
                 action=AuditAction.GRANT_EXPIRED,
-                object_type="grant",
+                object_type=AuditObject.GRANT,
                 object_id=grant.pk,
                 object_repr=str(grant),
                 data=_grant_data(grant),

@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -15,7 +14,7 @@ from django.utils import timezone
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
 from closeout.api.models import ApiToken, IdempotencyRecord
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import (
     Conflict,
@@ -80,7 +79,7 @@ def api_token_create(
         audit_record(
             actor=actor,
             action=AuditAction.TOKEN_CREATED,
-            object_type="api_token",
+            object_type=AuditObject.API_TOKEN,
             object_id=token.pk,
             object_repr=f"API token {token.prefix}… of {user.get_username()}",
             data={"user": user.get_username(), "name": name, "expires_at": expires},
@@ -102,7 +101,7 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiTok
         audit_record(
             actor=actor,
             action=AuditAction.TOKEN_REVOKED,
-            object_type="api_token",
+            object_type=AuditObject.API_TOKEN,
             object_id=token.pk,
             object_repr=f"API token {token.prefix}…",
             data={"user_id": token.user_id},
@@ -199,13 +198,6 @@ def idempotency_finish(
     )
 
 
-def user_by_name(username: str) -> AbstractBaseUser:
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise NotFound(f"no user '{username}'")
-    return user
-
-
 __all__ = [
     "Conflict",
     "PermissionDenied",
@@ -215,5 +207,4 @@ __all__ = [
     "api_token_revoke",
     "idempotency_begin",
     "idempotency_finish",
-    "user_by_name",
 ]

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet
+from django.db.models.functions import Cast
 
-from closeout.access.selectors import users_with_role
+from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to, holds_company_wide, users_with_role
 from closeout.approvals.models import (
     AccountingPeriod,
     ApprovalDecision,
@@ -17,6 +19,7 @@ from closeout.approvals.models import (
     RequestAction,
     RequestState,
 )
+from closeout.audit.models import AuditObject
 from closeout.closing.selectors import Checklist, close_preview_for
 from closeout.documents.models import Document
 
@@ -163,3 +166,25 @@ def request_get_visible(user: AbstractBaseUser, request_id: int) -> CloseRequest
     if found is None or not request_visible_to(user, found):
         return None
     return found
+
+
+def audit_scope(viewer: AbstractBaseUser) -> Q:
+    """A condition on AuditEvent: the events `viewer` may read with `audit.view`.
+
+    A company-wide auditor reads every event. An auditor over part of the company reads the
+    events about documents there (by the document's unit and type) and about close and reopen
+    requests on those documents; configuration, access, batch, import, sweep, report and
+    archive events describe the whole company (or name documents of any unit), so only
+    company-wide auditors read them."""
+    if holds_company_wide(viewer, Perm.AUDIT_VIEW):
+        return Q()
+    documents = Document.objects.filter(documents_visible_to(viewer, Perm.AUDIT_VIEW))
+    document_ids = documents.annotate(key=Cast("pk", CharField())).values("key")
+    request_ids = (
+        CloseRequest.objects.filter(document__in=documents.values("pk"))
+        .annotate(key=Cast("pk", CharField()))
+        .values("key")
+    )
+    return Q(object_type=AuditObject.DOCUMENT, object_id__in=document_ids) | Q(
+        object_type=AuditObject.CLOSE_REQUEST, object_id__in=request_ids
+    )

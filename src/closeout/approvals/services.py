@@ -34,7 +34,7 @@ from closeout.approvals.selectors import (
     period_is_closed,
     route_choose,
 )
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.closing.models import ReasonAction
 from closeout.closing.risk import close_risks_for
@@ -349,9 +349,16 @@ def close_request_submit(
     close_date: date | None = None,
     line_nos: list[int] | None = None,
     attachments: list[tuple[str, bytes]] | None = None,
+    expected_version: int | None = None,
 ) -> CloseRequest:
     """Ask for a close (结案申请). With no route matching, the close executes at once."""
-    document = document_lock_for(actor, document, Perm.CLOSE_REQUEST, action=Action.REQUEST_CLOSE)
+    document = document_lock_for(
+        actor,
+        document,
+        Perm.CLOSE_REQUEST,
+        action=Action.REQUEST_CLOSE,
+        expected_version=expected_version,
+    )
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
     checklist, open_value = _evaluate_close(
@@ -391,9 +398,16 @@ def reopen_request_submit(
     reason_code: str,
     remark: str = "",
     attachments: list[tuple[str, bytes]] | None = None,
+    expected_version: int | None = None,
 ) -> CloseRequest:
     """Ask for a reopen (反结案申请): always through a route (S12)."""
-    document = document_lock_for(actor, document, Perm.REOPEN_REQUEST, action=Action.REQUEST_REOPEN)
+    document = document_lock_for(
+        actor,
+        document,
+        Perm.REOPEN_REQUEST,
+        action=Action.REQUEST_REOPEN,
+        expected_version=expected_version,
+    )
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     if not remark.strip():
         raise InvalidInput(
@@ -490,7 +504,7 @@ def _enter_pending(
         entries=[
             AuditEntry(
                 action=AuditAction.CLOSE_REQUESTED if close else AuditAction.REOPEN_REQUESTED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data=_request_data(
@@ -636,7 +650,7 @@ def _approve(actor: AbstractBaseUser, request_id: int, comment: str) -> CloseReq
         entries=[
             AuditEntry(
                 action=AuditAction.APPROVAL_DECIDED,
-                object_type="close_request",
+                object_type=AuditObject.CLOSE_REQUEST,
                 object_id=request.pk,
                 object_repr=f"{request.action} {document.label}",
                 data=_request_data(
@@ -771,7 +785,7 @@ def _record_refusal(actor: AbstractBaseUser, request_id: int, refusal: DomainErr
         audit_record(
             actor=actor,
             action=AuditAction.EXECUTION_REFUSED,
-            object_type="close_request",
+            object_type=AuditObject.CLOSE_REQUEST,
             object_id=request.pk,
             object_repr=f"{request.action} {request.document.label}",
             data={"request": request.pk, "error": refusal.message, **refusal.details},
@@ -811,7 +825,7 @@ def _end_request(
                 action=AuditAction.CLOSE_REQUEST_ENDED
                 if close
                 else AuditAction.REOPEN_REQUEST_ENDED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data=_request_data(
@@ -974,7 +988,7 @@ def attachment_add(
         audit_record(
             actor=actor,
             action=AuditAction.ATTACHMENT_ADDED,
-            object_type="close_request",
+            object_type=AuditObject.CLOSE_REQUEST,
             object_id=request.pk,
             object_repr=f"{request.action} #{request.pk}",
             data={

@@ -4,6 +4,7 @@ from enum import IntEnum
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class AuditAction(IntEnum):
@@ -70,6 +71,28 @@ class AuditAction(IntEnum):
         return self.name.lower()
 
 
+class AuditObject(models.TextChoices):
+    """What an audit event is about (`AuditEvent.object_type`)."""
+
+    DOCUMENT = "document", pgettext_lazy("audit object", "document")
+    CLOSE_REQUEST = "close_request", pgettext_lazy("audit object", "close or reopen request")
+    BATCH = "batch", pgettext_lazy("audit object", "batch job")
+    IMPORT = "import", pgettext_lazy("audit object", "import")
+    SWEEP = "sweep", pgettext_lazy("audit object", "automatic close run")
+    GRANT = "grant", pgettext_lazy("audit object", "grant")
+    USER = "user", pgettext_lazy("audit object", "user")
+    LOGIN = "login", pgettext_lazy("audit object", "sign-in")
+    API_TOKEN = "api_token", pgettext_lazy("audit object", "API token")
+    PARTNER = "partner", pgettext_lazy("audit object", "partner")
+    CLOSE_POLICY = "close_policy", pgettext_lazy("audit object", "close policy")
+    WEBHOOK_ENDPOINT = "webhook_endpoint", pgettext_lazy("audit object", "webhook endpoint")
+    REPORT = "report", pgettext_lazy("audit object", "report")
+    ARCHIVE_PACK = "archive_pack", pgettext_lazy("audit object", "evidence pack")
+    DIAGNOSTIC_RUN = "diagnostic_run", pgettext_lazy("audit object", "diagnostics run")
+    GEN_DATA = "gen_data", pgettext_lazy("audit object", "generated test data")
+    AUDIT_LOG = "audit_log", pgettext_lazy("audit object", "audit log")
+
+
 class AuditEvent(models.Model):
     seq = models.BigIntegerField("序号 sequence", unique=True)
     at = models.DateTimeField("时间 time")
@@ -80,7 +103,7 @@ class AuditEvent(models.Model):
     action = models.PositiveSmallIntegerField(
         "动作 action", choices=[(a.value, a.label) for a in AuditAction]
     )
-    object_type = models.CharField(max_length=40)
+    object_type = models.CharField("对象 object", max_length=40, choices=AuditObject.choices)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)
     data = models.JSONField("变更 before/after", default=dict)

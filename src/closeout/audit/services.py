@@ -37,7 +37,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from closeout.audit.keys import AuditKeyRing, AuditKeyUnknown, audit_key_ring
-from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
+from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditObject
 from closeout.core.request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class AuditEntry:
     """One event to append; `audit_append` fills sequence, time, request id and hashes."""
 
     action: AuditAction
-    object_type: str
+    object_type: AuditObject
     object_id: str | int
     object_repr: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -146,7 +146,8 @@ def audit_append(
             actor_id=actor_id,
             actor_name=actor_name,
             action=int(entry.action),
-            object_type=entry.object_type,
+            # An unknown kind of object is a programming error (ValueError), never stored.
+            object_type=AuditObject(entry.object_type).value,
             object_id=str(entry.object_id),
             object_repr=entry.object_repr[:200],
             data=to_json_value(entry.data),
@@ -201,7 +202,7 @@ def audit_record(
     *,
     actor: AbstractBaseUser | None,
     action: AuditAction,
-    object_type: str,
+    object_type: AuditObject,
     object_id: str | int,
     object_repr: str = "",
     data: dict[str, Any] | None = None,

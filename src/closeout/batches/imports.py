@@ -24,7 +24,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute, RequestAction
 from closeout.approvals.selectors import active_routes, route_choose
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.import_files import (
     ImportFileRefused,
@@ -1059,7 +1059,7 @@ def _audit(actor: AbstractBaseUser, action: AuditAction, imported: ImportFile, *
     audit_record(
         actor=actor,
         action=action,
-        object_type="import",
+        object_type=AuditObject.IMPORT,
         object_id=imported.pk,
         object_repr=str(imported)[:200],
         data={"file_name": imported.file_name, "sha256": imported.sha256, **data},

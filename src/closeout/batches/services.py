@@ -39,8 +39,9 @@ from closeout.approvals.services import (
     close_request_reject,
     close_request_submit,
 )
-from closeout.audit.models import AuditAction, AuditChainHead
+from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
+from closeout.batches.hooks import batch_finished
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
@@ -69,7 +70,6 @@ from closeout.core.metrics import observe_batch_finished
 from closeout.core.tasks import (
     broker_configured,
     describe_broker_error,
-    enqueue,
     run_in_process,
     send_task,
 )
@@ -445,7 +445,7 @@ def batch_start(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) -> 
             audit_record(
                 actor=actor,
                 action=AuditAction.BATCH_STARTED,
-                object_type="batch",
+                object_type=AuditObject.BATCH,
                 object_id=job.pk,
                 object_repr=str(job),
                 data={
@@ -683,7 +683,7 @@ def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -
             audit_record(
                 actor=job.created_by,
                 action=AuditAction.BATCH_FAILED,
-                object_type="batch",
+                object_type=AuditObject.BATCH,
                 object_id=job.pk,
                 object_repr=str(job),
                 data={"processed": job.processed, "total": job.total, "error": job.error},
@@ -745,7 +745,7 @@ def _finish_if_complete(job_id: int) -> None:
         audit_record(
             actor=job.created_by,
             action=AuditAction.BATCH_FINISHED,
-            object_type="batch",
+            object_type=AuditObject.BATCH,
             object_id=job.pk,
             object_repr=str(job),
             data={
@@ -755,10 +755,8 @@ def _finish_if_complete(job_id: int) -> None:
                 "skipped": job.skipped,
             },
         )
-        # Post-close verification (S16) once the results are committed.
-        from closeout.reports.tasks import batch_verify_task
-
-        enqueue(batch_verify_task, job.pk)
+        # Post-close verification (S16) and whatever else other apps registered.
+        batch_finished(job.pk)
         transaction.on_commit(partial(observe_batch_finished, job))
         # The chain's head after the batch, sealed outside the database (a failure is logged).
         transaction.on_commit(audit_checkpoint_write, robust=True)

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.core.errors import InvalidInput, NotFound
@@ -146,7 +146,7 @@ def policy_update(
         audit_record(
             actor=actor,
             action=AuditAction.POLICY_CHANGED,
-            object_type="close_policy",
+            object_type=AuditObject.CLOSE_POLICY,
             object_id=policy.pk,
             object_repr=str(policy),
             data={

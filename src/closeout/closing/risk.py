@@ -27,7 +27,7 @@ from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
 
-from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.closing.selectors import open_lines_released
 from closeout.documents.models import (
     BusinessEvent,
@@ -708,7 +708,7 @@ def _change_risks(document: Document, lines: list[_CloseLine], now: datetime) ->
     since = now - timedelta(days=PLANNED_CHANGE_DAYS)
     updates = (
         AuditEvent.objects.filter(
-            object_type="document",
+            object_type=AuditObject.DOCUMENT,
             object_id=str(document.pk),
             action=int(AuditAction.DOCUMENT_UPDATED),
             at__gte=since,

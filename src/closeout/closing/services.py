@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append
+from closeout.closing.hooks import approval_answers
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.rules import dec
 from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
@@ -38,7 +39,7 @@ from closeout.closing.transitions import (
     lines_close,
     lines_state_set,
 )
-from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed
+from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed, StaleVersion
 from closeout.documents.models import (
     CloseKind,
     CloseState,
@@ -185,7 +186,7 @@ def close_documents_bulk(
                 if state == CloseState.CLOSED
                 else AuditAction.LINES_CLOSED
             ),
-            object_type="document",
+            object_type=AuditObject.DOCUMENT,
             object_id=pk,
             object_repr=f"{dt} {number}",
             data={
@@ -225,10 +226,7 @@ def close_date_check(value: date | None, document: Document) -> date:
 
 def close_period_check(day: date, *, field: str) -> None:
     """Refuse a close dated inside a closed accounting period (已关账)."""
-    # Imported here: approvals (which keeps the accounting periods) builds on closing.
-    from closeout.approvals.selectors import period_is_closed
-
-    if period_is_closed(day):
+    if approval_answers().period_is_closed(day):
         raise InvalidInput(
             f"close date {day} lies in a closed accounting period; choose a date in an open period",
             details={"field": field, "close_date": day.isoformat()},
@@ -293,15 +291,27 @@ def check_closable(checklist: Checklist, *, remark: str) -> None:
 
 
 def document_lock_for(
-    actor: AbstractBaseUser, document: Document, perm: str, *, action: Action | None = None
+    actor: AbstractBaseUser,
+    document: Document,
+    perm: str,
+    *,
+    action: Action | None = None,
+    expected_version: int | None = None,
 ) -> Document:
     """The start of every action on one document: re-read it under its row lock, check the
-    actor's permission for its unit and type at this moment, and, given an `action`, that the
-    state machine allows it from the document's state now."""
+    actor's permission for its unit and type at this moment, that the document is still at
+    `expected_version` when the caller names one (an API If-Match), and, given an `action`,
+    that the state machine allows it from the document's state now."""
     document = document_lock(document.pk)
     require(
         actor, perm, org_unit=document.org_unit, doc_type=document.doc_type, what=document.label
     )
+    if expected_version is not None and document.version != expected_version:
+        raise StaleVersion(
+            f"{document.label} is at version {document.version}, not {expected_version}: "
+            "it changed since you read it; read it again and retry",
+            details={"version": document.version},
+        )
     if action is not None:
         next_state(document.label, document.close_state, action)
     return document
@@ -316,9 +326,12 @@ def document_close(
     remark: str = "",
     close_date: date | None = None,
     line_nos: list[int] | None = None,
+    expected_version: int | None = None,
 ) -> CloseResult:
     """Manual close (手工结案) of a whole document or of some lines (行结案)."""
-    document = document_lock_for(actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE)
+    document = document_lock_for(
+        actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE, expected_version=expected_version
+    )
     reason = reason_get(reason_code, ReasonAction.CLOSE)
     chosen_date = close_date_check(close_date, document)
     lines = selected_lines(document, line_nos, Action.CLOSE)
@@ -347,16 +360,13 @@ def _refuse_if_approval_needed(
 ) -> None:
     """A direct close is for documents no approval route applies to (S9); the policy can also
     demand approval for every close of a type."""
-    # Imported here: approvals builds on closing, not the other way round.
-    from closeout.approvals.selectors import route_for_close
-
     if checklist.policy.direct_close_needs_approval:
         raise InvalidTransition(
             f"{document.label}: the {document.doc_type} policy requires approval for every "
             "close; submit a close request instead",
             details={"needs": "close_request"},
         )
-    route = route_for_close(document, checklist=checklist, line_nos=line_nos)
+    route = approval_answers().route_for_close(document, checklist=checklist, line_nos=line_nos)
     if route is not None:
         raise InvalidTransition(
             f"{document.label}: this close needs approval (route '{route.name}'); "
@@ -450,7 +460,7 @@ def execute_close(
         entries=[
             AuditEntry(
                 action=AuditAction.DOCUMENT_CLOSED if header_closed else AuditAction.LINES_CLOSED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data=data,
@@ -483,10 +493,7 @@ def document_reopen(
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
     document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, action=Action.REOPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
-    # Imported here: approvals builds on closing, not the other way round.
-    from closeout.approvals.selectors import period_is_closed
-
-    if period_is_closed(document.close_date):
+    if approval_answers().period_is_closed(document.close_date):
         raise InvalidTransition(
             f"{document.label} was closed on {document.close_date}, in a closed accounting "
             "period: submit a reopen request, which takes the finance route",
@@ -555,7 +562,7 @@ def execute_reopen(
         entries=[
             AuditEntry(
                 action=AuditAction.DOCUMENT_REOPENED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data={
@@ -611,7 +618,9 @@ def document_hold(
     data["action"] = Action.HOLD
     audit_append(
         actor=actor,
-        entries=[AuditEntry(action, "document", document.pk, document.label, data, reason)],
+        entries=[
+            AuditEntry(action, AuditObject.DOCUMENT, document.pk, document.label, data, reason)
+        ],
         at=now,
     )
     document.refresh_from_db()
@@ -649,7 +658,9 @@ def document_release(
     data["quarantined_applied"] = sum(1 for r in results if r.outcome == "applied")
     audit_append(
         actor=actor,
-        entries=[AuditEntry(action, "document", document.pk, document.label, data, reason)],
+        entries=[
+            AuditEntry(action, AuditObject.DOCUMENT, document.pk, document.label, data, reason)
+        ],
         at=now,
     )
     document.refresh_from_db()

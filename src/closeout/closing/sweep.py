@@ -25,7 +25,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.closing.models import ClosePolicy, Severity, SweepRun
 from closeout.closing.policies import policy_partitions
@@ -231,7 +231,7 @@ def sweep_run(
                 entries=[
                     AuditEntry(
                         action=AuditAction.SWEEP_RUN,
-                        object_type="sweep",
+                        object_type=AuditObject.SWEEP,
                         object_id=run.pk,
                         object_repr=str(run),
                         data={

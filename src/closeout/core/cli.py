@@ -24,8 +24,6 @@ from django.utils import timezone
 from closeout.core.errors import DomainError, InvalidInput, NotFound
 from closeout.core.inputs import check_ascii_digits, check_date, is_digits, parse_int
 from closeout.core.inputs import parse_date as parse_date_text
-from closeout.documents.models import Document
-from closeout.documents.services import document_get
 
 # Exit codes: 1 for bad input, refusals and rule failures; commands that report a finding
 # (audit verify) use their own.
@@ -106,10 +104,6 @@ def actor_for(username: str) -> AbstractBaseUser:
     if user is None:
         raise NotFound(f"no active user '{username}'", details={"field": "as"})
     return user
-
-
-def document_for(doc_type: str, number: str) -> Document:
-    return document_get(doc_type, number)
 
 
 def parse_lines(value: str | None, option: str = "--lines") -> list[int] | None:

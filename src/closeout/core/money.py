@@ -8,16 +8,10 @@ from closeout.core.inputs import Column, check_ascii_digits, check_fits
 # Minor units per ISO 4217; currencies not listed use 2.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3}
 
-QTY_PLACES = Decimal("0.0001")
-
 
 def round_amount(value: Decimal, currency: str) -> Decimal:
     places = _MINOR_UNITS.get(currency.upper(), 2)
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def round_qty(value: Decimal) -> Decimal:
-    return value.quantize(QTY_PLACES, rounding=ROUND_HALF_UP)
 
 
 def to_decimal(value: object, *, field: str, column: Column | None = None) -> Decimal:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.errors import (
     Conflict,
@@ -242,7 +242,7 @@ def document_upsert(
         audit_record(
             actor=actor,
             action=AuditAction.DOCUMENT_CHANGE_REFUSED,
-            object_type="document",
+            object_type=AuditObject.DOCUMENT,
             object_id=refused.pk,
             object_repr=refused.label,
             data={"close_state": refused.close_state},
@@ -317,7 +317,7 @@ def _document_create(
     audit_record(
         actor=actor,
         action=AuditAction.DOCUMENT_CREATED,
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         object_id=document.pk,
         object_repr=document.label,
         data={"lines": len(lines), "total_amount": total, "currency": currency},
@@ -371,7 +371,7 @@ def _document_update(
     audit_record(
         actor=actor,
         action=AuditAction.DOCUMENT_UPDATED,
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         object_id=document.pk,
         object_repr=document.label,
         data=changes,
@@ -504,7 +504,7 @@ def _event_entry(
 ) -> AuditEntry:
     return AuditEntry(
         action=action,
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         object_id=document.pk,
         object_repr=document.label,
         data={
@@ -850,7 +850,7 @@ def partner_sync(
             audit_record(
                 actor=actor,
                 action=AuditAction.PARTNER_CREATED,
-                object_type="partner",
+                object_type=AuditObject.PARTNER,
                 object_id=partner.pk,
                 object_repr=f"partner {code}",
                 data=after,
@@ -861,7 +861,7 @@ def partner_sync(
             audit_record(
                 actor=actor,
                 action=AuditAction.PARTNER_UPDATED,
-                object_type="partner",
+                object_type=AuditObject.PARTNER,
                 object_id=partner.pk,
                 object_repr=f"partner {code}",
                 data={

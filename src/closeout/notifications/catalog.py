@@ -44,14 +44,20 @@ _ACTION_DONE = {
 }
 
 
-def _doc_type_label(code: str, lang: str) -> str:
-    """The DocType choice labels read '采购订单 purchase order': Chinese, a space, English."""
-    from closeout.documents.models import DocType
+# Labels of codes that apps above notifications define, registered when those apps start
+# (documents: "doc_type", alerts: "alert", reports: "diagnostic_check"): (code, lang) → label.
+LabelOf = Callable[[str, str], str]
+_LABELS: dict[str, LabelOf] = {}
 
-    if code not in DocType.values:
-        return code
-    zh, _, en = str(DocType(code).label).partition(" ")
-    return zh if lang == ZH else en
+
+def register_labels(kind: str, label_of: LabelOf) -> None:
+    _LABELS[kind] = label_of
+
+
+def label_for(kind: str, code: str, lang: str) -> str:
+    """The label of `code` in `lang`; the code itself when nothing is registered for it."""
+    label_of = _LABELS.get(kind)
+    return label_of(code, lang) if label_of else code
 
 
 def display(value: Any, lang: str) -> str:
@@ -73,7 +79,7 @@ def display(value: Any, lang: str) -> str:
         return value.isoformat()
     if isinstance(value, Mapping):
         return "\n".join(
-            f"- {_doc_type_label(str(k), lang)}: {display(v, lang)}" for k, v in value.items()
+            f"- {label_for('doc_type', str(k), lang)}: {display(v, lang)}" for k, v in value.items()
         )
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
@@ -122,27 +128,14 @@ def _digest(context: Mapping[str, Any], lang: str) -> dict[str, str]:
 
 
 def _alert(context: Mapping[str, Any], lang: str) -> dict[str, str]:
-    from closeout.alerts.models import AlertCode
-
-    code = str(context["alert"])
-    label = str(AlertCode(code).label) if code in AlertCode.values else code
-    zh, _, en = label.partition(" ")
-    return {"alert_label": zh if lang == ZH else en}
+    return {"alert_label": label_for("alert", str(context["alert"]), lang)}
 
 
 def _diagnostics(context: Mapping[str, Any], lang: str) -> dict[str, str]:
-    from django.utils import translation
-
-    from closeout.reports.diagnostics import CHECKS_BY_CODE
-
     counts = context["counts"]
     if not isinstance(counts, Mapping):
         raise ValueError("notification context 'counts' must map check code to a number")
-    with translation.override(lang):
-        lines = [
-            f"- {CHECKS_BY_CODE[code].label if code in CHECKS_BY_CODE else code}: {n}"
-            for code, n in counts.items()
-        ]
+    lines = [f"- {label_for('diagnostic_check', code, lang)}: {n}" for code, n in counts.items()]
     return {"counts": "\n".join(lines)}
 
 

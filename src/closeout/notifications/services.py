@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from closeout.notifications.catalog import EN, LANGUAGES, ZH, check_context, kind_for, render
@@ -590,7 +590,7 @@ def webhook_endpoint_create(
         audit_record(
             actor=actor,
             action=AuditAction.WEBHOOK_CHANGED,
-            object_type="webhook_endpoint",
+            object_type=AuditObject.WEBHOOK_ENDPOINT,
             object_id=endpoint.pk,
             object_repr=name,
             data={"url": url, "events": events, "active": True},
@@ -614,7 +614,7 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
         audit_record(
             actor=actor,
             action=AuditAction.WEBHOOK_CHANGED,
-            object_type="webhook_endpoint",
+            object_type=AuditObject.WEBHOOK_ENDPOINT,
             object_id=endpoint.pk,
             object_repr=endpoint.name,
             data={"active": {"before": True, "after": False}},

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from closeout.notifications.services import webhook_deliver, webhook_deliver_due
+from closeout.access.services import grants_expire
+from closeout.notifications.services import notify, webhook_deliver, webhook_deliver_due
 
 
 @shared_task(name="closeout.webhook_deliver")
@@ -13,3 +14,9 @@ def webhook_deliver_task(delivery_id: int) -> str:
 @shared_task(name="closeout.webhooks_retry")
 def webhooks_retry_task() -> int:
     return webhook_deliver_due()
+
+
+@shared_task(name="closeout.grants_expire")
+def grants_expire_task() -> dict[str, int]:
+    """Record and announce the grants that ended (access.services.grants_expire)."""
+    return grants_expire(notify=notify)

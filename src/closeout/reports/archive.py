@@ -39,7 +39,7 @@ from django.utils import timezone
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
 from closeout.audit.keys import AuditKeyUnknown
-from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
+from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditObject
 from closeout.audit.services import (
     CANONICAL_TIME_FORMAT,
     SYSTEM_ACTOR,
@@ -131,7 +131,7 @@ def _archive_chunk(
     return [
         AuditEntry(
             action=AuditAction.DOCUMENT_ARCHIVED,
-            object_type="document",
+            object_type=AuditObject.DOCUMENT,
             object_id=pk,
             object_repr=f"{doc_type} {number}",
             data={
@@ -435,7 +435,7 @@ def _chunked(values: list[str], size: int = 1000) -> Iterator[list[str]]:
 def _first_seq(document_ids: list[int]) -> int | None:
     """The first audit event about any of the documents: where the pack's segment starts."""
     firsts = [
-        AuditEvent.objects.filter(object_type="document", object_id__in=part).aggregate(
+        AuditEvent.objects.filter(object_type=AuditObject.DOCUMENT, object_id__in=part).aggregate(
             m=Min("seq")
         )["m"]
         for part in _chunked([str(i) for i in document_ids])
@@ -514,7 +514,7 @@ def archive_pack_export(
         event = audit_record(
             actor=actor,
             action=AuditAction.ARCHIVE_PACK_EXPORTED,
-            object_type="archive_pack",
+            object_type=AuditObject.ARCHIVE_PACK,
             object_id=period.label,
             object_repr=f"evidence pack {period.label}",
             data={
@@ -564,7 +564,7 @@ def _write_pack_files(
     first = _first_seq(ids)
     files["audit.jsonl"] = _write_member(sink, "audit.jsonl", _segment(first, head.last_seq))
     document_events = sum(
-        AuditEvent.objects.filter(object_type="document", object_id__in=part).count()
+        AuditEvent.objects.filter(object_type=AuditObject.DOCUMENT, object_id__in=part).count()
         for part in _chunked([str(i) for i in ids])
     )
     audit = {
@@ -789,7 +789,7 @@ def _check_live(manifest: dict[str, Any], manifest_sha256: str, verdict: PackVer
         return
     recorded = AuditEvent.objects.filter(
         action=AuditAction.ARCHIVE_PACK_EXPORTED,
-        object_type="archive_pack",
+        object_type=AuditObject.ARCHIVE_PACK,
         object_id=str(manifest["period"]["label"]),
     ).values_list("data", flat=True)
     if not any(d.get("manifest_sha256") == manifest_sha256 for d in recorded):

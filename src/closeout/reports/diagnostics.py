@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy as _
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
-from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_partitions
@@ -389,7 +389,7 @@ def _reopened_not_closed(options: Options) -> QuerySet[Any]:
     """Documents reopened (反结案) more than N days ago and not closed again since, read from
     the audit trail: the last DOCUMENT_REOPENED event with no close event after it."""
     events = AuditEvent.objects.filter(
-        object_type="document", object_id=Cast(OuterRef("pk"), CharField(max_length=64))
+        object_type=AuditObject.DOCUMENT, object_id=Cast(OuterRef("pk"), CharField(max_length=64))
     )
     last_reopen = events.filter(action=AuditAction.DOCUMENT_REOPENED).order_by("-seq")
     closed_after = events.filter(
@@ -652,7 +652,7 @@ def diagnostics_run(
         audit_record(
             actor=actor,
             action=AuditAction.DIAGNOSTICS_RUN,
-            object_type="diagnostic_run",
+            object_type=AuditObject.DIAGNOSTIC_RUN,
             object_id=run.pk,
             object_repr=f"diagnostics #{run.pk}",
             data={

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.reports.kpis import KpiFilter, KpiTable
 
@@ -16,7 +16,7 @@ def kpi_report_exported(
     audit_record(
         actor=actor,
         action=AuditAction.DATA_EXPORTED,
-        object_type="report",
+        object_type=AuditObject.REPORT,
         object_id="kpis",
         object_repr="closing report",
         data={

@@ -64,7 +64,7 @@ from closeout.access.permissions import Perm
 from closeout.access.selectors import grants_of
 from closeout.access.services import require
 from closeout.approvals.models import ApprovalDecision, Decision
-from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import SYSTEM_ACTOR
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import check_date
@@ -390,7 +390,7 @@ def _audit_in_scope(scope: ReportScope, kpi: KpiFilter, action: AuditAction) -> 
     )
     return AuditEvent.objects.filter(
         _in_period("at", kpi),
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         action=int(action),
         object_id__in=documents,
     )
@@ -398,7 +398,7 @@ def _audit_in_scope(scope: ReportScope, kpi: KpiFilter, action: AuditAction) -> 
 
 def _reopens_with_close(scope: ReportScope, kpi: KpiFilter) -> Any:
     reverted = AuditEvent.objects.filter(
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         object_id=OuterRef("object_id"),
         action=int(AuditAction.DOCUMENT_CLOSED),
         seq__lt=OuterRef("seq"),

@@ -3,6 +3,7 @@ verification after a batch job. They take ids, re-read rows and call a service."
 
 from celery import shared_task
 
+from closeout.core.tasks import enqueue
 from closeout.reports.diagnostics import diagnostics_run
 from closeout.reports.models import DiagnosticTrigger
 from closeout.reports.verification import batch_verify
@@ -24,3 +25,9 @@ def diagnostics_task(actor_id: int | None = None) -> int:
 def batch_verify_task(job_id: int) -> bool:
     """Verify a finished batch (safe to run twice: each run stores its own result)."""
     return batch_verify(job_id=job_id, actor=None).passed
+
+
+def batch_verify_after_commit(job_id: int) -> None:
+    """Registered with batches (ReportsConfig.ready): verify a finished batch once its results
+    are committed."""
+    enqueue(batch_verify_task, job_id)

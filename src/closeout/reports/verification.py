@@ -22,7 +22,7 @@ from django.utils import timezone
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
-from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.closing.rules import LINE_SCOPE, dec, more_than, num, open_qty_expr
@@ -57,7 +57,7 @@ class Problem:
 
 def _doc_events(*actions: AuditAction) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
-        object_type="document",
+        object_type=AuditObject.DOCUMENT,
         object_id=Cast(OuterRef("document_id"), CharField(max_length=64)),
         action__in=[int(a) for a in actions],
     )
@@ -276,7 +276,7 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
         audit_record(
             actor=actor,
             action=AuditAction.POST_CLOSE_VERIFIED,
-            object_type="batch",
+            object_type=AuditObject.BATCH,
             object_id=job.pk,
             object_repr=str(job),
             data={

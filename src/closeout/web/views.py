@@ -26,6 +26,7 @@ from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.approvals.selectors import (
     approvers_for,
+    audit_scope,
     request_get_visible,
     requests_of,
     requests_waiting_for,
@@ -38,8 +39,8 @@ from closeout.approvals.services import (
     close_requests_decide_batch,
     reopen_request_submit,
 )
-from closeout.audit.models import AuditAction, AuditEvent
-from closeout.audit.selectors import audit_events_for, audit_scope
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
+from closeout.audit.selectors import audit_events_for
 from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.batches.models import BatchJob, BatchState
 from closeout.batches.selectors import batch_results
@@ -724,7 +725,7 @@ def _audit_filtered(form: AuditFilterForm, user: AbstractBaseUser) -> QuerySet[A
         if d["document"]:
             text = d["document"].strip()
             events = events.filter(
-                Q(object_type="document")
+                Q(object_type=AuditObject.DOCUMENT)
                 & (Q(object_repr__icontains=text) | Q(object_id=text) if text else Q())
             )
         if d["user"]:
@@ -748,7 +749,7 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
         audit_record(
             actor=user,
             action=AuditAction.DATA_EXPORTED,
-            object_type="audit_log",
+            object_type=AuditObject.AUDIT_LOG,
             object_id="audit",
             object_repr="audit log",
             data={"filter": {k: str(v) for k, v in shown.items()}, "format": fmt},

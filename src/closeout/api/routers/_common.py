@@ -11,7 +11,6 @@ from closeout.api.services import PreconditionFailed
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import XLSX_CONTENT_TYPE
 from closeout.core.inputs import is_digits
-from closeout.documents.models import Document
 
 # The refusals any operation can answer, each `{code, message, details}`: 401 no or a bad
 # token, 403 a permission or CSRF refusal, 404 an unknown object, 409 a state that forbids
@@ -60,16 +59,6 @@ def if_match_version(request: HttpRequest) -> int | None:
             details={"field": "If-Match"},
         )
     return int(text)
-
-
-def check_if_match(request: HttpRequest, document: Document) -> None:
-    wanted = if_match_version(request)
-    if wanted is not None and wanted != document.version:
-        raise PreconditionFailed(
-            f"{document.label} is at version {document.version}, not {wanted}: "
-            "it changed since you read it; read it again and retry",
-            details={"version": document.version},
-        )
 
 
 def etag(version: int) -> str:

@@ -13,7 +13,7 @@ from closeout.access.services import require
 from closeout.api.routers._common import CSV, ERRORS, JSON_LINES, caller, download
 from closeout.api.schemas import AuditVerifyOut
 from closeout.api.selectors import audit_events_iter, audit_row
-from closeout.audit.selectors import audit_scope
+from closeout.approvals.selectors import audit_scope
 from closeout.audit.services import audit_chain_verify
 from closeout.core.exports import export_response
 

@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema, Status
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.api import present
-from closeout.api.routers._common import ERRORS, caller, check_if_match, etag
+from closeout.api.routers._common import ERRORS, caller, etag, if_match_version
 from closeout.api.schemas import (
     AuditEventOut,
     ChecklistOut,
@@ -114,7 +114,6 @@ def document_detail(
 def document_put(
     request: HttpRequest, doc_type: str, number: str, payload: DocumentIn, response: HttpResponse
 ) -> Any:
-    from closeout.api.routers._common import if_match_version
 
     document, created = document_sync(
         actor=caller(request),
@@ -172,9 +171,9 @@ def document_close_direct(
     request: HttpRequest, doc_type: str, number: str, payload: CloseIn, response: HttpResponse
 ) -> Any:
     document = _viewable(request, doc_type, number)
-    check_if_match(request, document)
     result = document_close(
         actor=caller(request),
+        expected_version=if_match_version(request),
         document=document,
         reason_code=payload.reason,
         remark=payload.remark,
@@ -198,9 +197,9 @@ def document_close_direct(
 )
 def close_request_create(request: HttpRequest, doc_type: str, number: str, payload: CloseIn) -> Any:
     document = _viewable(request, doc_type, number)
-    check_if_match(request, document)
     close_request = close_request_submit(
         actor=caller(request),
+        expected_version=if_match_version(request),
         document=document,
         reason_code=payload.reason,
         remark=payload.remark,
@@ -219,9 +218,12 @@ def reopen_request_create(
     request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn
 ) -> Any:
     document = _viewable(request, doc_type, number)
-    check_if_match(request, document)
     reopen_request = reopen_request_submit(
-        actor=caller(request), document=document, reason_code=payload.reason, remark=payload.remark
+        actor=caller(request),
+        document=document,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        expected_version=if_match_version(request),
     )
     return Status(201, present.request_out(reopen_request))
 

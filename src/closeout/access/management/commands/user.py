@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import CommandError, CommandParser
 
 from closeout.access.accounts import password_check, user_create, user_password_set
-from closeout.api.services import user_by_name
+from closeout.access.selectors import user_by_name
 from closeout.core.cli import DomainCommand, actor_for
 from closeout.core.errors import InvalidInput
 

@@ -5,8 +5,9 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from closeout.access.selectors import user_by_name
 from closeout.api.models import ApiToken
-from closeout.api.services import api_token_create, api_token_revoke, user_by_name
+from closeout.api.services import api_token_create, api_token_revoke
 from closeout.core.cli import DomainCommand, table, whole_number
 from closeout.core.inputs import is_digits
 

@@ -12,13 +12,13 @@ from closeout.approvals.services import close_request_submit, reopen_request_sub
 from closeout.core.cli import (
     DomainCommand,
     actor_for,
-    document_for,
     fmt,
     fmt_lines,
     parse_date,
     parse_lines,
 )
 from closeout.core.errors import InvalidInput
+from closeout.documents.services import document_get
 
 
 def describe(request: CloseRequest) -> list[str]:
@@ -71,7 +71,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         attachments = read_attachments(options["attach"])
         if options["action"] == RequestAction.CLOSE:
             request = close_request_submit(

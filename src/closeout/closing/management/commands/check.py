@@ -11,7 +11,6 @@ from closeout.closing.selectors import close_checklist_for, close_checklist_with
 from closeout.core.cli import (
     DomainCommand,
     actor_for,
-    document_for,
     fmt_lines,
     fmt_measures,
     parse_lines,
@@ -19,6 +18,7 @@ from closeout.core.cli import (
 )
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import CloseState
+from closeout.documents.services import document_get
 from closeout.documents.types import spec_for
 
 VERDICTS = {
@@ -111,7 +111,7 @@ class Command(DomainCommand):
             return
         if options["number"] is None:
             raise InvalidInput("NUMBER is missing: closeout check TYPE NUMBER")
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         line_nos = parse_lines(options["lines"])
         if line_nos is not None:
             known = set(document.lines.values_list("line_no", flat=True))

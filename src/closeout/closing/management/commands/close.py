@@ -9,12 +9,12 @@ from closeout.closing.services import document_close
 from closeout.core.cli import (
     DomainCommand,
     actor_for,
-    document_for,
     fmt,
     fmt_lines,
     parse_date,
     parse_lines,
 )
+from closeout.documents.services import document_get
 
 
 class Command(DomainCommand):
@@ -37,7 +37,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         result = document_close(
             actor=actor,
             document=document,

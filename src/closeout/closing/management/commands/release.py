@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.closing.services import document_release
-from closeout.core.cli import DomainCommand, actor_for, document_for, fmt_lines, parse_lines
+from closeout.core.cli import DomainCommand, actor_for, fmt_lines, parse_lines
+from closeout.documents.services import document_get
 
 
 class Command(DomainCommand):
@@ -19,7 +20,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         line_nos = parse_lines(options["lines"])
         document = document_release(
             actor=actor, document=document, reason=options["reason"], line_nos=line_nos

@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.closing.services import document_reopen
-from closeout.core.cli import DomainCommand, actor_for, document_for, fmt_lines
+from closeout.core.cli import DomainCommand, actor_for, fmt_lines
+from closeout.documents.services import document_get
 
 
 class Command(DomainCommand):
@@ -24,7 +25,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         result = document_reopen(
             actor=actor,
             document=document,

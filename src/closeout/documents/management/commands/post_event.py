@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from closeout.core.cli import DomainCommand, actor_for, document_for, parse_datetime, whole_number
+from closeout.core.cli import DomainCommand, actor_for, parse_datetime, whole_number
 from closeout.documents.models import EventKind
-from closeout.documents.services import event_post
+from closeout.documents.services import document_get, event_post
 
 
 class Command(DomainCommand):
@@ -38,7 +38,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_for(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"])
         result = event_post(
             actor=actor,
             document=document,

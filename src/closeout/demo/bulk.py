@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Field, Max, Model
 from django.utils import timezone
 
-from closeout.audit.models import AuditAction
+from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_for
@@ -527,7 +527,7 @@ def generate_documents(
         audit_record(
             actor=None,
             action=AuditAction.DOCUMENT_CREATED,
-            object_type="gen_data",
+            object_type=AuditObject.GEN_DATA,
             object_id=prefix,
             object_repr=f"gen-data {prefix} seed {seed}",
             data={

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.core.cli import DomainCommand, whole_number
-from closeout.documents.bulk import generate_documents, parse_ready_share, ready_count
+from closeout.demo.bulk import generate_documents, parse_ready_share, ready_count
 
 
 class Command(DomainCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.core.cli import DomainCommand, table
-from closeout.demo import DEMO_COMPANY, DEMO_PASSWORD, DemoReport, Scenario, demo_load
+from closeout.demo.load import DEMO_COMPANY, DEMO_PASSWORD, DemoReport, Scenario, demo_load
 from closeout.documents.models import CloseState, DocType
 
 # A few documents worth opening first, in this order.
