@@ -10,15 +10,17 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from closeout.access.models import Grant
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.batches.models import BatchJob, BatchState
+from closeout.closing.models import SavedQueueFilter
 from closeout.closing.services import document_close
 from closeout.documents.models import CloseState, Document, EventKind, EventStatus
 from closeout.notifications.models import Notification
-from closeout.web import views
+from closeout.web import views_queue
 from tests.approvals.conftest import make_route, short_po
-from tests.factories import PO, Org, make_document, post, ready_document
+from tests.factories import PO, Org, lenient, make_document, post, ready_document, user_with_role
 from tests.web.conftest import signed_in
 
 
@@ -133,16 +135,26 @@ def test_queue_shows_filter_errors_next_to_the_field(org: Org, operator: User) -
 def test_queue_pages_with_a_keyset_and_sorts(
     org: Org, operator: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(views_queue, "PAGE_SIZE", 2)
     docs = [make_document(PO, org.dept_a, number=f"K-{n}") for n in (3, 1, 4, 2, 5)]
     client = signed_in(operator)
     first = client.get("/queue/purchase_order/", {"sort": "number"})
     page = text(first)
     assert page.index("K-1") < page.index("K-2") and "K-3" not in page
-    assert 'id="next-page"' in page
-    after = first.context["next_after"]
-    second = text(client.get("/queue/purchase_order/", {"sort": "number", "after": after}))
-    assert "K-3" in second and "K-4" in second and "K-1" not in second
+    assert 'id="next-page"' in page and 'id="prev-page"' not in page
+    assert 'aria-sort="ascending"' in page and "▲" in page
+    assert first.context["total"].value == 5
+    after = first.context["next_cursor"]
+    second = client.get("/queue/purchase_order/", {"sort": "number", "after": after})
+    assert "K-3" in text(second) and "K-4" in text(second) and "K-1" not in text(second)
+    # Back from the second page: the first page again, with no previous page before it.
+    back = client.get(
+        "/queue/purchase_order/", {"sort": "number", "before": second.context["prev_cursor"]}
+    )
+    assert [d.number for d, _ in back.context["rows"]] == ["K-1", "K-2"]
+    assert back.context["prev_cursor"] == ""
+    # The sort links carry one sort, never the one already in the address.
+    assert "sort=number&amp;sort" not in text(second) and "sort=-number" in text(second)
     newest = text(client.get("/queue/purchase_order/"))
     assert docs[-1].number in newest and docs[0].number not in newest
 
@@ -153,11 +165,11 @@ def test_queue_query_count_does_not_grow_with_the_page(
     for _ in range(3):
         ready_document(PO, org.dept_a)
     client = signed_in(operator)
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(20):
         small = client.get("/queue/purchase_order/", {"verdict": "ready"})
     for _ in range(12):
         short_po(org.dept_a)
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(20):
         big = client.get("/queue/purchase_order/")
     assert len(small.context["rows"]) == 3 and len(big.context["rows"]) == 15
 
@@ -594,3 +606,79 @@ def test_the_document_page_offers_only_what_the_user_may_do(
 ) -> None:
     assert 'id="close-button"' not in text(signed_in(auditor).get(f"/documents/{ready_po.pk}/"))
     assert 'id="close-button"' in text(signed_in(operator).get(f"/documents/{ready_po.pk}/"))
+
+
+# --- work queue (issue 17, item 6) ------------------------------------------------------------
+
+
+def test_the_to_close_tab_lists_what_is_still_to_close_unless_states_are_chosen(
+    org: Org, operator: User
+) -> None:
+    lenient(PO)
+    still_open = make_document(PO, org.dept_a, number="TC-OPEN")
+    closed = make_document(PO, org.dept_a, number="TC-CLOSED")
+    document_close(actor=operator, document=closed, reason_code="completed", remark="done")
+    client = signed_in(operator)
+    page = text(client.get("/queue/purchase_order/"))
+    assert still_open.number in page and closed.number not in page
+    assert '<span class="count">1</span>' in page  # the badge counts the same documents
+    chosen = text(client.get("/queue/purchase_order/", {"state": "closed"}))
+    assert closed.number in chosen and still_open.number not in chosen
+
+
+def test_number_search_finds_the_number_anywhere_in_any_case(org: Org, operator: User) -> None:
+    make_document(PO, org.dept_a, number="PO-2026-00417")
+    make_document(PO, org.dept_a, number="PO-2026-00999")
+    page = text(signed_in(operator).get("/queue/purchase_order/", {"number": "0417"}))
+    assert "PO-2026-00417" in page and "PO-2026-00999" not in page
+    lower = text(signed_in(operator).get("/queue/purchase_order/", {"number": "po-2026-004"}))
+    assert "PO-2026-00417" in lower
+
+
+def test_tabs_only_for_types_the_user_may_see(org: Org) -> None:
+    clerk = user_with_role("po-clerk", "operator", org.dept_a)
+    Grant.objects.filter(user=clerk).update(doc_types=[PO])
+    client = signed_in(clerk)
+    page = text(client.get("/queue/purchase_order/"))
+    assert 'id="tab-purchase_order"' in page and 'id="tab-sales_order"' not in page
+    assert client.get("/queue/sales_order/").status_code == 404
+    assert client.get("/").url.endswith("/queue/purchase_order/")
+
+
+def test_amounts_are_grouped_in_thousands_and_right_aligned(org: Org, operator: User) -> None:
+    make_document(PO, org.dept_a, lines=((1000, 1234.5),))
+    page = text(signed_in(operator).get("/queue/purchase_order/"))
+    assert '<td data-column="amount" class="num nowrap">1,234,500.00</td>' in page
+
+
+def test_saved_filters_are_per_user_and_only_their_owner_deletes_them(
+    org: Org, operator: User, outsider: User
+) -> None:
+    make_document(PO, org.dept_a, number="SF-1")
+    client = signed_in(operator)
+    query = "number=SF&sort=-id&after=junk"
+    saved = client.post(
+        "/queue/purchase_order/filters/", {"name": "我的筛选", "query": query}, follow=True
+    )
+    assert "SF-1" in text(saved)
+    [mine] = SavedQueueFilter.objects.filter(user=operator)
+    assert mine.name == "我的筛选" and "after" not in mine.query and "number=SF" in mine.query
+    assert "我的筛选" in text(client.get("/queue/purchase_order/"))
+    # Someone else neither sees nor deletes it.
+    other = signed_in(outsider)
+    assert "我的筛选" not in text(other.get("/queue/purchase_order/"))
+    other.post(f"/queue/purchase_order/filters/{mine.pk}/delete/")
+    assert SavedQueueFilter.objects.filter(pk=mine.pk).exists()
+    client.post(f"/queue/purchase_order/filters/{mine.pk}/delete/")
+    assert not SavedQueueFilter.objects.filter(pk=mine.pk).exists()
+
+
+def test_a_saved_filter_with_an_invalid_query_is_refused(org: Org, operator: User) -> None:
+    client = signed_in(operator)
+    response = client.post(
+        "/queue/purchase_order/filters/",
+        {"name": "bad", "query": "date_from=2026-13-40"},
+        follow=True,
+    )
+    assert not SavedQueueFilter.objects.exists()
+    assert "filter first" in text(response)

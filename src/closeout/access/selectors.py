@@ -78,6 +78,19 @@ def documents_visible_to(user: AbstractBaseUser, perm: str = Perm.DOCUMENT_VIEW)
     return condition
 
 
+def doc_types_with(user: AbstractBaseUser, perm: str) -> frozenset[str] | None:
+    """The document types for which `user` holds `perm` somewhere now: None means every type
+    (a grant not limited to types), an empty set none."""
+    types: set[str] = set()
+    for grant in grants_of(user):
+        if perm not in grant.role.all_permissions():
+            continue
+        if not grant.doc_types:
+            return None
+        types.update(grant.doc_types)
+    return frozenset(types)
+
+
 def _single_root() -> bool:
     return OrgUnit.objects.filter(parent__isnull=True).count() == 1
 

@@ -1,5 +1,6 @@
 """Close policies (tolerances, grace days, rule switches), reason codes and sweep reports."""
 
+from django.conf import settings
 from django.db import models
 
 from closeout.documents.models import DocType
@@ -156,3 +157,28 @@ class ArchiveRun(models.Model):
 
     def __str__(self) -> str:
         return f"archive {self.started_at:%Y-%m-%d %H:%M} {self.doc_type or 'all'}"
+
+
+class SavedQueueFilter(models.Model):
+    """A user's named filter of the work queue (常用筛选): the page's query string."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_filters"
+    )
+    doc_type = models.CharField(max_length=20, choices=DocType.choices)
+    name = models.CharField("名称 name", max_length=60)
+    query = models.CharField("筛选 query", max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "常用筛选 saved filter"
+        verbose_name_plural = "常用筛选 saved filters"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "doc_type", "name"], name="saved_queue_filter_name_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.doc_type} · {self.name}"

@@ -442,6 +442,10 @@ class QueueFilterIn(BaseModel):
         return self
 
 
+# The work queue's documents before any state is chosen: those still to close (待结案).
+STATES_TO_CLOSE = (CloseState.OPEN, CloseState.CLOSE_PENDING, CloseState.ON_HOLD)
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """The work queue's filter (待结案), also saved with batch jobs."""
@@ -489,8 +493,9 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
     spec_for(f.doc_type)
     qs = Document.objects.filter(doc_type=f.doc_type)
     if f.number:
-        # A prefix match, which the (doc_type, number) index serves at any size.
-        qs = qs.filter(number__startswith=f.number.strip())
+        # Anywhere in the number, any case: on PostgreSQL a trigram index on UPPER(number)
+        # serves it at any size (documents migration 0007).
+        qs = qs.filter(number__icontains=f.number.strip())
     if f.partner:
         qs = qs.filter(
             Q(partner__code__iexact=f.partner.strip())

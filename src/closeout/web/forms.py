@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -20,6 +20,7 @@ from closeout.access.login_throttle import (
 )
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.closing.selectors import STATES_TO_CLOSE
 from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
@@ -159,7 +160,11 @@ class QueueForm(forms.Form):
     date_from = date_field(_("Date from"))
     date_to = date_field(_("Date to"))
     state = forms.MultipleChoiceField(
-        label=_("Close state"), required=False, choices=CloseState.choices
+        label=_("Close state"),
+        required=False,
+        choices=CloseState.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: the documents still to close."),
     )
     org_unit = forms.CharField(label=_("Organisation"), required=False, max_length=40)
     verdict = forms.ChoiceField(label=_("Checklist"), required=False, choices=VERDICTS)
@@ -169,6 +174,10 @@ class QueueForm(forms.Form):
     )
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
     after = forms.CharField(required=False, max_length=200)
+    before = forms.CharField(required=False, max_length=200)
+
+    # Fields that are not part of the filter itself.
+    PAGING = ("sort", "after", "before")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -183,17 +192,34 @@ class QueueForm(forms.Form):
             self.add_error("date_to", gettext("The end date is before the start date."))
         return data
 
+    @staticmethod
+    def default_filter(doc_type: str) -> dict[str, Any]:
+        """The tab before any filter: the documents of the type still to close."""
+        return {"doc_type": doc_type, "close_states": list(STATES_TO_CLOSE)}
+
+    @classmethod
+    def clean_query(cls, query: str) -> str:
+        """A queue query string reduced to the filter's own valid fields (for saving)."""
+        given = QueryDict(query[:2000])
+        if not cls(given).is_valid():
+            return ""
+        kept = QueryDict(mutable=True)
+        for name in cls.base_fields:
+            if name not in ("after", "before"):
+                kept.setlist(name, [v for v in given.getlist(name) if v])
+        return kept.urlencode()
+
     def filter_dict(self, doc_type: str) -> dict[str, Any]:
         """The QueueFilter fields (as strings and lists), also saved with batch jobs."""
         d = self.cleaned_data
         quarantined = {"yes": True, "no": False}.get(d.get("quarantined") or "")
-        return {
+        return self.default_filter(doc_type) | {
             "doc_type": doc_type,
             "number": d.get("number") or "",
             "partner": d.get("partner") or "",
             "date_from": d["date_from"].isoformat() if d.get("date_from") else None,
             "date_to": d["date_to"].isoformat() if d.get("date_to") else None,
-            "close_states": list(d.get("state") or []),
+            "close_states": list(d.get("state") or STATES_TO_CLOSE),
             "org_unit": (d.get("org_unit") or "").strip(),
             "verdict": d.get("verdict") or "",
             "has_quarantined": quarantined,
@@ -301,3 +327,7 @@ class AuditFilterForm(forms.Form):
 
 def today() -> date:
     return timezone.localdate()
+
+
+class SavedFilterForm(forms.Form):
+    name = forms.CharField(label=_("Name of the filter"), max_length=60, strip=True)

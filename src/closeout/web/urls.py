@@ -3,16 +3,33 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
-from closeout.web import views, views_archive, views_diagnostics, views_imports, views_reports
+from closeout.web import (
+    views,
+    views_archive,
+    views_diagnostics,
+    views_imports,
+    views_queue,
+    views_reports,
+)
 
 app_name = "web"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views_queue.home, name="home"),
     path("login/", views.WorkbenchLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(next_page="web:login"), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("queue/<str:doc_type>/", views.queue, name="queue"),
+    path("queue/<str:doc_type>/", views_queue.queue, name="queue"),
+    path(
+        "queue/<str:doc_type>/filters/",
+        views_queue.queue_filter_save_view,
+        name="queue_filter_save",
+    ),
+    path(
+        "queue/<str:doc_type>/filters/<int:pk>/delete/",
+        views_queue.queue_filter_delete_view,
+        name="queue_filter_delete",
+    ),
     path("documents/<int:pk>/", views.document_detail, name="document"),
     path("documents/<int:pk>/close/", views.document_close_view, name="close"),
     path("documents/<int:pk>/reopen/", views.document_reopen_view, name="reopen"),

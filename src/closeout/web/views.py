@@ -1,8 +1,6 @@
 """Pages of the workbench. Each view parses input, calls a selector or a service, and renders;
 domain errors become plain messages next to the field or at the top, never a traceback."""
 
-import hashlib
-from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any
 
@@ -10,10 +8,8 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import LoginView
-from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -21,7 +17,6 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from closeout.access.permissions import Perm
-from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.approvals.selectors import (
@@ -52,18 +47,15 @@ from closeout.batches.services import (
     batch_start,
 )
 from closeout.closing.selectors import (
-    QueueFilter,
     close_checklist_for,
     close_checklist_with_risks,
     close_preview_for,
-    document_queue,
-    verdicts_for,
 )
 from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition, PermissionDenied
 from closeout.core.exports import check_format, export_response
 from closeout.core.inputs import is_digits
-from closeout.documents.models import CloseState, DocType, Document
+from closeout.documents.models import CloseState, Document
 from closeout.notifications.selectors import inbox_for
 from closeout.notifications.services import notification_mark_read
 from closeout.web.forms import (
@@ -134,172 +126,6 @@ def _refused(request: HttpRequest, error: DomainError) -> HttpResponse:
 
 
 # --- home and queue ------------------------------------------------------------------------
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("web:queue", doc_type=DocType.PURCHASE_ORDER)
-
-
-def _keyset(qs: QuerySet[Document], sort: str, after: str) -> QuerySet[Document]:
-    """Order by the sort column then id, and start after the cursor (keyset pagination)."""
-    field = sort.lstrip("-")
-    descending = sort.startswith("-")
-    order = [sort, "-pk" if descending else "pk"] if field != "id" else [sort]
-    qs = qs.order_by(*order)
-    if not after:
-        return qs
-    value, _, pk_text = after.rpartition("|")
-    if not is_digits(pk_text) or len(pk_text) > 18:
-        return qs
-    pk = int(pk_text)
-    op = "lt" if descending else "gt"
-    if field == "id":
-        return qs.filter(**{f"pk__{op}": pk})
-    try:
-        return qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"pk__{op}": pk}))
-    except (ValidationError, ValueError, ArithmeticError):
-        return qs  # a damaged cursor starts again from the first page
-
-
-# Counting a million open documents per page view costs more than the page itself; the tab
-# counts are kept for a minute per visibility scope.
-TAB_COUNTS_SECONDS = 60
-
-
-def _open_counts(visible: Q) -> dict[str, int]:
-    key = "closeout:web:tab-counts:" + hashlib.sha256(str(visible).encode()).hexdigest()
-    counts: dict[str, int] | None = cache.get(key)
-    if counts is None:
-        counts = dict(
-            Document.objects.filter(visible, close_state=CloseState.OPEN)
-            .values_list("doc_type")
-            .annotate(n=Count("pk"))
-            .values_list("doc_type", "n")
-        )
-        cache.set(key, counts, TAB_COUNTS_SECONDS)
-    return counts
-
-
-def _queue_export_headers() -> list[str]:
-    return [
-        gettext("Number"),
-        gettext("Partner"),
-        gettext("Date"),
-        gettext("Organisation unit"),
-        gettext("State"),
-        gettext("Verdict"),
-        gettext("Currency"),
-        gettext("Amount"),
-        gettext("Amount (company currency)"),
-    ]
-
-
-EXPORT_CHUNK = 2000
-
-
-def _queue_export_rows(qs: QuerySet[Document], doc_type: str) -> Iterator[list[Any]]:
-    """Every row of the filtered queue, in the page's order, read through one cursor; the
-    verdicts are evaluated a chunk of documents at a time (one query per policy per chunk)."""
-    chunk: list[Document] = []
-    for document in qs.select_related("partner", "org_unit").iterator(chunk_size=EXPORT_CHUNK):
-        chunk.append(document)
-        if len(chunk) == EXPORT_CHUNK:
-            yield from _queue_export_chunk(chunk, doc_type)
-            chunk = []
-    yield from _queue_export_chunk(chunk, doc_type)
-
-
-def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[Any]]:
-    open_ids = [d.pk for d in chunk if d.close_state == CloseState.OPEN]
-    verdicts = verdicts_for(open_ids, doc_type=doc_type) if open_ids else {}
-    for d in chunk:
-        yield [
-            d.number,
-            d.partner.name if d.partner else "",
-            d.document_date,
-            d.org_unit.code,
-            d.close_state,
-            verdicts[d.pk].verdict if d.pk in verdicts else "",
-            d.currency,
-            d.total_amount,
-            d.total_amount_company,
-        ]
-
-
-@login_required
-@require_GET
-def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
-    user = _user(request)
-    if doc_type not in DocType.values:
-        raise Http404("unknown document type")
-    form = QueueForm(request.GET or None)
-    visible = documents_visible_to(user)
-    counts = _open_counts(visible)
-    tabs = [(code, label, counts.get(code, 0)) for code, label in DocType.choices]
-    rows: list[tuple[Document, str]] = []
-    error = ""
-    next_after = ""
-    filter_data: dict[str, Any] = {"doc_type": doc_type}
-    sort = "-id"
-    if form.is_bound and not form.is_valid():
-        qs = None
-    else:
-        if form.is_bound:
-            filter_data = form.filter_dict(doc_type)
-            sort = form.cleaned_data.get("sort") or "-id"
-        try:
-            qs = document_queue(QueueFilter.from_dict(filter_data)).filter(visible)
-        except DomainError as exc:
-            error, qs = refusal_text(exc), None
-    fmt = request.GET.get("format", "")
-    if fmt and qs is not None:
-        try:
-            return export_response(
-                check_format(fmt),
-                filename=f"queue-{doc_type}",
-                headers=_queue_export_headers(),
-                rows=_queue_export_rows(_keyset(qs, sort, ""), doc_type),
-                sheet_title=doc_type,
-            )
-        except DomainError as exc:
-            error = refusal_text(exc)
-    if qs is not None:
-        after = form.cleaned_data.get("after", "") if form.is_bound else ""
-        page = list(_keyset(qs, sort, after).select_related("partner", "org_unit")[: PAGE_SIZE + 1])
-        verdicts = verdicts_for([d.pk for d in page[:PAGE_SIZE]], doc_type=doc_type)
-        rows = [
-            (d, verdicts[d.pk].verdict if d.close_state == CloseState.OPEN else "")
-            for d in page[:PAGE_SIZE]
-        ]
-        if len(page) > PAGE_SIZE:
-            last = page[PAGE_SIZE - 1]
-            field = sort.lstrip("-")
-            value = last.pk if field == "id" else getattr(last, field)
-            next_after = f"{value}|{last.pk}"
-    params = request.GET.copy()
-    params.pop("after", None)
-    params.pop("format", None)
-    # A filter that cannot be applied is the caller's mistake: 400, with the errors shown.
-    refused = bool(error) or (form.is_bound and not form.is_valid())
-    return render(
-        request,
-        "web/queue.html",
-        {
-            "doc_type": doc_type,
-            "doc_type_label": DocType(doc_type).label,
-            "tabs": tabs,
-            "form": form,
-            "rows": rows,
-            "error": error,
-            "next_after": next_after,
-            "params": params.urlencode(),
-            "sort": sort,
-            "can_batch": user_has_perm(user, Perm.BATCH_RUN),
-            "help": "queue",
-        },
-        status=400 if refused else 200,
-    )
 
 
 # --- document detail, close, reopen --------------------------------------------------------

@@ -61,6 +61,27 @@ def pairs(values: dict[str, Any] | None) -> str:
 
 
 @register.filter
+def amount(value: Any) -> str:
+    """An amount as ERP users read it in either language: two decimals, thousands grouped
+    with commas (1,234,500.00). Django's Chinese number format groups nothing."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (ArithmeticError, ValueError):
+        return str(value)
+
+
+@register.filter
+def thousands(value: Any) -> str:
+    """A whole number with thousands separators (1,234,567)."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
 def lang_part(value: Any) -> str:
     """The half of a bilingual label ("未结案 open") in the page language."""
     text = str(value)
