@@ -1104,7 +1104,8 @@ def period_create(
         )
     if end < start:
         raise InvalidInput(
-            f"period {name}: the end {end} is before the start {start}", details={"field": "end"}
+            f"period {name}: the end {end} is before the start {start}",
+            details={"field": "end", "message_zh": f"会计期间 {name}：结束日期早于开始日期。"},
         )
     if AccountingPeriod.objects.filter(name=name).exists():
         raise InvalidInput(f"a period named '{name}' exists", details={"field": "name"})
@@ -1113,7 +1114,10 @@ def period_create(
         raise InvalidInput(
             f"period {name} ({start} – {end}) overlaps period {overlap.name} "
             f"({overlap.start} – {overlap.end})",
-            details={"field": "start"},
+            details={
+                "field": "start",
+                "message_zh": f"会计期间 {name} 与期间 {overlap.name} 重叠。",
+            },
         )
     period = AccountingPeriod.objects.create(name=name, start=start, end=end)
     audit_record(
@@ -1143,7 +1147,7 @@ def period_set_closed(
     if not closed and not reason.strip():
         raise InvalidInput(
             f"opening the closed period {period.name} again needs a reason",
-            details={"field": "reason"},
+            details={"field": "reason", "message_zh": f"重新开账 {period.name} 需要填写原因。"},
         )
     period.closed = closed
     period.save(update_fields=["closed"])
@@ -1218,7 +1222,12 @@ def _route_steps_check(data: RouteInput) -> list[tuple[StepInput, Role]]:
         if str(needed) not in role.all_permissions():
             raise PermissionDenied(
                 f"{where}: role '{role.code}' lacks '{needed}' and could never decide",
-                details={"rule": "step_role_cannot_decide", "field": "steps"},
+                details={
+                    "rule": "step_role_cannot_decide",
+                    "field": "steps",
+                    "message_zh": f"审批流 {data.name} 第 {order} 个节点：角色 {role.name_zh} "
+                    "没有审批权限，无法审批。",
+                },
             )
         if not step.name.strip():
             raise InvalidInput(f"{where}: the step needs a name", details={"field": "steps"})
