@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, DecimalField, F, IntegerField, Max, Q, Sum, Value, When
 
 from closeout.closing.models import ClosePolicy, Severity
@@ -183,10 +183,7 @@ def policy_whatif(
     result = WhatIf(doc_type=doc_type, org_unit=org_unit)
     half = len(rules)
     moving: list[str] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One row per document is grouped in memory, not sorted on disk (this statement only).
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(columns)}, COUNT(*), SUM(COALESCE(l.v, 0) * d.rate) {source} "
             f"GROUP BY {', '.join(dict.fromkeys(c for c in columns if c != '0')) or '1'}",
