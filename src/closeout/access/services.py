@@ -117,7 +117,7 @@ def grant_create(
         if actor.pk == user.pk:
             raise PermissionDenied(
                 "separation of duties: nobody grants a role to themselves",
-                details={"rule": "no_self_grant"},
+                details={"rule": "no_self_grant", "message_zh": "职责分离：任何人不得给自己授权。"},
             )
     if valid_until is not None and valid_until <= (valid_from or timezone.now()):
         raise InvalidInput("a grant must end after it starts", details={"field": "valid_until"})

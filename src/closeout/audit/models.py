@@ -62,6 +62,8 @@ class AuditAction(IntEnum):
 
     POLICY_CHANGED = 501
     REASON_CHANGED = 502
+    ROUTE_CHANGED = 503
+    PERIOD_CHANGED = 504
     WEBHOOK_CHANGED = 510
 
     DATA_EXPORTED = 910
@@ -91,6 +93,9 @@ class AuditObject(models.TextChoices):
     DIAGNOSTIC_RUN = "diagnostic_run", pgettext_lazy("audit object", "diagnostics run")
     GEN_DATA = "gen_data", pgettext_lazy("audit object", "generated test data")
     AUDIT_LOG = "audit_log", pgettext_lazy("audit object", "audit log")
+    ACCOUNTING_PERIOD = "accounting_period", pgettext_lazy("audit object", "accounting period")
+    APPROVAL_ROUTE = "approval_route", pgettext_lazy("audit object", "approval route")
+    REASON_CODE = "reason_code", pgettext_lazy("audit object", "reason code")
 
 
 class AuditEvent(models.Model):

@@ -12,7 +12,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
-from closeout.closing.models import ClosePolicy, Severity
+from closeout.closing.models import ClosePolicy, ReasonAction, ReasonCode, Severity
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit
@@ -39,10 +39,14 @@ def policy_for(doc_type: str, org_unit: OrgUnit | None) -> ClosePolicy:
     return best
 
 
-def policy_partitions(doc_type: str) -> list[tuple[ClosePolicy, Q]]:
+def policy_partitions(
+    doc_type: str, policies: list[ClosePolicy] | None = None
+) -> list[tuple[ClosePolicy, Q]]:
     """Each policy of a type with the documents it governs, as a filter on Document: its unit's
-    subtree minus the subtrees of more specific policies (the default: everything else)."""
-    policies = list(ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"))
+    subtree minus the subtrees of more specific policies (the default: everything else).
+    `policies` (a what-if) replaces the stored ones."""
+    if policies is None:
+        policies = list(ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"))
     paths = [p.org_unit.path for p in policies if p.org_unit is not None]
     result: list[tuple[ClosePolicy, Q]] = []
     for policy in policies:
@@ -99,11 +103,10 @@ def _check_rule_settings(doc_type: str, settings: Any) -> None:
             )
 
 
-def policy_update(
+def policy_change_check(
     *, actor: AbstractBaseUser, doc_type: str, org_unit: str = "", changes: dict[str, Any]
-) -> ClosePolicy:
-    """Change a close policy (the default of a type, or one unit's); recorded with before and
-    after values."""
+) -> OrgUnit | None:
+    """Refuse a policy change the actor may not make or whose values are wrong; the unit."""
     spec_for(doc_type)
     unit = None
     if org_unit:
@@ -129,6 +132,15 @@ def policy_update(
             check_fits(value, Column.of(ClosePolicy._meta.get_field(name)), field=name)  # type: ignore[arg-type]
         elif isinstance(value, int) and not isinstance(value, bool):
             check_range(value, field=name, minimum=0, maximum=MAX_DAYS)
+    return unit
+
+
+def policy_update(
+    *, actor: AbstractBaseUser, doc_type: str, org_unit: str = "", changes: dict[str, Any]
+) -> ClosePolicy:
+    """Change a close policy (the default of a type, or one unit's); recorded with before and
+    after values."""
+    unit = policy_change_check(actor=actor, doc_type=doc_type, org_unit=org_unit, changes=changes)
     with transaction.atomic():
         policy = (
             ClosePolicy.objects.select_for_update(no_key=True)
@@ -155,3 +167,60 @@ def policy_update(
             },
         )
     return policy
+
+
+# --- reason codes --------------------------------------------------------------------------
+
+_REASON_FIELDS = ("action", "label_zh", "label_en", "active")
+REASON_CODE_MAX = 40
+
+
+def reason_code_save(
+    *,
+    actor: AbstractBaseUser,
+    code: str,
+    action: str,
+    label_zh: str,
+    label_en: str,
+    active: bool = True,
+) -> ReasonCode:
+    """Create a reason code (结案原因) or change one; system codes are not changed by hand."""
+    require_company_wide(actor, Perm.POLICY_MANAGE, what="reason codes")
+    code = code.strip()
+    if not code or not code.replace("_", "").isalnum() or not code.isascii():
+        raise InvalidInput(
+            f"reason code '{code}' must be letters, digits and _", details={"field": "code"}
+        )
+    if action not in ReasonAction.values:
+        raise InvalidInput(f"unknown reason action '{action}'", details={"field": "action"})
+    for name, text in (("label_zh", label_zh), ("label_en", label_en)):
+        if not text.strip():
+            raise InvalidInput(f"reason code '{code}': {name} is empty", details={"field": name})
+    if len(code) > REASON_CODE_MAX:
+        raise InvalidInput(f"reason code '{code}' is too long", details={"field": "code"})
+    with transaction.atomic():
+        reason = ReasonCode.objects.select_for_update().filter(code=code).first()
+        if reason is not None and reason.system:
+            raise InvalidInput(
+                f"reason code '{code}' is used by the system and cannot be changed",
+                details={"field": "code"},
+            )
+        created = reason is None
+        reason = reason or ReasonCode(code=code)
+        before = {name: None if created else getattr(reason, name) for name in _REASON_FIELDS}
+        reason.action, reason.active = action, active
+        reason.label_zh, reason.label_en = label_zh.strip(), label_en.strip()
+        reason.save()
+        audit_record(
+            actor=actor,
+            action=AuditAction.REASON_CHANGED,
+            object_type=AuditObject.REASON_CODE,
+            object_id=reason.pk,
+            object_repr=code,
+            data={
+                name: {"before": before[name], "after": getattr(reason, name)}
+                for name in _REASON_FIELDS
+                if created or before[name] != getattr(reason, name)
+            },
+        )
+    return reason

@@ -6,7 +6,9 @@ from django.urls import include, path
 from closeout.web import (
     views,
     views_archive,
+    views_config,
     views_diagnostics,
+    views_hold,
     views_imports,
     views_queue,
     views_reports,
@@ -33,6 +35,8 @@ urlpatterns = [
     path("documents/<int:pk>/", views.document_detail, name="document"),
     path("documents/<int:pk>/close/", views.document_close_view, name="close"),
     path("documents/<int:pk>/reopen/", views.document_reopen_view, name="reopen"),
+    path("documents/<int:pk>/hold/", views_hold.document_hold_view, name="hold"),
+    path("documents/<int:pk>/release/", views_hold.document_release_view, name="release"),
     path("inbox/", views.inbox, name="inbox"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("batches/new/", views.batch_new, name="batch_new"),
@@ -58,4 +62,6 @@ urlpatterns = [
     path("imports/<int:pk>/", views_imports.import_detail, name="import"),
     path("imports/<int:pk>/execute/", views_imports.import_execute_view, name="import_execute"),
     path("imports/<int:pk>/report.xlsx", views_imports.import_report, name="import_report"),
+    # Configuration (设置): policies with what-if, reason codes, routes, periods, grants, webhooks
+    path("config/", include(views_config.urlpatterns)),
 ]

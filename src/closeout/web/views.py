@@ -172,6 +172,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
     history = audit_events_for("document", document.pk)
+    from closeout.web.views_hold import hold_context  # views_hold builds on this module
+
     return render(
         request,
         "web/document.html",
@@ -188,6 +190,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "english": _english(),
             "user_obj": user,
             "help": "document",
+            **hold_context(document, user),
         },
     )
 

@@ -30,6 +30,7 @@ def workbench_header(context: template.Context) -> dict[str, Any]:
         # Only approvers can have requests waiting; skip the walk over pending requests.
         may_decide = bool(perms & {"close.approve", "reopen.approve"})
         data["waiting"] = len(requests_waiting_for(user)) if may_decide else 0
+        data["may_configure"] = bool(perms & {"policy.manage", "access.manage"})
     return data
 
 
@@ -130,6 +131,8 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "password_set": ("设置密码", "password set"),
     "policy_changed": ("策略变更", "policy changed"),
     "reason_changed": ("原因变更", "reason changed"),
+    "route_changed": ("审批流变更", "approval route changed"),
+    "period_changed": ("会计期间变更", "accounting period changed"),
 }
 
 

@@ -1,0 +1,127 @@
+"""What-if before a policy change (S19, issue 17 item 11): time `policy_whatif` on PostgreSQL at
+200,000 open purchase orders (target ≤ 2 s).
+
+    .venv/bin/python bench/whatif.py [--documents 200000] [--lines 5] [--repeat 5]
+
+Uses the database given by BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/h_uiconf,
+this engineer's own): when it holds fewer open purchase orders than --documents, it is dropped,
+created again, migrated and filled with `closeout gen-data` (half ready to close). Then it asks
+what loosening the under-delivery tolerance, switching a rule off and lengthening the grace days
+would do, each --repeat times, and prints the median and the slowest time with the counts.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_uiconf")
+CLOSEOUT = Path(sys.executable).with_name("closeout")
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    server, _, _name = URL.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _open_pos() -> int:
+    import psycopg
+
+    try:
+        with psycopg.connect(URL) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM documents_document "
+                "WHERE doc_type = 'purchase_order' AND close_state = 'open'"
+            ).fetchone()
+    except psycopg.Error:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def _generate(documents: int, lines: int) -> None:
+    name = URL.rpartition("/")[2]
+    _admin(f"DROP DATABASE IF EXISTS {name}")
+    _admin(f"CREATE DATABASE {name}")
+    subprocess.run([str(CLOSEOUT), "migrate", "-v0"], check=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            str(CLOSEOUT),
+            "gen-data",
+            f"--documents={documents}",
+            f"--lines-per-document={lines}",
+            "--ready-share=0.5",
+            "--seed=7",
+            "--type=purchase_order",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    import psycopg
+
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"generated {documents:,} purchase orders in {time.perf_counter() - started:.0f} s")
+
+
+def _actor() -> Any:
+    from django.contrib.auth import get_user_model
+
+    from closeout.access.models import Grant, Role
+    from closeout.access.services import grant_create
+    from closeout.core.models import OrgUnit
+
+    user, _ = get_user_model().objects.get_or_create(username="bench_whatif")
+    if not Grant.objects.filter(user_id=user.pk).exists():
+        root = OrgUnit.objects.filter(parent__isnull=True).order_by("pk").first()
+        assert root is not None  # noqa: S101 (gen-data made one)
+        grant_create(actor=None, user=user, role=Role.objects.get(code="admin"), org_unit=root)
+    return user
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=200_000)
+    parser.add_argument("--lines", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = URL
+    if _open_pos() < args.documents:
+        _generate(args.documents, args.lines)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closeout.settings")
+    import django
+
+    django.setup()
+    from closeout.closing.whatif import policy_whatif
+
+    actor = _actor()
+    cases: dict[str, dict[str, Any]] = {
+        "under-delivery tolerance 2% → 10%": {"under_qty_pct": Decimal(10)},
+        "rule 'received' switched off": {"rule_settings": {"received": {"enabled": False}}},
+        "grace days → 30": {"grace_days": 30},
+    }
+    print(f"open purchase orders: {_open_pos():,}")
+    for label, changes in cases.items():
+        times = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            result = policy_whatif(actor=actor, doc_type="purchase_order", changes=changes)
+            times.append(time.perf_counter() - started)
+        moved = ", ".join(f"{v} {n:,}→{m:,}" for v, n, m, _d in result.rows() if n or m)
+        print(
+            f"{label}: median {statistics.median(times):.2f} s, slowest {max(times):.2f} s "
+            f"({result.examined:,} examined, {result.changed:,} change; {moved}; "
+            f"release {result.release_before:,.0f} → {result.release_after:,.0f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
