@@ -64,6 +64,8 @@ class AuditAction(IntEnum):
     WEBHOOK_CHANGED = 510
 
     DATA_EXPORTED = 910
+    BACKUP_TAKEN = 920
+    RESTORE_DONE = 921
 
     @property
     def label(self) -> str:
