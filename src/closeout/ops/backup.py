@@ -588,7 +588,17 @@ def backup_restore(*, actor: AbstractBaseUser | None, path: Path) -> RestoreResu
     else:
         _restore_pg(path, connection.settings_dict, str(connection.settings_dict["NAME"]))
         connection.close()
-    _check_contents(path, manifest, DEFAULT_DB_ALIAS)
+    try:
+        _check_contents(path, manifest, DEFAULT_DB_ALIAS)
+    except BackupInvalid as exc:
+        raise BackupInvalid(
+            gettext(
+                "%(problem)s. The backup was restored but does not verify: do not work on this "
+                "database; empty it and restore a backup that verifies"
+            )
+            % {"problem": exc.message},
+            details=exc.details,
+        ) from exc
     result = RestoreResult(manifest, _move_later_checkpoints(manifest.audit_seq))
     moved = str(result.checkpoints_moved_to or "")
     _audit(actor, AuditAction.RESTORE_DONE, path, manifest, checkpoints_moved_to=moved)
