@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -25,11 +26,11 @@ from closeout.ops.backup import (
     backup_files,
     backup_restore,
     backup_take,
-    backup_to_folder,
     backup_verify,
     manifest_path,
     sha256_of,
 )
+from closeout.ops.tasks import backup_task
 from tests.batches.test_batch_outbox import _started_job
 from tests.factories import PO, make_document, org_tree
 
@@ -132,8 +133,9 @@ def test_restore_into_a_database_that_holds_rows_is_refused(tmp_path: Path) -> N
 
 def test_scheduled_backups_keep_the_newest_n_with_their_manifests(tmp_path: Path) -> None:
     org_tree()
+    assert settings.CELERY_BEAT_SCHEDULE["backup"]["task"] == backup_task.name == "closeout.backup"
     with override_settings(CLOSEOUT_BACKUP_DIR=tmp_path / "backups", CLOSEOUT_BACKUP_KEEP=2):
-        taken = [backup_to_folder(actor=None, reason="scheduled").file for _ in range(3)]
+        taken = [backup_task.run()["file"] for _ in range(3)]
         kept = backup_files()
     assert [p.name for p in kept] == taken[1:]
     names = sorted(p.name for p in (tmp_path / "backups").iterdir())
