@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/whatif.py [--documents 200000] [--lines 5] [--repeat 5]
 
-Uses the database given by BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/h_uiconf,
+Uses the database given by BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/closeout_bench_whatif,
 this engineer's own): when it holds fewer open purchase orders than --documents, it is dropped,
 created again, migrated and filled with `closeout gen-data` (half ready to close). Then it asks
 what loosening the under-delivery tolerance, switching a rule off and lengthening the grace days
@@ -20,7 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_uiconf")
+URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/closeout_bench_whatif"
+)
 CLOSEOUT = Path(sys.executable).with_name("closeout")
 
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "closeout.batches",
     "closeout.alerts",
     "closeout.reports",
+    "closeout.ops",
     "closeout.api",
     "closeout.web",
     "closeout.demo",
@@ -348,9 +349,13 @@ CELERY_BEAT_SCHEDULE = {
     "archive": {"task": "closeout.archive", "schedule": 86400.0},
     "diagnostics": {"task": "closeout.diagnostics", "schedule": 86400.0},
     "audit-checkpoint": {"task": "closeout.audit_checkpoint", "schedule": 3600.0},
+    "backup": {
+        "task": "closeout.backup",
+        "schedule": float(os.environ.get("CLOSEOUT_BACKUP_EVERY_SECONDS", "86400")),
+    },
 }
 # Task modules outside the `tasks` modules that autodiscovery imports.
-CELERY_IMPORTS = ("closeout.reports.tasks_archive",)
+CELERY_IMPORTS = ("closeout.reports.tasks_archive", "closeout.ops.tasks")
 # Consistency checks: a reopened document not closed again after this many days is reported.
 CLOSEOUT_REOPEN_STALE_DAYS = int(os.environ.get("CLOSEOUT_REOPEN_STALE_DAYS", "30"))
 
@@ -366,6 +371,18 @@ CLOSEOUT_AUDIT_KEY_FILE = Path(
 # this file, and also POSTed to the URL and mailed to the addresses (comma-separated) if set.
 CLOSEOUT_AUDIT_CHECKPOINT_FILE = Path(
     os.environ.get("CLOSEOUT_AUDIT_CHECKPOINT_FILE", VAR_DIR / "audit-checkpoints.jsonl")
+)
+# Backups (备份, closeout.ops.backup): the scheduled ones (beat, daily by default) and those
+# taken before a batch job of more than CLOSEOUT_BACKUP_BEFORE_BATCH_OVER documents (0 = never;
+# on by default on SQLite, where a copy of the file is quick) go to this folder, which keeps
+# the newest CLOSEOUT_BACKUP_KEEP of them (each with its manifest).
+CLOSEOUT_BACKUP_DIR = Path(os.environ.get("CLOSEOUT_BACKUP_DIR", VAR_DIR / "backups"))
+CLOSEOUT_BACKUP_KEEP = int(os.environ.get("CLOSEOUT_BACKUP_KEEP", "7"))
+CLOSEOUT_BACKUP_BEFORE_BATCH_OVER = int(
+    os.environ.get(
+        "CLOSEOUT_BACKUP_BEFORE_BATCH_OVER",
+        "1000" if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else "0",
+    )
 )
 CLOSEOUT_AUDIT_CHECKPOINT_URL = os.environ.get("CLOSEOUT_AUDIT_CHECKPOINT_URL", "")
 CLOSEOUT_AUDIT_CHECKPOINT_EMAIL = [

@@ -67,6 +67,8 @@ class AuditAction(IntEnum):
     WEBHOOK_CHANGED = 510
 
     DATA_EXPORTED = 910
+    BACKUP_TAKEN = 920
+    RESTORE_DONE = 921
 
     @property
     def label(self) -> str:
@@ -96,6 +98,7 @@ class AuditObject(models.TextChoices):
     ACCOUNTING_PERIOD = "accounting_period", pgettext_lazy("audit object", "accounting period")
     APPROVAL_ROUTE = "approval_route", pgettext_lazy("audit object", "approval route")
     REASON_CODE = "reason_code", pgettext_lazy("audit object", "reason code")
+    BACKUP = "backup", pgettext_lazy("audit object", "backup")
 
 
 class AuditEvent(models.Model):

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -479,10 +479,10 @@ class ChainVerdict:
     last_checkpoint: AuditCheckpoint | None = None
 
 
-def _iter_events(chunk: int = 5000) -> Iterator[AuditEvent]:
+def _iter_events(chunk: int = 5000, using: str = DEFAULT_DB_ALIAS) -> Iterator[AuditEvent]:
     last_id = 0
     while True:
-        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id")[:chunk])
+        rows = list(AuditEvent.objects.using(using).filter(id__gt=last_id).order_by("id")[:chunk])
         if not rows:
             return
         yield from rows
@@ -517,10 +517,13 @@ class _Walk:
         )
 
 
-def audit_chain_verify(*, checkpoints: Path | None = None) -> ChainVerdict:
+def audit_chain_verify(
+    *, checkpoints: Path | None = None, using: str = DEFAULT_DB_ALIAS
+) -> ChainVerdict:
     """Walk the chain in insertion order (primary key) and check sequence, links and MACs,
     then the head, then the chain against the checkpoints written outside the database
-    (`checkpoints`: another copy of the checkpoint file than the configured one)."""
+    (`checkpoints`: another copy of the checkpoint file than the configured one; `using`:
+    another database, such as a backup opened for verification)."""
     ring = audit_key_ring()
     walk = _Walk(audit_checkpoints_read(checkpoints, ring))
     at_seq: dict[int, list[AuditCheckpoint]] = {}
@@ -532,7 +535,7 @@ def audit_chain_verify(*, checkpoints: Path | None = None) -> ChainVerdict:
     keyed_seen = False
     matched_seq = 0  # the last checkpoint the chain agreed with
     expected_seq = 1
-    for event in _iter_events():
+    for event in _iter_events(using=using):
         if event.seq != expected_seq:
             return walk.broken(
                 f"event #{event.seq} (id {event.id}) found where #{expected_seq} was expected: "
@@ -589,7 +592,7 @@ def audit_chain_verify(*, checkpoints: Path | None = None) -> ChainVerdict:
         expected_seq += 1
         walk.checked += 1
     checked = walk.checked
-    head = AuditChainHead.objects.get(pk=1)
+    head = AuditChainHead.objects.using(using).get(pk=1)
     if head.last_seq < checked:
         # A well-formed event appended behind the application's back: the head never saw it.
         return walk.broken(

@@ -75,6 +75,7 @@ from closeout.core.tasks import (
 )
 from closeout.documents.models import CloseKind, CloseState, Document
 from closeout.documents.types import spec_for
+from closeout.ops.backup import backup_before_batch
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +433,9 @@ def batch_start(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) -> 
     """Queue the run; `workers` tasks share the job's items. Their sending is recorded with the
     job and happens after commit; when the broker does not answer, the job stays queued (it is
     sent later) and BrokerUnavailable says so. Starting a job that is queued but unsent sends
-    it again (a retry of a start that met no broker)."""
+    it again (a retry of a start that met no broker). A big job takes a backup first."""
+    if job.state in (BatchState.DRAFT, BatchState.PREVIEWED) and job.created_by_id == actor.pk:
+        backup_before_batch(actor=actor, batch_id=job.pk, documents=job.total)
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state == BatchState.QUEUED and job.send_pending:
