@@ -4,7 +4,8 @@
 
 Per database: a fresh installation gets `closeout gen-data` purchase orders (bench/sweep.py's
 generator), then `backup_take`, `backup_verify` and `backup_restore` (into an empty database)
-are each timed in their own process. PostgreSQL uses BENCH_BACKUP_DB (default closeout_bench_backup on
+are each timed in their own process. PostgreSQL uses BENCH_BACKUP_DB (default
+closeout_bench_backup on
 127.0.0.1, user postgres), which it drops and creates again, and leaves empty at the end;
 SQLite a file in a temporary folder. Prints wall times, sizes and rows.
 """
