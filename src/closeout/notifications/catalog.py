@@ -361,6 +361,21 @@ def check_context(kind: MessageKind, context: Mapping[str, Any]) -> None:
         )
 
 
+def _chinese_words(texts: Mapping[str, str]) -> dict[str, str]:
+    """A document ("purchase_order PO-1") and a reason code in the words of a Chinese reader."""
+    from closeout.closing.models import ReasonCode
+
+    words: dict[str, str] = {}
+    doc_type, _, number = texts.get("document", "").partition(" ")
+    if number and _doc_type_label(doc_type, ZH) != doc_type:
+        words["document"] = f"{_doc_type_label(doc_type, ZH)} {number}"
+    reason = texts.get("reason", "")
+    if reason:
+        label = ReasonCode.objects.filter(code=reason).values_list("label_zh", flat=True).first()
+        words["reason"] = label or reason
+    return words
+
+
 def render(kind: MessageKind, context: Mapping[str, Any], lang: str) -> tuple[str, str]:
     """(title, body) of one message in one language."""
     if lang not in LANGUAGES:
@@ -368,6 +383,8 @@ def render(kind: MessageKind, context: Mapping[str, Any], lang: str) -> tuple[st
     check_context(kind, context)
     values = {**kind.optional, **context}
     texts = {key: display(value, lang) for key, value in values.items()}
+    if lang == ZH:
+        texts.update(_chinese_words(texts))
     if kind.derive is not None:
         texts.update(kind.derive(values, lang))
     try:
