@@ -334,6 +334,15 @@ def _close_outcome(
     return ("refused" if outcome == "needs_remark" else outcome), words.en
 
 
+def _failing_rules(verdict: DocumentVerdict, severity: str) -> dict[str, object]:
+    """The rules of one severity a document fails, by code, named in both languages."""
+    return {
+        rule.code: Bilingual(f"{rule.code}: {rule.label_en}", rule.label_zh)
+        for rule, failing in verdict.failing
+        if failing == severity
+    }
+
+
 def _words(msgid: str, **params: object) -> Bilingual:
     """A preview message in English and Chinese (a batch's owner reads it in either)."""
     error = DomainError(msgid, params=params)
@@ -379,8 +388,8 @@ def _close_outcome_words(
     try:
         close_guard(
             named(document),
-            blocking={c: c for c in verdict.codes(Severity.BLOCKING)},
-            exceptions={c: c for c in verdict.codes(Severity.EXCEPTION)},
+            blocking=_failing_rules(verdict, Severity.BLOCKING),
+            exceptions=_failing_rules(verdict, Severity.EXCEPTION),
             remark=remark,
         )
     except DomainError as refusal:

@@ -108,6 +108,15 @@ def predicted_text(item: Any) -> str:
 
 
 @register.filter
+def result_text(item: Any) -> str:
+    """A batch item's run message; a document skipped for its preview's refusal says that
+    refusal in the page language."""
+    if item.message and item.message == item.predicted_message:
+        return predicted_text(item)
+    return str(item.message)
+
+
+@register.filter
 def severity_label(code: Any) -> str:
     text = SEVERITIES.get(str(code))
     return text() if text else str(code)
