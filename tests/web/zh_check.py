@@ -5,6 +5,7 @@ codes, audit actions, severities). Used by the page walks (client and browser)."
 import re
 from html.parser import HTMLParser
 
+from closeout.access.models import Role
 from closeout.approvals.models import Decision, RequestState
 from closeout.audit.models import AuditAction
 from closeout.batches.models import BatchAction, BatchState, ItemState
@@ -42,6 +43,7 @@ def raw_codes() -> set[str]:
         codes.update(str(v) for v in enum.values)
     codes.update(a.name.lower() for a in AuditAction)
     codes.update(ReasonCode.objects.values_list("code", flat=True))
+    codes.update(Role.objects.values_list("code", flat=True))
     return codes
 
 

@@ -101,6 +101,15 @@ def literals_as_code(text: Any) -> str:
 
 
 @register.filter
+def role_label(code: Any) -> str:
+    """A role code (supervisor) as its name in the page language (主管)."""
+    from closeout.access.models import Role
+
+    names = Role.objects.filter(code=str(code)).values_list("name_zh", "name_en").first()
+    return _pick(names) if names else str(code)
+
+
+@register.filter
 def predicted_text(item: Any) -> str:
     """A batch item's preview message in the page language (stored in both at preview)."""
     zh = (item.params or {}).get("predicted_message_zh") if not _english() else None
