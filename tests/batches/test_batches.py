@@ -76,8 +76,9 @@ def test_preview_predicts_and_changes_nothing(org: Org, buyer: User) -> None:
     events_before = AuditEvent.objects.count()
     job = batch_preview(actor=buyer, job=job)
     assert job.state == BatchState.PREVIEWED
-    assert job.predicted == {"would_close": 3, "refused": 2}
-    refused = batch_results(job).filter(predicted="refused")
+    # Refused for want of a remark (closing.services.remark_required): told apart.
+    assert job.predicted == {"would_close": 3, "needs_remark": 2}
+    refused = batch_results(job).filter(predicted="needs_remark")
     assert all("remark" in item.predicted_message for item in refused)
     assert Document.objects.filter(close_state=CloseState.CLOSED).count() == 0
     assert AuditEvent.objects.count() == events_before

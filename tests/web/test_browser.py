@@ -78,10 +78,15 @@ def people() -> dict[str, Any]:
     }
 
 
-def new_page(browser: Any, locale: str = "en-US") -> Any:
-    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+def new_page(browser: Any, locale: str = "en-US", viewport: tuple[int, int] = (1400, 1000)) -> Any:
+    context = browser.new_context(
+        locale=locale, viewport={"width": viewport[0], "height": viewport[1]}
+    )
     context.set_default_timeout(15000)
-    return context.new_page()
+    page = context.new_page()
+    # A button that says what it will do asks first (data-confirm); the person says yes.
+    page.on("dialog", lambda dialog: dialog.accept())
+    return page
 
 
 def shot(page: Any, name: str) -> None:
@@ -142,7 +147,7 @@ def test_operator_filters_the_queue_checks_and_closes_a_line(
     page.click("#close-submit")
     page.wait_for_selector("#history")
     history = page.locator("#history").inner_text()
-    assert "lines closed" in history and "completed" in history
+    assert "lines closed" in history and "Business completed" in history
     shot(page, "03-line-closed-history")
     states = dict(document.lines.values_list("line_no", "close_state"))
     assert states == {1: CloseState.CLOSED, 2: CloseState.OPEN}
@@ -157,15 +162,16 @@ def test_exception_close_goes_to_approval_supervisor_approves_then_reopens(
     page = new_page(browser)
     login(page, live_server.url, "op")
     page.goto(f"{live_server.url}/documents/{document.pk}/close/")
+    # The page says before any click that this close goes to approval (issue 17 §4).
+    assert page.get_attribute("#close-plan", "data-path") == "request"
+    assert page.locator("#close-submit").count() == 0
     page.select_option("#id_reason", "supplier_cannot_deliver")
-    page.click("#close-submit")
+    page.click("#request-submit")
     assert "a remark explaining the exception is required" in page.inner_text("#remark-error")
     shot(page, "04-remark-required")
     page.fill("#id_remark", "the supplier stopped trading")
-    page.click("#close-submit")
-    page.wait_for_selector("#needs-approval")
     shot(page, "05-needs-approval")
-    page.click("#needs-approval #submit-request")
+    page.click("#request-submit")
     page.wait_for_selector("#request-state")
     request = CloseRequest.objects.get(document=document)
     assert request.state == RequestState.PENDING

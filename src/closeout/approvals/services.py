@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from closeout.access.models import Role
 from closeout.access.permissions import Perm
@@ -51,11 +51,13 @@ from closeout.closing.selectors import (
 from closeout.closing.services import (
     check_closable,
     close_date_check,
-    describe_failures,
+    describe_failure,
     document_lock_for,
     execute_close,
     execute_reopen,
+    named,
     reason_get,
+    remark_check,
     selected_lines,
 )
 from closeout.closing.states import STATE_LABELS, Action, in_both_languages, next_state
@@ -67,6 +69,8 @@ from closeout.core.errors import (
     NotFound,
     PermissionDenied,
     RuleFailed,
+    bilingual_join,
+    bilingual_label,
 )
 from closeout.core.inputs import check_range
 from closeout.core.models import OrgUnit
@@ -332,7 +336,10 @@ def _evaluate_close(
 ) -> tuple[Checklist, Decimal]:
     lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
-        raise InvalidInput(f"{document.label} has no open line to close")
+        raise InvalidInput(
+            gettext_noop("%(document)s has no open line to close"),
+            params={"document": named(document)},
+        )
     # A document request is checked as a whole, so a held line blocks it (no_line_on_hold).
     checklist = close_checklist_for(
         document, line_nos=None if line_nos is None else [line.line_no for line in lines]
@@ -366,6 +373,7 @@ def close_request_submit(
         expected_version=expected_version,
     )
     reason = reason_get(reason_code, ReasonAction.CLOSE)
+    remark_check(remark)
     chosen_date = close_date_check(close_date, document)
     checklist, open_value = _evaluate_close(
         document, line_nos=line_nos, remark=remark, actor=actor, reason_code=reason.code
@@ -376,8 +384,11 @@ def close_request_submit(
     )
     if route is None and checklist.policy.direct_close_needs_approval:
         raise InvalidTransition(
-            f"{document.label}: the policy requires approval but no approval route matches; "
-            "ask an administrator to configure one",
+            gettext_noop(
+                "%(document)s: the policy requires approval but no approval route matches; "
+                "ask an administrator to configure one"
+            ),
+            params={"document": named(document)},
             details={"needs": "approval_route"},
         )
     return _submit(
@@ -415,9 +426,12 @@ def reopen_request_submit(
         expected_version=expected_version,
     )
     reason = reason_get(reason_code, ReasonAction.REOPEN)
+    remark_check(remark)
     if not remark.strip():
         raise InvalidInput(
-            "a reopen request needs a remark explaining why", details={"field": "remark"}
+            gettext_noop("a reopen request needs a remark explaining why"),
+            params={},
+            details={"field": "remark"},
         )
     route = route_choose(
         document=document,
@@ -427,8 +441,11 @@ def reopen_request_submit(
     )
     if route is None:
         raise InvalidTransition(
-            f"{document.label}: no reopen approval route is configured; a reopen always needs "
-            "management approval",
+            gettext_noop(
+                "%(document)s: no reopen approval route is configured; a reopen always needs "
+                "management approval"
+            ),
+            params={"document": named(document)},
             details={"needs": "approval_route"},
         )
     return _submit(
@@ -563,12 +580,14 @@ def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, 
     """Separation of duties and the step's role; returns the current step."""
     if request.state != RequestState.PENDING:
         raise InvalidTransition(
-            f"request #{request.pk} is {request.state}; only pending requests can be decided",
+            gettext_noop("request #%(id)s is %(state)s; only pending requests can be decided"),
+            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
             details={"state": request.state},
         )
     if actor.pk == request.requester_id:
         raise PermissionDenied(
-            f"separation of duties: nobody decides their own request (#{request.pk})",
+            gettext_noop("separation of duties: nobody decides their own request (#%(id)s)"),
+            params={"id": request.pk},
             details={"rule": "no_self_approval"},
         )
     step = request.step
@@ -611,6 +630,7 @@ def _record_decision(
     comment: str,
     now: Any,
 ) -> ApprovalDecision:
+    remark_check(comment, field="comment")
     try:
         with transaction.atomic():
             return ApprovalDecision.objects.create(
@@ -625,7 +645,8 @@ def _record_decision(
             )
     except IntegrityError as exc:
         raise InvalidTransition(
-            f"step '{step['name']}' of request #{request.pk} was already decided",
+            gettext_noop("step '%(step)s' of request #%(id)s was already decided"),
+            params={"step": step["name"], "id": request.pk},
             details={"request": request.pk},
         ) from exc
 
@@ -724,8 +745,15 @@ def _execute(
         blocking = _blocking_now(checklist, request)
         if blocking:
             raise RuleFailed(
-                f"request #{request.pk} cannot execute: blocking rules now fail for "
-                f"{document.label}: {describe_failures(blocking)}",
+                gettext_noop(
+                    "request #%(id)s cannot execute: blocking rules now fail for "
+                    "%(document)s: %(rules)s"
+                ),
+                params={
+                    "id": request.pk,
+                    "document": named(document),
+                    "rules": bilingual_join([describe_failure(c) for c in blocking]),
+                },
                 details={"rules": [c.rule.code for c in blocking], "request": request.pk},
             )
         execute_close(
@@ -857,7 +885,9 @@ def close_request_reject(
     change the request and resubmit."""
     if not comment.strip():
         raise InvalidInput(
-            "a rejection needs a comment saying what to change", details={"field": "comment"}
+            gettext_noop("a rejection needs a comment saying what to change"),
+            params={},
+            details={"field": "comment"},
         )
     request, document = _lock_request_and_document(request.pk)
     step = _check_decider(actor, request)
@@ -892,11 +922,15 @@ def close_request_withdraw(
     request, document = _lock_request_and_document(request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied(
-            f"only the requester can withdraw request #{request.pk}",
+            gettext_noop("only the requester can withdraw request #%(id)s"),
+            params={"id": request.pk},
             details={"rule": "requester_only"},
         )
     if request.state != RequestState.PENDING:
-        raise InvalidTransition(f"request #{request.pk} is {request.state}, not pending")
+        raise InvalidTransition(
+            gettext_noop("request #%(id)s is %(state)s, not pending"),
+            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
+        )
     _check_request_current(request, document, "withdrawn")
     now = timezone.now()
     _end_request(actor, request, document, RequestState.WITHDRAWN, now, reason=reason)
@@ -927,17 +961,22 @@ def close_request_resubmit(
     request, document = _lock_request_and_document(request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied(
-            f"only the requester can resubmit request #{request.pk}",
+            gettext_noop("only the requester can resubmit request #%(id)s"),
+            params={"id": request.pk},
             details={"rule": "requester_only"},
         )
     if request.state != RequestState.REJECTED:
-        raise InvalidTransition(f"request #{request.pk} is {request.state}, not rejected")
+        raise InvalidTransition(
+            gettext_noop("request #%(id)s is %(state)s, not rejected"),
+            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
+        )
     action = request.action
     reason = reason_get(
         reason_code or request.reason_code,
         ReasonAction.CLOSE if action == RequestAction.CLOSE else ReasonAction.REOPEN,
     )
     new_remark = request.remark if remark is None else remark
+    remark_check(new_remark)
     new_lines = request.line_nos if line_nos is None else line_nos
     checklist: Checklist | None = None
     if action == RequestAction.CLOSE:
@@ -1025,7 +1064,11 @@ def close_requests_decide_batch(
     if decision not in Decision.values:
         raise InvalidInput(f"unknown decision '{decision}'", details={"field": "decision"})
     if decision == Decision.REJECT and not comment.strip():
-        raise InvalidInput("a batch rejection needs a comment", details={"field": "comment"})
+        raise InvalidInput(
+            gettext_noop("a batch rejection needs a comment"),
+            params={},
+            details={"field": "comment"},
+        )
     results: list[BatchItemResult] = []
     for request_id in request_ids:
         try:

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -28,6 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
@@ -57,14 +58,18 @@ from closeout.closing.services import (
     close_guard,
     close_period_check,
     document_reopen,
+    named,
     reason_get,
+    remark_check,
 )
 from closeout.core.errors import (
+    Bilingual,
     BrokerUnavailable,
     DomainError,
     InvalidInput,
     NotFound,
     PermissionDenied,
+    bilingual_label,
 )
 from closeout.core.metrics import observe_batch_finished
 from closeout.core.tasks import (
@@ -177,8 +182,14 @@ def batch_create(
         reason_get(
             reason_code, ReasonAction.REOPEN if action == BatchAction.REOPEN else ReasonAction.CLOSE
         )
+    remark_check(remark)
+    remark_check(comment, field="comment")
     if action == BatchAction.REJECT and not comment.strip():
-        raise InvalidInput("a batch rejection needs a comment", details={"field": "comment"})
+        raise InvalidInput(
+            gettext_noop("a batch rejection needs a comment"),
+            params={},
+            details={"field": "comment"},
+        )
     if queue_filter is not None:
         # Checked before it is stored with the job (PostgreSQL refuses a NUL in JSON).
         QueueFilter.from_dict({**queue_filter, "doc_type": doc_type})
@@ -222,7 +233,11 @@ def batch_create(
         items = [BatchItem(job=job, request_id=i, label=f"#{i}") for i in ids]
     flush()
     if total == 0:
-        raise InvalidInput("the selection matches no document", details={"field": "filter"})
+        raise InvalidInput(
+            gettext_noop("the selection matches no document"),
+            params={},
+            details={"field": "filter"},
+        )
     job.total = total
     job.save(update_fields=["total"])
     return job
@@ -307,28 +322,84 @@ def _close_outcome(
     """(predicted outcome, message) for closing one document: would_close, needs_approval or
     refused — the same guards as a manual close. An imported row passes its own remark and
     action instead of the job's."""
+    outcome, words = _close_outcome_words(
+        job,
+        document,
+        verdict,
+        open_value,
+        chunk,
+        remark=remark,
+        action=action,
+        close_date=close_date,
+    )
+    return ("refused" if outcome == "needs_remark" else outcome), words.en
+
+
+def _failing_rules(verdict: DocumentVerdict, severity: str) -> dict[str, object]:
+    """The rules of one severity a document fails, by code, named in both languages."""
+    return {
+        rule.code: Bilingual(f"{rule.code}: {rule.label_en}", rule.label_zh)
+        for rule, failing in verdict.failing
+        if failing == severity
+    }
+
+
+def _words(msgid: str, **params: object) -> Bilingual:
+    """A preview message in English and Chinese (a batch's owner reads it in either)."""
+    error = DomainError(msgid, params=params)
+    return Bilingual(error.message, str(error.details["message_zh"]))
+
+
+def _close_outcome_words(
+    job: BatchJob,
+    document: Document,
+    verdict: DocumentVerdict | None,
+    open_value: Decimal,
+    chunk: _Chunk,
+    *,
+    remark: str | None = None,
+    action: str | None = None,
+    close_date: date | None = None,
+) -> tuple[str, Bilingual]:
+    """_close_outcome with its message in both languages, and needs_remark told apart from
+    the other refusals."""
     remark = job.remark if remark is None else remark
     action = job.action if action is None else action
     if document.close_state != CloseState.OPEN:
-        return "skipped", f"{document.label} is {document.close_state}"
+        return "skipped", _words(
+            gettext_noop("%(document)s is %(state)s"),
+            document=named(document),
+            state=bilingual_label(document.get_close_state_display()),
+        )
     if not chunk.allows(document):
-        return (
-            "refused",
-            f"{job.created_by.get_username()} lacks '{chunk.perm}' for {document.label}",
+        return "refused", _words(
+            gettext_noop("%(user)s lacks '%(perm)s' for %(document)s"),
+            user=job.created_by.get_username(),
+            perm=chunk.perm,
+            document=named(document),
         )
     in_closed_period = chunk.period_refusal(close_date or job.close_date or timezone.localdate())
     if in_closed_period:
-        return "refused", f"{document.label}: {in_closed_period}"
+        return "refused", _words(
+            gettext_noop("%(document)s: %(why)s"),
+            document=named(document),
+            why=in_closed_period,
+        )
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
     try:
         close_guard(
-            document.label,
-            blocking={c: c for c in verdict.codes(Severity.BLOCKING)},
-            exceptions={c: c for c in verdict.codes(Severity.EXCEPTION)},
+            named(document),
+            blocking=_failing_rules(verdict, Severity.BLOCKING),
+            exceptions=_failing_rules(verdict, Severity.EXCEPTION),
             remark=remark,
         )
     except DomainError as refusal:
-        return "refused", refusal.message
+        # The close would need a remark (closing.services.remark_required): not a refusal of
+        # the document, a field the batch left empty.
+        outcome = "needs_remark" if refusal.details.get("field") == "remark" else "refused"
+        return outcome, Bilingual(
+            refusal.message, str(refusal.details.get("message_zh", refusal.message))
+        )
     exception = bool(verdict.codes(Severity.EXCEPTION))
     route = route_choose(
         document=document,
@@ -339,9 +410,11 @@ def _close_outcome(
     )
     needs_approval = chunk.policy(document).direct_close_needs_approval
     if route is not None or needs_approval or action == BatchAction.REQUEST:
-        name = route.name if route else "policy"
-        return "needs_approval", f"approval route: {name}"
-    return "would_close", ""
+        if route is not None:
+            route_words = _words(gettext_noop("approval route: %(name)s"), name=route.name)
+            return "needs_approval", route_words
+        return "needs_approval", _words(gettext_noop("approval route: policy"))
+    return "would_close", Bilingual("", "")
 
 
 def _chunks(qs: QuerySet[BatchItem], size: int) -> Iterator[list[BatchItem]]:
@@ -373,10 +446,13 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
     for chunk in _chunks(items, chunk_size):
         predictions = _predict(job, chunk)
         for item, (outcome, message, value) in zip(chunk, predictions, strict=True):
-            item.predicted, item.predicted_message = outcome, message[:2000]
+            item.predicted, item.predicted_message = outcome, _in_english(message)[:2000]
+            if isinstance(message, Bilingual) and message.zh != message.en:
+                # The page shows the owner's language; the API and the CSV keep English.
+                item.params = {**item.params, "predicted_message_zh": message.zh[:2000]}
             counts[outcome] = counts.get(outcome, 0) + 1
             released += value
-        BatchItem.objects.bulk_update(chunk, ["predicted", "predicted_message"])
+        BatchItem.objects.bulk_update(chunk, ["predicted", "predicted_message", "params"])
     BatchJob.objects.filter(pk=job.pk).update(
         predicted=counts, predicted_released_value=released, state=BatchState.PREVIEWED
     )
@@ -384,21 +460,26 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
     return job
 
 
-def _predict(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, str, Decimal]]:
+def _in_english(message: object) -> str:
+    return message.en if isinstance(message, Bilingual) else str(message)
+
+
+def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, object, Decimal]]:
     if job.action in (BatchAction.CLOSE, BatchAction.REQUEST):
         ids = [i.document_id for i in chunk if i.document_id]
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
         values = released_value_for(ids, doc_type=job.doc_type)
         perm = Perm.CLOSE_REQUEST if job.action == BatchAction.REQUEST else Perm.CLOSE_DIRECT
         permissions = _Chunk(job.created_by, perm)
-        result = []
+        result: list[tuple[str, object, Decimal]] = []
         for item in chunk:
             assert item.document is not None  # noqa: S101
             value = values.get(item.document.pk, Decimal(0))
-            outcome, message = _close_outcome(
+            outcome, words = _close_outcome_words(
                 job, item.document, verdicts.get(item.document.pk), value, permissions
             )
-            result.append((outcome, message, value if outcome != "refused" else Decimal(0)))
+            refused = outcome in REFUSED_OUTCOMES
+            result.append((outcome, words, Decimal(0) if refused else value))
         return result
     if job.action == BatchAction.REOPEN:
         permissions = _Chunk(job.created_by, Perm.REOPEN_APPROVE)
@@ -429,11 +510,19 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, str, Deci
 # --- running -------------------------------------------------------------------------------
 
 
-def batch_start(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) -> BatchJob:
+REFUSED_OUTCOMES = ("refused", "needs_remark")
+
+
+def batch_start(
+    *, actor: AbstractBaseUser, job: BatchJob, workers: int = 2, when_refused: str = "run"
+) -> BatchJob:
     """Queue the run; `workers` tasks share the job's items. Their sending is recorded with the
     job and happens after commit; when the broker does not answer, the job stays queued (it is
     sent later) and BrokerUnavailable says so. Starting a job that is queued but unsent sends
-    it again (a retry of a start that met no broker). A big job takes a backup first."""
+    it again (a retry of a start that met no broker). A big job takes a backup first.
+
+    Documents the preview refused: `when_refused="run"` tries them anyway, "refuse" starts
+    nothing while there are any, "skip" marks them skipped and runs only the rest."""
     if job.state in (BatchState.DRAFT, BatchState.PREVIEWED) and job.created_by_id == actor.pk:
         backup_before_batch(actor=actor, batch_id=job.pk, documents=job.total)
     with transaction.atomic():
@@ -442,7 +531,11 @@ def batch_start(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) -> 
             _record_dispatch(job, workers)
         else:
             if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
-                raise InvalidInput(f"batch #{job.pk} is {job.state}; it was already started")
+                raise InvalidInput(
+                    gettext_noop("batch #%(id)s is %(state)s; it was already started"),
+                    params={"id": job.pk, "state": bilingual_label(job.get_state_display())},
+                )
+            _handle_refused(job, when_refused)
             job.state, job.started_at = BatchState.QUEUED, timezone.now()
             job.save(update_fields=["state", "started_at"])
             audit_record(
@@ -463,6 +556,37 @@ def batch_start(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) -> 
     job.refresh_from_db()
     batch_raise_if_unsent(job)
     return job
+
+
+def _handle_refused(job: BatchJob, when_refused: str) -> None:
+    """Refuse to start a run whose preview refuses documents, or skip those documents."""
+    if when_refused == "run":
+        return
+    refused = BatchItem.objects.filter(
+        job=job, state=ItemState.PENDING, predicted__in=REFUSED_OUTCOMES
+    )
+    count = refused.count()
+    if not count:
+        return
+    if when_refused != "skip":
+        raise InvalidInput(
+            gettext_noop(
+                "the preview refuses %(n)s document(s); run only the closable ones, "
+                "or change the selection"
+            ),
+            params={"n": count},
+            details={"field": "only_closable", "refused": count},
+        )
+    refused.update(
+        state=ItemState.SKIPPED,
+        outcome="skipped",
+        message=F("predicted_message"),
+        processed_at=timezone.now(),
+    )
+    BatchJob.objects.filter(pk=job.pk).update(
+        skipped=F("skipped") + count, processed=F("processed") + count
+    )
+    job.refresh_from_db()
 
 
 def _record_dispatch(job: BatchJob, workers: int) -> None:
@@ -556,7 +680,10 @@ def batch_cancel(*, actor: AbstractBaseUser, job: BatchJob) -> BatchJob:
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state in (BatchState.DONE, BatchState.CANCELLED):
-            raise InvalidInput(f"batch #{job.pk} is already {job.state}")
+            raise InvalidInput(
+                gettext_noop("batch #%(id)s is already %(state)s"),
+                params={"id": job.pk, "state": bilingual_label(job.get_state_display())},
+            )
         job.cancel_requested = True
         if job.state in (BatchState.DRAFT, BatchState.PREVIEWED):
             job.state = BatchState.CANCELLED

@@ -5,3 +5,14 @@ class ClosingConfig(AppConfig):
     name = "closeout.closing"
     label = "closing"
     verbose_name = "结案 / Closing"
+
+    def ready(self) -> None:
+        from closeout.closing.models import ReasonCode
+        from closeout.notifications.catalog import ZH, register_labels
+
+        def reason_label(code: str, lang: str) -> str:
+            field = "label_zh" if lang == ZH else "label_en"
+            label = ReasonCode.objects.filter(code=code).values_list(field, flat=True).first()
+            return label or code
+
+        register_labels("reason", reason_label)

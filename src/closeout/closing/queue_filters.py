@@ -5,6 +5,7 @@ query string that the page validated, and it is read and deleted only by its own
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_noop
 
 from closeout.closing.models import SavedQueueFilter
 from closeout.core.errors import Conflict, InvalidInput, NotFound
@@ -23,10 +24,13 @@ def queue_filter_save(
     """Save (or replace) the filter called `name`."""
     name = name.strip()
     if not name:
-        raise InvalidInput("a saved filter needs a name", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("a saved filter needs a name"), params={}, details={"field": "name"}
+        )
     if not query:
         raise InvalidInput(
-            "the queue shows no filter to save: filter first, then save",
+            gettext_noop("the queue shows no filter to save: filter first, then save"),
+            params={},
             details={"field": "query"},
         )
     mine = SavedQueueFilter.objects.select_for_update().filter(user_id=actor.pk, doc_type=doc_type)
@@ -37,7 +41,8 @@ def queue_filter_save(
         return existing
     if mine.count() >= MAX_FILTERS_PER_TYPE:
         raise InvalidInput(
-            f"at most {MAX_FILTERS_PER_TYPE} saved filters per document type: delete one first",
+            gettext_noop("at most %(n)s saved filters per document type: delete one first"),
+            params={"n": MAX_FILTERS_PER_TYPE},
             details={"field": "name"},
         )
     try:
@@ -46,11 +51,18 @@ def queue_filter_save(
                 user_id=actor.pk, doc_type=doc_type, name=name, query=query
             )
     except IntegrityError as exc:  # the same name saved at the same moment
-        raise Conflict(f"a filter named '{name}' was just saved; try again") from exc
+        raise Conflict(
+            gettext_noop("a filter named '%(name)s' was just saved; try again"),
+            params={"name": name},
+        ) from exc
 
 
 @transaction.atomic
 def queue_filter_delete(*, actor: AbstractBaseUser, filter_id: int) -> None:
     deleted, _ = SavedQueueFilter.objects.filter(pk=filter_id, user_id=actor.pk).delete()
     if not deleted:
-        raise NotFound(f"no saved filter #{filter_id} of yours", details={"filter": filter_id})
+        raise NotFound(
+            gettext_noop("no saved filter #%(id)s of yours"),
+            params={"id": filter_id},
+            details={"filter": filter_id},
+        )

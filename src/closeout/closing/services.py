@@ -5,6 +5,7 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
@@ -39,7 +41,16 @@ from closeout.closing.transitions import (
     lines_close,
     lines_state_set,
 )
-from closeout.core.errors import InvalidInput, InvalidTransition, RuleFailed, StaleVersion
+from closeout.core.errors import (
+    Bilingual,
+    InvalidInput,
+    InvalidTransition,
+    RuleFailed,
+    StaleVersion,
+    bilingual_join,
+    bilingual_label,
+    document_words,
+)
 from closeout.documents.models import (
     CloseKind,
     CloseState,
@@ -51,16 +62,43 @@ from closeout.documents.services import document_lock, events_apply_quarantined
 AUTO_REASON = "auto_rules_met"
 
 
+def named(document: Document) -> Bilingual:
+    """The document in a message: its type in the message's language and its number."""
+    return document_words(document.doc_type, document.number, document.get_doc_type_display())
+
+
 def reason_get(code: str, action: ReasonAction) -> ReasonCode:
     reason = ReasonCode.objects.filter(code=code, action=action, active=True).first()
     if reason is None:
         valid = ReasonCode.objects.filter(action=action, active=True, system=False)
         raise InvalidInput(
-            f"unknown {action} reason '{code}'; use one of: "
-            + ", ".join(valid.values_list("code", flat=True)),
+            gettext_noop("unknown %(action)s reason '%(code)s'; use one of: %(allowed)s"),
+            params={
+                "action": Bilingual(str(action), "结案" if action == "close" else "反结案"),
+                "code": code,
+                "allowed": ", ".join(valid.values_list("code", flat=True)),
+            },
             details={"field": "reason", "allowed": list(valid.values_list("code", flat=True))},
         )
     return reason
+
+
+REMARK_MAX = 2000
+
+
+def remark_check(remark: str | None, *, field: str = "remark") -> None:
+    """A remark (or comment) is free text of at most REMARK_MAX characters: enough to explain
+    an exception, short enough to read in a list and to store with every audit event."""
+    if remark is not None and len(remark) > REMARK_MAX:
+        raise InvalidInput(
+            gettext_noop("the %(field)s has %(n)s characters; at most %(max)s are allowed"),
+            params={
+                "field": Bilingual(field, "意见" if field == "comment" else "备注"),
+                "n": len(remark),
+                "max": REMARK_MAX,
+            },
+            details={"field": field, "max_length": REMARK_MAX},
+        )
 
 
 def describe_failures(checks: list[RuleCheck]) -> str:
@@ -214,10 +252,15 @@ def close_date_check(value: date | None, document: Document) -> date:
     today = timezone.localdate()
     chosen = value or today
     if chosen > today:
-        raise InvalidInput(f"close date {chosen} is in the future", details={"field": "close_date"})
+        raise InvalidInput(
+            gettext_noop("close date %(date)s is in the future; choose today or an earlier day"),
+            params={"date": chosen},
+            details={"field": "close_date"},
+        )
     if chosen < document.document_date:
         raise InvalidInput(
-            f"close date {chosen} is before the document date {document.document_date}",
+            gettext_noop("close date %(date)s is before the document date %(document_date)s"),
+            params={"date": chosen, "document_date": document.document_date},
             details={"field": "close_date"},
         )
     close_period_check(chosen, field="close_date")
@@ -228,7 +271,11 @@ def close_period_check(day: date, *, field: str) -> None:
     """Refuse a close dated inside a closed accounting period (已关账)."""
     if approval_answers().period_is_closed(day):
         raise InvalidInput(
-            f"close date {day} lies in a closed accounting period; choose a date in an open period",
+            gettext_noop(
+                "close date %(date)s lies in a closed accounting period; "
+                "choose a date in an open period"
+            ),
+            params={"date": day},
             details={"field": field, "close_date": day.isoformat()},
         )
 
@@ -248,42 +295,70 @@ def selected_lines(
     missing = [n for n in line_nos if n not in by_no]
     if missing:
         raise InvalidInput(
-            f"{document.label} has no line {', '.join(map(str, missing))}",
+            gettext_noop("%(document)s has no line %(lines)s"),
+            params={"document": named(document), "lines": ", ".join(map(str, missing))},
             details={"field": "lines", "line_nos": missing},
         )
     chosen = [by_no[n] for n in line_nos]
     try:
         check_lines(document, chosen, action)
     except InvalidTransition as refusal:
-        raise InvalidInput(refusal.message, details={"field": "lines", **refusal.details}) from None
+        raise InvalidInput(
+            refusal.msgid or refusal.message,
+            params=refusal.params if refusal.msgid else None,
+            details={"field": "lines", **refusal.details},
+        ) from None
     return chosen
 
 
+def remark_required(*, exceptions: Mapping[str, object], remark: str) -> bool:
+    """Whether a close needs a remark: an exception rule fails and none was written. The close
+    guard, the batch preview and the pages ask this one question."""
+    return bool(exceptions) and not remark.strip()
+
+
 def close_guard(
-    label: str, *, blocking: dict[str, str], exceptions: dict[str, str], remark: str
+    label: object,
+    *,
+    blocking: Mapping[str, object],
+    exceptions: Mapping[str, object],
+    remark: str,
 ) -> None:
     """The one guard of a manual close, given the failing rules (code: description): used by
     the checklist path, the batch path, and the pages (to show the button)."""
     if blocking:
         raise RuleFailed(
-            f"{label} cannot be closed: blocking rules fail: " + "; ".join(blocking.values()),
+            gettext_noop("%(document)s cannot be closed: blocking rules fail: %(rules)s"),
+            params={"document": label, "rules": bilingual_join(list(blocking.values()))},
             details={"rules": list(blocking)},
         )
-    if exceptions and not remark.strip():
+    if remark_required(exceptions=exceptions, remark=remark):
         raise InvalidInput(
-            f"{label}: exception rules fail ({'; '.join(exceptions.values())}); "
-            "a remark explaining the exception is required",
+            gettext_noop(
+                "%(document)s: exception rules fail (%(rules)s); "
+                "a remark explaining the exception is required"
+            ),
+            params={"document": label, "rules": bilingual_join(list(exceptions.values()))},
             details={"field": "remark", "rules": list(exceptions)},
         )
 
 
-def _described(checks: list[RuleCheck]) -> dict[str, str]:
-    return {c.rule.code: describe_failures([c]) for c in checks}
+def describe_failure(check: RuleCheck) -> Bilingual:
+    """One failing rule with its failing lines, in English and Chinese."""
+    lines = ", ".join(map(str, check.failing_lines))
+    return Bilingual(
+        describe_failures([check]),
+        f"{check.rule.label('zh-hans')}（行 {lines}）" if lines else check.rule.label("zh-hans"),
+    )
+
+
+def _described(checks: list[RuleCheck]) -> dict[str, object]:
+    return {c.rule.code: describe_failure(c) for c in checks}
 
 
 def check_closable(checklist: Checklist, *, remark: str) -> None:
     close_guard(
-        checklist.document.label,
+        named(checklist.document),
         blocking=_described(checklist.blocking),
         exceptions=_described(checklist.exceptions),
         remark=remark,
@@ -308,12 +383,19 @@ def document_lock_for(
     )
     if expected_version is not None and document.version != expected_version:
         raise StaleVersion(
-            f"{document.label} is at version {document.version}, not {expected_version}: "
-            "it changed since you read it; read it again and retry",
+            gettext_noop(
+                "%(document)s is at version %(version)s, not %(expected)s: it changed since "
+                "you read it; read it again and retry"
+            ),
+            params={
+                "document": named(document),
+                "version": document.version,
+                "expected": expected_version,
+            },
             details={"version": document.version},
         )
     if action is not None:
-        next_state(document.label, document.close_state, action)
+        next_state(named(document), document.close_state, action)
     return document
 
 
@@ -333,10 +415,14 @@ def document_close(
         actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE, expected_version=expected_version
     )
     reason = reason_get(reason_code, ReasonAction.CLOSE)
+    remark_check(remark)
     chosen_date = close_date_check(close_date, document)
     lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
-        raise InvalidInput(f"{document.label} has no open line to close")
+        raise InvalidInput(
+            gettext_noop("%(document)s has no open line to close"),
+            params={"document": named(document)},
+        )
     # A whole-document close is checked as a whole, so a held line blocks it (no_line_on_hold)
     # instead of the close quietly shrinking to the lines that happen to be open.
     checklist = close_checklist_for(
@@ -355,23 +441,53 @@ def document_close(
     )
 
 
+@dataclass(frozen=True)
+class ClosePath:
+    """Which way a close goes: now (direct) or through a close request, and why."""
+
+    needs_approval: bool
+    by_policy: bool = False
+    route: str = ""
+
+
+def close_path(document: Document, checklist: Checklist, line_nos: list[int]) -> ClosePath:
+    """A direct close is for documents no approval route applies to (S9); the policy can also
+    demand approval for every close of a type. Changes nothing: the pages ask it before the
+    click, the close service before it writes."""
+    if checklist.policy.direct_close_needs_approval:
+        return ClosePath(needs_approval=True, by_policy=True)
+    route = approval_answers().route_for_close(document, checklist=checklist, line_nos=line_nos)
+    if route is not None:
+        return ClosePath(needs_approval=True, route=route.name)
+    return ClosePath(needs_approval=False)
+
+
 def _refuse_if_approval_needed(
     document: Document, checklist: Checklist, line_nos: list[int]
 ) -> None:
-    """A direct close is for documents no approval route applies to (S9); the policy can also
-    demand approval for every close of a type."""
-    if checklist.policy.direct_close_needs_approval:
+    path = close_path(document, checklist, line_nos)
+    if path.by_policy:
         raise InvalidTransition(
-            f"{document.label}: the {document.doc_type} policy requires approval for every "
-            "close; submit a close request instead",
+            gettext_noop(
+                "%(document)s: the %(doc_type)s policy requires approval for every close; "
+                "submit a close request instead"
+            ),
+            params={
+                "document": named(document),
+                "doc_type": Bilingual(
+                    document.doc_type, bilingual_label(document.get_doc_type_display()).zh
+                ),
+            },
             details={"needs": "close_request"},
         )
-    route = approval_answers().route_for_close(document, checklist=checklist, line_nos=line_nos)
-    if route is not None:
+    if path.needs_approval:
         raise InvalidTransition(
-            f"{document.label}: this close needs approval (route '{route.name}'); "
-            "submit a close request instead",
-            details={"needs": "close_request", "route": route.name},
+            gettext_noop(
+                "%(document)s: this close needs approval (route '%(route)s'); "
+                "submit a close request instead"
+            ),
+            params={"document": named(document), "route": path.route},
+            details={"needs": "close_request", "route": path.route},
         )
 
 
@@ -426,8 +542,11 @@ def execute_close(
     elif header_action == Action.APPROVE_CLOSE:
         # A document request closes the whole document or nothing.
         raise RuleFailed(
-            f"{document.label}: a line is still open, on hold or pending; the document cannot "
-            "close as a whole",
+            gettext_noop(
+                "%(document)s: a line is still open, on hold or pending; the document cannot "
+                "close as a whole"
+            ),
+            params={"document": named(document)},
             details={"rules": ["no_line_on_hold"]},
         )
     document.refresh_from_db()
@@ -493,6 +612,7 @@ def document_reopen(
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
     document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, action=Action.REOPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
+    remark_check(remark)
     if approval_answers().period_is_closed(document.close_date):
         raise InvalidTransition(
             f"{document.label} was closed on {document.close_date}, in a closed accounting "

@@ -124,7 +124,7 @@ def in_both_languages(msgid: str, **params: object) -> tuple[str, str]:
     return texts[0], texts[1]
 
 
-def refusal(what: str, state: str, action: Action, *, lines: bool = False) -> InvalidTransition:
+def refusal(what: object, state: str, action: Action, *, lines: bool = False) -> InvalidTransition:
     """The refusal of an action the table does not allow: it names the document (or line), its
     state, the action and what is allowed from here, in English and Chinese."""
     allowed = allowed_actions(state, lines=lines)
@@ -166,7 +166,7 @@ def _in(language: str, text: object) -> str:
         return str(text)
 
 
-def next_state(what: str, state: str, action: Action, *, lines: bool = False) -> str:
+def next_state(what: object, state: str, action: Action, *, lines: bool = False) -> str:
     """The state `action` leads to from `state`, or the refusal."""
     table = LINE_TRANSITIONS if lines else DOCUMENT_TRANSITIONS
     target = table.get((state, action))
@@ -184,7 +184,7 @@ HEADER_STATES_FOR_LINE_ACTIONS: dict[Action, tuple[str, ...]] = {
 }
 
 
-def check_header_allows_lines(what: str, header_state: str, action: Action) -> None:
+def check_header_allows_lines(what: object, header_state: str, action: Action) -> None:
     """Refuse a line action that the document's own state does not allow."""
     if header_state not in HEADER_STATES_FOR_LINE_ACTIONS.get(action, (S.OPEN,)):
         raise refusal(what, header_state, action)

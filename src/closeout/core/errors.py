@@ -3,17 +3,85 @@
 The API maps them to JSON {"code", "message", "details"}; pages and commands show the message.
 """
 
+from collections.abc import Mapping
 from typing import Any
+
+from django.utils import translation
+
+
+def _render(msgid: str, params: Mapping[str, object], language: str) -> str:
+    with translation.override(language):
+        return translation.gettext(msgid) % {k: str(v) for k, v in params.items()}
+
+
+class Bilingual:
+    """A message parameter that reads differently in English and in Chinese (a rule's label, a
+    list of failing rules); rendered in the language active when the message is."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        self.en, self.zh = en, zh
+
+    def __str__(self) -> str:
+        return self.zh if (translation.get_language() or "zh").startswith("zh") else self.en
+
+
+def bilingual_label(label: object) -> Bilingual:
+    """A model choice label written "中文 english" (未结案 open), split into its two halves."""
+    text = str(label)
+    head, sep, tail = text.partition(" ")
+    if not sep or head.isascii():
+        return Bilingual(text, text)
+    return Bilingual(tail, head)
+
+
+def document_words(doc_type: str, number: str, type_label: object) -> Bilingual:
+    """A document as people name it: "purchase_order PO-1" in English messages (as the API
+    and logs always said), "采购订单 PO-1" in Chinese."""
+    return Bilingual(f"{doc_type} {number}", f"{bilingual_label(type_label).zh} {number}")
+
+
+def bilingual_join(parts: list[object], *, en_sep: str = "; ", zh_sep: str = "；") -> Bilingual:
+    """Parts (lazy labels, Bilingual) joined, in each language."""
+    texts = []
+    for language, sep in (("en", en_sep), ("zh-hans", zh_sep)):
+        with translation.override(language):
+            texts.append(sep.join(str(p) for p in parts))
+    return Bilingual(texts[0], texts[1])
 
 
 class DomainError(Exception):
+    """`message` is plain English; given `params`, it is a gettext msgid (mark it with
+    gettext_noop) rendered with them in English (`message`), in Chinese (`details["message_zh"]`)
+    and in the page language (`text()`): one mechanism for every language a person reads."""
+
     code = "domain_error"
     http_status = 400
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        self.msgid = message if params is not None else ""
+        self.params = dict(params or {})
+        if params is not None:
+            message = _render(self.msgid, self.params, "en")
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        if params is not None:
+            self.details.setdefault("message_zh", _render(self.msgid, self.params, "zh-hans"))
+
+    def text(self) -> str:
+        """The message in the active language (English where no translation exists)."""
+        language = translation.get_language() or "zh-hans"
+        if self.msgid:
+            return _render(self.msgid, self.params, language)
+        if language.startswith("zh") and self.details.get("message_zh"):
+            return str(self.details["message_zh"])
+        return self.message
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}

@@ -45,7 +45,8 @@ _ACTION_DONE = {
 
 
 # Labels of codes that apps above notifications define, registered when those apps start
-# (documents: "doc_type", alerts: "alert", reports: "diagnostic_check"): (code, lang) → label.
+# (documents: "doc_type", closing: "reason", alerts: "alert", reports: "diagnostic_check"):
+# (code, lang) → label.
 LabelOf = Callable[[str, str], str]
 _LABELS: dict[str, LabelOf] = {}
 
@@ -354,6 +355,18 @@ def check_context(kind: MessageKind, context: Mapping[str, Any]) -> None:
         )
 
 
+def _chinese_words(texts: Mapping[str, str]) -> dict[str, str]:
+    """A document ("purchase_order PO-1") and a reason code in the words of a Chinese reader."""
+    words: dict[str, str] = {}
+    doc_type, _, number = texts.get("document", "").partition(" ")
+    if number and label_for("doc_type", doc_type, ZH) != doc_type:
+        words["document"] = f"{label_for('doc_type', doc_type, ZH)} {number}"
+    reason = texts.get("reason", "")
+    if reason:
+        words["reason"] = label_for("reason", reason, ZH)
+    return words
+
+
 def render(kind: MessageKind, context: Mapping[str, Any], lang: str) -> tuple[str, str]:
     """(title, body) of one message in one language."""
     if lang not in LANGUAGES:
@@ -361,6 +374,8 @@ def render(kind: MessageKind, context: Mapping[str, Any], lang: str) -> tuple[st
     check_context(kind, context)
     values = {**kind.optional, **context}
     texts = {key: display(value, lang) for key, value in values.items()}
+    if lang == ZH:
+        texts.update(_chinese_words(texts))
     if kind.derive is not None:
         texts.update(kind.derive(values, lang))
     try:

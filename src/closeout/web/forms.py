@@ -21,6 +21,7 @@ from closeout.access.login_throttle import (
 from closeout.audit.models import AuditAction
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.selectors import STATES_TO_CLOSE
+from closeout.closing.services import REMARK_MAX
 from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
@@ -137,7 +138,7 @@ class ReasonField(forms.ChoiceField):
 
         english = (get_language() or "").startswith("en")
         self.choices = [("", gettext("Choose…"))] + [
-            (r.code, f"{r.label_en if english else r.label_zh} ({r.code})")
+            (r.code, r.label_en if english else r.label_zh)
             for r in ReasonCode.objects.filter(action=action, active=True, system=False)
         ]
 
@@ -227,11 +228,20 @@ class QueueForm(forms.Form):
         }
 
 
+def remark_field(label: StrOrPromise, *, required: bool = False, rows: int = 3) -> forms.CharField:
+    """Free text of at most REMARK_MAX characters (the services check it too); the page counts
+    the characters as they are typed (closeout.js, data-counter)."""
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=REMARK_MAX,
+        widget=forms.Textarea(attrs={"rows": rows, "data-counter": "1"}),
+    )
+
+
 class CloseForm(forms.Form):
     reason = ReasonField(label=_("Close reason"), required_message=_("Choose a close reason."))
-    remark = forms.CharField(
-        label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    remark = remark_field(_("Remark"))
     close_date = date_field(_("Close date"), required=True)
     lines = forms.TypedMultipleChoiceField(
         label=_("Lines to close"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
@@ -260,7 +270,7 @@ class CloseForm(forms.Form):
 
 class ReopenForm(forms.Form):
     reason = ReasonField(label=_("Reopen reason"), required_message=_("Choose a reopen reason."))
-    remark = forms.CharField(label=_("Remark"), widget=forms.Textarea(attrs={"rows": 3}))
+    remark = remark_field(_("Remark"), required=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -273,9 +283,7 @@ class DecideForm(forms.Form):
     decision = forms.ChoiceField(
         label=_("Decision"), choices=[("approve", _("Approve")), ("reject", _("Reject"))]
     )
-    comment = forms.CharField(
-        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    comment = remark_field(_("Comment"), rows=2)
     requests = forms.TypedMultipleChoiceField(
         label=_("Requests"), required=False, coerce=int, widget=forms.CheckboxSelectMultiple
     )
@@ -289,9 +297,7 @@ class DecideForm(forms.Form):
 
 class BatchForm(forms.Form):
     reason = ReasonField(label=_("Close reason"), required_message=_("Choose a close reason."))
-    remark = forms.CharField(
-        label=_("Remark"), required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    remark = remark_field(_("Remark"), rows=2)
     close_date = date_field(_("Close date"), required=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import LoginView
@@ -58,6 +59,7 @@ from closeout.core.inputs import is_digits
 from closeout.documents.models import CloseState, Document
 from closeout.notifications.selectors import inbox_for
 from closeout.notifications.services import notification_mark_read
+from closeout.web import feedback
 from closeout.web.forms import (
     AuditFilterForm,
     BatchForm,
@@ -67,6 +69,7 @@ from closeout.web.forms import (
     ReopenForm,
     ThrottledLoginForm,
 )
+from closeout.web.present import batch_refused, close_facts, close_plan
 from closeout.web.templatetags.closeout_web import lang_part
 
 PAGE_SIZE = 50
@@ -106,9 +109,7 @@ def refusal_text(error: DomainError) -> str:
             if error.details.get("org_unit")
             else "",
         }
-    if get_language().startswith("zh") and error.details.get("message_zh"):
-        return str(error.details["message_zh"])
-    return error.message
+    return error.text()
 
 
 def _attach(form: forms.Form, error: DomainError) -> None:
@@ -171,9 +172,10 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else close_checklist_for(document)
     )
     events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
-    history = audit_events_for("document", document.pk)
+    history = audit_events_for(AuditObject.DOCUMENT, document.pk)
     from closeout.web.views_hold import hold_context  # views_hold builds on this module
 
+    plan = close_plan(document, checklist, close_preview_for(document)) if can_close else None
     return render(
         request,
         "web/document.html",
@@ -183,6 +185,8 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "checklist": checklist,
             "events": events,
             "history": history,
+            "plan": plan,
+            "facts": close_facts(document, lines),
             "can_close": can_close,
             "can_reopen": document.close_state == CloseState.CLOSED
             and any(_may(user, p, document) for p in (Perm.REOPEN_APPROVE, Perm.REOPEN_REQUEST)),
@@ -226,32 +230,33 @@ def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
                 pass
             elif request.POST.get("submit_as") == "request":
                 created = close_request_submit(**common, attachments=form.attachment_files())
+                messages.success(request, feedback.requested(created))
                 return redirect("web:request", pk=created.pk)
             else:
-                document_close(**common)
+                messages.success(request, feedback.closed(document_close(**common)))
                 return redirect("web:document", pk=document.pk)
         except InvalidTransition as exc:
             if exc.details.get("needs") == "close_request":
-                needs_approval = exc.message
+                needs_approval = refusal_text(exc)
             else:
                 _attach(form, exc)
         except DomainError as exc:
             _attach(form, exc)
     chosen = form.cleaned_data.get("lines") if form.is_bound and form.is_valid() else None
     line_nos = sorted(chosen) if chosen else None
+    checklist = close_checklist_with_risks(
+        document, actor=user, reason_code=request.POST.get("reason", ""), line_nos=line_nos
+    )
+    preview = close_preview_for(document, line_nos=line_nos)
     return render(
         request,
         "web/close.html",
         {
             "document": document,
             "form": form,
-            "checklist": close_checklist_with_risks(
-                document,
-                actor=user,
-                reason_code=request.POST.get("reason", ""),
-                line_nos=line_nos,
-            ),
-            "preview": close_preview_for(document, line_nos=line_nos),
+            "checklist": checklist,
+            "preview": preview,
+            "plan": close_plan(document, checklist, preview),
             "needs_approval": needs_approval,
             "can_direct": user_has_perm(
                 user, Perm.CLOSE_DIRECT, org_unit=document.org_unit, doc_type=document.doc_type
@@ -282,14 +287,16 @@ def document_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
                 document_reopen(
                     actor=user, document=document, reason_code=data["reason"], remark=data["remark"]
                 )
+                messages.success(request, feedback.reopened(document))
                 return redirect("web:document", pk=document.pk)
             created = reopen_request_submit(
                 actor=user, document=document, reason_code=data["reason"], remark=data["remark"]
             )
+            messages.success(request, feedback.requested(created))
             return redirect("web:request", pk=created.pk)
         except InvalidTransition as exc:
             if exc.details.get("needs") == "reopen_request":
-                needs_request = exc.message
+                needs_request = refusal_text(exc)
             else:
                 _attach(form, exc)
         except DomainError as exc:
@@ -332,6 +339,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 _attach(form, exc)
             else:
+                feedback.decided_many(request, results, form.cleaned_data["decision"])
                 waiting = requests_waiting_for(user)
                 form = DecideForm(request_ids=[r.pk for r in waiting])
     return render(
@@ -387,10 +395,13 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             if request.POST.get("withdraw"):
                 close_request_withdraw(actor=user, request=req, reason=comment)
+                messages.success(request, feedback.withdrawn(req))
             elif decision == "approve":
-                close_request_approve(actor=user, request=req, comment=comment)
+                done = close_request_approve(actor=user, request=req, comment=comment)
+                messages.success(request, feedback.approved(done))
             else:
                 close_request_reject(actor=user, request=req, comment=comment)
+                messages.success(request, feedback.rejected(req))
             return redirect("web:request", pk=req.pk)
         except DomainError as exc:
             _attach(form, exc)
@@ -443,8 +454,13 @@ def batch_new(request: HttpRequest) -> HttpResponse:
                 remark=form.cleaned_data["remark"],
                 close_date=form.cleaned_data["close_date"],
             )
-            batch_preview(actor=user, job=job)
-            return redirect("web:batch", pk=job.pk)
+            job = batch_preview(actor=user, job=job)
+            needs_remark = job.predicted.get("needs_remark", 0)
+            if not needs_remark:
+                return redirect("web:batch", pk=job.pk)
+            batch_cancel(actor=user, job=job)
+            form.add_error("remark", feedback.remark_needed(needs_remark))
+            refused = True
         except DomainError as exc:
             _attach(form, exc)
             refused = True
@@ -483,7 +499,13 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         job = _job_for(request, pk)
         if request.method == "POST":
             if request.POST.get("op") == "start":
-                batch_start(actor=_user(request), job=job, workers=1)
+                batch_start(
+                    actor=_user(request),
+                    job=job,
+                    workers=1,
+                    when_refused="skip" if request.POST.get("only_closable") else "refuse",
+                )
+                messages.success(request, feedback.batch_started(job))
             elif request.POST.get("op") == "cancel":
                 batch_cancel(actor=_user(request), job=job)
             elif request.POST.get("op") == "resume":
@@ -492,8 +514,18 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         return _refused(request, exc)
     items = list(batch_results(job).select_related("document")[:500])
+    refused, closable = batch_refused(job)
     return render(
-        request, "web/batch.html", {"job": job, "items": items, "help": "batch", **_progress(job)}
+        request,
+        "web/batch.html",
+        {
+            "job": job,
+            "items": items,
+            "help": "batch",
+            "refused": refused,
+            "closable": closable,
+            **_progress(job),
+        },
     )
 
 

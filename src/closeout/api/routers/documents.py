@@ -25,6 +25,7 @@ from closeout.api.schemas import (
 )
 from closeout.api.selectors import audit_row, cursor_value, visible_scope
 from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.audit.models import AuditObject
 from closeout.audit.selectors import audit_events_for
 from closeout.closing.selectors import (
     QueueFilter,
@@ -242,4 +243,4 @@ def document_audit(request: HttpRequest, doc_type: str, number: str) -> Any:
         doc_type=doc_type,
         what=document.label,
     )
-    return [audit_row(e) for e in audit_events_for("document", document.pk)]
+    return [audit_row(e) for e in audit_events_for(AuditObject.DOCUMENT, document.pk)]

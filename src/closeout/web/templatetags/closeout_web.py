@@ -17,8 +17,9 @@ register = template.Library()
 
 @register.inclusion_tag("web/_header.html", takes_context=True)
 def workbench_header(context: template.Context) -> dict[str, Any]:
-    request: HttpRequest = context["request"]
-    user = request.user
+    request: HttpRequest | None = context.get("request")
+    # The 500 page renders without a request: a header with no user and no menu.
+    user = getattr(request, "user", None)
     data: dict[str, Any] = {"request": request, "user": user}
     if isinstance(user, AbstractBaseUser) and user.is_authenticated:
         english = (get_language() or "").startswith("en")
@@ -31,7 +32,21 @@ def workbench_header(context: template.Context) -> dict[str, Any]:
         may_decide = bool(perms & {"close.approve", "reopen.approve"})
         data["waiting"] = len(requests_waiting_for(user)) if may_decide else 0
         data["may_configure"] = bool(perms & {"policy.manage", "access.manage"})
+        data["menu"] = menu_for(user, perms)
     return data
+
+
+def menu_for(user: AbstractBaseUser, perms: set[str]) -> dict[str, bool]:
+    """The menu entries a user may open (the pages check again): no link that ends in a 403."""
+    from closeout.access.selectors import holds_company_wide
+
+    return {
+        "audit": "audit.view" in perms,
+        "imports": "import.run" in perms,
+        "reports": "report.view" in perms,
+        "diagnostics": "report.view" in perms,
+        "archive": "audit.view" in perms and holds_company_wide(user, "audit.view"),
+    }
 
 
 @register.filter
@@ -133,6 +148,18 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "reason_changed": ("原因变更", "reason changed"),
     "route_changed": ("审批流变更", "approval route changed"),
     "period_changed": ("会计期间变更", "accounting period changed"),
+    "archive_pack_exported": ("导出归档包", "archive pack exported"),
+    "batch_failed": ("批量失败", "batch failed"),
+    "import_validated": ("导入校验", "import validated"),
+    "import_executed": ("导入执行", "import executed"),
+    "diagnostics_run": ("运行诊断", "diagnostics run"),
+    "post_close_verified": ("结案后核验", "post-close verified"),
+    "token_created": ("创建令牌", "token created"),
+    "token_revoked": ("撤销令牌", "token revoked"),
+    "webhook_changed": ("Webhook 变更", "webhook changed"),
+    "data_exported": ("导出数据", "data exported"),
+    "backup_taken": ("备份", "backup taken"),
+    "restore_done": ("恢复", "restore done"),
 }
 
 

@@ -108,3 +108,36 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", restoreColumns);
+
+/* Free-text fields with a length limit show how many characters are left ("123 / 2000"). */
+function showCount(area) {
+  const counter = document.getElementById(`${area.id}-count`);
+  if (counter) { counter.textContent = `${area.value.length} / ${area.maxLength}`; }
+}
+function addCounters() {
+  document.querySelectorAll("textarea[data-counter]").forEach((area) => {
+    if (!document.getElementById(`${area.id}-count`)) {
+      const counter = document.createElement("small");
+      counter.id = `${area.id}-count`;
+      counter.className = "counter";
+      counter.setAttribute("aria-live", "polite");
+      area.insertAdjacentElement("afterend", counter);
+    }
+    showCount(area);
+  });
+}
+document.addEventListener("DOMContentLoaded", addCounters);
+document.addEventListener("htmx:afterSettle", addCounters);
+document.addEventListener("input", (event) => {
+  if (event.target instanceof HTMLTextAreaElement && event.target.dataset.counter) {
+    showCount(event.target);
+  }
+});
+
+/* A button with data-confirm asks before its form is sent: the text says what will happen. */
+document.addEventListener("submit", (event) => {
+  const button = event.submitter;
+  if (button instanceof HTMLElement && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
