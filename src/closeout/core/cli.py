@@ -84,6 +84,12 @@ class DomainCommand(BaseCommand):
     def add_document_arguments(parser: CommandParser) -> None:
         parser.add_argument("doc_type", metavar="TYPE", help="document type, e.g. purchase_order")
         parser.add_argument("number", metavar="NUMBER", help="document number")
+        parser.add_argument(
+            "--company",
+            metavar="CODE",
+            default="",
+            help="company code; needed only when the number exists in several companies",
+        )
 
     @staticmethod
     def add_actor_argument(parser: CommandParser) -> None:
@@ -108,8 +114,10 @@ def actor_for(username: str) -> AbstractBaseUser:
     return user
 
 
-def document_for(doc_type: str, number: str) -> Document:
-    return document_get(doc_type, number)
+def document_for(doc_type: str, number: str, company: str = "") -> Document:
+    """The document a command names; `company` (`--company CODE`) is needed only when the
+    number exists in several companies."""
+    return document_get(doc_type, number, company=company)
 
 
 def parse_lines(value: str | None, option: str = "--lines") -> list[int] | None:

@@ -72,3 +72,34 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
+
+
+class Company(models.Model):
+    """An organisation unit that is a company (公司): the top of its part of the tree, with its
+    base currency, time zone and fiscal calendar. Its units are those whose nearest company
+    ancestor it is; its documents, partner links and accounting periods are its own."""
+
+    unit = models.OneToOneField(
+        OrgUnit, primary_key=True, on_delete=models.PROTECT, related_name="company_profile"
+    )
+    base_currency = models.CharField("本位币 base currency", max_length=3, default="CNY")
+    time_zone = models.CharField("时区 time zone", max_length=60, default="Asia/Shanghai")
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        "会计年度起始月 fiscal year start", default=1
+    )
+
+    class Meta:
+        verbose_name = "公司 company"
+        verbose_name_plural = "公司 companies"
+        ordering = ["unit__code"]
+
+    def __str__(self) -> str:
+        return f"{self.unit.code} {self.unit.name}"
+
+    @property
+    def code(self) -> str:
+        return self.unit.code
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
