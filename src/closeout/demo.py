@@ -37,6 +37,7 @@ from closeout.audit.services import audit_chain_restart, sqlite_audit_guards_lif
 from closeout.closing.models import SweepRun
 from closeout.closing.services import document_close, document_hold, document_reopen
 from closeout.closing.sweep import sweep_run
+from closeout.core.companies import company_create
 from closeout.core.errors import DomainError
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
 from closeout.core.services import item_get_or_create, org_unit_create, partner_get_or_create
@@ -53,6 +54,10 @@ from closeout.documents.models import (
 from closeout.documents.services import LineInput, document_upsert, event_post
 
 DEMO_COMPANY = "DEMO"
+# The second company: Adventure Works' US entity, in US dollars, holding some of the same
+# purchase order numbers as the Chinese demo company (numbers are unique per company).
+US_COMPANY, US_PURCHASING = "AWUS", "AWUS-PUR"
+US_ORDERS = 8
 # A published demo password, printed with a warning; it passes the password policy (12+ characters,
 # not common, not numeric, unlike the demo users' names and e-mail addresses).
 DEMO_PASSWORD = "close-the-books"  # noqa: S105
@@ -108,6 +113,7 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("admin", "管理员 Administrator", "admin", DEMO_COMPANY, superuser=True),
+    DemoUser("buyer_us", "美国采购 Buyer (US)", "operator", US_COMPANY, (DocType.PURCHASE_ORDER,)),
     DemoUser(
         "buyer",
         "采购员 Buyer",
@@ -344,6 +350,7 @@ def demo_reset() -> None:
                     cursor.execute(f"DELETE FROM {quote(table)}")  # noqa: S608 (model table names)
     audit_chain_restart()
     try:
+        AccountingPeriod.objects.all().delete()  # before the companies they belong to
         # Settings scoped to an organisation unit (close policies, approval routes…) go with it.
         for model in apps.get_models():
             for f in model._meta.concrete_fields:
@@ -554,6 +561,49 @@ class _Builder:
         self.found_after_sweep()
         self.approvals()
         self.archived_last_year()
+        self.us_company()
+
+    def us_company(self) -> None:
+        """The US company's purchase orders (after the sweep, so the Chinese company's figures
+        stay as they are): AdventureWorks orders in dollars at rate 1, several with the same
+        number as an order of the Chinese company; the administrator, the auditor and the ERP
+        interface hold their roles there too (the group view)."""
+        roles = {role.code: role for role in Role.objects.all()}
+        for username, role in (("admin", "admin"), ("auditor", "auditor"), ("erp", "integration")):
+            grant_create(
+                actor=None,
+                user=self.user(username),
+                role=roles[role],
+                org_unit=self.units[US_COMPANY],
+                reason="closeout demo: group view",
+            )
+        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+        details: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for row in table_rows("PurchaseOrderDetail"):
+            details[row["PurchaseOrderID"]].append(row)
+        vendors = {v["BusinessEntityID"]: v for v in table_rows("Vendor")}
+        newest = max(_day(h["OrderDate"]) for h in headers)
+        shift = (self.today - timedelta(days=NEWEST_ORDER_AGE_DAYS)) - newest
+        for h in headers[:US_ORDERS]:
+            rows = sorted(
+                details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
+            )
+            order = self._po_timeline(h, rows, vendors[h["VendorID"]], shift)
+            document = document_upsert(
+                actor=self.user("erp"),
+                doc_type=DocType.PURCHASE_ORDER,
+                number=order.number,
+                org_unit=self.units[US_PURCHASING],
+                partner=self.partner(order),
+                document_date=order.order_day,
+                expected_date=order.expected_day,
+                lines=self.lines_of(order),
+                currency="USD",
+                source_system=AW_SOURCE,
+                external_id=f"US/PurchaseOrder/{h['PurchaseOrderID']}",
+            )
+            for event in order.events:
+                self.post(document, event, f"AWUS-{order.number}", AW_SOURCE)
 
     def archived_last_year(self) -> None:
         """Two purchase orders of last year, received, invoiced, paid and closed by hand more
@@ -601,6 +651,18 @@ class _Builder:
             self.units[code] = org_unit_create(code=code, name=name, parent=company)
         for code, name, parent in SUB_UNITS:
             self.units[code] = org_unit_create(code=code, name=name, parent=self.units[parent])
+        us = company_create(
+            actor=None,
+            code=US_COMPANY,
+            name="Adventure Works Cycles, Inc. (US)",
+            currency="USD",
+            time_zone="America/Los_Angeles",
+            fiscal_year_start_month=7,
+        )
+        self.units[US_COMPANY] = us.unit
+        self.units[US_PURCHASING] = org_unit_create(
+            code=US_PURCHASING, name="Purchasing (US)", parent=us.unit
+        )
 
     def po_unit(self, number: str) -> OrgUnit:
         """The purchasing group of an order: even AdventureWorks order numbers go east, odd
@@ -1635,7 +1697,11 @@ class _Builder:
         last_month_end = first_of_month - timedelta(days=1)
         earlier = last_month_end.replace(day=1) - timedelta(days=1)
         AccountingPeriod.objects.create(
-            name=f"{earlier:%Y-%m}", start=earlier.replace(day=1), end=earlier, closed=True
+            name=f"{earlier:%Y-%m}",
+            company=self.units[DEMO_COMPANY].company_profile,
+            start=earlier.replace(day=1),
+            end=earlier,
+            closed=True,
         )
         vendor = partner_get_or_create(
             code="DEMO-V-APPROVAL", name="演示供应商 Demo Supplier", kind=PartnerKind.SUPPLIER

@@ -775,13 +775,20 @@ def _described(failing: dict[str, tuple[Rule, set[int]]]) -> dict[str, str]:
     return described
 
 
+def _in_closed_period(
+    day: date, document: DocRow, closed_periods: list[tuple[date, date, str | None]]
+) -> bool:
+    """Whether `day` lies in a closed period of the document's company (or of every one)."""
+    return any(s <= day <= e and c in (None, document.company) for s, e, c in closed_periods)
+
+
 def _judge_close(
     row: RowCheck,
     document: DocRow,
     facts: _Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
-    closed_periods: list[tuple[date, date]],
+    closed_periods: list[tuple[date, date, str | None]],
 ) -> None:
     """A close or request row on an open document: lines, date, permission, rules, route."""
     perm = Perm.CLOSE_REQUEST if row.action == "request" else Perm.CLOSE_DIRECT
@@ -816,7 +823,7 @@ def _judge_close(
             f"close date {row.close_date} is before the document date {document.document_date}",
         )
     day = row.close_date or timezone.localdate()
-    if any(s <= day <= e for s, e in closed_periods):
+    if _in_closed_period(day, document, closed_periods):
         row.error(
             "close_date",
             f"close date {day} lies in a closed accounting period; choose a date in an open period",
@@ -898,11 +905,11 @@ def _judge_reopen(
     row: RowCheck,
     document: DocRow,
     perms: _Permissions,
-    closed_periods: list[tuple[date, date]],
+    closed_periods: list[tuple[date, date, str | None]],
     routes: list[ApprovalRoute],
 ) -> None:
     day = document.close_date
-    in_closed_period = day is not None and any(s <= day <= e for s, e in closed_periods)
+    in_closed_period = day is not None and _in_closed_period(day, document, closed_periods)
     if perms.allows(Perm.REOPEN_APPROVE, document) and not in_closed_period:
         row.outcome = "would_reopen"
         row.note = "reopens the last close"
@@ -975,7 +982,11 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
         _rule_facts(doc_type, sorted(ids), facts)
     close_routes = active_routes(RequestAction.CLOSE)
     reopen_routes = active_routes(RequestAction.REOPEN)
-    closed_periods = list(AccountingPeriod.objects.filter(closed=True).values_list("start", "end"))
+    closed_periods: list[tuple[date, date, str | None]] = list(
+        AccountingPeriod.objects.filter(closed=True).values_list(
+            "start", "end", "company__unit__code"
+        )
+    )
     for row in rows:
         if row.errors or row.document is None:
             continue

@@ -219,16 +219,16 @@ def close_date_check(value: date | None, document: Document) -> date:
             f"close date {chosen} is before the document date {document.document_date}",
             details={"field": "close_date"},
         )
-    close_period_check(chosen, field="close_date")
+    close_period_check(chosen, field="close_date", company_id=document.company_id)
     return chosen
 
 
-def close_period_check(day: date, *, field: str) -> None:
-    """Refuse a close dated inside a closed accounting period (已关账)."""
+def close_period_check(day: date, *, field: str, company_id: int | None = None) -> None:
+    """Refuse a close dated inside a closed accounting period (已关账) of the company."""
     # Imported here: approvals (which keeps the accounting periods) builds on closing.
     from closeout.approvals.selectors import period_is_closed
 
-    if period_is_closed(day):
+    if period_is_closed(day, company_id):
         raise InvalidInput(
             f"close date {day} lies in a closed accounting period; choose a date in an open period",
             details={"field": field, "close_date": day.isoformat()},
@@ -486,7 +486,7 @@ def document_reopen(
     # Imported here: approvals builds on closing, not the other way round.
     from closeout.approvals.selectors import period_is_closed
 
-    if period_is_closed(document.close_date):
+    if period_is_closed(document.close_date, document.company_id):
         raise InvalidTransition(
             f"{document.label} was closed on {document.close_date}, in a closed accounting "
             "period: submit a reopen request, which takes the finance route",
