@@ -563,6 +563,19 @@ class _Builder:
         self.archived_last_year()
         self.us_company()
 
+    def _us_orders(self, headers: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Two orders the Chinese company has too (the same numbers), then orders it does not
+        have."""
+        loaded = set(
+            Document.objects.filter(doc_type=DocType.PURCHASE_ORDER).values_list(
+                "number", flat=True
+            )
+        )
+        numbered = [(f"PO{h['PurchaseOrderID']}", h) for h in headers]
+        shared = [h for n, h in numbered if n in loaded][:2]
+        others = [h for n, h in numbered if n not in loaded]
+        return shared + others[: US_ORDERS - len(shared)]
+
     def us_company(self) -> None:
         """The US company's purchase orders (after the sweep, so the Chinese company's figures
         stay as they are): AdventureWorks orders in dollars at rate 1, several with the same
@@ -578,17 +591,8 @@ class _Builder:
                 reason="closeout demo: group view",
             )
         headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
-        details: dict[str, list[dict[str, str]]] = defaultdict(list)
-        for row in table_rows("PurchaseOrderDetail"):
-            details[row["PurchaseOrderID"]].append(row)
-        vendors = {v["BusinessEntityID"]: v for v in table_rows("Vendor")}
-        newest = max(_day(h["OrderDate"]) for h in headers)
-        shift = (self.today - timedelta(days=NEWEST_ORDER_AGE_DAYS)) - newest
-        for h in headers[:US_ORDERS]:
-            rows = sorted(
-                details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
-            )
-            order = self._po_timeline(h, rows, vendors[h["VendorID"]], shift)
+        chosen = self._us_orders(headers)
+        for h, order in zip(chosen, self._po_orders(chosen), strict=True):
             document = document_upsert(
                 actor=self.user("erp"),
                 doc_type=DocType.PURCHASE_ORDER,
@@ -705,24 +709,32 @@ class _Builder:
 
     # --- purchase orders and payables ----------------------------------------------------------
 
-    def purchase_orders(self) -> None:
-        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+    def _po_orders(self, headers: list[dict[str, str]] | None = None) -> list[_Order]:
+        """The AdventureWorks purchase orders (those of `headers`, default all) with their
+        derived timelines, dates shifted so that the newest order is 20 days old."""
+        every = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
         details: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in table_rows("PurchaseOrderDetail"):
             details[row["PurchaseOrderID"]].append(row)
         vendors = {v["BusinessEntityID"]: v for v in table_rows("Vendor")}
-        newest = max(_day(h["OrderDate"]) for h in headers)
+        newest = max(_day(h["OrderDate"]) for h in every)
         shift = (self.today - timedelta(days=NEWEST_ORDER_AGE_DAYS)) - newest
-        orders: list[_Order] = []
-        status: dict[str, str] = {}
-        for h in headers:
-            vendor = vendors[h["VendorID"]]
-            rows = sorted(
-                details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
+        return [
+            self._po_timeline(
+                h,
+                sorted(
+                    details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
+                ),
+                vendors[h["VendorID"]],
+                shift,
             )
-            order = self._po_timeline(h, rows, vendor, shift)
-            orders.append(order)
-            status[order.key] = h["Status"]
+            for h in (every if headers is None else headers)
+        ]
+
+    def purchase_orders(self) -> None:
+        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+        orders = self._po_orders(headers)
+        status = {order.key: h["Status"] for order, h in zip(orders, headers, strict=True)}
 
         def is_short(o: _Order) -> bool:
             return any(

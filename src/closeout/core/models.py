@@ -103,3 +103,28 @@ class Company(models.Model):
     @property
     def name(self) -> str:
         return self.unit.name
+
+
+class ExchangeRate(models.Model):
+    """One rate of a named rate table (汇率表): 1 `currency` = `rate` `to_currency` from `day`
+    on (until the table's next rate for the pair). Group reports say which table and which
+    rates they used."""
+
+    table = models.CharField("汇率表 rate table", max_length=40)
+    currency = models.CharField("币别 currency", max_length=3)
+    to_currency = models.CharField("折算币别 to currency", max_length=3)
+    day = models.DateField("生效日期 from")
+    rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8)
+
+    class Meta:
+        verbose_name = "汇率 exchange rate"
+        verbose_name_plural = "汇率 exchange rates"
+        ordering = ["table", "currency", "to_currency", "-day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["table", "currency", "to_currency", "day"], name="exchange_rate_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.day} 1 {self.currency} = {self.rate} {self.to_currency}"
