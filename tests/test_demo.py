@@ -52,7 +52,8 @@ def demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[DemoReport]:
 
 def _doc(label: str) -> Document:
     doc_type, number = label.split(" ", 1)
-    return Document.objects.get(doc_type=doc_type, number=number)
+    # The scenarios are the Chinese demo company's (the US company has some of its numbers).
+    return Document.objects.get(doc_type=doc_type, number=number, company__unit__code="DEMO")
 
 
 def _failing(checklist: Checklist) -> set[str]:
@@ -99,7 +100,7 @@ def test_orders_come_from_adventureworks(demo: DemoReport, db: None) -> None:
     # The approval examples (PO-APPROVAL-…) and last year's archived orders (PO-ARCH-…) are
     # the demo's own orders.
     po = (
-        Document.objects.filter(doc_type=DocType.PURCHASE_ORDER)
+        Document.objects.filter(doc_type=DocType.PURCHASE_ORDER, company__unit__code="DEMO")
         .exclude(number__startswith="PO-APPROVAL-")
         .exclude(number__startswith="PO-ARCH-")
     )
@@ -386,3 +387,22 @@ def test_reset_removes_all_closeout_data(demo: DemoReport, db: None) -> None:
     head = AuditChainHead.objects.get(pk=1)
     assert (head.last_seq, head.last_hash) == (0, GENESIS_HASH)
     assert audit_chain_verify().intact
+
+
+def test_two_companies_share_purchase_order_numbers(demo: DemoReport, db: None) -> None:
+    """The CNY demo company and the USD company fed from AdventureWorks: the US orders are in
+    dollars at rate 1, and some of their numbers are numbers of the Chinese company too."""
+    from closeout.core.companies import companies
+
+    assert [(c.code, c.base_currency) for c in companies()] == [("AWUS", "USD"), ("DEMO", "CNY")]
+    us = Document.objects.filter(company__unit__code="AWUS")
+    assert us.count() == 8 and set(us.values_list("currency", "exchange_rate")) == {("USD", 1)}
+    shared = set(us.values_list("number", flat=True)) & set(
+        Document.objects.filter(company__unit__code="DEMO").values_list("number", flat=True)
+    )
+    assert shared
+    buyer_us = User.objects.get(username="buyer_us")
+    from closeout.access.selectors import documents_visible_to
+
+    seen = Document.objects.filter(documents_visible_to(buyer_us, "close.direct"))
+    assert set(seen.values_list("company__unit__code", flat=True)) == {"AWUS"}

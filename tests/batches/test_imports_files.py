@@ -115,10 +115,12 @@ def test_empty_files_and_files_without_data_rows(buyer: User) -> None:
 def test_missing_unknown_and_headerless_columns(buyer: User) -> None:
     message = refused(buyer, csv_bytes([ROW[:2]], headers=HEADERS[:2]), "m.csv")
     assert message.startswith("missing column(s): '动作 action', '原因代码 reason code'")
-    message = refused(buyer, csv_bytes([[*ROW, "x"]], headers=[*HEADERS, "价格 price"]), "u.csv")
-    assert message.startswith("unknown column '价格 price' (column H of the header row)")
-    message = refused(buyer, csv_bytes([[*ROW, "x"]], headers=[*HEADERS, ""]), "n.csv")
-    assert message.startswith("column H holds values (row 2) but has no header")
+    after = chr(ord("A") + len(HEADERS))  # the column after the template's columns
+    row = [*ROW, *[""] * (len(HEADERS) - len(ROW)), "x"]
+    message = refused(buyer, csv_bytes([row], headers=[*HEADERS, "价格 price"]), "u.csv")
+    assert message.startswith(f"unknown column '价格 price' (column {after} of the header row)")
+    message = refused(buyer, csv_bytes([row], headers=[*HEADERS, ""]), "n.csv")
+    assert message.startswith(f"column {after} holds values (row 2) but has no header")
 
 
 def test_more_rows_than_the_limit_are_refused(buyer: User) -> None:

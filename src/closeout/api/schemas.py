@@ -343,6 +343,8 @@ class PartnerOut(Schema):
 class EventIn(In):
     doc_type: Code
     number: Code
+    # The company code; may be left empty unless the number exists in several companies.
+    company: Annotated[str, StringConstraints(max_length=40)] = ""
     kind: Code
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     line_no: LineNo | None = None

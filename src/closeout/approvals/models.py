@@ -200,10 +200,14 @@ class Attachment(models.Model):
 
 
 class AccountingPeriod(models.Model):
-    """A month or other period; once closed (已关账), reopening a document whose close date
-    lies in it always takes the closed-period route."""
+    """A month or other period of one company (of every company when `company` is empty, as
+    before companies); once closed (已关账), reopening a document of that company whose close
+    date lies in it always takes the closed-period route."""
 
-    name = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=40)
+    company = models.ForeignKey(
+        "core.Company", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     start = models.DateField()
     end = models.DateField()
     closed = models.BooleanField("已关账 closed", default=False)
@@ -212,6 +216,14 @@ class AccountingPeriod(models.Model):
         verbose_name = "会计期间 accounting period"
         verbose_name_plural = "会计期间 accounting periods"
         ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="period_company_name_uniq"),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(company__isnull=True),
+                name="period_all_companies_name_uniq",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

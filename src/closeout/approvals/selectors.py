@@ -26,10 +26,15 @@ from closeout.documents.models import Document
 User = get_user_model()
 
 
-def period_is_closed(day: date | None) -> bool:
+def period_is_closed(day: date | None, company_id: int | None = None) -> bool:
+    """Whether `day` lies in a closed period of the company (or of every company); with no
+    company, in any closed period."""
     if day is None:
         return False
-    return AccountingPeriod.objects.filter(start__lte=day, end__gte=day, closed=True).exists()
+    periods = AccountingPeriod.objects.filter(start__lte=day, end__gte=day, closed=True)
+    if company_id is not None:
+        periods = periods.filter(Q(company__isnull=True) | Q(company_id=company_id))
+    return periods.exists()
 
 
 def _in_band(value: Decimal, low: Decimal | None, high: Decimal | None) -> bool:
@@ -67,7 +72,9 @@ def route_choose(
         and r.doc_type in ("", document.doc_type)
         and getattr(r, "step_count", 0) > 0
     ]
-    if action == RequestAction.REOPEN and period_is_closed(document.close_date):
+    if action == RequestAction.REOPEN and period_is_closed(
+        document.close_date, document.company_id
+    ):
         # The closed-period route wins whatever else applies; only its own type and
         # organisation scope limit it (one per company, say).
         for route in candidates:

@@ -65,6 +65,8 @@ class AuditAction(IntEnum):
     ROUTE_CHANGED = 503
     PERIOD_CHANGED = 504
     WEBHOOK_CHANGED = 510
+    COMPANY_CREATED = 530
+    EXCHANGE_RATE_SET = 531
 
     DATA_EXPORTED = 910
     BACKUP_TAKEN = 920
@@ -99,6 +101,8 @@ class AuditObject(models.TextChoices):
     APPROVAL_ROUTE = "approval_route", pgettext_lazy("audit object", "approval route")
     REASON_CODE = "reason_code", pgettext_lazy("audit object", "reason code")
     BACKUP = "backup", pgettext_lazy("audit object", "backup")
+    COMPANY = "company", pgettext_lazy("audit object", "company")
+    EXCHANGE_RATE = "exchange_rate", pgettext_lazy("audit object", "exchange rate")
 
 
 class AuditEvent(models.Model):

@@ -125,6 +125,15 @@ COLUMNS = (
         "YYYY-MM-DD，不能晚于今天；留空 = 今天",
         "YYYY-MM-DD, not after today; empty = today",
     ),
+    Column(
+        "company",
+        "公司",
+        "company",
+        False,
+        12,
+        "公司编码；单号只属于一个公司时可留空",
+        "company code; may be empty when the number is in one company",
+    ),
 )
 COLUMN = {c.key: c for c in COLUMNS}
 RESULT_HEADERS = ("行 row", "结果 result", "出错列 column", "说明 message")
@@ -287,6 +296,7 @@ class RowCheck:
     reason: str = ""
     remark: str = ""
     close_date: date | None = None
+    company: str = ""
     document: "DocRow | None" = None
 
     @property
@@ -457,6 +467,7 @@ def _parse_row(row: RowCheck, keys: list[str], reasons: _Reasons, today: date) -
         if len(row.number) > MAX_NUMBER:
             row.error("number", f"a document number has at most {MAX_NUMBER} characters")
             row.number = row.number[:MAX_NUMBER]
+    row.company = texts.get("company", "")
     if texts.get("action"):
         row.action = ACTION_ALIASES.get(_norm(texts["action"]), "")
         if not row.action:
@@ -534,11 +545,11 @@ def _reason_hint(row: RowCheck, reasons: _Reasons) -> str:
 def _check_duplicates(rows: list[RowCheck]) -> None:
     """A document may appear in several rows only to close different lines; a later row that
     repeats or overlaps an earlier one is refused, naming the earlier row."""
-    earlier: dict[tuple[str, str], list[RowCheck]] = defaultdict(list)
+    earlier: dict[tuple[str, str, str], list[RowCheck]] = defaultdict(list)
     for row in rows:
         if not (row.doc_type and row.number):
             continue
-        key = (row.doc_type, row.number)
+        key = (row.doc_type, row.number, row.company)
         mine = set(row.line_nos) if row.line_nos else None
         for other in earlier[key]:
             theirs = set(other.line_nos) if other.line_nos else None
@@ -577,6 +588,7 @@ class DocRow:
     close_date: date | None
     total_amount_company: Decimal
     released_value_company: Decimal
+    company: str = ""
 
     @property
     def org_unit_id(self) -> int:
@@ -611,6 +623,7 @@ DOC_FIELDS = (
     "close_date",
     "total_amount_company",
     "released_value_company",
+    "company__unit__code",
 )
 
 
@@ -622,7 +635,7 @@ def _texts_param(texts: list[str]) -> RawSQL:
     return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(texts)])
 
 
-def _load_documents(rows: list[RowCheck]) -> dict[tuple[str, str], DocRow]:
+def _load_documents(rows: list[RowCheck]) -> dict[tuple[str, str], list[DocRow]]:
     wanted: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row.doc_type and row.number:
@@ -636,10 +649,32 @@ def _load_documents(rows: list[RowCheck]) -> dict[tuple[str, str], DocRow]:
                 doc_type=doc_type, number__in=_texts_param(part)
             ).values_list(*DOC_FIELDS)
     units = OrgUnit.objects.in_bulk({values[3] for values in found})
-    return {
-        (doc_type, number): DocRow(pk, doc_type, number, units[unit], *rest)
-        for pk, doc_type, number, unit, *rest in found
-    }
+    documents: dict[tuple[str, str], list[DocRow]] = defaultdict(list)
+    for pk, doc_type, number, unit, *rest in found:
+        documents[doc_type, number].append(DocRow(pk, doc_type, number, units[unit], *rest))
+    return documents
+
+
+def _row_document(row: RowCheck, found: list[DocRow], perms: "_Permissions") -> None:
+    """The row's document among those of its number the uploader may view (a document they
+    may not view is reported as unknown, word for word); a number held by several of their
+    companies needs the company column."""
+    found = [
+        d
+        for d in found
+        if perms.allows(Perm.DOCUMENT_VIEW, d) and (not row.company or d.company == row.company)
+    ]
+    if not found:
+        row.error("number", f"unknown document: no {row.doc_type} numbered {row.number}")
+    elif len(found) > 1:
+        codes = ", ".join(sorted(d.company for d in found))
+        row.error(
+            "company",
+            f"{row.doc_type} {row.number} exists in several companies ({codes}): "
+            "fill in the company column",
+        )
+    else:
+        row.document = found[0]
 
 
 @dataclass
@@ -740,13 +775,20 @@ def _described(failing: dict[str, tuple[Rule, set[int]]]) -> dict[str, str]:
     return described
 
 
+def _in_closed_period(
+    day: date, document: DocRow, closed_periods: list[tuple[date, date, str | None]]
+) -> bool:
+    """Whether `day` lies in a closed period of the document's company (or of every one)."""
+    return any(s <= day <= e and c in (None, document.company) for s, e, c in closed_periods)
+
+
 def _judge_close(
     row: RowCheck,
     document: DocRow,
     facts: _Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
-    closed_periods: list[tuple[date, date]],
+    closed_periods: list[tuple[date, date, str | None]],
 ) -> None:
     """A close or request row on an open document: lines, date, permission, rules, route."""
     perm = Perm.CLOSE_REQUEST if row.action == "request" else Perm.CLOSE_DIRECT
@@ -781,7 +823,7 @@ def _judge_close(
             f"close date {row.close_date} is before the document date {document.document_date}",
         )
     day = row.close_date or timezone.localdate()
-    if any(s <= day <= e for s, e in closed_periods):
+    if _in_closed_period(day, document, closed_periods):
         row.error(
             "close_date",
             f"close date {day} lies in a closed accounting period; choose a date in an open period",
@@ -863,11 +905,11 @@ def _judge_reopen(
     row: RowCheck,
     document: DocRow,
     perms: _Permissions,
-    closed_periods: list[tuple[date, date]],
+    closed_periods: list[tuple[date, date, str | None]],
     routes: list[ApprovalRoute],
 ) -> None:
     day = document.close_date
-    in_closed_period = day is not None and any(s <= day <= e for s, e in closed_periods)
+    in_closed_period = day is not None and _in_closed_period(day, document, closed_periods)
     if perms.allows(Perm.REOPEN_APPROVE, document) and not in_closed_period:
         row.outcome = "would_reopen"
         row.note = "reopens the last close"
@@ -913,12 +955,7 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
     perms = _Permissions(actor)
     for row in rows:
         if row.doc_type and row.number:
-            row.document = documents.get((row.doc_type, row.number))
-            if row.document is not None and not perms.allows(Perm.DOCUMENT_VIEW, row.document):
-                # A document the uploader may not view is reported as unknown, word for word.
-                row.document = None
-            if row.document is None:
-                row.error("number", f"unknown document: no {row.doc_type} numbered {row.number}")
+            _row_document(row, documents.get((row.doc_type, row.number), []), perms)
     facts = _Facts()
     by_type: dict[str, set[int]] = defaultdict(set)
     for row in rows:
@@ -945,7 +982,11 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
         _rule_facts(doc_type, sorted(ids), facts)
     close_routes = active_routes(RequestAction.CLOSE)
     reopen_routes = active_routes(RequestAction.REOPEN)
-    closed_periods = list(AccountingPeriod.objects.filter(closed=True).values_list("start", "end"))
+    closed_periods: list[tuple[date, date, str | None]] = list(
+        AccountingPeriod.objects.filter(closed=True).values_list(
+            "start", "end", "company__unit__code"
+        )
+    )
     for row in rows:
         if row.errors or row.document is None:
             continue

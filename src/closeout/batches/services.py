@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -65,6 +66,7 @@ from closeout.closing.services import (
 from closeout.core.errors import (
     Bilingual,
     BrokerUnavailable,
+    CompanyAmbiguous,
     DomainError,
     InvalidInput,
     NotFound,
@@ -104,6 +106,23 @@ BATCH_PERMS = {
 REQUEST_PERMS = {RequestAction.CLOSE: Perm.CLOSE_APPROVE, RequestAction.REOPEN: Perm.REOPEN_APPROVE}
 
 
+def _unambiguous(doc_type: str, rows: Iterable[tuple[str, int, str]]) -> dict[str, int]:
+    """number -> id; a number the caller sees in several companies is refused, naming them."""
+    found: dict[str, int] = {}
+    companies: dict[str, list[str]] = defaultdict(list)
+    for number, pk, company in rows:
+        found[number] = pk
+        companies[number].append(company)
+    for number, codes in companies.items():
+        if len(codes) > 1:
+            raise CompanyAmbiguous(
+                f"{doc_type} {number} exists in several companies ({', '.join(sorted(codes))}): "
+                "make one batch per company",
+                details={"field": "numbers", "number": number, "companies": sorted(codes)},
+            )
+    return found
+
+
 def _document_ids(
     doc_type: str,
     numbers: list[str] | None,
@@ -121,10 +140,9 @@ def _document_ids(
         found: dict[str, int] = {}
         for start in range(0, len(wanted), 1000):
             part = wanted[start : start + 1000]
+            rows = Document.objects.filter(scope, doc_type=doc_type, number__in=part)
             found.update(
-                Document.objects.filter(scope, doc_type=doc_type, number__in=part).values_list(
-                    "number", "pk"
-                )
+                _unambiguous(doc_type, rows.values_list("number", "pk", "company__unit__code"))
             )
         missing = [n for n in wanted if n not in found]
         if missing:
@@ -164,8 +182,10 @@ def batch_create(
     remark: str = "",
     close_date: date | None = None,
     comment: str = "",
+    company: str = "",
 ) -> BatchJob:
-    """A batch job from an explicit list or a saved queue filter; nothing changes yet."""
+    """A batch job from an explicit list or a saved queue filter; nothing changes yet. With
+    `company` (a company code) only that company's documents are taken."""
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if action == BatchAction.IMPORT:
         raise InvalidInput(
@@ -218,6 +238,8 @@ def batch_create(
 
     if action in DOCUMENT_ACTIONS:
         scope = documents_visible_to(actor, BATCH_PERMS[BatchAction(action)])
+        if company:
+            scope &= Q(company__unit__code=company)
         for pk, number in _document_ids(doc_type, numbers, queue_filter, scope):
             items.append(BatchItem(job=job, document_id=pk, label=number))
             if len(items) >= CREATE_CHUNK:
@@ -281,17 +303,19 @@ class _Chunk:
         self.allowed: dict[tuple[int, str], bool] = {}
         self.policies: dict[tuple[int, str], ClosePolicy] = {}
         self.routes = active_routes(RequestAction.CLOSE)
-        self.period_refusals: dict[date, str] = {}
+        self.period_refusals: dict[tuple[date, int], str] = {}
 
-    def period_refusal(self, day: date) -> str:
-        """Why a close dated `day` is refused by a closed accounting period ("" if it is not)."""
-        if day not in self.period_refusals:
+    def period_refusal(self, day: date, company_id: int) -> str:
+        """Why a close dated `day` is refused by a closed accounting period of the company
+        ("" if it is not)."""
+        key = (day, company_id)
+        if key not in self.period_refusals:
             try:
-                close_period_check(day, field="close_date")
-                self.period_refusals[day] = ""
+                close_period_check(day, field="close_date", company_id=company_id)
+                self.period_refusals[key] = ""
             except DomainError as refusal:
-                self.period_refusals[day] = refusal.message
-        return self.period_refusals[day]
+                self.period_refusals[key] = refusal.message
+        return self.period_refusals[key]
 
     def allows(self, document: Document) -> bool:
         key = (document.org_unit_id, document.doc_type)
@@ -378,7 +402,9 @@ def _close_outcome_words(
             perm=chunk.perm,
             document=named(document),
         )
-    in_closed_period = chunk.period_refusal(close_date or job.close_date or timezone.localdate())
+    in_closed_period = chunk.period_refusal(
+        close_date or job.close_date or timezone.localdate(), document.company_id
+    )
     if in_closed_period:
         return "refused", _words(
             gettext_noop("%(document)s: %(why)s"),

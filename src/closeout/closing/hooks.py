@@ -27,8 +27,8 @@ class RouteForClose(Protocol):
 
 @dataclass(frozen=True)
 class ApprovalAnswers:
-    # Does `day` lie in a closed accounting period (已关账)?
-    period_is_closed: Callable[[date | None], bool]
+    # Does `day` lie in a closed accounting period (已关账) of the company (`company_id`)?
+    period_is_closed: Callable[[date | None, int | None], bool]
     # The approval route a close of these lines must take, if any.
     route_for_close: RouteForClose
 

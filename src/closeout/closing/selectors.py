@@ -494,7 +494,7 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
     qs = Document.objects.filter(doc_type=f.doc_type)
     if f.number:
         # Anywhere in the number, any case: on PostgreSQL a trigram index on UPPER(number)
-        # serves it at any size (documents migration 0007).
+        # serves it at any size (documents migration 0009).
         qs = qs.filter(number__icontains=f.number.strip())
     if f.partner:
         qs = qs.filter(

@@ -263,13 +263,13 @@ def close_date_check(value: date | None, document: Document) -> date:
             params={"date": chosen, "document_date": document.document_date},
             details={"field": "close_date"},
         )
-    close_period_check(chosen, field="close_date")
+    close_period_check(chosen, field="close_date", company_id=document.company_id)
     return chosen
 
 
-def close_period_check(day: date, *, field: str) -> None:
-    """Refuse a close dated inside a closed accounting period (已关账)."""
-    if approval_answers().period_is_closed(day):
+def close_period_check(day: date, *, field: str, company_id: int | None = None) -> None:
+    """Refuse a close dated inside a closed accounting period (已关账) of the company."""
+    if approval_answers().period_is_closed(day, company_id):
         raise InvalidInput(
             gettext_noop(
                 "close date %(date)s lies in a closed accounting period; "
@@ -613,7 +613,7 @@ def document_reopen(
     document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, action=Action.REOPEN)
     reason = reason_get(reason_code, ReasonAction.REOPEN)
     remark_check(remark)
-    if approval_answers().period_is_closed(document.close_date):
+    if approval_answers().period_is_closed(document.close_date, document.company_id):
         raise InvalidTransition(
             f"{document.label} was closed on {document.close_date}, in a closed accounting "
             "period: submit a reopen request, which takes the finance route",

@@ -82,6 +82,12 @@ class DomainCommand(BaseCommand):
     def add_document_arguments(parser: CommandParser) -> None:
         parser.add_argument("doc_type", metavar="TYPE", help="document type, e.g. purchase_order")
         parser.add_argument("number", metavar="NUMBER", help="document number")
+        parser.add_argument(
+            "--company",
+            metavar="CODE",
+            default="",
+            help="company code; needed only when the number exists in several companies",
+        )
 
     @staticmethod
     def add_actor_argument(parser: CommandParser) -> None:

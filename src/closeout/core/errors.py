@@ -163,3 +163,11 @@ class ServiceUnavailable(DomainError):
 
 class BrokerUnavailable(ServiceUnavailable):
     code = "broker_unavailable"
+
+
+class CompanyAmbiguous(DomainError):
+    """A document number found in several companies the caller may see, and no company given:
+    `details["companies"]` lists their codes; the caller names one (company=CODE)."""
+
+    code = "company_ambiguous"
+    http_status = 409

@@ -72,3 +72,59 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
+
+
+class Company(models.Model):
+    """An organisation unit that is a company (公司): the top of its part of the tree, with its
+    base currency, time zone and fiscal calendar. Its units are those whose nearest company
+    ancestor it is; its documents, partner links and accounting periods are its own."""
+
+    unit = models.OneToOneField(
+        OrgUnit, primary_key=True, on_delete=models.PROTECT, related_name="company_profile"
+    )
+    base_currency = models.CharField("本位币 base currency", max_length=3, default="CNY")
+    time_zone = models.CharField("时区 time zone", max_length=60, default="Asia/Shanghai")
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        "会计年度起始月 fiscal year start", default=1
+    )
+
+    class Meta:
+        verbose_name = "公司 company"
+        verbose_name_plural = "公司 companies"
+        ordering = ["unit__code"]
+
+    def __str__(self) -> str:
+        return f"{self.unit.code} {self.unit.name}"
+
+    @property
+    def code(self) -> str:
+        return self.unit.code
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+
+class ExchangeRate(models.Model):
+    """One rate of a named rate table (汇率表): 1 `currency` = `rate` `to_currency` from `day`
+    on (until the table's next rate for the pair). Group reports say which table and which
+    rates they used."""
+
+    table = models.CharField("汇率表 rate table", max_length=40)
+    currency = models.CharField("币别 currency", max_length=3)
+    to_currency = models.CharField("折算币别 to currency", max_length=3)
+    day = models.DateField("生效日期 from")
+    rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8)
+
+    class Meta:
+        verbose_name = "汇率 exchange rate"
+        verbose_name_plural = "汇率 exchange rates"
+        ordering = ["table", "currency", "to_currency", "-day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["table", "currency", "to_currency", "day"], name="exchange_rate_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.day} 1 {self.currency} = {self.rate} {self.to_currency}"

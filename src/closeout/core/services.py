@@ -3,11 +3,19 @@
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
 
 
-def org_unit_create(*, code: str, name: str, parent: OrgUnit | None = None) -> OrgUnit:
+def org_unit_create(
+    *, code: str, name: str, parent: OrgUnit | None = None, company: bool | None = None
+) -> OrgUnit:
+    """A unit; a root unit is a company (with the installation's currency) unless `company` is
+    False, and `company=True` makes a unit below another company a company of its own."""
+    from closeout.core.companies import company_profile_add
+
     unit = OrgUnit.objects.create(code=code, name=name, parent=parent)
     prefix = parent.path if parent else "/"
     unit.path = f"{prefix}{unit.pk}/"
     unit.save(update_fields=["path"])
+    if company if company is not None else parent is None:
+        company_profile_add(unit)
     return unit
 
 

@@ -26,8 +26,9 @@ from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_for
+from closeout.core.companies import company_get, company_of
 from closeout.core.errors import InvalidInput
-from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
+from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
 from closeout.core.services import org_unit_get_or_create
 from closeout.documents.models import CloseState, DocType, Document, Line
 from closeout.documents.types import spec_for
@@ -321,8 +322,25 @@ def _db_date(value: date | None) -> Any:
 # --- master data ---------------------------------------------------------------------------
 
 
-def _master_data(prefix: str, org_code: str) -> tuple[OrgUnit, list[int], list[int], int, int]:
-    org = org_unit_get_or_create(code=org_code, name=f"{org_code} (gen-data)")
+def _gen_org(org_code: str, company_code: str) -> OrgUnit:
+    """The unit the documents go to: with a company, a unit of that company."""
+    if not company_code:
+        return org_unit_get_or_create(code=org_code, name=f"{org_code} (gen-data)")
+    company = company_get(company_code)
+    org = org_unit_get_or_create(code=org_code, name=f"{org_code} (gen-data)", parent=company.unit)
+    if company_of(org) != company:
+        raise InvalidInput(
+            f"--org: unit '{org_code}' belongs to company {company_of(org).code}, "
+            f"not {company_code}",
+            details={"field": "org"},
+        )
+    return org
+
+
+def _master_data(
+    prefix: str, org_code: str, company_code: str = ""
+) -> tuple[OrgUnit, list[int], list[int], int, int]:
+    org = _gen_org(org_code, company_code)
     partner_codes = [f"{prefix}-P{i:04d}" for i in range(1, PARTNERS + 1)]
     before = Partner.objects.filter(code__in=partner_codes).count()
     Partner.objects.bulk_create(
@@ -346,16 +364,24 @@ def _master_data(prefix: str, org_code: str) -> tuple[OrgUnit, list[int], list[i
     return org, partners, items, len(partners) - before, len(items) - items_before
 
 
-def _next_number(doc_type: str, prefix: str) -> int:
-    """Numbers continue after the highest one this prefix already has for the type."""
+def _next_number(doc_type: str, prefix: str, company: Company) -> int:
+    """Numbers continue after the highest one this prefix already has for the type in the
+    company (numbers are unique per company)."""
     pattern = rf"^{prefix}-[0-9]{{{NUMBER_DIGITS}}}$"
-    top = Document.objects.filter(doc_type=doc_type, number__regex=pattern).aggregate(
-        m=Max("number")
-    )["m"]
+    top = Document.objects.filter(
+        company=company, doc_type=doc_type, number__regex=pattern
+    ).aggregate(m=Max("number"))["m"]
     return int(top.rsplit("-", 1)[1]) + 1 if top else 1
 
 
 # --- the generator -----------------------------------------------------------------------------
+
+
+def _foreign(base_currency: str) -> tuple[str, Decimal]:
+    """The foreign currency of some documents and its rate to the company's base currency."""
+    if base_currency == "USD":
+        return "CNY", (1 / Decimal(USD_RATE)).quantize(Decimal("0.00000001"))
+    return "USD", Decimal(USD_RATE)
 
 
 def _plan(documents: int, ready: int, doc_type: str, rng: random.Random) -> Iterator[str | None]:
@@ -384,11 +410,13 @@ def _generate_type(
     policy = policy_for(doc_type, org)
     limits = _Limits.of(policy)
     result = TypeResult(doc_type=doc_type, ready=ready)
-    start = _next_number(doc_type, prefix)
+    company = company_of(org)
+    foreign_currency, foreign_rate = _foreign(company.base_currency)
+    start = _next_number(doc_type, prefix, company)
     docs = _Writer(Document)
     lines = _Writer(Line)
     doc_given = {
-        "doc_type", "number", "org_unit_id", "partner_id", "document_date",
+        "doc_type", "number", "company_id", "org_unit_id", "partner_id", "document_date",
         "expected_date", "currency", "exchange_rate", "total_amount", "total_amount_company",
         "source_system", "external_id", "close_state", "last_activity_at", "accepted_on",
         "created_at", "state_changed_at",
@@ -440,7 +468,7 @@ def _generate_type(
                 last_activity = now - timedelta(days=limits.grace_days + 1 + age, hours=1)
             doc_date = timezone.localdate(last_activity) - timedelta(days=rng.randint(5, 90))
             foreign = rng.random() < FOREIGN_SHARE
-            rate = Decimal(USD_RATE) if foreign else Decimal(1)
+            rate = foreign_rate if foreign else Decimal(1)
             accepted = None
             if doc_type == DocType.PROJECT_STAGE and failure != "no_acceptance":
                 accepted = min(today, timezone.localdate(last_activity))
@@ -449,11 +477,12 @@ def _generate_type(
                 "id": doc_id,
                 "doc_type": doc_type,
                 "number": number,
+                "company_id": company.pk,
                 "org_unit_id": org.pk,
                 "partner_id": partners[rng.randrange(len(partners))],
                 "document_date": _db_date(doc_date),
                 "expected_date": _db_date(doc_date + timedelta(days=14)),
-                "currency": "USD" if foreign else "CNY",
+                "currency": foreign_currency if foreign else company.base_currency,
                 "exchange_rate": str(rate),
                 "total_amount": str(total),
                 "total_amount_company": str(
@@ -490,6 +519,7 @@ def generate_documents(
     org_code: str = "GEN",
     prefix: str = "GEN",
     progress: Callable[[str], None] | None = None,
+    company_code: str = "",
 ) -> GenResult:
     """Generate `documents` documents of each type in `doc_types` (default: purchase orders),
     `lines_per_document` lines each, of which `ready_count(documents, ready_share)` are ready to
@@ -507,7 +537,9 @@ def generate_documents(
     started = time.perf_counter()
     now = timezone.now()
     with transaction.atomic():
-        org, partners, items, partners_created, items_created = _master_data(prefix, org_code)
+        org, partners, items, partners_created, items_created = _master_data(
+            prefix, org_code, company_code
+        )
         results = [
             _generate_type(
                 doc_type=doc_type,

@@ -29,6 +29,7 @@ from django.db.models import Count, ProtectedError
 from django.utils import timezone
 
 from closeout.access.accounts import password_check
+from closeout.access.companies import company_create
 from closeout.access.models import Grant, Role
 from closeout.access.services import grant_create
 from closeout.approvals.models import AccountingPeriod
@@ -53,6 +54,10 @@ from closeout.documents.models import (
 from closeout.documents.services import LineInput, document_upsert, event_post
 
 DEMO_COMPANY = "DEMO"
+# The second company: Adventure Works' US entity, in US dollars, holding some of the same
+# purchase order numbers as the Chinese demo company (numbers are unique per company).
+US_COMPANY, US_PURCHASING = "AWUS", "AWUS-PUR"
+US_ORDERS = 8
 # A published demo password, printed with a warning; it passes the password policy (12+ characters,
 # not common, not numeric, unlike the demo users' names and e-mail addresses).
 DEMO_PASSWORD = "close-the-books"  # noqa: S105
@@ -108,6 +113,7 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("admin", "管理员 Administrator", "admin", DEMO_COMPANY, superuser=True),
+    DemoUser("buyer_us", "美国采购 Buyer (US)", "operator", US_COMPANY, (DocType.PURCHASE_ORDER,)),
     DemoUser(
         "buyer",
         "采购员 Buyer",
@@ -344,6 +350,7 @@ def demo_reset() -> None:
                     cursor.execute(f"DELETE FROM {quote(table)}")  # noqa: S608 (model table names)
     audit_chain_restart()
     try:
+        AccountingPeriod.objects.all().delete()  # before the companies they belong to
         # Settings scoped to an organisation unit (close policies, approval routes…) go with it.
         for model in apps.get_models():
             for f in model._meta.concrete_fields:
@@ -554,6 +561,53 @@ class _Builder:
         self.found_after_sweep()
         self.approvals()
         self.archived_last_year()
+        self.us_company()
+
+    def _us_orders(self, headers: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Two orders the Chinese company has too (the same numbers), then orders it does not
+        have."""
+        loaded = set(
+            Document.objects.filter(doc_type=DocType.PURCHASE_ORDER).values_list(
+                "number", flat=True
+            )
+        )
+        numbered = [(f"PO{h['PurchaseOrderID']}", h) for h in headers]
+        shared = [h for n, h in numbered if n in loaded][:2]
+        others = [h for n, h in numbered if n not in loaded]
+        return shared + others[: US_ORDERS - len(shared)]
+
+    def us_company(self) -> None:
+        """The US company's purchase orders (after the sweep, so the Chinese company's figures
+        stay as they are): AdventureWorks orders in dollars at rate 1, several with the same
+        number as an order of the Chinese company; the administrator, the auditor and the ERP
+        interface hold their roles there too (the group view)."""
+        roles = {role.code: role for role in Role.objects.all()}
+        for username, role in (("admin", "admin"), ("auditor", "auditor"), ("erp", "integration")):
+            grant_create(
+                actor=None,
+                user=self.user(username),
+                role=roles[role],
+                org_unit=self.units[US_COMPANY],
+                reason="closeout demo: group view",
+            )
+        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+        chosen = self._us_orders(headers)
+        for h, order in zip(chosen, self._po_orders(chosen), strict=True):
+            document = document_upsert(
+                actor=self.user("erp"),
+                doc_type=DocType.PURCHASE_ORDER,
+                number=order.number,
+                org_unit=self.units[US_PURCHASING],
+                partner=self.partner(order),
+                document_date=order.order_day,
+                expected_date=order.expected_day,
+                lines=self.lines_of(order),
+                currency="USD",
+                source_system=AW_SOURCE,
+                external_id=f"US/PurchaseOrder/{h['PurchaseOrderID']}",
+            )
+            for event in order.events:
+                self.post(document, event, f"AWUS-{order.number}", AW_SOURCE)
 
     def archived_last_year(self) -> None:
         """Two purchase orders of last year, received, invoiced, paid and closed by hand more
@@ -601,6 +655,18 @@ class _Builder:
             self.units[code] = org_unit_create(code=code, name=name, parent=company)
         for code, name, parent in SUB_UNITS:
             self.units[code] = org_unit_create(code=code, name=name, parent=self.units[parent])
+        us = company_create(
+            actor=None,
+            code=US_COMPANY,
+            name="Adventure Works Cycles, Inc. (US)",
+            currency="USD",
+            time_zone="America/Los_Angeles",
+            fiscal_year_start_month=7,
+        )
+        self.units[US_COMPANY] = us.unit
+        self.units[US_PURCHASING] = org_unit_create(
+            code=US_PURCHASING, name="Purchasing (US)", parent=us.unit
+        )
 
     def po_unit(self, number: str) -> OrgUnit:
         """The purchasing group of an order: even AdventureWorks order numbers go east, odd
@@ -643,24 +709,32 @@ class _Builder:
 
     # --- purchase orders and payables ----------------------------------------------------------
 
-    def purchase_orders(self) -> None:
-        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+    def _po_orders(self, headers: list[dict[str, str]] | None = None) -> list[_Order]:
+        """The AdventureWorks purchase orders (those of `headers`, default all) with their
+        derived timelines, dates shifted so that the newest order is 20 days old."""
+        every = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
         details: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in table_rows("PurchaseOrderDetail"):
             details[row["PurchaseOrderID"]].append(row)
         vendors = {v["BusinessEntityID"]: v for v in table_rows("Vendor")}
-        newest = max(_day(h["OrderDate"]) for h in headers)
+        newest = max(_day(h["OrderDate"]) for h in every)
         shift = (self.today - timedelta(days=NEWEST_ORDER_AGE_DAYS)) - newest
-        orders: list[_Order] = []
-        status: dict[str, str] = {}
-        for h in headers:
-            vendor = vendors[h["VendorID"]]
-            rows = sorted(
-                details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
+        return [
+            self._po_timeline(
+                h,
+                sorted(
+                    details[h["PurchaseOrderID"]], key=lambda d: int(d["PurchaseOrderDetailID"])
+                ),
+                vendors[h["VendorID"]],
+                shift,
             )
-            order = self._po_timeline(h, rows, vendor, shift)
-            orders.append(order)
-            status[order.key] = h["Status"]
+            for h in (every if headers is None else headers)
+        ]
+
+    def purchase_orders(self) -> None:
+        headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
+        orders = self._po_orders(headers)
+        status = {order.key: h["Status"] for order, h in zip(orders, headers, strict=True)}
 
         def is_short(o: _Order) -> bool:
             return any(
@@ -1635,7 +1709,11 @@ class _Builder:
         last_month_end = first_of_month - timedelta(days=1)
         earlier = last_month_end.replace(day=1) - timedelta(days=1)
         AccountingPeriod.objects.create(
-            name=f"{earlier:%Y-%m}", start=earlier.replace(day=1), end=earlier, closed=True
+            name=f"{earlier:%Y-%m}",
+            company=self.units[DEMO_COMPANY].company_profile,
+            start=earlier.replace(day=1),
+            end=earlier,
+            closed=True,
         )
         vendor = partner_get_or_create(
             code="DEMO-V-APPROVAL", name="演示供应商 Demo Supplier", kind=PartnerKind.SUPPLIER

@@ -36,6 +36,11 @@ class Document(models.Model):
     doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
     number = models.CharField("单号 number", max_length=60)
     org_unit = models.ForeignKey("core.OrgUnit", on_delete=models.PROTECT, related_name="+")
+    # The company of the org unit (its nearest company ancestor), set when the document is
+    # created: numbers are unique per company and type.
+    company = models.ForeignKey(
+        "core.Company", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     partner = models.ForeignKey(
         "core.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -83,7 +88,7 @@ class Document(models.Model):
         verbose_name_plural = "单据 documents"
         constraints = [
             models.UniqueConstraint(
-                fields=["doc_type", "number"], name="document_type_number_uniq"
+                fields=["company", "doc_type", "number"], name="document_company_number_uniq"
             ),
             models.UniqueConstraint(
                 fields=["source_system", "external_id"],

@@ -16,7 +16,9 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append, audit_record
+from closeout.core.companies import company_of
 from closeout.core.errors import (
+    CompanyAmbiguous,
     Conflict,
     DocumentLocked,
     EventConflict,
@@ -27,7 +29,7 @@ from closeout.core.errors import (
     StaleVersion,
 )
 from closeout.core.inputs import Column, check_fits, check_length, max_length_of
-from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
+from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
 from closeout.core.money import plain, round_amount, to_decimal
 from closeout.core.services import item_get_or_create
 from closeout.documents.models import (
@@ -41,16 +43,33 @@ from closeout.documents.models import (
 from closeout.documents.types import SIGNED_MEASURES, DocTypeSpec, Op, spec_for
 
 
-def document_get(doc_type: str, number: str) -> Document:
+def document_get(doc_type: str, number: str, company: str = "") -> Document:
+    """The document of `doc_type` numbered `number`; numbers are unique per company, so with
+    no `company` code a number held by several companies is refused as ambiguous."""
+    return _document_pick(_documents_numbered(doc_type, number, company), doc_type, number)
+
+
+def _documents_numbered(doc_type: str, number: str, company: str) -> list[Document]:
     spec_for(doc_type)  # a clear error for an unknown type
-    document = (
-        Document.objects.select_related("org_unit", "partner")
-        .filter(doc_type=doc_type, number=number)
-        .first()
+    qs = Document.objects.select_related("org_unit", "partner", "company__unit").filter(
+        doc_type=doc_type, number=number
     )
-    if document is None:
+    if company:
+        qs = qs.filter(company__unit__code=company)
+    return list(qs.order_by("company_id")[:50])
+
+
+def _document_pick(found: list[Document], doc_type: str, number: str) -> Document:
+    if not found:
         raise document_missing(doc_type, number)
-    return document
+    if len(found) > 1:
+        codes = [d.company.code for d in found]
+        raise CompanyAmbiguous(
+            f"{doc_type} {number} exists in several companies ({', '.join(codes)}): "
+            "name the company (company=CODE)",
+            details={"doc_type": doc_type, "number": number, "companies": codes},
+        )
+    return found[0]
 
 
 def document_missing(doc_type: str, number: str) -> NotFound:
@@ -71,12 +90,20 @@ def document_require_visible(
 
 
 def document_get_visible(
-    actor: AbstractBaseUser, doc_type: str, number: str, perm: str = Perm.DOCUMENT_VIEW
+    actor: AbstractBaseUser,
+    doc_type: str,
+    number: str,
+    perm: str = Perm.DOCUMENT_VIEW,
+    company: str = "",
 ) -> Document:
-    """`document_get` for a caller: a document outside the caller's scope does not exist."""
-    document = document_get(doc_type, number)
-    document_require_visible(actor, document, perm)
-    return document
+    """`document_get` for a caller: a document outside the caller's scope does not exist, and
+    only the companies whose document the caller may see make a number ambiguous."""
+    found = [
+        document
+        for document in _documents_numbered(doc_type, number, company)
+        if user_has_perm(actor, perm, org_unit=document.org_unit, doc_type=document.doc_type)
+    ]
+    return _document_pick(found, doc_type, number)
 
 
 def document_lock(document_id: int) -> Document:
@@ -205,8 +232,11 @@ def document_upsert(
             )
         seen.add(line.line_no)
     refused: Document | None = None
+    company = company_of(org_unit)
     with transaction.atomic():
-        existing = Document.objects.filter(doc_type=doc_type, number=number).first()
+        existing = Document.objects.filter(
+            company=company, doc_type=doc_type, number=number
+        ).first()
         if existing is not None and actor is not None:
             _require_sync_existing(actor, existing)
         current = document_lock(existing.pk).version if existing is not None else 0
@@ -221,6 +251,7 @@ def document_upsert(
                 actor,
                 doc_type,
                 number,
+                company,
                 org_unit,
                 document_date,
                 lines,
@@ -283,6 +314,7 @@ def _document_create(
     actor: AbstractBaseUser | None,
     doc_type: str,
     number: str,
+    company: Company,
     org_unit: OrgUnit,
     document_date: date,
     lines: list[LineInput],
@@ -299,6 +331,7 @@ def _document_create(
     document = Document.objects.create(
         doc_type=doc_type,
         number=number,
+        company=company,
         org_unit=org_unit,
         partner=partner,
         document_date=document_date,
@@ -306,7 +339,7 @@ def _document_create(
         currency=currency,
         exchange_rate=exchange_rate,
         total_amount=total,
-        total_amount_company=round_amount(total * exchange_rate, "CNY"),
+        total_amount_company=round_amount(total * exchange_rate, company.base_currency),
         source_system=source_system,
         external_id=external_id,
     )
@@ -365,7 +398,9 @@ def _document_update(
     total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
     _check_totals(total, document.exchange_rate)
     document.total_amount = total
-    document.total_amount_company = round_amount(total * document.exchange_rate, "CNY")
+    document.total_amount_company = round_amount(
+        total * document.exchange_rate, document.company.base_currency
+    )
     document.version += 1
     document.save()
     audit_record(
@@ -917,11 +952,12 @@ def document_sync(
                 f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
                 details={"field": "partner"},
             )
-    existing = Document.objects.filter(doc_type=doc_type, number=number).exists()
+    company = company_of(unit)
+    existing = Document.objects.filter(company=company, doc_type=doc_type, number=number).exists()
     if external_id:
         clash = (
             Document.objects.filter(source_system=source_system, external_id=external_id)
-            .exclude(doc_type=doc_type, number=number)
+            .exclude(company=company, doc_type=doc_type, number=number)
             .first()
         )
         if clash is not None:

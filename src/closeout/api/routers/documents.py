@@ -58,9 +58,11 @@ class QueueParams(Schema):
 MAX_LIMIT = 500
 
 
-def _viewable(request: HttpRequest, doc_type: str, number: str) -> Document:
-    """The document, when the caller may view it; otherwise the 404 of a missing number."""
-    return document_get_visible(caller(request), doc_type, number)
+def _viewable(request: HttpRequest, doc_type: str, number: str, company: str) -> Document:
+    """The document, when the caller may view it; otherwise the 404 of a missing number.
+    `company` (a company code) may be left empty unless the number exists in several
+    companies the caller may see."""
+    return document_get_visible(caller(request), doc_type, number, company=company)
 
 
 @router.get("", response={200: DocumentPage, **ERRORS}, summary="List documents (work queue)")
@@ -99,9 +101,9 @@ def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
 
 @router.get("/{doc_type}/{number}", response={200: DocumentOut, **ERRORS}, summary="One document")
 def document_detail(
-    request: HttpRequest, doc_type: str, number: str, response: HttpResponse
+    request: HttpRequest, doc_type: str, number: str, response: HttpResponse, company: str = ""
 ) -> Any:
-    document = _viewable(request, doc_type, number)
+    document = _viewable(request, doc_type, number, company)
     checklist = close_checklist_for(document) if document.close_state == "open" else None
     response["ETag"] = etag(document.version)
     return present.document_out(document, checklist)
@@ -143,7 +145,7 @@ def document_put(
             for line in payload.lines
         ],
     )
-    document = document_get(doc_type, number)
+    document = document_get(doc_type, number, company=document.company.code)
     response["ETag"] = etag(document.version)
     return Status(201 if created else 200, present.document_out(document, None))
 
@@ -154,11 +156,16 @@ def document_put(
     summary="Pre-close checklist (dry run: changes nothing)",
 )
 def document_checklist(
-    request: HttpRequest, doc_type: str, number: str, for_auto: bool = False, reason: str = ""
+    request: HttpRequest,
+    doc_type: str,
+    number: str,
+    for_auto: bool = False,
+    reason: str = "",
+    company: str = "",
 ) -> Any:
     """With `for_auto` false, also the risk warnings of a manual close by the caller with the
     close `reason` (when given)."""
-    document = _viewable(request, doc_type, number)
+    document = _viewable(request, doc_type, number, company)
     if for_auto:
         return present.checklist_out(close_checklist_for(document, for_auto=True))
     checklist = close_checklist_with_risks(document, actor=caller(request), reason_code=reason)
@@ -169,9 +176,14 @@ def document_checklist(
     "/{doc_type}/{number}/close", response={200: CloseOut, **ERRORS}, summary="Close directly"
 )
 def document_close_direct(
-    request: HttpRequest, doc_type: str, number: str, payload: CloseIn, response: HttpResponse
+    request: HttpRequest,
+    doc_type: str,
+    number: str,
+    payload: CloseIn,
+    response: HttpResponse,
+    company: str = "",
 ) -> Any:
-    document = _viewable(request, doc_type, number)
+    document = _viewable(request, doc_type, number, company)
     result = document_close(
         actor=caller(request),
         expected_version=if_match_version(request),
@@ -181,7 +193,7 @@ def document_close_direct(
         close_date=payload.close_date,
         line_nos=payload.line_nos,
     )
-    closed = document_get(doc_type, number)
+    closed = document_get(doc_type, number, company=document.company.code)
     response["ETag"] = etag(closed.version)
     return CloseOut(
         document=present.document_summary(closed),
@@ -196,8 +208,10 @@ def document_close_direct(
     response={201: RequestOut, **ERRORS},
     summary="Submit a close request (executes at once when no approval route applies)",
 )
-def close_request_create(request: HttpRequest, doc_type: str, number: str, payload: CloseIn) -> Any:
-    document = _viewable(request, doc_type, number)
+def close_request_create(
+    request: HttpRequest, doc_type: str, number: str, payload: CloseIn, company: str = ""
+) -> Any:
+    document = _viewable(request, doc_type, number, company)
     close_request = close_request_submit(
         actor=caller(request),
         expected_version=if_match_version(request),
@@ -216,9 +230,9 @@ def close_request_create(request: HttpRequest, doc_type: str, number: str, paylo
     summary="Submit a reopen request (反结案申请)",
 )
 def reopen_request_create(
-    request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn
+    request: HttpRequest, doc_type: str, number: str, payload: ReopenRequestIn, company: str = ""
 ) -> Any:
-    document = _viewable(request, doc_type, number)
+    document = _viewable(request, doc_type, number, company)
     reopen_request = reopen_request_submit(
         actor=caller(request),
         document=document,
@@ -234,8 +248,8 @@ def reopen_request_create(
     response={200: list[AuditEventOut], **ERRORS},
     summary="Audit trail of one document",
 )
-def document_audit(request: HttpRequest, doc_type: str, number: str) -> Any:
-    document = _viewable(request, doc_type, number)
+def document_audit(request: HttpRequest, doc_type: str, number: str, company: str = "") -> Any:
+    document = _viewable(request, doc_type, number, company)
     require(
         caller(request),
         Perm.AUDIT_VIEW,

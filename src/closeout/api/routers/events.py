@@ -41,7 +41,7 @@ def _rejected(index: int, external_id: Any, code: str, errors: list[FieldError])
 def events_post(request: HttpRequest, payload: EventsIn) -> Any:
     actor = caller(request)
     require(actor, Perm.DOCUMENT_SYNC, what="business events")
-    documents: dict[tuple[str, str], Document | DomainError] = {}
+    documents: dict[tuple[str, str, str], Document | DomainError] = {}
     results: list[EventResultOut] = []
     for start in range(0, len(payload.events), COMMIT_EVERY):
         # Each event runs in its own (nested) transaction inside `event_post`, so a refused
@@ -60,7 +60,7 @@ def _post_one(
     actor: AbstractBaseUser,
     index: int,
     raw: Any,
-    documents: dict[tuple[str, str], Document | DomainError],
+    documents: dict[tuple[str, str, str], Document | DomainError],
 ) -> EventResultOut:
     external_id = raw.get("external_id") if isinstance(raw, dict) else None
     try:
@@ -71,11 +71,13 @@ def _post_one(
     if item.occurred_at is not None and item.occurred_at.utcoffset() is None:
         errors = [FieldError(field="occurred_at", message="needs a UTC offset (ISO 8601)")]
         return _rejected(index, external_id, "invalid_input", errors)
-    key = (item.doc_type, item.number)
+    key = (item.doc_type, item.number, item.company)
     if key not in documents:
         try:
             # A document the caller may not view is answered as a missing one.
-            documents[key] = document_get_visible(actor, *key)
+            documents[key] = document_get_visible(
+                actor, item.doc_type, item.number, company=item.company
+            )
         except DomainError as exc:
             documents[key] = exc
     found = documents[key]

@@ -71,7 +71,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_get(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"], company=options["company"])
         attachments = read_attachments(options["attach"])
         if options["action"] == RequestAction.CLOSE:
             request = close_request_submit(

@@ -63,6 +63,9 @@ class Command(DomainCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("doc_type", metavar="TYPE", nargs="?", help="e.g. purchase_order")
         parser.add_argument("number", metavar="NUMBER", nargs="?", help="document number")
+        parser.add_argument(
+            "--company", metavar="CODE", default="", help="company code (numbers clash)"
+        )
         self.add_lines_argument(parser, "check only these lines (default: the whole document)")
         parser.add_argument(
             "--auto",
@@ -111,7 +114,7 @@ class Command(DomainCommand):
             return
         if options["number"] is None:
             raise InvalidInput("NUMBER is missing: closeout check TYPE NUMBER")
-        document = document_get(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"], company=options["company"])
         line_nos = parse_lines(options["lines"])
         if line_nos is not None:
             known = set(document.lines.values_list("line_no", flat=True))

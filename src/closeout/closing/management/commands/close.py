@@ -37,7 +37,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_get(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"], company=options["company"])
         result = document_close(
             actor=actor,
             document=document,

@@ -20,7 +20,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_get(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"], company=options["company"])
         line_nos = parse_lines(options["lines"])
         document = document_hold(
             actor=actor, document=document, reason=options["reason"], line_nos=line_nos

@@ -25,7 +25,7 @@ class Command(DomainCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = actor_for(options["as_user"])
-        document = document_get(options["doc_type"], options["number"])
+        document = document_get(options["doc_type"], options["number"], company=options["company"])
         result = document_reopen(
             actor=actor,
             document=document,

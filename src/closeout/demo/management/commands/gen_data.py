@@ -28,7 +28,18 @@ class Command(DomainCommand):
             metavar="TYPE",
             help="document type (repeat for several; default purchase_order)",
         )
-        parser.add_argument("--org", default="GEN", metavar="CODE", help="organisation unit code")
+        parser.add_argument(
+            "--org",
+            default="",
+            metavar="CODE",
+            help="organisation unit code (default GEN, or COMPANY-GEN with --company)",
+        )
+        parser.add_argument(
+            "--company",
+            default="",
+            metavar="CODE",
+            help="the company the documents belong to (its unit --org is made if missing)",
+        )
         parser.add_argument(
             "--prefix", default="GEN", help="document number prefix; numbers continue after it"
         )
@@ -41,7 +52,9 @@ class Command(DomainCommand):
             ready_share=share,
             seed=options["seed"],
             doc_types=options["doc_types"],
-            org_code=options["org"],
+            org_code=options["org"]
+            or (f"{company}-GEN" if (company := options["company"]) else "GEN"),
+            company_code=options["company"],
             prefix=options["prefix"],
             progress=lambda text: self.stdout.write(text) if options["verbosity"] > 1 else None,
         )

@@ -29,6 +29,6 @@ def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("documents", "0006_document_reopened_at")]
+    dependencies = [("documents", "0008_company_document_number")]
 
     operations = [migrations.RunPython(create, drop)]

@@ -1,0 +1,67 @@
+"""Companies (公司): organisation units marked as companies, each with its base currency, time
+zone and fiscal calendar. Every unit belongs to its nearest company ancestor; a root unit is
+always a company, so every unit has one. One lookup per concept: `company_get` by code,
+`company_of` for a unit."""
+
+import zoneinfo
+
+from django.conf import settings
+
+from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.models import Company, OrgUnit
+
+
+def company_of(unit: OrgUnit) -> Company:
+    """The unit's company: the nearest unit on its path (itself included) that is a company."""
+    ids = [int(part) for part in unit.path.strip("/").split("/") if part] or [unit.pk]
+    found = {c.unit_id: c for c in Company.objects.select_related("unit").filter(unit_id__in=ids)}
+    for unit_id in reversed(ids):
+        if unit_id in found:
+            return found[unit_id]
+    raise NotFound(
+        f"organisation unit '{unit.code}' belongs to no company", details={"org_unit": unit.code}
+    )
+
+
+def company_get(code: str) -> Company:
+    company = Company.objects.select_related("unit").filter(unit__code=code).first()
+    if company is None:
+        raise NotFound(f"no company with code '{code}'", details={"company": code})
+    return company
+
+
+def companies() -> list[Company]:
+    return list(Company.objects.select_related("unit").order_by("unit__code"))
+
+
+def company_profile_add(
+    unit: OrgUnit, *, currency: str = "", time_zone: str = "", fiscal_year_start_month: int = 1
+) -> Company:
+    """Mark `unit` a company (no permission check: for the org unit writes that make roots)."""
+    return Company.objects.create(
+        unit=unit,
+        base_currency=currency or settings.CLOSEOUT_COMPANY_CURRENCY,
+        time_zone=time_zone or settings.TIME_ZONE,
+        fiscal_year_start_month=fiscal_year_start_month,
+    )
+
+
+def check_company_input(code: str, name: str, currency: str, time_zone: str, month: int) -> None:
+    if not code.strip() or len(code) > 40:
+        raise InvalidInput("company code must be 1 to 40 characters", details={"field": "code"})
+    if not name.strip():
+        raise InvalidInput(f"company {code}: the name is empty", details={"field": "name"})
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise InvalidInput(
+            f"company {code}: currency '{currency}' is not a 3-letter code such as CNY",
+            details={"field": "currency"},
+        )
+    if time_zone and time_zone not in zoneinfo.available_timezones():
+        raise InvalidInput(
+            f"company {code}: unknown time zone '{time_zone}'", details={"field": "time_zone"}
+        )
+    if not 1 <= month <= 12:
+        raise InvalidInput(
+            f"company {code}: fiscal year start month must be 1 to 12",
+            details={"field": "fiscal_year_start_month"},
+        )
