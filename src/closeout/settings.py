@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A DomainError a page does not handle becomes the refused page (web.refusals).
+    "closeout.web.refusals.RefusalMiddleware",
     "closeout.core.middleware.NoStoreMiddleware",
 ]
 

@@ -210,7 +210,7 @@ def test_drill_down_page_queries_do_not_grow_with_rows(org: Org) -> None:
             page = client.get(url)
         assert page.content.count(b"over-delivery tolerance") == rows
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 16
+    assert counts[0] == counts[1] <= 20  # the header (menus, badges) included
 
 
 def test_pages_render_in_chinese(org: Org, over: dict[str, Document]) -> None:

@@ -156,10 +156,7 @@ def _english() -> bool:
 @login_required
 @require_GET
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        document = _document_for(request, pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    document = _document_for(request, pk)
     user = _user(request)
     lines = list(document.lines.select_related("item").order_by("line_no"))
     can_close = document.close_state == CloseState.OPEN and any(
@@ -202,10 +199,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        document = _document_for(request, pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    document = _document_for(request, pk)
     user = _user(request)
     open_lines = list(
         document.lines.filter(close_state=CloseState.OPEN)
@@ -270,10 +264,7 @@ def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def document_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        document = _document_for(request, pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    document = _document_for(request, pk)
     user = _user(request)
     direct = user_has_perm(
         user, Perm.REOPEN_APPROVE, org_unit=document.org_unit, doc_type=document.doc_type
@@ -495,24 +486,21 @@ def _job_for(request: HttpRequest, pk: int) -> BatchJob:
 @login_required
 @require_http_methods(["GET", "POST"])
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        job = _job_for(request, pk)
-        if request.method == "POST":
-            if request.POST.get("op") == "start":
-                batch_start(
-                    actor=_user(request),
-                    job=job,
-                    workers=1,
-                    when_refused="skip" if request.POST.get("only_closable") else "refuse",
-                )
-                messages.success(request, feedback.batch_started(job))
-            elif request.POST.get("op") == "cancel":
-                batch_cancel(actor=_user(request), job=job)
-            elif request.POST.get("op") == "resume":
-                batch_resume(actor=_user(request), job=job, workers=1)
-            return redirect("web:batch", pk=job.pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    job = _job_for(request, pk)
+    if request.method == "POST":
+        if request.POST.get("op") == "start":
+            batch_start(
+                actor=_user(request),
+                job=job,
+                workers=1,
+                when_refused="skip" if request.POST.get("only_closable") else "refuse",
+            )
+            messages.success(request, feedback.batch_started(job))
+        elif request.POST.get("op") == "cancel":
+            batch_cancel(actor=_user(request), job=job)
+        elif request.POST.get("op") == "resume":
+            batch_resume(actor=_user(request), job=job, workers=1)
+        return redirect("web:batch", pk=job.pk)
     items = list(batch_results(job).select_related("document")[:500])
     refused, closable = batch_refused(job)
     return render(
@@ -541,10 +529,7 @@ def _progress(job: BatchJob) -> dict[str, Any]:
 @login_required
 @require_GET
 def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        job = _job_for(request, pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    job = _job_for(request, pk)
     response = render(request, "web/_batch_progress.html", _progress(job))
     ended = (BatchState.DONE, BatchState.CANCELLED, BatchState.FAILED)
     if job.state in ended and request.htmx:  # type: ignore[attr-defined]
@@ -557,11 +542,8 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The per-document results of a batch, as CSV (default) or .xlsx (`format`)."""
-    try:
-        job = _job_for(request, pk)
-        fmt = check_format(request.GET.get("format", "csv"))
-    except DomainError as exc:
-        return _refused(request, exc)
+    job = _job_for(request, pk)
+    fmt = check_format(request.GET.get("format", "csv"))
     rows = (
         [item.label, item.state, item.predicted, item.predicted_message, item.outcome, item.message]
         for item in batch_results(job).iterator(chunk_size=2000)
@@ -658,17 +640,11 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
-    try:
-        require(user, Perm.AUDIT_VIEW, what=gettext("the audit log"))
-    except DomainError as exc:
-        return _refused(request, exc)
+    require(user, Perm.AUDIT_VIEW, what=gettext("the audit log"))
     form = AuditFilterForm(request.GET or None)
     valid = not form.is_bound or form.is_valid()
     if request.GET.get("format") and valid:
-        try:
-            return _audit_export(user, form, request.GET["format"])
-        except DomainError as exc:
-            return _refused(request, exc)
+        return _audit_export(user, form, request.GET["format"])
     events = _audit_filtered(form, user)
     if form.is_bound and valid and form.cleaned_data["before"]:
         events = events.filter(seq__lt=form.cleaned_data["before"])

@@ -26,7 +26,7 @@ from closeout.reports.archive import (
     archive_runs_recent,
     period_parse,
 )
-from closeout.web.views import _refused, _user, refusal_text
+from closeout.web.views import _user, refusal_text
 
 # An uploaded pack larger than this is refused before it is read.
 MAX_PACK_UPLOAD = 200 * 1024 * 1024
@@ -88,10 +88,7 @@ def audit_viewers_only(
 
     @wraps(view)
     def guarded(request: HttpRequest) -> HttpResponseBase:
-        try:
-            require_company_wide(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
-        except DomainError as exc:
-            return _refused(request, exc)
+        require_company_wide(_user(request), Perm.AUDIT_VIEW, what=gettext("the archive"))
         return view(request)
 
     return guarded

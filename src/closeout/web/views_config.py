@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from closeout.access.models import Grant, Role
@@ -45,6 +45,7 @@ from closeout.web.forms_config import (
     RouteForm,
     WebhookForm,
 )
+from closeout.web.refusals import requires
 from closeout.web.views import _refused, _user, refusal_text
 
 SECTIONS = [
@@ -61,18 +62,8 @@ def _guarded(perm: Perm) -> Callable[[Callable[..., HttpResponse]], Callable[...
     """Sign-in, then the permission at all (the service checks the scope of each change)."""
 
     def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @login_required
-        @require_http_methods(["GET", "POST"])
-        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                require(_user(request), perm, what=gettext("configuration"))
-                response: HttpResponse = view(request, *args, **kwargs)
-                return response
-            except DomainError as exc:
-                return _refused(request, exc)
-
-        guarded.__name__ = view.__name__
-        return guarded
+        checked = requires(perm, what=gettext_lazy("configuration"))(view)
+        return login_required(require_http_methods(["GET", "POST"])(checked))  # type: ignore[return-value]
 
     return wrap
 
@@ -105,10 +96,7 @@ def config_home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     sections = [name for name, perm in SECTIONS if user_has_perm(user, perm)]
     if not sections:
-        try:
-            require(user, Perm.POLICY_MANAGE, what=gettext("configuration"))
-        except DomainError as exc:
-            return _refused(request, exc)
+        require(user, Perm.POLICY_MANAGE, what=gettext("configuration"))
     return _page(request, "web/config/home.html", {"sections": sections})
 
 

@@ -18,7 +18,7 @@ from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, require_company_wide, user_has_perm
 from closeout.batches.models import BatchJob
-from closeout.core.errors import DomainError, PermissionDenied
+from closeout.core.errors import PermissionDenied
 from closeout.core.exports import check_format, export_response
 from closeout.core.tasks import enqueue
 from closeout.reports.diagnostics import (
@@ -38,7 +38,7 @@ from closeout.reports.verification import (
     verification_latest,
     verification_visible_to,
 )
-from closeout.web.views import NOT_FOUND, _refused, _user
+from closeout.web.views import NOT_FOUND, _user
 
 DRILL_PAGE_SIZE = 50
 
@@ -54,19 +54,16 @@ def _schedule() -> timedelta | None:
 @require_http_methods(["GET", "POST"])
 def diagnostics(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
-    try:
-        require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
-        visible = documents_visible_to(user, Perm.REPORT_VIEW)
-        if request.method == "POST":
-            # A stored run counts the whole company.
-            require_company_wide(user, Perm.REPORT_VIEW, what=gettext("a stored run of the checks"))
-            # At a million documents the checks take tens of seconds: they run in the
-            # background (a worker, or a thread of this process) and the page shows the run
-            # when it is stored.
-            enqueue(diagnostics_task, user.pk)
-            return redirect(reverse("web:diagnostics") + "?started=1")
-    except DomainError as exc:
-        return _refused(request, exc)
+    require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
+    visible = documents_visible_to(user, Perm.REPORT_VIEW)
+    if request.method == "POST":
+        # A stored run counts the whole company.
+        require_company_wide(user, Perm.REPORT_VIEW, what=gettext("a stored run of the checks"))
+        # At a million documents the checks take tens of seconds: they run in the
+        # background (a worker, or a thread of this process) and the page shows the run
+        # when it is stored.
+        enqueue(diagnostics_task, user.pk)
+        return redirect(reverse("web:diagnostics") + "?started=1")
     # A viewer over part of the company sees live counts of the documents in scope; the
     # stored run's counts are the whole company's.
     scoped = visible != Q()
@@ -96,22 +93,19 @@ def diagnostics(request: HttpRequest) -> HttpResponseBase:
 def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
     """One check's offending documents or lines, live, limited to what the viewer may see."""
     user = _user(request)
-    try:
-        require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
-        spec = check_for(check)
-        rows = diagnostic_rows(spec.code, visible=documents_visible_to(user, Perm.REPORT_VIEW))
-        fmt = request.GET.get("format", "")
-        if fmt:
-            check_format(fmt)
-            return export_response(
-                fmt,
-                filename=f"diagnostics-{spec.code}",
-                headers=[str(c.label) for c in spec.columns],
-                rows=diagnostic_export_rows(spec, rows),
-                sheet_title=spec.code,
-            )
-    except DomainError as exc:
-        return _refused(request, exc)
+    require(user, Perm.REPORT_VIEW, what=gettext("the consistency checks"))
+    spec = check_for(check)
+    rows = diagnostic_rows(spec.code, visible=documents_visible_to(user, Perm.REPORT_VIEW))
+    fmt = request.GET.get("format", "")
+    if fmt:
+        check_format(fmt)
+        return export_response(
+            fmt,
+            filename=f"diagnostics-{spec.code}",
+            headers=[str(c.label) for c in spec.columns],
+            rows=diagnostic_export_rows(spec, rows),
+            sheet_title=spec.code,
+        )
     page = Paginator(rows, DRILL_PAGE_SIZE).get_page(request.GET.get("page"))
     keys = [c.key for c in spec.columns]
     table = [
@@ -143,17 +137,14 @@ def batch_verification(request: HttpRequest, pk: int) -> HttpResponseBase:
     if job is None or (may_verify and not verification_visible_to(user, job)):
         # Another unit's batch is answered like a missing one.
         raise Http404(NOT_FOUND)
-    try:
-        if job.created_by_id != user.pk and not may_verify:
-            raise PermissionDenied(
-                gettext("Batch #%(id)s belongs to another user.") % {"id": pk},
-                details={"permission": str(Perm.REPORT_VIEW), "org_unit": None},
-            )
-        if request.method == "POST":
-            batch_verify(job_id=job.pk, actor=user)
-            return redirect("web:batch_verification", pk=job.pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    if job.created_by_id != user.pk and not may_verify:
+        raise PermissionDenied(
+            gettext("Batch #%(id)s belongs to another user.") % {"id": pk},
+            details={"permission": str(Perm.REPORT_VIEW), "org_unit": None},
+        )
+    if request.method == "POST":
+        batch_verify(job_id=job.pk, actor=user)
+        return redirect("web:batch_verification", pk=job.pk)
     context: dict[str, Any] = {
         "job": job,
         "verification": verification_latest(job),

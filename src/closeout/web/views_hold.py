@@ -122,10 +122,7 @@ def document_release_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _hold_or_release(request: HttpRequest, pk: int, *, release: bool) -> HttpResponse:
-    try:
-        document = _document_for(request, pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    document = _document_for(request, pk)
     user = _user(request)
     whole_held = document.close_state == CloseState.ON_HOLD
     line_nos = (

@@ -24,7 +24,7 @@ from closeout.batches.imports import (
 from closeout.core.errors import DomainError
 from closeout.core.exports import XLSX_CONTENT_TYPE, export_response
 from closeout.core.inputs import is_digits
-from closeout.web.views import _refused, _user, refusal_text
+from closeout.web.views import _user, refusal_text
 
 REPORT_PAGE = 200
 
@@ -69,10 +69,7 @@ def imports(request: HttpRequest) -> HttpResponse:
 @require_GET
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The report: counts, each row's result, the download and the button to execute."""
-    try:
-        imported = import_get(actor=_user(request), import_id=pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    imported = import_get(actor=_user(request), import_id=pk)
     show = "errors" if request.GET.get("show") == "errors" else "all"
     text = request.GET.get("page", "1")
     page = max(1, int(text)) if is_digits(text) and len(text) <= 9 else 1
@@ -100,13 +97,10 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def import_execute_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Create the batch job of the valid rows, start it, and show its progress."""
     user = _user(request)
-    try:
-        imported = import_get(actor=user, import_id=pk)
-        if imported.job_id is not None:
-            return redirect("web:batch", pk=imported.job_id)
-        job = import_execute(actor=user, import_file=imported, workers=1)
-    except DomainError as exc:
-        return _refused(request, exc)
+    imported = import_get(actor=user, import_id=pk)
+    if imported.job_id is not None:
+        return redirect("web:batch", pk=imported.job_id)
+    job = import_execute(actor=user, import_file=imported, workers=1)
     return redirect("web:batch", pk=job.pk)
 
 
@@ -114,10 +108,7 @@ def import_execute_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_report(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The report as .xlsx: the uploaded columns plus row, result, column and message."""
-    try:
-        imported = import_get(actor=_user(request), import_id=pk)
-    except DomainError as exc:
-        return _refused(request, exc)
+    imported = import_get(actor=_user(request), import_id=pk)
     headers, rows = report_table(imported)
     return export_response(
         "xlsx",

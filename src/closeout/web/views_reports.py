@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
 from closeout.core.errors import DomainError
 from closeout.core.exports import FORMATS
 from closeout.core.models import OrgUnit
@@ -29,6 +28,7 @@ from closeout.reports.kpis import (
 )
 from closeout.reports.present import displayed, kpi_tables_download
 from closeout.web.forms import date_field
+from closeout.web.refusals import requires
 from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _refused, _user, refusal_text
 
@@ -111,12 +111,9 @@ def chart_for(table: KpiTable) -> SafeString:
 
 @login_required
 @require_GET
+@requires(Perm.REPORT_VIEW, what=_("the reports"))
 def reports(request: HttpRequest) -> HttpResponseBase:
     user = _user(request)
-    try:
-        require(user, Perm.REPORT_VIEW, what=gettext("the reports"))
-    except DomainError as exc:
-        return _refused(request, exc)
     form = ReportFilterForm(request.GET or None)
     tables: list[KpiTable] = []
     if not form.is_bound or form.is_valid():
