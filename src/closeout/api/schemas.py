@@ -580,6 +580,8 @@ class PolicyIn(In):
     budget_tolerance_pct: PolicyPercent | None = None
     grace_days: int | None = Field(default=None, ge=0, le=3650)
     auto_close_enabled: bool | None = None
+    return_reopens_dimension: bool | None = None
+    auto_close_dimensions: bool | None = None
     direct_close_needs_approval: bool | None = None
     rule_settings: dict[str, dict[str, Any]] | None = None
     # Days after the close date until the archive (归档); an explicit null means never.

@@ -215,13 +215,16 @@ class ItemCommitment:
 
 def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, ItemCommitment]:
     """Per item, the quantity still on order from open purchase-order lines and reserved by open
-    sales-order lines: the unfulfilled remainder (never negative) of lines not closed."""
+    sales-order lines: the unfulfilled remainder (never negative) of lines not closed, nor closed
+    for receiving (shipping): that close released it (closing.dimensions)."""
+    from closeout.closing.dimensions import releasing_closed
+
     kinds: dict[str, Commitment] = {
         str(spec.code): spec.commitment for spec in all_specs() if spec.commitment
     }
     lines = Line.objects.filter(
         close_state__in=LINE_SCOPE, item_id__isnull=False, document__doc_type__in=list(kinds)
-    )
+    ).exclude(releasing_closed())
     if item_ids is not None:
         lines = lines.filter(item_id__in=item_ids)
     rows = lines.values("item_id", "document__doc_type").annotate(open_qty=Sum(open_qty_expr()))
