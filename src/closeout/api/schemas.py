@@ -250,6 +250,8 @@ class LineOut(Schema):
     close_state: str
     released_qty: str
     released_value: str
+    # Per close dimension of the type (关闭维度: receiving, invoicing …): open or closed.
+    dimensions: dict[str, str] = {}
 
 
 class CheckOut(Schema):

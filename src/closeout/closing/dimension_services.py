@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
@@ -101,6 +101,8 @@ def _failing_lines(document: Document, dimension: Dimension, lines: list[Line]) 
 def _entry(
     action: AuditAction, document: Document, before: str, data: dict[str, Any], reason: str
 ) -> AuditEntry:
+    """The audit event of a dimension change; the document's version moves with it."""
+    Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
     return AuditEntry(
         action=action,
         object_type="document",

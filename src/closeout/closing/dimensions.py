@@ -12,6 +12,7 @@ A line is closed as a whole exactly when all its dimensions are: the last one cl
 through the ordinary line close. A closed line counts as closed in every dimension.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from django.db.models import Exists, OuterRef, Q
@@ -20,7 +21,7 @@ from django.utils.translation import pgettext_lazy
 from closeout.closing.models import ClosePolicy, LineDimensionClose
 from closeout.closing.rules import Rule
 from closeout.core.errors import InvalidInput
-from closeout.documents.models import CloseState, DocType, EventKind, Line
+from closeout.documents.models import CloseState, DocType, Document, EventKind, Line
 from closeout.documents.types import spec_for
 
 
@@ -178,3 +179,15 @@ def releasing_closed() -> Exists:
     return Exists(
         LineDimensionClose.objects.filter(line_id=OuterRef("pk"), dimension__in=RELEASING)
     )
+
+
+def lines_with_dimensions(
+    document: Document, lines: Iterable[Line]
+) -> list[tuple[Line, dict[str, str]]]:
+    """The document's lines, each with its state per dimension (one query for all)."""
+    listed = list(lines)
+    closed = closed_dimensions([line.pk for line in listed])
+    return [
+        (line, dimension_states(document.doc_type, line, closed.get(line.pk, set())))
+        for line in listed
+    ]
