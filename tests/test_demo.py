@@ -386,3 +386,15 @@ def test_reset_removes_all_closeout_data(demo: DemoReport, db: None) -> None:
     head = AuditChainHead.objects.get(pk=1)
     assert (head.last_seq, head.last_hash) == (0, GENESIS_HASH)
     assert audit_chain_verify().intact
+
+
+def test_one_purchase_order_is_closed_for_receiving_with_invoicing_open(
+    demo: DemoReport, db: None
+) -> None:
+    from closeout.closing.dimensions import lines_with_dimensions
+
+    [label] = demo.scenarios[Scenario.CLOSED_FOR_RECEIVING]
+    document = _doc(label)
+    assert document.close_state == CloseState.OPEN
+    states = [dims for _line, dims in lines_with_dimensions(document, document.lines.all())]
+    assert {"receiving": "closed", "invoicing": "open", "payment": "open"} in states
