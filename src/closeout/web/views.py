@@ -50,6 +50,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.closing.dimensions import dimensions_of, lines_with_dimensions
 from closeout.closing.selectors import (
     QueueFilter,
     close_checklist_for,
@@ -345,12 +346,17 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
     history = audit_events_for("document", document.pk)
+    dimensions = dimensions_of(document.doc_type)
+    for line, states in lines_with_dimensions(document, lines):
+        # Each line's state per close dimension (关闭维度), in the type's order.
+        line.dimension_cells = [(d, states[d.code]) for d in dimensions]  # type: ignore[attr-defined]
     return render(
         request,
         "web/document.html",
         {
             "document": document,
             "lines": lines,
+            "dimensions": dimensions,
             "checklist": checklist,
             "events": events,
             "history": history,
