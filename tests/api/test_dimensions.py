@@ -51,3 +51,23 @@ def test_unknown_dimension_and_permission(api_for: ApiFactory, org: Org) -> None
     assert denied.status_code == 403
     missing = api_for("supervisor").post(f"{DOC}/NOPE/dimensions/close", body)
     assert missing.status_code == 404
+
+
+def test_queue_filter_closed_for_receiving_invoicing_open(api_for: ApiFactory, org: Org) -> None:
+    api = api_for("supervisor")
+    for number in ("DM-Q1", "DM-Q2", "DM-Q3"):
+        document = make_document(PO, org.dept_a, ((10, 5),), number=number)
+        post(document, EventKind.RECEIPT, 1, 7)
+        post(document, EventKind.INVOICE, 1, 7, 35)
+    close = {"reason": "short_delivery_accepted", "remark": "short for good"}
+    for number, dims in (("DM-Q1", ["receiving"]), ("DM-Q2", ["receiving", "invoicing"])):
+        for dimension in dims:
+            done = api.post(f"{DOC}/{number}/dimensions/close", {**close, "dimension": dimension})
+            assert done.status_code == 200, done.content
+    query = {"doc_type": PO, "closed_for": "receiving", "open_for": "invoicing"}
+    numbers = [d["number"] for d in api.get("/api/documents", **query).json()["items"]]
+    assert numbers == ["DM-Q1"]
+    closed = api.get("/api/documents", doc_type=PO, closed_for="receiving").json()["items"]
+    assert sorted(d["number"] for d in closed) == ["DM-Q1", "DM-Q2"]
+    bad = api.get("/api/documents", doc_type=PO, closed_for="shipping")
+    assert bad.status_code == 422 and error_of(bad)["details"]["field"] == "dimension"

@@ -42,3 +42,29 @@ def test_document_page_shows_a_state_per_dimension_in_chinese(
         assert english not in text, english
     assert "关闭维度" in page.locator("#history").inner_text()
     shot(page, "dims-01-document-dimensions-zh")
+
+
+def test_queue_filters_closed_for_receiving_invoicing_open(
+    browser: Any, live_server: Any, people: dict[str, Any]
+) -> None:
+    org: Org = people["org"]
+    closed = make_document(PO, org.dept_a, ((10, 5),), item=an_item("DIM-WEB"))
+    post(closed, EventKind.RECEIPT, 1, 6)
+    line_dimension_close(
+        actor=people["supervisor"],
+        document=closed,
+        dimension="receiving",
+        reason_code="short_delivery_accepted",
+        remark="供应商停产",
+    )
+    other = make_document(PO, org.dept_a, ((10, 5),), item=an_item("DIM-WEB"))
+    page = new_page(browser, locale="zh-CN")
+    login(page, live_server.url, "op")
+    page.goto(f"{live_server.url}/queue/purchase_order/")
+    page.select_option("#id_closed_for", "receiving")
+    page.select_option("#id_open_for", "invoicing")
+    assert "收货" in page.locator("label[for=id_closed_for]").locator("..").inner_text()
+    page.click("#filter-go")
+    table = page.locator("#queue-table").inner_text()
+    assert closed.number in table and other.number not in table
+    shot(page, "dims-02-queue-closed-for-receiving")

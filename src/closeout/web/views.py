@@ -233,7 +233,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
     user = _user(request)
     if doc_type not in DocType.values:
         raise Http404("unknown document type")
-    form = QueueForm(request.GET or None)
+    form = QueueForm(request.GET or None, doc_type=doc_type)
     visible = documents_visible_to(user)
     counts = _open_counts(visible)
     tabs = [(code, label, counts.get(code, 0)) for code, label in DocType.choices]
@@ -599,7 +599,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     numbers = request.POST.getlist("numbers")
     everything = request.POST.get("all") == "1"
     form = BatchForm(request.POST if "reason" in request.POST else None)
-    queue_form = QueueForm(request.POST)
+    queue_form = QueueForm(request.POST, doc_type=doc_type)
     # The filter came from the queue page: its errors are shown above the form.
     filter_errors = [
         f"{queue_form.fields[field].label}: {message}" if field in queue_form.fields else message
