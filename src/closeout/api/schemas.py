@@ -470,6 +470,8 @@ class BatchIn(In):
     remark: Text = ""
     close_date: Day | None = None
     comment: Text = ""
+    # A close batch of one close dimension (关闭维度), e.g. "receiving".
+    dimension: Annotated[str, StringConstraints(max_length=20)] = ""
 
 
 class StartIn(In):

@@ -41,7 +41,9 @@ from closeout.approvals.services import (
 )
 from closeout.audit.models import AuditAction, AuditChainHead
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
+from closeout.batches.dimension_batch import job_dimension, predict_dimension, process_dimension
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
+from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
 from closeout.closing.selectors import (
@@ -158,8 +160,10 @@ def batch_create(
     remark: str = "",
     close_date: date | None = None,
     comment: str = "",
+    dimension: str = "",
 ) -> BatchJob:
-    """A batch job from an explicit list or a saved queue filter; nothing changes yet."""
+    """A batch job from an explicit list or a saved queue filter; nothing changes yet. A close
+    batch may name a close dimension (关闭维度): it then closes that dimension of the lines."""
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if action == BatchAction.IMPORT:
         raise InvalidInput(
@@ -176,6 +180,12 @@ def batch_create(
         reason_get(
             reason_code, ReasonAction.REOPEN if action == BatchAction.REOPEN else ReasonAction.CLOSE
         )
+    if dimension:
+        if action != BatchAction.CLOSE:
+            raise InvalidInput(
+                "only a close batch takes a close dimension", details={"field": "dimension"}
+            )
+        dimension_get(doc_type, dimension)
     if action == BatchAction.REJECT and not comment.strip():
         raise InvalidInput("a batch rejection needs a comment", details={"field": "comment"})
     if queue_filter is not None:
@@ -184,11 +194,14 @@ def batch_create(
     job = BatchJob.objects.create(
         action=action,
         doc_type=doc_type if action in DOCUMENT_ACTIONS else "",
-        selection={"numbers": numbers}
-        if numbers is not None
-        else {"filter": queue_filter}
-        if queue_filter is not None
-        else {"requests": request_ids},
+        selection=(
+            {"numbers": numbers}
+            if numbers is not None
+            else {"filter": queue_filter}
+            if queue_filter is not None
+            else {"requests": request_ids}
+        )
+        | ({"dimension": dimension} if dimension else {}),
         reason_code=reason_code,
         remark=remark,
         close_date=close_date,
@@ -384,6 +397,8 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
 
 
 def _predict(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, str, Decimal]]:
+    if job_dimension(job):
+        return predict_dimension(job, chunk)
     if job.action in (BatchAction.CLOSE, BatchAction.REQUEST):
         ids = [i.document_id for i in chunk if i.document_id]
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
@@ -782,6 +797,9 @@ def _req(item: BatchItem) -> CloseRequest:
 
 
 def _process(job: BatchJob, items: list[BatchItem]) -> None:
+    if job_dimension(job):
+        process_dimension(job, items)
+        return
     if job.action == BatchAction.CLOSE:
         _process_close(job, items)
         return
