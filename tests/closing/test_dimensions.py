@@ -291,3 +291,16 @@ def test_sales_order_dimensions(org: Org, supervisor: User) -> None:
     assert post(document, EventKind.SHIPMENT, 1, 1).outcome == "quarantined"
     commitment = open_commitments_by_item([an_item("DIM-5").pk]).get(an_item("DIM-5").pk)
     assert commitment is None or commitment.reserved == 0
+
+
+def test_report_share_of_lines_closed_per_dimension(org: Org, supervisor: User) -> None:
+    from closeout.reports.kpis import KpiFilter, kpi_report
+
+    document = _short_po(org, "DIM-R")
+    _close_receiving(supervisor, document)
+    admin = user_with_role("dim-admin", "admin", org.company)
+    report = kpi_report(admin, KpiFilter(doc_type=PO))
+    table = next(t for t in report.tables if t.key == "dimension_share")
+    rows = {row[1]: row[2:] for row in table.rows}
+    assert rows["收货"] == (2, 1, 0.5) or rows["receiving"] == (2, 1, 0.5)
+    assert (rows.get("开票") or rows["invoicing"]) == (2, 0, 0.0)
