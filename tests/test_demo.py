@@ -406,3 +406,15 @@ def test_two_companies_share_purchase_order_numbers(demo: DemoReport, db: None) 
 
     seen = Document.objects.filter(documents_visible_to(buyer_us, "close.direct"))
     assert set(seen.values_list("company__unit__code", flat=True)) == {"AWUS"}
+
+
+def test_one_purchase_order_is_closed_for_receiving_with_invoicing_open(
+    demo: DemoReport, db: None
+) -> None:
+    from closeout.closing.dimensions import lines_with_dimensions
+
+    [label] = demo.scenarios[Scenario.CLOSED_FOR_RECEIVING]
+    document = _doc(label)
+    assert document.close_state == CloseState.OPEN
+    states = [dims for _line, dims in lines_with_dimensions(document, document.lines.all())]
+    assert {"receiving": "closed", "invoicing": "open", "payment": "open"} in states

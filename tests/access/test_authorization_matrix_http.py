@@ -39,6 +39,7 @@ from closeout.approvals.models import ApprovalRoute, CloseRequest
 from closeout.batches.imports import import_validate
 from closeout.batches.models import BatchAction, BatchJob, ImportFile
 from closeout.batches.services import batch_create
+from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.services import document_close
 from closeout.documents.models import Document, EventKind
 from closeout.notifications.models import WebhookEndpoint
@@ -131,13 +132,16 @@ class Data:
         return (self.ready if kind == "ready" else self.closed)[side].number
 
 
+_TAGS = {"in": "INSIDE", "out": OUT}
+
+
 def _build() -> Data:
     org = org_tree()
     units = {"in": org.team_a1, "out": org.dept_b}
     principals = _principals(org)
     by_name = {p.name: p for p in principals}
     setup = user_with_role("mx-setup", "admin", org.company)
-    tag = {"in": "INSIDE", "out": OUT}
+    tag = _TAGS
 
     def doc(side: str, what: str) -> Document:
         return make_document(PO, units[side], number=f"PO-{tag[side]}-{what}")
@@ -147,8 +151,17 @@ def _build() -> Data:
     for side in ("in", "out"):
         closed[side] = complete(doc(side, "CLOSED"))
         document_close(actor=setup, document=closed[side], reason_code="completed")
-        # Half received: in the exception queue of the sweep and in the consistency checks.
-        post(doc(side, "SHORT"), EventKind.RECEIPT, 1, 5)
+        # Half received: in the exception queue of the sweep and in the consistency checks;
+        # closed for receiving (收货关闭), for the dimension reopen.
+        short = doc(side, "SHORT")
+        post(short, EventKind.RECEIPT, 1, 5)
+        line_dimension_close(
+            actor=setup,
+            document=short,
+            dimension="receiving",
+            reason_code="short_delivery_accepted",
+            remark="matrix",
+        )
     # Pending close requests (a supervisor decides); the route is then switched off so that
     # closing directly needs no approval, while the requests keep their steps.
     route = make_route("matrix close")
@@ -294,6 +307,16 @@ def _doc(kind: str = "ready", **extra: Any) -> Build:
     return build
 
 
+def _short(**extra: Any) -> Build:
+    """The half-received document, closed for receiving."""
+
+    def build(d: Data, p: Principal, side: str) -> Call:
+        number = MISSING_NUMBER if side == "missing" else f"PO-{_TAGS[side]}-SHORT"
+        return Call(path={"doc_type": PO, "number": number}, ident=number, **extra)
+
+    return build
+
+
 def _req(d: Data, p: Principal, side: str) -> Call:
     rid = d.request[side].pk if side != "missing" else MISSING_ID
     return Call(path={"request_id": rid}, body={"comment": "matrix"}, ident=f"{rid}")
@@ -424,6 +447,14 @@ EXPECTED: dict[str, Entry] = {
     "POST /api/documents/{doc_type}/{number}/reopen-requests": Entry(
         _doc("closed", body={"reason": "invoice_correction", "remark": "matrix"}),
         lambda d, p, s: s != "missing" and p.can("reopen.request", s),
+    ),
+    "POST /api/documents/{doc_type}/{number}/dimensions/close": Entry(
+        _doc(body={"dimension": "receiving", "reason": "completed"}),
+        lambda d, p, s: s != "missing" and p.can("close.direct", s),
+    ),
+    "POST /api/documents/{doc_type}/{number}/dimensions/reopen": Entry(
+        _short(body={"dimension": "receiving", "reason": "late_delivery", "line_nos": [1]}),
+        lambda d, p, s: s != "missing" and p.can("reopen.approve", s),
     ),
     "GET /api/documents/{doc_type}/{number}/audit": Entry(
         _doc(),

@@ -4,13 +4,18 @@ the property-based state machine after every step and by the PostgreSQL race tes
 from collections import Counter
 from decimal import Decimal
 
+from django.db.models import F
+
 from closeout.approvals.models import CloseRequest, RequestAction, RequestState
 from closeout.audit.models import AuditEvent
+from closeout.closing.dimensions import closed_dimensions, dimension_states, dimensions_of
+from closeout.closing.models import LineDimensionClose
 from closeout.closing.selectors import open_commitments_by_item
 from closeout.core.models import Item
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
+    DocType,
     Document,
     EventKind,
     EventStatus,
@@ -18,6 +23,7 @@ from closeout.documents.models import (
 )
 
 S = CloseState
+PO = DocType.PURCHASE_ORDER
 MEASURES = ("fulfilled_qty", "invoiced_qty", "invoiced_amount", "settled_amount")
 
 
@@ -39,6 +45,30 @@ def check_headers_and_lines(
         if header == S.ON_HOLD and closed_at_hold is not None:
             closed = {n for n, s in lines.items() if s == S.CLOSED}
             assert closed <= closed_at_hold.get(document.pk, set()), (closed, lines)
+
+
+def check_dimensions(document_ids: list[int]) -> None:
+    """A closed line is closed in every dimension; a line closed in every dimension is closed
+    (the table never holds a line's last dimension while the line is open); a line closed for
+    receiving has no receipt or return applied after that close."""
+    count = len(dimensions_of(PO))
+    lines = Line.objects.filter(document_id__in=document_ids).select_related("document")
+    closed = closed_dimensions([line.pk for line in lines])
+    for line in lines:
+        mine = closed.get(line.pk, set())
+        states = dimension_states(line.document.doc_type, line, mine)
+        whole = line.close_state in (S.CLOSED, S.ARCHIVED)
+        assert (set(states.values()) == {S.CLOSED}) == whole, (line.line_no, states, whole)
+        assert whole or len(mine) < count, (line.line_no, mine)
+    after_close = BusinessEvent.objects.filter(
+        line__dimension_closes__dimension="receiving",
+        applied_at__gt=F("line__dimension_closes__closed_at"),
+        kind__in=(EventKind.RECEIPT, EventKind.RETURN),
+        status=EventStatus.APPLIED,
+        line__close_state=S.OPEN,
+        document_id__in=document_ids,
+    )
+    assert not after_close.exists(), list(after_close.values_list("external_id", flat=True))
 
 
 def check_requests_and_states(document_ids: list[int]) -> None:
@@ -120,15 +150,24 @@ def check_events_and_measures(document_ids: list[int], *, posted: int) -> None:
 
 
 def check_commitments(document_ids: list[int], item: Item) -> None:
-    """A closed line releases exactly its open quantity, an open one nothing; the open
-    commitments of the item equal their recomputation from the lines."""
+    """A closed line releases exactly its open quantity, an open one nothing, unless it is
+    closed for receiving: then that close released exactly its open quantity (no receipt or
+    return moved it since); the open commitments of the item equal their recomputation."""
     open_qty = Decimal(0)
+    receiving = dict(
+        LineDimensionClose.objects.filter(
+            document_id__in=document_ids, dimension="receiving"
+        ).values_list("line_id", "released_qty")
+    )
     for line in Line.objects.filter(document_id__in=document_ids):
         remainder = max(line.planned_qty - line.fulfilled_qty, Decimal(0))
         if line.close_state in (S.CLOSED, S.ARCHIVED):
             assert line.released_qty == remainder, line.line_no
         else:
             assert line.released_qty == 0, line.line_no
-            open_qty += remainder
+            if line.pk in receiving:
+                assert receiving[line.pk] == remainder, (line.line_no, receiving[line.pk])
+            else:
+                open_qty += remainder
     commitment = open_commitments_by_item([item.pk]).get(item.pk)
     assert (commitment.on_order if commitment else Decimal(0)) == open_qty

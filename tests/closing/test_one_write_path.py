@@ -5,6 +5,7 @@ The source is read as Python syntax, so a new `.update(close_state=…)`, a `sav
 this test, whatever its formatting."""
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import closeout
@@ -50,16 +51,71 @@ def _writes(tree: ast.AST) -> list[int]:
     return lines
 
 
-def test_only_the_transitions_module_writes_close_states() -> None:
+# The close dimensions (关闭维度) of lines: their rows are close states too.
+DIMENSION_MODEL = "LineDimensionClose"
+DIMENSION_WRITES = {
+    "create",
+    "bulk_create",
+    "update",
+    "delete",
+    "get_or_create",
+    "update_or_create",
+    "bulk_update",
+    "save",
+}
+
+
+def _dimension_writes(tree: ast.AST) -> list[int]:
+    """Calls that write rows of the dimension table: a write method on a chain that names the
+    model (`LineDimensionClose.objects.filter(…).delete()`) or on an instance built from it, or
+    through a line's `dimension_closes` manager."""
+    lines = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in DIMENSION_WRITES:
+            continue
+        names = {n.id for n in ast.walk(node.func.value) if isinstance(n, ast.Name)}
+        attrs = {n.attr for n in ast.walk(node.func.value) if isinstance(n, ast.Attribute)}
+        if DIMENSION_MODEL in names or "dimension_closes" in attrs:
+            lines.append(node.lineno)
+    return lines
+
+
+def _offenders(check: Callable[[ast.AST], list[int]]) -> list[str]:
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
         if "migrations" in path.parts or path == THE_WRITE_PATH:
             continue
         offenders.extend(
             f"{path.relative_to(SRC)}:{line}"
-            for line in _writes(ast.parse(path.read_text(encoding="utf-8")))
+            for line in check(ast.parse(path.read_text(encoding="utf-8")))
         )
-    assert offenders == []
+    return offenders
+
+
+def test_only_the_transitions_module_writes_dimension_closes() -> None:
+    assert _offenders(_dimension_writes) == []
+
+
+def test_the_dimension_check_finds_each_kind_of_write() -> None:
+    samples = [
+        "LineDimensionClose.objects.create(line=line, dimension='receiving')",
+        "LineDimensionClose.objects.bulk_create(rows)",
+        "LineDimensionClose.objects.filter(line=line).delete()",
+        "LineDimensionClose.objects.filter(line=line).update(reason='x')",
+        "line.dimension_closes.all().delete()",
+        "LineDimensionClose(line=line).save()",
+    ]
+    for sample in samples:
+        assert _dimension_writes(ast.parse(sample)) == [1], sample
+    assert _dimension_writes(ast.parse("LineDimensionClose.objects.filter(x=1).count()")) == []
+    written = _dimension_writes(ast.parse(THE_WRITE_PATH.read_text(encoding="utf-8")))
+    assert len(written) >= 2, "the transitions module writes the dimension rows"
+
+
+def test_only_the_transitions_module_writes_close_states() -> None:
+    assert _offenders(_writes) == []
 
 
 def test_the_check_finds_each_kind_of_write() -> None:

@@ -2,7 +2,8 @@
 
 A hypothesis `RuleBasedStateMachine` drives purchase orders through every action — direct,
 line and batch close, close and reopen requests with their decisions, withdrawals and
-resubmissions, direct reopen, hold and release of documents and lines, the sweep, archive and
+resubmissions, direct reopen, hold and release of documents and lines, close and reopen of one
+close dimension (收货/开票/付款关闭) of lines, the sweep (dimensions by rule too), archive and
 business events (receipts, returns, invoices, payments, repeats of the same external id) — by
 people with and without each right. After every step it checks the invariants of DESIGN.md:
 
@@ -13,6 +14,8 @@ people with and without each right. After every step it checks the invariants of
   covers it;
 - every change of a header's state has exactly one audit event whose from/to match the state
   replayed from the log;
+- a closed line is closed in every dimension and a line closed in every dimension is closed; no
+  receipt or return applies on a line closed for receiving (a return reopens it, audited);
 - no business event is lost, each line's measures are the sum of its applied events, each line
   releases exactly its open quantity while closed and nothing while open, open commitments
   equal their recomputation, and the audit chain verifies.
@@ -42,6 +45,7 @@ from closeout.audit.models import AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.models import BatchAction
 from closeout.batches.services import batch_create, batch_preview, batch_start, batch_work
+from closeout.closing.dimension_services import line_dimension_close, line_dimension_reopen
 from closeout.closing.services import (
     document_close,
     document_hold,
@@ -60,6 +64,7 @@ from closeout.reports.archive import archive_run
 from tests.approvals.conftest import make_route
 from tests.closing.invariants import (
     check_commitments,
+    check_dimensions,
     check_events_and_measures,
     check_headers_and_lines,
     check_requests_and_states,
@@ -69,6 +74,7 @@ from tests.factories import PO, Org, an_item, lenient, make_document, user_with_
 
 S = CloseState
 LINE_SETS = st.sampled_from([None, [1], [2], [1, 2]])
+DIMENSIONS = ["receiving", "invoicing", "payment"]
 EVENT_KINDS = [EventKind.RECEIPT, EventKind.RETURN, EventKind.INVOICE, EventKind.PAYMENT]
 
 
@@ -94,7 +100,7 @@ class CloseStateMachine(RuleBasedStateMachine):
 
     @initialize(received=st.lists(st.integers(0, 10), min_size=6, max_size=6))
     def build(self, received: list[int]) -> None:
-        lenient(PO)
+        lenient(PO, auto_close_dimensions=True)
         make_route("例外结案 exceptions", condition="exception")
         make_route("反结案 reopen", action="reopen")
         item = an_item("PROP-ITEM")
@@ -284,6 +290,46 @@ class CloseStateMachine(RuleBasedStateMachine):
         if lines is None and self._doc(doc).close_state == S.ON_HOLD:
             self.closed_at_hold[document.pk] = closed
 
+    @rule(
+        who=st.sampled_from(["sup", "op", "viewer"]),
+        doc=st.integers(0, 2),
+        lines=st.sampled_from([None, [1], [2]]),
+        dimension=st.sampled_from(DIMENSIONS),
+        remark=st.sampled_from(["", "short for good"]),
+    )
+    def close_dimension(
+        self, who: str, doc: int, lines: list[int] | None, dimension: str, remark: str
+    ) -> None:
+        self._try(
+            "close_dimension",
+            lambda: line_dimension_close(
+                actor=self._person(who),
+                document=self._doc(doc),
+                dimension=dimension,
+                reason_code="short_delivery_accepted",
+                remark=remark,
+                line_nos=lines,
+            ),
+        )
+
+    @rule(
+        who=st.sampled_from(["sup", "op"]),
+        doc=st.integers(0, 2),
+        line_no=st.sampled_from([1, 2]),
+        dimension=st.sampled_from(DIMENSIONS),
+    )
+    def reopen_dimension(self, who: str, doc: int, line_no: int, dimension: str) -> None:
+        self._try(
+            "reopen_dimension",
+            lambda: line_dimension_reopen(
+                actor=self._person(who),
+                document=self._doc(doc),
+                dimension=dimension,
+                reason_code="late_delivery",
+                line_nos=[line_no],
+            ),
+        )
+
     @rule()
     def sweep(self) -> None:
         sweep_run(doc_type=PO)
@@ -316,6 +362,10 @@ class CloseStateMachine(RuleBasedStateMachine):
     @invariant()
     def headers_and_lines_agree(self) -> None:
         check_headers_and_lines(list(self.replayed), self.closed_at_hold)
+
+    @invariant()
+    def dimensions_and_lines_agree(self) -> None:
+        check_dimensions(list(self.replayed))
 
     @invariant()
     def requests_and_states_agree(self) -> None:

@@ -14,6 +14,7 @@ from closeout.api.routers import (
     audit,
     batches,
     diagnostics,
+    dimensions,
     documents,
     events,
     imports,
@@ -53,6 +54,7 @@ api = ClosingApi(
 )
 install_handlers(api)
 api.add_router("/documents", documents.router)
+api.add_router("/documents", dimensions.router)
 api.add_router("/events", events.router)
 api.add_router("/requests", requests.router)
 api.add_router("/batches", batches.router)

@@ -33,6 +33,7 @@ from closeout.approvals.models import CloseRequest
 from closeout.audit.services import to_json_value
 from closeout.batches.imports import report_rows
 from closeout.batches.models import BatchItem, BatchJob, ImportFile
+from closeout.closing.dimensions import lines_with_dimensions
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.selectors import Checklist
 from closeout.documents.models import Document, Line
@@ -66,7 +67,7 @@ def document_summary(document: Document, verdict: str | None = None) -> Document
     )
 
 
-def line_out(line: Line) -> LineOut:
+def line_out(line: Line, dimensions: dict[str, str] | None = None) -> LineOut:
     return LineOut(
         line_no=line.line_no,
         item=line.item.code if line.item_id and line.item else None,
@@ -85,6 +86,7 @@ def line_out(line: Line) -> LineOut:
         close_state=line.close_state,
         released_qty=s(line.released_qty),
         released_value=s(line.released_value),
+        dimensions=dimensions or {},
     )
 
 
@@ -127,7 +129,10 @@ def document_out(document: Document, checklist: Checklist | None) -> DocumentOut
         released_value=s(document.released_value),
         created_at=document.created_at,
         lines=[
-            line_out(line) for line in document.lines.select_related("item").order_by("line_no")
+            line_out(line, states)
+            for line, states in lines_with_dimensions(
+                document, document.lines.select_related("item").order_by("line_no")
+            )
         ],
         checklist=checklist_out(checklist) if checklist else None,
     )

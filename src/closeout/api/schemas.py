@@ -250,6 +250,8 @@ class LineOut(Schema):
     close_state: str
     released_qty: str
     released_value: str
+    # Per close dimension of the type (关闭维度: receiving, invoicing …): open or closed.
+    dimensions: dict[str, str] = {}
 
 
 class CheckOut(Schema):
@@ -470,6 +472,8 @@ class BatchIn(In):
     remark: Text = ""
     close_date: Day | None = None
     comment: Text = ""
+    # A close batch of one close dimension (关闭维度), e.g. "receiving".
+    dimension: Annotated[str, StringConstraints(max_length=20)] = ""
 
 
 class StartIn(In):
@@ -582,6 +586,8 @@ class PolicyIn(In):
     budget_tolerance_pct: PolicyPercent | None = None
     grace_days: int | None = Field(default=None, ge=0, le=3650)
     auto_close_enabled: bool | None = None
+    return_reopens_dimension: bool | None = None
+    auto_close_dimensions: bool | None = None
     direct_close_needs_approval: bool | None = None
     rule_settings: dict[str, dict[str, Any]] | None = None
     # Days after the close date until the archive (归档); an explicit null means never.

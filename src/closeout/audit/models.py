@@ -44,6 +44,9 @@ class AuditAction(IntEnum):
     IMPORT_EXECUTED = 251
     DIAGNOSTICS_RUN = 260
     POST_CLOSE_VERIFIED = 261
+    # Close dimensions (关闭维度) of lines: receiving, invoicing, payment …
+    LINE_DIMENSIONS_CLOSED = 270
+    LINE_DIMENSIONS_REOPENED = 271
 
     APPROVAL_DECIDED = 301
     EXECUTION_REFUSED = 302

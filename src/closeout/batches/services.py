@@ -43,8 +43,10 @@ from closeout.approvals.services import (
 )
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
+from closeout.batches.dimension_batch import job_dimension, predict_dimension, process_dimension
 from closeout.batches.hooks import batch_finished
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
+from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
 from closeout.closing.selectors import (
@@ -183,9 +185,11 @@ def batch_create(
     close_date: date | None = None,
     comment: str = "",
     company: str = "",
+    dimension: str = "",
 ) -> BatchJob:
     """A batch job from an explicit list or a saved queue filter; nothing changes yet. With
-    `company` (a company code) only that company's documents are taken."""
+    `company` (a company code) only that company's documents are taken. A close batch may name
+    a close dimension (关闭维度): it then closes that dimension of the lines."""
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if action == BatchAction.IMPORT:
         raise InvalidInput(
@@ -204,6 +208,12 @@ def batch_create(
         )
     remark_check(remark)
     remark_check(comment, field="comment")
+    if dimension:
+        if action != BatchAction.CLOSE:
+            raise InvalidInput(
+                "only a close batch takes a close dimension", details={"field": "dimension"}
+            )
+        dimension_get(doc_type, dimension)
     if action == BatchAction.REJECT and not comment.strip():
         raise InvalidInput(
             gettext_noop("a batch rejection needs a comment"),
@@ -216,11 +226,14 @@ def batch_create(
     job = BatchJob.objects.create(
         action=action,
         doc_type=doc_type if action in DOCUMENT_ACTIONS else "",
-        selection={"numbers": numbers}
-        if numbers is not None
-        else {"filter": queue_filter}
-        if queue_filter is not None
-        else {"requests": request_ids},
+        selection=(
+            {"numbers": numbers}
+            if numbers is not None
+            else {"filter": queue_filter}
+            if queue_filter is not None
+            else {"requests": request_ids}
+        )
+        | ({"dimension": dimension} if dimension else {}),
         reason_code=reason_code,
         remark=remark,
         close_date=close_date,
@@ -491,6 +504,8 @@ def _in_english(message: object) -> str:
 
 
 def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, object, Decimal]]:
+    if job_dimension(job):
+        return predict_dimension(job, chunk)
     if job.action in (BatchAction.CLOSE, BatchAction.REQUEST):
         ids = [i.document_id for i in chunk if i.document_id]
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
@@ -936,6 +951,9 @@ def _req(item: BatchItem) -> CloseRequest:
 
 
 def _process(job: BatchJob, items: list[BatchItem]) -> None:
+    if job_dimension(job):
+        process_dimension(job, items)
+        return
     if job.action == BatchAction.CLOSE:
         _process_close(job, items)
         return

@@ -16,3 +16,9 @@ class ClosingConfig(AppConfig):
             return label or code
 
         register_labels("reason", reason_label)
+
+        from closeout.closing.dimension_services import reopen_for_event
+        from closeout.closing.dimensions import quarantine_reason
+        from closeout.documents.hooks import EventHooks, register
+
+        register(EventHooks(quarantine_reason=quarantine_reason, reopen_for_event=reopen_for_event))

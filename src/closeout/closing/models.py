@@ -50,6 +50,16 @@ class ClosePolicy(models.Model):
     )
     grace_days = models.PositiveIntegerField("宽限天数 grace days", default=0)
     auto_close_enabled = models.BooleanField("自动结案 automatic close", default=True)
+    # The sweep also closes line dimensions (收货关闭 …) whose own rules pass (never a line's
+    # last one); off by default: an installation opts in per type or unit.
+    auto_close_dimensions = models.BooleanField(
+        "按规则关闭维度 close dimensions by rule", default=False
+    )
+    # SAP's "delivery completed" is reset by a return: a return on a line closed for receiving
+    # (or shipping) reopens that dimension, audited; off: the return is quarantined instead.
+    return_reopens_dimension = models.BooleanField(
+        "退货重开收发货维度 a return reopens receiving/shipping", default=True
+    )
     direct_close_needs_approval = models.BooleanField(
         "直接结案仍需审批 direct close needs approval", default=False
     )
@@ -182,3 +192,53 @@ class SavedQueueFilter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.doc_type} · {self.name}"
+
+
+class DimensionCloseKind(models.TextChoices):
+    AUTO = "auto", "按规则关闭 closed by rule"
+    MANUAL = "manual", "手工关闭 closed by hand"
+
+
+class LineDimensionClose(models.Model):
+    """One close dimension (关闭维度: receiving, invoicing, payment …) closed on a line that is
+    still open as a whole. Sparse: a line without rows is open in every dimension, and a closed
+    line counts as closed in every dimension (its rows stay, so a reopen of the line restores
+    the dimensions that were closed before it). Written only by `closing.transitions`."""
+
+    document = models.ForeignKey(
+        "documents.Document", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    line = models.ForeignKey(
+        "documents.Line", on_delete=models.CASCADE, related_name="dimension_closes"
+    )
+    dimension = models.CharField("关闭维度 dimension", max_length=20)
+    kind = models.CharField(max_length=10, choices=DimensionCloseKind.choices)
+    reason = models.CharField("原因 reason", max_length=40)
+    remark = models.TextField("备注 remark", blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    closed_at = models.DateTimeField()
+    # What this close took off the commitments (on order / reserved): the line's open
+    # quantity at the close, for the dimensions that release one; given back by the reopen.
+    released_qty = models.DecimalField(
+        "释放未结数量 released qty", max_digits=20, decimal_places=4, default=0
+    )
+
+    class Meta:
+        verbose_name = "行关闭维度 line dimension close"
+        verbose_name_plural = "行关闭维度 line dimension closes"
+        constraints = [
+            models.UniqueConstraint(fields=["line", "dimension"], name="line_dimension_close_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["document", "dimension"], name="line_dimension_document_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_id} {self.dimension}"

@@ -72,6 +72,8 @@ _POLICY_FIELDS = (
     "budget_tolerance_pct",
     "grace_days",
     "auto_close_enabled",
+    "return_reopens_dimension",
+    "auto_close_dimensions",
     "direct_close_needs_approval",
     "rule_settings",
     "archive_after_days",

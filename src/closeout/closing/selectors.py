@@ -215,13 +215,16 @@ class ItemCommitment:
 
 def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, ItemCommitment]:
     """Per item, the quantity still on order from open purchase-order lines and reserved by open
-    sales-order lines: the unfulfilled remainder (never negative) of lines not closed."""
+    sales-order lines: the unfulfilled remainder (never negative) of lines not closed, nor closed
+    for receiving (shipping): that close released it (closing.dimensions)."""
+    from closeout.closing.dimensions import releasing_closed
+
     kinds: dict[str, Commitment] = {
         str(spec.code): spec.commitment for spec in all_specs() if spec.commitment
     }
     lines = Line.objects.filter(
         close_state__in=LINE_SCOPE, item_id__isnull=False, document__doc_type__in=list(kinds)
-    )
+    ).exclude(releasing_closed())
     if item_ids is not None:
         lines = lines.filter(item_id__in=item_ids)
     rows = lines.values("item_id", "document__doc_type").annotate(open_qty=Sum(open_qty_expr()))
@@ -429,6 +432,10 @@ class QueueFilterIn(BaseModel):
     verdict: Literal["", "ready", "warning", "exception", "blocked"] = ""
     has_quarantined: StrictBool | None = None
     min_age_days: StrictInt | None = Field(default=None, ge=0, le=MAX_DAYS)
+    # Close dimensions (关闭维度): a line closed for one and still open for the other, e.g.
+    # closed for receiving, invoicing open.
+    closed_for: StrictStr = Field(default="", max_length=20)
+    open_for: StrictStr = Field(default="", max_length=20)
 
     @model_validator(mode="before")
     @classmethod
@@ -460,6 +467,8 @@ class QueueFilter:
     verdict: str = ""
     has_quarantined: bool | None = None
     min_age_days: int | None = None
+    closed_for: str = ""
+    open_for: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QueueFilter":
@@ -534,7 +543,23 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
         from django.utils import timezone
 
         qs = qs.filter(document_date__lte=timezone.localdate() - timedelta(days=f.min_age_days))
+    if f.closed_for or f.open_for:
+        qs = qs.filter(_dimension_condition(f.doc_type, f.closed_for, f.open_for))
     return qs.order_by("-pk")
+
+
+def _dimension_condition(doc_type: str, closed_for: str, open_for: str) -> Q:
+    """Documents with an open line closed for `closed_for` and open for `open_for` (either may
+    be empty)."""
+    from closeout.closing.dimensions import closed_in, dimension_get
+    from closeout.documents.models import CloseState
+
+    lines = Line.objects.filter(document_id=OuterRef("pk"), close_state=CloseState.OPEN)
+    if closed_for:
+        lines = lines.filter(closed_in(dimension_get(doc_type, closed_for).code))
+    if open_for:
+        lines = lines.exclude(closed_in(dimension_get(doc_type, open_for).code))
+    return Q(Exists(lines))
 
 
 __all__ = [

@@ -34,6 +34,7 @@ from closeout.closing.states import (
     next_state,
 )
 from closeout.closing.transitions import (
+    LINE_CLOSE_CLEARED,
     check_lines,
     document_state_set,
     headers_roll_up,
@@ -649,18 +650,7 @@ def execute_reopen(
         .order_by("line_no")
         .values_list("line_no", "released_qty", "released_value")
     )
-    lines_state_set(
-        lines,
-        action,
-        close_kind="",
-        close_reason="",
-        closed_by=None,
-        closed_at=None,
-        closed_in=None,
-        released_qty=0,
-        released_value=0,
-        released_value_company=0,
-    )
+    lines_state_set(lines, action, **LINE_CLOSE_CLEARED)
     _refresh_released_totals([document.pk])
     before_state, _ = document_state_set(
         document,

@@ -215,6 +215,11 @@ def sweep_run(
                 )
                 continue
             _sweep_policy(spec, policy, scope, dry_run=dry_run, chunk_size=chunk_size, tally=tally)
+    if not dry_run and within is None:
+        from closeout.closing.dimension_services import dimensions_sweep
+
+        # Then the close dimensions (收货关闭 …) that pass their own rules on open lines.
+        dimensions_sweep(doc_type=doc_type)
     run.finished_at = timezone.now()
     run.examined, run.closed, run.lines_closed = tally.examined, tally.closed, tally.lines_closed
     run.exception_queue, run.warning_only = tally.exception, tally.warning_only

@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from closeout.closing.models import LineDimensionClose
 from closeout.closing.states import (
     DOCUMENT_TRANSITIONS,
     LINE_STATES_LEFT_TO_CLOSE,
@@ -122,6 +123,19 @@ def lines_state_set(lines: QuerySet[Line], action: Action, **fields: Any) -> int
     )
 
 
+# What a line's reopen clears: the stamp of the close it undoes and what that close released.
+LINE_CLOSE_CLEARED: dict[str, Any] = {
+    "close_kind": "",
+    "close_reason": "",
+    "closed_by": None,
+    "closed_at": None,
+    "closed_in": None,
+    "released_qty": 0,
+    "released_value": 0,
+    "released_value_company": 0,
+}
+
+
 def check_lines(document: Document, lines: list[Line], action: Action) -> None:
     """Refuse the action when one of the chosen lines is not in a state it may start from."""
     for line in lines:
@@ -183,3 +197,21 @@ def lines_close(
     if bump_seq:
         Document.objects.filter(pk__in=ids_param(document_ids)).update(close_seq=F("close_seq") + 1)
     return counts
+
+
+# --- close dimensions (关闭维度) ------------------------------------------------------------
+
+
+def line_dimensions_close(rows: list[LineDimensionClose]) -> int:
+    """Close dimensions of lines still open as a whole (the caller checked the states and
+    never writes a line's last dimension: that one closes the line); returns how many."""
+    LineDimensionClose.objects.bulk_create(rows)
+    return len(rows)
+
+
+def line_dimensions_reopen(line_ids: list[int], dimension: str) -> int:
+    """Reopen one dimension of the given lines; returns how many were closed in it."""
+    deleted, _ = LineDimensionClose.objects.filter(
+        line_id__in=line_ids, dimension=dimension
+    ).delete()
+    return deleted

@@ -35,6 +35,7 @@ from closeout.access.services import grant_create
 from closeout.approvals.models import AccountingPeriod
 from closeout.audit.models import AuditEvent
 from closeout.audit.services import audit_chain_restart, sqlite_audit_guards_lifted
+from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.models import SweepRun
 from closeout.closing.services import document_close, document_hold, document_reopen
 from closeout.closing.sweep import sweep_run
@@ -51,7 +52,7 @@ from closeout.documents.models import (
     EventKind,
     Line,
 )
-from closeout.documents.services import LineInput, document_upsert, event_post
+from closeout.documents.services import LineInput, document_get, document_upsert, event_post
 
 DEMO_COMPANY = "DEMO"
 # The second company: Adventure Works' US entity, in US dollars, holding some of the same
@@ -179,6 +180,7 @@ class Scenario:
     ARCHIVED = "archived"
     OVER_BUDGET = "over_budget"
     TASKS_OPEN = "tasks_open"
+    CLOSED_FOR_RECEIVING = "closed_for_receiving"
     # Found after the sweep rather than set up: closed by it, or passing but inside grace days.
     AUTO_CLOSED = "auto_closed"
     READY_WAITING = "ready_waiting"
@@ -558,6 +560,7 @@ class _Builder:
         self.project_stages()
         self.sweep = sweep_run()
         self.after_sweep()
+        self.closed_for_receiving()
         self.found_after_sweep()
         self.approvals()
         self.archived_last_year()
@@ -608,6 +611,29 @@ class _Builder:
             )
             for event in order.events:
                 self.post(document, event, f"AWUS-{order.number}", AW_SOURCE)
+
+    def closed_for_receiving(self) -> None:
+        """One short-delivered purchase order closed for receiving (收货关闭): its open quantity
+        leaves the order book while its invoicing and payment stay open."""
+        for label in self.scenarios[Scenario.SHORT_DELIVERED]:
+            document = document_get(DocType.PURCHASE_ORDER, label.split(" ", 1)[1])
+            short = [
+                line.line_no
+                for line in document.lines.filter(close_state=CloseState.OPEN)
+                if line.fulfilled_qty < line.planned_qty
+            ]
+            if document.close_state != CloseState.OPEN or not short:
+                continue
+            line_dimension_close(
+                actor=self.user("buyer"),
+                document=document,
+                dimension="receiving",
+                reason_code="short_delivery_accepted",
+                remark="供应商停产，余量不再交货 the supplier discontinued the item",
+                line_nos=short[:1],
+            )
+            self.tag(Scenario.CLOSED_FOR_RECEIVING, document)
+            return
 
     def archived_last_year(self) -> None:
         """Two purchase orders of last year, received, invoiced, paid and closed by hand more

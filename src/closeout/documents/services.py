@@ -32,6 +32,7 @@ from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
 from closeout.core.money import plain, round_amount, to_decimal
 from closeout.core.services import item_get_or_create
+from closeout.documents.hooks import event_hooks
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -429,7 +430,7 @@ class EventResult:
     outcome: PostOutcome
 
 
-def _quarantine_reason(document: Document, line: Line | None) -> str:
+def _quarantine_reason(document: Document, line: Line | None, kind: str = "") -> str:
     if document.close_state == CloseState.ARCHIVED:
         # Kept as evidence but never applied: an archived document never reopens.
         return "document is archived (final): this event can never be released"
@@ -437,6 +438,10 @@ def _quarantine_reason(document: Document, line: Line | None) -> str:
         return f"document is {document.close_state}"
     if line is not None and line.close_state not in (CloseState.OPEN, CloseState.CLOSE_PENDING):
         return f"line {line.line_no} is {line.close_state}"
+    if line is not None and kind:
+        # An event of a closed dimension (a receipt on a line closed for receiving) waits;
+        # the others apply (closing answers, documents.hooks).
+        return event_hooks().quarantine_reason(document.doc_type, line, kind)
     return ""
 
 
@@ -741,7 +746,11 @@ def _event_post_locked(
         posted_by_id=actor.pk if actor is not None else None,
         note=note,
     )
-    reason = _quarantine_reason(document, line)
+    if line is not None:
+        event_hooks().reopen_for_event(
+            actor=actor, document=document, line=line, kind=kind, external_id=external_id
+        )
+    reason = _quarantine_reason(document, line, kind)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save()
@@ -792,7 +801,7 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
     line = (
         Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
     )
-    reason = _quarantine_reason(document, line)
+    reason = _quarantine_reason(document, line, event.kind)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save(update_fields=["status", "quarantine_reason"])
@@ -825,7 +834,7 @@ def events_apply_quarantined(
         .order_by("id")
     ):
         line = Line.objects.get(pk=event.line_id) if event.line_id else None
-        reason = _quarantine_reason(document, line)
+        reason = _quarantine_reason(document, line, event.kind)
         if reason:
             if reason != event.quarantine_reason:
                 event.quarantine_reason = reason

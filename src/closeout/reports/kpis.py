@@ -647,6 +647,8 @@ class KpiReport:
 
 def kpi_report(viewer: AbstractBaseUser, kpi: KpiFilter) -> KpiReport:
     """Every KPI for the viewer and filter; refused without `report.view`."""
+    from closeout.reports.dimension_kpi import dimension_share
+
     require(viewer, Perm.REPORT_VIEW, what=str(_("the reports")))
     scope = report_scope(viewer)
     durations = _cycle_durations(scope, kpi)
@@ -665,6 +667,7 @@ def kpi_report(viewer: AbstractBaseUser, kpi: KpiFilter) -> KpiReport:
             backlog_by_age(scope, kpi),
             released_by_reason(scope, kpi),
             released_by_partner(scope, kpi),
+            dimension_share(scope, kpi),
         ],
     )
 

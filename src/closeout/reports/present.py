@@ -13,7 +13,7 @@ from closeout.documents.models import DocType
 from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 
 # Which column of a table holds a document type, a reason code or a user.
-DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0}
+DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0, "dimension_share": 0}
 REASON_COLUMNS = {"reopen_by_reason": 0, "released_by_reason": 0}
 USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
 

@@ -19,6 +19,7 @@ from closeout.access.login_throttle import (
     login_success_record,
 )
 from closeout.audit.models import AuditAction
+from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.selectors import STATES_TO_CLOSE
 from closeout.closing.services import REMARK_MAX
@@ -173,6 +174,8 @@ class QueueForm(forms.Form):
     min_age_days = WholeNumberField(
         label=_("Age at least (days)"), required=False, min_value=0, max_value=MAX_DAYS
     )
+    closed_for = forms.ChoiceField(label=_("Closed for"), required=False, choices=[])
+    open_for = forms.ChoiceField(label=_("Still open for"), required=False, choices=[])
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
     after = forms.CharField(required=False, max_length=200)
     before = forms.CharField(required=False, max_length=200)
@@ -180,8 +183,16 @@ class QueueForm(forms.Form):
     # Fields that are not part of the filter itself.
     PAGING = ("sort", "after", "before")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, doc_type: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Close dimensions (关闭维度) of the type: e.g. closed for receiving, invoicing open.
+        dimensions = dimensions_of(doc_type)
+        for name in ("closed_for", "open_for"):
+            field = self.fields[name]
+            if not dimensions:
+                del self.fields[name]
+            elif isinstance(field, forms.ChoiceField):
+                field.choices = [("", _("any"))] + [(d.code, d.label) for d in dimensions]
         state = self.fields["state"]
         assert isinstance(state, forms.ChoiceField)  # noqa: S101
         state.choices = [(value, lang_part(label)) for value, label in CloseState.choices]
@@ -199,10 +210,10 @@ class QueueForm(forms.Form):
         return {"doc_type": doc_type, "close_states": list(STATES_TO_CLOSE)}
 
     @classmethod
-    def clean_query(cls, query: str) -> str:
+    def clean_query(cls, query: str, doc_type: str) -> str:
         """A queue query string reduced to the filter's own valid fields (for saving)."""
         given = QueryDict(query[:2000])
-        if not cls(given).is_valid():
+        if not cls(given, doc_type=doc_type).is_valid():
             return ""
         kept = QueryDict(mutable=True)
         for name in cls.base_fields:
@@ -225,6 +236,8 @@ class QueueForm(forms.Form):
             "verdict": d.get("verdict") or "",
             "has_quarantined": quarantined,
             "min_age_days": d.get("min_age_days"),
+            "closed_for": d.get("closed_for") or "",
+            "open_for": d.get("open_for") or "",
         }
 
 

@@ -47,6 +47,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.closing.dimensions import dimensions_of, lines_with_dimensions
 from closeout.closing.selectors import (
     close_checklist_for,
     close_checklist_with_risks,
@@ -173,12 +174,17 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from closeout.web.views_hold import hold_context  # views_hold builds on this module
 
     plan = close_plan(document, checklist, close_preview_for(document)) if can_close else None
+    dimensions = dimensions_of(document.doc_type)
+    for line, states in lines_with_dimensions(document, lines):
+        # Each line's state per close dimension (关闭维度), in the type's order.
+        line.dimension_cells = [(d, states[d.code]) for d in dimensions]  # type: ignore[attr-defined]
     return render(
         request,
         "web/document.html",
         {
             "document": document,
             "lines": lines,
+            "dimensions": dimensions,
             "checklist": checklist,
             "events": events,
             "history": history,
@@ -425,7 +431,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     numbers = request.POST.getlist("numbers")
     everything = request.POST.get("all") == "1"
     form = BatchForm(request.POST if "reason" in request.POST else None)
-    queue_form = QueueForm(request.POST)
+    queue_form = QueueForm(request.POST, doc_type=doc_type)
     # The filter came from the queue page: its errors are shown above the form.
     filter_errors = [
         f"{queue_form.fields[field].label}: {message}" if field in queue_form.fields else message

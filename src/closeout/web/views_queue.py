@@ -165,7 +165,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
     types = viewable_types(user)
     if doc_type not in types:
         raise Http404("unknown document type")
-    form = QueueForm(request.GET or None)
+    form = QueueForm(request.GET or None, doc_type=doc_type)
     visible = documents_visible_to(user)
     counts = _to_close_counts(visible)
     labels = dict(DocType.choices)
@@ -268,7 +268,7 @@ def queue_filter_save_view(request: HttpRequest, doc_type: str) -> HttpResponse:
     if doc_type not in viewable_types(user):
         raise Http404("unknown document type")
     form = SavedFilterForm(request.POST)
-    query = QueueForm.clean_query(request.POST.get("query", ""))
+    query = QueueForm.clean_query(request.POST.get("query", ""), doc_type)
     if form.is_valid():
         try:
             queue_filter_save(

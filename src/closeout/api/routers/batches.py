@@ -58,6 +58,7 @@ def batch_new(request: HttpRequest, payload: BatchIn) -> Any:
         remark=payload.remark,
         close_date=payload.close_date,
         comment=payload.comment,
+        dimension=payload.dimension,
     )
     return Status(201, present.batch_out(_job(request, job.pk)))
 

@@ -51,6 +51,9 @@ class QueueParams(Schema):
     date_from: Day | None = None
     date_to: Day | None = None
     has_quarantined: bool | None = None
+    # Close dimensions: e.g. closed_for=receiving&open_for=invoicing.
+    closed_for: str = ""
+    open_for: str = ""
     cursor: str | None = None
     limit: int = 50
 
@@ -82,6 +85,8 @@ def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
         org_unit=params.org_unit,
         verdict=params.verdict,
         has_quarantined=params.has_quarantined,
+        closed_for=params.closed_for,
+        open_for=params.open_for,
     )
     qs = document_queue(f).filter(visible_scope(caller(request), Perm.DOCUMENT_VIEW, f.doc_type))
     after = cursor_value(params.cursor)

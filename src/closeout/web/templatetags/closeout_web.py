@@ -125,6 +125,8 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "document_released": ("解冻", "document released"),
     "lines_held": ("行冻结", "lines held"),
     "lines_released": ("行解冻", "lines released"),
+    "line_dimensions_closed": ("关闭维度", "line dimension closed"),
+    "line_dimensions_reopened": ("重开维度", "line dimension reopened"),
     "close_requested": ("提交结案申请", "close requested"),
     "close_request_ended": ("结案申请结束", "close request ended"),
     "reopen_requested": ("提交反结案申请", "reopen requested"),

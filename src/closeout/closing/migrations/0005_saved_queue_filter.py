@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('closing', '0003_archive_retention_and_runs'),
+        ('closing', '0004_dims_line_dimension_close'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

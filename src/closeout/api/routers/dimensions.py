@@ -1,0 +1,106 @@
+"""Close dimensions (关闭维度) of a document's lines: close or reopen one dimension (receiving,
+invoicing, payment; shipping, invoicing, collection) of some lines."""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema
+
+from closeout.api import present
+from closeout.api.routers._common import ERRORS, caller, etag, if_match_version
+from closeout.api.schemas import Code, DocumentSummary, In, LineNo, Text
+from closeout.closing.dimension_services import (
+    DimensionResult,
+    line_dimension_close,
+    line_dimension_reopen,
+)
+from closeout.documents.services import document_get, document_get_visible
+
+router = Router(tags=["documents"])
+
+
+class DimensionCloseIn(In):
+    dimension: Code
+    reason: Code
+    remark: Text = ""
+    # Without line numbers: every open line not yet closed in the dimension.
+    line_nos: list[LineNo] | None = Field(default=None, max_length=5000)
+
+
+class DimensionReopenIn(In):
+    dimension: Code
+    reason: Code
+    remark: Text = ""
+    line_nos: list[LineNo] = Field(min_length=1, max_length=5000)
+
+
+class DimensionOut(Schema):
+    document: DocumentSummary
+    dimension: str
+    lines: list[int]
+    # Lines whose last open dimension this was: closed as a whole.
+    lines_closed: list[int]
+    # Released from (close) or given back to (reopen) the on-order / reserved quantity.
+    released_qty: str
+
+
+def _out(result: DimensionResult, doc_type: str, number: str, response: HttpResponse) -> Any:
+    document = document_get(doc_type, number)
+    response["ETag"] = etag(document.version)
+    return DimensionOut(
+        document=present.document_summary(document),
+        dimension=result.dimension,
+        lines=result.lines,
+        lines_closed=result.lines_closed,
+        released_qty=present.s(result.released_qty),
+    )
+
+
+@router.post(
+    "/{doc_type}/{number}/dimensions/close",
+    response={200: DimensionOut, **ERRORS},
+    summary="Close one dimension of lines (关闭维度: 收货关闭, 开票关闭 …)",
+)
+def dimension_close(
+    request: HttpRequest,
+    doc_type: str,
+    number: str,
+    payload: DimensionCloseIn,
+    response: HttpResponse,
+) -> Any:
+    document = document_get_visible(caller(request), doc_type, number)
+    result = line_dimension_close(
+        actor=caller(request),
+        document=document,
+        dimension=payload.dimension,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        line_nos=payload.line_nos,
+        expected_version=if_match_version(request),
+    )
+    return _out(result, doc_type, number, response)
+
+
+@router.post(
+    "/{doc_type}/{number}/dimensions/reopen",
+    response={200: DimensionOut, **ERRORS},
+    summary="Reopen one dimension of lines",
+)
+def dimension_reopen(
+    request: HttpRequest,
+    doc_type: str,
+    number: str,
+    payload: DimensionReopenIn,
+    response: HttpResponse,
+) -> Any:
+    document = document_get_visible(caller(request), doc_type, number)
+    result = line_dimension_reopen(
+        actor=caller(request),
+        document=document,
+        dimension=payload.dimension,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        line_nos=payload.line_nos,
+        expected_version=if_match_version(request),
+    )
+    return _out(result, doc_type, number, response)
