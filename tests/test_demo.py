@@ -386,3 +386,16 @@ def test_reset_removes_all_closeout_data(demo: DemoReport, db: None) -> None:
     head = AuditChainHead.objects.get(pk=1)
     assert (head.last_seq, head.last_hash) == (0, GENESIS_HASH)
     assert audit_chain_verify().intact
+
+
+def test_one_batch_has_been_undone(demo: DemoReport, db: None) -> None:
+    from closeout.batches.models import BatchAction, BatchJob, BatchState
+
+    undo = BatchJob.objects.select_related("undoes").get(action=BatchAction.UNDO)
+    original = undo.undoes
+    assert original is not None and original.action == BatchAction.CLOSE
+    assert (original.state, undo.state) == (BatchState.DONE, BatchState.DONE)
+    closed = original.items.filter(outcome="closed").count()
+    assert closed >= 1 and undo.succeeded == undo.total == closed
+    reopened = Document.objects.filter(pk__in=undo.items.values("document_id"))
+    assert set(reopened.values_list("close_state", flat=True)) == {CloseState.OPEN}

@@ -50,6 +50,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.batches.undo import batch_undo_create, item_messages, undo_facts
 from closeout.closing.selectors import (
     QueueFilter,
     close_checklist_for,
@@ -658,12 +659,20 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 batch_cancel(actor=_user(request), job=job)
             elif request.POST.get("op") == "resume":
                 batch_resume(actor=_user(request), job=job, workers=1)
+            elif request.POST.get("op") == "undo":
+                undo_job = batch_undo_create(actor=_user(request), job_id=job.pk)
+                batch_preview(actor=_user(request), job=undo_job)
+                return redirect("web:batch", pk=undo_job.pk)
             return redirect("web:batch", pk=job.pk)
     except DomainError as exc:
         return _refused(request, exc)
     items = list(batch_results(job).select_related("document")[:500])
+    for item in items:
+        item.shown_message, item.shown_predicted = item_messages(item)  # type: ignore[attr-defined]
     return render(
-        request, "web/batch.html", {"job": job, "items": items, "help": "batch", **_progress(job)}
+        request,
+        "web/batch.html",
+        {"job": job, "items": items, "help": "batch", **_progress(job), **undo_facts(job)},
     )
 
 
