@@ -375,7 +375,7 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
             item.predicted, item.predicted_message = outcome, message[:2000]
             counts[outcome] = counts.get(outcome, 0) + 1
             released += value
-        BatchItem.objects.bulk_update(chunk, ["predicted", "predicted_message", "params"])
+        BatchItem.objects.bulk_update(chunk, ["predicted", "predicted_message"])
     BatchJob.objects.filter(pk=job.pk).update(
         predicted=counts, predicted_released_value=released, state=BatchState.PREVIEWED
     )

@@ -393,6 +393,8 @@ class _Scope:
 
     def needs_approval(self, document: Document) -> bool:
         """A reopen route applies (as `route_for_reopen`, with the routes loaded once)."""
+        if not self.routes:
+            return False
         route = route_choose(
             document=document,
             action=RequestAction.REOPEN,
@@ -441,16 +443,23 @@ def predict_undo(job: BatchJob, items: list[BatchItem]) -> list[tuple[str, str]]
     """(predicted outcome, message) per item: what running the undo now would do; the reason
     goes into the item's parameters too (the caller saves them), to be shown in any language."""
     decisions = _decisions(job, items)
-    for item, decision in zip(items, decisions, strict=True):
-        _note_reason(item, decision)
+    noted = [
+        item
+        for item, decision in zip(items, decisions, strict=True)
+        if _note_reason(item, decision)
+    ]
+    BatchItem.objects.bulk_update(noted, ["params"])  # the few with a reason (or a changed one)
     return [(d.outcome, d.message) for d in decisions]
 
 
-def _note_reason(item: BatchItem, decision: Decision) -> None:
+def _note_reason(item: BatchItem, decision: Decision) -> bool:
+    """Keep the decision's reason in the item's parameters; True when they changed."""
     params = {k: v for k, v in item.params.items() if k not in ("reason", "args")}
     if decision.reason:
         params.update(reason=decision.reason, args=decision.args)
+    changed: bool = params != item.params
     item.params = params
+    return changed
 
 
 # --- running -------------------------------------------------------------------------------
@@ -464,17 +473,22 @@ def process_undo_items(job: BatchJob, items: list[BatchItem]) -> None:
     for item in items:
         if item.document_id:
             item.document = documents[item.document_id]
-    for item, decision in zip(items, _decisions(job, items), strict=True):
-        _run_one(job, item, decision)
-    BatchItem.objects.bulk_update(items, ["params", "request"])
+    changed = [
+        item
+        for item, decision in zip(items, _decisions(job, items), strict=True)
+        if _run_one(job, item, decision)
+    ]
+    BatchItem.objects.bulk_update(changed, ["params", "request"])
 
 
-def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> None:
-    _note_reason(item, decision)
+def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
+    """Do what was decided for one item; True when its parameters or request changed (the
+    caller saves those; the chunk saves state, outcome and message)."""
+    changed = _note_reason(item, decision)
     if decision.outcome in ("skipped", "refused"):
         state = ItemState.SKIPPED if decision.outcome == "skipped" else ItemState.FAILED
         _mark(item, state, decision.outcome, decision.message)
-        return
+        return changed
     assert item.document is not None  # noqa: S101 (decided above)
     try:
         with transaction.atomic():  # a savepoint: each document all-or-nothing
@@ -487,7 +501,7 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> None:
                 )
                 item.request = request
                 _mark(item, ItemState.DONE, "requested", f"reopen request #{request.pk}")
-                return
+                return True
             document = document_lock_for(
                 job.created_by, item.document, Perm.REOPEN_APPROVE, action=Action.REOPEN
             )
@@ -501,6 +515,7 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> None:
         _mark(item, ItemState.DONE, "reopened", f"lines {result.lines_reopened}")
     except DomainError as error:
         _mark(item, ItemState.FAILED, "refused", error.message)
+    return changed
 
 
 __all__ = ["batch_undo_create", "item_messages", "predict_undo", "process_undo_items"]
