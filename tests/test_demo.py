@@ -418,3 +418,16 @@ def test_one_purchase_order_is_closed_for_receiving_with_invoicing_open(
     assert document.close_state == CloseState.OPEN
     states = [dims for _line, dims in lines_with_dimensions(document, document.lines.all())]
     assert {"receiving": "closed", "invoicing": "open", "payment": "open"} in states
+
+
+def test_one_batch_has_been_undone(demo: DemoReport, db: None) -> None:
+    from closeout.batches.models import BatchAction, BatchJob, BatchState
+
+    undo = BatchJob.objects.select_related("undoes").get(action=BatchAction.UNDO)
+    original = undo.undoes
+    assert original is not None and original.action == BatchAction.CLOSE
+    assert (original.state, undo.state) == (BatchState.DONE, BatchState.DONE)
+    closed = original.items.filter(outcome="closed").count()
+    assert closed >= 1 and undo.succeeded == undo.total == closed
+    reopened = Document.objects.filter(pk__in=undo.items.values("document_id"))
+    assert set(reopened.values_list("close_state", flat=True)) == {CloseState.OPEN}

@@ -485,6 +485,14 @@ EXPECTED: dict[str, Entry] = {
         _job({"workers": 1}), _owner("batch_owner"), like_missing=False, got_through=(422,)
     ),
     "POST /api/batches/{job_id}/cancel": Entry(_job(), _owner("batch_owner"), like_missing=False),
+    # The owner gets through to the refusal of a batch that never ran (reopen.approve decides
+    # per document, as for a reopen batch).
+    "POST /api/batches/{job_id}/undo": Entry(
+        _job({"reason": "wrong_close"}),
+        _owner("batch_owner"),
+        like_missing=False,
+        got_through=(422,),
+    ),
     "POST /api/sweep/dry-run": Entry(
         _plain(body={}), lambda d, p, s: "document.view" in p.perms, sides=None, listing=True
     ),

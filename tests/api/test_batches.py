@@ -176,3 +176,29 @@ def test_failed_run_shows_its_reason_and_resume_finishes(
     assert resumed.status_code == 200
     done = api.get(f"/api/batches/{job['id']}").json()
     assert (done["state"], done["succeeded"], done["error"]) == ("done", 1, "")
+
+
+def test_undo_a_batch_through_the_api(
+    api_for: ApiFactory, org: Org, django_capture_on_commit_callbacks: Any
+) -> None:
+    for i in range(2):
+        ready_document(PO, org.dept_a, number=f"BU-{i}")
+    api = api_for("supervisor")
+    job = api.post(
+        "/api/batches",
+        {"action": "close", "doc_type": PO, "numbers": ["BU-0", "BU-1"], "reason": "completed"},
+    ).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/batches/{job['id']}/start", {"workers": 1})
+    created = api.post(f"/api/batches/{job['id']}/undo", {"reason": "wrong_close"})
+    assert created.status_code == 201, created.content
+    undo = created.json()
+    assert (undo["action"], undo["undoes"], undo["state"]) == ("undo", job["id"], "previewed")
+    assert undo["predicted"] == {"would_reopen": 2}
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/batches/{undo['id']}/start", {"workers": 1})
+    assert api.get(f"/api/batches/{job['id']}").json()["undone_by"] == undo["id"]
+    assert Document.objects.filter(number__startswith="BU-", close_state="open").count() == 2
+    again = api.post(f"/api/batches/{job['id']}/undo")
+    assert again.status_code == 422
+    assert f"already undone by #{undo['id']}" in error_of(again)["message"]

@@ -33,6 +33,7 @@ from closeout.approvals.models import CloseRequest
 from closeout.audit.services import to_json_value
 from closeout.batches.imports import report_rows
 from closeout.batches.models import BatchItem, BatchJob, ImportFile
+from closeout.batches.undo import undone_by
 from closeout.closing.dimensions import lines_with_dimensions
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.selectors import Checklist
@@ -196,6 +197,8 @@ def batch_out(job: BatchJob) -> BatchOut:
         error=job.error,
         send_pending=job.send_pending,
         send_error=job.send_error,
+        undoes=job.undoes_id,
+        undone_by=getattr(undone_by(job), "pk", None),
     )
 
 

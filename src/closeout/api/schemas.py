@@ -480,6 +480,13 @@ class StartIn(In):
     workers: int = Field(default=2, ge=1, le=16)
 
 
+class UndoIn(In):
+    """The undo of a batch (批量撤销): the reopen reason and remark of its reopens."""
+
+    reason: Annotated[str, StringConstraints(max_length=40)] = "wrong_close"
+    remark: Text = ""
+
+
 class BatchOut(Schema):
     id: int
     action: str
@@ -505,6 +512,9 @@ class BatchOut(Schema):
     # it answers again.
     send_pending: int = 0
     send_error: str = ""
+    # An undo job: the batch it undoes; any batch: the undo job that undoes it.
+    undoes: int | None = None
+    undone_by: int | None = None
 
 
 class BatchItemOut(Schema):

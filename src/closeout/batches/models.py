@@ -16,6 +16,8 @@ class BatchAction(models.TextChoices):
     REJECT = "reject", "批量驳回 reject"
     # Rows of an uploaded file (导入结案指令): each item carries its own action and parameters.
     IMPORT = "import", "导入结案指令 import"
+    # Reopens what another batch closed, through the reopen route (batches.undo).
+    UNDO = "undo", "批量撤销 undo"
 
 
 class BatchState(models.TextChoices):
@@ -63,6 +65,15 @@ class BatchJob(models.Model):
     send_pending = models.PositiveSmallIntegerField("待发送任务 tasks to send", default=0)
     send_error = models.TextField("发送错误 send error", blank=True)
     send_attempted_at = models.DateTimeField(null=True, blank=True)
+    # An undo job (action undo): the batch whose closes it reopens (batches.undo).
+    undoes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="undone_by",
+        verbose_name="撤销的批次 undoes batch",
+    )
 
     class Meta:
         verbose_name = "批量作业 batch job"

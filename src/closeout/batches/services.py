@@ -506,6 +506,17 @@ def _in_english(message: object) -> str:
 def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, object, Decimal]]:
     if job_dimension(job):
         return predict_dimension(job, chunk)
+    if job.action == BatchAction.UNDO:
+        from closeout.batches.undo import predict_undo
+
+        return [
+            (
+                outcome,
+                message,
+                _restored(item) if outcome.startswith(("would", "needs")) else Decimal(0),
+            )
+            for item, (outcome, message) in zip(chunk, predict_undo(job, chunk), strict=True)
+        ]
     if job.action in (BatchAction.CLOSE, BatchAction.REQUEST):
         ids = [i.document_id for i in chunk if i.document_id]
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
@@ -546,6 +557,11 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
         else:
             result.append((f"would_{job.action}", "", Decimal(0)))
     return result
+
+
+def _restored(item: BatchItem) -> Decimal:
+    """What an undo gives back of a document: the value its close released."""
+    return item.document.released_value if item.document is not None else Decimal(0)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -708,6 +724,9 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
             raise InvalidInput(f"batch #{job.pk} is done; nothing to resume")
         if job.state in (BatchState.DRAFT, BatchState.PREVIEWED):
             raise InvalidInput(f"batch #{job.pk} was never started")
+        undone = job.undone_by.order_by("pk").values_list("pk", flat=True).first()
+        if undone is not None:
+            raise InvalidInput(f"batch #{job.pk} is undone by #{undone}; it cannot be resumed")
         job.cancel_requested, job.state, job.error = False, BatchState.QUEUED, ""
         job.save(update_fields=["cancel_requested", "state", "error"])
         _record_dispatch(job, workers)
@@ -961,6 +980,11 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
         from closeout.batches.import_run import process_import_items
 
         process_import_items(job, items)
+        return
+    if job.action == BatchAction.UNDO:
+        from closeout.batches.undo import process_undo_items
+
+        process_undo_items(job, items)
         return
     actor = job.created_by
     lock_documents(items)

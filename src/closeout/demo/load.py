@@ -562,6 +562,7 @@ class _Builder:
         self.after_sweep()
         self.closed_for_receiving()
         self.found_after_sweep()
+        self.undone_batch()
         self.approvals()
         self.archived_last_year()
         self.us_company()
@@ -1656,6 +1657,36 @@ class _Builder:
         for doc_type in DocType.values:
             for document in documents_ready_to_close(doc_type).order_by("number"):
                 self.tag(Scenario.READY_WAITING, document)
+
+    def undone_batch(self) -> None:
+        """A close batch of three purchase orders that were ready, then its undo (批量撤销):
+        they are open again, and the batch page shows "undone by #N". Before the approval
+        routes exist, so the undo reopens directly."""
+        from closeout.batches.services import batch_create, batch_preview, batch_start, batch_work
+        from closeout.batches.undo import batch_undo_create
+        from closeout.closing.selectors import documents_ready_to_close
+
+        actor = self.user("supervisor")
+        numbers = list(
+            documents_ready_to_close(DocType.PURCHASE_ORDER)
+            .order_by("number")
+            .values_list("number", flat=True)[:3]
+        )
+        if not numbers:
+            return
+        job = batch_create(
+            actor=actor,
+            action="close",
+            doc_type=DocType.PURCHASE_ORDER,
+            numbers=numbers,
+            reason_code="completed",
+            remark="演示：误操作的批量结案 demo: a mistaken mass close",
+        )
+        for step in (job, None):
+            step = step or batch_undo_create(actor=actor, job_id=job.pk)
+            batch_preview(actor=actor, job=step)
+            batch_start(actor=actor, job=step, workers=1)
+            batch_work(step.pk)
 
     def approvals(self) -> None:
         """Approval routes (configured after the direct closes above, as a company would when

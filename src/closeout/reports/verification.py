@@ -73,6 +73,9 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
             doc_state=F("document__close_state"),
             closed_here=Exists(_doc_events(*CLOSE_ACTIONS).filter(request_id=tag)),
             reopened_here=Exists(_doc_events(AuditAction.DOCUMENT_REOPENED).filter(window)),
+            reopened_by_tag=Exists(
+                _doc_events(AuditAction.DOCUMENT_REOPENED).filter(request_id=tag)
+            ),
             open_line=Exists(
                 Line.objects.filter(document_id=OuterRef("document_id"), close_state="open")
             ),
@@ -92,14 +95,17 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
             "reopened_here",
             "open_line",
             "held_line",
+            "reopened_by_tag",
         )
     )
     problems: list[Problem] = []
     checked = 0
-    for label, state, outcome, doc_state, closed_here, reopened, open_line, held in rows:
+    for label, state, outcome, doc_state, closed_here, reopened, open_line, held, tagged in rows:
         checked += 1
         if state == ItemState.PENDING:
             problems.append(Problem("state", label, "still pending: the batch did not finish it"))
+        elif job.action == BatchAction.UNDO:
+            problems += _undo_item_problems(label, state, outcome, doc_state, tagged)
         elif job.action == BatchAction.CLOSE:
             problems += _close_item_problems(
                 label, state, outcome, doc_state, closed_here, open_line, held
@@ -116,6 +122,29 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
                     Problem("state", label, f"reported {outcome or state} but it was reopened")
                 )
     return checked, problems
+
+
+def _undo_item_problems(
+    label: str, state: str, outcome: str, doc_state: str, reopened: bool
+) -> list[Problem]:
+    """An undo item: reopened by this job (its tagged reopen event, the document no longer
+    closed), or its reopen requested (the document waiting or reopened); no other reopen."""
+    problems: list[Problem] = []
+    if outcome == "reopened":
+        if doc_state in CLOSED_STATES:
+            problems.append(
+                Problem("state", label, f"reported reopened but its state is {doc_state}")
+            )
+        if not reopened:
+            problems.append(Problem("audit", label, "reopened without its reopen audit event"))
+    elif outcome == "requested":
+        if doc_state not in (CloseState.REOPEN_PENDING, CloseState.OPEN):
+            problems.append(
+                Problem("state", label, f"reopen requested but its state is {doc_state}")
+            )
+    elif reopened:
+        problems.append(Problem("state", label, f"reported {outcome or state} but it reopened"))
+    return problems
 
 
 def _close_item_problems(

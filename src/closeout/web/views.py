@@ -47,6 +47,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.batches.undo import batch_undo_create, undo_facts
 from closeout.closing.dimensions import dimensions_of, lines_with_dimensions
 from closeout.closing.selectors import (
     close_checklist_for,
@@ -506,6 +507,10 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             batch_cancel(actor=_user(request), job=job)
         elif request.POST.get("op") == "resume":
             batch_resume(actor=_user(request), job=job, workers=1)
+        elif request.POST.get("op") == "undo":
+            undo_job = batch_undo_create(actor=_user(request), job_id=job.pk)
+            batch_preview(actor=_user(request), job=undo_job)
+            return redirect("web:batch", pk=undo_job.pk)
         return redirect("web:batch", pk=job.pk)
     items = list(batch_results(job).select_related("document")[:500])
     refused, closable = batch_refused(job)
@@ -519,6 +524,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "refused": refused,
             "closable": closable,
             **_progress(job),
+            **undo_facts(job),
         },
     )
 

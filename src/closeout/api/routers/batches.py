@@ -12,7 +12,15 @@ from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, QUEUE_ERRORS, caller
-from closeout.api.schemas import BatchIn, BatchItemPage, BatchOut, StartIn, SweepIn, SweepOut
+from closeout.api.schemas import (
+    BatchIn,
+    BatchItemPage,
+    BatchOut,
+    StartIn,
+    SweepIn,
+    SweepOut,
+    UndoIn,
+)
 from closeout.api.selectors import cursor_value
 from closeout.batches.models import BatchJob
 from closeout.batches.selectors import batch_results
@@ -23,6 +31,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.batches.undo import DEFAULT_REASON, batch_undo_create
 from closeout.closing.sweep import sweep_run
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
 
@@ -115,6 +124,23 @@ def batch_resume_run(request: HttpRequest, job_id: int, payload: StartIn | None 
     workers = payload.workers if payload is not None else 2
     job = batch_resume(actor=caller(request), job=_job(request, job_id), workers=workers)
     return present.batch_out(_job(request, job.pk))
+
+
+@router.post(
+    "/{job_id}/undo",
+    response={201: BatchOut, **ERRORS},
+    summary="Undo a batch: an undo job (previewed) that reopens what it closed",
+)
+def batch_undo_new(request: HttpRequest, job_id: int, payload: UndoIn | None = None) -> Any:
+    actor = caller(request)
+    job = batch_undo_create(
+        actor=actor,
+        job_id=_job(request, job_id).pk,
+        reason_code=payload.reason if payload is not None else DEFAULT_REASON,
+        remark=payload.remark if payload is not None else "",
+    )
+    job = batch_preview(actor=actor, job=job)
+    return Status(201, present.batch_out(_job(request, job.pk)))
 
 
 @router.post("/{job_id}/cancel", response={200: BatchOut, **ERRORS}, summary="Cancel")

@@ -13,6 +13,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext, pgettext
 
+from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
 
@@ -112,6 +113,8 @@ def role_label(code: Any) -> str:
 @register.filter
 def predicted_text(item: Any) -> str:
     """A batch item's preview message in the page language (stored in both at preview)."""
+    if is_undo_item(item):
+        return item_messages(item)[1]
     zh = (item.params or {}).get("predicted_message_zh") if not _english() else None
     return str(zh or item.predicted_message)
 
@@ -120,6 +123,8 @@ def predicted_text(item: Any) -> str:
 def result_text(item: Any) -> str:
     """A batch item's run message; a document skipped for its preview's refusal says that
     refusal in the page language."""
+    if is_undo_item(item):
+        return item_messages(item)[0]
     if item.message and item.message == item.predicted_message:
         return predicted_text(item)
     return str(item.message)

@@ -162,6 +162,9 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "data_exported": ("导出数据", "data exported"),
     "backup_taken": ("备份", "backup taken"),
     "restore_done": ("恢复", "restore done"),
+    "batch_undo_created": ("创建撤销批次", "batch undo created"),
+    "company_created": ("创建公司", "company created"),
+    "exchange_rate_set": ("设置汇率", "exchange rate set"),
 }
 
 

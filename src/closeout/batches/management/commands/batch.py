@@ -5,6 +5,8 @@ closeout batch create ACTION [TYPE] (--numbers A,B | --filter JSON | --requests 
 closeout batch preview ID --as USER
 closeout batch run ID [--workers N] --as USER     (no broker: runs here, printing progress)
 closeout batch status ID | results ID [--failed] | cancel ID --as USER | resume ID --as USER
+closeout batch undo ID [--reason CODE] [--remark T] [--run] --as USER
+                      (an undo job: reopens what batch ID closed; previewed, --run runs it)
 """
 
 import json
@@ -25,6 +27,7 @@ from closeout.batches.services import (
     batch_resume,
     batch_start,
 )
+from closeout.batches.undo import DEFAULT_REASON, batch_undo_create, undone_by
 from closeout.core.cli import (
     EXIT_ERROR,
     DomainCommand,
@@ -57,7 +60,10 @@ def _ints(value: str | None, option: str) -> list[int] | None:
 
 
 class Command(DomainCommand):
-    help = "Create, preview, run and follow batch jobs (close, reopen, request, approve, reject)."
+    help = (
+        "Create, preview, run and follow batch jobs (close, reopen, request, approve, reject), "
+        "and undo a batch."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="verb", required=True)
@@ -74,8 +80,15 @@ class Command(DomainCommand):
         for name in ("preview", "run", "cancel", "resume"):
             verb = sub.add_parser(name)
             verb.add_argument("job_id", type=whole_number)
+        undo = sub.add_parser("undo", help="undo a batch: reopen what it closed")
+        undo.add_argument("job_id", type=whole_number)
+        undo.add_argument("--reason", default=DEFAULT_REASON)
+        undo.add_argument("--remark", default="")
+        undo.add_argument("--run", action="store_true", help="run the undo job after its preview")
+        undo.add_argument("--workers", type=whole_number, default=2)
         for verb_parser in (
             create,
+            undo,
             *[sub.choices[n] for n in ("preview", "run", "cancel", "resume")],
         ):
             self.add_actor_argument(verb_parser)
@@ -120,25 +133,40 @@ class Command(DomainCommand):
         elif verb == "preview":
             job = batch_preview(actor=actor, job=_job(options["job_id"]))
             self._status(job)
+        elif verb == "undo":
+            job = batch_undo_create(
+                actor=actor,
+                job_id=options["job_id"],
+                reason_code=options["reason"],
+                remark=options["remark"],
+            )
+            self.stdout.write(f"created undo batch #{job.pk} of batch #{options['job_id']}")
+            job = batch_preview(actor=actor, job=job)
+            self._status(job)
+            if options["run"]:
+                self._start(actor, batch_start, job.pk, options["workers"])
         elif verb in ("run", "resume"):
             start = batch_start if verb == "run" else batch_resume
-            if settings.CELERY_BROKER_URL:
-                # A broker that does not answer: BrokerUnavailable, one line, exit 1; the job
-                # stays queued and is sent when the broker is back.
-                job = start(actor=actor, job=_job(options["job_id"]), workers=options["workers"])
-                self._follow(job)
-            else:
-                # No broker: do the work in this process, after the start commits.
-                with override_settings(CLOSEOUT_TASKS_INLINE=True):
-                    job = start(actor=actor, job=_job(options["job_id"]), workers=1)
-                    # Already run when the start committed; inside a caller's transaction it
-                    # was not, so run it now (a job with nothing left to send is untouched).
-                    batch_dispatch(job.pk)
-                job.refresh_from_db()
-                self._status(job)
-            self._fail_if_failed(job)
+            self._start(actor, start, options["job_id"], options["workers"])
         elif verb == "cancel":
             self._status(batch_cancel(actor=actor, job=_job(options["job_id"])))
+
+    def _start(self, actor: Any, start: Any, job_id: int, workers: int) -> None:
+        if settings.CELERY_BROKER_URL:
+            # A broker that does not answer: BrokerUnavailable, one line, exit 1; the job
+            # stays queued and is sent when the broker is back.
+            job = start(actor=actor, job=_job(job_id), workers=workers)
+            self._follow(job)
+        else:
+            # No broker: do the work in this process, after the start commits.
+            with override_settings(CLOSEOUT_TASKS_INLINE=True):
+                job = start(actor=actor, job=_job(job_id), workers=1)
+                # Already run when the start committed; inside a caller's transaction it
+                # was not, so run it now (a job with nothing left to send is untouched).
+                batch_dispatch(job.pk)
+            job.refresh_from_db()
+            self._status(job)
+        self._fail_if_failed(job)
 
     def _follow(self, job: BatchJob) -> None:
         while True:
@@ -172,6 +200,11 @@ class Command(DomainCommand):
             f"{job.succeeded} done, {job.failed} failed, {job.skipped} skipped, "
             f"{job.rate:.1f}/s"
         )
+        if job.undoes_id:
+            self.stdout.write(f"  undoes batch #{job.undoes_id}")
+        undo = undone_by(job)
+        if undo is not None:
+            self.stdout.write(f"  undone by #{undo.pk} ({undo.state})")
         if job.error:
             label = "failed" if job.state == BatchState.FAILED else "error"
             self.stdout.write(f"  {label}: {job.error}")

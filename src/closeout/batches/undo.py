@@ -1,0 +1,526 @@
+"""Batch undo (批量撤销): a batch job that reopens exactly what another batch closed.
+
+`batch_undo_create` makes the undo job: a batch of action `undo` linked to the batch it undoes
+(`undoes`), previewed, run, followed and verified like every batch. Its items are the documents
+the undone batch closed, found in the audit trail: the close events the batch wrote carry
+`request_id = "batch:<id>"` (batch closes and the close rows of an import).
+
+Each document goes through the reopen route, under its row lock, in this order:
+
+1. Outside the actor's scope (no `reopen.approve`, or not the permission the undone batch
+   needed, over the document's unit and type): skipped, the item says only that a document
+   lay outside the scope (no number, no link).
+2. Changed after the batch: skipped, with the reason. Every write to a document is audited, so
+   "changed" is decided from the audit trail and the document's facts, never guessed: the
+   document is unchanged exactly when no audit event that records a write (`CHANGES`: anything
+   but refusals, exports, verifications and attachments) follows the batch's close event of
+   it, and no business event was received for it since. The reason given is, in this order:
+   archived, on hold, a reopen request pending, reopened (open again), reopened and closed
+   again, new business events, any other change (the audit event named).
+3. Closed in a closed accounting period: refused with that reason (the undo reopens nothing
+   there; a reopen request takes the finance route).
+4. A reopen approval route applies: a reopen request is submitted (the approvers decide; the
+   undo's creator cannot approve it: separation of duties as for every request).
+5. Otherwise a direct reopen (`closing.services.execute_reopen`): the lines the batch's close
+   closed reopen and give back exactly what they released; quarantined events then apply.
+
+A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be
+undone (close the documents again with a new batch); a batch still queued or running, or never
+run, cannot be undone, and once undone it cannot be resumed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to
+from closeout.access.services import require, user_has_perm
+from closeout.approvals.models import RequestAction
+from closeout.approvals.selectors import active_routes, period_is_closed, route_choose
+from closeout.approvals.services import reopen_request_submit
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
+from closeout.audit.services import audit_record
+from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
+from closeout.batches.services import _job_for, _mark, lock_documents
+from closeout.closing.models import ReasonAction
+from closeout.closing.services import document_lock_for, execute_reopen, reason_get
+from closeout.closing.states import STATE_LABELS, Action
+from closeout.core.errors import DomainError, InvalidInput
+from closeout.documents.models import BusinessEvent, CloseState, Document
+
+DEFAULT_REASON = "wrong_close"
+CREATE_CHUNK = 5000
+CLOSE_ACTIONS = (AuditAction.DOCUMENT_CLOSED, AuditAction.LINES_CLOSED)
+# Audit events on a document that record no write to it.
+NOT_CHANGES = (
+    AuditAction.DOCUMENT_CHANGE_REFUSED,
+    AuditAction.ARCHIVE_PACK_EXPORTED,
+    AuditAction.DATA_EXPORTED,
+    AuditAction.POST_CLOSE_VERIFIED,
+    AuditAction.DIAGNOSTICS_RUN,
+    AuditAction.ATTACHMENT_ADDED,
+)
+EVENT_ACTIONS = (
+    AuditAction.EVENT_APPLIED,
+    AuditAction.EVENT_PENDING,
+    AuditAction.EVENT_CONFIRMED,
+    AuditAction.EVENT_QUARANTINED,
+    AuditAction.EVENT_RELEASED_FROM_QUARANTINE,
+)
+# The permission the undone batch needed over each document, besides batch.run.
+ORIGINAL_PERMS = {BatchAction.CLOSE: Perm.CLOSE_DIRECT, BatchAction.IMPORT: Perm.CLOSE_DIRECT}
+UNDOABLE_STATES = (BatchState.DONE, BatchState.CANCELLED, BatchState.FAILED)
+
+# Why an item is skipped or refused: one gettext msgid per reason (zh-hans and en).
+REASONS = {
+    "outside_scope": gettext_noop("a document outside your scope: not undone"),
+    "archived": gettext_noop("%(document)s was archived after the batch"),
+    "on_hold": gettext_noop("%(document)s was put on hold after the batch"),
+    "reopen_pending": gettext_noop("%(document)s has a reopen request pending since the batch"),
+    "reopened": gettext_noop("%(document)s was reopened after the batch (it is now %(state)s)"),
+    "reclosed": gettext_noop("%(document)s was reopened and closed again after the batch"),
+    "new_events": gettext_noop("%(document)s holds new business events since the batch"),
+    "changed": gettext_noop("%(document)s changed after the batch (audit event #%(seq)s)"),
+    "partial": gettext_noop(
+        "the batch closed only some lines of %(document)s (its header stayed open): reopen "
+        "them by hand"
+    ),
+    "closed_period": gettext_noop(
+        "%(document)s was closed on %(date)s, in a closed accounting period: the undo does not "
+        "reopen it (a reopen request takes the finance route)"
+    ),
+    "no_permission": gettext_noop("%(user)s lacks '%(perm)s' for %(document)s"),
+}
+
+
+def undo_message(code: str, args: dict[str, Any]) -> str:
+    """The reason `code` in the active language."""
+    params = dict(args)
+    if "state" in params:
+        params["state"] = str(STATE_LABELS.get(params["state"], params["state"]))
+    return gettext(REASONS[code]) % params
+
+
+def _english(code: str, args: dict[str, Any]) -> str:
+    with translation.override("en"):
+        return undo_message(code, args)
+
+
+def is_undo_item(item: BatchItem) -> bool:
+    """An item whose reason an undo recorded as a code (rendered in the reader's language)."""
+    return bool(item.params) and item.params.get("reason") in REASONS
+
+
+def item_messages(item: BatchItem) -> tuple[str, str]:
+    """(message, predicted message) of a batch item in the active language: an undo item's
+    reason is rendered from its code; other items' messages are shown as stored."""
+    reason = item.params.get("reason") if item.params else None
+    if reason not in REASONS:
+        return item.message, item.predicted_message
+    text = undo_message(str(reason), item.params.get("args", {}))
+    done = item.state != ItemState.PENDING
+    return (text if done else item.message), (text if not done else item.predicted_message)
+
+
+def undone_by(job: BatchJob) -> BatchJob | None:
+    """The undo job of `job` (a cancelled draft does not count), if any."""
+    return job.undone_by.exclude(state=BatchState.CANCELLED, started_at__isnull=True).first()
+
+
+def undo_facts(job: BatchJob) -> dict[str, Any]:
+    """What the batch page says about undo: the undo of this batch, and whether its owner may
+    ask for one now (the service decides again)."""
+    undo = undone_by(job)
+    return {
+        "undone_by": undo,
+        "undoable": undo is None and job.action in ORIGINAL_PERMS and job.state in UNDOABLE_STATES,
+    }
+
+
+# --- creation ------------------------------------------------------------------------------
+
+
+def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
+    """The batch to undo, locked: the actor's own (as every batch), and undoable now."""
+    job = _job_for(actor, job_id)
+    require(actor, Perm.BATCH_RUN, what="batch jobs")
+    if job.action == BatchAction.UNDO:
+        raise InvalidInput(
+            f"batch #{job_id} is itself an undo (of batch #{job.undoes_id}); an undo cannot be "
+            "undone: close the documents again with a new batch",
+            details={"batch": job_id, "rule": "undo_of_undo"},
+        )
+    if job.action not in ORIGINAL_PERMS:
+        raise InvalidInput(
+            f"batch #{job_id} is a {job.action} batch; only close batches and imports are undone",
+            details={"batch": job_id, "rule": "not_a_close_batch"},
+        )
+    earlier = undone_by(job)
+    if earlier is not None:
+        raise InvalidInput(
+            f"batch #{job_id} is already undone by #{earlier.pk}",
+            details={"batch": job_id, "undone_by": earlier.pk, "rule": "already_undone"},
+        )
+    if job.state not in UNDOABLE_STATES:
+        raise InvalidInput(
+            f"batch #{job_id} is {job.state}: only a batch that has run (done, cancelled or "
+            "failed) can be undone",
+            details={"batch": job_id, "state": job.state, "rule": "still_running"},
+        )
+    return job
+
+
+def closes_of(job: BatchJob) -> dict[int, tuple[int, int]]:
+    """document id → (audit seq, audit action) of the close event `job` wrote for it."""
+    rows = (
+        AuditEvent.objects.filter(
+            object_type=AuditObject.DOCUMENT,
+            request_id=f"batch:{job.pk}",
+            action__in=[int(a) for a in CLOSE_ACTIONS],
+        )
+        .order_by("seq")
+        .values_list("object_id", "seq", "action")
+    )
+    return {int(object_id): (seq, action) for object_id, seq, action in rows}
+
+
+@transaction.atomic
+def batch_undo_create(
+    *,
+    actor: AbstractBaseUser,
+    job_id: int,
+    reason_code: str = DEFAULT_REASON,
+    remark: str = "",
+) -> BatchJob:
+    """The undo job of batch `job_id` (a draft: preview, then start it like any batch). As a
+    reopen batch it needs batch.run, and its documents are those the actor holds reopen.approve
+    and the undone batch's permission over; the others are skipped at once."""
+    original = _original(actor, job_id)
+    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    remark = remark.strip() or f"undo of batch #{original.pk}"
+    closes = closes_of(original)
+    if not closes:
+        raise InvalidInput(
+            f"batch #{job_id} closed no document: there is nothing to undo",
+            details={"batch": job_id, "rule": "nothing_closed"},
+        )
+    scope = documents_visible_to(actor, Perm.REOPEN_APPROVE) & documents_visible_to(
+        actor, ORIGINAL_PERMS[BatchAction(original.action)]
+    )
+    job = BatchJob.objects.create(
+        action=BatchAction.UNDO,
+        doc_type=original.doc_type,
+        selection={"undoes": original.pk},
+        reason_code=reason.code,
+        remark=remark,
+        created_by_id=actor.pk,
+        undoes=original,
+    )
+    items, outside = _items(job, closes, scope)
+    if outside == len(items):
+        # As a reopen batch whose selection lies outside the scope: nothing to do, and no
+        # document named.
+        raise InvalidInput(
+            f"none of the {len(items)} documents batch #{job_id} closed lies within your "
+            "'reopen.approve' permission (and the permission the batch needed)",
+            details={"batch": job_id, "rule": "outside_scope"},
+        )
+    BatchItem.objects.bulk_create(items, batch_size=CREATE_CHUNK)
+    job.total, job.processed, job.skipped = len(items), outside, outside
+    job.save(update_fields=["total", "processed", "skipped"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.BATCH_UNDO_CREATED,
+        object_type=AuditObject.BATCH,
+        object_id=job.pk,
+        object_repr=str(job),
+        data={"undoes": original.pk, "total": job.total, "outside_scope": outside},
+        reason=reason.code,
+    )
+    return job
+
+
+def _items(
+    job: BatchJob, closes: dict[int, tuple[int, int]], scope: Q
+) -> tuple[list[BatchItem], int]:
+    """One item per document the batch closed; those outside the scope are skipped at once,
+    with a reason that names nothing."""
+    ids = sorted(closes)
+    visible: dict[int, str] = {}
+    for start in range(0, len(ids), CREATE_CHUNK):
+        part = ids[start : start + CREATE_CHUNK]
+        visible.update(Document.objects.filter(scope, pk__in=part).values_list("pk", "number"))
+    items, outside = [], 0
+    now = timezone.now()
+    for pk in ids:
+        seq, action = closes[pk]
+        if pk not in visible:
+            outside += 1
+            items.append(
+                BatchItem(
+                    job=job,
+                    label="—",
+                    state=ItemState.SKIPPED,
+                    predicted="skipped",
+                    outcome="skipped",
+                    message=_english("outside_scope", {}),
+                    params={"reason": "outside_scope", "args": {}},
+                    processed_at=now,
+                )
+            )
+            continue
+        items.append(
+            BatchItem(
+                job=job,
+                document_id=pk,
+                label=visible[pk],
+                params={"close_event": seq, "header": action == AuditAction.DOCUMENT_CLOSED},
+            )
+        )
+    return items, outside
+
+
+# --- deciding each document ----------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    outcome: str  # would_reopen, needs_approval, skipped, refused
+    reason: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return _english(self.reason, self.args) if self.reason else ""
+
+
+def _later_changes(items: list[BatchItem]) -> dict[int, list[tuple[int, int]]]:
+    """document id → [(seq, action)] of the audit events that record a write to it after the
+    batch's close event of it."""
+    firsts = {i.document_id: int(i.params["close_event"]) for i in items if i.document_id}
+    if not firsts:
+        return {}
+    rows = (
+        AuditEvent.objects.filter(
+            object_type=AuditObject.DOCUMENT,
+            object_id__in=[str(pk) for pk in firsts],
+            seq__gt=min(firsts.values()),
+        )
+        .exclude(action__in=[int(a) for a in NOT_CHANGES])
+        .order_by("seq")
+        .values_list("object_id", "seq", "action")
+    )
+    later: dict[int, list[tuple[int, int]]] = {}
+    for object_id, seq, action in rows:
+        if seq > firsts[int(object_id)]:
+            later.setdefault(int(object_id), []).append((seq, action))
+    return later
+
+
+def _new_events(items: list[BatchItem]) -> set[int]:
+    """Documents with a business event received after the batch's close of them."""
+    seqs = {int(i.params["close_event"]): i.document_id for i in items if i.document_id}
+    if not seqs:
+        return set()
+    closed_at = {
+        seqs[seq]: at
+        for seq, at in AuditEvent.objects.filter(seq__in=list(seqs)).values_list("seq", "at")
+    }
+    rows = BusinessEvent.objects.filter(
+        document_id__in=list(closed_at), received_at__gt=min(closed_at.values())
+    ).values_list("document_id", "received_at")
+    return {pk for pk, received in rows if received > closed_at[pk]}
+
+
+def _changed(
+    document: Document, later: list[tuple[int, int]], new_events: bool
+) -> tuple[str, dict[str, Any]] | None:
+    """Why the document counts as changed after the batch (reason, args), or None."""
+    args: dict[str, Any] = {"document": document.number}
+    by_state = {
+        CloseState.ARCHIVED: "archived",
+        CloseState.ON_HOLD: "on_hold",
+        CloseState.REOPEN_PENDING: "reopen_pending",
+        CloseState.OPEN: "reopened",
+        CloseState.CLOSE_PENDING: "reopened",
+    }
+    if document.close_state in by_state:
+        reason = by_state[CloseState(document.close_state)]
+        return reason, {**args, "state": document.close_state} if reason == "reopened" else args
+    actions = {action for _, action in later}
+    if AuditAction.DOCUMENT_REOPENED in actions:
+        return "reclosed", args
+    if new_events or actions & set(EVENT_ACTIONS):
+        return "new_events", args
+    if later:
+        return "changed", {**args, "seq": later[0][0]}
+    return None
+
+
+class _Scope:
+    """What deciding many documents asks again and again, asked once per chunk: the actor's
+    permissions per unit and type, the reopen routes, the closed periods per close date."""
+
+    def __init__(self, job: BatchJob) -> None:
+        self.user = job.created_by
+        self.perms = (Perm.REOPEN_APPROVE, ORIGINAL_PERMS[BatchAction.CLOSE])
+        self.known: dict[tuple[int, str], str] = {}
+        self.routes = active_routes(RequestAction.REOPEN)
+        self.closed_periods: dict[date | None, bool] = {}
+
+    def lacking(self, document: Document) -> str:
+        key = (document.org_unit_id, document.doc_type)
+        if key not in self.known:
+            self.known[key] = next(
+                (
+                    p
+                    for p in self.perms
+                    if not user_has_perm(
+                        self.user, p, org_unit=document.org_unit, doc_type=document.doc_type
+                    )
+                ),
+                "",
+            )
+        return self.known[key]
+
+    def in_closed_period(self, document: Document) -> bool:
+        day = document.close_date
+        if day not in self.closed_periods:
+            self.closed_periods[day] = period_is_closed(day)
+        return self.closed_periods[day]
+
+    def needs_approval(self, document: Document) -> bool:
+        """A reopen route applies (as `route_for_reopen`, with the routes loaded once)."""
+        if not self.routes:
+            return False
+        route = route_choose(
+            document=document,
+            action=RequestAction.REOPEN,
+            exception=False,
+            open_value=document.released_value_company,
+            routes=self.routes,
+        )
+        return route is not None
+
+
+def _decide(
+    job: BatchJob,
+    item: BatchItem,
+    later: dict[int, list[tuple[int, int]]],
+    new_events: set[int],
+    scope: _Scope,
+) -> Decision:
+    document = item.document
+    if document is None:
+        return Decision("skipped", "outside_scope")
+    label = {"document": document.number}
+    if not item.params.get("header", True) and document.close_state != CloseState.CLOSED:
+        return Decision("skipped", "partial", label)
+    changed = _changed(document, later.get(document.pk, []), document.pk in new_events)
+    if changed is not None:
+        return Decision("skipped", *changed)
+    lacking = scope.lacking(document)
+    if lacking:
+        user = job.created_by.get_username()
+        return Decision("refused", "no_permission", {**label, "user": user, "perm": lacking})
+    if scope.in_closed_period(document):
+        return Decision("refused", "closed_period", {**label, "date": str(document.close_date)})
+    if scope.needs_approval(document):
+        return Decision("needs_approval")
+    return Decision("would_reopen")
+
+
+def _decisions(job: BatchJob, items: list[BatchItem]) -> list[Decision]:
+    later = _later_changes(items)
+    new_events = _new_events(items)
+    scope = _Scope(job)
+    return [_decide(job, item, later, new_events, scope) for item in items]
+
+
+def predict_undo(job: BatchJob, items: list[BatchItem]) -> list[tuple[str, str]]:
+    """(predicted outcome, message) per item: what running the undo now would do; the reason
+    goes into the item's parameters too (the caller saves them), to be shown in any language."""
+    decisions = _decisions(job, items)
+    noted = [
+        item
+        for item, decision in zip(items, decisions, strict=True)
+        if _note_reason(item, decision)
+    ]
+    BatchItem.objects.bulk_update(noted, ["params"])  # the few with a reason (or a changed one)
+    return [(d.outcome, d.message) for d in decisions]
+
+
+def _note_reason(item: BatchItem, decision: Decision) -> bool:
+    """Keep the decision's reason in the item's parameters; True when they changed."""
+    params = {k: v for k, v in item.params.items() if k not in ("reason", "args")}
+    if decision.reason:
+        params.update(reason=decision.reason, args=decision.args)
+    changed: bool = params != item.params
+    item.params = params
+    return changed
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def process_undo_items(job: BatchJob, items: list[BatchItem]) -> None:
+    """Reopen (or request the reopen of) each item's document, locked in id order by the
+    caller's chunk, each in its own savepoint; a document that moved on meanwhile is refused by
+    the state machine and the item says so."""
+    documents = lock_documents(items)
+    for item in items:
+        if item.document_id:
+            item.document = documents[item.document_id]
+    changed = [
+        item
+        for item, decision in zip(items, _decisions(job, items), strict=True)
+        if _run_one(job, item, decision)
+    ]
+    BatchItem.objects.bulk_update(changed, ["params", "request"])
+
+
+def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
+    """Do what was decided for one item; True when its parameters or request changed (the
+    caller saves those; the chunk saves state, outcome and message)."""
+    changed = _note_reason(item, decision)
+    if decision.outcome in ("skipped", "refused"):
+        state = ItemState.SKIPPED if decision.outcome == "skipped" else ItemState.FAILED
+        _mark(item, state, decision.outcome, decision.message)
+        return changed
+    assert item.document is not None  # noqa: S101 (decided above)
+    try:
+        with transaction.atomic():  # a savepoint: each document all-or-nothing
+            if decision.outcome == "needs_approval":
+                request = reopen_request_submit(
+                    actor=job.created_by,
+                    document=item.document,
+                    reason_code=job.reason_code,
+                    remark=job.remark,
+                )
+                item.request = request
+                _mark(item, ItemState.DONE, "requested", f"reopen request #{request.pk}")
+                return True
+            document = document_lock_for(
+                job.created_by, item.document, Perm.REOPEN_APPROVE, action=Action.REOPEN
+            )
+            result = execute_reopen(
+                actor=job.created_by,
+                document=document,
+                reason=job.reason_code,
+                remark=job.remark,
+                request_id=f"batch:{job.pk}",
+            )
+        _mark(item, ItemState.DONE, "reopened", f"lines {result.lines_reopened}")
+    except DomainError as error:
+        _mark(item, ItemState.FAILED, "refused", error.message)
+    return changed
+
+
+__all__ = ["batch_undo_create", "item_messages", "predict_undo", "process_undo_items"]
