@@ -8,11 +8,11 @@ is answered on its own and changes nothing; the others still post."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Model, Q
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
@@ -214,13 +214,29 @@ class _Posting:
 
     def write(self) -> None:
         BusinessEvent.objects.bulk_create(self.new_events, batch_size=500)
-        if self.dirty_lines:
-            Line.objects.bulk_update(
-                list(self.dirty_lines.values()), sorted(self.line_fields), batch_size=500
-            )
-        if self.touched:
-            Document.objects.bulk_update(list(self.touched.values()), TOUCHED_FIELDS)
+        rows_update(list(self.dirty_lines.values()), sorted(self.line_fields))
+        rows_update(list(self.touched.values()), TOUCHED_FIELDS)
         audit_append(actor=self.actor, entries=self.entries)
+
+
+def rows_update(objects: Sequence[Model], fields: Sequence[str]) -> None:
+    """Save `fields` of many rows of one model: one UPDATE by primary key sent for all rows at
+    once (`executemany`, pipelined by psycopg), far cheaper than `bulk_update`'s CASE WHEN."""
+    if not objects or not fields:
+        return
+    meta = objects[0]._meta
+    columns = [cast("Field[Any, Any]", meta.get_field(name)) for name in fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(str(column.column))} = %s" for column in columns)
+    table, key = quote(meta.db_table), quote(str(meta.pk.column) if meta.pk else "id")
+    sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 (model names)
+    rows = [
+        [column.get_db_prep_save(getattr(obj, column.attname), connection) for column in columns]
+        + [obj.pk]
+        for obj in objects
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _stored_events(

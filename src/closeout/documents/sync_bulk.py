@@ -167,11 +167,12 @@ def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDoc
     unit = known.units.get(item.org_unit)
     if unit is None:
         raise unknown_org_unit(item.org_unit)
-    allowed = known.allowed.setdefault(
-        (unit.pk, item.doc_type),
-        user_has_perm(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=item.doc_type),
-    )
-    if not allowed:
+    scope = (unit.pk, item.doc_type)
+    if scope not in known.allowed:
+        known.allowed[scope] = user_has_perm(
+            actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=item.doc_type
+        )
+    if not known.allowed[scope]:
         require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=item.doc_type, what=item.number)
     partner = known.partners.get(item.partner) if item.partner else None
     if item.partner and partner is None:
