@@ -64,14 +64,15 @@ class Server:
         self.peak_mb = 0.0
         self._stop = threading.Event()
         threading.Thread(target=self._watch, daemon=True).start()
-        deadline = time.time() + 60
+        deadline = time.time() + 300  # a loaded machine takes long to import
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(self.url + "/api/openapi.json", timeout=5).read()  # noqa: S310
+                urllib.request.urlopen(self.url + "/api/openapi.json", timeout=30).read()  # noqa: S310
                 return
             except OSError:
                 time.sleep(0.5)
-        raise RuntimeError("closeout serve did not answer within 60 s")
+        self.stop()
+        raise RuntimeError("closeout serve did not answer within 300 s")
 
     def _watch(self) -> None:
         proc = psutil.Process(self.process.pid)
@@ -265,6 +266,7 @@ def adventureworks(args: argparse.Namespace, base: str, token: str, prefix: str)
             "--org-unit", "BENCH-SYNC",
             "--checkpoint", str(checkpoint),
             "--configure-policy",
+            "--parallel", str(args.clients),
         ],
         check=True,
     )  # fmt: skip

@@ -40,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, token: str, timeout: float = 120) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 600) -> None:
         self.base = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -165,6 +166,23 @@ def _key(prefix: str, batch: list[dict[str, Any]]) -> str:
     return f"{prefix}-{digest}"
 
 
+def by_document(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Batches of at most `size` events that never split a document's events: batches sent at
+    the same time touch different documents, and a line's receipt still comes before its
+    return."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        groups.setdefault(event["number"], []).append(event)
+    batches: list[list[dict[str, Any]]] = [[]]
+    # A document with more events than a batch holds is split (its parts may then race).
+    parts = [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+    for group in parts:
+        if batches[-1] and len(batches[-1]) + len(group) > size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [b for b in batches if b]
+
+
 def _rate(count: int, seconds: float) -> dict[str, float]:
     return {
         "count": count,
@@ -262,22 +280,24 @@ def sync(args: argparse.Namespace) -> dict[str, Any]:
     done_docs = set(checkpoint.state["documents"])
     bodies = [_document_body(order, args, vendor_codes, master) for order in orders]
     todo = [b for b in bodies if b["number"] not in done_docs]
-    for start in range(0, len(todo), args.doc_batch_size):
-        batch = todo[start : start + args.doc_batch_size]
-        _status, answer = client.call(
-            "POST",
-            "/api/documents/bulk",
-            {"documents": batch},
-            idempotency_key=_key("aw-docs", batch),
-        )
-        for result in answer["results"]:
-            if result["code"] == "document_locked":
-                report["locked"].append(result["number"])  # closed in closeout: refused
-            elif result["outcome"] == "rejected":
-                raise ApiError(409, {"message": f"{result['number']}: {result['reason']}"})
-        done_docs.update(b["number"] for b in batch)
-        checkpoint.state["documents"].extend(b["number"] for b in batch)
-        checkpoint.save()
+    batches = [todo[i : i + args.doc_batch_size] for i in range(0, len(todo), args.doc_batch_size)]
+
+    def push_documents(batch: list[dict[str, Any]]) -> Any:
+        key = _key("aw-docs", batch)
+        return client.call("POST", "/api/documents/bulk", {"documents": batch}, idempotency_key=key)
+
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for batch, (_status, answer) in zip(
+            batches, pool.map(push_documents, batches), strict=True
+        ):
+            for result in answer["results"]:
+                if result["code"] == "document_locked":
+                    report["locked"].append(result["number"])  # closed in closeout: refused
+                elif result["outcome"] == "rejected":
+                    raise ApiError(409, {"message": f"{result['number']}: {result['reason']}"})
+            done_docs.update(b["number"] for b in batch)
+            checkpoint.state["documents"].extend(b["number"] for b in batch)
+            checkpoint.save()
     report["timings"]["documents"] = _rate(len(todo), time.perf_counter() - started)
     say(f"documents: {len(done_docs)} synced, {len(report['locked'])} locked (closed)")
 
@@ -311,24 +331,31 @@ def sync(args: argparse.Namespace) -> dict[str, Any]:
                 )
     started, sent = time.perf_counter(), 0
     done_batches = set(checkpoint.state["event_batches"])
-    for start in range(0, len(events), args.batch_size):
-        batch = events[start : start + args.batch_size]
-        key = _key("aw-events", batch)
-        if key in done_batches:
-            continue
-        _status, body = client.call(
-            "POST", "/api/events/bulk", {"events": batch}, idempotency_key=key
-        )
-        sent += len(batch)
-        report["events"].update(body["counts"])
-        for result in body["results"]:
-            if result["outcome"] == "rejected":
-                print(
-                    f"rejected event {result['external_id']}: {result['reason']}", file=sys.stderr
-                )
-        done_batches.add(key)
-        checkpoint.state["event_batches"] = sorted(done_batches)
-        checkpoint.save()
+    pending = [
+        (key, batch)
+        for batch in by_document(events, args.batch_size)
+        if (key := _key("aw-events", batch)) not in done_batches
+    ]
+
+    def push_events(job: tuple[str, list[dict[str, Any]]]) -> Any:
+        key, batch = job
+        return client.call("POST", "/api/events/bulk", {"events": batch}, idempotency_key=key)
+
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for (key, batch), (_status, body) in zip(
+            pending, pool.map(push_events, pending), strict=True
+        ):
+            sent += len(batch)
+            report["events"].update(body["counts"])
+            for result in body["results"]:
+                if result["outcome"] == "rejected":
+                    print(
+                        f"rejected event {result['external_id']}: {result['reason']}",
+                        file=sys.stderr,
+                    )
+            done_batches.add(key)
+            checkpoint.state["event_batches"] = sorted(done_batches)
+            checkpoint.save()
     report["timings"]["events"] = _rate(sent, time.perf_counter() - started)
     say(
         "events: " + ", ".join(f"{k} {v}" for k, v in sorted(report["events"].items()))
@@ -368,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000, help="events per call (≤ 1000)")
     parser.add_argument(
         "--doc-batch-size", type=int, default=500, help="documents per call (≤ 1000)"
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="calls at a time (2 on PostgreSQL; SQLite: 1)"
     )
     parser.add_argument("--checkpoint", default="adventureworks_sync.checkpoint.json")
     parser.add_argument("--usd-rate", default="7.1", help="USD → company currency rate")
