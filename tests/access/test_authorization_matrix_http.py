@@ -465,6 +465,30 @@ EXPECTED: dict[str, Entry] = {
         lambda d, p, s: s != "missing" and p.can("document.sync", s),
         succeeded=_events_applied,
     ),
+    "POST /api/events/bulk": Entry(
+        _event,
+        lambda d, p, s: s != "missing" and p.can("document.sync", s),
+        succeeded=_events_applied,
+    ),
+    # As the PUT: an item naming department A for a number that lies in B must not change it.
+    "POST /api/documents/bulk": Entry(
+        lambda d, p, side: Call(
+            body={
+                "documents": [
+                    {
+                        "doc_type": PO,
+                        "number": d.number("ready", side),
+                        "org_unit": d.unit["in"],
+                        "document_date": str(timezone.localdate() - timedelta(days=120)),
+                        "lines": [{"line_no": 1, "planned_qty": "10", "unit_price": "5"}],
+                    }
+                ]
+            },
+        ),
+        lambda d, p, s: p.can("document.sync", s if s != "missing" else "in"),
+        like_missing=False,  # a missing number is created: an upsert
+        succeeded=_events_applied,
+    ),
     "GET /api/requests/{request_id}": Entry(_req, _sees_request),
     "POST /api/requests/{request_id}/approve": Entry(_req, _supervises),
     "POST /api/requests/{request_id}/reject": Entry(_req, _supervises),

@@ -13,6 +13,7 @@ from closeout.api.routers import (
     archive,
     audit,
     batches,
+    bulk,
     diagnostics,
     dimensions,
     documents,
@@ -53,6 +54,7 @@ api = ClosingApi(
     urls_namespace="api",
 )
 install_handlers(api)
+api.add_router("/documents", bulk.router)
 api.add_router("/documents", documents.router)
 api.add_router("/documents", dimensions.router)
 api.add_router("/events", events.router)

@@ -35,6 +35,7 @@ from closeout.core.inputs import (
     refuse_bad_json,
 )
 from closeout.core.money import round_amount
+from closeout.documents.events_bulk import MAX_BULK_ITEMS
 from closeout.documents.services import (
     AMOUNT_COLUMN,
     COMPANY_TOTAL_COLUMN,
@@ -232,6 +233,42 @@ class DocumentIn(In):
         return self
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` written in place (an item schema given in
+    `json_schema_extra` cannot refer to definitions of its own)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    return dict(walk(schema))
+
+
+class DocumentBulkItemIn(DocumentIn):
+    doc_type: Code
+    number: Code
+
+
+class DocumentsBulkIn(In):
+    """Up to 1,000 documents (see DocumentBulkItemIn); each item is checked on its own and
+    answered in request order."""
+
+    unchecked = ("documents",)
+
+    documents: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BULK_ITEMS,
+        json_schema_extra={"items": _inlined(DocumentBulkItemIn.model_json_schema())},
+    )
+
+
 class LineOut(Schema):
     line_no: int
     item: str | None
@@ -372,6 +409,19 @@ class EventsIn(In):
     )
 
 
+class EventsBulkIn(In):
+    """Up to 1,000 events posted set-based (see EventIn for the fields of each); each item is
+    checked on its own and answered in request order."""
+
+    unchecked = ("events",)
+
+    events: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BULK_ITEMS,
+        json_schema_extra={"items": EventIn.model_json_schema()},
+    )
+
+
 class FieldError(Schema):
     field: str
     message: str
@@ -389,11 +439,34 @@ class EventResultOut(Schema):
     code: str = ""
     errors: list[FieldError] = []
     details: dict[str, Any] = {}
+    # The outcome in a sentence, in the request's language (zh-hans by default).
+    message: str = ""
 
 
 class EventsOut(Schema):
     counts: dict[str, int]
     results: list[EventResultOut]
+
+
+class DocumentResultOut(Schema):
+    index: int
+    doc_type: str | None
+    number: str | None
+    outcome: Literal["created", "updated", "rejected"]
+    version: int | None = None
+    reason: str = ""
+    # A rejected item: the error's code (e.g. document_locked: it is closed and must be
+    # reopened first), the fields at fault and the error's details.
+    code: str = ""
+    errors: list[FieldError] = []
+    details: dict[str, Any] = {}
+    # The outcome in a sentence, in the request's language (zh-hans by default).
+    message: str = ""
+
+
+class DocumentsBulkOut(Schema):
+    counts: dict[str, int]
+    results: list[DocumentResultOut]
 
 
 # --- close, reopen, requests -----------------------------------------------------------------

@@ -32,3 +32,17 @@ def partner_get_or_create(*, code: str, name: str, kind: str = PartnerKind.SUPPL
 def item_get_or_create(*, code: str, name: str, unit: str = "EA") -> Item:
     item, _ = Item.objects.get_or_create(code=code, defaults={"name": name, "unit": unit})
     return item
+
+
+def items_get_or_create(wanted: dict[str, tuple[str, str]]) -> dict[str, Item]:
+    """`item_get_or_create` for many codes at once: {code: (name, unit)} -> {code: item}."""
+    codes = sorted(wanted)
+    found = {item.code: item for item in Item.objects.filter(code__in=codes)}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        Item.objects.bulk_create(
+            [Item(code=c, name=wanted[c][0], unit=wanted[c][1]) for c in missing],
+            ignore_conflicts=True,  # created by a concurrent request: read below
+        )
+        found.update((item.code, item) for item in Item.objects.filter(code__in=missing))
+    return found

@@ -2,6 +2,7 @@
 external id), applying them to line measures, and quarantining what arrives for closed lines;
 the ERP synchronisation of partners and documents by codes."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,6 +72,53 @@ def _document_pick(found: list[Document], doc_type: str, number: str) -> Documen
             details={"doc_type": doc_type, "number": number, "companies": codes},
         )
     return found[0]
+
+
+def documents_numbered_many(
+    keys: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], list[Document]]:
+    """Every document of each (doc_type, number) pair, in all companies, in one query per type
+    and chunk; the caller picks the company (`document_pick_from`). A missing pair is absent."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], list[Document]] = {}
+    for doc_type in {t for t, _ in wanted}:
+        numbers = sorted(n for t, n in wanted if t == doc_type)
+        for start in range(0, len(numbers), IN_CHUNK):
+            for document in (
+                Document.objects.select_related("org_unit", "partner", "company__unit")
+                .filter(doc_type=doc_type, number__in=numbers[start : start + IN_CHUNK])
+                .order_by("company_id")
+            ):
+                found.setdefault((document.doc_type, document.number), []).append(document)
+    return found
+
+
+def document_pick_from(
+    candidates: list[Document], doc_type: str, number: str, company: str = ""
+) -> Document:
+    """As `document_get` among documents already read: the one of `company`, or the only one;
+    missing or ambiguous otherwise. Give only the candidates the caller may see, so that an
+    ambiguity never names a company the caller may not see."""
+    if company:
+        candidates = [d for d in candidates if d.company.code == company]
+    return _document_pick(candidates, doc_type, number)
+
+
+def documents_lock_many(document_ids: Iterable[int]) -> dict[int, Document]:
+    """`document_lock` for many documents: locked in id order (the lock order of every writer,
+    so two writers never wait on each other in a circle), re-read under the lock."""
+    ids = sorted(set(document_ids))
+    return {
+        document.pk: document
+        for document in Document.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("org_unit")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+
+
+# Values per `IN (...)` list: below SQLite's limit of bound parameters.
+IN_CHUNK = 900
 
 
 def document_missing(doc_type: str, number: str) -> NotFound:
@@ -193,6 +241,33 @@ def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     }
 
 
+def document_checked(
+    *,
+    number: str,
+    source_system: str,
+    external_id: str,
+    exchange_rate: Decimal,
+    line_nos: list[int],
+) -> None:
+    """The checks of a document's own values before anything is looked up or written."""
+    if not number.strip():
+        raise InvalidInput("document number is empty", details={"field": "number"})
+    for name, value in (
+        ("number", number),
+        ("source_system", source_system),
+        ("external_id", external_id),
+    ):
+        check_length(value, field=name, max_length=max_length_of(Document, name))
+    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
+    seen: set[int] = set()
+    for line_no in line_nos:
+        if line_no in seen:
+            raise InvalidInput(
+                f"{number}: line {line_no} appears twice", details={"field": "lines"}
+            )
+        seen.add(line_no)
+
+
 def document_upsert(
     *,
     actor: AbstractBaseUser | None,
@@ -216,22 +291,13 @@ def document_upsert(
     spec_for(doc_type)
     if actor is not None:
         require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
-    if not number.strip():
-        raise InvalidInput("document number is empty", details={"field": "number"})
-    for name, value in (
-        ("number", number),
-        ("source_system", source_system),
-        ("external_id", external_id),
-    ):
-        check_length(value, field=name, max_length=max_length_of(Document, name))
-    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
-    seen: set[int] = set()
-    for line in lines:
-        if line.line_no in seen:
-            raise InvalidInput(
-                f"{number}: line {line.line_no} appears twice", details={"field": "lines"}
-            )
-        seen.add(line.line_no)
+    document_checked(
+        number=number,
+        source_system=source_system,
+        external_id=external_id,
+        exchange_rate=exchange_rate,
+        line_nos=[line.line_no for line in lines],
+    )
     refused: Document | None = None
     company = company_of(org_unit)
     with transaction.atomic():
@@ -250,18 +316,18 @@ def document_upsert(
         if existing is None:
             document = _document_create(
                 actor,
-                doc_type,
-                number,
-                company,
-                org_unit,
-                document_date,
-                lines,
-                partner,
-                expected_date,
-                currency,
-                exchange_rate,
-                source_system,
-                external_id,
+                doc_type=doc_type,
+                number=number,
+                company=company,
+                org_unit=org_unit,
+                document_date=document_date,
+                lines=lines,
+                partner=partner,
+                expected_date=expected_date,
+                currency=currency,
+                exchange_rate=exchange_rate,
+                source_system=source_system,
+                external_id=external_id,
             )
             return document
         document = document_lock(existing.pk)
@@ -311,8 +377,31 @@ def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:
     )
 
 
-def _document_create(
-    actor: AbstractBaseUser | None,
+@dataclass(frozen=True)
+class NewDocument:
+    """A document and its lines built in memory and checked, not yet saved."""
+
+    document: Document
+    lines: list[Line]
+
+    def created_entry(self) -> AuditEntry:
+        """The audit event of its creation (once saved)."""
+        document = self.document
+        return AuditEntry(
+            action=AuditAction.DOCUMENT_CREATED,
+            object_type=AuditObject.DOCUMENT,
+            object_id=document.pk,
+            object_repr=document.label,
+            data={
+                "lines": len(self.lines),
+                "total_amount": document.total_amount,
+                "currency": document.currency,
+            },
+        )
+
+
+def document_new(
+    *,
     doc_type: str,
     number: str,
     company: Company,
@@ -325,11 +414,11 @@ def _document_create(
     exchange_rate: Decimal,
     source_system: str,
     external_id: str,
-) -> Document:
+) -> NewDocument:
     values = [_line_values(line, currency) for line in lines]
     total = sum((v["planned_amount"] for v in values), Decimal(0))
     _check_totals(total, exchange_rate)
-    document = Document.objects.create(
+    document = Document(
         doc_type=doc_type,
         number=number,
         company=company,
@@ -344,19 +433,23 @@ def _document_create(
         source_system=source_system,
         external_id=external_id,
     )
-    Line.objects.bulk_create(
-        Line(document=document, line_no=line.line_no, **value)
-        for line, value in zip(lines, values, strict=True)
+    return NewDocument(
+        document,
+        [
+            Line(document=document, line_no=line.line_no, **value)
+            for line, value in zip(lines, values, strict=True)
+        ],
     )
-    audit_record(
-        actor=actor,
-        action=AuditAction.DOCUMENT_CREATED,
-        object_type=AuditObject.DOCUMENT,
-        object_id=document.pk,
-        object_repr=document.label,
-        data={"lines": len(lines), "total_amount": total, "currency": currency},
-    )
-    return document
+
+
+def _document_create(actor: AbstractBaseUser | None, **fields: Any) -> Document:
+    new = document_new(**fields)
+    new.document.save()
+    for line in new.lines:
+        line.document = new.document
+    Line.objects.bulk_create(new.lines)
+    audit_append(actor=actor, entries=[new.created_entry()])
+    return new.document
 
 
 def _document_update(
@@ -430,7 +523,7 @@ class EventResult:
     outcome: PostOutcome
 
 
-def _quarantine_reason(document: Document, line: Line | None, kind: str = "") -> str:
+def event_quarantine_reason(document: Document, line: Line | None, kind: str = "") -> str:
     if document.close_state == CloseState.ARCHIVED:
         # Kept as evidence but never applied: an archived document never reopens.
         return "document is archived (final): this event can never be released"
@@ -448,6 +541,16 @@ def _quarantine_reason(document: Document, line: Line | None, kind: str = "") ->
 def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
     """Move the measures; returns before/after for the audit event. Refused (EventRefused,
     nothing written) when the event would drive a measure below zero."""
+    changes = event_effect(event, document, line)
+    if line is not None and event.kind != EventKind.ACCEPTANCE:
+        line.save(update_fields=list(changes))
+    return changes
+
+
+def event_effect(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
+    """The event's effect on the line's measures (or the document's acceptance), set on the
+    objects in memory only, saved by the caller; before/after for the audit event. Refused
+    (EventRefused, nothing changed) when it would drive a measure below zero."""
     spec = spec_for(document.doc_type)
     if event.kind == EventKind.ACCEPTANCE:
         before = document.accepted_on
@@ -480,7 +583,6 @@ def _apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[
     _refuse_below_zero(spec, document, line, event, changes)
     for name, change in changes.items():
         setattr(line, name, change["after"])
-    line.save(update_fields=list(changes))
     return changes
 
 
@@ -535,7 +637,7 @@ def _refuse_below_zero(
     )
 
 
-def _event_entry(
+def event_audit_entry(
     action: AuditAction,
     event: BusinessEvent,
     document: Document,
@@ -557,6 +659,78 @@ def _event_entry(
         },
         reason=reason,
     )
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    """What a caller sent for an event, to compare with the event stored under its id."""
+
+    document: Document
+    kind: str
+    line_no: int | None
+    quantity: Decimal
+    amount: Decimal
+    occurred_at: datetime | None  # None: not sent (it defaults to now), so not compared
+
+
+def event_checked(
+    *,
+    document: Document,
+    kind: str,
+    external_id: str,
+    line_no: int | None,
+    quantity: object,
+    amount: object,
+    occurred_at: datetime | None,
+    source_system: str,
+) -> SentEvent:
+    """The checks of an event's own values (InvalidInput naming the field), before anything is
+    looked up or written; what was sent, to compare with an event stored under its id."""
+    spec = spec_for(document.doc_type)
+    if not external_id.strip():
+        raise InvalidInput("event external id is empty", details={"field": "external_id"})
+    for name, value in (("external_id", external_id), ("source_system", source_system)):
+        check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
+    if kind not in EventKind.values:
+        raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
+    allowed = set(spec.effects) | set(spec.header_events)
+    if EventKind(kind) not in allowed:
+        raise InvalidInput(
+            f"a {document.doc_type} takes no '{kind}' events; allowed: "
+            + ", ".join(sorted(str(k) for k in allowed)),
+            details={"field": "kind"},
+        )
+    qty = to_decimal(quantity, field="quantity", column=_column(BusinessEvent, "quantity"))
+    amt = to_decimal(amount, field="amount", column=_column(BusinessEvent, "amount"))
+    # A stock adjustment is signed by nature: a count below book needs a negative one.
+    qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
+    if (qty < 0 and qty_must_be_positive) or amt < 0:
+        raise InvalidInput(
+            f"event {external_id}: quantity and amount must not be negative "
+            "(post a return or credit note instead)",
+            details={"field": "quantity" if qty < 0 else "amount"},
+        )
+    return SentEvent(
+        document=document,
+        kind=kind,
+        line_no=None if EventKind(kind) in spec.header_events else line_no,
+        quantity=qty,
+        amount=amt,
+        occurred_at=occurred_at,
+    )
+
+
+def event_line(document: Document, kind: str, line_no: int | None, line: Line | None) -> None:
+    """Refuse a line event without a line number, or for a line the document lacks (`line` is
+    what the caller found for `line_no`)."""
+    if EventKind(kind) in spec_for(document.doc_type).header_events:
+        return
+    if line_no is None:
+        raise InvalidInput(
+            f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
+        )
+    if line is None:
+        raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
 
 
 def event_post(
@@ -584,37 +758,17 @@ def event_post(
             doc_type=document.doc_type,
             what=document.label,
         )
-    if not external_id.strip():
-        raise InvalidInput("event external id is empty", details={"field": "external_id"})
-    for name, value in (("external_id", external_id), ("source_system", source_system)):
-        check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
-    if kind not in EventKind.values:
-        raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
-    allowed = set(spec.effects) | set(spec.header_events)
-    if EventKind(kind) not in allowed:
-        raise InvalidInput(
-            f"a {document.doc_type} takes no '{kind}' events; allowed: "
-            + ", ".join(sorted(str(k) for k in allowed)),
-            details={"field": "kind"},
-        )
-    qty = to_decimal(quantity, field="quantity", column=_column(BusinessEvent, "quantity"))
-    amt = to_decimal(amount, field="amount", column=_column(BusinessEvent, "amount"))
-    # A stock adjustment is signed by nature: a count below book needs a negative one.
-    qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
-    if (qty < 0 and qty_must_be_positive) or amt < 0:
-        raise InvalidInput(
-            f"event {external_id}: quantity and amount must not be negative "
-            "(post a return or credit note instead)",
-            details={"field": "quantity" if qty < 0 else "amount"},
-        )
-    sent = _Sent(
+    sent = event_checked(
         document=document,
         kind=kind,
-        line_no=None if EventKind(kind) in spec.header_events else line_no,
-        quantity=qty,
-        amount=amt,
+        external_id=external_id,
+        line_no=line_no,
+        quantity=quantity,
+        amount=amount,
         occurred_at=occurred_at,
+        source_system=source_system,
     )
+    qty, amt = sent.quantity, sent.amount
     duplicate = _duplicate(source_system, external_id, sent)
     if duplicate is not None:
         return duplicate
@@ -642,19 +796,7 @@ def event_post(
         return duplicate
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """What a caller sent for an event, to compare with the event stored under its id."""
-
-    document: Document
-    kind: str
-    line_no: int | None
-    quantity: Decimal
-    amount: Decimal
-    occurred_at: datetime | None  # None: not sent (it defaults to now), so not compared
-
-
-def _differences(existing: BusinessEvent, sent: _Sent) -> dict[str, dict[str, Any]]:
+def _differences(existing: BusinessEvent, sent: SentEvent) -> dict[str, dict[str, Any]]:
     stored_line = existing.line.line_no if existing.line is not None else None
     pairs: list[tuple[str, Any, Any]] = [
         ("document", existing.document.label, sent.document.label),
@@ -682,7 +824,7 @@ def _differences(existing: BusinessEvent, sent: _Sent) -> dict[str, dict[str, An
     }
 
 
-def _duplicate(source_system: str, external_id: str, sent: _Sent) -> EventResult | None:
+def _duplicate(source_system: str, external_id: str, sent: SentEvent) -> EventResult | None:
     """The stored event when this is an identical repeat (a duplicate, changes nothing); an
     EventConflict naming the fields that differ when the same external id comes with other
     values; None for a new external id."""
@@ -693,6 +835,13 @@ def _duplicate(source_system: str, external_id: str, sent: _Sent) -> EventResult
     )
     if existing is None:
         return None
+    return event_repeated(existing, sent)
+
+
+def event_repeated(existing: BusinessEvent, sent: SentEvent) -> EventResult:
+    """`existing` was stored under the external id sent again: a duplicate when the values are
+    the same, else EventConflict naming the fields that differ."""
+    source_system, external_id = existing.source_system, existing.external_id
     differ = _differences(existing, sent)
     if not differ:
         return EventResult(existing, PostOutcome.DUPLICATE)
@@ -722,18 +871,13 @@ def _event_post_locked(
 ) -> EventResult:
     document = document_lock(document_id)
     line: Line | None = None
-    if EventKind(kind) not in header_events:
-        if line_no is None:
-            raise InvalidInput(
-                f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
-            )
+    if EventKind(kind) not in header_events and line_no is not None:
         line = (
             Line.objects.select_for_update(no_key=True)
             .filter(document=document, line_no=line_no)
             .first()
         )
-        if line is None:
-            raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
+    event_line(document, kind, line_no, line)
     event = BusinessEvent(
         document=document,
         line=line,
@@ -750,20 +894,20 @@ def _event_post_locked(
         event_hooks().reopen_for_event(
             actor=actor, document=document, line=line, kind=kind, external_id=external_id
         )
-    reason = _quarantine_reason(document, line, kind)
+    reason = event_quarantine_reason(document, line, kind)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save()
         audit_append(
             actor=actor,
-            entries=[_event_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
+            entries=[event_audit_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
         )
         return EventResult(event, PostOutcome.QUARANTINED)
     if pending:
         event.status = EventStatus.PENDING
         event.save()
         audit_append(
-            actor=actor, entries=[_event_entry(AuditAction.EVENT_PENDING, event, document, {})]
+            actor=actor, entries=[event_audit_entry(AuditAction.EVENT_PENDING, event, document, {})]
         )
         return EventResult(event, PostOutcome.PENDING)
     event.status, event.applied_at = EventStatus.APPLIED, timezone.now()
@@ -771,15 +915,25 @@ def _event_post_locked(
     changes = _apply(event, document, line)
     _touch(document, occurred_at)
     audit_append(
-        actor=actor, entries=[_event_entry(AuditAction.EVENT_APPLIED, event, document, changes)]
+        actor=actor,
+        entries=[event_audit_entry(AuditAction.EVENT_APPLIED, event, document, changes)],
     )
     return EventResult(event, PostOutcome.APPLIED)
 
 
-def _touch(document: Document, at: datetime) -> None:
+# What an applied event changes on its document (besides the line's measures).
+TOUCHED_FIELDS = ["last_activity_at", "version", "accepted_on"]
+
+
+def document_touched(document: Document, at: datetime) -> None:
+    """In memory: the document saw business at `at` (a new version); saved by the caller."""
     document.last_activity_at = max(filter(None, [document.last_activity_at, at]))
     document.version += 1
-    document.save(update_fields=["last_activity_at", "version", "accepted_on"])
+
+
+def _touch(document: Document, at: datetime) -> None:
+    document_touched(document, at)
+    document.save(update_fields=TOUCHED_FIELDS)
 
 
 @transaction.atomic
@@ -801,13 +955,13 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
     line = (
         Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
     )
-    reason = _quarantine_reason(document, line, event.kind)
+    reason = event_quarantine_reason(document, line, event.kind)
     if reason:
         event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
         event.save(update_fields=["status", "quarantine_reason"])
         audit_append(
             actor=actor,
-            entries=[_event_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
+            entries=[event_audit_entry(AuditAction.EVENT_QUARANTINED, event, document, {}, reason)],
         )
         return EventResult(event, PostOutcome.QUARANTINED)
     changes = _apply(event, document, line)
@@ -815,7 +969,8 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
     event.save(update_fields=["status", "applied_at"])
     _touch(document, event.occurred_at)
     audit_append(
-        actor=actor, entries=[_event_entry(AuditAction.EVENT_CONFIRMED, event, document, changes)]
+        actor=actor,
+        entries=[event_audit_entry(AuditAction.EVENT_CONFIRMED, event, document, changes)],
     )
     return EventResult(event, PostOutcome.APPLIED)
 
@@ -834,7 +989,7 @@ def events_apply_quarantined(
         .order_by("id")
     ):
         line = Line.objects.get(pk=event.line_id) if event.line_id else None
-        reason = _quarantine_reason(document, line, event.kind)
+        reason = event_quarantine_reason(document, line, event.kind)
         if reason:
             if reason != event.quarantine_reason:
                 event.quarantine_reason = reason
@@ -859,7 +1014,7 @@ def events_apply_quarantined(
         event.save(update_fields=["status", "applied_at", "quarantine_reason"])
         _touch(document, event.occurred_at)
         entries.append(
-            _event_entry(AuditAction.EVENT_RELEASED_FROM_QUARANTINE, event, document, changes)
+            event_audit_entry(AuditAction.EVENT_RELEASED_FROM_QUARANTINE, event, document, changes)
         )
         results.append(EventResult(event, PostOutcome.APPLIED))
     audit_append(actor=actor, entries=entries)
@@ -929,6 +1084,33 @@ class LineData:
     planned_amount: Decimal | None = None
 
 
+def unknown_org_unit(code: str) -> InvalidInput:
+    return InvalidInput(f"unknown organisation unit '{code}'", details={"field": "org_unit"})
+
+
+def unknown_partner(code: str) -> InvalidInput:
+    return InvalidInput(
+        f"unknown partner '{code}': push it first (PUT /api/partners/{code})",
+        details={"field": "partner"},
+    )
+
+
+def external_id_taken(actor: AbstractBaseUser, clash: Document) -> Conflict:
+    """The refusal of a document whose source system and external id `clash` already holds;
+    the other document is named only to a caller who may see it."""
+    shown = (
+        clash.label
+        if user_has_perm(
+            actor, Perm.DOCUMENT_VIEW, org_unit=clash.org_unit, doc_type=clash.doc_type
+        )
+        else "another document"
+    )
+    return Conflict(
+        f"external id '{clash.external_id}' from {clash.source_system} already belongs to {shown}",
+        details={"field": "external_id", "document": shown},
+    )
+
+
 def document_sync(
     *,
     actor: AbstractBaseUser,
@@ -951,16 +1133,13 @@ def document_sync(
     spec_for(doc_type)
     unit = OrgUnit.objects.filter(code=org_unit).first()
     if unit is None:
-        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
+        raise unknown_org_unit(org_unit)
     require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
     partner_obj: Partner | None = None
     if partner:
         partner_obj = Partner.objects.filter(code=partner).first()
         if partner_obj is None:
-            raise InvalidInput(
-                f"unknown partner '{partner}': push it first (PUT /api/partners/{partner})",
-                details={"field": "partner"},
-            )
+            raise unknown_partner(partner)
     company = company_of(unit)
     existing = Document.objects.filter(company=company, doc_type=doc_type, number=number).exists()
     if external_id:
@@ -970,18 +1149,7 @@ def document_sync(
             .first()
         )
         if clash is not None:
-            # Name the other document only to a caller who may see it.
-            shown = (
-                clash.label
-                if user_has_perm(
-                    actor, Perm.DOCUMENT_VIEW, org_unit=clash.org_unit, doc_type=clash.doc_type
-                )
-                else "another document"
-            )
-            raise Conflict(
-                f"external id '{external_id}' from {source_system} already belongs to {shown}",
-                details={"field": "external_id", "document": shown},
-            )
+            raise external_id_taken(actor, clash)
     inputs = [
         LineInput(
             line_no=line.line_no,

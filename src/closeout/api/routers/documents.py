@@ -20,6 +20,7 @@ from closeout.api.schemas import (
     DocumentIn,
     DocumentOut,
     DocumentPage,
+    LineIn,
     ReopenRequestIn,
     RequestOut,
 )
@@ -136,23 +137,25 @@ def document_put(
         source_system=payload.source_system,
         external_id=payload.external_id,
         if_match=if_match_version(request),
-        lines=[
-            LineData(
-                line_no=line.line_no,
-                planned_qty=Decimal(line.planned_qty),
-                unit_price=Decimal(line.unit_price),
-                planned_amount=Decimal(line.planned_amount) if line.planned_amount else None,
-                item=line.item,
-                item_name=line.item_name,
-                description=line.description,
-                unit=line.unit,
-            )
-            for line in payload.lines
-        ],
+        lines=[line_data(line) for line in payload.lines],
     )
     document = document_get(doc_type, number, company=document.company.code)
     response["ETag"] = etag(document.version)
     return Status(201 if created else 200, present.document_out(document, None))
+
+
+def line_data(line: LineIn) -> LineData:
+    """A line as sent to the upsert (PUT and the bulk endpoint)."""
+    return LineData(
+        line_no=line.line_no,
+        planned_qty=Decimal(line.planned_qty),
+        unit_price=Decimal(line.unit_price),
+        planned_amount=Decimal(line.planned_amount) if line.planned_amount else None,
+        item=line.item,
+        item_name=line.item_name,
+        description=line.description,
+        unit=line.unit,
+    )
 
 
 @router.get(

@@ -1,0 +1,243 @@
+"""Many documents pushed by an ERP in one request. New documents are created set-based (their
+organisation units, partners, items and external ids looked up once per request, the documents
+and lines inserted together, one audit event each); a document that exists already, or that
+appears twice in the request, goes through `services.document_sync`, which checks its lock and
+version. Every item is answered in request order; a refused item changes nothing."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require, user_has_perm
+from closeout.audit.services import audit_append
+from closeout.core.companies import company_of
+from closeout.core.errors import DomainError
+from closeout.core.models import Item, OrgUnit, Partner
+from closeout.core.services import items_get_or_create
+from closeout.documents.models import Document, Line
+from closeout.documents.services import (
+    IN_CHUNK,
+    LineData,
+    LineInput,
+    NewDocument,
+    document_checked,
+    document_new,
+    document_sync,
+    documents_numbered_many,
+    external_id_taken,
+    unknown_org_unit,
+    unknown_partner,
+)
+from closeout.documents.types import spec_for
+
+
+@dataclass(frozen=True)
+class DocumentItem:
+    doc_type: str
+    number: str
+    org_unit: str
+    document_date: date
+    lines: list[LineData]
+    partner: str = ""
+    expected_date: date | None = None
+    currency: str = "CNY"
+    exchange_rate: Decimal = Decimal(1)
+    source_system: str = "closeout"
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    index: int
+    document: Document | None = None
+    created: bool = False
+    error: DomainError | None = None
+
+
+@dataclass
+class _Known:
+    """Master data of the request's new documents, each looked up once."""
+
+    units: dict[str, OrgUnit] = field(default_factory=dict)
+    partners: dict[str, Partner] = field(default_factory=dict)
+    items: dict[str, Item] = field(default_factory=dict)
+    taken: dict[tuple[str, str], Document] = field(default_factory=dict)
+    allowed: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+
+def documents_sync_many(
+    *, actor: AbstractBaseUser, items: Sequence[DocumentItem]
+) -> list[DocumentResult]:
+    """Create or update `items` (at most MAX_BULK_ITEMS) in one transaction."""
+    numbered = documents_numbered_many((item.doc_type, item.number) for item in items)
+    companies = _companies_of_units({item.org_unit for item in items})
+    first_new: dict[tuple[int, str, str], int] = {}
+    for index, item in enumerate(items):
+        company_id = companies.get(item.org_unit)
+        if company_id is None:
+            continue  # an unknown unit: refused one by one, with its reason
+        taken = {d.company_id for d in numbered.get((item.doc_type, item.number), [])}
+        if company_id not in taken:
+            # Numbers are unique per company: new in the unit's company.
+            first_new.setdefault((company_id, item.doc_type, item.number), index)
+    new_indexes = sorted(first_new.values())
+    answers: dict[int, DocumentResult] = {}
+    with transaction.atomic():
+        answers.update(_create_new(actor, items, new_indexes))
+        for index, item in enumerate(items):
+            if index not in answers:
+                answers[index] = _sync_one(actor, index, item)
+    return [answers[i] for i in range(len(items))]
+
+
+def _sync_one(actor: AbstractBaseUser, index: int, item: DocumentItem) -> DocumentResult:
+    try:
+        document, created = document_sync(
+            actor=actor,
+            doc_type=item.doc_type,
+            number=item.number,
+            org_unit=item.org_unit,
+            document_date=item.document_date,
+            lines=item.lines,
+            partner=item.partner,
+            expected_date=item.expected_date,
+            currency=item.currency,
+            exchange_rate=item.exchange_rate,
+            source_system=item.source_system,
+            external_id=item.external_id,
+        )
+    except DomainError as exc:
+        return DocumentResult(index, error=exc)
+    return DocumentResult(index, document=document, created=created)
+
+
+def _create_new(
+    actor: AbstractBaseUser, items: Sequence[DocumentItem], indexes: list[int]
+) -> dict[int, DocumentResult]:
+    """The new documents, created together; those refused answered with their error. When a
+    concurrent request created one of them first, none is created here: they go one by one."""
+    if not indexes:
+        return {}
+    known = _known(items, indexes)
+    built: dict[int, NewDocument] = {}
+    answers: dict[int, DocumentResult] = {}
+    for index in indexes:
+        try:
+            built[index] = _built(actor, items[index], known)
+        except DomainError as exc:
+            answers[index] = DocumentResult(index, error=exc)
+    try:
+        with transaction.atomic():
+            _insert(actor, list(built.values()))
+    except IntegrityError:
+        return answers
+    answers.update(
+        (index, DocumentResult(index, document=new.document, created=True))
+        for index, new in built.items()
+    )
+    return answers
+
+
+def _companies_of_units(codes: set[str]) -> dict[str, int]:
+    """Organisation unit code → the id of its company (units that do not exist are absent)."""
+    return {
+        unit.code: company_of(unit).pk for unit in OrgUnit.objects.filter(code__in=sorted(codes))
+    }
+
+
+def _known(items: Sequence[DocumentItem], indexes: list[int]) -> _Known:
+    chosen = [items[i] for i in indexes]
+    known = _Known()
+    known.units = {u.code: u for u in OrgUnit.objects.filter(code__in={i.org_unit for i in chosen})}
+    partners = {i.partner for i in chosen if i.partner}
+    known.partners = {p.code: p for p in Partner.objects.filter(code__in=partners)}
+    wanted = {
+        line.item: (line.item_name or line.item, line.unit)
+        for item in chosen
+        for line in item.lines
+        if line.item
+    }
+    known.items = items_get_or_create(wanted) if wanted else {}
+    ids = sorted({(i.source_system, i.external_id) for i in chosen if i.external_id})
+    for start in range(0, len(ids), IN_CHUNK):
+        query = Q()
+        for source, external in ids[start : start + IN_CHUNK]:
+            query |= Q(source_system=source, external_id=external)
+        for document in Document.objects.select_related("org_unit").filter(query):
+            known.taken[(document.source_system, document.external_id)] = document
+    return known
+
+
+def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDocument:
+    """The checks `document_sync` makes of a new document, on the request's master data."""
+    spec_for(item.doc_type)
+    unit = known.units.get(item.org_unit)
+    if unit is None:
+        raise unknown_org_unit(item.org_unit)
+    scope = (unit.pk, item.doc_type)
+    if scope not in known.allowed:
+        known.allowed[scope] = user_has_perm(
+            actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=item.doc_type
+        )
+    if not known.allowed[scope]:
+        require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=item.doc_type, what=item.number)
+    partner = known.partners.get(item.partner) if item.partner else None
+    if item.partner and partner is None:
+        raise unknown_partner(item.partner)
+    clash = known.taken.get((item.source_system, item.external_id)) if item.external_id else None
+    if clash is not None:
+        raise external_id_taken(actor, clash)
+    document_checked(
+        number=item.number,
+        source_system=item.source_system,
+        external_id=item.external_id,
+        exchange_rate=item.exchange_rate,
+        line_nos=[line.line_no for line in item.lines],
+    )
+    new = document_new(
+        doc_type=item.doc_type,
+        number=item.number,
+        company=company_of(unit),
+        org_unit=unit,
+        document_date=item.document_date,
+        lines=[_line_input(line, known) for line in item.lines],
+        partner=partner,
+        expected_date=item.expected_date,
+        currency=item.currency,
+        exchange_rate=item.exchange_rate,
+        source_system=item.source_system,
+        external_id=item.external_id,
+    )
+    if item.external_id:
+        # A second new document with the same external id in this request is refused.
+        known.taken[(item.source_system, item.external_id)] = new.document
+    return new
+
+
+def _line_input(line: LineData, known: _Known) -> LineInput:
+    return LineInput(
+        line_no=line.line_no,
+        planned_qty=line.planned_qty,
+        unit_price=line.unit_price,
+        item=known.items[line.item] if line.item else None,
+        description=line.description,
+        unit=line.unit,
+        planned_amount=line.planned_amount,
+    )
+
+
+def _insert(actor: AbstractBaseUser, built: list[NewDocument]) -> None:
+    documents = Document.objects.bulk_create([new.document for new in built], batch_size=500)
+    lines: list[Line] = []
+    for new, document in zip(built, documents, strict=True):
+        for line in new.lines:
+            line.document = document
+        lines.extend(new.lines)
+    Line.objects.bulk_create(lines, batch_size=1000)
+    audit_append(actor=actor, entries=[new.created_entry() for new in built])
