@@ -80,7 +80,7 @@ from closeout.documents.types import spec_for
 log = logging.getLogger(__name__)
 
 CREATE_CHUNK = 5000
-RUN_CHUNK = 500
+RUN_CHUNK = 2000
 # What a lost or broken database connection raises: safe to retry a chunk after it.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 T = TypeVar("T")
