@@ -17,6 +17,7 @@ batch job and run it in this process, one worker).
 import argparse
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DB = "closeout_import_bench"
+DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_import_bench"
 CLOSEOUT = Path(sys.executable).with_name("closeout")
 HEADERS = [
     "单据类型 document type",
@@ -58,6 +59,7 @@ def main() -> None:
             _run(args, Path(tmp))
         return
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
+    os.environ["CLOSEOUT_VAR_DIR"] = tempfile.mkdtemp(prefix="closeout_import_bench_var_")
     _admin(f"DROP DATABASE IF EXISTS {DB}")
     _admin(f"CREATE DATABASE {DB}")
     try:
@@ -202,6 +204,8 @@ def _time(path: Path) -> None:
     )
     verdict = audit_chain_verify()
     print(f"audit chain {'intact' if verdict.intact else 'BROKEN'}: {verdict.checked:,} events")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (validate and execute): {peak:.0f} MB")
 
 
 if __name__ == "__main__":

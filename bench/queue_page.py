@@ -10,14 +10,16 @@ page through Django's test client (the whole server-side view: selectors, templa
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DB = "closeout_queue_bench"
+DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_queue_bench"
 CLOSEOUT = Path(sys.executable).with_name("closeout")
 
 
@@ -39,6 +41,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
+    os.environ.setdefault("CLOSEOUT_VAR_DIR", tempfile.mkdtemp(prefix="closeout_queue_bench_"))
     if args.reuse:
         subprocess.run([str(CLOSEOUT), "migrate", "-v0"], check=True)
         _time_pages(args)
@@ -126,6 +129,8 @@ def _time_pages(args: argparse.Namespace) -> None:
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
         rows = len(response.context["rows"])
         print(f"{name:22s} {rows:4d} {statistics.median(times):7.1f} ms {p95:7.1f} ms")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sweep as single
 
 PG_SERVER = single.PG_SERVER
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/8")
-DB = "closeout_scale"
+DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_scale"
 CELERY = Path(sys.executable).with_name("celery")
 
 

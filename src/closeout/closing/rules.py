@@ -34,7 +34,6 @@ from closeout.closing.models import ClosePolicy, Severity
 from closeout.documents.models import (
     LINE_STATES_NOT_CLOSED,
     BusinessEvent,
-    CloseState,
     EventStatus,
     Line,
 )
@@ -248,7 +247,8 @@ def no_line_on_hold() -> Rule:
         label_en="No line on hold or pending approval",
         severity=Severity.BLOCKING,
         scope=Scope.LINE,
-        failing=lambda p: Q(close_state__in=(CloseState.ON_HOLD, CloseState.CLOSE_PENDING)),
+        # close_state in (on_hold, close_pending), as the indexed flag derived from it
+        failing=lambda p: Q(on_hold_or_pending=True),
         measures=lambda p: {},
         threshold=lambda p: "every line open",
         hint_zh="先解冻该行，或等待其结案审批完成。",

@@ -231,7 +231,8 @@ def _line(
 
 
 def _columns(model: type[Model]) -> list[Field[Any, Any]]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+    # Generated columns (Line.on_hold_or_pending) are computed by the database.
+    return [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
 
 
 def _defaults(fields: list[Field[Any, Any]], given: set[str]) -> dict[str, Any]:

@@ -41,8 +41,14 @@ class Document(models.Model):
     company = models.ForeignKey(
         "core.Company", on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # Indexed by document_partner_idx (partner first).
     partner = models.ForeignKey(
-        "core.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "core.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     document_date = models.DateField("单据日期 document date")
     expected_date = models.DateField("预计日期 expected date", null=True, blank=True)
@@ -62,8 +68,14 @@ class Document(models.Model):
     close_reason = models.CharField("结案原因 close reason", max_length=40, blank=True)
     close_remark = models.TextField("备注 remark", blank=True)
     close_date = models.DateField("结案日期 close date", null=True, blank=True)
+    # No index: nothing looks documents up by who closed them, and every close writes it.
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     closed_at = models.DateTimeField(null=True, blank=True)
     # Counts close actions on this document; lines remember the one that closed them, so a
@@ -195,6 +207,16 @@ class Line(models.Model):
     )
     released_value_company = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     hold_reason = models.TextField(blank=True)
+    # Derived from close_state; only this flag is indexed (line_held_pending_idx), not the state
+    # itself, so a close (open → closed) changes no indexed column and stays a heap-only update.
+    on_hold_or_pending = models.GeneratedField(
+        expression=models.ExpressionWrapper(
+            Q(close_state__in=[CloseState.ON_HOLD, CloseState.CLOSE_PENDING]),
+            output_field=models.BooleanField(),
+        ),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
 
     class Meta:
         verbose_name = "单据行 line"
@@ -203,15 +225,16 @@ class Line(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["document", "line_no"], name="line_document_no_uniq")
         ]
+        # No index holds close_state (see on_hold_or_pending); the document's lines are found
+        # through line_document_no_uniq.
         indexes = [
-            models.Index(fields=["document", "close_state"], name="line_document_state_idx"),
-            models.Index(fields=["item", "close_state"], name="line_item_state_idx"),
+            models.Index(fields=["item"], name="line_item_idx"),
             # Few lines are held or waiting for approval; the no_line_on_hold rule looks them up
             # as one small set instead of scanning every line.
             models.Index(
                 fields=["document"],
                 name="line_held_pending_idx",
-                condition=models.Q(close_state__in=["on_hold", "close_pending"]),
+                condition=models.Q(on_hold_or_pending=True),
             ),
         ]
 
