@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 
-from closeout.audit.models import AuditAction, AuditEvent
+from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import (
     AuditEntry,
     audit_append,
@@ -177,7 +177,10 @@ def test_forged_row_with_a_broken_link_is_detected(history: int) -> None:
 
 def test_rolled_back_change_leaves_no_audit_event(history: int) -> None:
     with pytest.raises(ZeroDivisionError), transaction.atomic():
-        audit_append(actor=None, entries=[AuditEntry(AuditAction.POLICY_CHANGED, "policy", 1)])
+        audit_append(
+            actor=None,
+            entries=[AuditEntry(AuditAction.POLICY_CHANGED, AuditObject.CLOSE_POLICY, 1)],
+        )
         1 / 0  # noqa: B018
     assert audit_head() == history and audit_chain_verify().intact
 

@@ -357,13 +357,16 @@ def test_request_id_is_recorded_sealed_and_exported(org: Any, client: Client) ->
     try:
         with transaction.atomic():
             event = audit_record(
-                actor=None, action=AuditAction.POLICY_CHANGED, object_type="policy", object_id=1
+                actor=None,
+                action=AuditAction.POLICY_CHANGED,
+                object_type="close_policy",
+                object_id=1,
             )
     finally:
         current_request_id.reset(token)
     with transaction.atomic():
         outside = audit_record(
-            actor=None, action=AuditAction.POLICY_CHANGED, object_type="policy", object_id=2
+            actor=None, action=AuditAction.POLICY_CHANGED, object_type="close_policy", object_id=2
         )
     assert (event.http_request_id, outside.http_request_id) == ("req-7f3a", "")
     assert event.request_id == ""  # close-request ids stay apart
