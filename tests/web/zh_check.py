@@ -47,19 +47,31 @@ def raw_codes() -> set[str]:
     return codes
 
 
+VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"}
+
+
 class _Text(HTMLParser):
+    """The text a reader sees. Skipped: identifiers (SKIPPED_ELEMENTS) and text marked as
+    English on purpose (`lang="en"`: the English name of a reason code being configured)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
-        self.skipping = 0
+        self.skipping = 0  # depth inside a skipped element
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in SKIPPED_ELEMENTS:
+        if tag in VOID_ELEMENTS:
+            if not self.skipping:
+                self.parts.extend(v for k, v in attrs if k in SHOWN_ATTRIBUTES and v)
+            return
+        english = any(k == "lang" and (v or "").startswith("en") for k, v in attrs)
+        if self.skipping or tag in SKIPPED_ELEMENTS or english:
             self.skipping += 1
+            return
         self.parts.extend(v for k, v in attrs if k in SHOWN_ATTRIBUTES and v)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in SKIPPED_ELEMENTS and self.skipping:
+        if self.skipping and tag not in VOID_ELEMENTS:
             self.skipping -= 1
 
     def handle_data(self, data: str) -> None:

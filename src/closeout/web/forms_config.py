@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import get_language, gettext_lazy as _
 
 from closeout.access.models import Role
 from closeout.approvals.models import ExceptionCondition, RequestAction
@@ -172,7 +172,7 @@ class RouteForm(forms.Form):
         f["org_unit"].choices = unit_choices(blank=str(_("any")))  # type: ignore[attr-defined]
         f["condition"].choices = _localised(ExceptionCondition.choices)  # type: ignore[attr-defined]
         roles = [("", "—")] + [
-            (r.code, f"{r.name_zh} {r.name_en}") for r in Role.objects.order_by("code")
+            (r.code, role_name(r)) for r in Role.objects.order_by("code")
         ]
         for i in range(1, STEP_ROWS + 1):
             f[f"step{i}_role"] = forms.ChoiceField(label=_("Role"), required=False, choices=roles)
@@ -227,7 +227,7 @@ class GrantForm(forms.Form):
         super().__init__(*args, **kwargs)
         f = self.fields
         f["role"].choices = [  # type: ignore[attr-defined]
-            (r.code, f"{r.name_zh} {r.name_en}") for r in Role.objects.order_by("code")
+            (r.code, role_name(r)) for r in Role.objects.order_by("code")
         ]
         f["org_unit"].choices = unit_choices(blank="—")[1:]  # type: ignore[attr-defined]
         f["doc_types"].choices = type_choices()  # type: ignore[attr-defined]
@@ -245,3 +245,8 @@ class WebhookForm(forms.Form):
 
     def event_list(self) -> list[str]:
         return [e.strip() for e in self.cleaned_data["events"].split(",") if e.strip()]
+
+
+def role_name(role: Role) -> str:
+    """A role's name in the page language."""
+    return role.name_en if (get_language() or "").startswith("en") else role.name_zh
