@@ -40,11 +40,11 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.closing.services import close_guard
 from closeout.closing.transitions import ids_param
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied, RuleFailed
 from closeout.core.inputs import check_no_nul, date_problem, is_digits, non_ascii_digit
 from closeout.core.models import OrgUnit
 from closeout.documents.models import CloseState, DocType, Document, Line
-from closeout.documents.types import spec_for
 
 MAX_REMARK = 2000
 MAX_NUMBER = 60
@@ -696,10 +696,10 @@ def _rule_facts(doc_type: str, ids: list[int], facts: _Facts) -> None:
     """Every rule of the documents' policies, with each rule's own `failing` condition: the
     document rules on the documents, the line rules on each line (so that a row naming some
     lines is judged on those lines, as the checklist does), two queries per policy and chunk."""
-    spec = spec_for(doc_type)
-    released = num(spec.released_value() * F("document__exchange_rate"))
+    close = close_spec_for(doc_type)
+    released = num(close.released_value() * F("document__exchange_rate"))
     for policy, scope in policy_partitions(doc_type):
-        rules = effective_rules(spec.rules, policy, for_auto=False)
+        rules = effective_rules(close.rules, policy, for_auto=False)
         doc_rules = [(r, s) for r, s in rules if r.scope is Scope.DOCUMENT]
         line_rules = [(r, s) for r, s in rules if r.scope is Scope.LINE]
         doc_flags = {f"r{i}": _flag(r.failing(policy)) for i, (r, _s) in enumerate(doc_rules)}

@@ -20,9 +20,9 @@ from django.utils.translation import pgettext_lazy
 
 from closeout.closing.models import ClosePolicy, LineDimensionClose
 from closeout.closing.rules import Rule
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import CloseState, DocType, Document, EventKind, Line
-from closeout.documents.types import spec_for
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class Dimension:
     reopened_by: frozenset[EventKind] = frozenset()
 
     def rules(self, doc_type: str) -> tuple[Rule, ...]:
-        spec = spec_for(doc_type)
-        return tuple(spec.rule(code) for code in self.rule_codes)
+        close = close_spec_for(doc_type)
+        return tuple(close.rule(code) for code in self.rule_codes)
 
     def line_failing(self, doc_type: str, policy: ClosePolicy) -> Q:
         """True on Line rows where one of the dimension's rules fails (policy switches apply)."""

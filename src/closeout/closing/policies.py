@@ -13,6 +13,7 @@ from closeout.access.services import require, require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
 from closeout.closing.models import ClosePolicy, ReasonAction, ReasonCode, Severity
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit
@@ -83,7 +84,7 @@ _POLICY_FIELDS = (
 def _check_rule_settings(doc_type: str, settings: Any) -> None:
     if not isinstance(settings, dict):
         raise InvalidInput("rule_settings must be an object", details={"field": "rule_settings"})
-    codes = {rule.code for rule in spec_for(doc_type).rules}
+    codes = {rule.code for rule in close_spec_for(doc_type).rules}
     for code, value in settings.items():
         where = f"rule_settings.{code}"
         if code not in codes:

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.policies import policy_for
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num, open_qty_expr
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import MAX_DAYS, date_problem, place, refuse_bad_json
 from closeout.documents.models import CloseState, Document, Line
@@ -106,9 +107,9 @@ def close_checklist_for(
     """Evaluate every rule of the document's policy, in the database, with the same conditions
     the sweep uses. With `line_nos`, only those lines are checked and document-level rules are
     left to the close of the whole document."""
-    spec = spec_for(document.doc_type)
+    close = close_spec_for(document.doc_type)
     policy = policy_for(document.doc_type, document.org_unit)
-    rules = effective_rules(spec.rules, policy, for_auto=for_auto)
+    rules = effective_rules(close.rules, policy, for_auto=for_auto)
     lines = Line.objects.filter(document_id=document.pk, close_state__in=LINE_SCOPE)
     whole = line_nos is None or set(line_nos) >= set(lines.values_list("line_no", flat=True))
     if line_nos is not None:
@@ -256,11 +257,11 @@ class ClosePreview:
 def open_lines_released(document: Document, line_nos: list[int] | None) -> QuerySet[Any]:
     """The open lines a close would close, by line number, annotated with what each releases:
     `rq` (quantity) and `rv` (value, document currency)."""
-    spec = spec_for(document.doc_type)
+    close = close_spec_for(document.doc_type)
     lines = Line.objects.filter(document_id=document.pk, close_state="open")
     if line_nos is not None:
         lines = lines.filter(line_no__in=line_nos)
-    return lines.order_by("line_no").annotate(rq=spec.released_qty(), rv=spec.released_value())
+    return lines.order_by("line_no").annotate(rq=close.released_qty(), rv=close.released_value())
 
 
 def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
@@ -306,10 +307,10 @@ def verdicts_for(
     rule conditions as the checklist and the sweep."""
     from closeout.closing.policies import policy_partitions
 
-    spec = spec_for(doc_type)
+    close = close_spec_for(doc_type)
     result: dict[int, DocumentVerdict] = {}
     for policy, scope in policy_partitions(doc_type):
-        rules = effective_rules(spec.rules, policy, for_auto=for_auto)
+        rules = effective_rules(close.rules, policy, for_auto=for_auto)
         flags = {
             f"r{i}": _flag(rule.document_failing(policy)) for i, (rule, _s) in enumerate(rules)
         }
@@ -322,11 +323,11 @@ def verdicts_for(
 
 def released_value_for(document_ids: list[int], *, doc_type: str) -> dict[int, Decimal]:
     """What closing each document's open lines would release (company currency)."""
-    spec = spec_for(doc_type)
+    close = close_spec_for(doc_type)
     rows = (
         Line.objects.filter(document_id__in=document_ids, close_state="open")
         .values("document_id")
-        .annotate(v=Sum(num(spec.released_value() * F("document__exchange_rate"))))
+        .annotate(v=Sum(num(close.released_value() * F("document__exchange_rate"))))
         .values_list("document_id", "v")
     )
     return {pk: Decimal(v or 0) for pk, v in rows}
@@ -337,11 +338,11 @@ def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) ->
     one condition built from the rule definitions of each policy."""
     from closeout.closing.policies import policy_partitions
 
-    spec = spec_for(doc_type)
+    close = close_spec_for(doc_type)
     condition = Q(pk__in=[])
     for policy, scope in policy_partitions(doc_type):
         by_severity: dict[Severity, Q] = {s: Q(pk__in=[]) for s in Severity}
-        for rule, severity in effective_rules(spec.rules, policy, for_auto=for_auto):
+        for rule, severity in effective_rules(close.rules, policy, for_auto=for_auto):
             by_severity[severity] |= rule.document_failing(policy)
         blocking, exception, warning = (
             by_severity[Severity.BLOCKING],
@@ -371,11 +372,11 @@ def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document, 
     starts from each rule's small index instead of testing every open document in turn."""
     from closeout.closing.policies import policy_partitions
 
-    spec = spec_for(doc_type)
+    close = close_spec_for(doc_type)
     arms = [
         Document.objects.filter(doc_type=doc_type).filter(rule.document_failing(policy))
         for policy, _scope in policy_partitions(doc_type)
-        for rule, severity in effective_rules(spec.rules, policy, for_auto=for_auto)
+        for rule, severity in effective_rules(close.rules, policy, for_auto=for_auto)
         if severity == Severity.BLOCKING
     ]
     if not arms:

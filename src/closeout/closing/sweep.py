@@ -32,6 +32,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
 from closeout.closing.services import AUTO_REASON, close_documents_bulk
 from closeout.closing.transitions import ids_param
+from closeout.closing.types import close_spec_for
 from closeout.core.metrics import observe_sweep
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
@@ -144,7 +145,7 @@ def _sweep_policy(
     chunk_size: int,
     tally: SweepTally,
 ) -> None:
-    rules = effective_rules(spec.rules, policy, for_auto=True)
+    rules = effective_rules(close_spec_for(spec.code).rules, policy, for_auto=True)
     last_id = 0
     while True:
         with transaction.atomic():

@@ -24,9 +24,9 @@ from closeout.closing.states import (
     from_states,
     next_state,
 )
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidTransition
 from closeout.documents.models import Document, Line
-from closeout.documents.types import spec_for
 
 
 def _target(action: Action, *, lines: bool) -> str:
@@ -161,8 +161,8 @@ def lines_close(
     Set-based: one UPDATE … FROM for any number of lines, the same SQL on SQLite and
     PostgreSQL. With `bump_seq=False` the caller advances `close_seq` itself (the sweep does it
     in its one UPDATE of the headers)."""
-    spec = spec_for(doc_type)
-    released_value = spec.released_value()
+    close = close_spec_for(doc_type)
+    released_value = close.released_value()
     source = (
         Line.objects.filter(
             document_id__in=ids_param(document_ids),
@@ -172,7 +172,7 @@ def lines_close(
         .values(
             line_id=F("id"),
             seq=F("document__close_seq") + 1,
-            rq=spec.released_qty(),
+            rq=close.released_qty(),
             rv=released_value,
             rvc=released_value * F("document__exchange_rate"),
         )

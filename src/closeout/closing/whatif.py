@@ -19,8 +19,8 @@ from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.policies import policy_change_check, policy_for, policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, dec, effective_rules, num
 from closeout.closing.selectors import DocumentVerdict
+from closeout.closing.types import close_spec_for
 from closeout.documents.models import CloseState, Document, Line
-from closeout.documents.types import spec_for
 
 VERDICTS = ("ready", "not_due", "warning", "exception", "blocked")
 SAMPLE_SIZE = 20
@@ -105,9 +105,9 @@ def _sides_query(
                 target = doc_cols if rule.scope is Scope.DOCUMENT else line_cols
                 target[seen[key]] = _flag(condition) if model is Document else Max(_flag(condition))
             names[(s, i)] = seen[key]
-    spec = spec_for(doc_type)
+    close = close_spec_for(doc_type)
     # Per document in its currency; times its rate outside (the lines need no join then).
-    open_value = num(spec.released_value())
+    open_value = num(close.released_value())
     line_cols["v"] = Sum(Case(When(close_state=CloseState.OPEN, then=open_value), default=dec(0)))
     docs = (
         Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN)
@@ -177,7 +177,7 @@ def policy_whatif(
     that move with the rules that move them, and the open value the next sweep would release."""
     policy_change_check(actor=actor, doc_type=doc_type, org_unit=org_unit, changes=changes)
     before, after, scope = _target(doc_type, org_unit, changes)
-    rules = spec_for(doc_type).rules
+    rules = close_spec_for(doc_type).rules
     sides = (_Side.of(rules, before), _Side.of(rules, after))
     source, params, columns = _sides_query(doc_type, scope, rules, sides)
     result = WhatIf(doc_type=doc_type, org_unit=org_unit)

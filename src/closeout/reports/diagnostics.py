@@ -47,6 +47,7 @@ from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import dec, less_than, more_than, num
 from closeout.closing.selectors import verdict_condition
+from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import MAX_DAYS
 from closeout.documents.models import (
@@ -57,7 +58,6 @@ from closeout.documents.models import (
     EventStatus,
     Line,
 )
-from closeout.documents.types import spec_for
 from closeout.reports.models import DiagnosticRun, DiagnosticTrigger
 
 DEFAULT_REOPEN_STALE_DAYS = 30
@@ -208,8 +208,11 @@ def _order_quantities(doc_type: str, over_rule: str) -> Callable[[Options], Quer
     """Order lines: ordered vs received/shipped vs invoiced, with the policy's tolerances."""
 
     def query(options: Options) -> QuerySet[Any]:
-        spec = spec_for(doc_type)
-        over, match = spec.rule(over_rule), spec.rule("invoice_qty_match")
+        close = close_spec_for(doc_type)
+        over, match = (
+            close.rule(over_rule),
+            close.rule("invoice_qty_match"),
+        )
         negative = Q(fulfilled_qty__lt=0) | Q(invoiced_qty__lt=0)
         problems = [
             ("negative_quantity", by_policy(doc_type, lambda p: negative, on_lines=True)),
@@ -310,7 +313,7 @@ def _order_vs_invoice_amount(options: Options) -> QuerySet[Any]:
 def _negative_stock(options: Options) -> QuerySet[Any]:
     """Stock-count lines whose book quantity plus posted adjustments is below zero (the stock
     count's own rule no_negative_stock), or with a negative count."""
-    rule = spec_for(DocType.STOCK_COUNT).rule("no_negative_stock")
+    rule = close_spec_for(DocType.STOCK_COUNT).rule("no_negative_stock")
     problems = [
         ("negative_resulting_stock", by_policy(DocType.STOCK_COUNT, rule.failing, on_lines=True)),
         (

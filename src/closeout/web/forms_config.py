@@ -5,17 +5,18 @@ from typing import Any
 
 from django import forms
 from django.db import models
-from django.utils.translation import get_language, gettext_lazy as _
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
 from closeout.approvals.models import ExceptionCondition, RequestAction
 from closeout.approvals.services import RouteInput, StepInput
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.rules import Rule
+from closeout.closing.types import close_spec_for
 from closeout.core.inputs import MAX_DAYS
 from closeout.core.models import OrgUnit
 from closeout.documents.models import DocType
-from closeout.documents.types import spec_for
 from closeout.web.forms import date_field
 from closeout.web.templatetags.closeout_web import lang_part
 
@@ -80,7 +81,7 @@ class PolicyForm(forms.Form):
         )
         for name in ("auto_close_enabled", "direct_close_needs_approval"):
             self.fields[name] = forms.BooleanField(label=POLICY_LABELS[name], required=False)
-        self.rules: tuple[Rule, ...] = spec_for(doc_type).rules
+        self.rules: tuple[Rule, ...] = close_spec_for(doc_type).rules
         for rule in self.rules:
             self.fields[f"rule_{rule.code}_on"] = forms.BooleanField(required=False)
             self.fields[f"rule_{rule.code}_severity"] = forms.ChoiceField(
@@ -90,7 +91,7 @@ class PolicyForm(forms.Form):
     @staticmethod
     def initial_for(policy: ClosePolicy) -> dict[str, Any]:
         data: dict[str, Any] = {name: getattr(policy, name) for name in POLICY_LABELS}
-        for rule in spec_for(policy.doc_type).rules:
+        for rule in close_spec_for(policy.doc_type).rules:
             setting = (policy.rule_settings or {}).get(rule.code, {})
             data[f"rule_{rule.code}_on"] = setting.get("enabled", True)
             data[f"rule_{rule.code}_severity"] = setting.get("severity", rule.severity)
@@ -171,9 +172,7 @@ class RouteForm(forms.Form):
         f["doc_type"].choices = type_choices(blank=str(_("any")))  # type: ignore[attr-defined]
         f["org_unit"].choices = unit_choices(blank=str(_("any")))  # type: ignore[attr-defined]
         f["condition"].choices = _localised(ExceptionCondition.choices)  # type: ignore[attr-defined]
-        roles = [("", "—")] + [
-            (r.code, role_name(r)) for r in Role.objects.order_by("code")
-        ]
+        roles = [("", "—")] + [(r.code, role_name(r)) for r in Role.objects.order_by("code")]
         for i in range(1, STEP_ROWS + 1):
             f[f"step{i}_role"] = forms.ChoiceField(label=_("Role"), required=False, choices=roles)
             f[f"step{i}_name"] = forms.CharField(label=_("Step"), required=False, max_length=100)

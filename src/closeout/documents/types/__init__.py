@@ -1,19 +1,13 @@
 """Registry of document types: each type is one module saying how business events move its
-lines' measures, which rules decide its close, and what a close releases."""
+lines' measures (which rules decide its close, and what a close releases, are in
+`closeout.closing.types`)."""
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import import_module
-from typing import TYPE_CHECKING
 
-from django.db.models import Expression
-
-from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.errors import InvalidInput
 from closeout.documents.models import DocType, EventKind
-
-if TYPE_CHECKING:
-    from closeout.closing.rules import Rule
 
 
 class Op(StrEnum):
@@ -62,9 +56,6 @@ class DocTypeSpec:
     label_zh: str
     label_en: str
     effects: dict[EventKind, tuple[Effect, ...]]
-    rules: tuple["Rule", ...]
-    released_qty: Callable[[], Expression]
-    released_value: Callable[[], Expression]
     commitment: Commitment | None = None
     # Events about the whole document rather than one line.
     header_events: frozenset[EventKind] = field(default_factory=frozenset)
@@ -76,12 +67,6 @@ class DocTypeSpec:
 
     def measure_label(self, name: str) -> str:
         return self.measure_names.get(name) or MEASURE_LABELS.get(name, name)
-
-    def rule(self, code: str) -> "Rule":
-        for rule in self.rules:
-            if rule.code == code:
-                return rule
-        raise NotFound(f"{self.code} has no rule '{code}'")
 
 
 _MODULES = {

@@ -4,4 +4,4 @@ from closeout.documents.models import DocType
 from closeout.documents.types import DocTypeSpec
 from closeout.documents.types.settlement import settlement_spec
 
-SPEC: DocTypeSpec = settlement_spec(DocType.PAYABLE, "应付", "Payable", "付款", "payment")
+SPEC: DocTypeSpec = settlement_spec(DocType.PAYABLE, "应付", "Payable")

@@ -4,4 +4,4 @@ from closeout.documents.models import DocType
 from closeout.documents.types import DocTypeSpec
 from closeout.documents.types.settlement import settlement_spec
 
-SPEC: DocTypeSpec = settlement_spec(DocType.RECEIVABLE, "应收", "Receivable", "收款", "collection")
+SPEC: DocTypeSpec = settlement_spec(DocType.RECEIVABLE, "应收", "Receivable")

@@ -1,0 +1,39 @@
+"""What closes each document type (结案规则): its rules and what a close releases, one module
+per type (the type's events and measures are in `closeout.documents.types`). The list of types
+is `DocType`; `close_spec_for` finds a type's module by its code."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+from django.db.models import Expression
+
+from closeout.closing.rules import Rule
+from closeout.core.errors import NotFound
+from closeout.documents.models import DocType
+from closeout.documents.types import spec_for
+
+
+@dataclass(frozen=True)
+class CloseSpec:
+    rules: tuple[Rule, ...]
+    # Per line: the quantity and value a close releases from commitments and open value.
+    released_qty: Callable[[], Expression]
+    released_value: Callable[[], Expression]
+
+    def rule(self, code: str) -> Rule:
+        for rule in self.rules:
+            if rule.code == code:
+                return rule
+        raise NotFound(f"no rule '{code}'", details={"rule": code})
+
+
+_REGISTRY: dict[str, CloseSpec] = {}
+
+
+def close_spec_for(doc_type: str) -> CloseSpec:
+    """The close rules of `doc_type` (an unknown type is refused as `spec_for` refuses it)."""
+    spec_for(doc_type)
+    if doc_type not in _REGISTRY:
+        _REGISTRY[doc_type] = import_module(f"{__name__}.{DocType(doc_type).value}").CLOSE
+    return _REGISTRY[doc_type]
