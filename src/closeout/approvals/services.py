@@ -17,19 +17,15 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop, pgettext_lazy
 
-from closeout.access.models import Role
 from closeout.access.permissions import Perm
 from closeout.access.selectors import user_has_role
-from closeout.access.services import require, require_company_wide
+from closeout.access.services import require
 from closeout.approvals.models import (
-    AccountingPeriod,
     ApprovalDecision,
     ApprovalRoute,
-    ApprovalStep,
     Attachment,
     CloseRequest,
     Decision,
-    ExceptionCondition,
     RequestAction,
     RequestState,
 )
@@ -72,9 +68,7 @@ from closeout.core.errors import (
     bilingual_join,
     bilingual_label,
 )
-from closeout.core.inputs import check_range
-from closeout.core.models import OrgUnit
-from closeout.documents.models import CloseState, DocType, Document, Line
+from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock
 from closeout.notifications.services import notify, webhook_emit
 
@@ -158,7 +152,6 @@ def _attachments_store(
 
 
 def _checklist_snapshot(checklist: Checklist) -> list[dict[str, Any]]:
-    from closeout.audit.services import to_json_value
 
     return [
         {
@@ -1132,227 +1125,3 @@ __all__ = [
     "period_is_closed",
     "reopen_request_submit",
 ]
-
-
-# --- accounting periods (会计期间) -----------------------------------------------------------
-
-PERIOD_NAME_MAX = 40
-
-
-def _period_data(period: AccountingPeriod) -> dict[str, Any]:
-    return {
-        "name": period.name,
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        "closed": period.closed,
-    }
-
-
-@transaction.atomic
-def period_create(
-    *, actor: AbstractBaseUser, name: str, start: date, end: date
-) -> AccountingPeriod:
-    """A new open accounting period; periods never overlap."""
-    require_company_wide(actor, Perm.POLICY_MANAGE, what="accounting periods")
-    name = name.strip()
-    if not name or len(name) > PERIOD_NAME_MAX:
-        raise InvalidInput(
-            f"a period needs a name of 1 to {PERIOD_NAME_MAX} characters", details={"field": "name"}
-        )
-    if end < start:
-        raise InvalidInput(
-            f"period {name}: the end {end} is before the start {start}",
-            details={"field": "end", "message_zh": f"会计期间 {name}：结束日期早于开始日期。"},
-        )
-    if AccountingPeriod.objects.filter(name=name).exists():
-        raise InvalidInput(f"a period named '{name}' exists", details={"field": "name"})
-    overlap = AccountingPeriod.objects.filter(start__lte=end, end__gte=start).first()
-    if overlap is not None:
-        raise InvalidInput(
-            f"period {name} ({start} – {end}) overlaps period {overlap.name} "
-            f"({overlap.start} – {overlap.end})",
-            details={
-                "field": "start",
-                "message_zh": f"会计期间 {name} 与期间 {overlap.name} 重叠。",
-            },
-        )
-    period = AccountingPeriod.objects.create(name=name, start=start, end=end)
-    audit_record(
-        actor=actor,
-        action=AuditAction.PERIOD_CHANGED,
-        object_type=AuditObject.ACCOUNTING_PERIOD,
-        object_id=period.pk,
-        object_repr=name,
-        data={k: {"before": None, "after": v} for k, v in _period_data(period).items()},
-    )
-    return period
-
-
-@transaction.atomic
-def period_set_closed(
-    *, actor: AbstractBaseUser, period_id: int, closed: bool, reason: str = ""
-) -> AccountingPeriod:
-    """Close (关账) or open again an accounting period. Opening a closed period again needs a
-    reason: closes dated in it are then allowed again."""
-    require_company_wide(actor, Perm.POLICY_MANAGE, what="accounting periods")
-    period = AccountingPeriod.objects.select_for_update().filter(pk=period_id).first()
-    if period is None:
-        raise NotFound(f"no accounting period #{period_id}")
-    if period.closed == closed:
-        state = "closed" if closed else "open"
-        raise InvalidInput(f"period {period.name} is already {state}", details={"field": "closed"})
-    if not closed and not reason.strip():
-        raise InvalidInput(
-            f"opening the closed period {period.name} again needs a reason",
-            details={"field": "reason", "message_zh": f"重新开账 {period.name} 需要填写原因。"},
-        )
-    period.closed = closed
-    period.save(update_fields=["closed"])
-    audit_record(
-        actor=actor,
-        action=AuditAction.PERIOD_CHANGED,
-        object_type=AuditObject.ACCOUNTING_PERIOD,
-        object_id=period.pk,
-        object_repr=period.name,
-        data={"closed": {"before": not closed, "after": closed}},
-        reason=reason,
-    )
-    return period
-
-
-# --- approval routes (审批流) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepInput:
-    name: str
-    role: str
-    sla_hours: int = 24
-
-
-@dataclass(frozen=True)
-class RouteInput:
-    name: str
-    action: str
-    steps: list[StepInput]
-    doc_type: str = ""
-    org_unit: str = ""
-    condition: str = ExceptionCondition.ANY
-    min_open_value: Decimal | None = None
-    max_open_value: Decimal | None = None
-    for_closed_period: bool = False
-    priority: int = 100
-    active: bool = True
-
-
-def _route_data(route: ApprovalRoute) -> dict[str, Any]:
-    return {
-        "name": route.name,
-        "action": route.action,
-        "doc_type": route.doc_type,
-        "org_unit": route.org_unit.code if route.org_unit else "",
-        "condition": route.condition,
-        "min_open_value": to_json_value(route.min_open_value),
-        "max_open_value": to_json_value(route.max_open_value),
-        "for_closed_period": route.for_closed_period,
-        "priority": route.priority,
-        "active": route.active,
-        "steps": [
-            {"order": s.order, "name": s.name, "role": s.role.code, "sla_hours": s.sla_hours}
-            for s in route.steps.select_related("role").order_by("order")
-        ],
-    }
-
-
-def _route_steps_check(data: RouteInput) -> list[tuple[StepInput, Role]]:
-    """Each step names a role that may decide this action (separation of duties: a route of
-    roles that cannot approve would wait for ever)."""
-    if not data.steps:
-        raise InvalidInput(f"route {data.name}: at least one step", details={"field": "steps"})
-    needed = Perm.CLOSE_APPROVE if data.action == RequestAction.CLOSE else Perm.REOPEN_APPROVE
-    result = []
-    for order, step in enumerate(data.steps, start=1):
-        role = Role.objects.filter(code=step.role).first()
-        where = f"route {data.name}, step {order}"
-        if role is None:
-            raise InvalidInput(f"{where}: unknown role '{step.role}'", details={"field": "steps"})
-        if str(needed) not in role.all_permissions():
-            raise PermissionDenied(
-                f"{where}: role '{role.code}' lacks '{needed}' and could never decide",
-                details={
-                    "rule": "step_role_cannot_decide",
-                    "field": "steps",
-                    "message_zh": f"审批流 {data.name} 第 {order} 个节点：角色 {role.name_zh} "
-                    "没有审批权限，无法审批。",
-                },
-            )
-        if not step.name.strip():
-            raise InvalidInput(f"{where}: the step needs a name", details={"field": "steps"})
-        check_range(step.sla_hours, field="sla_hours", minimum=1, maximum=24 * 365)
-        result.append((step, role))
-    return result
-
-
-@transaction.atomic
-def route_save(
-    *, actor: AbstractBaseUser, data: RouteInput, route_id: int | None = None
-) -> ApprovalRoute:
-    """Create an approval route, or replace one's conditions and steps; requests already
-    submitted keep the steps they copied."""
-    require_company_wide(actor, Perm.POLICY_MANAGE, what="approval routes")
-    if not data.name.strip():
-        raise InvalidInput("a route needs a name", details={"field": "name"})
-    if data.action not in RequestAction.values:
-        raise InvalidInput(f"unknown route action '{data.action}'", details={"field": "action"})
-    if data.doc_type and data.doc_type not in DocType.values:
-        raise InvalidInput(
-            f"unknown document type '{data.doc_type}'", details={"field": "doc_type"}
-        )
-    if data.condition not in ExceptionCondition.values:
-        raise InvalidInput(f"unknown condition '{data.condition}'", details={"field": "condition"})
-    unit = None
-    if data.org_unit:
-        unit = OrgUnit.objects.filter(code=data.org_unit).first()
-        if unit is None:
-            raise InvalidInput(
-                f"unknown organisation unit '{data.org_unit}'", details={"field": "org_unit"}
-            )
-    steps = _route_steps_check(data)
-    route = ApprovalRoute() if route_id is None else _route_locked(route_id)
-    before = None if route_id is None else _route_data(route)
-    route.name, route.action, route.doc_type = data.name.strip(), data.action, data.doc_type
-    route.org_unit, route.condition = unit, data.condition
-    route.min_open_value, route.max_open_value = data.min_open_value, data.max_open_value
-    route.for_closed_period, route.priority, route.active = (
-        data.for_closed_period,
-        data.priority,
-        data.active,
-    )
-    route.save()
-    route.steps.all().delete()
-    ApprovalStep.objects.bulk_create(
-        ApprovalStep(route=route, order=i, name=s.name.strip(), role=role, sla_hours=s.sla_hours)
-        for i, (s, role) in enumerate(steps, start=1)
-    )
-    route.refresh_from_db()
-    after = _route_data(route)
-    audit_record(
-        actor=actor,
-        action=AuditAction.ROUTE_CHANGED,
-        object_type=AuditObject.APPROVAL_ROUTE,
-        object_id=route.pk,
-        object_repr=route.name,
-        data={
-            k: {"before": None if before is None else before[k], "after": v}
-            for k, v in after.items()
-            if before is None or before[k] != v
-        },
-    )
-    return route
-
-
-def _route_locked(route_id: int) -> ApprovalRoute:
-    route = ApprovalRoute.objects.select_for_update().filter(pk=route_id).first()
-    if route is None:
-        raise NotFound(f"no approval route #{route_id}")
-    return route

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
 from closeout.approvals.models import ExceptionCondition, RequestAction
-from closeout.approvals.services import RouteInput, StepInput
+from closeout.approvals.routes import RouteInput, StepInput
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.rules import Rule
 from closeout.closing.types import close_spec_for

@@ -27,7 +27,8 @@ from closeout.access.services import (
     user_has_perm,
 )
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
-from closeout.approvals.services import period_create, period_set_closed, route_save
+from closeout.approvals.periods import period_create, period_set_closed
+from closeout.approvals.routes import route_save
 from closeout.closing.models import ClosePolicy, ReasonCode
 from closeout.closing.policies import policy_for, policy_update, reason_code_save
 from closeout.closing.whatif import policy_whatif

@@ -1,0 +1,105 @@
+"""Accounting periods (会计期间): create one, close it (关账) and open it again; each change
+through permission, separation of duties and an audit event with before and after."""
+
+from datetime import date
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require_company_wide
+from closeout.approvals.models import (
+    AccountingPeriod,
+)
+from closeout.audit.models import AuditAction, AuditObject
+from closeout.audit.services import audit_record
+from closeout.core.errors import (
+    InvalidInput,
+    NotFound,
+)
+
+# --- accounting periods (会计期间) -----------------------------------------------------------
+
+PERIOD_NAME_MAX = 40
+
+
+def _period_data(period: AccountingPeriod) -> dict[str, Any]:
+    return {
+        "name": period.name,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "closed": period.closed,
+    }
+
+
+@transaction.atomic
+def period_create(
+    *, actor: AbstractBaseUser, name: str, start: date, end: date
+) -> AccountingPeriod:
+    """A new open accounting period; periods never overlap."""
+    require_company_wide(actor, Perm.POLICY_MANAGE, what="accounting periods")
+    name = name.strip()
+    if not name or len(name) > PERIOD_NAME_MAX:
+        raise InvalidInput(
+            f"a period needs a name of 1 to {PERIOD_NAME_MAX} characters", details={"field": "name"}
+        )
+    if end < start:
+        raise InvalidInput(
+            f"period {name}: the end {end} is before the start {start}",
+            details={"field": "end", "message_zh": f"会计期间 {name}：结束日期早于开始日期。"},
+        )
+    if AccountingPeriod.objects.filter(name=name).exists():
+        raise InvalidInput(f"a period named '{name}' exists", details={"field": "name"})
+    overlap = AccountingPeriod.objects.filter(start__lte=end, end__gte=start).first()
+    if overlap is not None:
+        raise InvalidInput(
+            f"period {name} ({start} – {end}) overlaps period {overlap.name} "
+            f"({overlap.start} – {overlap.end})",
+            details={
+                "field": "start",
+                "message_zh": f"会计期间 {name} 与期间 {overlap.name} 重叠。",
+            },
+        )
+    period = AccountingPeriod.objects.create(name=name, start=start, end=end)
+    audit_record(
+        actor=actor,
+        action=AuditAction.PERIOD_CHANGED,
+        object_type=AuditObject.ACCOUNTING_PERIOD,
+        object_id=period.pk,
+        object_repr=name,
+        data={k: {"before": None, "after": v} for k, v in _period_data(period).items()},
+    )
+    return period
+
+
+@transaction.atomic
+def period_set_closed(
+    *, actor: AbstractBaseUser, period_id: int, closed: bool, reason: str = ""
+) -> AccountingPeriod:
+    """Close (关账) or open again an accounting period. Opening a closed period again needs a
+    reason: closes dated in it are then allowed again."""
+    require_company_wide(actor, Perm.POLICY_MANAGE, what="accounting periods")
+    period = AccountingPeriod.objects.select_for_update().filter(pk=period_id).first()
+    if period is None:
+        raise NotFound(f"no accounting period #{period_id}")
+    if period.closed == closed:
+        state = "closed" if closed else "open"
+        raise InvalidInput(f"period {period.name} is already {state}", details={"field": "closed"})
+    if not closed and not reason.strip():
+        raise InvalidInput(
+            f"opening the closed period {period.name} again needs a reason",
+            details={"field": "reason", "message_zh": f"重新开账 {period.name} 需要填写原因。"},
+        )
+    period.closed = closed
+    period.save(update_fields=["closed"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.PERIOD_CHANGED,
+        object_type=AuditObject.ACCOUNTING_PERIOD,
+        object_id=period.pk,
+        object_repr=period.name,
+        data={"closed": {"before": not closed, "after": closed}},
+        reason=reason,
+    )
+    return period
