@@ -10,13 +10,8 @@ from django.contrib.auth.models import User
 from closeout.access.models import Role
 from closeout.access.services import grant_create
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
-from closeout.approvals.services import (
-    RouteInput,
-    StepInput,
-    period_create,
-    period_set_closed,
-    route_save,
-)
+from closeout.approvals.periods import period_create, period_set_closed
+from closeout.approvals.routes import RouteInput, StepInput, route_save
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.closing.models import ReasonCode
 from closeout.closing.policies import reason_code_save
