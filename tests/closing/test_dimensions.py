@@ -302,5 +302,5 @@ def test_report_share_of_lines_closed_per_dimension(org: Org, supervisor: User) 
     report = kpi_report(admin, KpiFilter(doc_type=PO))
     table = next(t for t in report.tables if t.key == "dimension_share")
     rows = {row[1]: row[2:] for row in table.rows}
-    assert rows["收货"] == (2, 1, 0.5) or rows["receiving"] == (2, 1, 0.5)
+    assert (rows.get("收货") or rows["receiving"]) == (2, 1, 0.5)
     assert (rows.get("开票") or rows["invoicing"]) == (2, 0, 0.0)

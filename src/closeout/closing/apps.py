@@ -18,7 +18,13 @@ class ClosingConfig(AppConfig):
         register_labels("reason", reason_label)
 
         from closeout.closing.dimension_services import reopen_for_event
-        from closeout.closing.dimensions import quarantine_reason
+        from closeout.closing.dimensions import closed_dimensions, quarantine_reason
         from closeout.documents.hooks import EventHooks, register
 
-        register(EventHooks(quarantine_reason=quarantine_reason, reopen_for_event=reopen_for_event))
+        register(
+            EventHooks(
+                quarantine_reason=quarantine_reason,
+                reopen_for_event=reopen_for_event,
+                lines_with_closed_dimensions=lambda ids: set(closed_dimensions(ids)),
+            )
+        )

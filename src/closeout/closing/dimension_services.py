@@ -361,6 +361,8 @@ def reopen_for_event(
     the dimension reopened, or ''. The caller holds the document lock."""
     if line.close_state != CloseState.OPEN:
         return ""
+    if not any(kind in d.reopened_by for d in dimensions_of(document.doc_type)):
+        return ""
     closed = closed_dimensions([line.pk])
     for dim in dimensions_of(document.doc_type):
         if kind not in dim.reopened_by or dim.code not in closed.get(line.pk, set()):

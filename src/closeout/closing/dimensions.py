@@ -152,6 +152,8 @@ def dimension_states(doc_type: str, line: Line, closed: set[str]) -> dict[str, s
 def quarantine_reason(doc_type: str, line: Line, kind: str) -> str:
     """Why an event of `kind` cannot apply to an open line: the dimension it belongs to is
     closed; empty when it may apply."""
+    if not any(kind in d.events for d in dimensions_of(doc_type)):
+        return ""
     closed = closed_dimensions([line.pk]).get(line.pk, set())
     for dimension in dimensions_of(doc_type):
         if kind in dimension.events and dimension.code in closed:

@@ -168,6 +168,10 @@ class _Posting:
             .filter(document_id__in=sorted(document_ids))
             .order_by("document_id", "line_no")
         }
+        # Lines with a close dimension closed: only their events ask about dimensions.
+        self.dimension_lines = event_hooks().lines_with_closed_dimensions(
+            [line.pk for line in self.lines.values()]
+        )
         self.new_events: list[BusinessEvent] = []
         self.entries: list[AuditEntry] = []
         self.dirty_lines: dict[int, Line] = {}
@@ -190,7 +194,9 @@ class _Posting:
             posted_by_id=self.actor.pk if self.actor is not None else None,
             note=item.note,
         )
-        if line is not None:
+        dimensions = False
+        if line is not None and line.pk in self.dimension_lines:
+            dimensions = True
             # As one by one: a return may reopen the close dimension it belongs to (policy).
             event_hooks().reopen_for_event(
                 actor=self.actor,
@@ -199,7 +205,7 @@ class _Posting:
                 kind=item.kind,
                 external_id=item.external_id,
             )
-        reason = event_quarantine_reason(document, line, item.kind)
+        reason = event_quarantine_reason(document, line, item.kind if dimensions else "")
         if reason:
             event.status, event.quarantine_reason = EventStatus.QUARANTINED, reason
             return self._stored(

@@ -3,6 +3,7 @@ starts (closing builds on documents, so documents never imports it): whether the
 dimension the event belongs to is closed (a receipt on a line closed for receiving waits), and
 what a return does to such a dimension (reopens it when the policy says so)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,6 +34,8 @@ class EventHooks:
     quarantine_reason: DimensionQuarantine
     # Before an event applies: reopen the dimension a return belongs to; the dimension or "".
     reopen_for_event: DimensionReopenForEvent
+    # Of these lines, those with a dimension closed (one query for a whole bulk request).
+    lines_with_closed_dimensions: Callable[[list[int]], set[int]]
 
 
 def _no_quarantine(doc_type: str, line: Line, kind: str) -> str:
@@ -45,8 +48,16 @@ def _no_reopen(
     return ""
 
 
+def _none_closed(line_ids: list[int]) -> set[int]:
+    return set()
+
+
 # Until closing registers its answers: no dimension is ever closed.
-_hooks = EventHooks(quarantine_reason=_no_quarantine, reopen_for_event=_no_reopen)
+_hooks = EventHooks(
+    quarantine_reason=_no_quarantine,
+    reopen_for_event=_no_reopen,
+    lines_with_closed_dimensions=_none_closed,
+)
 
 
 def register(hooks: EventHooks) -> None:

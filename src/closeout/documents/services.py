@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
@@ -19,6 +20,7 @@ from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.companies import company_of
 from closeout.core.errors import (
+    Bilingual,
     CompanyAmbiguous,
     Conflict,
     DocumentLocked,
@@ -28,6 +30,7 @@ from closeout.core.errors import (
     NotFound,
     PermissionDenied,
     StaleVersion,
+    bilingual_label,
 )
 from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
@@ -37,6 +40,7 @@ from closeout.documents.hooks import event_hooks
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
+    DocType,
     Document,
     EventKind,
     EventStatus,
@@ -67,8 +71,15 @@ def _document_pick(found: list[Document], doc_type: str, number: str) -> Documen
     if len(found) > 1:
         codes = [d.company.code for d in found]
         raise CompanyAmbiguous(
-            f"{doc_type} {number} exists in several companies ({', '.join(codes)}): "
-            "name the company (company=CODE)",
+            gettext_noop(
+                "%(doc_type)s %(number)s exists in several companies (%(companies)s): "
+                "name the company (company=CODE)"
+            ),
+            params={
+                "doc_type": _type_words(doc_type),
+                "number": number,
+                "companies": ", ".join(codes),
+            },
             details={"doc_type": doc_type, "number": number, "companies": codes},
         )
     return found[0]
@@ -125,8 +136,18 @@ def document_missing(doc_type: str, number: str) -> NotFound:
     """The answer for a number that does not exist, and word for word the answer for one the
     caller may not see: nobody learns that another unit's document exists."""
     return NotFound(
-        f"no {doc_type} numbered '{number}'", details={"doc_type": doc_type, "number": number}
+        gettext_noop("no %(doc_type)s numbered '%(number)s'"),
+        params={"doc_type": _type_words(doc_type), "number": number},
+        details={"doc_type": doc_type, "number": number},
     )
+
+
+def _type_words(doc_type: str) -> Bilingual:
+    """A document type in a message: its code in English (as the API always said), its name
+    in Chinese."""
+    if doc_type not in DocType.values:
+        return Bilingual(doc_type, doc_type)
+    return Bilingual(doc_type, bilingual_label(DocType(doc_type).label).zh)
 
 
 def document_require_visible(
@@ -1085,12 +1106,17 @@ class LineData:
 
 
 def unknown_org_unit(code: str) -> InvalidInput:
-    return InvalidInput(f"unknown organisation unit '{code}'", details={"field": "org_unit"})
+    return InvalidInput(
+        gettext_noop("unknown organisation unit '%(code)s'"),
+        params={"code": code},
+        details={"field": "org_unit"},
+    )
 
 
 def unknown_partner(code: str) -> InvalidInput:
     return InvalidInput(
-        f"unknown partner '{code}': push it first (PUT /api/partners/{code})",
+        gettext_noop("unknown partner '%(code)s': push it first (PUT /api/partners/%(code)s)"),
+        params={"code": code},
         details={"field": "partner"},
     )
 
