@@ -32,7 +32,7 @@ def test_batch_closes_receiving_of_every_chosen_order(org: Org, supervisor: User
         dimension="receiving",
     )
     job = batch_preview(actor=supervisor, job=job)
-    assert job.predicted == {"would_close_dimension": 2, "skipped": 1}
+    assert job.predicted == {"would_close_dim": 2, "skipped": 1}
     batch_start(actor=supervisor, job=job)
     batch_work(job.pk)
     job.refresh_from_db()

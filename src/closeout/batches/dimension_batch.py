@@ -44,7 +44,7 @@ def predict_dimension(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, 
         elif not open_in.get(document.pk):
             result.append(("skipped", f"{document.label} has no line open for {code}", Decimal(0)))
         else:
-            result.append(("would_close_dimension", code, Decimal(0)))
+            result.append(("would_close_dim", code, Decimal(0)))
     return result
 
 

@@ -56,6 +56,7 @@ def reason_label(code: Any) -> str:
 # Outcomes of a batch preview and of its items (BatchItem.predicted / outcome).
 OUTCOMES: dict[str, Callable[[], str]] = {
     "would_close": lambda: pgettext("batch outcome", "would close"),
+    "would_close_dim": lambda: pgettext("batch outcome", "would close the dimension"),
     "would_reopen": lambda: pgettext("batch outcome", "would reopen"),
     "would_approve": lambda: pgettext("batch outcome", "would approve"),
     "would_reject": lambda: pgettext("batch outcome", "would reject"),
@@ -65,6 +66,7 @@ OUTCOMES: dict[str, Callable[[], str]] = {
     "refused": lambda: pgettext("batch outcome", "refused"),
     "skipped": lambda: pgettext("batch outcome", "skipped"),
     "closed": lambda: pgettext("batch outcome", "closed"),
+    "close_dimension": lambda: pgettext("batch outcome", "dimension closed"),
     "reopened": lambda: pgettext("batch outcome", "reopened"),
     "requested": lambda: pgettext("batch outcome", "requested"),
     "approved": lambda: pgettext("batch outcome", "approved"),
