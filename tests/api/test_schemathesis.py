@@ -4,13 +4,13 @@ matches the schema (and media type) it documents.
 
 Bounded so that it runs in every `make test` pass: a fixed number of examples per operation
 (CLOSEOUT_SCHEMATHESIS_EXAMPLES, default 20), no shrinking beyond what hypothesis needs to show
-a failure, and a deadline per example. The summary (operations, calls, failures) is printed
+a failure. No per-example deadline: a timing assertion fails on a loaded machine; the test's
+pytest timeout bounds the run instead. The summary (operations, calls, failures) is printed
 at the end of the run (tests/api/conftest.py)."""
 
 import os
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,8 +26,6 @@ from closeout.api.services import api_token_create  # noqa: E402
 from tests.factories import PO, org_tree, ready_document, user_with_role  # noqa: E402
 
 EXAMPLES = int(os.environ.get("CLOSEOUT_SCHEMATHESIS_EXAMPLES", "20"))
-# One example is one request: far below this unless something is wrong.
-DEADLINE = timedelta(seconds=10)
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
 checks = schemathesis.checks
@@ -71,7 +69,7 @@ def admin_token(db: None, settings: Any, _keep_test_connection: None) -> Iterato
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
-    deadline=DEADLINE,
+    deadline=None,
     phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=list(HealthCheck),
     derandomize=True,
