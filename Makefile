@@ -24,15 +24,27 @@ run: install
 	$(CLOSEOUT) demo
 	$(CLOSEOUT) serve --host $(HOST) --port $(PORT)
 
-# The whole suite on SQLite, then on PostgreSQL. Without a reachable PostgreSQL the second pass
-# is skipped, unless CLOSEOUT_REQUIRE_SERVICES=1 (CI), where it fails.
-test: install test-sqlite test-postgres lint
+# The whole suite on SQLite and on PostgreSQL, side by side (two cores), then lint beside them.
+# Without a reachable PostgreSQL the second pass is skipped, unless CLOSEOUT_REQUIRE_SERVICES=1
+# (CI), where it fails. Each pass has its own temporary directory and Redis cache database, so the
+# passes never share state. The browser tests drive the whole stack through the embedded default
+# (SQLite) once per `make test`; `make test-postgres` alone runs them on PostgreSQL too.
+test: install
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-sqlite test-postgres lint \
+		BROWSER_TESTS_RAN=sqlite
+
+BROWSER_TESTS_RAN ?=
 
 test-sqlite: install
-	env -u DATABASE_URL $(PY) -m pytest -q -p no:cacheprovider
+	mkdir -p var
+	env -u DATABASE_URL CLOSEOUT_TEST_CACHE_URL=redis://127.0.0.1:6379/10 \
+		$(PY) -m pytest -q -p no:cacheprovider --basetemp=var/pytest-sqlite
 
 test-postgres: install
-	DATABASE_URL=$(CLOSEOUT_TEST_POSTGRES_URL) $(PY) -m pytest -q -p no:cacheprovider
+	mkdir -p var
+	DATABASE_URL=$(CLOSEOUT_TEST_POSTGRES_URL) CLOSEOUT_TEST_CACHE_URL=redis://127.0.0.1:6379/12 \
+		CLOSEOUT_BROWSER_TESTS_RAN=$(BROWSER_TESTS_RAN) \
+		$(PY) -m pytest -q -p no:cacheprovider --basetemp=var/pytest-postgres
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench examples

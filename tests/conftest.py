@@ -23,6 +23,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if _database_is_postgres():
         problem = _postgres_problem()
         if problem is None:
+            _skip_browser_tests_that_ran(items)
             return
         if os.environ.get("CLOSEOUT_REQUIRE_SERVICES") == "1":
             raise pytest.UsageError(f"PostgreSQL is required but does not answer: {problem}")
@@ -34,6 +35,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip_pg)
+
+
+def _skip_browser_tests_that_ran(items: list[pytest.Item]) -> None:
+    """`make test` runs both passes side by side and the browser tests once, in the SQLite pass
+    (CLOSEOUT_BROWSER_TESTS_RAN=sqlite): they drive pages whose database work the rest of this
+    pass already covers, and each one starts a browser and a live server."""
+    if os.environ.get("CLOSEOUT_BROWSER_TESTS_RAN") != "sqlite":
+        return
+    ran = pytest.mark.skip(reason="browser test: ran in the SQLite pass of this `make test`")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(ran)
 
 
 def _postgres_problem() -> str | None:
