@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from closeout.batches.import_files import column_letter
-from closeout.batches.imports import ACTIONS, COLUMNS, doc_type_choice, reason_choice
+from closeout.batches.import_parse import ACTIONS, COLUMNS, doc_type_choice, reason_choice
 from closeout.closing.models import ReasonCode
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import DocType
