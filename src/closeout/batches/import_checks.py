@@ -19,6 +19,7 @@ from closeout.approvals.models import AccountingPeriod, ApprovalRoute, RequestAc
 from closeout.approvals.selectors import active_routes, route_choose
 from closeout.batches.import_files import Table
 from closeout.batches.import_parse import Reasons, RowCheck, parse_row
+from closeout.closing.dimensions import dimension_get
 from closeout.closing.guards import (
     close_date_refusals,
     close_path_of,
@@ -26,7 +27,7 @@ from closeout.closing.guards import (
     lines_to_close,
     no_open_line,
 )
-from closeout.closing.models import ClosePolicy, Severity
+from closeout.closing.models import ClosePolicy, LineDimensionClose, Severity
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules, num
 from closeout.closing.services import close_guard
@@ -43,13 +44,14 @@ CHUNK = 2000
 
 
 def _check_duplicates(rows: list[RowCheck]) -> None:
-    """A document may appear in several rows only to close different lines; a later row that
-    repeats or overlaps an earlier one is refused, naming the earlier row."""
-    earlier: dict[tuple[str, str, str], list[RowCheck]] = defaultdict(list)
+    """A document may appear in several rows only to close different lines (or dimensions); a
+    later row that repeats or overlaps an earlier one is refused, naming the earlier row."""
+    earlier: dict[tuple[str, str, str, str], list[RowCheck]] = defaultdict(list)
     for row in rows:
         if not (row.doc_type and row.number):
             continue
-        key = (row.doc_type, row.number, row.company)
+        # Each close dimension of a document is a close of its own.
+        key = (row.doc_type, row.number, row.company, row.dimension)
         mine = set(row.line_nos) if row.line_nos else None
         for other in earlier[key]:
             theirs = set(other.line_nos) if other.line_nos else None
@@ -170,7 +172,7 @@ def _row_document(row: RowCheck, found: list[DocRow], perms: "_Permissions") -> 
 
 
 @dataclass
-class _Facts:
+class Facts:
     """What the rules say about the documents of the close and request rows."""
 
     policy: dict[int, ClosePolicy] = field(default_factory=dict)
@@ -178,13 +180,15 @@ class _Facts:
     # document -> line number -> (close state, released value in company currency)
     lines: dict[int, dict[int, tuple[str, Decimal]]] = field(default_factory=dict)
     line_failing: dict[tuple[int, int], list[tuple[Rule, Severity]]] = field(default_factory=dict)
+    # (document, line number) -> the line's id
+    line_ids: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def _flag(condition: Any) -> ExpressionWrapper[Any]:
     return ExpressionWrapper(condition, output_field=BooleanField())
 
 
-def _rule_facts(doc_type: str, ids: list[int], facts: _Facts) -> None:
+def rule_facts(doc_type: str, ids: list[int], facts: Facts) -> None:
     """Every rule of the documents' policies, with each rule's own `failing` condition: the
     document rules on the documents, the line rules on each line (so that a row naming some
     lines is judged on those lines, as the checklist does), two queries per policy and chunk."""
@@ -215,9 +219,10 @@ def _rule_facts(doc_type: str, ids: list[int], facts: _Facts) -> None:
             lines = (
                 Line.objects.filter(document_id__in=ids_param(governed))
                 .annotate(rv=released, **line_flags)
-                .values_list("document_id", "line_no", "close_state", "rv", *line_flags)
+                .values_list("pk", "document_id", "line_no", "close_state", "rv", *line_flags)
             )
-            for doc_id, line_no, state, value, *flags in lines:
+            for line_id, doc_id, line_no, state, value, *flags in lines:
+                facts.line_ids[doc_id, line_no] = line_id
                 open_value = Decimal(str(value or 0)) if state == CloseState.OPEN else Decimal(0)
                 facts.lines[doc_id][line_no] = (state, open_value)
                 if state in LINE_SCOPE:
@@ -270,7 +275,7 @@ def _described(failing: dict[str, tuple[Rule, set[int]]]) -> dict[str, str]:
 def _judge_close(
     row: RowCheck,
     document: DocRow,
-    facts: _Facts,
+    facts: Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
     closed_periods: list[tuple[date, date, str | None]],
@@ -293,7 +298,8 @@ def _judge_close(
         period_closed=in_closed_period(day, document.company, closed_periods),
     ):
         row.error("close_date", refusal.message)
-    blocking, exceptions = _failing_rules(row, document, facts, chosen)
+    failing = failing_rules(document.pk, facts, row.line_nos, chosen)
+    blocking, exceptions = failing[Severity.BLOCKING], failing[Severity.EXCEPTION]
     try:
         # The one guard of a manual close, given the failing rules it would see.
         close_guard(
@@ -341,33 +347,34 @@ def _chosen_lines(
 Failing = dict[str, tuple[Rule, set[int]]]
 
 
-def _failing_rules(
-    row: RowCheck, document: DocRow, facts: _Facts, chosen: list[int]
-) -> tuple[Failing, Failing]:
-    """(blocking, exception) rules failing on the chosen lines, and the document rules when the
-    row takes every line in the rules' scope (as the checklist judges a close)."""
-    lines = facts.lines.get(document.pk, {})
+def failing_rules(
+    document_id: int, facts: Facts, line_nos: list[int] | None, chosen: list[int]
+) -> dict[Severity, Failing]:
+    """The rules failing on the chosen lines by severity, with the document rules when the
+    close takes every line in the rules' scope (as the checklist judges a close)."""
+    lines = facts.lines.get(document_id, {})
     in_scope = {n for n, (state, _v) in lines.items() if state in LINE_SCOPE}
-    judged = in_scope if row.line_nos is None else set(chosen)
+    judged = in_scope if line_nos is None else set(chosen)
     failing: Failing = {}
     severities: dict[str, Severity] = {}
     for line_no in sorted(judged):
-        for rule, severity in facts.line_failing.get((document.pk, line_no), []):
+        for rule, severity in facts.line_failing.get((document_id, line_no), []):
             failing.setdefault(rule.code, (rule, set()))[1].add(line_no)
             severities[rule.code] = severity
-    if row.line_nos is None or judged >= in_scope:
-        for rule, severity in facts.doc_failing.get(document.pk, []):
+    if line_nos is None or judged >= in_scope:
+        for rule, severity in facts.doc_failing.get(document_id, []):
             failing.setdefault(rule.code, (rule, set()))
             severities[rule.code] = severity
-    blocking = {c: v for c, v in failing.items() if severities[c] == Severity.BLOCKING}
-    exceptions = {c: v for c, v in failing.items() if severities[c] == Severity.EXCEPTION}
-    return blocking, exceptions
+    by_severity: dict[Severity, Failing] = defaultdict(dict)
+    for code, value in failing.items():
+        by_severity[severities[code]][code] = value
+    return by_severity
 
 
 def _judge_path(
     row: RowCheck,
     document: DocRow,
-    facts: _Facts,
+    facts: Facts,
     perms: _Permissions,
     routes: list[ApprovalRoute],
     chosen: list[int],
@@ -425,6 +432,94 @@ def _judge_path(
     row.note = f"closes {what}" + (" (exception, with remark)" if exception else "")
 
 
+@dataclass
+class DimensionFacts:
+    """For the dimension rows: the dimensions each line has closed, and the lines on which the
+    row's dimension rules fail (one query, and one per type, dimension and policy)."""
+
+    closed: dict[int, set[str]] = field(default_factory=dict)
+    # (dimension, line id) where the dimension's rules fail
+    failing: set[tuple[str, int]] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, rows: list[RowCheck], facts: Facts) -> "DimensionFacts":
+        result = cls()
+        wanted: dict[tuple[str, str, int], set[int]] = defaultdict(set)
+        policies: dict[int, ClosePolicy] = {}
+        lines_of: dict[int, set[int]] = defaultdict(set)
+        for (doc_id, _no), line_id in facts.line_ids.items():
+            lines_of[doc_id].add(line_id)
+        for row in rows:
+            document = row.document
+            policy = facts.policy.get(document.pk) if document is not None else None
+            if document is None or policy is None:
+                continue
+            policies[policy.pk] = policy
+            wanted[document.doc_type, row.dimension, policy.pk] |= lines_of[document.pk]
+        every = sorted(set().union(*wanted.values())) if wanted else []
+        for start in range(0, len(every), CHUNK):
+            part = ids_param(every[start : start + CHUNK])
+            for line_id, code in LineDimensionClose.objects.filter(line_id__in=part).values_list(
+                "line_id", "dimension"
+            ):
+                result.closed.setdefault(line_id, set()).add(code)
+        for (doc_type, code, policy_pk), line_ids in wanted.items():
+            failing = dimension_get(doc_type, code).line_failing(doc_type, policies[policy_pk])
+            result.failing |= {
+                (code, pk)
+                for pk in Line.objects.filter(pk__in=ids_param(sorted(line_ids)))
+                .filter(failing)
+                .values_list("pk", flat=True)
+            }
+        return result
+
+
+def _judge_dimension(
+    row: RowCheck, document: DocRow, facts: Facts, perms: _Permissions, dims: DimensionFacts
+) -> None:
+    """A close of one dimension of the named lines (or of every line open in it), judged as
+    `closing.dimension_services.line_dimension_close` judges it."""
+    if not perms.allows(Perm.CLOSE_DIRECT, document):
+        row.error("action", perms.refusal(Perm.CLOSE_DIRECT, document))
+        return
+    code = row.dimension
+    lines = facts.lines.get(document.pk, {})
+    chosen = _chosen_lines(row, document, lines)
+    if chosen is None:
+        return
+    ids = {n: facts.line_ids.get((document.pk, n), 0) for n in chosen}
+    done = [n for n in chosen if code in dims.closed.get(ids[n], set())]
+    if row.line_nos is None:
+        chosen = [n for n in chosen if n not in done]
+        if not chosen:
+            row.error("number", f"{document.label} has no line open for {code}")
+            return
+    elif done:
+        row.error(
+            "lines",
+            f"{document.label}: line {', '.join(map(str, done))} is already closed for {code}",
+        )
+        return
+    failing = [n for n in chosen if (code, ids[n]) in dims.failing]
+    try:
+        close_guard(
+            document.label,
+            blocking={},
+            exceptions=(
+                {code: f"{code} rules fail (lines {', '.join(map(str, failing))})"}
+                if failing
+                else {}
+            ),
+            remark=row.remark,
+        )
+    except InvalidInput as refusal:
+        row.error("remark", f"exception rule failed: {refusal.message}")
+        return
+    what = "every open line" if row.line_nos is None else f"line {', '.join(map(str, chosen))}"
+    row.outcome = "would_close_dim"
+    row.note = f"closes {what} for {code}" + (" (exception, with remark)" if failing else "")
+
+
 def _judge_reopen(
     row: RowCheck,
     document: DocRow,
@@ -480,7 +575,7 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
     for row in rows:
         if row.doc_type and row.number:
             _row_document(row, documents.get((row.doc_type, row.number), []), perms)
-    facts = _Facts()
+    facts = Facts()
     by_type: dict[str, set[int]] = defaultdict(set)
     for row in rows:
         document = row.document
@@ -503,7 +598,8 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
                 "reopened",
             )
     for doc_type, ids in by_type.items():
-        _rule_facts(doc_type, sorted(ids), facts)
+        rule_facts(doc_type, sorted(ids), facts)
+    dimensions = DimensionFacts.load([r for r in rows if r.dimension and r.ok], facts)
     close_routes = active_routes(RequestAction.CLOSE)
     reopen_routes = active_routes(RequestAction.REOPEN)
     closed_periods: list[tuple[date, date, str | None]] = list(
@@ -516,6 +612,8 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
             continue
         if row.action == "reopen":
             _judge_reopen(row, row.document, perms, closed_periods, reopen_routes)
+        elif row.dimension:
+            _judge_dimension(row, row.document, facts, perms, dimensions)
         else:
             _judge_close(row, row.document, facts, perms, close_routes, closed_periods)
     # Among the rows that would run: a document twice only for different lines.

@@ -10,7 +10,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from django.utils import translation
+
 from closeout.batches.import_files import Table, column_letter, refuse, split_ref
+from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.core.inputs import date_problem, is_digits, non_ascii_digit
 from closeout.documents.models import DocType
@@ -105,6 +108,16 @@ COLUMNS = (
         "公司编码；单号只属于一个公司时可留空",
         "company code; may be empty when the number is in one company",
     ),
+    Column(
+        "dimension",
+        "结案维度",
+        "close dimension",
+        False,
+        16,
+        "只关闭该维度：采购订单 收货/开票/付款，销售订单 发货/开票/收款；留空 = 整行结案",
+        "close only this dimension: receiving, invoicing or payment for a purchase order, "
+        "shipping, invoicing or collection for a sales order; empty = close the lines",
+    ),
 )
 COLUMN = {c.key: c for c in COLUMNS}
 RESULT_HEADERS = ("行 row", "结果 result", "出错列 column", "说明 message")
@@ -140,6 +153,7 @@ for _c in COLUMNS:
     HEADER_ALIASES |= _aliases(_c.key, _c.zh, _c.en)
 HEADER_ALIASES |= {_norm("type"): "doc_type", _norm("单号 document number"): "number"}
 HEADER_ALIASES |= {_norm("reason"): "reason", _norm("原因"): "reason", _norm("lines"): "lines"}
+HEADER_ALIASES |= {_norm("dimension"): "dimension", _norm("关闭维度"): "dimension"}
 
 DOC_TYPE_ALIASES: dict[str, str] = {}
 for _code, _label in DocType.choices:
@@ -268,6 +282,7 @@ class RowCheck:
     remark: str = ""
     close_date: date | None = None
     company: str = ""
+    dimension: str = ""
     document: "DocRow | None" = None
 
     @property
@@ -289,6 +304,7 @@ class RowCheck:
             "reason_code": self.reason,
             "remark": self.remark,
             "close_date": self.close_date.isoformat() if self.close_date else None,
+            **({"dimension": self.dimension} if self.dimension else {}),
         }
 
 
@@ -436,6 +452,8 @@ def parse_row(row: RowCheck, keys: list[str], reasons: Reasons, today: date) -> 
     row.remark = remark[:MAX_REMARK]
     if texts.get("close_date"):
         _parse_close_date(row, values["close_date"], texts["close_date"], today)
+    if texts.get("dimension"):
+        _parse_dimension(row, texts["dimension"])
     if row.action == "reopen":
         if row.line_nos is not None:
             row.error(
@@ -519,6 +537,50 @@ def _parse_close_date(row: RowCheck, value: Any, text: str, today: date) -> None
         row.error("close_date", f"close date {date_problem(row.close_date)}")
     if row.close_date is not None and row.close_date > today:
         row.error("close_date", f"close date {row.close_date} is in the future")
+
+
+@lru_cache(maxsize=16)
+def dimension_aliases(doc_type: str) -> dict[str, str]:
+    """The close dimensions of a type by code and by their names in English and Chinese
+    (收货, 收货关闭, receiving, closed for receiving, …)."""
+    aliases: dict[str, str] = {}
+    for dimension in dimensions_of(doc_type):
+        names = []
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                names += [str(dimension.label), str(dimension.closed_label)]
+        aliases |= _aliases(dimension.code, *names)
+    return aliases
+
+
+def _parse_dimension(row: RowCheck, text: str) -> None:
+    """The close dimension of a close row, among its document type's."""
+    if row.action and row.action != "close":
+        row.error(
+            "dimension",
+            "a close dimension is closed directly: use the action close (结案), or leave the "
+            "dimension empty",
+        )
+        return
+    if row.close_date is not None:
+        row.error("close_date", "a dimension close takes no close date: leave it empty")
+    if not row.doc_type:
+        return
+    allowed = [d.code for d in dimensions_of(row.doc_type)]
+    if not allowed:
+        row.error(
+            "dimension",
+            f"a {row.doc_type} line has no close dimensions of its own: leave the dimension "
+            "empty to close the line",
+        )
+        return
+    row.dimension = dimension_aliases(row.doc_type).get(_norm(text), "")
+    if not row.dimension:
+        row.error(
+            "dimension",
+            f"unknown close dimension '{text[:60]}' for a {row.doc_type}; use one of: "
+            + ", ".join(allowed),
+        )
 
 
 def _reason_hint(row: RowCheck, reasons: Reasons) -> str:

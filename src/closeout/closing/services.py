@@ -177,9 +177,11 @@ def close_documents_bulk(
     actor: AbstractBaseUser | None = None,
     remark: str = "",
     close_date: date | None = None,
+    line_ids: list[int] | None = None,
 ) -> list[AuditEntry]:
-    """Close whole open documents, locked by the caller (the sweep's and the batches' path);
-    returns one audit entry per document that changed.
+    """Close whole open documents, locked by the caller (the sweep's and the batches' path),
+    or with `line_ids` only those of their lines (the import's line closes: a header closes
+    with its last line); returns one audit entry per document that changed.
 
     Each header row is written once (close sequence, released totals and close fields in one
     UPDATE), since every extra UPDATE of a row costs a new row version and its index entries."""
@@ -193,7 +195,7 @@ def close_documents_bulk(
     actor_id = actor.pk if actor is not None else None
     counts = lines_close(
         document_ids=open_ids,
-        line_filter=Q(),
+        line_filter=Q() if line_ids is None else Q(pk__in=ids_param(line_ids)),
         action=Action.CLOSE,
         actor_id=actor_id,
         kind=kind,
