@@ -22,6 +22,7 @@ from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.dimensions import closed_dimensions
 from closeout.closing.services import document_close
 from closeout.documents.models import CloseState, Document, EventKind, Line
+from closeout.reports.models import PostCloseVerification
 from tests.batches.test_imports import (
     HEADERS,
     csv_bytes,
@@ -186,6 +187,7 @@ def test_line_closes_run_set_based_and_a_refused_row_keeps_its_chunk(
     data = next(e.data for e in events if e.object_id == str(docs[1].pk))
     assert [line["line"] for line in data["lines"]] == [1]
     assert data["lines"][0]["released_qty"] is not None and data["close_date"]
+    assert PostCloseVerification.objects.get(job=job).passed
     # One query per row and less: the rows are not closed one by one (~15 queries each).
     assert len(queries) < 12 * 10, len(queries)
     assert audit_chain_verify().intact

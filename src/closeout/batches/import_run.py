@@ -390,22 +390,7 @@ def _bulk_close_lines(
         close_date=day,
         line_ids=line_ids,
     )
-    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for doc_id, line_no, qty, value, value_company in (
-        Line.objects.filter(pk__in=ids_param(line_ids))
-        .order_by("document_id", "line_no")
-        .values_list(
-            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
-        )
-    ):
-        released[doc_id].append(
-            {
-                "line": line_no,
-                "released_qty": qty,
-                "released_value": value,
-                "released_value_company": value_company,
-            }
-        )
+    released = _released_lines(line_ids)
     by_document = {m.document.pk: m for m in members}
     for entry in entries:
         member = by_document[int(entry.object_id)]
@@ -427,3 +412,25 @@ def _bulk_close_lines(
             continue
         outcome = "closed" if closed[member.document.pk] else "lines_closed"
         _mark(member.item, ItemState.DONE, outcome, message)
+
+
+def _released_lines(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per document, what each of the closed lines released (as a manual close records it)."""
+    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        Line.objects.filter(pk__in=ids_param(line_ids))
+        .order_by("document_id", "line_no")
+        .values_list(
+            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
+        )
+    )
+    for doc_id, line_no, qty, value, value_company in rows:
+        released[doc_id].append(
+            {
+                "line": line_no,
+                "released_qty": qty,
+                "released_value": value,
+                "released_value_company": value_company,
+            }
+        )
+    return released

@@ -46,7 +46,7 @@ def import_template(fmt: str) -> bytes:
 
 def _template_xlsx(headers: list[str]) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
     reasons = _user_reasons()
@@ -121,6 +121,16 @@ def _template_xlsx(headers: list[str]) -> bytes:
         validation.add(f"{letter}2:{letter}{last}")
         sheet.add_data_validation(validation)
 
+    _instructions(workbook, reasons)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _instructions(workbook: Any, reasons: list[ReasonCode]) -> None:
+    """The instructions sheet: the steps, each column, the actions and the reason codes."""
+    from openpyxl.styles import Alignment, Font
+
     notes = workbook.create_sheet("说明 instructions", 1)
     notes.column_dimensions["A"].width = 26
     notes.column_dimensions["B"].width = 10
@@ -180,7 +190,4 @@ def _template_xlsx(headers: list[str]) -> bytes:
         for cell in row_cells:
             cell.alignment = wrap
     for row_no in (1, 3, 10):
-        notes.cell(row=row_no, column=1).font = bold
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+        notes.cell(row=row_no, column=1).font = Font(bold=True)
