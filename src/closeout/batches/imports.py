@@ -149,7 +149,7 @@ def import_execute(
     """Run the valid rows of a validated file as one batch job (each row all-or-nothing, with
     its own result). Rows with errors never run. Executing an import twice is refused: the
     first run's batch holds the results, and running its rows again would change nothing."""
-    from closeout.batches.services import batch_raise_if_unsent, batch_start
+    from closeout.batches.services import batch_start
 
     with transaction.atomic():
         require(actor, Perm.IMPORT_RUN, what="imports")
@@ -184,11 +184,10 @@ def import_execute(
             rows_with_errors_not_run=imported.error_rows,
             predicted=job.predicted,
         )
-        job = batch_start(actor=actor, job=job, workers=workers)
-    # Sent after the commit above: a broker that did not answer is said here (the job waits).
-    job.refresh_from_db()
-    batch_raise_if_unsent(job)
-    return job
+    # Started after the commit above: a big job takes a backup first, which runs outside a
+    # transaction (a failed backup leaves the job unstarted, to start from its batch page);
+    # a broker that did not answer is said by batch_start (the job waits).
+    return batch_start(actor=actor, job=job, workers=workers)
 
 
 def _job_for(
