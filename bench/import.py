@@ -63,6 +63,8 @@ def main() -> None:
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory(prefix="closeout_import_bench_") as tmp:
             os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+            # Its own audit checkpoints and backups: a shared var/ holds another run's.
+            os.environ["CLOSEOUT_VAR_DIR"] = tmp
             _run(args, Path(tmp))
         return
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
