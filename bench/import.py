@@ -2,7 +2,7 @@
 instructions, timed separately.
 
     .venv/bin/python bench/import.py [--rows 50000] [--documents 60000] [--db postgres|sqlite]
-                                     [--keep]
+                                     [--keep] [--request-weight 2]
 
 PostgreSQL (default): creates the database closeout_import_bench on BENCH_POSTGRES (default
 postgres://postgres@127.0.0.1:5432), drops it at the end unless --keep. SQLite: a file in a
@@ -52,10 +52,19 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=60_000)
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
+    parser.add_argument(
+        "--request-weight",
+        type=int,
+        default=2,
+        help="weight of close-request rows in the mix (of 100; 0 = none): requests go one by "
+        "one through the approval service",
+    )
     args = parser.parse_args()
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory(prefix="closeout_import_bench_") as tmp:
             os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+            # Its own audit checkpoints and backups: a shared var/ holds another run's.
+            os.environ["CLOSEOUT_VAR_DIR"] = tmp
             _run(args, Path(tmp))
         return
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB}"
@@ -95,13 +104,13 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
 
     django.setup()
     path = tmp / "instructions.xlsx"
-    counts = _write_file(path, args.rows)
+    counts = _write_file(path, args.rows, args.request_weight)
     print("file: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"file size {path.stat().st_size / 1e6:.1f} MB")
     _time(path)
 
 
-def _write_file(path: Path, rows: int) -> dict[str, int]:
+def _write_file(path: Path, rows: int, request_weight: int = 2) -> dict[str, int]:
     from django.utils import timezone
     from openpyxl import Workbook
 
@@ -131,7 +140,7 @@ def _write_file(path: Path, rows: int) -> dict[str, int]:
     while len(written) < rows:
         kind = rng.choices(
             ["close", "lines", "request", "unknown", "bad_line", "duplicate", "date", "reason"],
-            weights=[76, 4, 2, 4, 3, 3, 4, 4],
+            weights=[76, 4, request_weight, 4, 3, 3, 4, 4],
         )[0]
         if kind == "duplicate" and written:
             row = list(rng.choice(written))
@@ -202,6 +211,12 @@ def _time(path: Path) -> None:
         f"({job.processed / execute_s:,.0f} rows/s): {job.succeeded:,} done, "
         f"{job.failed:,} failed, {job.skipped:,} skipped; batch #{job.pk} {job.state}"
     )
+    from django.db.models import Count
+
+    outcomes = dict(
+        job.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n")
+    )
+    print("outcomes: " + ", ".join(f"{k or '-'} {v:,}" for k, v in sorted(outcomes.items())))
     verdict = audit_chain_verify()
     print(f"audit chain {'intact' if verdict.intact else 'BROKEN'}: {verdict.checked:,} events")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

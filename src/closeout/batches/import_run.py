@@ -3,8 +3,9 @@ parameters (row number, line numbers, reason, remark, close date), which take th
 job's. Each row is all-or-nothing; a row whose document changed since validation gets a clear
 result of its own, and running the rows again changes nothing."""
 
-from collections import defaultdict
-from datetime import date
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,14 +14,27 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import user_has_perm
-from closeout.approvals.models import RequestState
+from closeout.approvals.models import RequestAction, RequestState
+from closeout.approvals.selectors import route_choose
 from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append
+from closeout.batches.import_checks import Facts, failing_rules, rule_facts
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.batches.services import _Chunk, _close_outcome, _mark, lock_documents
+from closeout.closing.dimension_services import line_dimension_close
+from closeout.closing.guards import close_date_refusals, close_path_of
+from closeout.closing.models import ReasonAction, ReasonCode, Severity
 from closeout.closing.selectors import released_value_for, verdicts_for
-from closeout.closing.services import close_documents_bulk, document_close, document_reopen
+from closeout.closing.services import (
+    REMARK_MAX,
+    close_documents_bulk,
+    document_close,
+    document_reopen,
+    remark_required,
+)
 from closeout.core.errors import DomainError, InvalidTransition
+from closeout.core.sql import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 
 
@@ -41,9 +55,14 @@ def _changed(document: Document, expected: str) -> str:
 
 
 def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
-    """The documents are locked first (in id order, as every batch chunk does)."""
+    """The documents are locked first (in id order, as every batch chunk does). Whole-document
+    and line closes go set-based (a few statements per chunk); requests, reopens, the rows of
+    a document named more than once in the chunk, and every close the set-based checks do not
+    clear go one by one through the close services, each in its own savepoint."""
     documents = lock_documents(items)
+    rows = Counter(item.document_id for item in items)
     whole: list[tuple[BatchItem, Document]] = []
+    lines: list[tuple[BatchItem, Document]] = []
     for item in items:
         params = _params(item)
         document = documents.get(item.document_id or 0)
@@ -57,10 +76,16 @@ def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
         if action == "reopen" and document.close_state != CloseState.CLOSED:
             _mark(item, ItemState.SKIPPED, "skipped", _changed(document, "closed"))
             continue
-        if action == "close" and not params.get("line_nos"):
+        if params.get("dimension"):
+            _run_dimension(job, item, document, params)
+        elif action == "close" and not params.get("line_nos"):
             whole.append((item, document))
-            continue
-        _run_row(job, item, document, params)
+        elif action == "close" and rows[document.pk] == 1:
+            lines.append((item, document))
+        else:
+            _run_row(job, item, document, params)
+    if lines:
+        _close_lines(job, lines)
     if whole:
         _close_whole(job, whole)
 
@@ -88,6 +113,27 @@ def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[st
         with transaction.atomic():  # a savepoint: the row all-or-nothing
             outcome, message = _row_step(actor, document, action, line_nos, params)
         _mark(item, ItemState.DONE, outcome, message)
+    except DomainError as error:
+        _mark(item, ItemState.FAILED, "refused", error.message)
+
+
+def _run_dimension(
+    job: BatchJob, item: BatchItem, document: Document, params: dict[str, Any]
+) -> None:
+    """A close of one dimension (关闭维度) of the row's lines, by the dimension close service."""
+    dimension = str(params.get("dimension", ""))
+    try:
+        with transaction.atomic():  # a savepoint: the row all-or-nothing
+            result = line_dimension_close(
+                actor=job.created_by,
+                document=document,
+                dimension=dimension,
+                reason_code=params.get("reason_code", ""),
+                remark=params.get("remark", ""),
+                line_nos=params.get("line_nos") or None,
+            )
+        message = f"{dimension}: lines {', '.join(map(str, result.lines))}"
+        _mark(item, ItemState.DONE, "close_dimension", message)
     except DomainError as error:
         _mark(item, ItemState.FAILED, "refused", error.message)
 
@@ -201,3 +247,190 @@ def _close_whole(job: BatchJob, whole: list[tuple[BatchItem, Document]]) -> None
         audit_append(actor=actor, entries=entries, at=now)
         for item in items:
             _mark(item, ItemState.DONE, "closed")
+
+
+@dataclass
+class _LineClose:
+    """A line-close row the set-based checks cleared, with what its audit event records."""
+
+    item: BatchItem
+    document: Document
+    line_nos: list[int]
+    close_date: date
+    exceptions: list[str]
+    warnings: list[str]
+
+
+def _close_lines(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> None:
+    """Line closes as the close service does them, set-based: the rule failures of the named
+    lines loaded as the validation loads them, the guards of `closing.guards` and
+    `close_guard` asked with them, then one bulk close per (type, reason, remark, date) with one
+    audit event per document. A row that is refused, needs approval, or is anything but plain
+    goes through `document_close` one by one, so its result reads as a manual close's."""
+    facts = Facts()
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for _item, document in rows:
+        by_type[document.doc_type].append(document.pk)
+    for doc_type, ids in by_type.items():
+        rule_facts(doc_type, sorted(ids), facts)
+    chunk = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
+    reasons = set(
+        ReasonCode.objects.filter(action=ReasonAction.CLOSE, active=True).values_list(
+            "code", flat=True
+        )
+    )
+    groups: dict[tuple[str, str, str, date], list[_LineClose]] = defaultdict(list)
+    for item, document in rows:
+        params = _params(item)
+        line_nos = [int(n) for n in params.get("line_nos") or []]
+        states = facts.lines.get(document.pk, {})
+        if states and all(states.get(n, ("",))[0] == CloseState.CLOSED for n in line_nos):
+            _mark(
+                item,
+                ItemState.SKIPPED,
+                "skipped",
+                f"{document.label}: line {', '.join(map(str, line_nos))} already closed; "
+                "nothing done",
+            )
+            continue
+        plain = _plain_line_close(item, document, line_nos, facts, chunk, reasons)
+        if plain is None:
+            _run_row(job, item, document, params)
+            continue
+        key = (document.doc_type, params.get("reason_code", ""), params.get("remark", ""))
+        groups[(*key, plain.close_date)].append(plain)
+    now = timezone.now()
+    for (doc_type, reason, remark, day), members in groups.items():
+        _bulk_close_lines(job, doc_type, reason, remark, day, members, facts, now)
+
+
+def _plain_line_close(
+    item: BatchItem,
+    document: Document,
+    line_nos: list[int],
+    facts: Facts,
+    chunk: _Chunk,
+    reasons: set[str],
+) -> _LineClose | None:
+    """The row as a plain direct close of open lines (None when the close service must judge
+    it): the actor may close, the reason is in use, the date passes the guards, no blocking
+    rule fails, an exception has its remark, and neither the policy nor a route asks for
+    approval."""
+    params = _params(item)
+    states = facts.lines.get(document.pk, {})
+    remark = params.get("remark", "")
+    if (
+        not line_nos
+        or any(states.get(n, ("",))[0] != CloseState.OPEN for n in line_nos)
+        or not chunk.allows(document)
+        or params.get("reason_code", "") not in reasons
+        or len(remark) > REMARK_MAX
+    ):
+        return None
+    today = timezone.localdate()
+    day = _close_date(params) or today
+    if close_date_refusals(
+        day,
+        today=today,
+        document_date=document.document_date,
+        period_closed=bool(chunk.period_refusal(day, document.company_id)),
+    ):
+        return None
+    failing = failing_rules(document.pk, facts, line_nos, line_nos)
+    exceptions = failing[Severity.EXCEPTION]
+    if failing[Severity.BLOCKING] or remark_required(exceptions=exceptions, remark=remark):
+        return None
+    policy = facts.policy.get(document.pk)
+    route = (
+        route_choose(
+            document=document,
+            action=RequestAction.CLOSE,
+            exception=bool(exceptions),
+            open_value=sum((states[n][1] for n in line_nos), Decimal(0)),
+            routes=chunk.routes,
+        )
+        if chunk.routes
+        else None
+    )
+    if (
+        policy is None
+        or close_path_of(
+            policy_demands_approval=policy.direct_close_needs_approval,
+            route=route.name if route is not None else None,
+        ).needs_approval
+    ):
+        return None
+    return _LineClose(
+        item, document, sorted(line_nos), day, sorted(exceptions), sorted(failing[Severity.WARNING])
+    )
+
+
+def _bulk_close_lines(
+    job: BatchJob,
+    doc_type: str,
+    reason: str,
+    remark: str,
+    day: date,
+    members: list[_LineClose],
+    facts: Facts,
+    now: datetime,
+) -> None:
+    """Close the members' lines in one go (a header closes with its last line) and record one
+    audit event per document with what a manual close records."""
+    actor = job.created_by
+    line_ids = [facts.line_ids[m.document.pk, n] for m in members for n in m.line_nos]
+    entries = close_documents_bulk(
+        document_ids=[m.document.pk for m in members],
+        doc_type=doc_type,
+        kind=CloseKind.MANUAL,
+        reason=reason,
+        now=now,
+        actor=actor,
+        remark=remark,
+        close_date=day,
+        line_ids=line_ids,
+    )
+    released = _released_lines(line_ids)
+    by_document = {m.document.pk: m for m in members}
+    for entry in entries:
+        member = by_document[int(entry.object_id)]
+        entry.request_id = f"batch:{job.pk}"
+        entry.data |= {
+            "close_date": day,
+            "lines": released[member.document.pk],
+            "exceptions": member.exceptions,
+            "warnings": member.warnings,
+        }
+        if remark:
+            entry.data["remark"] = remark
+    audit_append(actor=actor, entries=entries, at=now)
+    closed = {int(e.object_id): e.action == AuditAction.DOCUMENT_CLOSED for e in entries}
+    for member in members:
+        message = f"lines closed: {', '.join(map(str, member.line_nos))}"
+        if member.document.pk not in closed:
+            _mark(member.item, ItemState.FAILED, "refused", f"{member.document.label}: {message}")
+            continue
+        outcome = "closed" if closed[member.document.pk] else "lines_closed"
+        _mark(member.item, ItemState.DONE, outcome, message)
+
+
+def _released_lines(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per document, what each of the closed lines released (as a manual close records it)."""
+    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        Line.objects.filter(pk__in=ids_param(line_ids))
+        .order_by("document_id", "line_no")
+        .values_list(
+            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
+        )
+    )
+    for doc_id, line_no, qty, value, value_company in rows:
+        released[doc_id].append(
+            {
+                "line": line_no,
+                "released_qty": qty,
+                "released_value": value,
+                "released_value_company": value_company,
+            }
+        )
+    return released

@@ -1,13 +1,16 @@
-"""The downloadable template of the import of close instructions: a data sheet with bilingual
-headers and drop-down lists (types, actions, the reason codes in use), an instructions sheet,
-and a CSV variant."""
+"""The downloadable template of the import of close instructions: a data sheet with
+bilingual headers and drop-down lists (types, actions, reason codes in use, close dimensions),
+an instructions sheet, and a CSV variant."""
 
 import csv
 import io
 from typing import Any
 
+from django.utils import translation
+
 from closeout.batches.import_files import column_letter
-from closeout.batches.imports import ACTIONS, COLUMNS, doc_type_choice, reason_choice
+from closeout.batches.import_parse import ACTIONS, COLUMNS, doc_type_choice, reason_choice
+from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonCode
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import DocType
@@ -15,6 +18,16 @@ from closeout.documents.models import DocType
 
 def _user_reasons() -> list[ReasonCode]:
     return list(ReasonCode.objects.filter(active=True, system=False).order_by("action", "code"))
+
+
+def dimension_choices() -> list[str]:
+    """The close dimensions as the drop-down list offers them: "收货 receiving", …"""
+    choices: dict[str, str] = {}
+    for doc_type in DocType.values:
+        for dimension in dimensions_of(doc_type):
+            with translation.override("zh-hans"):
+                choices.setdefault(dimension.code, f"{dimension.label} {dimension.code}")
+    return list(choices.values())
 
 
 def import_template(fmt: str) -> bytes:
@@ -33,7 +46,7 @@ def import_template(fmt: str) -> bytes:
 
 def _template_xlsx(headers: list[str]) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.styles import Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
     reasons = _user_reasons()
@@ -54,15 +67,24 @@ def _template_xlsx(headers: list[str]) -> bytes:
     sheet.freeze_panes = "A2"
 
     codes = workbook.create_sheet("codes")
-    codes.append(["单据类型 document type", "动作 action", "原因代码 reason code"])
+    codes.append(
+        [
+            "单据类型 document type",
+            "动作 action",
+            "原因代码 reason code",
+            "结案维度 close dimension",
+        ]
+    )
     types = [doc_type_choice(code, str(label)) for code, label in DocType.choices]
     actions = [f"{zh} {code}" for code, (zh, _what) in ACTIONS.items()]
-    for i in range(max(len(types), len(actions), len(reasons))):
+    dimensions = dimension_choices()
+    for i in range(max(len(types), len(actions), len(reasons), len(dimensions))):
         codes.append(
             [
                 types[i] if i < len(types) else None,
                 actions[i] if i < len(actions) else None,
                 reason_choice(reasons[i]) if i < len(reasons) else None,
+                dimensions[i] if i < len(dimensions) else None,
             ]
         )
     codes.sheet_state = "hidden"
@@ -71,6 +93,7 @@ def _template_xlsx(headers: list[str]) -> bytes:
         "doc_type": f"codes!$A$2:$A${1 + len(types)}",
         "action": f"codes!$B$2:$B${1 + len(actions)}",
         "reason": f"codes!$C$2:$C${1 + max(len(reasons), 1)}",
+        "dimension": f"codes!$D$2:$D${1 + len(dimensions)}",
     }
     for index, column in enumerate(COLUMNS):
         letter = column_letter(index)
@@ -97,6 +120,16 @@ def _template_xlsx(headers: list[str]) -> bytes:
             continue
         validation.add(f"{letter}2:{letter}{last}")
         sheet.add_data_validation(validation)
+
+    _instructions(workbook, reasons)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _instructions(workbook: Any, reasons: list[ReasonCode]) -> None:
+    """The instructions sheet: the steps, each column, the actions and the reason codes."""
+    from openpyxl.styles import Alignment, Font
 
     notes = workbook.create_sheet("说明 instructions", 1)
     notes.column_dimensions["A"].width = 26
@@ -157,7 +190,4 @@ def _template_xlsx(headers: list[str]) -> bytes:
         for cell in row_cells:
             cell.alignment = wrap
     for row_no in (1, 3, 10):
-        notes.cell(row=row_no, column=1).font = bold
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+        notes.cell(row=row_no, column=1).font = Font(bold=True)

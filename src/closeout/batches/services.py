@@ -66,7 +66,6 @@ from closeout.closing.services import (
     reason_get,
     remark_check,
 )
-from closeout.closing.transitions import ids_param
 from closeout.core.errors import (
     Bilingual,
     BrokerUnavailable,
@@ -78,6 +77,7 @@ from closeout.core.errors import (
     bilingual_label,
 )
 from closeout.core.metrics import observe_batch_finished
+from closeout.core.sql import ids_param
 from closeout.core.tasks import (
     broker_configured,
     describe_broker_error,

@@ -22,6 +22,14 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append
+from closeout.closing.guards import (
+    ClosePath,
+    close_date_refusals,
+    close_path_of,
+    closed_period_refusal,
+    lines_to_close,
+    no_open_line,
+)
 from closeout.closing.hooks import approval_answers
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.rules import dec
@@ -29,7 +37,6 @@ from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
 from closeout.closing.states import (
     LINE_STATES_LEFT_TO_CLOSE,
     Action,
-    can,
     check_header_allows_lines,
     next_state,
 )
@@ -38,7 +45,6 @@ from closeout.closing.transitions import (
     check_lines,
     document_state_set,
     headers_roll_up,
-    ids_param,
     lines_close,
     lines_state_set,
 )
@@ -52,6 +58,7 @@ from closeout.core.errors import (
     bilingual_label,
     document_words,
 )
+from closeout.core.sql import ids_param
 from closeout.documents.models import (
     CloseKind,
     CloseState,
@@ -170,9 +177,11 @@ def close_documents_bulk(
     actor: AbstractBaseUser | None = None,
     remark: str = "",
     close_date: date | None = None,
+    line_ids: list[int] | None = None,
 ) -> list[AuditEntry]:
-    """Close whole open documents, locked by the caller (the sweep's and the batches' path);
-    returns one audit entry per document that changed.
+    """Close whole open documents, locked by the caller (the sweep's and the batches' path),
+    or with `line_ids` only those of their lines (the import's line closes: a header closes
+    with its last line); returns one audit entry per document that changed.
 
     Each header row is written once (close sequence, released totals and close fields in one
     UPDATE), since every extra UPDATE of a row costs a new row version and its index entries."""
@@ -186,7 +195,7 @@ def close_documents_bulk(
     actor_id = actor.pk if actor is not None else None
     counts = lines_close(
         document_ids=open_ids,
-        line_filter=Q(),
+        line_filter=Q() if line_ids is None else Q(pk__in=ids_param(line_ids)),
         action=Action.CLOSE,
         actor_id=actor_id,
         kind=kind,
@@ -249,36 +258,24 @@ def close_documents_bulk(
 
 def close_date_check(value: date | None, document: Document) -> date:
     """The close date of a manual, line, requested, batch or imported close: not in the future,
-    not before the document date, and not in a closed accounting period."""
-    today = timezone.localdate()
-    chosen = value or today
-    if chosen > today:
-        raise InvalidInput(
-            gettext_noop("close date %(date)s is in the future; choose today or an earlier day"),
-            params={"date": chosen},
-            details={"field": "close_date"},
-        )
-    if chosen < document.document_date:
-        raise InvalidInput(
-            gettext_noop("close date %(date)s is before the document date %(document_date)s"),
-            params={"date": chosen, "document_date": document.document_date},
-            details={"field": "close_date"},
-        )
-    close_period_check(chosen, field="close_date", company_id=document.company_id)
+    not before the document date, and not in a closed accounting period (the guards of
+    `closing.guards`, given whether the date's period is closed)."""
+    chosen = value or timezone.localdate()
+    refusals = close_date_refusals(
+        chosen,
+        today=timezone.localdate(),
+        document_date=document.document_date,
+        period_closed=approval_answers().period_is_closed(chosen, document.company_id),
+    )
+    if refusals:
+        raise refusals[0]
     return chosen
 
 
 def close_period_check(day: date, *, field: str, company_id: int | None = None) -> None:
     """Refuse a close dated inside a closed accounting period (已关账) of the company."""
     if approval_answers().period_is_closed(day, company_id):
-        raise InvalidInput(
-            gettext_noop(
-                "close date %(date)s lies in a closed accounting period; "
-                "choose a date in an open period"
-            ),
-            params={"date": day},
-            details={"field": field, "close_date": day.isoformat()},
-        )
+        raise closed_period_refusal(day, field=field)
 
 
 def selected_lines(
@@ -289,7 +286,8 @@ def selected_lines(
     every line it may take (the header's own action is checked by its caller)."""
     lines = list(document.lines.select_for_update(no_key=True).order_by("line_no"))
     if line_nos is None:
-        return [line for line in lines if can(line.close_state, action, lines=True)]
+        takes = set(lines_to_close({line.line_no: line.close_state for line in lines}, action))
+        return [line for line in lines if line.line_no in takes]
     # Chosen lines move on their own: the header must allow line actions.
     check_header_allows_lines(document.label, document.close_state, action)
     by_no = {line.line_no: line for line in lines}
@@ -420,10 +418,7 @@ def document_close(
     chosen_date = close_date_check(close_date, document)
     lines = selected_lines(document, line_nos, Action.CLOSE)
     if not lines:
-        raise InvalidInput(
-            gettext_noop("%(document)s has no open line to close"),
-            params={"document": named(document)},
-        )
+        raise no_open_line(named(document))
     # A whole-document close is checked as a whole, so a held line blocks it (no_line_on_hold)
     # instead of the close quietly shrinking to the lines that happen to be open.
     checklist = close_checklist_for(
@@ -442,25 +437,19 @@ def document_close(
     )
 
 
-@dataclass(frozen=True)
-class ClosePath:
-    """Which way a close goes: now (direct) or through a close request, and why."""
-
-    needs_approval: bool
-    by_policy: bool = False
-    route: str = ""
-
-
 def close_path(document: Document, checklist: Checklist, line_nos: list[int]) -> ClosePath:
     """A direct close is for documents no approval route applies to (S9); the policy can also
     demand approval for every close of a type. Changes nothing: the pages ask it before the
     click, the close service before it writes."""
-    if checklist.policy.direct_close_needs_approval:
-        return ClosePath(needs_approval=True, by_policy=True)
-    route = approval_answers().route_for_close(document, checklist=checklist, line_nos=line_nos)
-    if route is not None:
-        return ClosePath(needs_approval=True, route=route.name)
-    return ClosePath(needs_approval=False)
+    by_policy = checklist.policy.direct_close_needs_approval
+    route = (
+        None
+        if by_policy
+        else approval_answers().route_for_close(document, checklist=checklist, line_nos=line_nos)
+    )
+    return close_path_of(
+        policy_demands_approval=by_policy, route=route.name if route is not None else None
+    )
 
 
 def _refuse_if_approval_needed(

@@ -31,9 +31,9 @@ from closeout.closing.models import ClosePolicy, Severity, SweepRun
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
 from closeout.closing.services import AUTO_REASON, close_documents_bulk
-from closeout.closing.transitions import ids_param
 from closeout.closing.types import close_spec_for
 from closeout.core.metrics import observe_sweep
+from closeout.core.sql import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
 
 from closeout.closing.models import LineDimensionClose
 from closeout.closing.states import (
@@ -26,6 +25,7 @@ from closeout.closing.states import (
 )
 from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidTransition
+from closeout.core.sql import ids_param
 from closeout.documents.models import Document, Line
 
 
@@ -36,15 +36,6 @@ def _target(action: Action, *, lines: bool) -> str:
         what = "lines" if lines else "documents"
         raise InvalidTransition(f"the action {action} does not apply to {what}")
     return targets.pop()
-
-
-def ids_param(ids: list[int]) -> RawSQL:
-    """A set of ids as ONE query parameter (an array on PostgreSQL, a JSON list on SQLite), for
-    `pk__in=`: thousands of separate parameters cost more to bind and parse than the work."""
-    listed = ",".join(str(int(i)) for i in ids)
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [f"{{{listed}}}"])
-    return RawSQL("SELECT value FROM json_each(%s)", [f"[{listed}]"])
 
 
 def line_left_to_close() -> Exists:

@@ -52,10 +52,11 @@ from closeout.audit.services import (
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.policies import policy_partitions
 from closeout.closing.states import Action
-from closeout.closing.transitions import documents_state_set, ids_param, lines_state_set
+from closeout.closing.transitions import documents_state_set, lines_state_set
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import file_download
 from closeout.core.inputs import check_ascii_digits, check_date
+from closeout.core.sql import ids_param
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 from closeout.documents.types import all_specs, spec_for
 

@@ -1,0 +1,588 @@
+"""Reading an import file's rows (导入结案指令, parse): the columns and their aliases in both
+languages, the file-level checks (headers, formulas, merged cells), and each cell's meaning
+(document type, action, line numbers, reason, remark, close date). Reads no document: the
+checks against the database are in `import_checks`, the execution in `imports`."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.utils import translation
+
+from closeout.batches.import_files import Table, column_letter, refuse, split_ref
+from closeout.closing.dimensions import dimensions_of
+from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.core.inputs import date_problem, is_digits, non_ascii_digit
+from closeout.documents.models import DocType
+
+if TYPE_CHECKING:
+    from closeout.batches.import_checks import DocRow
+
+MAX_REMARK = 2000
+MAX_NUMBER = 60
+
+
+# --- the columns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    required: bool
+    width: int
+    help_zh: str
+    help_en: str
+
+    @property
+    def header(self) -> str:
+        return f"{self.zh} {self.en}"
+
+
+COLUMNS = (
+    Column(
+        "doc_type",
+        "单据类型",
+        "document type",
+        True,
+        24,
+        "从下拉列表选择，例如 采购订单 purchase_order",
+        "choose from the list, e.g. 采购订单 purchase_order",
+    ),
+    Column("number", "单号", "number", True, 18, "单据编号", "the document number"),
+    Column(
+        "lines",
+        "行号",
+        "line numbers",
+        False,
+        14,
+        "只结案这些行，例如 1,3；留空 = 整单",
+        "close only these lines, e.g. 1,3; empty = the whole document",
+    ),
+    Column(
+        "action",
+        "动作",
+        "action",
+        True,
+        16,
+        "结案 close、反结案 reopen 或 申请结案 request",
+        "close, reopen or request (a close request for approval)",
+    ),
+    Column(
+        "reason",
+        "原因代码",
+        "reason code",
+        True,
+        30,
+        "从下拉列表选择；结案与反结案的原因不同",
+        "choose from the list; close and reopen have their own reasons",
+    ),
+    Column(
+        "remark",
+        "备注",
+        "remark",
+        False,
+        40,
+        "例外条件不满足时必填；反结案申请必填",
+        "required when an exception rule fails, and for a reopen request",
+    ),
+    Column(
+        "close_date",
+        "结案日期",
+        "close date",
+        False,
+        14,
+        "YYYY-MM-DD，不能晚于今天；留空 = 今天",
+        "YYYY-MM-DD, not after today; empty = today",
+    ),
+    Column(
+        "company",
+        "公司",
+        "company",
+        False,
+        12,
+        "公司编码；单号只属于一个公司时可留空",
+        "company code; may be empty when the number is in one company",
+    ),
+    Column(
+        "dimension",
+        "结案维度",
+        "close dimension",
+        False,
+        16,
+        "只关闭该维度：采购订单 收货/开票/付款，销售订单 发货/开票/收款；留空 = 整行结案",
+        "close only this dimension: receiving, invoicing or payment for a purchase order, "
+        "shipping, invoicing or collection for a sales order; empty = close the lines",
+    ),
+)
+COLUMN = {c.key: c for c in COLUMNS}
+RESULT_HEADERS = ("行 row", "结果 result", "出错列 column", "说明 message")
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    # code: (Chinese, what the action does)
+    "close": ("结案", "close now (a close request where an approval route applies)"),
+    "reopen": ("反结案", "reopen a closed document (a reopen request where required)"),
+    "request": ("申请结案", "submit a close request for approval"),
+}
+
+
+@lru_cache(maxsize=8192)
+def _norm(text: str) -> str:
+    """Header and value text compared loosely: case, underscores, spacing and brackets."""
+    text = re.sub(r"[()（）\[\]【】*:：]", " ", text.replace("_", " "))
+    return " ".join(text.casefold().split())
+
+
+def _aliases(code: str, *names: str) -> dict[str, str]:
+    result = {_norm(code): code}
+    for name in names:
+        result[_norm(name)] = code
+        result[_norm(f"{name} {code}")] = code
+        result[_norm(f"{code} {name}")] = code
+    if len(names) == 2:
+        result[_norm(f"{names[0]} {names[1]}")] = code
+    return result
+
+
+HEADER_ALIASES: dict[str, str] = {}
+for _c in COLUMNS:
+    HEADER_ALIASES |= _aliases(_c.key, _c.zh, _c.en)
+HEADER_ALIASES |= {_norm("type"): "doc_type", _norm("单号 document number"): "number"}
+HEADER_ALIASES |= {_norm("reason"): "reason", _norm("原因"): "reason", _norm("lines"): "lines"}
+HEADER_ALIASES |= {_norm("dimension"): "dimension", _norm("关闭维度"): "dimension"}
+
+DOC_TYPE_ALIASES: dict[str, str] = {}
+for _code, _label in DocType.choices:
+    _zh, _, _en = str(_label).partition(" ")
+    DOC_TYPE_ALIASES |= _aliases(_code, _zh, _en)
+
+ACTION_ALIASES: dict[str, str] = {}
+for _code, (_zh, _what) in ACTIONS.items():
+    ACTION_ALIASES |= _aliases(_code, _zh)
+ACTION_ALIASES |= {_norm("手工结案"): "close", _norm("结案申请"): "request"}
+ACTION_ALIASES |= {_norm("request close"): "request", _norm("close request"): "request"}
+
+
+def doc_type_choice(code: str, label: str) -> str:
+    return f"{label.partition(' ')[0]} {code}"
+
+
+def reason_choice(reason: ReasonCode) -> str:
+    return f"{reason.label_zh} {reason.code}"
+
+
+# --- headers and file-level checks ---------------------------------------------------------
+
+
+def map_columns(table: Table) -> list[str]:
+    """The column key of each header position ('' for an unused empty column)."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    width = max([len(table.headers)] + [len(cells) for _row, cells in table.rows[:1000]])
+    headers = table.headers + [""] * (width - len(table.headers))
+    for index, header in enumerate(headers):
+        letter = column_letter(index)
+        if not header.strip():
+            filled = next((row for row, cells in table.rows if _filled(cells, index)), None)
+            if filled is not None:
+                raise refuse(
+                    f"column {letter} holds values (row {filled}) but has no header; give it "
+                    "one of the template's headers or delete it",
+                    column=letter,
+                    row=filled,
+                )
+            keys.append("")
+            continue
+        key = HEADER_ALIASES.get(_norm(header))
+        if key is None:
+            raise refuse(
+                f"unknown column '{header}' (column {letter} of the header row); the columns "
+                "are: " + ", ".join(c.header for c in COLUMNS),
+                column=letter,
+            )
+        if key in seen:
+            raise refuse(
+                f"the column '{COLUMN[key].header}' appears twice (columns "
+                f"{column_letter(seen[key])} and {letter})",
+                column=letter,
+            )
+        seen[key] = index
+        keys.append(key)
+    missing = [c.header for c in COLUMNS if c.required and c.key not in seen]
+    if missing:
+        raise refuse(
+            "missing column(s): "
+            + ", ".join(f"'{m}'" for m in missing)
+            + "; the header row needs them (download the template)",
+            missing=missing,
+        )
+    table.headers = headers
+    return keys
+
+
+def _filled(cells: list[Any], index: int) -> bool:
+    return index < len(cells) and cells[index] not in ("", None)
+
+
+def check_table(table: Table) -> list[str]:
+    """Everything about the file as a whole; returns the column keys."""
+    if not table.headers:
+        raise refuse("the file has no content: no header row and no data rows")
+    keys = map_columns(table)
+    if table.formula_cell:
+        row, index = split_ref(table.formula_cell)
+        name = table.headers[index] if index < len(table.headers) else column_letter(index)
+        raise refuse(
+            f"row {row}, column {name} ({table.formula_cell}) holds a formula; formulas are not "
+            "imported: copy the sheet and paste it as values (Paste Special › Values)",
+            row=row,
+            column=name,
+        )
+    for merged in table.merged:
+        first = merged.partition(":")[0]
+        row, index = split_ref(first)
+        name = table.headers[index] if index < len(table.headers) else column_letter(index)
+        if row <= table.header_row:
+            raise refuse(
+                f"the header cells {merged} are merged; unmerge them so that each column has "
+                "its own header",
+                row=row,
+            )
+        raise refuse(
+            f"row {row}, column {name}: cells {merged} are merged; unmerge them and fill each cell",
+            row=row,
+            column=name,
+        )
+    if not table.rows:
+        raise refuse("the file has a header row but no data rows below it")
+    return keys
+
+
+# --- one row -------------------------------------------------------------------------------
+
+
+@dataclass
+class RowCheck:
+    """One data row: its values as read, what they mean, and its verdict."""
+
+    row: int
+    cells: list[Any]
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    note: str = ""
+    outcome: str = ""
+    doc_type: str = ""
+    number: str = ""
+    action: str = ""
+    line_nos: list[int] | None = None
+    reason: str = ""
+    remark: str = ""
+    close_date: date | None = None
+    company: str = ""
+    dimension: str = ""
+    document: "DocRow | None" = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, column: str, message: str) -> None:
+        self.errors.append((column, message))
+
+    @property
+    def label(self) -> str:
+        return f"row {self.row}: {self.doc_type or '?'} {self.number or '?'}"[:100]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "action": self.action,
+            "line_nos": self.line_nos,
+            "reason_code": self.reason,
+            "remark": self.remark,
+            "close_date": self.close_date.isoformat() if self.close_date else None,
+            **({"dimension": self.dimension} if self.dimension else {}),
+        }
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _bad_text(text: str) -> str:
+    """Why a text cannot be taken as it is ('' when it can)."""
+    if text.isprintable():
+        return ""
+    if CONTROL.search(text):
+        return "holds control characters (invisible bytes); retype the value"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds characters that are not valid text; retype the value"
+    return ""
+
+
+LINE_SEPARATORS = re.compile(r"[,，;；、/\s]+")
+RANGE = re.compile(r"([0-9]+)\s*[-~–—～]\s*([0-9]+)")
+
+
+def parse_line_nos(value: Any) -> list[int] | None:
+    """'1,3', '1，3', '1-3', 2 -> line numbers; '' -> None (the whole document). ValueError
+    when the text is not such a list."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError
+        return [value]
+    text = _as_text(value)
+    if not text:
+        return None
+    numbers: list[int] = []
+    for part in LINE_SEPARATORS.split(text.replace(" - ", "-")):
+        if not part:
+            continue
+        ranged = RANGE.fullmatch(part)
+        if ranged:
+            low, high = int(ranged.group(1)), int(ranged.group(2))
+            if low <= 0 or high < low or high - low > 10_000:
+                raise ValueError
+            numbers.extend(range(low, high + 1))
+        elif is_digits(part) and len(part) <= 9 and int(part) > 0:
+            numbers.append(int(part))
+        else:
+            raise ValueError
+    if not numbers:
+        raise ValueError
+    return list(dict.fromkeys(numbers))
+
+
+# Numbers in full-width or Arabic-Indic digits read as numbers in Python; here they are refused.
+_DIGITS_HINT = " with the digits 0-9"
+
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
+
+
+def parse_date(value: Any) -> date | None:
+    """A date cell, or text as YYYY-MM-DD (also / . and 年月日); '' -> None. ValueError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 8:
+        value = str(value)
+    elif not isinstance(value, str):
+        raise ValueError
+    return _date_of(value.strip())
+
+
+@lru_cache(maxsize=4096)
+def _date_of(text: str) -> date | None:
+    """Dates repeat down a column: each distinct text is parsed once."""
+    if not text:
+        return None
+    if non_ascii_digit(text):  # strptime reads "２０２６年3月1日" too
+        raise ValueError(text)
+    text = re.sub(r"[T ]00:00(:00(\.0+)?)?$", "", text)
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a calendar date)
+        except ValueError:
+            continue
+    raise ValueError
+
+
+@dataclass
+class Reasons:
+    by_code: dict[str, ReasonCode]
+    aliases: dict[str, str]
+
+    @classmethod
+    def load(cls) -> "Reasons":
+        reasons = list(ReasonCode.objects.all())
+        aliases: dict[str, str] = {}
+        for r in reasons:
+            aliases |= _aliases(r.code, r.label_zh, r.label_en)
+        return cls({r.code: r for r in reasons}, aliases)
+
+    def allowed(self, action: str) -> list[str]:
+        return [
+            r.code
+            for r in self.by_code.values()
+            if r.action == action and r.active and not r.system
+        ]
+
+
+def parse_row(row: RowCheck, keys: list[str], reasons: Reasons, today: date) -> None:
+    """Read one row's cells into its fields; every problem becomes an error on its column."""
+    values: dict[str, Any] = {}
+    for index, key in enumerate(keys):
+        if key:
+            values[key] = row.cells[index] if index < len(row.cells) else ""
+    texts = {key: _as_text(v) for key, v in values.items()}
+    for key, text in texts.items():
+        problem = _bad_text(text)
+        if problem:
+            row.error(key, problem)
+            texts[key] = ""
+            values[key] = ""
+    for column in COLUMNS:
+        if column.required and not texts.get(column.key):
+            row.error(column.key, f"{column.header} is missing: it is required")
+    _parse_names(row, texts)
+    if texts.get("lines"):
+        _parse_lines(row, values["lines"], texts["lines"])
+    if texts.get("reason"):
+        _parse_reason(row, texts["reason"], reasons)
+    remark = texts.get("remark", "")
+    if len(remark) > MAX_REMARK:
+        row.error("remark", f"the remark is longer than {MAX_REMARK:,} characters")
+    row.remark = remark[:MAX_REMARK]
+    if texts.get("close_date"):
+        _parse_close_date(row, values["close_date"], texts["close_date"], today)
+    if texts.get("dimension"):
+        _parse_dimension(row, texts["dimension"])
+    if row.action == "reopen":
+        if row.line_nos is not None:
+            row.error(
+                "lines",
+                "a reopen restores the whole last close: leave the line numbers empty",
+            )
+        if texts.get("close_date"):
+            row.error("close_date", "a reopen takes no close date: leave it empty")
+
+
+def _parse_names(row: RowCheck, texts: dict[str, str]) -> None:
+    """Document type, number, company and action."""
+    if texts.get("doc_type"):
+        row.doc_type = DOC_TYPE_ALIASES.get(_norm(texts["doc_type"]), "")
+        if not row.doc_type:
+            row.error(
+                "doc_type",
+                f"unknown document type '{texts['doc_type'][:60]}'; use one of: "
+                + ", ".join(DocType.values),
+            )
+    if texts.get("number"):
+        row.number = texts["number"]
+        if len(row.number) > MAX_NUMBER:
+            row.error("number", f"a document number has at most {MAX_NUMBER} characters")
+            row.number = row.number[:MAX_NUMBER]
+    row.company = texts.get("company", "")
+    if texts.get("action"):
+        row.action = ACTION_ALIASES.get(_norm(texts["action"]), "")
+        if not row.action:
+            row.error(
+                "action",
+                f"unknown action '{texts['action'][:60]}'; use close (结案), reopen (反结案) "
+                "or request (申请结案)",
+            )
+
+
+def _parse_lines(row: RowCheck, value: Any, text: str) -> None:
+    try:
+        row.line_nos = parse_line_nos(value)
+    except ValueError:
+        row.error(
+            "lines",
+            f"'{text[:60]}' is not a list of line numbers such as 1,3 (or 1-3)"
+            + _DIGITS_HINT * bool(non_ascii_digit(text)),
+        )
+
+
+def _parse_reason(row: RowCheck, text: str, reasons: Reasons) -> None:
+    code = reasons.aliases.get(_norm(text), "")
+    reason = reasons.by_code.get(code)
+    if reason is None:
+        row.error("reason", f"unknown reason code '{text[:60]}'" + _reason_hint(row, reasons))
+    elif reason.system or not reason.active:
+        row.error(
+            "reason",
+            f"reason '{reason.code}' is "
+            + ("used by the system only" if reason.system else "no longer in use")
+            + _reason_hint(row, reasons),
+        )
+    elif row.action:
+        wanted = ReasonAction.REOPEN if row.action == "reopen" else ReasonAction.CLOSE
+        if reason.action != wanted:
+            row.error(
+                "reason",
+                f"reason '{reason.code}' is a {reason.action} reason, not valid for "
+                f"{row.action}" + _reason_hint(row, reasons),
+            )
+    row.reason = reason.code if reason is not None else ""
+
+
+def _parse_close_date(row: RowCheck, value: Any, text: str, today: date) -> None:
+    try:
+        row.close_date = parse_date(value)
+    except ValueError:
+        row.error(
+            "close_date",
+            f"'{text[:40]}' is not a date; write it as YYYY-MM-DD"
+            + _DIGITS_HINT * bool(non_ascii_digit(text)),
+        )
+    if row.close_date is not None and date_problem(row.close_date):
+        row.error("close_date", f"close date {date_problem(row.close_date)}")
+    if row.close_date is not None and row.close_date > today:
+        row.error("close_date", f"close date {row.close_date} is in the future")
+
+
+@lru_cache(maxsize=16)
+def dimension_aliases(doc_type: str) -> dict[str, str]:
+    """The close dimensions of a type by code and by their names in English and Chinese
+    (收货, 收货关闭, receiving, closed for receiving, …)."""
+    aliases: dict[str, str] = {}
+    for dimension in dimensions_of(doc_type):
+        names = []
+        for language in ("en", "zh-hans"):
+            with translation.override(language):
+                names += [str(dimension.label), str(dimension.closed_label)]
+        aliases |= _aliases(dimension.code, *names)
+    return aliases
+
+
+def _parse_dimension(row: RowCheck, text: str) -> None:
+    """The close dimension of a close row, among its document type's."""
+    if row.action and row.action != "close":
+        row.error(
+            "dimension",
+            "a close dimension is closed directly: use the action close (结案), or leave the "
+            "dimension empty",
+        )
+        return
+    if row.close_date is not None:
+        row.error("close_date", "a dimension close takes no close date: leave it empty")
+    if not row.doc_type:
+        return
+    allowed = [d.code for d in dimensions_of(row.doc_type)]
+    if not allowed:
+        row.error(
+            "dimension",
+            f"a {row.doc_type} line has no close dimensions of its own: leave the dimension "
+            "empty to close the line",
+        )
+        return
+    row.dimension = dimension_aliases(row.doc_type).get(_norm(text), "")
+    if not row.dimension:
+        row.error(
+            "dimension",
+            f"unknown close dimension '{text[:60]}' for a {row.doc_type}; use one of: "
+            + ", ".join(allowed),
+        )
+
+
+def _reason_hint(row: RowCheck, reasons: Reasons) -> str:
+    action = ReasonAction.REOPEN if row.action == "reopen" else ReasonAction.CLOSE
+    return f"; a {action} needs one of: " + ", ".join(reasons.allowed(action))
