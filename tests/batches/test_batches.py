@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from closeout.access.models import Grant, Role
 from closeout.approvals.models import ApprovalRoute, ApprovalStep, CloseRequest, RequestState
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.models import BatchAction, BatchState, ItemState

@@ -35,13 +35,10 @@ from django.utils.translation import gettext_noop
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
+from closeout.approvals.decide import close_request_approve, close_request_reject
 from closeout.approvals.models import CloseRequest, RequestAction, RequestState
 from closeout.approvals.selectors import active_routes, route_choose
-from closeout.approvals.services import (
-    close_request_approve,
-    close_request_reject,
-    close_request_submit,
-)
+from closeout.approvals.submit import close_request_submit
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
 from closeout.batches.dimension_batch import job_dimension, predict_dimension, process_dimension

@@ -19,6 +19,7 @@ from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import AuditEntry, audit_append, audit_record
 from closeout.core.companies import company_of
+from closeout.core.doctypes import doc_type_known, doc_type_label
 from closeout.core.errors import (
     Bilingual,
     CompanyAmbiguous,
@@ -40,7 +41,6 @@ from closeout.documents.hooks import event_hooks
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
-    DocType,
     Document,
     EventKind,
     EventStatus,
@@ -145,9 +145,9 @@ def document_missing(doc_type: str, number: str) -> NotFound:
 def _type_words(doc_type: str) -> Bilingual:
     """A document type in a message: its code in English (as the API always said), its name
     in Chinese."""
-    if doc_type not in DocType.values:
+    if not doc_type_known(doc_type):
         return Bilingual(doc_type, doc_type)
-    return Bilingual(doc_type, bilingual_label(DocType(doc_type).label).zh)
+    return Bilingual(doc_type, bilingual_label(doc_type_label(doc_type)).zh)
 
 
 def document_require_visible(

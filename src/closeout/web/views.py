@@ -19,6 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
+from closeout.approvals.decide import (
+    close_request_approve,
+    close_request_reject,
+    close_request_withdraw,
+    close_requests_decide_batch,
+)
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.approvals.selectors import (
     approvers_for,
@@ -27,14 +33,7 @@ from closeout.approvals.selectors import (
     requests_of,
     requests_waiting_for,
 )
-from closeout.approvals.services import (
-    close_request_approve,
-    close_request_reject,
-    close_request_submit,
-    close_request_withdraw,
-    close_requests_decide_batch,
-    reopen_request_submit,
-)
+from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.selectors import audit_events_for
 from closeout.audit.services import audit_chain_verify, audit_record
