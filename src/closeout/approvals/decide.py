@@ -49,6 +49,7 @@ from closeout.core.errors import (
     RuleFailed,
     bilingual_label,
 )
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import Document
 from closeout.notifications.services import notify
 
@@ -178,13 +179,13 @@ def _approve(actor: AbstractBaseUser, request_id: int, comment: str) -> CloseReq
         request.save(update_fields=["current_step", "step_started_at"])
         notify(
             recipients=approvers_for(request),
-            kind="request_submitted",
+            kind=NoticeKind.REQUEST_SUBMITTED,
             context=notify_context(request),
             link=request_link(request),
         )
         notify(
             recipients=[request.requester],
-            kind="request_approved",
+            kind=NoticeKind.REQUEST_APPROVED,
             context=notify_context(
                 request,
                 approver=actor.get_username(),
@@ -213,7 +214,7 @@ def _record_refusal(actor: AbstractBaseUser, request_id: int, refusal: DomainErr
         )
         notify(
             recipients=[request.requester],
-            kind="execution_refused",
+            kind=NoticeKind.EXECUTION_REFUSED,
             context=notify_context(
                 request, error=refusal.message, rules=refusal.details.get("rules") or []
             ),
@@ -293,7 +294,7 @@ def close_request_reject(
     )
     notify(
         recipients=[request.requester],
-        kind="request_rejected",
+        kind=NoticeKind.REQUEST_REJECTED,
         context=notify_context(request, approver=actor.get_username(), comment=comment),
         link=request_link(request),
     )
@@ -324,7 +325,7 @@ def close_request_withdraw(
     deciders = [d.decider for d in request.decisions.select_related("decider")]
     notify(
         recipients=unique_users(deciders),
-        kind="request_withdrawn",
+        kind=NoticeKind.REQUEST_WITHDRAWN,
         context=notify_context(request),
         link=request_link(request),
     )
@@ -393,7 +394,7 @@ def approvals_overdue_notify(*, now: Any = None) -> int:
             hours = int((moment - request.step_started_at).total_seconds() // 3600)
             notify(
                 recipients=[*approvers_for(request), request.requester],
-                kind="approval_overdue",
+                kind=NoticeKind.APPROVAL_OVERDUE,
                 context=notify_context(
                     request, waiting_hours=hours, sla_hours=int(step["sla_hours"])
                 ),

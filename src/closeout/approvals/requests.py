@@ -35,6 +35,7 @@ from closeout.core.errors import (
     RuleFailed,
     bilingual_join,
 )
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock
 from closeout.notifications.services import notify, webhook_emit
@@ -251,7 +252,7 @@ def request_execute(
     ]
     notify(
         recipients=unique_users(watchers),
-        kind="request_executed",
+        kind=NoticeKind.REQUEST_EXECUTED,
         context=notify_context(request, close_state=document.close_state),
         link=request_link(request),
     )

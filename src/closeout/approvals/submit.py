@@ -56,6 +56,7 @@ from closeout.core.errors import (
     PermissionDenied,
     bilingual_label,
 )
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import Document
 from closeout.notifications.services import notify
 
@@ -320,7 +321,7 @@ def _enter_pending(
     )
     notify(
         recipients=approvers_for(request),
-        kind="request_submitted",
+        kind=NoticeKind.REQUEST_SUBMITTED,
         context=notify_context(request),
         link=request_link(request),
     )

@@ -40,9 +40,6 @@ from closeout.documents.types import spec_for
 CREATE_CHUNK = 5000
 
 
-RUN_CHUNK = 2000
-
-
 # What a lost or broken database connection raises: safe to retry a chunk after it.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
@@ -292,7 +289,6 @@ __all__ = [
     "DOCUMENT_ACTIONS",
     "REFUSED_OUTCOMES",
     "REQUEST_PERMS",
-    "RUN_CHUNK",
     "batch_create",
     "items_save",
 ]

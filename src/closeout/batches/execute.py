@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_record
-from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, RUN_CHUNK, _job_for
+from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, _job_for
 from closeout.batches.models import BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.process import _finish_if_complete, _work_chunk
 from closeout.core.errors import (
@@ -33,6 +33,8 @@ from closeout.core.tasks import (
 from closeout.ops.backup import backup_before_batch
 
 log = logging.getLogger(__name__)
+# Items a worker claims at a time.
+RUN_CHUNK = 2000
 T = TypeVar("T")
 
 

@@ -4,14 +4,16 @@ quarantined on a closed or held line, applied after a reopen or release."""
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require
+from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.core.errors import (
     EventRefused,
     InvalidInput,
+    NotFound,
 )
 from closeout.documents.events import (
     EventResult,
@@ -30,12 +32,29 @@ from closeout.documents.models import (
 )
 
 
+def event_missing(event_id: int) -> NotFound:
+    """The answer for an unknown event id, and for one of a document the caller may not see."""
+    return NotFound(
+        gettext_noop("no business event #%(id)s"),
+        params={"id": event_id},
+        details={"event": event_id},
+    )
+
+
 @transaction.atomic
 def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResult:
-    """Apply a pending event (e.g. a receipt after inspection, a cost after review)."""
-    event = BusinessEvent.objects.get(pk=event_id)
-    document = document_lock(event.document_id)
+    """Apply a pending event (e.g. a receipt after inspection, a cost after review). An event
+    the actor may not see (another unit's document) is answered as a missing one."""
+    found = BusinessEvent.objects.filter(pk=event_id).values_list("document_id", flat=True)
+    document_id = found.first()
+    if document_id is None:
+        raise event_missing(event_id)
+    document = document_lock(document_id)
     if actor is not None:
+        if not user_has_perm(
+            actor, Perm.DOCUMENT_VIEW, org_unit=document.org_unit, doc_type=document.doc_type
+        ):
+            raise event_missing(event_id)
         require(
             actor,
             Perm.DOCUMENT_SYNC,
@@ -45,7 +64,15 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
         )
     event = BusinessEvent.objects.select_for_update(no_key=True).get(pk=event_id)
     if event.status != EventStatus.PENDING:
-        raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
+        raise InvalidInput(
+            gettext_noop("event %(external_id)s of %(document)s is %(status)s, not pending"),
+            params={
+                "external_id": event.external_id,
+                "document": document.label,
+                "status": event.status,
+            },
+            details={"event": event_id, "status": event.status},
+        )
     line = (
         Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
     )

@@ -51,6 +51,7 @@ from closeout.closing.types import close_spec_for
 from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import MAX_DAYS
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -672,7 +673,7 @@ def diagnostics_run(
 
             notify(
                 recipients=report_viewers(),
-                kind="diagnostics_problems",
+                kind=NoticeKind.DIAGNOSTICS_PROBLEMS,
                 context={
                     "run_id": run.pk,
                     "problems": problems,

@@ -2,6 +2,7 @@
 
 from datetime import datetime, time
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -22,10 +23,11 @@ from closeout.audit.services import audit_chain_verify, audit_record
 from closeout.core.errors import DomainError
 from closeout.core.exports import check_format, export_response
 from closeout.core.inputs import is_digits
-from closeout.notifications.selectors import inbox_for
-from closeout.notifications.services import notification_mark_read
+from closeout.notifications.selectors import email_enabled_for, inbox_for, user_language
+from closeout.notifications.services import notification_mark_read, preference_set
 from closeout.web.forms import (
     AuditFilterForm,
+    PreferenceForm,
 )
 from closeout.web.views import _user, refusal_text
 
@@ -144,7 +146,24 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
 def notifications(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     error = ""
-    if request.method == "POST":
+    settings_form = PreferenceForm(
+        initial={"language": user_language(user), "email_enabled": email_enabled_for(user)}
+    )
+    if request.method == "POST" and request.POST.get("preferences"):
+        settings_form = PreferenceForm(request.POST)
+        if settings_form.is_valid():
+            try:
+                preference_set(
+                    actor=user,
+                    language=settings_form.cleaned_data["language"],
+                    email_enabled=settings_form.cleaned_data["email_enabled"],
+                )
+                messages.success(request, gettext("Notification settings saved."))
+                return redirect("web:notifications")
+            except DomainError as exc:
+                settings_form.add_error(None, refusal_text(exc))
+        error = gettext("The notification settings were not saved.")
+    elif request.method == "POST":
         ids = request.POST.getlist("ids")
         try:
             if not all(is_digits(i) and len(i) <= 18 for i in ids):
@@ -161,6 +180,11 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/notifications.html",
-        {"items": inbox_for(user)[:100], "error": error, "help": "notifications"},
+        {
+            "items": inbox_for(user)[:100],
+            "error": error,
+            "help": "notifications",
+            "settings_form": settings_form,
+        },
         status=400 if error else 200,
     )
