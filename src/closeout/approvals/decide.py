@@ -50,6 +50,7 @@ from closeout.core.errors import (
     bilingual_label,
 )
 from closeout.core.notice_kinds import NoticeKind
+from closeout.documents.entries import document_entry
 from closeout.documents.models import Document
 from closeout.notifications.services import notify
 
@@ -243,13 +244,11 @@ def _end_request(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.CLOSE_REQUEST_ENDED
                 if close
                 else AuditAction.REOPEN_REQUEST_ENDED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data=request_data(
                     request,
                     **{"from": before, "to": document.close_state},

@@ -31,8 +31,8 @@ from closeout.approvals.selectors import (
     approvers_for,
     route_choose,
 )
-from closeout.audit.models import AuditAction, AuditObject
-from closeout.audit.services import AuditEntry, audit_append, to_json_value
+from closeout.audit.models import AuditAction
+from closeout.audit.services import audit_append, to_json_value
 from closeout.closing.models import ReasonAction
 from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import (
@@ -57,6 +57,7 @@ from closeout.core.errors import (
     bilingual_label,
 )
 from closeout.core.notice_kinds import NoticeKind
+from closeout.documents.entries import document_entry
 from closeout.documents.models import Document
 from closeout.notifications.services import notify
 
@@ -302,11 +303,9 @@ def _enter_pending(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.CLOSE_REQUESTED if close else AuditAction.REOPEN_REQUESTED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data=request_data(
                     request,
                     **{"from": before, "to": document.close_state},

@@ -52,6 +52,7 @@ from closeout.core.errors import (
     bilingual_label,
     document_words,
 )
+from closeout.documents.entries import document_entry
 from closeout.documents.models import (
     CloseKind,
     CloseState,
@@ -578,11 +579,9 @@ def execute_close(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.DOCUMENT_CLOSED if header_closed else AuditAction.LINES_CLOSED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data=data,
                 reason=reason,
                 request_id=request_id,
@@ -670,11 +669,9 @@ def execute_reopen(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.DOCUMENT_REOPENED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data={
                     "before": before,
                     "from": before_state,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.audit.models import AuditAction, AuditObject
+from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.core.errors import (
     EventConflict,
@@ -24,6 +24,7 @@ from closeout.core.errors import (
 )
 from closeout.core.inputs import check_fits, check_length, max_length_of
 from closeout.core.money import plain, to_decimal
+from closeout.documents.entries import document_entry
 from closeout.documents.hooks import event_hooks
 from closeout.documents.lookup import document_lock
 from closeout.documents.models import (
@@ -172,11 +173,9 @@ def event_audit_entry(
     data: dict[str, Any],
     reason: str = "",
 ) -> AuditEntry:
-    return AuditEntry(
+    return document_entry(
         action=action,
-        object_type=AuditObject.DOCUMENT,
-        object_id=document.pk,
-        object_repr=document.label,
+        document=document,
         data={
             "event": event.external_id,
             "kind": event.kind,

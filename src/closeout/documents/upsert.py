@@ -11,8 +11,8 @@ from django.db import transaction
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
-from closeout.audit.models import AuditAction, AuditObject
-from closeout.audit.services import AuditEntry, audit_append, audit_record
+from closeout.audit.models import AuditAction
+from closeout.audit.services import AuditEntry, audit_append
 from closeout.core.companies import company_of
 from closeout.core.errors import (
     DocumentLocked,
@@ -23,6 +23,7 @@ from closeout.core.errors import (
 from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.core.money import round_amount
+from closeout.documents.entries import document_entry
 from closeout.documents.lookup import document_lock, locked_message
 from closeout.documents.models import (
     BusinessEvent,
@@ -202,14 +203,16 @@ def document_upsert(
             _document_update(actor, document, lines, expected_date, partner)
             return document
     with transaction.atomic():
-        audit_record(
+        audit_append(
             actor=actor,
-            action=AuditAction.DOCUMENT_CHANGE_REFUSED,
-            object_type=AuditObject.DOCUMENT,
-            object_id=refused.pk,
-            object_repr=refused.label,
-            data={"close_state": refused.close_state},
-            reason="change to a locked document refused",
+            entries=[
+                document_entry(
+                    action=AuditAction.DOCUMENT_CHANGE_REFUSED,
+                    document=refused,
+                    data={"close_state": refused.close_state},
+                    reason="change to a locked document refused",
+                )
+            ],
         )
     raise DocumentLocked(locked_message(refused), details={"number": number, "doc_type": doc_type})
 
@@ -252,11 +255,9 @@ class NewDocument:
     def created_entry(self) -> AuditEntry:
         """The audit event of its creation (once saved)."""
         document = self.document
-        return AuditEntry(
+        return document_entry(
             action=AuditAction.DOCUMENT_CREATED,
-            object_type=AuditObject.DOCUMENT,
-            object_id=document.pk,
-            object_repr=document.label,
+            document=document,
             data={
                 "lines": len(self.lines),
                 "total_amount": document.total_amount,
@@ -362,13 +363,15 @@ def _document_update(
     )
     document.version += 1
     document.save()
-    audit_record(
+    audit_append(
         actor=actor,
-        action=AuditAction.DOCUMENT_UPDATED,
-        object_type=AuditObject.DOCUMENT,
-        object_id=document.pk,
-        object_repr=document.label,
-        data=changes,
+        entries=[
+            document_entry(
+                action=AuditAction.DOCUMENT_UPDATED,
+                document=document,
+                data=changes,
+            )
+        ],
     )
 
 
