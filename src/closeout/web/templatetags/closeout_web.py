@@ -11,6 +11,7 @@ from django.utils.translation import get_language
 from closeout.access.permissions import Perm
 from closeout.access.selectors import grants_of
 from closeout.approvals.selectors import requests_waiting_for
+from closeout.core.labels import label_part
 from closeout.notifications.selectors import unread_count
 
 register = template.Library()
@@ -101,11 +102,7 @@ def thousands(value: Any) -> str:
 @register.filter
 def lang_part(value: Any) -> str:
     """The half of a bilingual label ("未结案 open") in the page language."""
-    text = str(value)
-    head, sep, tail = text.partition(" ")
-    if not sep or head.isascii() or not tail.isascii():
-        return text
-    return tail if (get_language() or "").startswith("en") else head
+    return label_part(value, english=(get_language() or "").startswith("en"))
 
 
 AUDIT_LABELS: dict[str, tuple[str, str]] = {
