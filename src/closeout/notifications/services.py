@@ -136,8 +136,8 @@ def preference_set(
     user = _require_user(actor, "setting notification preferences")
     if language is not None and language not in LANGUAGES:
         raise InvalidInput(
-            gettext_noop("notification language “%(language)s” is not supported; use %(choices)s"),
-            params={"language": language, "choices": " / ".join(LANGUAGES)},
+            gettext_noop("notification language '%(language)s' is not supported; use %(choices)s"),
+            params={"language": language, "choices": " or ".join(LANGUAGES)},
             details={"field": "language", "value": language},
         )
     preference, _created = Preference.objects.select_for_update(no_key=True).get_or_create(
