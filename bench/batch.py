@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> None:
     from closeout.access.models import Role
     from closeout.access.services import grant_create
     from closeout.audit.services import audit_chain_verify
-    from closeout.batches import services
+    from closeout.batches import execute, services
     from closeout.batches.models import BatchJob
     from closeout.core.models import OrgUnit
     from closeout.documents.models import Document
@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> None:
         Document.objects.filter(number__startswith="BAT-").values_list("number", flat=True)
     )
     if args.chunk_size:
-        services.RUN_CHUNK = args.chunk_size
+        execute.RUN_CHUNK = args.chunk_size
     t0 = time.perf_counter()
     job = services.batch_create(
         actor=user,

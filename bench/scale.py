@@ -11,10 +11,8 @@ Prints wall times, documents/s and lines/s, and the peak RSS of each worker proc
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sweep as single
+from proc import Watched
 
 PG_SERVER = single.PG_SERVER
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/8")
@@ -29,7 +28,7 @@ DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_scale"
 CELERY = Path(sys.executable).with_name("celery")
 
 
-class Worker:
+class Worker(Watched):
     """A Celery worker process and the peak RSS seen while it ran."""
 
     def __init__(self, name: str, queue: str, database_url: str) -> None:
@@ -39,52 +38,13 @@ class Worker:
             "CELERY_BROKER_URL": REDIS_URL,
             "CLOSEOUT_QUEUE": queue,
         }
-        self.process = subprocess.Popen(
-            [
-                str(CELERY),
-                "-A",
-                "closeout.celery",
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                f"--hostname={name}@%h",
-                "-Q",
-                queue,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(Path(tempfile.gettempdir()) / f"closeout-bench-{name}.log", "wb"),  # noqa: SIM115
+        args = [str(CELERY), "-A", "closeout.celery", "worker", "--pool=solo", "--concurrency=1"]
+        args += [f"--hostname={name}@%h", "-Q", queue, "--without-gossip", "--without-mingle"]
+        args += ["--without-heartbeat", "--loglevel=WARNING"]
+        super().__init__(
+            args, env=env, log=Path(tempfile.gettempdir()) / f"closeout-bench-{name}.log"
         )
         self.name = name
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _watch(self) -> None:
-        import psutil
-
-        proc = psutil.Process(self.process.pid)
-        while not self._stop.is_set():
-            try:
-                rss = proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in proc.children(recursive=True)
-                )
-            except psutil.Error:
-                return
-            self.peak_mb = max(self.peak_mb, rss / 1e6)
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:

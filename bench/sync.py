@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -33,7 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psutil
+from proc import Watched
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSEOUT = Path(sys.executable).with_name("closeout")
@@ -45,7 +46,7 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-class Server:
+class Server(Watched):
     """`closeout serve` in the background, and the peak RSS of its process tree."""
 
     def __init__(self, database_url: str, port: int, workers: int) -> None:
@@ -55,15 +56,12 @@ class Server:
             "CLOSEOUT_API_RATE_PER_MINUTE": "10000000",
         }
         self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
+        super().__init__(
             [str(CLOSEOUT), "serve", "--port", str(port), "--workers", str(workers)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(Path("/tmp") / f"closeout-bench-sync-{port}.log", "wb"),  # noqa: SIM115,S108
+            log=Path("/tmp") / f"closeout-bench-sync-{port}.log",  # noqa: S108
+            interval=0.2,
         )
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        threading.Thread(target=self._watch, daemon=True).start()
         deadline = time.time() + 300  # a loaded machine takes long to import
         while time.time() < deadline:
             try:
@@ -74,25 +72,8 @@ class Server:
         self.stop()
         raise RuntimeError("closeout serve did not answer within 300 s")
 
-    def _watch(self) -> None:
-        proc = psutil.Process(self.process.pid)
-        while not self._stop.is_set():
-            try:
-                rss = proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in proc.children(recursive=True)
-                )
-            except psutil.Error:
-                break
-            self.peak_mb = max(self.peak_mb, rss / 1e6)
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+    def stop(self, timeout: float = 20) -> None:
+        super().stop(timeout)
 
 
 def recreate(database_url: str) -> None:

@@ -332,17 +332,8 @@ CLOSEOUT_TASKS_INLINE = _env_bool("CLOSEOUT_TASKS_INLINE", False)
 CLOSEOUT_BATCH_RETRIES = int(os.environ.get("CLOSEOUT_BATCH_RETRIES", "5"))
 CLOSEOUT_BATCH_RETRY_BACKOFF = float(os.environ.get("CLOSEOUT_BATCH_RETRY_BACKOFF", "2"))
 CELERY_BEAT_SCHEDULE = {
-    **{
-        f"sweep-{doc_type}": {"task": "closeout.sweep", "schedule": 3600.0, "args": (doc_type,)}
-        for doc_type in (
-            "purchase_order",
-            "sales_order",
-            "stock_count",
-            "receivable",
-            "payable",
-            "project_stage",
-        )
-    },
+    # One sweep task per document type (closing.tasks fans out over the one list of types).
+    "sweep": {"task": "closeout.sweep_each_type", "schedule": 3600.0},
     "grants-expire": {"task": "closeout.grants_expire", "schedule": 900.0},
     "approvals-overdue": {"task": "closeout.approvals_overdue", "schedule": 3600.0},
     "alerts": {"task": "closeout.alerts", "schedule": 86400.0},

@@ -18,12 +18,9 @@ from pytest_django.fixtures import Settings
 from closeout.access.models import Grant, Role
 from closeout.access.selectors import user_permissions
 from closeout.access.services import grant_create
+from closeout.approvals.decide import close_request_approve, close_request_reject
 from closeout.approvals.models import ApprovalDecision, CloseRequest, RequestState
-from closeout.approvals.services import (
-    close_request_approve,
-    close_request_reject,
-    reopen_request_submit,
-)
+from closeout.approvals.submit import reopen_request_submit
 from closeout.closing.services import (
     document_close,
     document_hold,

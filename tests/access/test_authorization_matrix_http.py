@@ -125,6 +125,7 @@ class Data:
     pack: bytes
     period: str
     out_numbers: set[str]
+    pending_event: dict[str, int]
 
     def number(self, kind: str, side: str) -> str:
         if side == "missing":
@@ -197,6 +198,11 @@ def _build() -> Data:
         actor=setup, name="matrix hook", url="https://hooks.example.invalid/x", events=[]
     )
     other_token = api_token_create(actor=None, user=setup, name="someone else's").token
+    # A receipt awaiting inspection on each side, for its confirmation.
+    pending_event = {
+        side: post(doc(side, "PENDING"), EventKind.RECEIPT, 1, 1, pending=True).event.pk
+        for side in ("in", "out")
+    }
     period = f"{timezone.localdate():%Y-%m}"
     pack = io.BytesIO()
     archive_pack_export(actor=setup, period=period_parse(period), out=pack)
@@ -219,6 +225,7 @@ def _build() -> Data:
         out_numbers=set(
             Document.objects.filter(org_unit=org.dept_b).values_list("number", flat=True)
         ),
+        pending_event=pending_event,
     )
 
 
@@ -371,6 +378,11 @@ def _event(d: Data, p: Principal, side: str) -> Call:
     return Call(body={"events": [event]}, ident=number)
 
 
+def _pending(d: Data, p: Principal, side: str) -> Call:
+    eid = d.pending_event[side] if side != "missing" else MISSING_ID
+    return Call(path={"event_id": eid}, ident=f"{eid}")
+
+
 def _batch_numbers(d: Data, p: Principal, side: str) -> Call:
     number = d.number("ready", side)
     body = {"action": "close", "doc_type": PO, "numbers": [number], "reason": "completed"}
@@ -464,6 +476,9 @@ EXPECTED: dict[str, Entry] = {
         _event,
         lambda d, p, s: s != "missing" and p.can("document.sync", s),
         succeeded=_events_applied,
+    ),
+    "POST /api/events/{event_id}/confirm": Entry(
+        _pending, lambda d, p, s: s != "missing" and p.can("document.sync", s)
     ),
     "POST /api/events/bulk": Entry(
         _event,

@@ -11,7 +11,7 @@ from closeout.alerts.models import AlertCode, AlertRule, AlertRun
 from closeout.alerts.selectors import alert_items
 from closeout.alerts.services import alerts_run
 from closeout.approvals.models import ApprovalRoute, ApprovalStep
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.closing.sweep import sweep_run
 from closeout.documents.models import Document, EventKind
 from closeout.notifications.models import Notification

@@ -144,7 +144,7 @@ def test_failed_run_shows_its_reason_and_resume_finishes(
 ) -> None:
     from django.db import OperationalError
 
-    from closeout.batches import services
+    from closeout.batches import process
 
     settings.CLOSEOUT_TASKS_INLINE, settings.CELERY_BROKER_URL = True, ""
     settings.CLOSEOUT_BATCH_RETRIES, settings.CLOSEOUT_BATCH_RETRY_BACKOFF = 1, 0
@@ -163,14 +163,14 @@ def test_failed_run_shows_its_reason_and_resume_finishes(
     def lost(job: Any, items: Any) -> None:
         raise OperationalError("the connection to the database was lost")
 
-    original = services._process
-    monkeypatch.setattr(services, "_process", lost)
+    original = process._process
+    monkeypatch.setattr(process, "_process", lost)
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post(f"/api/batches/{job['id']}/start").status_code == 200
     failed = api.get(f"/api/batches/{job['id']}").json()
     assert failed["state"] == "failed"
     assert failed["error"].startswith("database connection lost (OperationalError: the conn")
-    monkeypatch.setattr(services, "_process", original)
+    monkeypatch.setattr(process, "_process", original)
     with django_capture_on_commit_callbacks(execute=True):
         resumed = api.post(f"/api/batches/{job['id']}/resume", {"workers": 1})
     assert resumed.status_code == 200

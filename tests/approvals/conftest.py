@@ -12,7 +12,7 @@ from pytest_django.fixtures import Settings
 
 from closeout.access.models import Role
 from closeout.approvals.models import ApprovalRoute, ApprovalStep, CloseRequest
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.closing.services import document_close
 from closeout.documents.models import Document, EventKind
 from closeout.notifications.models import Notification

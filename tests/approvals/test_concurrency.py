@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from closeout.approvals.decide import close_request_approve, close_request_withdraw
 from closeout.approvals.models import ApprovalDecision, CloseRequest, RequestState
-from closeout.approvals.services import close_request_approve, close_request_withdraw
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.core.errors import DomainError, InvalidTransition

@@ -12,6 +12,14 @@ from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from closeout.access.selectors import roles_including, user_permissions
+from closeout.approvals.attachments import attachment_add
+from closeout.approvals.decide import (
+    approvals_overdue_notify,
+    close_request_approve,
+    close_request_reject,
+    close_request_withdraw,
+    close_requests_decide_batch,
+)
 from closeout.approvals.models import (
     ApprovalDecision,
     ApprovalStep,
@@ -20,16 +28,7 @@ from closeout.approvals.models import (
     RequestState,
 )
 from closeout.approvals.selectors import approvers_for, requests_waiting_for
-from closeout.approvals.services import (
-    approvals_overdue_notify,
-    attachment_add,
-    close_request_approve,
-    close_request_reject,
-    close_request_resubmit,
-    close_request_withdraw,
-    close_requests_decide_batch,
-    reopen_request_submit,
-)
+from closeout.approvals.submit import close_request_resubmit, reopen_request_submit
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.closing.services import document_close

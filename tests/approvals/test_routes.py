@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from closeout.access.models import Role
+from closeout.approvals.decide import close_request_approve
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute, ApprovalStep, RequestState
 from closeout.approvals.selectors import (
     period_is_closed,
@@ -16,7 +17,7 @@ from closeout.approvals.selectors import (
     route_for_close,
     route_for_reopen,
 )
-from closeout.approvals.services import close_request_approve, reopen_request_submit
+from closeout.approvals.submit import reopen_request_submit
 from closeout.closing.selectors import close_checklist_for
 from closeout.closing.services import document_reopen
 from closeout.core.errors import InvalidTransition, PermissionDenied
@@ -296,7 +297,8 @@ def test_deleting_the_route_does_not_strand_the_request(
 def test_resubmission_takes_the_route_chosen_now(
     org: Org, operator: User, supervisor: User, finance: User
 ) -> None:
-    from closeout.approvals.services import close_request_reject, close_request_resubmit
+    from closeout.approvals.decide import close_request_reject
+    from closeout.approvals.submit import close_request_resubmit
 
     route = make_route("sup")
     request = submit_close(operator, short_po(org.team_a1))

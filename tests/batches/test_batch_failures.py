@@ -15,7 +15,7 @@ from django.db import InterfaceError, OperationalError
 
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
-from closeout.batches import services
+from closeout.batches import execute, process
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.services import batch_create, batch_resume, batch_start
 from closeout.batches.tasks import batch_work_task
@@ -60,7 +60,7 @@ class Outage:
 
     def __init__(self, failing: Callable[[int], bool], error: type[Exception]) -> None:
         self.failing, self.error, self.calls = failing, error, 0
-        self.original = services._process
+        self.original = process._process
 
     def __call__(self, job: BatchJob, items: list[BatchItem]) -> None:
         self.calls += 1
@@ -102,7 +102,7 @@ def test_connection_lost_once_is_retried_and_the_job_finishes(
 ) -> None:
     job, docs = _job(org, buyer)
     outage = Outage(lambda call: call == 1, OperationalError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     run_inline(lambda: batch_start(actor=buyer, job=job))
     job.refresh_from_db()
     assert outage.calls == 2  # the chunk rolled back, then ran again
@@ -115,10 +115,10 @@ def test_connection_lost_for_good_fails_the_job_with_the_reason_then_resume_fini
     org: Org, buyer: User, run_inline: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job, _docs = _job(org, buyer)
-    monkeypatch.setattr(services, "RUN_CHUNK", 2)
+    monkeypatch.setattr(execute, "RUN_CHUNK", 2)
     # The first chunk commits; from the second on, every attempt loses the connection.
     outage = Outage(lambda call: call >= 2, InterfaceError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     run_inline(lambda: batch_start(actor=buyer, job=job))
     job.refresh_from_db()
     assert outage.calls == 1 + 3  # one good chunk, then the first try and two retries
@@ -137,7 +137,7 @@ def test_connection_lost_for_good_fails_the_job_with_the_reason_then_resume_fini
     assert f"batch #{job.pk} close purchase_order: failed, 2/5" in status.getvalue()
     assert f"failed: database connection lost (InterfaceError: {LOST})" in status.getvalue()
 
-    monkeypatch.setattr(services, "_process", outage.original)
+    monkeypatch.setattr(process, "_process", outage.original)
     run_inline(lambda: batch_resume(actor=buyer, job=job))
     job.refresh_from_db()
     assert (job.state, job.processed, job.succeeded, job.error) == (BatchState.DONE, 5, 5, "")
@@ -149,7 +149,7 @@ def test_another_error_is_not_retried(
 ) -> None:
     job, _docs = _job(org, buyer, 2)
     outage = Outage(lambda call: True, RuntimeError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     run_inline(lambda: batch_start(actor=buyer, job=job))
     job.refresh_from_db()
     assert outage.calls == 1
@@ -161,7 +161,7 @@ def test_cli_batch_run_says_the_job_failed_and_exits_non_zero(
     org: Org, buyer: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     job, _docs = _job(org, buyer, 2)
-    monkeypatch.setattr(services, "_process", Outage(lambda call: True, OperationalError))
+    monkeypatch.setattr(process, "_process", Outage(lambda call: True, OperationalError))
     out = StringIO()
     with (
         pytest.raises(CommandError) as caught,
@@ -182,7 +182,7 @@ def test_celery_task_retries_with_backoff_then_marks_the_job_failed(
     job, _docs = _job(org, buyer, 3)
     batch_start(actor=buyer, job=job)  # queued; the tasks are applied here, eagerly
     outage = Outage(lambda call: True, OperationalError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     monkeypatch.setattr(batch_work_task, "max_retries", 2)
     batch_work_task.apply(args=(job.pk,))
     job.refresh_from_db()
@@ -192,7 +192,7 @@ def test_celery_task_retries_with_backoff_then_marks_the_job_failed(
     assert "gave up after 2 retries" in job.error
     _assert_all_or_nothing(job)
     # Once the database answers again, the next run finishes.
-    monkeypatch.setattr(services, "_process", outage.original)
+    monkeypatch.setattr(process, "_process", outage.original)
     batch_resume(actor=buyer, job=job)
     batch_work_task.apply(args=(job.pk,))
     job.refresh_from_db()
@@ -206,7 +206,7 @@ def test_celery_task_recovers_after_one_lost_connection(
     job, _docs = _job(org, buyer, 3)
     batch_start(actor=buyer, job=job)
     outage = Outage(lambda call: call == 1, OperationalError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     batch_work_task.apply(args=(job.pk,))
     job.refresh_from_db()
     assert outage.calls == 2 and (job.state, job.succeeded, job.error) == (BatchState.DONE, 3, "")
@@ -225,7 +225,7 @@ def test_a_really_terminated_connection_is_retried_on_a_new_one(
     org = org_tree()
     buyer = user_with_role("batch-buyer", "operator", org.company)
     job, docs = _job(org, buyer, 4)
-    original, calls = services._process, {"n": 0}
+    original, calls = process._process, {"n": 0}
 
     def terminated(job: BatchJob, items: list[BatchItem]) -> None:
         calls["n"] += 1
@@ -234,7 +234,7 @@ def test_a_really_terminated_connection_is_retried_on_a_new_one(
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    monkeypatch.setattr(services, "_process", terminated)
+    monkeypatch.setattr(process, "_process", terminated)
     batch_start(actor=buyer, job=job)
     job.refresh_from_db()
     assert calls["n"] == 2
@@ -249,7 +249,7 @@ def test_batch_page_shows_the_failure_and_resumes(
 
     job, _docs = _job(org, buyer, 2)
     outage = Outage(lambda call: True, OperationalError)
-    monkeypatch.setattr(services, "_process", outage)
+    monkeypatch.setattr(process, "_process", outage)
     run_inline(lambda: batch_start(actor=buyer, job=job))
     client = signed_in(buyer)
     page = client.get(f"/batches/{job.pk}/").content.decode()
@@ -258,7 +258,7 @@ def test_batch_page_shows_the_failure_and_resumes(
     assert 'id="batch-resume"' in page
     zh = signed_in(buyer, "zh-hans").get(f"/batches/{job.pk}/progress/").content.decode()
     assert "执行失败" in zh
-    monkeypatch.setattr(services, "_process", outage.original)
+    monkeypatch.setattr(process, "_process", outage.original)
     run_inline(lambda: client.post(f"/batches/{job.pk}/", {"op": "resume"}))
     job.refresh_from_db()
     assert (job.state, job.succeeded) == (BatchState.DONE, 2)

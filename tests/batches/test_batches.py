@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from closeout.access.models import Grant, Role
 from closeout.approvals.models import ApprovalRoute, ApprovalStep, CloseRequest, RequestState
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.models import BatchAction, BatchState, ItemState
@@ -273,20 +273,20 @@ def test_partial_progress_then_crash_then_resume(
     )
     batch_start(actor=buyer, job=job)  # the worker "crashes" before it starts
     # One worker takes two items and stops (as if killed right after its chunk committed).
-    from closeout.batches import services
+    from closeout.batches import process
 
-    original = services._claim
+    original = process._claim
     calls = {"n": 0}
 
     def claim_once(job_id: int, size: int) -> list[Any]:
         calls["n"] += 1
         return original(job_id, 2) if calls["n"] == 1 else []
 
-    services._claim = claim_once  # type: ignore[assignment]
+    process._claim = claim_once  # type: ignore[assignment]
     try:
         batch_work(job.pk)
     finally:
-        services._claim = original  # type: ignore[assignment]
+        process._claim = original  # type: ignore[assignment]
     job.refresh_from_db()
     assert job.processed == 2 and job.state == BatchState.RUNNING
     run_inline(lambda: batch_resume(actor=buyer, job=job))

@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection
 
-from closeout.approvals.models import CloseRequest, RequestState
-from closeout.approvals.services import (
+from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
-    close_request_submit,
     close_request_withdraw,
-    reopen_request_submit,
 )
+from closeout.approvals.models import CloseRequest, RequestState
+from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.models import BatchAction
 from closeout.batches.services import batch_create, batch_preview, batch_start

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from closeout.access.models import Role
 from closeout.access.services import grant_create
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.closing import risk
 from closeout.closing.risk import RiskStatus, RiskWarning, close_risks_for, spread_of
 from closeout.closing.selectors import close_checklist_for, close_checklist_with_risks

@@ -7,14 +7,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from closeout.approvals.models import AccountingPeriod, CloseRequest, RequestState
-from closeout.approvals.services import (
+from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
-    close_request_resubmit,
     close_request_withdraw,
-    reopen_request_submit,
 )
+from closeout.approvals.models import AccountingPeriod, CloseRequest, RequestState
+from closeout.approvals.submit import close_request_resubmit, reopen_request_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_chain_verify
 from closeout.batches.models import BatchAction, BatchItem

@@ -32,13 +32,15 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from closeout.approvals.models import CloseRequest
-from closeout.approvals.services import (
+from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
+    close_request_withdraw,
+)
+from closeout.approvals.models import CloseRequest
+from closeout.approvals.submit import (
     close_request_resubmit,
     close_request_submit,
-    close_request_withdraw,
     reopen_request_submit,
 )
 from closeout.audit.models import AuditEvent

@@ -14,12 +14,8 @@ from django.contrib.auth.models import User
 
 from closeout.access.models import Role
 from closeout.access.services import grant_create
-from closeout.approvals.services import (
-    close_request_approve,
-    close_request_reject,
-    close_request_resubmit,
-    close_request_submit,
-)
+from closeout.approvals.decide import close_request_approve, close_request_reject
+from closeout.approvals.submit import close_request_resubmit, close_request_submit
 from closeout.closing.services import document_close, document_reopen
 from closeout.closing.sweep import sweep_run
 from closeout.core.models import OrgUnit, Partner

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from closeout.approvals.services import reopen_request_submit
+from closeout.approvals.submit import reopen_request_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_chain_verify
 from closeout.closing.selectors import QueueFilter, document_queue

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from closeout.approvals.models import ApprovalDecision, ApprovalRoute, CloseRequest
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_record
 from closeout.batches.services import batch_create, batch_preview

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from closeout.approvals.services import close_request_submit
+from closeout.approvals.submit import close_request_submit
 from closeout.batches.services import batch_create, batch_preview
 from closeout.documents.models import CloseState
 from tests.approvals.conftest import make_route, short_po

@@ -14,6 +14,7 @@ from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.core.models import OrgUnit
+from closeout.core.notice_kinds import NoticeKind
 
 
 def user_has_perm(
@@ -237,7 +238,7 @@ class Announce(Protocol):
     periodic task (notifications builds on access, not the other way round)."""
 
     def __call__(
-        self, *, recipients: list[AbstractBaseUser], kind: str, context: dict[str, Any]
+        self, *, recipients: list[AbstractBaseUser], kind: NoticeKind, context: dict[str, Any]
     ) -> object: ...
 
 
@@ -269,7 +270,7 @@ def grants_expire(
             )
             notify(
                 recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
-                kind="grant_expired",
+                kind=NoticeKind.GRANT_EXPIRED,
                 context={
                     "user": grant.user.get_username(),
                     "role": grant.role.code,
@@ -293,7 +294,7 @@ def grants_expire(
             grant.save(update_fields=["expiring_notified_at"])
             notify(
                 recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
-                kind="grant_expiring",
+                kind=NoticeKind.GRANT_EXPIRING,
                 context={
                     "user": grant.user.get_username(),
                     "role": grant.role.code,

@@ -15,7 +15,8 @@ from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import grace_clock
 from closeout.closing.selectors import verdict_condition, verdicts_for
-from closeout.documents.models import CloseState, DocType, Document
+from closeout.core.doctypes import doc_type_codes
+from closeout.documents.models import CloseState, Document
 
 SAMPLE = 200
 
@@ -35,7 +36,7 @@ def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
     """Open documents whose closing conditions are met (no blocking or exception rule fails)
     although their grace days ended `rule.days` days ago: why did the sweep not close them?"""
     items: list[AlertItem] = []
-    for doc_type in DocType.values:
+    for doc_type in doc_type_codes():
         for policy, scope in policy_partitions(doc_type):
             cutoff = now - timedelta(days=policy.grace_days + rule.days)
             complete = verdict_condition(doc_type, "ready") | verdict_condition(doc_type, "warning")
@@ -75,7 +76,7 @@ def _overdue(rule: AlertRule, now: datetime) -> list[AlertItem]:
     or exception rule still fails (open quantity, unpaid balance, uncounted lines…)."""
     limit = timezone.localdate(now) - timedelta(days=rule.days)
     items: list[AlertItem] = []
-    for doc_type in DocType.values:
+    for doc_type in doc_type_codes():
         incomplete = verdict_condition(doc_type, "blocked") | verdict_condition(
             doc_type, "exception"
         )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from closeout.access.selectors import users_with_role
 from closeout.alerts.models import AlertRule, AlertRun
 from closeout.alerts.selectors import alert_items, alert_items_visible_to
+from closeout.core.notice_kinds import NoticeKind
 from closeout.notifications.services import notify
 
 
@@ -36,7 +37,7 @@ def alerts_run(*, now: datetime | None = None) -> list[AlertRun]:
                     continue
                 notify(
                     recipients=[recipient],
-                    kind="alert_digest",
+                    kind=NoticeKind.ALERT_DIGEST,
                     context={
                         "alert": rule.code,
                         "count": len(mine),

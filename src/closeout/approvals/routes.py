@@ -19,6 +19,7 @@ from closeout.approvals.models import (
 )
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
+from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import (
     InvalidInput,
     NotFound,
@@ -26,7 +27,6 @@ from closeout.core.errors import (
 )
 from closeout.core.inputs import check_range
 from closeout.core.models import OrgUnit
-from closeout.documents.models import DocType
 
 # --- approval routes (审批流) ---------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def route_save(
         raise InvalidInput("a route needs a name", details={"field": "name"})
     if data.action not in RequestAction.values:
         raise InvalidInput(f"unknown route action '{data.action}'", details={"field": "action"})
-    if data.doc_type and data.doc_type not in DocType.values:
+    if data.doc_type and data.doc_type not in doc_type_codes():
         raise InvalidInput(
             f"unknown document type '{data.doc_type}'", details={"field": "doc_type"}
         )

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from closeout.approvals.services import approvals_overdue_notify
+from closeout.approvals.decide import approvals_overdue_notify
 
 
 @shared_task(name="closeout.approvals_overdue")

@@ -59,6 +59,7 @@ from closeout.core.errors import (
     document_words,
 )
 from closeout.core.sql import ids_param
+from closeout.documents.entries import document_entry
 from closeout.documents.models import (
     CloseKind,
     CloseState,
@@ -567,11 +568,9 @@ def execute_close(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.DOCUMENT_CLOSED if header_closed else AuditAction.LINES_CLOSED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data=data,
                 reason=reason,
                 request_id=request_id,
@@ -659,11 +658,9 @@ def execute_reopen(
     audit_append(
         actor=actor,
         entries=[
-            AuditEntry(
+            document_entry(
                 action=AuditAction.DOCUMENT_REOPENED,
-                object_type=AuditObject.DOCUMENT,
-                object_id=document.pk,
-                object_repr=document.label,
+                document=document,
                 data={
                     "before": before,
                     "from": before_state,

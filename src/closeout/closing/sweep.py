@@ -34,6 +34,7 @@ from closeout.closing.services import AUTO_REASON, close_documents_bulk
 from closeout.closing.types import close_spec_for
 from closeout.core.metrics import observe_sweep
 from closeout.core.sql import ids_param
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 
@@ -278,7 +279,7 @@ def _notify_digest(run: SweepRun, closed_by_type: Counter[str]) -> None:
     for pk, counts in counts_for.items():
         notify(
             recipients=[users[pk]],
-            kind="auto_close_digest",
+            kind=NoticeKind.AUTO_CLOSE_DIGEST,
             context={
                 "counts": counts,
                 "run_id": run.pk,

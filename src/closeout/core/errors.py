@@ -8,6 +8,8 @@ from typing import Any
 
 from django.utils import translation
 
+from closeout.core.labels import label_halves
+
 
 def _render(msgid: str, params: Mapping[str, object], language: str) -> str:
     with translation.override(language):
@@ -27,11 +29,10 @@ class Bilingual:
 
 def bilingual_label(label: object) -> Bilingual:
     """A model choice label written "中文 english" (未结案 open), split into its two halves."""
-    text = str(label)
-    head, sep, tail = text.partition(" ")
-    if not sep or head.isascii():
-        return Bilingual(text, text)
-    return Bilingual(tail, head)
+    halves = label_halves(label)
+    if halves is None:
+        return Bilingual(str(label), str(label))
+    return Bilingual(halves[1], halves[0])
 
 
 def document_words(doc_type: str, number: str, type_label: object) -> Bilingual:

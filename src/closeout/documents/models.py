@@ -4,14 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-
-class DocType(models.TextChoices):
-    PURCHASE_ORDER = "purchase_order", "采购订单 purchase order"
-    SALES_ORDER = "sales_order", "销售订单 sales order"
-    STOCK_COUNT = "stock_count", "库存盘点 stock count"
-    RECEIVABLE = "receivable", "应收 receivable"
-    PAYABLE = "payable", "应付 payable"
-    PROJECT_STAGE = "project_stage", "项目阶段 project stage"
+from closeout.core.doctypes import DocType as DocType  # the one list, re-exported
 
 
 class CloseState(models.TextChoices):

@@ -17,6 +17,8 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from closeout.core.notice_kinds import NoticeKind
+
 ZH = "zh-hans"
 EN = "en"
 LANGUAGES = (ZH, EN)
@@ -26,7 +28,7 @@ Derive = Callable[[Mapping[str, Any], str], dict[str, str]]
 
 @dataclass(frozen=True)
 class MessageKind:
-    code: str
+    code: NoticeKind
     required: tuple[str, ...]
     title: dict[str, str]
     body: dict[str, str]
@@ -146,7 +148,7 @@ KINDS: dict[str, MessageKind] = {
     kind.code: kind
     for kind in [
         MessageKind(
-            code="request_submitted",
+            code=NoticeKind.REQUEST_SUBMITTED,
             required=(*_REQUEST, "requester", "reason", "step"),
             title={
                 ZH: "待审批：{document} 的{action_label}申请 #{request_id}",
@@ -161,7 +163,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="request_approved",
+            code=NoticeKind.REQUEST_APPROVED,
             required=(*_REQUEST, "approver", "step"),
             optional={"next_step": ""},
             title={
@@ -177,7 +179,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_approved,
         ),
         MessageKind(
-            code="request_rejected",
+            code=NoticeKind.REQUEST_REJECTED,
             required=(*_REQUEST, "approver", "step", "comment"),
             title={
                 ZH: "已驳回：{document} 的{action_label}申请 #{request_id}",
@@ -193,7 +195,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="request_executed",
+            code=NoticeKind.REQUEST_EXECUTED,
             required=_REQUEST,
             title={
                 ZH: "{document} {action_done}",
@@ -208,7 +210,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="request_withdrawn",
+            code=NoticeKind.REQUEST_WITHDRAWN,
             required=(*_REQUEST, "requester"),
             title={
                 ZH: "已撤回：{document} 的{action_label}申请 #{request_id}",
@@ -223,7 +225,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="execution_refused",
+            code=NoticeKind.EXECUTION_REFUSED,
             required=(*_REQUEST, "rules"),
             title={
                 ZH: "无法执行：{document} 的{action_label}申请 #{request_id}",
@@ -239,7 +241,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="auto_close_digest",
+            code=NoticeKind.AUTO_CLOSE_DIGEST,
             required=("counts",),
             optional={
                 "run_id": "",
@@ -263,7 +265,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_digest,
         ),
         MessageKind(
-            code="grant_expiring",
+            code=NoticeKind.GRANT_EXPIRING,
             required=("user", "role", "org_unit", "valid_until"),
             title={
                 ZH: "临时授权即将到期：{role} @ {org_unit}",
@@ -277,7 +279,7 @@ KINDS: dict[str, MessageKind] = {
             },
         ),
         MessageKind(
-            code="grant_expired",
+            code=NoticeKind.GRANT_EXPIRED,
             required=("user", "role", "org_unit", "valid_until"),
             title={
                 ZH: "临时授权已到期：{role} @ {org_unit}",
@@ -290,7 +292,7 @@ KINDS: dict[str, MessageKind] = {
             },
         ),
         MessageKind(
-            code="approval_overdue",
+            code=NoticeKind.APPROVAL_OVERDUE,
             required=(*_REQUEST, "step", "waiting_hours", "sla_hours"),
             title={
                 ZH: "审批超时：{document} 的{action_label}申请 #{request_id}",
@@ -306,7 +308,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_action,
         ),
         MessageKind(
-            code="alert_digest",
+            code=NoticeKind.ALERT_DIGEST,
             required=("alert", "count", "by_type", "examples"),
             title={
                 ZH: "预警「{alert_label}」：{count} 项",
@@ -320,7 +322,7 @@ KINDS: dict[str, MessageKind] = {
             derive=_alert,
         ),
         MessageKind(
-            code="diagnostics_problems",
+            code=NoticeKind.DIAGNOSTICS_PROBLEMS,
             required=("run_id", "problems", "counts"),
             title={
                 ZH: "数据校验发现 {problems} 个问题（运行 #{run_id}）",

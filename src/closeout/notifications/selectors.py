@@ -4,15 +4,34 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from closeout.core.errors import InvalidInput
-from closeout.notifications.models import DeliveryStatus, Notification, WebhookDelivery
+from closeout.notifications.models import (
+    DeliveryStatus,
+    Notification,
+    Preference,
+    WebhookDelivery,
+)
 from closeout.notifications.services import user_language
 
-__all__ = ["inbox_for", "unread_count", "user_language", "webhook_delivery_log"]
+__all__ = [
+    "email_enabled_for",
+    "inbox_for",
+    "unread_count",
+    "user_language",
+    "webhook_delivery_log",
+]
 
 
 def inbox_for(user: AbstractBaseUser) -> QuerySet[Notification]:
     """The user's notifications, newest first."""
     return Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
+
+
+def email_enabled_for(user: AbstractBaseUser) -> bool:
+    """Whether the user's notifications are e-mailed too (yes until they switch it off)."""
+    enabled = (
+        Preference.objects.filter(user_id=user.pk).values_list("email_enabled", flat=True).first()
+    )
+    return True if enabled is None else bool(enabled)
 
 
 def unread_count(user: AbstractBaseUser) -> int:

@@ -29,12 +29,14 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.validators import URLValidator
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from closeout.core.notice_kinds import NoticeKind
 from closeout.notifications.catalog import EN, LANGUAGES, ZH, check_context, kind_for, render
 from closeout.notifications.models import (
     LINK_MAX_LENGTH,
@@ -123,6 +125,7 @@ def _require_user(actor: AbstractBaseUser | None, what: str) -> AbstractBaseUser
 
 
 @transaction.atomic
+@transaction.atomic
 def preference_set(
     *,
     actor: AbstractBaseUser,
@@ -133,7 +136,8 @@ def preference_set(
     user = _require_user(actor, "setting notification preferences")
     if language is not None and language not in LANGUAGES:
         raise InvalidInput(
-            f"notification language {language!r} is not supported; use {' or '.join(LANGUAGES)}",
+            gettext_noop("notification language '%(language)s' is not supported; use %(choices)s"),
+            params={"language": language, "choices": " or ".join(LANGUAGES)},
             details={"field": "language", "value": language},
         )
     preference, _created = Preference.objects.select_for_update(no_key=True).get_or_create(
@@ -158,7 +162,7 @@ def _email_address(user: AbstractBaseUser) -> str:
 def notify(
     *,
     recipients: Iterable[AbstractBaseUser],
-    kind: str,
+    kind: NoticeKind,
     context: dict[str, Any],
     link: str = "",
 ) -> list[Notification]:

@@ -11,7 +11,8 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from closeout.documents.models import CloseState, DocType, Document
+from closeout.core.doctypes import doc_type_codes
+from closeout.documents.models import CloseState, Document
 
 # The last line of the checkpoint file is found in its tail; a line is far shorter.
 _TAIL_BYTES = 64 * 1024
@@ -21,7 +22,7 @@ def open_documents_by_type() -> dict[str, int]:
     """One index range count per type (document_queue_idx), cheaper than one grouped scan."""
     return {
         code: Document.objects.filter(doc_type=code, close_state=CloseState.OPEN).count()
-        for code in DocType.values
+        for code in doc_type_codes()
     }
 
 

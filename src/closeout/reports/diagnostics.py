@@ -48,8 +48,10 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import dec, less_than, more_than, num
 from closeout.closing.selectors import verdict_condition
 from closeout.closing.types import close_spec_for
+from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import MAX_DAYS
+from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -354,7 +356,7 @@ def _complete_but_open(options: Options) -> QuerySet[Any]:
     """Open documents whose every closing rule passes (the very condition of the "ready to
     close" queue filter), left open."""
     condition = Q(pk__in=[])
-    for doc_type in DocType.values:
+    for doc_type in doc_type_codes():
         condition |= Q(doc_type=doc_type) & verdict_condition(doc_type, "ready")
     qs = Document.objects.filter(close_state=CloseState.OPEN).filter(condition)
     qs = qs.annotate(problem=Value("ready_but_open", output_field=CharField()))
@@ -671,7 +673,7 @@ def diagnostics_run(
 
             notify(
                 recipients=report_viewers(),
-                kind="diagnostics_problems",
+                kind=NoticeKind.DIAGNOSTICS_PROBLEMS,
                 context={
                     "run_id": run.pk,
                     "problems": problems,

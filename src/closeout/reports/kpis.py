@@ -66,6 +66,7 @@ from closeout.access.services import require
 from closeout.approvals.models import ApprovalDecision, Decision
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import SYSTEM_ACTOR
+from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import check_date
 from closeout.core.models import OrgUnit
@@ -73,7 +74,6 @@ from closeout.documents.models import (
     BusinessEvent,
     CloseKind,
     CloseState,
-    DocType,
     Document,
     EventStatus,
     Line,
@@ -113,10 +113,10 @@ class KpiFilter:
     org_unit: OrgUnit | None = None
 
     def __post_init__(self) -> None:
-        if self.doc_type and self.doc_type not in DocType.values:
+        if self.doc_type and self.doc_type not in doc_type_codes():
             raise InvalidInput(
                 f"unknown document type '{self.doc_type}'; use one of: "
-                + ", ".join(DocType.values),
+                + ", ".join(doc_type_codes()),
                 details={"field": "type"},
             )
         check_date(self.date_from, field="date_from")

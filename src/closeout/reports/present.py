@@ -9,6 +9,7 @@ from django.utils.translation import get_language, gettext
 
 from closeout.closing.models import ReasonCode
 from closeout.core.exports import export_response, export_workbook_response
+from closeout.core.labels import label_part
 from closeout.documents.models import DocType
 from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 
@@ -20,10 +21,7 @@ USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
 
 def _lang_part(text: str) -> str:
     """The half of a bilingual label ("采购订单 purchase order") in the active language."""
-    head, sep, tail = text.partition(" ")
-    if not sep:
-        return text
-    return tail if _english() else head
+    return label_part(text, english=_english())
 
 
 def _cell_labeller() -> Callable[[str, int, Any], Any]:

@@ -350,3 +350,13 @@ def today() -> date:
 
 class SavedFilterForm(forms.Form):
     name = forms.CharField(label=_("Name of the filter"), max_length=60, strip=True)
+
+
+class PreferenceForm(forms.Form):
+    """A user's own notification settings (the notifications page)."""
+
+    language = forms.ChoiceField(
+        label=_("Language of notifications"),
+        choices=[("zh-hans", "简体中文"), ("en", "English")],
+    )
+    email_enabled = forms.BooleanField(label=_("Send notifications by e-mail too"), required=False)

@@ -20,7 +20,8 @@ from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.closing.services import document_hold, document_release
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.documents.models import CloseState, Document, EventStatus
-from closeout.web.views import _attach, _document_for, _may, _refused, _user
+from closeout.web.views import _attach, _refused, _user
+from closeout.web.views_documents import _document_for, _may
 
 REMARK_MAX = 2000
 

@@ -31,6 +31,7 @@ from closeout.closing.selectors import (
     document_queue,
     verdicts_for,
 )
+from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import DomainError
 from closeout.core.exports import check_format, export_response
 from closeout.core.paging import count_estimate, keyset_page
@@ -67,7 +68,7 @@ def _columns() -> list[Column]:
 def viewable_types(user: AbstractBaseUser) -> list[str]:
     """The document types `user` may view somewhere: only these get a tab."""
     allowed = doc_types_with(user, Perm.DOCUMENT_VIEW)
-    return [code for code in DocType.values if allowed is None or code in allowed]
+    return [code for code in doc_type_codes() if allowed is None or code in allowed]
 
 
 @login_required

@@ -1,6 +1,7 @@
 """Close dimensions (关闭维度) of a document's lines: close or reopen one dimension (receiving,
 invoicing, payment; shipping, invoicing, collection) of some lines."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -56,6 +57,28 @@ def _out(result: DimensionResult, doc_type: str, number: str, response: HttpResp
     )
 
 
+def _change(
+    request: HttpRequest,
+    doc_type: str,
+    number: str,
+    payload: DimensionCloseIn | DimensionReopenIn,
+    response: HttpResponse,
+    service: Callable[..., DimensionResult],
+) -> Any:
+    """Close or reopen (`service`) a dimension of a document the caller may see."""
+    actor = caller(request)
+    result = service(
+        actor=actor,
+        document=document_get_visible(actor, doc_type, number),
+        dimension=payload.dimension,
+        reason_code=payload.reason,
+        remark=payload.remark,
+        line_nos=payload.line_nos,
+        expected_version=if_match_version(request),
+    )
+    return _out(result, doc_type, number, response)
+
+
 @router.post(
     "/{doc_type}/{number}/dimensions/close",
     response={200: DimensionOut, **ERRORS},
@@ -68,17 +91,7 @@ def dimension_close(
     payload: DimensionCloseIn,
     response: HttpResponse,
 ) -> Any:
-    document = document_get_visible(caller(request), doc_type, number)
-    result = line_dimension_close(
-        actor=caller(request),
-        document=document,
-        dimension=payload.dimension,
-        reason_code=payload.reason,
-        remark=payload.remark,
-        line_nos=payload.line_nos,
-        expected_version=if_match_version(request),
-    )
-    return _out(result, doc_type, number, response)
+    return _change(request, doc_type, number, payload, response, line_dimension_close)
 
 
 @router.post(
@@ -93,14 +106,4 @@ def dimension_reopen(
     payload: DimensionReopenIn,
     response: HttpResponse,
 ) -> Any:
-    document = document_get_visible(caller(request), doc_type, number)
-    result = line_dimension_reopen(
-        actor=caller(request),
-        document=document,
-        dimension=payload.dimension,
-        reason_code=payload.reason,
-        remark=payload.remark,
-        line_nos=payload.line_nos,
-        expected_version=if_match_version(request),
-    )
-    return _out(result, doc_type, number, response)
+    return _change(request, doc_type, number, payload, response, line_dimension_reopen)

@@ -25,7 +25,7 @@ from closeout.api.schemas import (
     RequestOut,
 )
 from closeout.api.selectors import audit_row, cursor_value, visible_scope
-from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.audit.models import AuditObject
 from closeout.audit.selectors import audit_events_for
 from closeout.closing.selectors import (

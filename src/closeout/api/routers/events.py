@@ -26,6 +26,7 @@ from closeout.api.schemas import (
 from closeout.audit.services import to_json_value
 from closeout.core.errors import DomainError, EventConflict
 from closeout.documents.events_bulk import EventItem, events_post_many
+from closeout.documents.events_pending import event_confirm
 from closeout.documents.models import Document
 from closeout.documents.services import EventResult, document_get_visible, event_post
 
@@ -144,6 +145,22 @@ def _post_one(
     except DomainError as exc:
         return _refusal(index, item.external_id, exc)
     return _answer(index, item.external_id, result)
+
+
+@router.post(
+    "/{event_id}/confirm",
+    response={200: EventResultOut, **ERRORS},
+    summary="Confirm a pending business event (it applies now, or is quarantined)",
+)
+def event_confirm_view(request: HttpRequest, event_id: int) -> Any:
+    """A pending event (posted with `pending: true`, e.g. a receipt awaiting inspection) keeps
+    its document from closing until the ERP confirms it here: it then moves its line's
+    measures, or is quarantined when the line has closed or is held meanwhile. Another unit's
+    event is answered 404, as a missing one."""
+    actor = caller(request)
+    require(actor, Perm.DOCUMENT_SYNC, what="business events")
+    result = event_confirm(actor=actor, event_id=event_id)
+    return with_message(_answer(0, result.event.external_id, result))
 
 
 @router.post(

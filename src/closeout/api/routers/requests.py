@@ -8,13 +8,13 @@ from ninja import Router
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller
 from closeout.api.schemas import DecisionIn, RequestOut, WithdrawIn
-from closeout.approvals.models import CloseRequest
-from closeout.approvals.selectors import request_get_visible
-from closeout.approvals.services import (
+from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
     close_request_withdraw,
 )
+from closeout.approvals.models import CloseRequest
+from closeout.approvals.selectors import request_get_visible
 from closeout.core.errors import NotFound
 
 router = Router(tags=["requests"])

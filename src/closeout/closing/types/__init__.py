@@ -1,6 +1,7 @@
 """What closes each document type (结案规则): its rules and what a close releases, one module
 per type (the type's events and measures are in `closeout.documents.types`). The list of types
-is `DocType`; `close_spec_for` finds a type's module by its code."""
+is `closeout.core.doctypes`; `close_spec_for` finds a built-in type's module by its code, and
+`close_spec_register` adds the rules of a type registered later."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,19 @@ class CloseSpec:
 _REGISTRY: dict[str, CloseSpec] = {}
 
 
+def close_spec_register(doc_type: str, spec: CloseSpec) -> None:
+    """Register the close rules of a type registered with `documents.types.spec_register`."""
+    spec_for(doc_type)
+    _REGISTRY[doc_type] = spec
+
+
+def close_spec_unregister(doc_type: str) -> None:
+    _REGISTRY.pop(doc_type, None)
+
+
 def close_spec_for(doc_type: str) -> CloseSpec:
-    """The close rules of `doc_type` (an unknown type is refused as `spec_for` refuses it)."""
+    """The close rules of `doc_type` (an unknown type is refused as `spec_for` refuses it): a
+    built-in type's are `CLOSE` in the module named by its code."""
     spec_for(doc_type)
     if doc_type not in _REGISTRY:
         _REGISTRY[doc_type] = import_module(f"{__name__}.{DocType(doc_type).value}").CLOSE

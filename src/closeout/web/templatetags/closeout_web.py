@@ -8,8 +8,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils.translation import get_language
 
+from closeout.access.permissions import Perm
 from closeout.access.selectors import grants_of
 from closeout.approvals.selectors import requests_waiting_for
+from closeout.core.labels import label_part
 from closeout.notifications.selectors import unread_count
 
 register = template.Library()
@@ -29,9 +31,9 @@ def workbench_header(context: template.Context) -> dict[str, Any]:
         data["unread"] = unread_count(user)
         perms = set().union(*(g.role.all_permissions() for g in grants)) if grants else set()
         # Only approvers can have requests waiting; skip the walk over pending requests.
-        may_decide = bool(perms & {"close.approve", "reopen.approve"})
+        may_decide = bool(perms & {Perm.CLOSE_APPROVE, Perm.REOPEN_APPROVE})
         data["waiting"] = len(requests_waiting_for(user)) if may_decide else 0
-        data["may_configure"] = bool(perms & {"policy.manage", "access.manage"})
+        data["may_configure"] = bool(perms & {Perm.POLICY_MANAGE, Perm.ACCESS_MANAGE})
         data["menu"] = menu_for(user, perms)
     return data
 
@@ -41,11 +43,11 @@ def menu_for(user: AbstractBaseUser, perms: set[str]) -> dict[str, bool]:
     from closeout.access.selectors import holds_company_wide
 
     return {
-        "audit": "audit.view" in perms,
-        "imports": "import.run" in perms,
-        "reports": "report.view" in perms,
-        "diagnostics": "report.view" in perms,
-        "archive": "audit.view" in perms and holds_company_wide(user, "audit.view"),
+        "audit": Perm.AUDIT_VIEW in perms,
+        "imports": Perm.IMPORT_RUN in perms,
+        "reports": Perm.REPORT_VIEW in perms,
+        "diagnostics": Perm.REPORT_VIEW in perms,
+        "archive": Perm.AUDIT_VIEW in perms and holds_company_wide(user, Perm.AUDIT_VIEW),
     }
 
 
@@ -100,11 +102,7 @@ def thousands(value: Any) -> str:
 @register.filter
 def lang_part(value: Any) -> str:
     """The half of a bilingual label ("未结案 open") in the page language."""
-    text = str(value)
-    head, sep, tail = text.partition(" ")
-    if not sep or head.isascii() or not tail.isascii():
-        return text
-    return tail if (get_language() or "").startswith("en") else head
+    return label_part(value, english=(get_language() or "").startswith("en"))
 
 
 AUDIT_LABELS: dict[str, tuple[str, str]] = {

@@ -1,25 +1,12 @@
-"""Parsing shared by the approval and grant commands: request ids, attachment files, users,
-roles, organisation units and grants named on the command line. (A leading underscore: Django
-does not take this module for a command.)"""
+"""Parsing shared by the approval commands: request ids and attachment files named on the
+command line (users, roles, units and grants: `access.management.commands._shared`). (A
+leading underscore: Django does not take this module for a command.)"""
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
-
-from closeout.access.models import Grant, Role
+from closeout.access.management.commands._shared import parse_id, user_for
 from closeout.approvals.models import CloseRequest
 from closeout.core.errors import InvalidInput, NotFound
-from closeout.core.inputs import is_digits
-from closeout.core.models import OrgUnit
-from closeout.documents.models import DocType
-
-
-def parse_id(value: str, what: str) -> int:
-    text = value.strip().lstrip("#")
-    if not is_digits(text) or len(text) > 18 or int(text) <= 0:
-        raise InvalidInput(f"{what} '{value}' is not a number such as 12", details={"field": what})
-    return int(text)
 
 
 def parse_ids(values: list[str], what: str) -> list[int]:
@@ -59,45 +46,4 @@ def read_attachments(paths: list[str] | None) -> list[tuple[str, bytes]]:
     return files
 
 
-def user_for(username: str) -> AbstractBaseUser:
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise NotFound(f"no user '{username}'", details={"field": "user"})
-    return user
-
-
-def role_for(code: str) -> Role:
-    role = Role.objects.filter(code=code).first()
-    if role is None:
-        known = ", ".join(Role.objects.order_by("code").values_list("code", flat=True))
-        raise NotFound(f"no role '{code}'; roles: {known}", details={"field": "role"})
-    return role
-
-
-def org_unit_for(code: str) -> OrgUnit:
-    unit = OrgUnit.objects.filter(code=code).first()
-    if unit is None:
-        raise NotFound(f"no organisation unit '{code}'", details={"field": "org_unit"})
-    return unit
-
-
-def grant_for(value: str) -> Grant:
-    grant_id = parse_id(value, "grant id")
-    grant = Grant.objects.select_related("user", "role", "org_unit").filter(pk=grant_id).first()
-    if grant is None:
-        raise NotFound(f"no grant #{grant_id}", details={"grant": grant_id})
-    return grant
-
-
-def parse_doc_types(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    types = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [t for t in types if t not in DocType.values]
-    if unknown or not types:
-        raise InvalidInput(
-            f"--types: unknown document type {', '.join(unknown) or '(none)'}; use: "
-            + ", ".join(DocType.values),
-            details={"field": "types"},
-        )
-    return types
+__all__ = ["parse_id", "parse_ids", "read_attachments", "request_for", "user_for"]

@@ -5,13 +5,13 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from closeout.approvals.management.commands._shared import parse_ids, request_for
-from closeout.approvals.models import CloseRequest, Decision
-from closeout.approvals.services import (
+from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
     close_requests_decide_batch,
 )
+from closeout.approvals.management.commands._shared import parse_ids, request_for
+from closeout.approvals.models import CloseRequest, Decision
 from closeout.core.cli import EXIT_ERROR, DomainCommand, actor_for, one_line
 
 

@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 from closeout.approvals.management.commands._shared import read_attachments
 from closeout.approvals.models import CloseRequest, RequestAction
 from closeout.approvals.selectors import approvers_for
-from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.core.cli import (
     DomainCommand,
     actor_for,

@@ -7,7 +7,7 @@ from django.core.management.base import CommandParser
 
 from closeout.approvals.management.commands._shared import read_attachments, request_for
 from closeout.approvals.management.commands.request import describe
-from closeout.approvals.services import close_request_resubmit
+from closeout.approvals.submit import close_request_resubmit
 from closeout.core.cli import DomainCommand, actor_for, parse_date, parse_lines
 
 

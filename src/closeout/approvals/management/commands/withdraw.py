@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from closeout.approvals.decide import close_request_withdraw
 from closeout.approvals.management.commands._shared import request_for
-from closeout.approvals.services import close_request_withdraw
 from closeout.core.cli import DomainCommand, actor_for
 
 

@@ -5,8 +5,9 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from closeout.core.cli import DomainCommand, table
+from closeout.core.doctypes import doc_type_codes
 from closeout.demo.load import DEMO_COMPANY, DEMO_PASSWORD, DemoReport, Scenario, demo_load
-from closeout.documents.models import CloseState, DocType
+from closeout.documents.models import CloseState
 
 # A few documents worth opening first, in this order.
 _TRY = (
@@ -57,7 +58,7 @@ class Command(DomainCommand):
         states = [s for s in CloseState.values if any(s in v for v in report.states.values())]
         rows = [
             [doc_type, *(str(report.states[doc_type].get(s, 0)) for s in states)]
-            for doc_type in DocType.values
+            for doc_type in doc_type_codes()
             if doc_type in report.states
         ]
         for line in table(["type", *states], rows):
@@ -80,7 +81,7 @@ class Command(DomainCommand):
             labels = report.scenarios.get(scenario, [])
             if labels:
                 # Orders first: they are what most people open first.
-                label = min(labels, key=lambda label: DocType.values.index(label.split()[0]))
+                label = min(labels, key=lambda label: doc_type_codes().index(label.split()[0]))
                 self.stdout.write(f"  closeout check {label:<28}  # {what}")
 
     def _logins(self, report: DemoReport) -> None:

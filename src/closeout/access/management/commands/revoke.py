@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from closeout.access.management.commands._shared import grant_for
 from closeout.access.services import grant_revoke
-from closeout.approvals.management.commands._shared import grant_for
 from closeout.core.cli import DomainCommand, actor_for, fmt
 
 

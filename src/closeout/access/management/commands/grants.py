@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from closeout.access.management.commands._shared import user_for
 from closeout.access.models import Grant
 from closeout.access.selectors import grants_of
-from closeout.approvals.management.commands._shared import user_for
 from closeout.core.cli import DomainCommand, fmt, table
 
 

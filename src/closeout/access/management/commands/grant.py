@@ -5,13 +5,13 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from closeout.access.services import grant_create, grant_create_temporary
-from closeout.approvals.management.commands._shared import (
+from closeout.access.management.commands._shared import (
     org_unit_for,
     parse_doc_types,
     role_for,
     user_for,
 )
+from closeout.access.services import grant_create, grant_create_temporary
 from closeout.core.cli import DomainCommand, actor_for, fmt, parse_datetime
 
 

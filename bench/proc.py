@@ -1,0 +1,45 @@
+"""A background process of a benchmark (a Celery worker, `closeout serve`) and the peak RSS of
+its process tree, sampled while it runs."""
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+class Watched:
+    def __init__(
+        self, args: list[str], *, env: dict[str, str], log: Path, interval: float = 0.1
+    ) -> None:
+        self.process = subprocess.Popen(
+            args,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "wb"),  # noqa: SIM115 (kept open for the process's life)
+        )
+        self.peak_mb = 0.0
+        self._interval = interval
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        import psutil
+
+        proc = psutil.Process(self.process.pid)
+        while not self._stop.is_set():
+            try:
+                rss = proc.memory_info().rss + sum(
+                    c.memory_info().rss for c in proc.children(recursive=True)
+                )
+            except psutil.Error:
+                return
+            self.peak_mb = max(self.peak_mb, rss / 1e6)
+            time.sleep(self._interval)
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

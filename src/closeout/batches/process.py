@@ -1,0 +1,240 @@
+"""Processing the items of a claimed chunk of a batch job: lock their documents, close, reopen
+or request each, record the outcomes, and finish the job with its last chunk."""
+
+import os
+import socket
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from closeout.access.permissions import Perm
+from closeout.approvals.decide import close_request_approve, close_request_reject
+from closeout.approvals.models import CloseRequest
+from closeout.approvals.submit import close_request_submit
+from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
+from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
+from closeout.batches.create import items_save
+from closeout.batches.dimension_batch import job_dimension, process_dimension
+from closeout.batches.hooks import batch_finished
+from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
+from closeout.batches.preview import _Chunk, _close_outcome
+from closeout.closing.selectors import (
+    released_value_for,
+    verdicts_for,
+)
+from closeout.closing.services import (
+    close_documents_bulk,
+    document_reopen,
+)
+from closeout.core.errors import (
+    DomainError,
+    InvalidInput,
+)
+from closeout.core.metrics import observe_batch_finished
+from closeout.documents.models import CloseKind, CloseState, Document
+
+
+def _claim(job_id: int, size: int) -> list[BatchItem]:
+    qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
+    return list(qs.select_related("document", "document__org_unit", "request")[:size])
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _work_chunk(job: BatchJob, chunk_size: int) -> int:
+    with transaction.atomic():
+        items = _claim(job.pk, chunk_size)
+        if not items:
+            return 0
+        _process(job, items)
+        name, now = worker_name(), timezone.now()
+        for item in items:
+            item.worker, item.processed_at = name, now
+        items_save(items, ["state", "outcome", "message", "processed_at", "worker"])
+        tally = {s: sum(1 for i in items if i.state == s) for s in ItemState.values}
+        BatchJob.objects.filter(pk=job.pk).update(
+            processed=F("processed") + len(items),
+            succeeded=F("succeeded") + tally[ItemState.DONE],
+            failed=F("failed") + tally[ItemState.FAILED],
+            skipped=F("skipped") + tally[ItemState.SKIPPED],
+        )
+        return len(items)
+
+
+def _finish_if_complete(job_id: int) -> None:
+    with transaction.atomic():
+        # The audit head before the job row: a chunk takes them in that order too (its audit
+        # events, then its counters), so a finishing worker never waits on a working one in a
+        # cycle.
+        AuditChainHead.objects.select_for_update(no_key=True).filter(pk=1).first()
+        job = BatchJob.objects.select_for_update(no_key=True).get(pk=job_id)
+        pending = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).exists()
+        if pending or job.state == BatchState.DONE:
+            return
+        job.state, job.finished_at, job.error = BatchState.DONE, timezone.now(), ""
+        job.save(update_fields=["state", "finished_at", "error"])
+        audit_record(
+            actor=job.created_by,
+            action=AuditAction.BATCH_FINISHED,
+            object_type=AuditObject.BATCH,
+            object_id=job.pk,
+            object_repr=str(job),
+            data={
+                "processed": job.processed,
+                "succeeded": job.succeeded,
+                "failed": job.failed,
+                "skipped": job.skipped,
+            },
+        )
+        # Post-close verification (S16) and whatever else other apps registered.
+        batch_finished(job.pk)
+        transaction.on_commit(partial(observe_batch_finished, job))
+        # The chain's head after the batch, sealed outside the database (a failure is logged).
+        transaction.on_commit(audit_checkpoint_write, robust=True)
+
+
+def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:
+    item.state, item.outcome, item.message = state, outcome, message[:2000]
+    item.processed_at = timezone.now()
+
+
+def _doc(item: BatchItem) -> Document:
+    if item.document is None:
+        raise InvalidInput(f"batch item {item.pk} has no document")
+    return item.document
+
+
+def _req(item: BatchItem) -> CloseRequest:
+    if item.request is None:
+        raise InvalidInput(f"batch item {item.pk} has no request")
+    return item.request
+
+
+def _process(job: BatchJob, items: list[BatchItem]) -> None:
+    if job_dimension(job):
+        process_dimension(job, items)
+        return
+    if job.action == BatchAction.CLOSE:
+        _process_close(job, items)
+        return
+    if job.action == BatchAction.IMPORT:
+        from closeout.batches.import_run import process_import_items
+
+        process_import_items(job, items)
+        return
+    if job.action == BatchAction.UNDO:
+        from closeout.batches.undo import process_undo_items
+
+        process_undo_items(job, items)
+        return
+    actor = job.created_by
+    lock_documents(items)
+    steps: dict[str, Callable[[BatchItem], object]] = {
+        BatchAction.REOPEN: lambda i: document_reopen(
+            actor=actor, document=_doc(i), reason_code=job.reason_code, remark=job.remark
+        ),
+        BatchAction.REQUEST: lambda i: close_request_submit(
+            actor=actor,
+            document=_doc(i),
+            reason_code=job.reason_code,
+            remark=job.remark,
+            close_date=job.close_date,
+        ),
+        BatchAction.APPROVE: lambda i: close_request_approve(
+            actor=actor, request=_req(i), comment=job.comment
+        ),
+        BatchAction.REJECT: lambda i: close_request_reject(
+            actor=actor, request=_req(i), comment=job.comment
+        ),
+    }
+    for item in items:
+        try:
+            with transaction.atomic():  # a savepoint: each item all-or-nothing
+                steps[job.action](item)
+            _mark(item, ItemState.DONE, str(job.action))
+        except DomainError as error:
+            _mark(item, ItemState.FAILED, "refused", error.message)
+
+
+def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
+    """The items' documents (or their requests' documents), locked in id order before any of
+    them is changed: every chunk and every single-document writer then takes document locks in
+    one global order, so two of them never wait on each other in a cycle."""
+    ids = sorted(
+        {i.document_id or (i.request.document_id if i.request else 0) for i in items} - {0}
+    )
+    return {
+        d.pk: d
+        for d in Document.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("org_unit")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+
+
+def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
+    """Close directly what may close, in bulk; submit requests where an approval route
+    applies; refuse the rest with the reason. The documents are locked first."""
+    documents = lock_documents(items)
+    open_ids = [pk for pk, d in documents.items() if d.close_state == CloseState.OPEN]
+    verdicts = verdicts_for(open_ids, doc_type=job.doc_type)
+    values = released_value_for(open_ids, doc_type=job.doc_type)
+    permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
+    ready: list[BatchItem] = []
+    for item in items:
+        document = documents[item.document_id]  # type: ignore[index]
+        outcome, message = _close_outcome(
+            job,
+            document,
+            verdicts.get(document.pk),
+            values.get(document.pk, Decimal(0)),
+            permissions,
+        )
+        if outcome == "would_close":
+            ready.append(item)
+        elif outcome == "needs_approval":
+            try:
+                with transaction.atomic():
+                    close_request_submit(
+                        actor=job.created_by,
+                        document=document,
+                        reason_code=job.reason_code,
+                        remark=job.remark,
+                        close_date=job.close_date,
+                    )
+                _mark(item, ItemState.DONE, "requested", message)
+            except DomainError as error:
+                _mark(item, ItemState.FAILED, "refused", error.message)
+        elif outcome == "skipped":
+            _mark(item, ItemState.SKIPPED, "skipped", message)
+        else:
+            _mark(item, ItemState.FAILED, "refused", message)
+    if not ready:
+        return
+    now = timezone.now()
+    entries = close_documents_bulk(
+        document_ids=[i.document_id for i in ready if i.document_id],
+        doc_type=job.doc_type,
+        kind=CloseKind.MANUAL,
+        reason=job.reason_code,
+        now=now,
+        actor=job.created_by,
+        remark=job.remark,
+        close_date=job.close_date or timezone.localdate(now),
+    )
+    for entry in entries:
+        entry.request_id = f"batch:{job.pk}"
+    audit_append(actor=job.created_by, entries=entries, at=now)
+    for item in ready:
+        _mark(item, ItemState.DONE, "closed")
+
+
+__all__ = ["lock_documents", "worker_name"]

@@ -1,0 +1,58 @@
+"""The one list of document types (单据类型). `DocType` declares the built-in types with their
+labels; a type added later (a plugin, or a test) registers its code here with
+`doc_type_register`. Everything that walks the types — the registries of `documents.types` and
+`closing.types`, the hourly sweep of each type, command and API validation — asks
+`doc_type_codes()`, so the types are listed nowhere else."""
+
+from django.db import models
+
+
+class DocType(models.TextChoices):
+    PURCHASE_ORDER = "purchase_order", "采购订单 purchase order"
+    SALES_ORDER = "sales_order", "销售订单 sales order"
+    STOCK_COUNT = "stock_count", "库存盘点 stock count"
+    RECEIVABLE = "receivable", "应收 receivable"
+    PAYABLE = "payable", "应付 payable"
+    PROJECT_STAGE = "project_stage", "项目阶段 project stage"
+
+
+# Types registered at run time (code -> label "中文 english"), after the built-in ones.
+_REGISTERED: dict[str, str] = {}
+
+
+def doc_type_register(code: str, label: str) -> None:
+    """Add a document type beyond `DocType` (its modules register with `documents.types` and
+    `closing.types`). Registering the same code again changes nothing."""
+    if code not in DocType.values:
+        _REGISTERED.setdefault(code, label)
+
+
+def doc_type_unregister(code: str) -> None:
+    """Forget a registered type (tests that add one remove it afterwards)."""
+    _REGISTERED.pop(code, None)
+
+
+def doc_type_codes() -> list[str]:
+    """Every document type, built-in first, in the order they were declared."""
+    return [*DocType.values, *_REGISTERED]
+
+
+def doc_type_known(code: object) -> bool:
+    return isinstance(code, str) and (code in DocType.values or code in _REGISTERED)
+
+
+def doc_type_label(code: str) -> str:
+    """The type's label as declared ("采购订单 purchase order"); the code when unknown."""
+    if code in DocType.values:
+        return str(DocType(code).label)
+    return _REGISTERED.get(code, code)
+
+
+__all__ = [
+    "DocType",
+    "doc_type_codes",
+    "doc_type_known",
+    "doc_type_label",
+    "doc_type_register",
+    "doc_type_unregister",
+]

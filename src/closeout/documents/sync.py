@@ -1,0 +1,210 @@
+"""ERP synchronisation of partners and documents (`closeout sync`, the sync API): the
+refusals it names and the upsert of one document as the ERP describes it."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_noop
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require, user_has_perm
+from closeout.audit.models import AuditAction, AuditObject
+from closeout.audit.services import audit_record
+from closeout.core.companies import company_of
+from closeout.core.errors import (
+    Conflict,
+    InvalidInput,
+)
+from closeout.core.inputs import check_length, max_length_of
+from closeout.core.models import OrgUnit, Partner, PartnerKind
+from closeout.core.services import item_get_or_create
+from closeout.documents.models import (
+    Document,
+)
+from closeout.documents.types import spec_for
+from closeout.documents.upsert import LineInput, document_upsert
+
+
+def partner_sync(
+    *, actor: AbstractBaseUser, code: str, name: str, kind: str, active: bool = True
+) -> tuple[Partner, bool]:
+    """Create or update a supplier/customer from the ERP (by code); a creation or a change is
+    audited with the values before and after, an identical resend changes nothing."""
+    require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
+    if kind not in PartnerKind.values:
+        raise InvalidInput(
+            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
+            details={"field": "kind"},
+        )
+    if not code.strip() or not name.strip():
+        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+    for field, value in (("code", code), ("name", name)):
+        check_length(value, field=field, max_length=max_length_of(Partner, field))
+    with transaction.atomic():
+        partner, created = Partner.objects.select_for_update(no_key=True).get_or_create(
+            code=code, defaults={"name": name, "kind": kind, "active": active}
+        )
+        before = {"name": partner.name, "kind": partner.kind, "active": partner.active}
+        after = {"name": name, "kind": kind, "active": active}
+        if created:
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_CREATED,
+                object_type=AuditObject.PARTNER,
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data=after,
+            )
+        elif before != after:
+            partner.name, partner.kind, partner.active = name, kind, active
+            partner.save(update_fields=["name", "kind", "active"])
+            audit_record(
+                actor=actor,
+                action=AuditAction.PARTNER_UPDATED,
+                object_type=AuditObject.PARTNER,
+                object_id=partner.pk,
+                object_repr=f"partner {code}",
+                data={
+                    field: {"before": before[field], "after": after[field]}
+                    for field in after
+                    if before[field] != after[field]
+                },
+            )
+    return partner, created
+
+
+@dataclass(frozen=True)
+class LineData:
+    line_no: int
+    planned_qty: Decimal
+    unit_price: Decimal
+    item: str = ""
+    item_name: str = ""
+    description: str = ""
+    unit: str = "EA"
+    planned_amount: Decimal | None = None
+
+
+def unknown_org_unit(code: str) -> InvalidInput:
+    return InvalidInput(
+        gettext_noop("unknown organisation unit '%(code)s'"),
+        params={"code": code},
+        details={"field": "org_unit"},
+    )
+
+
+def unknown_partner(code: str) -> InvalidInput:
+    return InvalidInput(
+        gettext_noop("unknown partner '%(code)s': push it first (PUT /api/partners/%(code)s)"),
+        params={"code": code},
+        details={"field": "partner"},
+    )
+
+
+def external_id_taken(actor: AbstractBaseUser, clash: Document) -> Conflict:
+    """The refusal of a document whose source system and external id `clash` already holds;
+    the other document is named only to a caller who may see it."""
+    shown = (
+        clash.label
+        if user_has_perm(
+            actor, Perm.DOCUMENT_VIEW, org_unit=clash.org_unit, doc_type=clash.doc_type
+        )
+        else "another document"
+    )
+    return Conflict(
+        f"external id '{clash.external_id}' from {clash.source_system} already belongs to {shown}",
+        details={"field": "external_id", "document": shown},
+    )
+
+
+def document_sync(
+    *,
+    actor: AbstractBaseUser,
+    doc_type: str,
+    number: str,
+    org_unit: str,
+    document_date: date,
+    lines: list[LineData],
+    partner: str = "",
+    expected_date: date | None = None,
+    currency: str = "CNY",
+    exchange_rate: Decimal = Decimal(1),
+    source_system: str = "closeout",
+    external_id: str = "",
+    if_match: int | None = None,
+) -> tuple[Document, bool]:
+    """Upsert a document pushed by an ERP, by codes: resolves the organisation unit, partner
+    and items, then calls `document_upsert` (which checks permission and the lock). Returns
+    (document, created)."""
+    spec_for(doc_type)
+    unit = OrgUnit.objects.filter(code=org_unit).first()
+    if unit is None:
+        raise unknown_org_unit(org_unit)
+    require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
+    partner_obj: Partner | None = None
+    if partner:
+        partner_obj = Partner.objects.filter(code=partner).first()
+        if partner_obj is None:
+            raise unknown_partner(partner)
+    company = company_of(unit)
+    existing = Document.objects.filter(company=company, doc_type=doc_type, number=number).exists()
+    if external_id:
+        clash = (
+            Document.objects.filter(source_system=source_system, external_id=external_id)
+            .exclude(company=company, doc_type=doc_type, number=number)
+            .first()
+        )
+        if clash is not None:
+            raise external_id_taken(actor, clash)
+    inputs = [
+        LineInput(
+            line_no=line.line_no,
+            planned_qty=line.planned_qty,
+            unit_price=line.unit_price,
+            item=item_get_or_create(
+                code=line.item, name=line.item_name or line.item, unit=line.unit
+            )
+            if line.item
+            else None,
+            description=line.description,
+            unit=line.unit,
+            planned_amount=line.planned_amount,
+        )
+        for line in lines
+    ]
+    try:
+        document = document_upsert(
+            actor=actor,
+            doc_type=doc_type,
+            number=number,
+            org_unit=unit,
+            document_date=document_date,
+            lines=inputs,
+            partner=partner_obj,
+            expected_date=expected_date,
+            currency=currency,
+            exchange_rate=exchange_rate,
+            source_system=source_system,
+            external_id=external_id,
+            expected_version=if_match,
+        )
+    except IntegrityError as exc:
+        # Another request created the same document at the same moment.
+        raise Conflict(
+            f"{doc_type} {number} was written by another request at the same time; retry",
+            details={"number": number},
+        ) from exc
+    return document, not existing
+
+
+__all__ = [
+    "LineData",
+    "document_sync",
+    "external_id_taken",
+    "partner_sync",
+    "unknown_org_unit",
+    "unknown_partner",
+]

@@ -1,0 +1,390 @@
+"""Documents as the ERP sends them: checked, created or updated with their lines (the header
+and lines of a closed document are read-only), with their totals and the audit events."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from closeout.access.permissions import Perm
+from closeout.access.services import require, user_has_perm
+from closeout.audit.models import AuditAction
+from closeout.audit.services import AuditEntry, audit_append
+from closeout.core.companies import company_of
+from closeout.core.errors import (
+    DocumentLocked,
+    InvalidInput,
+    PermissionDenied,
+    StaleVersion,
+)
+from closeout.core.inputs import Column, check_fits, check_length, max_length_of
+from closeout.core.models import Company, Item, OrgUnit, Partner
+from closeout.core.money import round_amount
+from closeout.documents.entries import document_entry
+from closeout.documents.lookup import document_lock, locked_message
+from closeout.documents.models import (
+    BusinessEvent,
+    CloseState,
+    Document,
+    Line,
+)
+from closeout.documents.types import spec_for
+
+
+@dataclass(frozen=True)
+class LineInput:
+    line_no: int
+    planned_qty: Decimal
+    unit_price: Decimal
+    item: Item | None = None
+    description: str = ""
+    unit: str = "EA"
+    planned_amount: Decimal | None = None
+
+
+_LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "planned_amount")
+
+
+def column_of(model: type[Document] | type[Line] | type[BusinessEvent], name: str) -> Column:
+    return Column.of(model._meta.get_field(name))  # type: ignore[arg-type]
+
+
+# The sizes of the numeric columns numbers are checked against before they are written.
+QTY_COLUMN = column_of(Line, "planned_qty")
+
+
+PRICE_COLUMN = column_of(Line, "unit_price")
+
+
+AMOUNT_COLUMN = column_of(Line, "planned_amount")
+
+
+RATE_COLUMN = column_of(Document, "exchange_rate")
+
+
+TOTAL_COLUMN = column_of(Document, "total_amount")
+
+
+COMPANY_TOTAL_COLUMN = column_of(Document, "total_amount_company")
+
+
+def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
+    if data.line_no <= 0:
+        raise InvalidInput(
+            f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"}
+        )
+    if data.planned_qty < 0 or data.unit_price < 0:
+        raise InvalidInput(
+            f"line {data.line_no}: planned quantity and unit price must not be negative",
+            details={"field": "planned_qty", "line_no": data.line_no},
+        )
+    where = f"line {data.line_no} "
+    check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
+    check_fits(data.unit_price, PRICE_COLUMN, field="unit_price", what=where + "unit_price")
+    amount = data.planned_amount
+    if amount is None:
+        product = data.planned_qty * data.unit_price
+        check_fits(
+            product,
+            AMOUNT_COLUMN,
+            field="planned_qty",
+            what=f"{where}planned_qty × unit_price = {product:f}",
+            rounded=True,
+        )
+        amount = round_amount(product, currency)
+    else:
+        check_fits(amount, AMOUNT_COLUMN, field="planned_amount", what=where + "planned_amount")
+    return {
+        "item_id": data.item.pk if data.item else None,
+        "description": data.description,
+        "unit": data.unit,
+        "unit_price": data.unit_price,
+        "planned_qty": data.planned_qty,
+        "planned_amount": amount,
+    }
+
+
+def document_checked(
+    *,
+    number: str,
+    source_system: str,
+    external_id: str,
+    exchange_rate: Decimal,
+    line_nos: list[int],
+) -> None:
+    """The checks of a document's own values before anything is looked up or written."""
+    if not number.strip():
+        raise InvalidInput("document number is empty", details={"field": "number"})
+    for name, value in (
+        ("number", number),
+        ("source_system", source_system),
+        ("external_id", external_id),
+    ):
+        check_length(value, field=name, max_length=max_length_of(Document, name))
+    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
+    seen: set[int] = set()
+    for line_no in line_nos:
+        if line_no in seen:
+            raise InvalidInput(
+                f"{number}: line {line_no} appears twice", details={"field": "lines"}
+            )
+        seen.add(line_no)
+
+
+def document_upsert(
+    *,
+    actor: AbstractBaseUser | None,
+    doc_type: str,
+    number: str,
+    org_unit: OrgUnit,
+    document_date: date,
+    lines: list[LineInput],
+    partner: Partner | None = None,
+    expected_date: date | None = None,
+    currency: str = "CNY",
+    exchange_rate: Decimal = Decimal(1),
+    source_system: str = "closeout",
+    external_id: str = "",
+    expected_version: int | None = None,
+) -> Document:
+    """Create a document with its lines, or update an open one. A closed document is refused
+    (and the refusal recorded): it must be reopened first (S11). With `expected_version` the
+    change applies only if the document (read under its lock) is still at that version, 0
+    meaning "does not exist yet"."""
+    spec_for(doc_type)
+    if actor is not None:
+        require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
+    document_checked(
+        number=number,
+        source_system=source_system,
+        external_id=external_id,
+        exchange_rate=exchange_rate,
+        line_nos=[line.line_no for line in lines],
+    )
+    refused: Document | None = None
+    company = company_of(org_unit)
+    with transaction.atomic():
+        existing = Document.objects.filter(
+            company=company, doc_type=doc_type, number=number
+        ).first()
+        if existing is not None and actor is not None:
+            _require_sync_existing(actor, existing)
+        current = document_lock(existing.pk).version if existing is not None else 0
+        if expected_version is not None and current != expected_version:
+            raise StaleVersion(
+                f"{doc_type} {number} is at version {current}, not {expected_version}: "
+                "read it again and retry",
+                details={"version": current},
+            )
+        if existing is None:
+            document = _document_create(
+                actor,
+                doc_type=doc_type,
+                number=number,
+                company=company,
+                org_unit=org_unit,
+                document_date=document_date,
+                lines=lines,
+                partner=partner,
+                expected_date=expected_date,
+                currency=currency,
+                exchange_rate=exchange_rate,
+                source_system=source_system,
+                external_id=external_id,
+            )
+            return document
+        document = document_lock(existing.pk)
+        if document.close_state not in (CloseState.OPEN, CloseState.ON_HOLD):
+            refused = document
+        else:
+            _document_update(actor, document, lines, expected_date, partner)
+            return document
+    with transaction.atomic():
+        audit_append(
+            actor=actor,
+            entries=[
+                document_entry(
+                    action=AuditAction.DOCUMENT_CHANGE_REFUSED,
+                    document=refused,
+                    data={"close_state": refused.close_state},
+                    reason="change to a locked document refused",
+                )
+            ],
+        )
+    raise DocumentLocked(locked_message(refused), details={"number": number, "doc_type": doc_type})
+
+
+def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
+    """An update must be allowed where the document is, not only where the caller says it is;
+    the refusal names no unit (the caller may not know where the document lies)."""
+    if user_has_perm(
+        actor, Perm.DOCUMENT_SYNC, org_unit=existing.org_unit, doc_type=existing.doc_type
+    ):
+        return
+    who = actor.get_username()
+    raise PermissionDenied(
+        f"{who} lacks permission '{Perm.DOCUMENT_SYNC.value}' ({Perm.DOCUMENT_SYNC.label}) "
+        f"for {existing.label}",
+        details={"permission": Perm.DOCUMENT_SYNC.value, "user": who, "org_unit": None},
+    )
+
+
+def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:
+    """The document's totals are stored too: the sum of its lines, and that sum at the rate."""
+    check_fits(total, TOTAL_COLUMN, field="lines", what=f"the total of the lines {total:f}")
+    company = total * exchange_rate
+    check_fits(
+        company,
+        COMPANY_TOTAL_COLUMN,
+        field="exchange_rate",
+        what=f"the total at the rate, {total:f} × {exchange_rate:f} = {company:f},",
+        rounded=True,
+    )
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document and its lines built in memory and checked, not yet saved."""
+
+    document: Document
+    lines: list[Line]
+
+    def created_entry(self) -> AuditEntry:
+        """The audit event of its creation (once saved)."""
+        document = self.document
+        return document_entry(
+            action=AuditAction.DOCUMENT_CREATED,
+            document=document,
+            data={
+                "lines": len(self.lines),
+                "total_amount": document.total_amount,
+                "currency": document.currency,
+            },
+        )
+
+
+def document_new(
+    *,
+    doc_type: str,
+    number: str,
+    company: Company,
+    org_unit: OrgUnit,
+    document_date: date,
+    lines: list[LineInput],
+    partner: Partner | None,
+    expected_date: date | None,
+    currency: str,
+    exchange_rate: Decimal,
+    source_system: str,
+    external_id: str,
+) -> NewDocument:
+    values = [_line_values(line, currency) for line in lines]
+    total = sum((v["planned_amount"] for v in values), Decimal(0))
+    _check_totals(total, exchange_rate)
+    document = Document(
+        doc_type=doc_type,
+        number=number,
+        company=company,
+        org_unit=org_unit,
+        partner=partner,
+        document_date=document_date,
+        expected_date=expected_date,
+        currency=currency,
+        exchange_rate=exchange_rate,
+        total_amount=total,
+        total_amount_company=round_amount(total * exchange_rate, company.base_currency),
+        source_system=source_system,
+        external_id=external_id,
+    )
+    return NewDocument(
+        document,
+        [
+            Line(document=document, line_no=line.line_no, **value)
+            for line, value in zip(lines, values, strict=True)
+        ],
+    )
+
+
+def _document_create(actor: AbstractBaseUser | None, **fields: Any) -> Document:
+    new = document_new(**fields)
+    new.document.save()
+    for line in new.lines:
+        line.document = new.document
+    Line.objects.bulk_create(new.lines)
+    audit_append(actor=actor, entries=[new.created_entry()])
+    return new.document
+
+
+def _document_update(
+    actor: AbstractBaseUser | None,
+    document: Document,
+    lines: list[LineInput],
+    expected_date: date | None,
+    partner: Partner | None,
+) -> None:
+    existing = {line.line_no: line for line in document.lines.all()}
+    changes: dict[str, Any] = {}
+    for data in lines:
+        values = _line_values(data, document.currency)
+        line = existing.get(data.line_no)
+        if line is None:
+            Line.objects.create(document=document, line_no=data.line_no, **values)
+            changes[f"line {data.line_no}"] = {"before": None, "after": values}
+            continue
+        before = {f: getattr(line, f) for f in _LINE_FIELDS}
+        if all(before[f] == values[f] for f in _LINE_FIELDS):
+            continue
+        if line.close_state != CloseState.OPEN:
+            raise DocumentLocked(
+                f"{document.label} line {line.line_no} is {line.close_state}: "
+                "it must be reopened (反结案) before it can change",
+                details={"line_no": line.line_no},
+            )
+        for f, v in values.items():
+            setattr(line, f, v)
+        line.save(update_fields=list(values))
+        changes[f"line {data.line_no}"] = {"before": before, "after": values}
+    if expected_date != document.expected_date:
+        changes["expected_date"] = {"before": document.expected_date, "after": expected_date}
+        document.expected_date = expected_date
+    if partner is not None and partner.pk != document.partner_id:
+        changes["partner"] = {"before": document.partner_id, "after": partner.pk}
+        document.partner = partner
+    if not changes:
+        return
+    total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
+    _check_totals(total, document.exchange_rate)
+    document.total_amount = total
+    document.total_amount_company = round_amount(
+        total * document.exchange_rate, document.company.base_currency
+    )
+    document.version += 1
+    document.save()
+    audit_append(
+        actor=actor,
+        entries=[
+            document_entry(
+                action=AuditAction.DOCUMENT_UPDATED,
+                document=document,
+                data=changes,
+            )
+        ],
+    )
+
+
+__all__ = [
+    "AMOUNT_COLUMN",
+    "COMPANY_TOTAL_COLUMN",
+    "PRICE_COLUMN",
+    "QTY_COLUMN",
+    "RATE_COLUMN",
+    "TOTAL_COLUMN",
+    "LineInput",
+    "NewDocument",
+    "document_checked",
+    "document_new",
+    "document_upsert",
+]
