@@ -14,6 +14,7 @@ from closeout.closing.dimension_services import (
     line_dimension_close,
     line_dimension_reopen,
 )
+from closeout.documents.models import Document
 from closeout.documents.services import document_get, document_get_visible
 
 router = Router(tags=["documents"])
@@ -44,8 +45,8 @@ class DimensionOut(Schema):
     released_qty: str
 
 
-def _out(result: DimensionResult, doc_type: str, number: str, response: HttpResponse) -> Any:
-    document = document_get(doc_type, number)
+def _out(result: DimensionResult, document: Document, response: HttpResponse) -> Any:
+    document = document_get(document.doc_type, document.number, company=document.company.code)
     response["ETag"] = etag(document.version)
     return DimensionOut(
         document=present.document_summary(document),
@@ -67,8 +68,9 @@ def dimension_close(
     number: str,
     payload: DimensionCloseIn,
     response: HttpResponse,
+    company: str = "",
 ) -> Any:
-    document = document_get_visible(caller(request), doc_type, number)
+    document = document_get_visible(caller(request), doc_type, number, company=company)
     result = line_dimension_close(
         actor=caller(request),
         document=document,
@@ -78,7 +80,7 @@ def dimension_close(
         line_nos=payload.line_nos,
         expected_version=if_match_version(request),
     )
-    return _out(result, doc_type, number, response)
+    return _out(result, document, response)
 
 
 @router.post(
@@ -92,8 +94,9 @@ def dimension_reopen(
     number: str,
     payload: DimensionReopenIn,
     response: HttpResponse,
+    company: str = "",
 ) -> Any:
-    document = document_get_visible(caller(request), doc_type, number)
+    document = document_get_visible(caller(request), doc_type, number, company=company)
     result = line_dimension_reopen(
         actor=caller(request),
         document=document,
@@ -103,4 +106,4 @@ def dimension_reopen(
         line_nos=payload.line_nos,
         expected_version=if_match_version(request),
     )
-    return _out(result, doc_type, number, response)
+    return _out(result, document, response)
