@@ -180,15 +180,8 @@ class GroupForm(forms.Form):
         max_length=3,
         error_messages={"invalid": _("A 3-letter currency code such as CNY.")},
     )
-    rates = forms.ChoiceField(label=_("Rate table"))
+    rates = forms.CharField(label=_("Rate table"), max_length=40)
     as_of = date_field(_("Rates on"))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        rates = self.fields["rates"]
-        assert isinstance(rates, forms.ChoiceField)  # noqa: S101
-        tables = ExchangeRate.objects.values_list("table", flat=True).distinct().order_by("table")
-        rates.choices = [(table, table) for table in tables]
 
 
 @login_required
@@ -212,6 +205,13 @@ def group_view(request: HttpRequest) -> HttpResponseBase:
     return render(
         request,
         "web/group.html",
-        {"form": form, "report": report, "help": "reports"},
+        {
+            "form": form,
+            "report": report,
+            "tables": ExchangeRate.objects.values_list("table", flat=True)
+            .distinct()
+            .order_by("table"),
+            "help": "reports",
+        },
         status=400 if form.errors else 200,
     )
