@@ -12,15 +12,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from closeout.access.companies import company_create
 from closeout.access.models import Role
 from closeout.access.services import grant_create
 from closeout.api.services import api_token_create
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.core.models import Company, ExchangeRate
-from closeout.core.services import org_unit_create
 from closeout.reports.group import exchange_rate_set
 from tests.api.conftest import Api
+from tests.companies.conftest import two_companies
 from tests.factories import PO, complete, make_document, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -39,10 +38,7 @@ def _api(user: User) -> Api:
 
 @pytest.fixture
 def world() -> dict[str, Any]:
-    cn = company_create(actor=None, code="CN01", name="上海公司", currency="CNY")
-    us = company_create(actor=None, code="US01", name="Seattle Inc.", currency="USD")
-    cn_dept = org_unit_create(code="CN01-P", name="采购", parent=cn.unit)
-    us_dept = org_unit_create(code="US01-P", name="Purchasing", parent=us.unit)
+    cn, us, cn_dept, us_dept = two_companies()
     complete(make_document(PO, cn_dept, ((10, 5),), number="PO-1"))  # 50 CNY
     make_document(PO, us_dept, ((3, 10),), number="PO-1")  # 30 USD
     exchange_rate_set(
