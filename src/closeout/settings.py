@@ -257,6 +257,9 @@ CLOSEOUT_AUDIT_CHECKPOINTS = Path(
 
 # Company (functional) currency: document amounts are also kept converted into it.
 CLOSEOUT_COMPANY_CURRENCY = os.environ.get("CLOSEOUT_COMPANY_CURRENCY", "CNY")
+# The rate table (core.ExchangeRate) a document in another currency than its company's base
+# currency takes its rate from, at its document date, when the ERP sends no rate.
+CLOSEOUT_BOOK_RATE_TABLE = os.environ.get("CLOSEOUT_BOOK_RATE_TABLE", "BOOK")
 
 # E-mail (S10): SMTP when EMAIL_HOST is set, otherwise each mail is written as a file under
 # var/mail (the embedded default has no mail server; the files show what would be sent).

@@ -589,6 +589,13 @@ EXPECTED: dict[str, Entry] = {
     "GET /api/reports/kpis": Entry(
         _plain(), lambda d, p, s: "report.view" in p.perms, sides=None, listing=True
     ),
+    # The group view: only the companies and documents of the caller's report grants.
+    "GET /api/reports/group": Entry(
+        _plain(query={"currency": "CNY", "rates": "G"}),
+        lambda d, p, s: "report.view" in p.perms,
+        sides=None,
+        listing=True,
+    ),
     "GET /api/diagnostics": Entry(
         _plain(), lambda d, p, s: "report.view" in p.perms, sides=None, listing=True
     ),
@@ -963,6 +970,12 @@ PAGES: dict[str, Page] = {
     ),
     "reports": Page(
         lambda d, s: reverse("web:reports"),
+        lambda d, p, s: "report.view" in p.perms,
+        sides=None,
+        listing=True,
+    ),
+    "group view": Page(
+        lambda d, s: reverse("web:group") + "?currency=CNY&rates=G",
         lambda d, p, s: "report.view" in p.perms,
         sides=None,
         listing=True,

@@ -61,10 +61,15 @@ def test_the_group_view_converts_at_the_rate_table_and_names_the_rates(group: No
     assert report.rates_used == ["G26 2026-01-01 1 USD = 7.00000000 CNY"]
     later = group_report(actor=analyst, currency="CNY", table="G26", as_of=date(2026, 8, 1))
     assert {c.code: c.group_total for c in later.companies}["US01"] == Decimal("237.60")
-    with pytest.raises(InvalidInput, match="no rate from USD to CNY on or before 2025-12-31"):
-        group_report(actor=analyst, currency="CNY", table="G26", as_of=date(2025, 12, 31))
-    with pytest.raises(InvalidInput, match="rate table 'NONE'"):
-        group_report(actor=analyst, currency="CNY", table="NONE", as_of=date(2026, 3, 31))
+    # A missing rate leaves the company out of the group totals and is named, not fatal.
+    early = group_report(actor=analyst, currency="CNY", table="G26", as_of=date(2025, 12, 31))
+    assert early.rates_missing == ["USD→CNY"] and not early.complete
+    assert {c.code: c.rate for c in early.companies} == {"CN01": Decimal(1), "US01": None}
+    assert early.total == Decimal(50) and early.rates_used == []
+    none = group_report(actor=analyst, currency="CNY", table="NONE", as_of=date(2026, 3, 31))
+    assert none.rates_missing == ["USD→CNY"]
+    with pytest.raises(InvalidInput, match="not a 3-letter code"):
+        group_report(actor=analyst, currency="cny", table="G26")
 
 
 def test_a_viewer_of_one_company_sees_that_company_only(group: None) -> None:

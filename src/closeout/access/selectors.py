@@ -111,6 +111,19 @@ def holds_company_wide(user: AbstractBaseUser, perm: str) -> bool:
     return bool(roots) and roots <= covered
 
 
+def holds_unit_wide(user: AbstractBaseUser, perm: str, unit: OrgUnit) -> bool:
+    """Whether `user` holds `perm` now over `unit` (granted on it or an ancestor) for every
+    document type: what one company's whole data (its evidence pack) needs."""
+    if not user.is_active:
+        return False
+    return any(
+        unit.path.startswith(grant.org_unit.path)
+        and not grant.doc_types
+        and perm in grant.role.all_permissions()
+        for grant in grants_of(user)
+    )
+
+
 def user_by_name(username: str) -> AbstractBaseUser:
     """The user named `username`, active or not (account commands act on inactive ones too)."""
     user = get_user_model().objects.filter(username=username).first()

@@ -72,6 +72,25 @@ def require_company_wide(user: AbstractBaseUser | None, perm: Perm | str, *, wha
     )
 
 
+def require_unit_wide(
+    user: AbstractBaseUser | None, perm: Perm | str, unit: OrgUnit, *, what: str
+) -> None:
+    """As `require_company_wide`, for one company (or unit): `perm` over `unit` (a grant on it
+    or above it) for every document type."""
+    from closeout.access.selectors import holds_unit_wide
+
+    require(user, perm, org_unit=unit, what=what)
+    assert user is not None  # noqa: S101 (require refused None)
+    if holds_unit_wide(user, str(perm), unit):
+        return
+    who = user.get_username()
+    raise PermissionDenied(
+        f"{what} covers the whole of {unit.code}: it needs '{perm}' over it for every "
+        f"document type, and {who} holds it only over part of it",
+        details={"permission": str(perm), "user": who, "org_unit": unit.code, "rule": "unit_wide"},
+    )
+
+
 def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
     from closeout.access.models import PermissionConflict
     from closeout.access.selectors import user_permissions

@@ -208,7 +208,9 @@ class DocumentIn(In):
     expected_date: Day | None = None
     partner: Annotated[str, StringConstraints(max_length=40)] = ""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    exchange_rate: ExchangeRate = "1"
+    # Without it: 1 in the company's base currency, else the book rate table's rate of the
+    # document date (CLOSEOUT_BOOK_RATE_TABLE); a missing rate is refused.
+    exchange_rate: ExchangeRate | None = None
     source_system: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "closeout"
     external_id: Annotated[str, StringConstraints(max_length=100)] = ""
     lines: list[LineIn] = Field(max_length=5000)
@@ -222,6 +224,8 @@ class DocumentIn(In):
             raise refusal(
                 type(self).__name__, ("lines",), f"the total of the lines {total:f} {problem}"
             )
+        if self.exchange_rate is None:
+            return self
         company = total * Decimal(self.exchange_rate)
         problem = fit_problem(company, COMPANY_TOTAL_COLUMN, rounded=True)
         if problem:
@@ -329,6 +333,8 @@ class DocumentSummary(Schema):
     id: int
     doc_type: str
     number: str
+    # The company code (公司): numbers are unique per company and type.
+    company: str
     org_unit: str
     partner: str | None
     document_date: date
@@ -452,6 +458,8 @@ class DocumentResultOut(Schema):
     index: int
     doc_type: str | None
     number: str | None
+    # The company code of a created or updated document (its org unit's company).
+    company: str | None = None
     outcome: Literal["created", "updated", "rejected"]
     version: int | None = None
     reason: str = ""
@@ -514,6 +522,7 @@ class RequestOut(Schema):
     action: str
     doc_type: str
     number: str
+    company: str
     state: str
     reason_code: str
     remark: str
@@ -751,6 +760,36 @@ class KpiReportOut(Schema):
     doc_type: str
     org_unit: str
     tables: list[KpiTableOut]
+
+
+class GroupCompanyOut(Schema):
+    code: str
+    name: str
+    base_currency: str
+    documents: int
+    open_documents: int
+    # In the company's base currency.
+    total: str
+    released: str
+    # 1 base currency = rate group currency; null when the rate table lacks it (the company
+    # is then left out of the group totals, and its pair is in rates_missing).
+    rate: str | None
+    group_total: str | None
+    group_released: str | None
+
+
+class GroupReportOut(Schema):
+    """The group view (集团汇总): per company the caller may see in reports, totals in its base
+    currency and converted to `currency` at rate table `rates` on `as_of`."""
+
+    currency: str
+    rates: str
+    as_of: date
+    companies: list[GroupCompanyOut]
+    total: str
+    released: str
+    rates_used: list[str]
+    rates_missing: list[str]
 
 
 class DiagnosticCheckOut(Schema):

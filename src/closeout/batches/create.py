@@ -27,13 +27,13 @@ from closeout.closing.services import (
     reason_get,
     remark_check,
 )
-from closeout.core.sql import ids_param
 from closeout.core.errors import (
     CompanyAmbiguous,
     InvalidInput,
     NotFound,
     PermissionDenied,
 )
+from closeout.core.sql import ids_param
 from closeout.documents.models import Document
 from closeout.documents.types import spec_for
 

@@ -33,8 +33,8 @@ from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
 from closeout.closing.services import AUTO_REASON, close_documents_bulk
 from closeout.closing.types import close_spec_for
 from closeout.core.metrics import observe_sweep
-from closeout.core.sql import ids_param
 from closeout.core.notice_kinds import NoticeKind
+from closeout.core.sql import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.documents.types import DocTypeSpec, all_specs, spec_for
 

@@ -4,11 +4,12 @@ always a company, so every unit has one. One lookup per concept: `company_get` b
 `company_of` for a unit."""
 
 import zoneinfo
+from datetime import date
 
 from django.conf import settings
 
 from closeout.core.errors import InvalidInput, NotFound
-from closeout.core.models import Company, OrgUnit
+from closeout.core.models import Company, ExchangeRate, OrgUnit
 
 
 def company_of(unit: OrgUnit) -> Company:
@@ -65,3 +66,21 @@ def check_company_input(code: str, name: str, currency: str, time_zone: str, mon
             f"company {code}: fiscal year start month must be 1 to 12",
             details={"field": "fiscal_year_start_month"},
         )
+
+
+def rate_in_force(table: str, currency: str, to_currency: str, day: date) -> ExchangeRate | None:
+    """The rate table's rate for the pair in force on `day`: its latest rate from that day or
+    before (None when the table has none)."""
+    return (
+        ExchangeRate.objects.filter(
+            table=table, currency=currency, to_currency=to_currency, day__lte=day
+        )
+        .order_by("-day")
+        .first()
+    )
+
+
+def book_rate_table() -> str:
+    """The rate table documents take their rate from when the ERP sends none
+    (CLOSEOUT_BOOK_RATE_TABLE, default BOOK)."""
+    return str(getattr(settings, "CLOSEOUT_BOOK_RATE_TABLE", "BOOK"))

@@ -48,6 +48,7 @@ from closeout.documents.upsert import (
     NewDocument,
     document_checked,
     document_new,
+    document_rate,
     document_upsert,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "document_missing",
     "document_new",
     "document_pick_from",
+    "document_rate",
     "document_require_visible",
     "document_sync",
     "document_touched",

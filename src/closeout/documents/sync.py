@@ -131,7 +131,7 @@ def document_sync(
     partner: str = "",
     expected_date: date | None = None,
     currency: str = "CNY",
-    exchange_rate: Decimal = Decimal(1),
+    exchange_rate: Decimal | None = None,
     source_system: str = "closeout",
     external_id: str = "",
     if_match: int | None = None,

@@ -28,6 +28,7 @@ from closeout.documents.services import (
     NewDocument,
     document_checked,
     document_new,
+    document_rate,
     document_sync,
     documents_numbered_many,
     external_id_taken,
@@ -47,7 +48,8 @@ class DocumentItem:
     partner: str = ""
     expected_date: date | None = None
     currency: str = "CNY"
-    exchange_rate: Decimal = Decimal(1)
+    # None: the book rate of the document date (documents.services.document_rate).
+    exchange_rate: Decimal | None = None
     source_system: str = "closeout"
     external_id: str = ""
 
@@ -69,6 +71,7 @@ class _Known:
     items: dict[str, Item] = field(default_factory=dict)
     taken: dict[tuple[str, str], Document] = field(default_factory=dict)
     allowed: dict[tuple[int, str], bool] = field(default_factory=dict)
+    rates: dict[tuple[int, str, date], Decimal] = field(default_factory=dict)
 
 
 def documents_sync_many(
@@ -200,17 +203,27 @@ def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDoc
         exchange_rate=item.exchange_rate,
         line_nos=[line.line_no for line in item.lines],
     )
+    company = company_of(unit)
+    rate = document_rate(
+        company,
+        currency=item.currency,
+        day=item.document_date,
+        given=item.exchange_rate,
+        doc_type=item.doc_type,
+        number=item.number,
+        cache=known.rates,
+    )
     new = document_new(
         doc_type=item.doc_type,
         number=item.number,
-        company=company_of(unit),
+        company=company,
         org_unit=unit,
         document_date=item.document_date,
         lines=[_line_input(line, known) for line in item.lines],
         partner=partner,
         expected_date=item.expected_date,
         currency=item.currency,
-        exchange_rate=item.exchange_rate,
+        exchange_rate=rate,
         source_system=item.source_system,
         external_id=item.external_id,
     )

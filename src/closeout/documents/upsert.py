@@ -8,13 +8,15 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
-from closeout.core.companies import company_of
+from closeout.core.companies import book_rate_table, company_of, rate_in_force
 from closeout.core.errors import (
+    Bilingual,
     DocumentLocked,
     InvalidInput,
     PermissionDenied,
@@ -24,7 +26,7 @@ from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.core.money import round_amount
 from closeout.documents.entries import document_entry
-from closeout.documents.lookup import document_lock, locked_message
+from closeout.documents.lookup import _type_words, document_lock, locked_message
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -112,7 +114,7 @@ def document_checked(
     number: str,
     source_system: str,
     external_id: str,
-    exchange_rate: Decimal,
+    exchange_rate: Decimal | None,
     line_nos: list[int],
 ) -> None:
     """The checks of a document's own values before anything is looked up or written."""
@@ -124,7 +126,8 @@ def document_checked(
         ("external_id", external_id),
     ):
         check_length(value, field=name, max_length=max_length_of(Document, name))
-    check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
+    if exchange_rate is not None:
+        check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
     seen: set[int] = set()
     for line_no in line_nos:
         if line_no in seen:
@@ -145,7 +148,7 @@ def document_upsert(
     partner: Partner | None = None,
     expected_date: date | None = None,
     currency: str = "CNY",
-    exchange_rate: Decimal = Decimal(1),
+    exchange_rate: Decimal | None = None,
     source_system: str = "closeout",
     external_id: str = "",
     expected_version: int | None = None,
@@ -153,7 +156,8 @@ def document_upsert(
     """Create a document with its lines, or update an open one. A closed document is refused
     (and the refusal recorded): it must be reopened first (S11). With `expected_version` the
     change applies only if the document (read under its lock) is still at that version, 0
-    meaning "does not exist yet"."""
+    meaning "does not exist yet". Without `exchange_rate` a new document takes the book rate
+    of its document date (`document_rate`)."""
     spec_for(doc_type)
     if actor is not None:
         require(actor, Perm.DOCUMENT_SYNC, org_unit=org_unit, doc_type=doc_type, what=number)
@@ -191,7 +195,14 @@ def document_upsert(
                 partner=partner,
                 expected_date=expected_date,
                 currency=currency,
-                exchange_rate=exchange_rate,
+                exchange_rate=document_rate(
+                    company,
+                    currency=currency,
+                    day=document_date,
+                    given=exchange_rate,
+                    doc_type=doc_type,
+                    number=number,
+                ),
                 source_system=source_system,
                 external_id=external_id,
             )
@@ -230,6 +241,63 @@ def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
         f"for {existing.label}",
         details={"permission": Perm.DOCUMENT_SYNC.value, "user": who, "org_unit": None},
     )
+
+
+def document_rate(
+    company: Company,
+    *,
+    currency: str,
+    day: date,
+    given: Decimal | None,
+    doc_type: str,
+    number: str,
+    cache: dict[tuple[int, str, date], Decimal] | None = None,
+) -> Decimal:
+    """The exchange rate a new document is stored with: the one the ERP sent; without one, 1
+    in the company's base currency, else the book rate table's rate in force on the document
+    date. None there: refused, naming the document, the currency and the date."""
+    if given is not None:
+        return given
+    if currency == company.base_currency:
+        return Decimal(1)
+    key = (company.pk, currency, day)
+    if cache is not None and key in cache:
+        return cache[key]
+    table = book_rate_table()
+    found = rate_in_force(table, currency, company.base_currency, day)
+    if found is None:
+        raise InvalidInput(
+            gettext_noop(
+                "%(document)s is in %(currency)s, not in the base currency %(base)s of company "
+                "%(company)s, and came without an exchange rate; rate table %(table)s has no "
+                "rate from %(currency)s to %(base)s on or before %(day)s: send exchange_rate "
+                "or add the rate (closeout company rate %(table)s)"
+            ),
+            params={
+                "document": _document_words(doc_type, number),
+                "currency": currency,
+                "base": company.base_currency,
+                "company": company.code,
+                "table": table,
+                "day": day.isoformat(),
+            },
+            details={
+                "field": "exchange_rate",
+                "doc_type": doc_type,
+                "number": number,
+                "currency": currency,
+                "document_date": day.isoformat(),
+                "rate_table": table,
+            },
+        )
+    if cache is not None:
+        cache[key] = found.rate
+    return found.rate
+
+
+def _document_words(doc_type: str, number: str) -> Bilingual:
+    words = _type_words(doc_type)
+    return Bilingual(f"{words.en} {number}", f"{words.zh} {number}")
 
 
 def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:

@@ -37,7 +37,7 @@ from django.http import HttpResponseBase
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require, require_company_wide
+from closeout.access.services import require, require_company_wide, require_unit_wide
 from closeout.audit.keys import AuditKeyUnknown
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditObject
 from closeout.audit.services import (
@@ -56,6 +56,7 @@ from closeout.closing.transitions import documents_state_set, lines_state_set
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import file_download
 from closeout.core.inputs import check_ascii_digits, check_date
+from closeout.core.models import Company
 from closeout.core.sql import ids_param
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 from closeout.documents.types import all_specs, spec_for
@@ -422,10 +423,11 @@ def _csv_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterato
         yield buffer.getvalue()
 
 
-def _pack_documents(period: Period) -> QuerySet[Document]:
-    return Document.objects.filter(
+def _pack_documents(period: Period, company: Company | None = None) -> QuerySet[Document]:
+    found = Document.objects.filter(
         close_state__in=PACK_STATES, close_date__gte=period.start, close_date__lte=period.end
     )
+    return found if company is None else found.filter(company=company)
 
 
 def _chunked(values: list[str], size: int = 1000) -> Iterator[list[str]]:
@@ -450,7 +452,23 @@ def audit_event_json(event: AuditEvent) -> dict[str, Any]:
     return {**canonical_payload(event), "hash": event.hash}
 
 
-def _segment(first: int | None, last: int, chunk: int = 5000) -> Iterator[str]:
+def redacted_event_json(event: AuditEvent) -> dict[str, Any]:
+    """An event of a company pack that is not about the company's documents: only what links
+    the chain (sequence, hashes, key id), none of its content."""
+    return {
+        "seq": event.seq,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "key_id": event.key_id,
+        "redacted": True,
+    }
+
+
+def _segment(
+    first: int | None, last: int, shown: set[str] | None = None, chunk: int = 5000
+) -> Iterator[str]:
+    """The chain from `first` to `last`; with `shown` (document ids of a company pack), the
+    events about other objects are redacted to their links."""
     if first is None:
         return
     after = first - 1
@@ -459,7 +477,11 @@ def _segment(first: int | None, last: int, chunk: int = 5000) -> Iterator[str]:
         if not rows:
             return
         for event in rows:
-            yield json.dumps(audit_event_json(event), ensure_ascii=False, sort_keys=True) + "\n"
+            whole = shown is None or (
+                event.object_type == AuditObject.DOCUMENT and str(event.object_id) in shown
+            )
+            line = audit_event_json(event) if whole else redacted_event_json(event)
+            yield json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
         after = rows[-1].seq
 
 
@@ -472,13 +494,22 @@ class PackResult:
 
 
 def archive_pack_export(
-    *, actor: AbstractBaseUser, period: Period, out: Path | IO[bytes]
+    *,
+    actor: AbstractBaseUser,
+    period: Period,
+    out: Path | IO[bytes],
+    company: Company | None = None,
 ) -> PackResult:
     """Write the evidence pack of a period to `out` (a .zip path, a directory path, or a
-    binary file object for a zip) and record the export in the audit chain."""
-    # A pack's audit.jsonl is a contiguous segment of the whole chain (that is how it is
-    # verified), so it holds every unit's events: company-wide auditors only.
-    require_company_wide(actor, Perm.AUDIT_VIEW, what=f"the evidence pack of {period.label}")
+    binary file object for a zip) and record the export in the audit chain. With `company`,
+    only that company's documents, and of the chain segment only the events about them in
+    full (the others reduced to their links, so the segment still verifies)."""
+    what = f"the evidence pack of {period.label}"
+    if company is None:
+        # A whole pack's audit.jsonl holds every unit's events: company-wide auditors only.
+        require_company_wide(actor, Perm.AUDIT_VIEW, what=what)
+    else:
+        require_unit_wide(actor, Perm.AUDIT_VIEW, company.unit, what=f"{what} of {company.code}")
     created_at = timezone.now()
     outermost = not connection.in_atomic_block
     sink = _PackSink(out)
@@ -488,7 +519,7 @@ def archive_pack_export(
                 # One consistent view of documents and chain for the whole export.
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            files, audit = _write_pack_files(sink, period)
+            files, audit = _write_pack_files(sink, period, company)
         manifest = {
             "format": PACK_FORMAT,
             "period": {
@@ -496,7 +527,9 @@ def archive_pack_export(
                 "from": period.start.isoformat(),
                 "to": period.end.isoformat(),
             },
-            "selection": "documents archived or closed whose close date lies in the period",
+            "selection": "documents archived or closed whose close date lies in the period"
+            + (f", of company {company.code}" if company is not None else ""),
+            "company": company.code if company is not None else None,
             "created_at": created_at.astimezone(UTC).isoformat(),
             "created_by": actor.get_username(),
             "files": files,
@@ -523,27 +556,32 @@ def archive_pack_export(
                 "manifest_sha256": manifest_sha256,
                 "chain_head": manifest["chain_head"],
                 "rows": {name: files[name]["rows"] for name in PACK_FILES},
+                "company": manifest["company"],
             },
         )
     return PackResult(period, manifest, manifest_sha256, event)
 
 
-def archive_pack_download(*, actor: AbstractBaseUser, period: Period) -> HttpResponseBase:
-    """The evidence pack of a period as a .zip download (the archive page and the API)."""
+def archive_pack_download(
+    *, actor: AbstractBaseUser, period: Period, company: Company | None = None
+) -> HttpResponseBase:
+    """The evidence pack of a period (of one company, or all) as a .zip download (the archive
+    page and the API)."""
+    prefix = f"closeout-evidence-{company.code}-" if company is not None else "closeout-evidence-"
     return file_download(
-        lambda out: archive_pack_export(actor=actor, period=period, out=out),
-        filename=f"closeout-evidence-{period.label.replace('..', '_')}.zip",
+        lambda out: archive_pack_export(actor=actor, period=period, out=out, company=company),
+        filename=f"{prefix}{period.label.replace('..', '_')}.zip",
         content_type="application/zip",
     )
 
 
 def _write_pack_files(
-    sink: _PackSink, period: Period
+    sink: _PackSink, period: Period, company: Company | None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     head = AuditChainHead.objects.get(pk=1)
-    documents = _pack_documents(period).order_by("pk")
+    documents = _pack_documents(period, company).order_by("pk")
     ids = list(documents.values_list("pk", flat=True))
-    in_pack = _pack_documents(period).values("pk")
+    in_pack = _pack_documents(period, company).values("pk")
     tables: list[tuple[str, Sequence[str], QuerySet[Any]]] = [
         ("documents.csv", DOCUMENT_COLUMNS, documents),
         (
@@ -563,7 +601,8 @@ def _write_pack_files(
         files[name] = _write_member(sink, name, _csv_lines(columns, rows))
         files[name]["rows"] -= 1  # the header line
     first = _first_seq(ids)
-    files["audit.jsonl"] = _write_member(sink, "audit.jsonl", _segment(first, head.last_seq))
+    shown = {str(i) for i in ids} if company is not None else None
+    files["audit.jsonl"] = _write_member(sink, "audit.jsonl", _segment(first, head.last_seq, shown))
     document_events = sum(
         AuditEvent.objects.filter(object_type=AuditObject.DOCUMENT, object_id__in=part).count()
         for part in _chunked([str(i) for i in ids])
@@ -692,6 +731,18 @@ def _event_from(line: dict[str, Any]) -> AuditEvent:
     )
 
 
+def _redacted_from(line: dict[str, Any]) -> AuditEvent:
+    for name in ("prev_hash", "hash"):
+        if not _is_sha256(line[name]) and line[name] != "":
+            raise ValueError(f"{name} is not a SHA-256")
+    return AuditEvent(
+        seq=int(line["seq"]),
+        key_id=str(line.get("key_id", "")),
+        prev_hash=line["prev_hash"],
+        hash=line["hash"],
+    )
+
+
 def _check_chain(raw: bytes, manifest: dict[str, Any], verdict: PackVerdict) -> None:
     """Every event's hash recomputed with the audit chain's own function, the links between
     them, no gap in the sequence, and the last one being the head the manifest names."""
@@ -703,9 +754,20 @@ def _check_chain(raw: bytes, manifest: dict[str, Any], verdict: PackVerdict) -> 
     except UnicodeDecodeError:
         verdict.add("event_edited", "audit.jsonl is not UTF-8 text")
         return
+    # Only a company pack may reduce other objects' events to their links.
+    redacting = bool(manifest.get("company"))
+    shown = 0
     for number, row in enumerate(text.splitlines(), start=1):
         try:
-            event = _event_from(json.loads(row))
+            line = json.loads(row)
+            redacted = isinstance(line, dict) and line.get("redacted") is True
+            if redacted and not redacting:
+                verdict.add(
+                    "event_edited",
+                    f"audit.jsonl line {number}: a redacted event in a pack of every company",
+                )
+                return
+            event = _redacted_from(line) if redacted else _event_from(line)
         except (ValueError, KeyError, TypeError) as exc:
             verdict.add("event_edited", f"audit.jsonl line {number} is not an audit event ({exc})")
             return
@@ -731,7 +793,8 @@ def _check_chain(raw: bytes, manifest: dict[str, Any], verdict: PackVerdict) -> 
             )
             return
         try:
-            sealed = event_hash(event) == event.hash
+            # A redacted event's content is not in the pack: its links are checked below.
+            sealed = redacted or event_hash(event) == event.hash
         except AuditKeyUnknown as exc:
             verdict.add("key_unknown", f"audit.jsonl: event #{event.seq}: {exc.message}")
             return
@@ -749,7 +812,16 @@ def _check_chain(raw: bytes, manifest: dict[str, Any], verdict: PackVerdict) -> 
             )
             return
         verdict.events_checked += 1
+        shown += 0 if redacted else 1
         prev, expected = event, event.seq + 1
+    if redacting and shown != manifest["audit"].get("document_events"):
+        verdict.add(
+            "event_removed",
+            f"audit.jsonl shows {shown} events in full, the manifest announces "
+            f"{manifest['audit'].get('document_events')} about the pack's documents: events "
+            "about them were redacted or removed",
+        )
+        return
     if manifest["audit"].get("first_seq") is None:
         if prev is not None:
             verdict.add("event_edited", "audit.jsonl holds events the manifest does not announce")

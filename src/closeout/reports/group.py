@@ -11,9 +11,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
+from closeout.access.services import require
+from closeout.core.companies import rate_in_force
 from closeout.core.errors import InvalidInput
 from closeout.core.models import Company, ExchangeRate
 from closeout.core.money import round_amount
@@ -31,9 +35,11 @@ class CompanyFigures:
     open_documents: int
     total: Decimal  # in the base currency
     released: Decimal  # in the base currency
-    rate: Decimal  # 1 base currency = rate group currency
-    group_total: Decimal
-    group_released: Decimal
+    # 1 base currency = rate group currency; None when the rate table has no rate for it (the
+    # company is then left out of the group totals and named among the missing rates).
+    rate: Decimal | None
+    group_total: Decimal | None
+    group_released: Decimal | None
 
 
 @dataclass
@@ -43,40 +49,38 @@ class GroupReport:
     as_of: date
     companies: list[CompanyFigures] = field(default_factory=list)
     rates_used: list[str] = field(default_factory=list)
+    # "USD→CNY": pairs the table has no rate for on or before `as_of`.
+    rates_missing: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> Decimal:
-        return sum((c.group_total for c in self.companies), Decimal(0))
+        return sum((c.group_total or Decimal(0) for c in self.companies), Decimal(0))
 
     @property
     def released(self) -> Decimal:
-        return sum((c.group_released for c in self.companies), Decimal(0))
+        return sum((c.group_released or Decimal(0) for c in self.companies), Decimal(0))
 
-
-def rate_on(table: str, currency: str, to_currency: str, day: date) -> ExchangeRate:
-    """The table's rate for the pair in force on `day` (its latest rate from that day or
-    before); InvalidInput naming what is missing."""
-    found = (
-        ExchangeRate.objects.filter(
-            table=table, currency=currency, to_currency=to_currency, day__lte=day
-        )
-        .order_by("-day")
-        .first()
-    )
-    if found is None:
-        raise InvalidInput(
-            f"rate table '{table}' has no rate from {currency} to {to_currency} on or before "
-            f"{day}: add one (closeout company rate)",
-            details={"field": "rates", "currency": currency, "to_currency": to_currency},
-        )
-    return found
+    @property
+    def complete(self) -> bool:
+        """Every company converted: the group totals cover them all."""
+        return not self.rates_missing
 
 
 def group_report(
     *, actor: AbstractBaseUser, currency: str, table: str, as_of: date | None = None
 ) -> GroupReport:
     """Per company the viewer may see: documents, open documents, total and released value in
-    base currency and in `currency` at `table`'s rate on `as_of` (default today)."""
+    base currency and in `currency` at `table`'s rate on `as_of` (default today). A company
+    whose rate the table lacks keeps its own figures, is left out of the group totals and
+    its pair is named in `rates_missing`."""
+    require(actor, Perm.REPORT_VIEW, what=str(_("the group view")))
+    check_currency(currency, field="currency")
+    if not table.strip() or len(table) > 40:
+        raise InvalidInput(
+            gettext_noop("the rate table name must be 1 to 40 characters"),
+            params={},
+            details={"field": "rates"},
+        )
     day = as_of or timezone.localdate()
     report = GroupReport(currency=currency, table=table, as_of=day)
     rows = (
@@ -93,11 +97,15 @@ def group_report(
     by_company = {row["company_id"]: row for row in rows}
     for company in Company.objects.select_related("unit").filter(pk__in=by_company):
         row = by_company[company.pk]
-        rate = Decimal(1)
+        rate: Decimal | None = Decimal(1)
         if company.base_currency != currency:
-            used = rate_on(table, company.base_currency, currency, day)
-            rate = used.rate
-            report.rates_used.append(str(used))
+            used = rate_in_force(table, company.base_currency, currency, day)
+            if used is None:
+                rate = None
+                report.rates_missing.append(f"{company.base_currency}→{currency}")
+            else:
+                rate = used.rate
+                report.rates_used.append(str(used))
         base = company.base_currency
         total = round_amount(row["total"] or Decimal(0), base)
         released = round_amount(row["released"] or Decimal(0), base)
@@ -111,13 +119,23 @@ def group_report(
                 total=total,
                 released=released,
                 rate=rate,
-                group_total=round_amount(total * rate, currency),
-                group_released=round_amount(released * rate, currency),
+                group_total=None if rate is None else round_amount(total * rate, currency),
+                group_released=None if rate is None else round_amount(released * rate, currency),
             )
         )
     report.companies.sort(key=lambda c: c.code)
     report.rates_used = sorted(set(report.rates_used))
+    report.rates_missing = sorted(set(report.rates_missing))
     return report
+
+
+def check_currency(code: str, *, field: str) -> None:
+    if len(code) != 3 or not code.isalpha() or not code.isupper():
+        raise InvalidInput(
+            gettext_noop("%(field)s '%(code)s' is not a 3-letter code such as CNY"),
+            params={"field": field, "code": code},
+            details={"field": field},
+        )
 
 
 def exchange_rate_set(
@@ -138,10 +156,7 @@ def exchange_rate_set(
     if actor is not None:
         require_company_wide(actor, Perm.POLICY_MANAGE, what=f"rate table {table}")
     for name, code in (("currency", currency), ("to_currency", to_currency)):
-        if len(code) != 3 or not code.isalpha() or not code.isupper():
-            raise InvalidInput(
-                f"{name} '{code}' is not a 3-letter code such as CNY", details={"field": name}
-            )
+        check_currency(code, field=name)
     if not table.strip() or len(table) > 40:
         raise InvalidInput(
             "the rate table name must be 1 to 40 characters", details={"field": "table"}

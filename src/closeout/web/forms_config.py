@@ -246,6 +246,43 @@ class WebhookForm(forms.Form):
         return [e.strip() for e in self.cleaned_data["events"].split(",") if e.strip()]
 
 
+class CompanyForm(forms.Form):
+    """A new company (公司): a new top organisation unit with its base currency and calendar."""
+
+    code = forms.CharField(label=_("Company code"), max_length=40)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    currency = forms.CharField(
+        label=_("Base currency"), max_length=3, help_text=_("3 letters, such as CNY or USD.")
+    )
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        max_length=60,
+        required=False,
+        help_text=_("Such as Asia/Shanghai; empty: the installation's time zone."),
+    )
+    fiscal_year_start_month = forms.TypedChoiceField(
+        label=_("Fiscal year starts in month"),
+        coerce=int,
+        choices=[(m, str(m)) for m in range(1, 13)],
+        initial=1,
+    )
+
+
+class RateForm(forms.Form):
+    """One rate of a rate table (汇率表): 1 currency = rate to-currency from the day on."""
+
+    table = forms.CharField(label=_("Rate table"), max_length=40)
+    currency = forms.CharField(label=_("Currency"), max_length=3)
+    to_currency = forms.CharField(label=_("To currency"), max_length=3)
+    day = date_field(_("From"), required=True)
+    rate = forms.DecimalField(
+        label=_("Rate"),
+        max_digits=18,
+        decimal_places=8,
+        help_text=_("1 currency = rate to-currency"),
+    )
+
+
 def role_name(role: Role) -> str:
     """A role's name in the page language."""
     return role.name_en if (get_language() or "").startswith("en") else role.name_zh

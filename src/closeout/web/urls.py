@@ -60,6 +60,7 @@ urlpatterns = [
         name="batch_verification",
     ),
     path("reports/", views_reports.reports, name="reports"),
+    path("reports/group/", views_reports.group_view, name="group"),
     # Import of close instructions (导入结案指令)
     path("imports/", views_imports.imports, name="imports"),
     path("imports/template.<str:fmt>", views_imports.import_template_view, name="import_template"),

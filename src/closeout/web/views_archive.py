@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
+from closeout.core.companies import companies, company_get
 from closeout.core.errors import DomainError, InvalidInput, PermissionDenied
 from closeout.reports.archive import (
     PackVerdict,
@@ -39,6 +40,15 @@ class PackExportForm(forms.Form):
         help_text=_("A month such as 2026-03, or a range 2026-03-01..2026-03-15"),
         widget=forms.TextInput(attrs={"placeholder": "2026-03"}),
     )
+    company = forms.ChoiceField(label=_("Company"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        company = self.fields["company"]
+        assert isinstance(company, forms.ChoiceField)  # noqa: S101
+        company.choices = [("", gettext("every company"))] + [
+            (c.code, f"{c.code} {c.name}") for c in companies()
+        ]
 
     def clean_period(self) -> Period:
         text = self.cleaned_data["period"]
@@ -109,7 +119,12 @@ def archive_export(request: HttpRequest) -> HttpResponseBase:
     if not form.is_valid():
         return _page(request, export_form=form, status=400)
     try:
-        return archive_pack_download(actor=_user(request), period=form.cleaned_data["period"])
+        code = form.cleaned_data["company"]
+        return archive_pack_download(
+            actor=_user(request),
+            period=form.cleaned_data["period"],
+            company=company_get(code) if code else None,
+        )
     except DomainError as exc:
         form.add_error(
             "period" if exc.details.get("field") == "period" else None, refusal_text(exc)

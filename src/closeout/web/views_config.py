@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from closeout.access.companies import company_create
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
 from closeout.access.services import (
@@ -32,15 +33,19 @@ from closeout.approvals.routes import route_save
 from closeout.closing.models import ClosePolicy, ReasonCode
 from closeout.closing.policies import policy_for, policy_update, reason_code_save
 from closeout.closing.whatif import policy_whatif
+from closeout.core.companies import book_rate_table, companies
 from closeout.core.errors import DomainError, NotFound
-from closeout.core.models import OrgUnit
+from closeout.core.models import ExchangeRate, OrgUnit
 from closeout.notifications.models import WebhookEndpoint
 from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
+from closeout.reports.group import exchange_rate_set
 from closeout.web.forms_config import (
+    CompanyForm,
     GrantForm,
     PeriodForm,
     PolicyForm,
     PolicyScopeForm,
+    RateForm,
     ReasonForm,
     ReasonTextForm,
     RouteForm,
@@ -56,6 +61,8 @@ SECTIONS = [
     ("config_periods", Perm.POLICY_MANAGE),
     ("config_grants", Perm.ACCESS_MANAGE),
     ("config_webhooks", Perm.ACCESS_MANAGE),
+    ("config_companies", Perm.ACCESS_MANAGE),
+    ("config_rates", Perm.POLICY_MANAGE),
 ]
 
 
@@ -353,6 +360,66 @@ def config_webhooks(request: HttpRequest) -> HttpResponse:
     )
 
 
+# --- companies and exchange rates ---------------------------------------------------------
+
+
+@_guarded(Perm.ACCESS_MANAGE)
+def config_companies(request: HttpRequest) -> HttpResponse:
+    """Companies (公司) with their base currency and calendar; a new one through
+    `company_create` (access.manage over the whole installation, audited)."""
+    user = _user(request)
+    form = CompanyForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        if _try(
+            form,
+            lambda: company_create(
+                actor=user,
+                code=d["code"].strip(),
+                name=d["name"].strip(),
+                currency=d["currency"].strip().upper(),
+                time_zone=d["time_zone"].strip(),
+                fiscal_year_start_month=d["fiscal_year_start_month"],
+            ),
+        ):
+            return _done(request, gettext("Company added."), "web:config_companies")
+    return _page(
+        request,
+        "web/config/companies.html",
+        {"form": form, "companies": companies()},
+        refused=bool(form.errors),
+    )
+
+
+@_guarded(Perm.POLICY_MANAGE)
+def config_rates(request: HttpRequest) -> HttpResponse:
+    """The rate tables (汇率表) of the group view and of documents sent without a rate; a rate
+    set through `exchange_rate_set` (policy.manage over the whole installation, audited)."""
+    user = _user(request)
+    form = RateForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        if _try(
+            form,
+            lambda: exchange_rate_set(
+                actor=user,
+                table=d["table"].strip(),
+                currency=d["currency"].strip().upper(),
+                to_currency=d["to_currency"].strip().upper(),
+                day=d["day"],
+                rate=d["rate"],
+            ),
+        ):
+            return _done(request, gettext("Exchange rate saved."), "web:config_rates")
+    rates = ExchangeRate.objects.order_by("table", "currency", "to_currency", "-day")[:500]
+    return _page(
+        request,
+        "web/config/rates.html",
+        {"form": form, "rates": rates, "book_table": book_rate_table()},
+        refused=bool(form.errors),
+    )
+
+
 urlpatterns = [
     path("", config_home, name="config"),
     path("policies/", config_policies, name="config_policies"),
@@ -363,4 +430,6 @@ urlpatterns = [
     path("routes/<int:pk>/", config_route, name="config_route"),
     path("grants/", config_grants, name="config_grants"),
     path("webhooks/", config_webhooks, name="config_webhooks"),
+    path("companies/", config_companies, name="config_companies"),
+    path("rates/", config_rates, name="config_rates"),
 ]

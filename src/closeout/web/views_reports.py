@@ -4,6 +4,7 @@ filters by period, type and organisation, and downloads as .xlsx (one sheet per 
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -16,9 +17,10 @@ from django.views.decorators.http import require_GET
 from closeout.access.permissions import Perm
 from closeout.core.errors import DomainError
 from closeout.core.exports import FORMATS
-from closeout.core.models import OrgUnit
+from closeout.core.models import ExchangeRate, OrgUnit
 from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
+from closeout.reports.group import GroupReport, group_report
 from closeout.reports.kpi_services import kpi_report_exported
 from closeout.reports.kpis import (
     AGE_BUCKETS,
@@ -167,3 +169,49 @@ def _export(
 
 def _bad_request(message: str) -> HttpResponse:
     return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+
+
+class GroupForm(forms.Form):
+    """The group view's choices: the group currency, the rate table and the day of the rates."""
+
+    currency = forms.RegexField(
+        label=_("Group currency"),
+        regex=r"^[A-Z]{3}$",
+        max_length=3,
+        error_messages={"invalid": _("A 3-letter currency code such as CNY.")},
+    )
+    rates = forms.CharField(label=_("Rate table"), max_length=40)
+    as_of = date_field(_("Rates on"))
+
+
+@login_required
+@require_GET
+@requires(Perm.REPORT_VIEW, what=_("the group view"))
+def group_view(request: HttpRequest) -> HttpResponseBase:
+    """集团汇总: per company the user may see in reports, its totals in its base currency and
+    in the group currency at a rate table, naming the rates used and those missing."""
+    user = _user(request)
+    initial = {"currency": settings.CLOSEOUT_COMPANY_CURRENCY}
+    form = GroupForm(request.GET or None, initial=initial)
+    report: GroupReport | None = None
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            report = group_report(
+                actor=user, currency=data["currency"], table=data["rates"], as_of=data["as_of"]
+            )
+        except DomainError as exc:
+            form.add_error(None, refusal_text(exc))
+    return render(
+        request,
+        "web/group.html",
+        {
+            "form": form,
+            "report": report,
+            "tables": ExchangeRate.objects.values_list("table", flat=True)
+            .distinct()
+            .order_by("table"),
+            "help": "reports",
+        },
+        status=400 if form.errors else 200,
+    )

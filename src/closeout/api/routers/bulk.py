@@ -102,6 +102,7 @@ def _answer(index: int, item: DocumentBulkItemIn, answer: DocumentResult) -> Doc
     elif answer.document is not None:
         out.outcome = "created" if answer.created else "updated"
         out.version = answer.document.version
+        out.company = answer.document.company.code
     return out
 
 
@@ -114,7 +115,7 @@ def _document_item(item: DocumentBulkItemIn) -> DocumentItem:
         expected_date=item.expected_date,
         partner=item.partner,
         currency=item.currency,
-        exchange_rate=Decimal(item.exchange_rate),
+        exchange_rate=Decimal(item.exchange_rate) if item.exchange_rate else None,
         source_system=item.source_system,
         external_id=item.external_id,
         lines=[line_data(line) for line in item.lines],

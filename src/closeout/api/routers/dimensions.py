@@ -15,6 +15,7 @@ from closeout.closing.dimension_services import (
     line_dimension_close,
     line_dimension_reopen,
 )
+from closeout.documents.models import Document
 from closeout.documents.services import document_get, document_get_visible
 
 router = Router(tags=["documents"])
@@ -45,8 +46,8 @@ class DimensionOut(Schema):
     released_qty: str
 
 
-def _out(result: DimensionResult, doc_type: str, number: str, response: HttpResponse) -> Any:
-    document = document_get(doc_type, number)
+def _out(result: DimensionResult, document: Document, response: HttpResponse) -> Any:
+    document = document_get(document.doc_type, document.number, company=document.company.code)
     response["ETag"] = etag(document.version)
     return DimensionOut(
         document=present.document_summary(document),
@@ -64,19 +65,21 @@ def _change(
     payload: DimensionCloseIn | DimensionReopenIn,
     response: HttpResponse,
     service: Callable[..., DimensionResult],
+    company: str,
 ) -> Any:
     """Close or reopen (`service`) a dimension of a document the caller may see."""
     actor = caller(request)
+    document = document_get_visible(actor, doc_type, number, company=company)
     result = service(
         actor=actor,
-        document=document_get_visible(actor, doc_type, number),
+        document=document,
         dimension=payload.dimension,
         reason_code=payload.reason,
         remark=payload.remark,
         line_nos=payload.line_nos,
         expected_version=if_match_version(request),
     )
-    return _out(result, doc_type, number, response)
+    return _out(result, document, response)
 
 
 @router.post(
@@ -90,8 +93,9 @@ def dimension_close(
     number: str,
     payload: DimensionCloseIn,
     response: HttpResponse,
+    company: str = "",
 ) -> Any:
-    return _change(request, doc_type, number, payload, response, line_dimension_close)
+    return _change(request, doc_type, number, payload, response, line_dimension_close, company)
 
 
 @router.post(
@@ -105,5 +109,6 @@ def dimension_reopen(
     number: str,
     payload: DimensionReopenIn,
     response: HttpResponse,
+    company: str = "",
 ) -> Any:
-    return _change(request, doc_type, number, payload, response, line_dimension_reopen)
+    return _change(request, doc_type, number, payload, response, line_dimension_reopen, company)

@@ -93,7 +93,7 @@ def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
     after = cursor_value(params.cursor)
     if after is not None:
         qs = qs.filter(pk__lt=after)
-    page = list(qs.select_related("org_unit", "partner")[: params.limit + 1])
+    page = list(qs.select_related("org_unit", "partner", "company__unit")[: params.limit + 1])
     more = len(page) > params.limit
     page = page[: params.limit]
     open_ids = [d.pk for d in page if d.close_state == "open"]
@@ -133,7 +133,7 @@ def document_put(
         expected_date=payload.expected_date,
         partner=payload.partner,
         currency=payload.currency,
-        exchange_rate=Decimal(payload.exchange_rate),
+        exchange_rate=Decimal(payload.exchange_rate) if payload.exchange_rate else None,
         source_system=payload.source_system,
         external_id=payload.external_id,
         if_match=if_match_version(request),

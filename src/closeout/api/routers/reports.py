@@ -8,9 +8,10 @@ from ninja import Query, Router, Schema
 
 from closeout.api import present
 from closeout.api.routers._common import CSV, ERRORS, XLSX, caller, download
-from closeout.api.schemas import Day, KpiReportOut
+from closeout.api.schemas import Day, GroupCompanyOut, GroupReportOut, KpiReportOut, dec
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
+from closeout.reports.group import group_report
 from closeout.reports.kpi_services import kpi_report_exported
 from closeout.reports.kpis import KpiFilter, kpi_report
 from closeout.reports.present import displayed, kpi_tables_download
@@ -77,3 +78,47 @@ def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
     )
     kpi_report_exported(actor=actor, kpi=kpi, tables=chosen, fmt=params.format)
     return kpi_tables_download(chosen, params.format)
+
+
+class GroupParams(Schema):
+    currency: str
+    rates: str
+    as_of: Day | None = None
+
+
+@router.get(
+    "/group",
+    response={200: GroupReportOut, **ERRORS},
+    summary="Group view (集团汇总): per-company totals converted at a rate table",
+)
+def group(request: HttpRequest, params: Query[GroupParams]) -> Any:
+    """Only the companies (and their documents) where the caller holds `report.view`; each
+    company's totals in its base currency and in `currency` at rate table `rates` on `as_of`
+    (default today), naming the rates used and the pairs the table lacks."""
+    report = group_report(
+        actor=caller(request), currency=params.currency, table=params.rates, as_of=params.as_of
+    )
+    return GroupReportOut(
+        currency=report.currency,
+        rates=report.table,
+        as_of=report.as_of,
+        companies=[
+            GroupCompanyOut(
+                code=c.code,
+                name=c.name,
+                base_currency=c.base_currency,
+                documents=c.documents,
+                open_documents=c.open_documents,
+                total=present.s(c.total),
+                released=present.s(c.released),
+                rate=dec(c.rate),
+                group_total=dec(c.group_total),
+                group_released=dec(c.group_released),
+            )
+            for c in report.companies
+        ],
+        total=present.s(report.total),
+        released=present.s(report.released),
+        rates_used=report.rates_used,
+        rates_missing=report.rates_missing,
+    )

@@ -18,6 +18,7 @@ from closeout.core.cli import (
     table,
     whole_number,
 )
+from closeout.core.companies import company_get
 from closeout.reports.archive import (
     archive_pack_export,
     archive_pack_verify,
@@ -47,6 +48,9 @@ class Command(DomainCommand):
         export = sub.add_parser("export", help="write the evidence pack of a period")
         export.add_argument("--period", required=True, help="2026-03 or 2026-03-01..2026-03-15")
         export.add_argument("--out", required=True, help="PACK.zip, or a new directory")
+        export.add_argument(
+            "--company", default="", metavar="CODE", help="only this company's documents"
+        )
         self.add_actor_argument(export)
         verify = sub.add_parser("verify", help="check a pack's files, audit events and head")
         verify.add_argument("pack", metavar="PACK", help="a pack .zip or directory")
@@ -102,7 +106,10 @@ class Command(DomainCommand):
     def _export(self, options: dict[str, Any]) -> None:
         actor = actor_for(options["as_user"])
         period = period_parse(options["period"])
-        result = archive_pack_export(actor=actor, period=period, out=Path(options["out"]))
+        company = company_get(options["company"]) if options["company"] else None
+        result = archive_pack_export(
+            actor=actor, period=period, out=Path(options["out"]), company=company
+        )
         files = result.manifest["files"]
         head = result.manifest["chain_head"]
         out = [f"evidence pack of {period.label} written to {options['out']}"]

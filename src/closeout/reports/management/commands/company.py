@@ -111,6 +111,13 @@ class Command(DomainCommand):
             f"group view in {report.currency}, rate table {report.table} on {report.as_of}"
         )
         for c in report.companies:
+            if c.rate is None:
+                self.stdout.write(
+                    f"{c.code}\t{c.name}\t{c.documents} documents ({c.open_documents} open)\t"
+                    f"total {c.total:,} {c.base_currency}\treleased {c.released:,} "
+                    f"{c.base_currency}\tno rate to {report.currency}: not in the group total"
+                )
+                continue
             self.stdout.write(
                 f"{c.code}\t{c.name}\t{c.documents} documents ({c.open_documents} open)\t"
                 f"total {c.total:,} {c.base_currency} = {c.group_total:,} {report.currency}\t"
@@ -123,3 +130,8 @@ class Command(DomainCommand):
         )
         used = "; ".join(report.rates_used) or "none (every company keeps its books in it)"
         self.stdout.write(f"rates used: {used}")
+        if report.rates_missing:
+            self.stdout.write(
+                f"rates missing in {report.table} on or before {report.as_of}: "
+                + "; ".join(report.rates_missing)
+            )
