@@ -67,6 +67,7 @@ from closeout.core.errors import (
     RuleFailed,
     bilingual_join,
     bilingual_label,
+    code_words,
 )
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock
@@ -95,22 +96,34 @@ def _attachment_check(name: str, content: bytes) -> str:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in ATTACHMENT_TYPES:
         raise InvalidInput(
-            f"attachment '{name}': type .{extension or '?'} is not allowed; allowed: "
-            + ", ".join(f".{e}" for e in ATTACHMENT_TYPES),
+            gettext_noop(
+                "attachment '%(name)s': type .%(value)s is not allowed; allowed: %(list)s"
+            ),
             details={"field": "attachments", "name": name},
+            params={
+                "name": name,
+                "value": extension or "?",
+                "list": ", ".join(f".{e}" for e in ATTACHMENT_TYPES),
+            },
         )
     if not content:
-        raise InvalidInput(f"attachment '{name}' is empty", details={"field": "attachments"})
+        raise InvalidInput(
+            gettext_noop("attachment '%(name)s' is empty"),
+            details={"field": "attachments"},
+            params={"name": name},
+        )
     if len(content) > limit:
         raise InvalidInput(
-            f"attachment '{name}' is {len(content):,} bytes; the limit is {limit:,}",
+            gettext_noop("attachment '%(name)s' is %(count)s bytes; the limit is %(limit)s"),
             details={"field": "attachments", "name": name},
+            params={"name": name, "count": format(len(content), ","), "limit": format(limit, ",")},
         )
     content_type, magic = ATTACHMENT_TYPES[extension]
     if magic and not content.startswith(magic):
         raise InvalidInput(
-            f"attachment '{name}' is not really a .{extension} file",
+            gettext_noop("attachment '%(name)s' is not really a .%(extension)s file"),
             details={"field": "attachments", "name": name},
+            params={"name": name, "extension": extension},
         )
     if not magic:
         try:
@@ -120,10 +133,14 @@ def _attachment_check(name: str, content: bytes) -> str:
                 text = content.decode("gb18030")
             except UnicodeDecodeError as exc:
                 raise InvalidInput(
-                    f"attachment '{name}' is not a text file", details={"field": "attachments"}
+                    gettext_noop("attachment '%(name)s' is not a text file"),
+                    details={"field": "attachments"},
+                    params={"name": name},
                 ) from exc
         if "\x00" in text:
-            raise InvalidInput(f"attachment '{name}' is not a text file")
+            raise InvalidInput(
+                gettext_noop("attachment '%(name)s' is not a text file"), params={"name": name}
+            )
     return content_type
 
 
@@ -551,7 +568,11 @@ def _enter_pending(
 def _lock_request(request_id: int) -> CloseRequest:
     request = CloseRequest.objects.select_for_update(no_key=True).filter(pk=request_id).first()
     if request is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     return request
 
 
@@ -562,7 +583,11 @@ def _lock_request_and_document(request_id: int) -> tuple[CloseRequest, Document]
         CloseRequest.objects.filter(pk=request_id).values_list("document_id", flat=True).first()
     )
     if document_id is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     document = document_lock(document_id)
     request = _lock_request(request_id)
     request.document = document
@@ -585,15 +610,21 @@ def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, 
         )
     step = request.step
     if step is None:
-        raise InvalidTransition(f"request #{request.pk} has no step {request.current_step}")
+        raise InvalidTransition(
+            gettext_noop("request #%(request)s has no step %(current_step)s"),
+            params={"request": request.pk, "current_step": request.current_step},
+        )
     other_steps = ApprovalDecision.objects.filter(request=request, decider_id=actor.pk).exclude(
         step_order=step["order"]
     )
     if other_steps.exists():
         raise PermissionDenied(
-            f"separation of duties: {actor.get_username()} already decided another step of "
-            f"request #{request.pk}; one person decides one step",
+            gettext_noop(
+                "separation of duties: %(actor)s already decided another step of request "
+                "#%(request)s; one person decides one step"
+            ),
             details={"rule": "one_step_per_person"},
+            params={"actor": actor.get_username(), "request": request.pk},
         )
     document = request.document
     perm = Perm.CLOSE_APPROVE if request.action == RequestAction.CLOSE else Perm.REOPEN_APPROVE
@@ -608,9 +639,18 @@ def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, 
         actor, str(step["role"]), org_unit=document.org_unit, doc_type=document.doc_type
     ):
         raise PermissionDenied(
-            f"step '{step['name']}' of request #{request.pk} needs the role '{step['role']}', "
-            f"which {actor.get_username()} does not hold for {document.label}",
+            gettext_noop(
+                "step '%(name)s' of request #%(request)s needs the role '%(role)s', which "
+                "%(actor)s does not hold for %(document)s"
+            ),
             details={"permission": f"role:{step['role']}"},
+            params={
+                "name": step["name"],
+                "request": request.pk,
+                "role": step["role"],
+                "actor": actor.get_username(),
+                "document": document.in_words,
+            },
         )
     return step
 
@@ -999,7 +1039,10 @@ def close_request_resubmit(
     _attachments_store(request, actor, attachments or [])
     if route is None:
         if action == RequestAction.REOPEN:
-            raise InvalidTransition(f"{document.label}: no reopen approval route is configured")
+            raise InvalidTransition(
+                gettext_noop("%(document)s: no reopen approval route is configured"),
+                params={"document": document.in_words},
+            )
         return _execute(actor, request, document, now, pending=False)
     return _enter_pending(
         actor,
@@ -1019,9 +1062,18 @@ def attachment_add(
     with transaction.atomic():
         request = _lock_request(request.pk)
         if actor.pk != request.requester_id:
-            raise PermissionDenied(f"only the requester can add files to request #{request.pk}")
+            raise PermissionDenied(
+                gettext_noop("only the requester can add files to request #%(request)s"),
+                params={"request": request.pk},
+            )
         if request.state not in (RequestState.PENDING, RequestState.REJECTED):
-            raise InvalidTransition(f"request #{request.pk} is {request.state}")
+            raise InvalidTransition(
+                gettext_noop("request #%(request)s is %(state)s"),
+                params={
+                    "request": request.pk,
+                    "state": code_words(request.state, RequestState(request.state).label),
+                },
+            )
         attachment = _attachments_store(request, actor, [(name, content)])[0]
         audit_record(
             actor=actor,
@@ -1055,7 +1107,11 @@ def close_requests_decide_batch(
     """Batch approve or reject (批量审批): each request in its own transaction, each with its
     own result; one failure does not stop the others."""
     if decision not in Decision.values:
-        raise InvalidInput(f"unknown decision '{decision}'", details={"field": "decision"})
+        raise InvalidInput(
+            gettext_noop("unknown decision '%(decision)s'"),
+            details={"field": "decision"},
+            params={"decision": decision},
+        )
     if decision == Decision.REJECT and not comment.strip():
         raise InvalidInput(
             gettext_noop("a batch rejection needs a comment"),

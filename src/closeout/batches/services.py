@@ -46,6 +46,7 @@ from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
 from closeout.batches.dimension_batch import job_dimension, predict_dimension, process_dimension
 from closeout.batches.hooks import batch_finished
+from closeout.batches.messages import item_message_set
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -76,6 +77,7 @@ from closeout.core.errors import (
     NotFound,
     PermissionDenied,
     bilingual_label,
+    code_words,
 )
 from closeout.core.metrics import observe_batch_finished
 from closeout.core.tasks import (
@@ -84,7 +86,7 @@ from closeout.core.tasks import (
     run_in_process,
     send_task,
 )
-from closeout.documents.models import CloseKind, CloseState, Document
+from closeout.documents.models import CloseKind, CloseState, Document, doc_type_words
 from closeout.documents.types import spec_for
 from closeout.ops.backup import backup_before_batch
 
@@ -120,9 +122,16 @@ def _unambiguous(doc_type: str, rows: Iterable[tuple[str, int, str]]) -> dict[st
     for number, codes in companies.items():
         if len(codes) > 1:
             raise CompanyAmbiguous(
-                f"{doc_type} {number} exists in several companies ({', '.join(sorted(codes))}): "
-                "make one batch per company",
+                gettext_noop(
+                    "%(doc_type)s %(number)s exists in several companies (%(list)s): make one "
+                    "batch per company"
+                ),
                 details={"field": "numbers", "number": number, "companies": sorted(codes)},
+                params={
+                    "doc_type": doc_type_words(doc_type),
+                    "number": number,
+                    "list": ", ".join(sorted(codes)),
+                },
             )
     return found
 
@@ -139,7 +148,9 @@ def _document_ids(
         wanted = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))
         if not wanted:
             raise InvalidInput(
-                "the list of document numbers is empty", details={"field": "numbers"}
+                gettext_noop("the list of document numbers is empty"),
+                details={"field": "numbers"},
+                params={},
             )
         found: dict[str, int] = {}
         for start in range(0, len(wanted), 1000):
@@ -154,14 +165,17 @@ def _document_ids(
                 f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             )
             raise InvalidInput(
-                f"no {doc_type} numbered {shown}",
+                gettext_noop("no %(doc_type)s numbered %(shown)s"),
                 details={"field": "numbers", "missing": missing[:100]},
+                params={"doc_type": doc_type_words(doc_type), "shown": shown},
             )
         yield from ((found[n], n) for n in wanted)
         return
     if queue_filter is None:
         raise InvalidInput(
-            "a batch needs a list of numbers or a filter", details={"field": "numbers"}
+            gettext_noop("a batch needs a list of numbers or a filter"),
+            details={"field": "numbers"},
+            params={},
         )
     selection = QueueFilter.from_dict({**queue_filter, "doc_type": doc_type})
     yield from (
@@ -195,13 +209,17 @@ def batch_create(
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if action == BatchAction.IMPORT:
         raise InvalidInput(
-            "an import batch is created by executing an uploaded file (closeout import run)",
+            gettext_noop(
+                "an import batch is created by executing an uploaded file (closeout import run)"
+            ),
             details={"field": "action"},
+            params={},
         )
     if action not in BatchAction.values:
         raise InvalidInput(
-            f"unknown batch action '{action}'; use one of: " + ", ".join(BatchAction.values),
+            gettext_noop("unknown batch action '%(action)s'; use one of: %(values)s"),
             details={"field": "action"},
+            params={"action": action, "values": ", ".join(BatchAction.values)},
         )
     if action in DOCUMENT_ACTIONS:
         spec_for(doc_type)
@@ -213,7 +231,9 @@ def batch_create(
     if dimension:
         if action != BatchAction.CLOSE:
             raise InvalidInput(
-                "only a close batch takes a close dimension", details={"field": "dimension"}
+                gettext_noop("only a close batch takes a close dimension"),
+                details={"field": "dimension"},
+                params={},
             )
         dimension_get(doc_type, dimension)
     if action == BatchAction.REJECT and not comment.strip():
@@ -262,11 +282,19 @@ def batch_create(
     else:
         ids = list(dict.fromkeys(request_ids or []))
         if not ids:
-            raise InvalidInput("a batch approval needs request ids", details={"field": "requests"})
+            raise InvalidInput(
+                gettext_noop("a batch approval needs request ids"),
+                details={"field": "requests"},
+                params={},
+            )
         known = _requests_in_scope(actor, ids)
         missing = [i for i in ids if i not in known]
         if missing:
-            raise InvalidInput(f"no close request #{missing[0]}", details={"field": "requests"})
+            raise InvalidInput(
+                gettext_noop("no close request #%(missing)s"),
+                details={"field": "requests"},
+                params={"missing": missing[0]},
+            )
         items = [BatchItem(job=job, request_id=i, label=f"#{i}") for i in ids]
     flush()
     if total == 0:
@@ -297,11 +325,13 @@ def _requests_in_scope(actor: AbstractBaseUser, ids: list[int]) -> set[int]:
 def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"no batch job #{job_id}")
+        raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
     if job.created_by_id != actor.pk:
         require(actor, Perm.BATCH_RUN, what=f"batch #{job_id}")
         raise PermissionDenied(
-            f"batch #{job_id} belongs to another user", details={"rule": "owner_only"}
+            gettext_noop("batch #%(job_id)s belongs to another user"),
+            details={"rule": "owner_only"},
+            params={"job_id": job_id},
         )
     return job
 
@@ -473,11 +503,17 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
-            raise InvalidInput(f"batch #{job.pk} is {job.state}; only a draft can be previewed")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is %(state)s; only a draft can be previewed"),
+                params={"job": job.pk, "state": code_words(job.state, job.get_state_display())},
+            )
         if job.action == BatchAction.IMPORT:
             raise InvalidInput(
-                f"batch #{job.pk} runs an imported file, whose rows were checked when it was "
-                "validated; it has no separate preview"
+                gettext_noop(
+                    "batch #%(job)s runs an imported file, whose rows were checked when it was "
+                    "validated; it has no separate preview"
+                ),
+                params={"job": job.pk},
             )
     counts: dict[str, int] = {}
     released = Decimal(0)
@@ -710,10 +746,13 @@ def batch_raise_if_unsent(job: BatchJob) -> None:
     if connection.in_atomic_block or not job.send_pending or not job.send_error:
         return
     raise BrokerUnavailable(
-        f"batch #{job.pk} is queued but not running yet: {job.send_error}. It starts as soon "
-        f"as the broker answers again (the scheduler retries every minute), or run "
-        f"`closeout batch resume {job.pk}`",
+        gettext_noop(
+            "batch #%(job)s is queued but not running yet: %(send_error)s. It starts as soon as "
+            "the broker answers again (the scheduler retries every minute), or run `closeout "
+            "batch resume %(job)s`"
+        ),
         details={"batch": job.pk, "state": job.state, "send_error": job.send_error},
+        params={"job": job.pk, "send_error": job.send_error},
     )
 
 
@@ -723,12 +762,19 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state == BatchState.DONE:
-            raise InvalidInput(f"batch #{job.pk} is done; nothing to resume")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is done; nothing to resume"), params={"job": job.pk}
+            )
         if job.state in (BatchState.DRAFT, BatchState.PREVIEWED):
-            raise InvalidInput(f"batch #{job.pk} was never started")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s was never started"), params={"job": job.pk}
+            )
         undone = job.undone_by.order_by("pk").values_list("pk", flat=True).first()
         if undone is not None:
-            raise InvalidInput(f"batch #{job.pk} is undone by #{undone}; it cannot be resumed")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is undone by #%(undone)s; it cannot be resumed"),
+                params={"job": job.pk, "undone": undone},
+            )
         job.cancel_requested, job.state, job.error = False, BatchState.QUEUED, ""
         job.save(update_fields=["cancel_requested", "state", "error"])
         _record_dispatch(job, workers)
@@ -910,6 +956,10 @@ def _work_chunk(job: BatchJob, chunk_size: int) -> int:
         for item in items:
             item.worker, item.processed_at = name, now
         items_save(items, ["state", "outcome", "message", "processed_at", "worker"])
+        # Only the items whose run message reads differently by language write their params.
+        worded = [i for i in items if i.params and "run_message" in i.params]
+        if worded:
+            items_save(worded, ["params"])
         tally = {s: sum(1 for i in items if i.state == s) for s in ItemState.values}
         BatchJob.objects.filter(pk=job.pk).update(
             processed=F("processed") + len(items),
@@ -977,20 +1027,27 @@ def _finish_if_complete(job_id: int) -> None:
         transaction.on_commit(audit_checkpoint_write, robust=True)
 
 
-def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:
-    item.state, item.outcome, item.message = state, outcome, message[:2000]
+def _mark(item: BatchItem, state: str, outcome: str, message: object = "") -> None:
+    """Record an item's run. A DomainError or Bilingual message is also kept as msgid and
+    params (messages.message_record), for the page to render in the reader's language."""
+    item.state, item.outcome = state, outcome
+    item_message_set(item, message)
     item.processed_at = timezone.now()
 
 
 def _doc(item: BatchItem) -> Document:
     if item.document is None:
-        raise InvalidInput(f"batch item {item.pk} has no document")
+        raise InvalidInput(
+            gettext_noop("batch item %(item)s has no document"), params={"item": item.pk}
+        )
     return item.document
 
 
 def _req(item: BatchItem) -> CloseRequest:
     if item.request is None:
-        raise InvalidInput(f"batch item {item.pk} has no request")
+        raise InvalidInput(
+            gettext_noop("batch item %(item)s has no request"), params={"item": item.pk}
+        )
     return item.request
 
 
@@ -1037,7 +1094,7 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
                 steps[job.action](item)
             _mark(item, ItemState.DONE, str(job.action))
         except DomainError as error:
-            _mark(item, ItemState.FAILED, "refused", error.message)
+            _mark(item, ItemState.FAILED, "refused", error)
 
 
 def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
@@ -1067,13 +1124,14 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     ready: list[BatchItem] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
-        outcome, message = _close_outcome(
+        outcome, message = _close_outcome_words(
             job,
             document,
             verdicts.get(document.pk),
             values.get(document.pk, Decimal(0)),
             permissions,
         )
+        outcome = "refused" if outcome == "needs_remark" else outcome
         if outcome == "would_close":
             ready.append(item)
         elif outcome == "needs_approval":
@@ -1088,7 +1146,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
                     )
                 _mark(item, ItemState.DONE, "requested", message)
             except DomainError as error:
-                _mark(item, ItemState.FAILED, "refused", error.message)
+                _mark(item, ItemState.FAILED, "refused", error)
         elif outcome == "skipped":
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:

@@ -50,7 +50,6 @@ from closeout.core.errors import (
     StaleVersion,
     bilingual_join,
     bilingual_label,
-    document_words,
 )
 from closeout.documents.models import (
     CloseKind,
@@ -65,7 +64,7 @@ AUTO_REASON = "auto_rules_met"
 
 def named(document: Document) -> Bilingual:
     """The document in a message: its type in the message's language and its number."""
-    return document_words(document.doc_type, document.number, document.get_doc_type_display())
+    return document.in_words
 
 
 def reason_get(code: str, action: ReasonAction) -> ReasonCode:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from closeout.core.errors import Bilingual, code_words, document_words
+
 
 class DocType(models.TextChoices):
     PURCHASE_ORDER = "purchase_order", "采购订单 purchase order"
@@ -12,6 +14,12 @@ class DocType(models.TextChoices):
     RECEIVABLE = "receivable", "应收 receivable"
     PAYABLE = "payable", "应付 payable"
     PROJECT_STAGE = "project_stage", "项目阶段 project stage"
+
+
+def doc_type_words(doc_type: str) -> Bilingual:
+    """A document type in a message: its code in English, its name in Chinese."""
+    label = DocType(doc_type).label if doc_type in DocType.values else doc_type
+    return code_words(doc_type, label)
 
 
 class CloseState(models.TextChoices):
@@ -130,6 +138,12 @@ class Document(models.Model):
     @property
     def label(self) -> str:
         return f"{self.doc_type} {self.number}"
+
+    @property
+    def in_words(self) -> Bilingual:
+        """The document in a message: "purchase_order PO-1" in English, "采购订单 PO-1" in
+        Chinese."""
+        return document_words(self.doc_type, self.number, self.get_doc_type_display())
 
 
 class Line(models.Model):

@@ -31,6 +31,7 @@ from closeout.core.errors import (
     PermissionDenied,
     StaleVersion,
     bilingual_label,
+    code_words,
 )
 from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
@@ -229,12 +230,15 @@ COMPANY_TOTAL_COLUMN = _column(Document, "total_amount_company")
 def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     if data.line_no <= 0:
         raise InvalidInput(
-            f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"}
+            gettext_noop("line %(line_no)s: line numbers start at 1"),
+            details={"field": "line_no"},
+            params={"line_no": data.line_no},
         )
     if data.planned_qty < 0 or data.unit_price < 0:
         raise InvalidInput(
-            f"line {data.line_no}: planned quantity and unit price must not be negative",
+            gettext_noop("line %(line_no)s: planned quantity and unit price must not be negative"),
             details={"field": "planned_qty", "line_no": data.line_no},
+            params={"line_no": data.line_no},
         )
     where = f"line {data.line_no} "
     check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
@@ -272,7 +276,9 @@ def document_checked(
 ) -> None:
     """The checks of a document's own values before anything is looked up or written."""
     if not number.strip():
-        raise InvalidInput("document number is empty", details={"field": "number"})
+        raise InvalidInput(
+            gettext_noop("document number is empty"), details={"field": "number"}, params={}
+        )
     for name, value in (
         ("number", number),
         ("source_system", source_system),
@@ -284,7 +290,9 @@ def document_checked(
     for line_no in line_nos:
         if line_no in seen:
             raise InvalidInput(
-                f"{number}: line {line_no} appears twice", details={"field": "lines"}
+                gettext_noop("%(number)s: line %(line_no)s appears twice"),
+                details={"field": "lines"},
+                params={"number": number, "line_no": line_no},
             )
         seen.add(line_no)
 
@@ -330,9 +338,17 @@ def document_upsert(
         current = document_lock(existing.pk).version if existing is not None else 0
         if expected_version is not None and current != expected_version:
             raise StaleVersion(
-                f"{doc_type} {number} is at version {current}, not {expected_version}: "
-                "read it again and retry",
+                gettext_noop(
+                    "%(doc_type)s %(number)s is at version %(current)s, not %(expected_version)s: "
+                    "read it again and retry"
+                ),
                 details={"version": current},
+                params={
+                    "doc_type": doc_type,
+                    "number": number,
+                    "current": current,
+                    "expected_version": expected_version,
+                },
             )
         if existing is None:
             document = _document_create(
@@ -379,9 +395,14 @@ def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
         return
     who = actor.get_username()
     raise PermissionDenied(
-        f"{who} lacks permission '{Perm.DOCUMENT_SYNC.value}' ({Perm.DOCUMENT_SYNC.label}) "
-        f"for {existing.label}",
+        gettext_noop("%(who)s lacks permission '%(perm)s' (%(label)s) for %(document)s"),
         details={"permission": Perm.DOCUMENT_SYNC.value, "user": who, "org_unit": None},
+        params={
+            "who": who,
+            "perm": Perm.DOCUMENT_SYNC.value,
+            "label": Perm.DOCUMENT_SYNC.label,
+            "document": existing.in_words,
+        },
     )
 
 
@@ -494,9 +515,16 @@ def _document_update(
             continue
         if line.close_state != CloseState.OPEN:
             raise DocumentLocked(
-                f"{document.label} line {line.line_no} is {line.close_state}: "
-                "it must be reopened (反结案) before it can change",
+                gettext_noop(
+                    "%(document)s line %(line_no)s is %(close_state)s: it must be reopened "
+                    "(反结案) before it can change"
+                ),
                 details={"line_no": line.line_no},
+                params={
+                    "document": document.in_words,
+                    "line_no": line.line_no,
+                    "close_state": bilingual_label(line.get_close_state_display()),
+                },
             )
         for f, v in values.items():
             setattr(line, f, v)
@@ -635,10 +663,11 @@ def _refuse_below_zero(
         for name, change in failing.items()
     ]
     raise EventRefused(
-        f"{document.label} line {line.line_no}: {kind} {event.external_id} of "
-        + ", and of ".join(parts)
-        + "; refused: a line's measures cannot go below zero (post what it depends on first, "
-        "or correct the event)",
+        gettext_noop(
+            "%(document)s line %(line_no)s: %(kind)s %(external_id)s of %(parts)s; refused: a "
+            "line's measures cannot go below zero (post what it depends on first, or correct the "
+            "event)"
+        ),
         details={
             "document": document.label,
             "line_no": line.line_no,
@@ -654,6 +683,13 @@ def _refuse_below_zero(
                 }
                 for name, change in failing.items()
             },
+        },
+        params={
+            "document": document.in_words,
+            "line_no": line.line_no,
+            "kind": kind,
+            "external_id": event.external_id,
+            "parts": ", and of ".join(parts),
         },
     )
 
@@ -709,17 +745,30 @@ def event_checked(
     looked up or written; what was sent, to compare with an event stored under its id."""
     spec = spec_for(document.doc_type)
     if not external_id.strip():
-        raise InvalidInput("event external id is empty", details={"field": "external_id"})
+        raise InvalidInput(
+            gettext_noop("event external id is empty"), details={"field": "external_id"}, params={}
+        )
     for name, value in (("external_id", external_id), ("source_system", source_system)):
         check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
     if kind not in EventKind.values:
-        raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
+        raise InvalidInput(
+            gettext_noop("unknown event kind '%(kind)s'"),
+            details={"field": "kind"},
+            params={"kind": kind},
+        )
     allowed = set(spec.effects) | set(spec.header_events)
     if EventKind(kind) not in allowed:
         raise InvalidInput(
-            f"a {document.doc_type} takes no '{kind}' events; allowed: "
-            + ", ".join(sorted(str(k) for k in allowed)),
+            gettext_noop("a %(doc_type)s takes no '%(kind)s' events; allowed: %(list)s"),
             details={"field": "kind"},
+            params={
+                "doc_type": code_words(document.doc_type, document.get_doc_type_display()),
+                "kind": code_words(kind, EventKind(kind).label),
+                "list": Bilingual(
+                    ", ".join(sorted(str(k) for k in allowed)),
+                    "、".join(bilingual_label(k.label).zh for k in sorted(allowed)),
+                ),
+            },
         )
     qty = to_decimal(quantity, field="quantity", column=_column(BusinessEvent, "quantity"))
     amt = to_decimal(amount, field="amount", column=_column(BusinessEvent, "amount"))
@@ -727,9 +776,12 @@ def event_checked(
     qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
     if (qty < 0 and qty_must_be_positive) or amt < 0:
         raise InvalidInput(
-            f"event {external_id}: quantity and amount must not be negative "
-            "(post a return or credit note instead)",
+            gettext_noop(
+                "event %(external_id)s: quantity and amount must not be negative (post a return "
+                "or credit note instead)"
+            ),
             details={"field": "quantity" if qty < 0 else "amount"},
+            params={"external_id": external_id},
         )
     return SentEvent(
         document=document,
@@ -748,10 +800,22 @@ def event_line(document: Document, kind: str, line_no: int | None, line: Line | 
         return
     if line_no is None:
         raise InvalidInput(
-            f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
+            gettext_noop("%(document)s: a %(kind)s needs a line number"),
+            details={"field": "line_no"},
+            params={
+                "document": document.in_words,
+                "kind": code_words(kind, EventKind(kind).label),
+            },
         )
     if line is None:
-        raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
+        raise NotFound(
+            gettext_noop("%(document)s has no line %(line_no)s"),
+            details={"field": "line_no"},
+            params={
+                "document": document.in_words,
+                "line_no": line_no,
+            },
+        )
 
 
 def event_post(
@@ -869,10 +933,19 @@ def event_repeated(existing: BusinessEvent, sent: SentEvent) -> EventResult:
     where = "another document" if "document" in differ else existing.document.label
     listed = ", ".join(f"{name} {d['stored']} (sent {d['sent']})" for name, d in differ.items())
     raise EventConflict(
-        f"external id '{external_id}' from {source_system} was already used for a "
-        f"{existing.kind} on {where} with other values: {listed}; an external id names one "
-        "event: send the same values to repeat it, or a new external id for a new event",
+        gettext_noop(
+            "external id '%(external_id)s' from %(source_system)s was already used for a %(kind)s "
+            "on %(where)s with other values: %(listed)s; an external id names one event: send the "
+            "same values to repeat it, or a new external id for a new event"
+        ),
         details={"external_id": external_id, "source_system": source_system, "fields": differ},
+        params={
+            "external_id": external_id,
+            "source_system": source_system,
+            "kind": existing.kind,
+            "where": where,
+            "listed": listed,
+        },
     )
 
 
@@ -972,7 +1045,13 @@ def event_confirm(*, actor: AbstractBaseUser | None, event_id: int) -> EventResu
         )
     event = BusinessEvent.objects.select_for_update(no_key=True).get(pk=event_id)
     if event.status != EventStatus.PENDING:
-        raise InvalidInput(f"event {event.external_id} is {event.status}, not pending")
+        raise InvalidInput(
+            gettext_noop("event %(external_id)s is %(status)s, not pending"),
+            params={
+                "external_id": event.external_id,
+                "status": code_words(event.status, EventStatus(event.status).label),
+            },
+        )
     line = (
         Line.objects.select_for_update(no_key=True).get(pk=event.line_id) if event.line_id else None
     )
@@ -1053,11 +1132,16 @@ def partner_sync(
     require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
     if kind not in PartnerKind.values:
         raise InvalidInput(
-            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
+            gettext_noop("unknown partner kind '%(kind)s'; use one of: %(values)s"),
             details={"field": "kind"},
+            params={"kind": kind, "values": ", ".join(PartnerKind.values)},
         )
     if not code.strip() or not name.strip():
-        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("partner code and name must not be empty"),
+            details={"field": "name"},
+            params={},
+        )
     for field, value in (("code", code), ("name", name)):
         check_length(value, field=field, max_length=max_length_of(Partner, field))
     with transaction.atomic():
@@ -1132,8 +1216,15 @@ def external_id_taken(actor: AbstractBaseUser, clash: Document) -> Conflict:
         else "another document"
     )
     return Conflict(
-        f"external id '{clash.external_id}' from {clash.source_system} already belongs to {shown}",
+        gettext_noop(
+            "external id '%(external_id)s' from %(source_system)s already belongs to %(shown)s"
+        ),
         details={"field": "external_id", "document": shown},
+        params={
+            "external_id": clash.external_id,
+            "source_system": clash.source_system,
+            "shown": shown,
+        },
     )
 
 
@@ -1211,7 +1302,10 @@ def document_sync(
     except IntegrityError as exc:
         # Another request created the same document at the same moment.
         raise Conflict(
-            f"{doc_type} {number} was written by another request at the same time; retry",
+            gettext_noop(
+                "%(doc_type)s %(number)s was written by another request at the same time; retry"
+            ),
             details={"number": number},
+            params={"doc_type": doc_type, "number": number},
         ) from exc
     return document, not existing

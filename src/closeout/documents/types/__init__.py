@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import import_module
 
+from django.utils.translation import gettext_noop
+
 from closeout.core.errors import InvalidInput
 from closeout.documents.models import DocType, EventKind
 
@@ -83,8 +85,9 @@ _REGISTRY: dict[str, DocTypeSpec] = {}
 def spec_for(doc_type: str) -> DocTypeSpec:
     if doc_type not in _MODULES:
         raise InvalidInput(
-            f"unknown document type '{doc_type}'; use one of: {', '.join(_MODULES)}",
+            gettext_noop("unknown document type '%(doc_type)s'; use one of: %(types)s"),
             details={"field": "doc_type", "allowed": list(_MODULES)},
+            params={"doc_type": doc_type, "types": ", ".join(_MODULES)},
         )
     if doc_type not in _REGISTRY:
         module = import_module(f"{__name__}.{_MODULES[DocType(doc_type)]}")

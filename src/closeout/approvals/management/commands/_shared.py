@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext_noop
 
 from closeout.access.models import Grant, Role
 from closeout.approvals.models import CloseRequest
@@ -18,7 +19,11 @@ from closeout.documents.models import DocType
 def parse_id(value: str, what: str) -> int:
     text = value.strip().lstrip("#")
     if not is_digits(text) or len(text) > 18 or int(text) <= 0:
-        raise InvalidInput(f"{what} '{value}' is not a number such as 12", details={"field": what})
+        raise InvalidInput(
+            gettext_noop("%(what)s '%(value)s' is not a number such as 12"),
+            details={"field": what},
+            params={"what": what, "value": value},
+        )
     return int(text)
 
 
@@ -26,7 +31,9 @@ def parse_ids(values: list[str], what: str) -> list[int]:
     """'3' '4,5' → [3, 4, 5], each once, in the order given."""
     ids = [parse_id(part, what) for value in values for part in value.split(",") if part.strip()]
     if not ids:
-        raise InvalidInput(f"no {what} given", details={"field": what})
+        raise InvalidInput(
+            gettext_noop("no %(what)s given"), details={"field": what}, params={"what": what}
+        )
     return list(dict.fromkeys(ids))
 
 
@@ -38,7 +45,11 @@ def request_for(value: str) -> CloseRequest:
         .first()
     )
     if request is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     return request
 
 
@@ -48,12 +59,18 @@ def read_attachments(paths: list[str] | None) -> list[tuple[str, bytes]]:
     for raw in paths or []:
         path = Path(raw).expanduser()
         if not path.is_file():
-            raise InvalidInput(f"--attach: no file '{raw}'", details={"field": "attach"})
+            raise InvalidInput(
+                gettext_noop("--attach: no file '%(raw)s'"),
+                details={"field": "attach"},
+                params={"raw": raw},
+            )
         try:
             content = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(
-                f"--attach: cannot read '{raw}': {exc.strerror}", details={"field": "attach"}
+                gettext_noop("--attach: cannot read '%(raw)s': %(strerror)s"),
+                details={"field": "attach"},
+                params={"raw": raw, "strerror": exc.strerror},
             ) from exc
         files.append((path.name, content))
     return files
@@ -62,7 +79,11 @@ def read_attachments(paths: list[str] | None) -> list[tuple[str, bytes]]:
 def user_for(username: str) -> AbstractBaseUser:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise NotFound(f"no user '{username}'", details={"field": "user"})
+        raise NotFound(
+            gettext_noop("no user '%(username)s'"),
+            details={"field": "user"},
+            params={"username": username},
+        )
     return user
 
 
@@ -70,14 +91,22 @@ def role_for(code: str) -> Role:
     role = Role.objects.filter(code=code).first()
     if role is None:
         known = ", ".join(Role.objects.order_by("code").values_list("code", flat=True))
-        raise NotFound(f"no role '{code}'; roles: {known}", details={"field": "role"})
+        raise NotFound(
+            gettext_noop("no role '%(code)s'; roles: %(known)s"),
+            details={"field": "role"},
+            params={"code": code, "known": known},
+        )
     return role
 
 
 def org_unit_for(code: str) -> OrgUnit:
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
-        raise NotFound(f"no organisation unit '{code}'", details={"field": "org_unit"})
+        raise NotFound(
+            gettext_noop("no organisation unit '%(code)s'"),
+            details={"field": "org_unit"},
+            params={"code": code},
+        )
     return unit
 
 
@@ -85,7 +114,11 @@ def grant_for(value: str) -> Grant:
     grant_id = parse_id(value, "grant id")
     grant = Grant.objects.select_related("user", "role", "org_unit").filter(pk=grant_id).first()
     if grant is None:
-        raise NotFound(f"no grant #{grant_id}", details={"grant": grant_id})
+        raise NotFound(
+            gettext_noop("no grant #%(grant_id)s"),
+            details={"grant": grant_id},
+            params={"grant_id": grant_id},
+        )
     return grant
 
 
@@ -96,8 +129,8 @@ def parse_doc_types(value: str | None) -> list[str] | None:
     unknown = [t for t in types if t not in DocType.values]
     if unknown or not types:
         raise InvalidInput(
-            f"--types: unknown document type {', '.join(unknown) or '(none)'}; use: "
-            + ", ".join(DocType.values),
+            gettext_noop("--types: unknown document type %(value)s; use: %(values)s"),
             details={"field": "types"},
+            params={"value": ", ".join(unknown) or "(none)", "values": ", ".join(DocType.values)},
         )
     return types
