@@ -38,6 +38,11 @@ def roles_granting(role: Role) -> list[Role]:
     return [r for r in Role.objects.prefetch_related("includes") if role.pk in included_roles(r)]
 
 
+def role_words(role: Role) -> Bilingual:
+    """A role in a message: its code in English (as the API says), its name in Chinese."""
+    return Bilingual(role.code, role.name_zh or role.code)
+
+
 def _conflict_in(perms: set[str]) -> PermissionConflict | None:
     for conflict in PermissionConflict.objects.order_by("pk"):
         if conflict.perm_a in perms and conflict.perm_b in perms:
@@ -45,7 +50,7 @@ def _conflict_in(perms: set[str]) -> PermissionConflict | None:
     return None
 
 
-def _refuse_conflict(who: str, conflict: PermissionConflict) -> PermissionDenied:
+def _refuse_conflict(who: object, conflict: PermissionConflict) -> PermissionDenied:
     return PermissionDenied(
         gettext_noop(
             "separation of duties: %(user)s would hold both '%(perm_a)s' and '%(perm_b)s' "
@@ -94,7 +99,7 @@ def role_permissions_set(
         raise InvalidInput(
             gettext_noop("role %(role)s already has exactly these permissions"),
             details={"field": "permissions"},
-            params={"role": role.code},
+            params={"role": role_words(role)},
         )
     granting = roles_granting(role)
     held = Grant.objects.active().filter(user_id=actor.pk, role__in=granting)
@@ -105,14 +110,14 @@ def role_permissions_set(
                 "permissions"
             ),
             details={"rule": "no_self_role_change", "role": role.code},
-            params={"user": actor.get_username(), "role": role.code},
+            params={"user": actor.get_username(), "role": role_words(role)},
         )
     role.permissions = wanted
     added = sorted(set(wanted) - set(before))
     if added:
         conflict = _conflict_in(role.all_permissions())
         if conflict is not None:
-            raise _refuse_conflict(role.code, conflict)
+            raise _refuse_conflict(role_words(role), conflict)
         holders = Grant.objects.active().filter(role__in=granting).select_related("user")
         for user in {g.user_id: g.user for g in holders}.values():
             conflict = _conflict_in(user_permissions(user) | role.all_permissions())
