@@ -50,6 +50,7 @@ from closeout.core.errors import (
     StaleVersion,
     bilingual_join,
     bilingual_label,
+    document_words,
 )
 from closeout.documents.models import (
     CloseKind,
@@ -615,9 +616,17 @@ def document_reopen(
     remark_check(remark)
     if approval_answers().period_is_closed(document.close_date, document.company_id):
         raise InvalidTransition(
-            f"{document.label} was closed on {document.close_date}, in a closed accounting "
-            "period: submit a reopen request, which takes the finance route",
+            gettext_noop(
+                "%(document)s was closed on %(close_date)s, in a closed accounting period: submit "
+                "a reopen request, which takes the finance route"
+            ),
             details={"needs": "reopen_request"},
+            params={
+                "document": document_words(
+                    document.doc_type, document.number, document.get_doc_type_display()
+                ),
+                "close_date": document.close_date,
+            },
         )
     return execute_reopen(actor=actor, document=document, reason=reason.code, remark=remark)
 
@@ -706,7 +715,9 @@ def document_hold(
     """Hold (冻结) a document or some of its lines: events are quarantined, nothing closes."""
     document = document_lock_for(actor, document, Perm.HOLD)
     if not reason.strip():
-        raise InvalidInput("a hold needs a reason", details={"field": "reason"})
+        raise InvalidInput(
+            gettext_noop("a hold needs a reason"), details={"field": "reason"}, params={}
+        )
     now = timezone.now()
     action: AuditAction
     data: dict[str, Any]
