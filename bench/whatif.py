@@ -89,11 +89,29 @@ def _actor() -> Any:
     return user
 
 
+def _explain(actor: Any, changes: dict[str, Any]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of the what-if's counting statement, as policy_whatif runs it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from closeout.closing.whatif import policy_whatif
+
+    with CaptureQueriesContext(connection) as queries:
+        policy_whatif(actor=actor, doc_type="purchase_order", changes=changes, sample_size=0)
+    statement = next(q["sql"] for q in queries.captured_queries if "COUNT(*)" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}")
+        print("\n".join(row[0] for row in cursor.fetchall()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=200_000)
     parser.add_argument("--lines", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN ANALYZE of each what-if's statement"
+    )
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = URL
     if _open_pos() < args.documents:
@@ -117,6 +135,8 @@ def main() -> None:
             started = time.perf_counter()
             result = policy_whatif(actor=actor, doc_type="purchase_order", changes=changes)
             times.append(time.perf_counter() - started)
+        if args.explain:
+            _explain(actor, changes)
         moved = ", ".join(f"{v} {n:,}→{m:,}" for v, n, m, _d in result.rows() if n or m)
         print(
             f"{label}: median {statistics.median(times):.2f} s, slowest {max(times):.2f} s "

@@ -124,10 +124,9 @@ def test_conflicting_permissions_cannot_be_combined(org: Org, admin: User) -> No
     message = refused.value.message
     assert "'close.request'" in message and "'close.approve'" in message
     assert "buyer" in message and "申请与审批分离" in message
-    assert refused.value.details == {
-        "rule": "permission_conflict",
-        "perms": ["close.request", "close.approve"],
-    }
+    details = dict(refused.value.details)
+    assert details.pop("message_zh").startswith("职责分离：buyer 将同时拥有")
+    assert details == {"rule": "permission_conflict", "perms": ["close.request", "close.approve"]}
     # Supervisor includes operator: the role alone already combines both.
     fresh_user = user_with_role("fresh", None)
     with pytest.raises(PermissionDenied, match=r"close\.approve"):

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
@@ -21,8 +22,9 @@ def password_check(password: str, user: AbstractBaseUser | None = None) -> None:
         password_validation.validate_password(password, user)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise InvalidInput(
-            "password refused: " + " ".join(exc.messages),
+            gettext_noop("password refused: %(messages)s"),
             details={"field": "password", "problems": list(exc.messages)},
+            params={"messages": " ".join(exc.messages)},
         ) from exc
 
 
@@ -41,11 +43,17 @@ def user_create(
         require(actor, Perm.ACCESS_MANAGE, what="user accounts")
     username = username.strip()
     if not username:
-        raise InvalidInput("user name is empty", details={"field": "username"})
+        raise InvalidInput(
+            gettext_noop("user name is empty"), details={"field": "username"}, params={}
+        )
     user_model = get_user_model()
     with transaction.atomic():
         if user_model.objects.filter(username=username).exists():
-            raise InvalidInput(f"a user named '{username}' exists", details={"field": "username"})
+            raise InvalidInput(
+                gettext_noop("a user named '%(username)s' exists"),
+                details={"field": "username"},
+                params={"username": username},
+            )
         user = user_model(
             username=username,
             email=email.strip(),

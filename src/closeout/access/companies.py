@@ -4,6 +4,7 @@ lookups are in `closeout.core.companies`."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
@@ -32,7 +33,9 @@ def company_create(
     with transaction.atomic():
         if OrgUnit.objects.filter(code=code).exists():
             raise Conflict(
-                f"organisation unit code '{code}' is already taken", details={"field": "code"}
+                gettext_noop("organisation unit code '%(code)s' is already taken"),
+                details={"field": "code"},
+                params={"code": code},
             )
         unit = org_unit_create(code=code, name=name, company=False)
         company = company_profile_add(

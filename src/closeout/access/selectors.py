@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
@@ -128,5 +129,9 @@ def user_by_name(username: str) -> AbstractBaseUser:
     """The user named `username`, active or not (account commands act on inactive ones too)."""
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise NotFound(f"no user '{username}'", details={"field": "username"})
+        raise NotFound(
+            gettext_noop("no user '%(username)s'"),
+            details={"field": "username"},
+            params={"username": username},
+        )
     return user

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
@@ -45,12 +46,25 @@ def require(
     if user_has_perm(user, str(perm), org_unit=org_unit, doc_type=doc_type):
         return
     who = user.get_username() if user is not None else "anonymous"
-    scope = f" in {org_unit.code}" if org_unit is not None else ""
     label = Perm(str(perm)).label if str(perm) in Perm.values else str(perm)
-    target = f" for {what}" if what else ""
+    msgids = {
+        (False, False): gettext_noop("%(who)s lacks permission '%(perm)s' (%(label)s)"),
+        (True, False): gettext_noop("%(who)s lacks permission '%(perm)s' (%(label)s) in %(unit)s"),
+        (False, True): gettext_noop("%(who)s lacks permission '%(perm)s' (%(label)s) for %(what)s"),
+        (True, True): gettext_noop(
+            "%(who)s lacks permission '%(perm)s' (%(label)s) in %(unit)s for %(what)s"
+        ),
+    }
     raise PermissionDenied(
-        f"{who} lacks permission '{perm}' ({label}){scope}{target}",
+        msgids[(org_unit is not None, bool(what))],
         details={"permission": str(perm), "user": who, "org_unit": getattr(org_unit, "code", None)},
+        params={
+            "who": who,
+            "perm": perm,
+            "label": label,
+            "unit": getattr(org_unit, "code", ""),
+            "what": what,
+        },
     )
 
 
@@ -66,9 +80,12 @@ def require_company_wide(user: AbstractBaseUser | None, perm: Perm | str, *, wha
         return
     who = user.get_username()
     raise PermissionDenied(
-        f"{what} covers the whole company: it needs '{perm}' over the whole organisation for "
-        f"every document type, and {who} holds it only over part of it",
+        gettext_noop(
+            "%(what)s covers the whole company: it needs '%(perm)s' over the whole organisation "
+            "for every document type, and %(who)s holds it only over part of it"
+        ),
         details={"permission": str(perm), "user": who, "org_unit": None, "rule": "company_wide"},
+        params={"what": what, "perm": perm, "who": who},
     )
 
 
@@ -99,11 +116,19 @@ def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
     for conflict in PermissionConflict.objects.all():
         if conflict.perm_a in perms and conflict.perm_b in perms:
             raise PermissionDenied(
-                f"separation of duties: {user.get_username()} would hold both "
-                f"'{conflict.perm_a}' and '{conflict.perm_b}' ({conflict.reason})",
+                gettext_noop(
+                    "separation of duties: %(user)s would hold both '%(perm_a)s' and '%(perm_b)s' "
+                    "(%(reason)s)"
+                ),
                 details={
                     "rule": "permission_conflict",
                     "perms": [conflict.perm_a, conflict.perm_b],
+                },
+                params={
+                    "user": user.get_username(),
+                    "perm_a": conflict.perm_a,
+                    "perm_b": conflict.perm_b,
+                    "reason": conflict.reason,
                 },
             )
 
@@ -136,11 +161,16 @@ def grant_create(
         require(actor, Perm.ACCESS_MANAGE, org_unit=org_unit, what="granting roles")
         if actor.pk == user.pk:
             raise PermissionDenied(
-                "separation of duties: nobody grants a role to themselves",
+                gettext_noop("separation of duties: nobody grants a role to themselves"),
                 details={"rule": "no_self_grant", "message_zh": "职责分离：任何人不得给自己授权。"},
+                params={},
             )
     if valid_until is not None and valid_until <= (valid_from or timezone.now()):
-        raise InvalidInput("a grant must end after it starts", details={"field": "valid_until"})
+        raise InvalidInput(
+            gettext_noop("a grant must end after it starts"),
+            details={"field": "valid_until"},
+            params={},
+        )
     _check_conflicts(user, role)
     grant = Grant(
         user_id=user.pk,
@@ -179,7 +209,9 @@ def grant_create_temporary(
 ) -> Grant:
     """Emergency grant (临时授权): it stops working at `valid_until` without any job running."""
     if not reason.strip():
-        raise InvalidInput("a temporary grant needs a reason", details={"field": "reason"})
+        raise InvalidInput(
+            gettext_noop("a temporary grant needs a reason"), details={"field": "reason"}, params={}
+        )
     return grant_create(
         actor=actor,
         user=user,
@@ -205,9 +237,13 @@ def grant_revoke(*, actor: AbstractBaseUser, grant: Grant, reason: str) -> Grant
     grant = _lock_grant(grant.pk)
     require(actor, Perm.ACCESS_MANAGE, org_unit=grant.org_unit, what="revoking grants")
     if grant.revoked_at is not None:
-        raise InvalidInput(f"grant {grant.pk} was already revoked")
+        raise InvalidInput(
+            gettext_noop("grant %(grant)s was already revoked"), params={"grant": grant.pk}
+        )
     if not reason.strip():
-        raise InvalidInput("revoking a grant needs a reason", details={"field": "reason"})
+        raise InvalidInput(
+            gettext_noop("revoking a grant needs a reason"), details={"field": "reason"}, params={}
+        )
     grant.revoked_at = timezone.now()
     grant.save(update_fields=["revoked_at"])
     audit_record(
@@ -230,13 +266,19 @@ def grant_extend(
     require(actor, Perm.ACCESS_MANAGE, org_unit=grant.org_unit, what="extending grants")
     if actor.pk == grant.user_id:
         raise PermissionDenied(
-            "separation of duties: nobody extends their own grant",
+            gettext_noop("separation of duties: nobody extends their own grant"),
             details={"rule": "no_self_extend"},
+            params={},
         )
     if grant.revoked_at is not None:
-        raise InvalidInput(f"grant {grant.pk} was revoked and cannot be extended")
+        raise InvalidInput(
+            gettext_noop("grant %(grant)s was revoked and cannot be extended"),
+            params={"grant": grant.pk},
+        )
     if not reason.strip():
-        raise InvalidInput("extending a grant needs a reason", details={"field": "reason"})
+        raise InvalidInput(
+            gettext_noop("extending a grant needs a reason"), details={"field": "reason"}, params={}
+        )
     before = grant.valid_until
     grant.valid_until = valid_until
     grant.save(update_fields=["valid_until"])

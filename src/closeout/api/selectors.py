@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require
@@ -26,7 +27,9 @@ def cursor_value(cursor: str | None) -> int | None:
         return None
     if not is_digits(cursor) or len(cursor) > 18:
         raise InvalidInput(
-            f"cursor '{cursor[:40]}' is not one this API returned", details={"field": "cursor"}
+            gettext_noop("cursor '%(cursor)s' is not one this API returned"),
+            details={"field": "cursor"},
+            params={"cursor": cursor[:40]},
         )
     return int(cursor)
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
@@ -60,11 +61,14 @@ def api_token_create(
         require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
     if days is not None and not 0 < days <= MAX_DAYS:
         raise InvalidInput(
-            f"--days must be a positive number up to {MAX_DAYS}, got {days}",
+            gettext_noop("--days must be a positive number up to %(max)s, got %(days)s"),
             details={"field": "days"},
+            params={"max": MAX_DAYS, "days": days},
         )
     if not user.is_active:
-        raise InvalidInput(f"user {user.get_username()} is inactive")
+        raise InvalidInput(
+            gettext_noop("user %(user)s is inactive"), params={"user": user.get_username()}
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = timezone.now() + timedelta(days=days) if days is not None else None
     with transaction.atomic():
@@ -91,11 +95,16 @@ def api_token_revoke(*, actor: AbstractBaseUser | None, token_id: int) -> ApiTok
     with transaction.atomic():
         token = ApiToken.objects.select_for_update(no_key=True).filter(pk=token_id).first()
         if token is None:
-            raise NotFound(f"no API token #{token_id}")
+            raise NotFound(
+                gettext_noop("no API token #%(token_id)s"), params={"token_id": token_id}
+            )
         if actor is not None and actor.pk != token.user_id:
             require_company_wide(actor, Perm.ACCESS_MANAGE, what="API tokens of other users")
         if token.revoked_at is not None:
-            raise InvalidInput(f"API token #{token_id} was already revoked")
+            raise InvalidInput(
+                gettext_noop("API token #%(token_id)s was already revoked"),
+                params={"token_id": token_id},
+            )
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         audit_record(
@@ -155,7 +164,9 @@ def idempotency_begin(
     > 0). Raises when the key was used for another request or its first use is still running."""
     if not key.strip() or len(key) > 200:
         raise InvalidInput(
-            "Idempotency-Key must be 1 to 200 characters", details={"field": "Idempotency-Key"}
+            gettext_noop("Idempotency-Key must be 1 to 200 characters"),
+            details={"field": "Idempotency-Key"},
+            params={},
         )
     digest = hashlib.sha256(body).hexdigest()
     try:

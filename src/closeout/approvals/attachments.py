@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.approvals.models import (
     Attachment,
@@ -22,6 +23,7 @@ from closeout.core.errors import (
     InvalidInput,
     InvalidTransition,
     PermissionDenied,
+    code_words,
 )
 
 ATTACHMENT_TYPES: dict[str, tuple[str, tuple[bytes, ...]]] = {
@@ -45,22 +47,34 @@ def _attachment_check(name: str, content: bytes) -> str:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in ATTACHMENT_TYPES:
         raise InvalidInput(
-            f"attachment '{name}': type .{extension or '?'} is not allowed; allowed: "
-            + ", ".join(f".{e}" for e in ATTACHMENT_TYPES),
+            gettext_noop(
+                "attachment '%(name)s': type .%(value)s is not allowed; allowed: %(list)s"
+            ),
             details={"field": "attachments", "name": name},
+            params={
+                "name": name,
+                "value": extension or "?",
+                "list": ", ".join(f".{e}" for e in ATTACHMENT_TYPES),
+            },
         )
     if not content:
-        raise InvalidInput(f"attachment '{name}' is empty", details={"field": "attachments"})
+        raise InvalidInput(
+            gettext_noop("attachment '%(name)s' is empty"),
+            details={"field": "attachments"},
+            params={"name": name},
+        )
     if len(content) > limit:
         raise InvalidInput(
-            f"attachment '{name}' is {len(content):,} bytes; the limit is {limit:,}",
+            gettext_noop("attachment '%(name)s' is %(count)s bytes; the limit is %(limit)s"),
             details={"field": "attachments", "name": name},
+            params={"name": name, "count": format(len(content), ","), "limit": format(limit, ",")},
         )
     content_type, magic = ATTACHMENT_TYPES[extension]
     if magic and not content.startswith(magic):
         raise InvalidInput(
-            f"attachment '{name}' is not really a .{extension} file",
+            gettext_noop("attachment '%(name)s' is not really a .%(extension)s file"),
             details={"field": "attachments", "name": name},
+            params={"name": name, "extension": extension},
         )
     if not magic:
         try:
@@ -70,10 +84,14 @@ def _attachment_check(name: str, content: bytes) -> str:
                 text = content.decode("gb18030")
             except UnicodeDecodeError as exc:
                 raise InvalidInput(
-                    f"attachment '{name}' is not a text file", details={"field": "attachments"}
+                    gettext_noop("attachment '%(name)s' is not a text file"),
+                    details={"field": "attachments"},
+                    params={"name": name},
                 ) from exc
         if "\x00" in text:
-            raise InvalidInput(f"attachment '{name}' is not a text file")
+            raise InvalidInput(
+                gettext_noop("attachment '%(name)s' is not a text file"), params={"name": name}
+            )
     return content_type
 
 
@@ -105,9 +123,18 @@ def attachment_add(
     with transaction.atomic():
         request = lock_request(request.pk)
         if actor.pk != request.requester_id:
-            raise PermissionDenied(f"only the requester can add files to request #{request.pk}")
+            raise PermissionDenied(
+                gettext_noop("only the requester can add files to request #%(request)s"),
+                params={"request": request.pk},
+            )
         if request.state not in (RequestState.PENDING, RequestState.REJECTED):
-            raise InvalidTransition(f"request #{request.pk} is {request.state}")
+            raise InvalidTransition(
+                gettext_noop("request #%(request)s is %(state)s"),
+                params={
+                    "request": request.pk,
+                    "state": code_words(request.state, RequestState(request.state).label),
+                },
+            )
         attachment = attachments_store(request, actor, [(name, content)])[0]
         audit_record(
             actor=actor,

@@ -71,15 +71,21 @@ def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, 
         )
     step = request.step
     if step is None:
-        raise InvalidTransition(f"request #{request.pk} has no step {request.current_step}")
+        raise InvalidTransition(
+            gettext_noop("request #%(request)s has no step %(current_step)s"),
+            params={"request": request.pk, "current_step": request.current_step},
+        )
     other_steps = ApprovalDecision.objects.filter(request=request, decider_id=actor.pk).exclude(
         step_order=step["order"]
     )
     if other_steps.exists():
         raise PermissionDenied(
-            f"separation of duties: {actor.get_username()} already decided another step of "
-            f"request #{request.pk}; one person decides one step",
+            gettext_noop(
+                "separation of duties: %(actor)s already decided another step of request "
+                "#%(request)s; one person decides one step"
+            ),
             details={"rule": "one_step_per_person"},
+            params={"actor": actor.get_username(), "request": request.pk},
         )
     document = request.document
     perm = Perm.CLOSE_APPROVE if request.action == RequestAction.CLOSE else Perm.REOPEN_APPROVE
@@ -94,9 +100,18 @@ def _check_decider(actor: AbstractBaseUser, request: CloseRequest) -> dict[str, 
         actor, str(step["role"]), org_unit=document.org_unit, doc_type=document.doc_type
     ):
         raise PermissionDenied(
-            f"step '{step['name']}' of request #{request.pk} needs the role '{step['role']}', "
-            f"which {actor.get_username()} does not hold for {document.label}",
+            gettext_noop(
+                "step '%(name)s' of request #%(request)s needs the role '%(role)s', which "
+                "%(actor)s does not hold for %(document)s"
+            ),
             details={"permission": f"role:{step['role']}"},
+            params={
+                "name": step["name"],
+                "request": request.pk,
+                "role": step["role"],
+                "actor": actor.get_username(),
+                "document": document.in_words,
+            },
         )
     return step
 
@@ -346,7 +361,11 @@ def close_requests_decide_batch(
     """Batch approve or reject (批量审批): each request in its own transaction, each with its
     own result; one failure does not stop the others."""
     if decision not in Decision.values:
-        raise InvalidInput(f"unknown decision '{decision}'", details={"field": "decision"})
+        raise InvalidInput(
+            gettext_noop("unknown decision '%(decision)s'"),
+            details={"field": "decision"},
+            params={"decision": decision},
+        )
     if decision == Decision.REJECT and not comment.strip():
         raise InvalidInput(
             gettext_noop("a batch rejection needs a comment"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
@@ -15,6 +16,7 @@ from closeout.approvals.models import (
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import (
+    Bilingual,
     InvalidInput,
     NotFound,
 )
@@ -42,23 +44,40 @@ def period_create(
     name = name.strip()
     if not name or len(name) > PERIOD_NAME_MAX:
         raise InvalidInput(
-            f"a period needs a name of 1 to {PERIOD_NAME_MAX} characters", details={"field": "name"}
+            gettext_noop("a period needs a name of 1 to %(max)s characters"),
+            details={"field": "name"},
+            params={"max": PERIOD_NAME_MAX},
         )
     if end < start:
         raise InvalidInput(
-            f"period {name}: the end {end} is before the start {start}",
+            gettext_noop("period %(name)s: the end %(end)s is before the start %(start)s"),
             details={"field": "end", "message_zh": f"会计期间 {name}：结束日期早于开始日期。"},
+            params={"name": name, "end": end, "start": start},
         )
     if AccountingPeriod.objects.filter(name=name).exists():
-        raise InvalidInput(f"a period named '{name}' exists", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("a period named '%(name)s' exists"),
+            details={"field": "name"},
+            params={"name": name},
+        )
     overlap = AccountingPeriod.objects.filter(start__lte=end, end__gte=start).first()
     if overlap is not None:
         raise InvalidInput(
-            f"period {name} ({start} – {end}) overlaps period {overlap.name} "
-            f"({overlap.start} – {overlap.end})",
+            gettext_noop(
+                "period %(name)s (%(start)s – %(end)s) overlaps period %(name2)s (%(start2)s – "
+                "%(end2)s)"
+            ),
             details={
                 "field": "start",
                 "message_zh": f"会计期间 {name} 与期间 {overlap.name} 重叠。",
+            },
+            params={
+                "name": name,
+                "start": start,
+                "end": end,
+                "name2": overlap.name,
+                "start2": overlap.start,
+                "end2": overlap.end,
             },
         )
     period = AccountingPeriod.objects.create(name=name, start=start, end=end)
@@ -82,14 +101,21 @@ def period_set_closed(
     require_company_wide(actor, Perm.POLICY_MANAGE, what="accounting periods")
     period = AccountingPeriod.objects.select_for_update().filter(pk=period_id).first()
     if period is None:
-        raise NotFound(f"no accounting period #{period_id}")
+        raise NotFound(
+            gettext_noop("no accounting period #%(period_id)s"), params={"period_id": period_id}
+        )
     if period.closed == closed:
         state = "closed" if closed else "open"
-        raise InvalidInput(f"period {period.name} is already {state}", details={"field": "closed"})
+        raise InvalidInput(
+            gettext_noop("period %(name)s is already %(state)s"),
+            details={"field": "closed"},
+            params={"name": period.name, "state": Bilingual(state, "已关账" if closed else "开放")},
+        )
     if not closed and not reason.strip():
         raise InvalidInput(
-            f"opening the closed period {period.name} again needs a reason",
+            gettext_noop("opening the closed period %(name)s again needs a reason"),
             details={"field": "reason", "message_zh": f"重新开账 {period.name} 需要填写原因。"},
+            params={"name": period.name},
         )
     period.closed = closed
     period.save(update_fields=["closed"])

@@ -170,7 +170,11 @@ def check_request_current(request: CloseRequest, document: Document, doing: str)
 def lock_request(request_id: int) -> CloseRequest:
     request = CloseRequest.objects.select_for_update(no_key=True).filter(pk=request_id).first()
     if request is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     return request
 
 
@@ -181,7 +185,11 @@ def lock_request_and_document(request_id: int) -> tuple[CloseRequest, Document]:
         CloseRequest.objects.filter(pk=request_id).values_list("document_id", flat=True).first()
     )
     if document_id is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     document = document_lock(document_id)
     request = lock_request(request_id)
     request.document = document

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from closeout.access.models import Role
 from closeout.access.permissions import Perm
@@ -76,26 +77,41 @@ def _route_steps_check(data: RouteInput) -> list[tuple[StepInput, Role]]:
     """Each step names a role that may decide this action (separation of duties: a route of
     roles that cannot approve would wait for ever)."""
     if not data.steps:
-        raise InvalidInput(f"route {data.name}: at least one step", details={"field": "steps"})
+        raise InvalidInput(
+            gettext_noop("route %(name)s: at least one step"),
+            details={"field": "steps"},
+            params={"name": data.name},
+        )
     needed = Perm.CLOSE_APPROVE if data.action == RequestAction.CLOSE else Perm.REOPEN_APPROVE
     result = []
     for order, step in enumerate(data.steps, start=1):
         role = Role.objects.filter(code=step.role).first()
         where = f"route {data.name}, step {order}"
         if role is None:
-            raise InvalidInput(f"{where}: unknown role '{step.role}'", details={"field": "steps"})
+            raise InvalidInput(
+                gettext_noop("%(where)s: unknown role '%(role)s'"),
+                details={"field": "steps"},
+                params={"where": where, "role": step.role},
+            )
         if str(needed) not in role.all_permissions():
             raise PermissionDenied(
-                f"{where}: role '{role.code}' lacks '{needed}' and could never decide",
+                gettext_noop(
+                    "%(where)s: role '%(role_code)s' lacks '%(needed)s' and could never decide"
+                ),
                 details={
                     "rule": "step_role_cannot_decide",
                     "field": "steps",
                     "message_zh": f"审批流 {data.name} 第 {order} 个节点：角色 {role.name_zh} "
                     "没有审批权限，无法审批。",
                 },
+                params={"where": where, "role_code": role.code, "needed": needed},
             )
         if not step.name.strip():
-            raise InvalidInput(f"{where}: the step needs a name", details={"field": "steps"})
+            raise InvalidInput(
+                gettext_noop("%(where)s: the step needs a name"),
+                details={"field": "steps"},
+                params={"where": where},
+            )
         check_range(step.sla_hours, field="sla_hours", minimum=1, maximum=24 * 365)
         result.append((step, role))
     return result
@@ -109,21 +125,35 @@ def route_save(
     submitted keep the steps they copied."""
     require_company_wide(actor, Perm.POLICY_MANAGE, what="approval routes")
     if not data.name.strip():
-        raise InvalidInput("a route needs a name", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("a route needs a name"), details={"field": "name"}, params={}
+        )
     if data.action not in RequestAction.values:
-        raise InvalidInput(f"unknown route action '{data.action}'", details={"field": "action"})
+        raise InvalidInput(
+            gettext_noop("unknown route action '%(action)s'"),
+            details={"field": "action"},
+            params={"action": data.action},
+        )
     if data.doc_type and data.doc_type not in doc_type_codes():
         raise InvalidInput(
-            f"unknown document type '{data.doc_type}'", details={"field": "doc_type"}
+            gettext_noop("unknown document type '%(doc_type)s'"),
+            details={"field": "doc_type"},
+            params={"doc_type": data.doc_type},
         )
     if data.condition not in ExceptionCondition.values:
-        raise InvalidInput(f"unknown condition '{data.condition}'", details={"field": "condition"})
+        raise InvalidInput(
+            gettext_noop("unknown condition '%(condition)s'"),
+            details={"field": "condition"},
+            params={"condition": data.condition},
+        )
     unit = None
     if data.org_unit:
         unit = OrgUnit.objects.filter(code=data.org_unit).first()
         if unit is None:
             raise InvalidInput(
-                f"unknown organisation unit '{data.org_unit}'", details={"field": "org_unit"}
+                gettext_noop("unknown organisation unit '%(org_unit)s'"),
+                details={"field": "org_unit"},
+                params={"org_unit": data.org_unit},
             )
     steps = _route_steps_check(data)
     route = ApprovalRoute() if route_id is None else _route_locked(route_id)
@@ -162,5 +192,7 @@ def route_save(
 def _route_locked(route_id: int) -> ApprovalRoute:
     route = ApprovalRoute.objects.select_for_update().filter(pk=route_id).first()
     if route is None:
-        raise NotFound(f"no approval route #{route_id}")
+        raise NotFound(
+            gettext_noop("no approval route #%(route_id)s"), params={"route_id": route_id}
+        )
     return route

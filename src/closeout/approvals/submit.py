@@ -391,7 +391,10 @@ def close_request_resubmit(
     attachments_store(request, actor, attachments or [])
     if route is None:
         if action == RequestAction.REOPEN:
-            raise InvalidTransition(f"{document.label}: no reopen approval route is configured")
+            raise InvalidTransition(
+                gettext_noop("%(document)s: no reopen approval route is configured"),
+                params={"document": document.in_words},
+            )
         return request_execute(actor, request, document, now, pending=False)
     return _enter_pending(
         actor,

@@ -107,6 +107,7 @@ class AuditObject(models.TextChoices):
     BACKUP = "backup", pgettext_lazy("audit object", "backup")
     COMPANY = "company", pgettext_lazy("audit object", "company")
     EXCHANGE_RATE = "exchange_rate", pgettext_lazy("audit object", "exchange rate")
+    ROLE = "role", pgettext_lazy("audit object", "role")
 
 
 class AuditEvent(models.Model):

@@ -34,7 +34,7 @@ from closeout.core.errors import (
     PermissionDenied,
 )
 from closeout.core.sql import ids_param
-from closeout.documents.models import Document
+from closeout.documents.models import Document, doc_type_words
 from closeout.documents.types import spec_for
 
 CREATE_CHUNK = 5000
@@ -68,9 +68,16 @@ def _unambiguous(doc_type: str, rows: Iterable[tuple[str, int, str]]) -> dict[st
     for number, codes in companies.items():
         if len(codes) > 1:
             raise CompanyAmbiguous(
-                f"{doc_type} {number} exists in several companies ({', '.join(sorted(codes))}): "
-                "make one batch per company",
+                gettext_noop(
+                    "%(doc_type)s %(number)s exists in several companies (%(list)s): make one "
+                    "batch per company"
+                ),
                 details={"field": "numbers", "number": number, "companies": sorted(codes)},
+                params={
+                    "doc_type": doc_type_words(doc_type),
+                    "number": number,
+                    "list": ", ".join(sorted(codes)),
+                },
             )
     return found
 
@@ -87,7 +94,9 @@ def _document_ids(
         wanted = list(dict.fromkeys(n.strip() for n in numbers if n.strip()))
         if not wanted:
             raise InvalidInput(
-                "the list of document numbers is empty", details={"field": "numbers"}
+                gettext_noop("the list of document numbers is empty"),
+                details={"field": "numbers"},
+                params={},
             )
         found: dict[str, int] = {}
         for start in range(0, len(wanted), 1000):
@@ -102,14 +111,17 @@ def _document_ids(
                 f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             )
             raise InvalidInput(
-                f"no {doc_type} numbered {shown}",
+                gettext_noop("no %(doc_type)s numbered %(shown)s"),
                 details={"field": "numbers", "missing": missing[:100]},
+                params={"doc_type": doc_type_words(doc_type), "shown": shown},
             )
         yield from ((found[n], n) for n in wanted)
         return
     if queue_filter is None:
         raise InvalidInput(
-            "a batch needs a list of numbers or a filter", details={"field": "numbers"}
+            gettext_noop("a batch needs a list of numbers or a filter"),
+            details={"field": "numbers"},
+            params={},
         )
     selection = QueueFilter.from_dict({**queue_filter, "doc_type": doc_type})
     yield from (
@@ -143,13 +155,17 @@ def batch_create(
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if action == BatchAction.IMPORT:
         raise InvalidInput(
-            "an import batch is created by executing an uploaded file (closeout import run)",
+            gettext_noop(
+                "an import batch is created by executing an uploaded file (closeout import run)"
+            ),
             details={"field": "action"},
+            params={},
         )
     if action not in BatchAction.values:
         raise InvalidInput(
-            f"unknown batch action '{action}'; use one of: " + ", ".join(BatchAction.values),
+            gettext_noop("unknown batch action '%(action)s'; use one of: %(values)s"),
             details={"field": "action"},
+            params={"action": action, "values": ", ".join(BatchAction.values)},
         )
     if action in DOCUMENT_ACTIONS:
         spec_for(doc_type)
@@ -161,7 +177,9 @@ def batch_create(
     if dimension:
         if action != BatchAction.CLOSE:
             raise InvalidInput(
-                "only a close batch takes a close dimension", details={"field": "dimension"}
+                gettext_noop("only a close batch takes a close dimension"),
+                details={"field": "dimension"},
+                params={},
             )
         dimension_get(doc_type, dimension)
     if action == BatchAction.REJECT and not comment.strip():
@@ -210,11 +228,19 @@ def batch_create(
     else:
         ids = list(dict.fromkeys(request_ids or []))
         if not ids:
-            raise InvalidInput("a batch approval needs request ids", details={"field": "requests"})
+            raise InvalidInput(
+                gettext_noop("a batch approval needs request ids"),
+                details={"field": "requests"},
+                params={},
+            )
         known = _requests_in_scope(actor, ids)
         missing = [i for i in ids if i not in known]
         if missing:
-            raise InvalidInput(f"no close request #{missing[0]}", details={"field": "requests"})
+            raise InvalidInput(
+                gettext_noop("no close request #%(missing)s"),
+                details={"field": "requests"},
+                params={"missing": missing[0]},
+            )
         items = [BatchItem(job=job, request_id=i, label=f"#{i}") for i in ids]
     flush()
     if total == 0:
@@ -245,11 +271,13 @@ def _requests_in_scope(actor: AbstractBaseUser, ids: list[int]) -> set[int]:
 def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"no batch job #{job_id}")
+        raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
     if job.created_by_id != actor.pk:
         require(actor, Perm.BATCH_RUN, what=f"batch #{job_id}")
         raise PermissionDenied(
-            f"batch #{job_id} belongs to another user", details={"rule": "owner_only"}
+            gettext_noop("batch #%(job_id)s belongs to another user"),
+            details={"rule": "owner_only"},
+            params={"job_id": job_id},
         )
     return job
 

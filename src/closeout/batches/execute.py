@@ -176,10 +176,13 @@ def batch_raise_if_unsent(job: BatchJob) -> None:
     if connection.in_atomic_block or not job.send_pending or not job.send_error:
         return
     raise BrokerUnavailable(
-        f"batch #{job.pk} is queued but not running yet: {job.send_error}. It starts as soon "
-        f"as the broker answers again (the scheduler retries every minute), or run "
-        f"`closeout batch resume {job.pk}`",
+        gettext_noop(
+            "batch #%(job)s is queued but not running yet: %(send_error)s. It starts as soon as "
+            "the broker answers again (the scheduler retries every minute), or run `closeout "
+            "batch resume %(job)s`"
+        ),
         details={"batch": job.pk, "state": job.state, "send_error": job.send_error},
+        params={"job": job.pk, "send_error": job.send_error},
     )
 
 
@@ -189,12 +192,19 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state == BatchState.DONE:
-            raise InvalidInput(f"batch #{job.pk} is done; nothing to resume")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is done; nothing to resume"), params={"job": job.pk}
+            )
         if job.state in (BatchState.DRAFT, BatchState.PREVIEWED):
-            raise InvalidInput(f"batch #{job.pk} was never started")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s was never started"), params={"job": job.pk}
+            )
         undone = job.undone_by.order_by("pk").values_list("pk", flat=True).first()
         if undone is not None:
-            raise InvalidInput(f"batch #{job.pk} is undone by #{undone}; it cannot be resumed")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is undone by #%(undone)s; it cannot be resumed"),
+                params={"job": job.pk, "undone": undone},
+            )
         job.cancel_requested, job.state, job.error = False, BatchState.QUEUED, ""
         job.save(update_fields=["cancel_requested", "state", "error"])
         _record_dispatch(job, workers)

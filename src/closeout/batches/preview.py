@@ -35,6 +35,7 @@ from closeout.core.errors import (
     DomainError,
     InvalidInput,
     bilingual_label,
+    code_words,
 )
 from closeout.documents.models import CloseState, Document
 
@@ -203,11 +204,17 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
     with transaction.atomic():
         job = _job_for(actor, job.pk)
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
-            raise InvalidInput(f"batch #{job.pk} is {job.state}; only a draft can be previewed")
+            raise InvalidInput(
+                gettext_noop("batch #%(job)s is %(state)s; only a draft can be previewed"),
+                params={"job": job.pk, "state": code_words(job.state, job.get_state_display())},
+            )
         if job.action == BatchAction.IMPORT:
             raise InvalidInput(
-                f"batch #{job.pk} runs an imported file, whose rows were checked when it was "
-                "validated; it has no separate preview"
+                gettext_noop(
+                    "batch #%(job)s runs an imported file, whose rows were checked when it was "
+                    "validated; it has no separate preview"
+                ),
+                params={"job": job.pk},
             )
     counts: dict[str, int] = {}
     released = Decimal(0)

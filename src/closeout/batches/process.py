@@ -10,6 +10,7 @@ from functools import partial
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.approvals.decide import close_request_approve, close_request_reject
@@ -20,8 +21,9 @@ from closeout.audit.services import audit_append, audit_checkpoint_write, audit_
 from closeout.batches.create import items_save
 from closeout.batches.dimension_batch import job_dimension, process_dimension
 from closeout.batches.hooks import batch_finished
+from closeout.batches.messages import item_message_set
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
-from closeout.batches.preview import _Chunk, _close_outcome
+from closeout.batches.preview import _Chunk, _close_outcome_words
 from closeout.closing.selectors import (
     released_value_for,
     verdicts_for,
@@ -59,6 +61,10 @@ def _work_chunk(job: BatchJob, chunk_size: int) -> int:
         for item in items:
             item.worker, item.processed_at = name, now
         items_save(items, ["state", "outcome", "message", "processed_at", "worker"])
+        # Only the items whose run message reads differently by language write their params.
+        worded = [i for i in items if i.params and "run_message" in i.params]
+        if worded:
+            items_save(worded, ["params"])
         tally = {s: sum(1 for i in items if i.state == s) for s in ItemState.values}
         BatchJob.objects.filter(pk=job.pk).update(
             processed=F("processed") + len(items),
@@ -101,20 +107,27 @@ def _finish_if_complete(job_id: int) -> None:
         transaction.on_commit(audit_checkpoint_write, robust=True)
 
 
-def _mark(item: BatchItem, state: str, outcome: str, message: str = "") -> None:
-    item.state, item.outcome, item.message = state, outcome, message[:2000]
+def _mark(item: BatchItem, state: str, outcome: str, message: object = "") -> None:
+    """Record an item's run. A DomainError or Bilingual message is also kept as msgid and
+    params (messages.message_record), for the page to render in the reader's language."""
+    item.state, item.outcome = state, outcome
+    item_message_set(item, message)
     item.processed_at = timezone.now()
 
 
 def _doc(item: BatchItem) -> Document:
     if item.document is None:
-        raise InvalidInput(f"batch item {item.pk} has no document")
+        raise InvalidInput(
+            gettext_noop("batch item %(item)s has no document"), params={"item": item.pk}
+        )
     return item.document
 
 
 def _req(item: BatchItem) -> CloseRequest:
     if item.request is None:
-        raise InvalidInput(f"batch item {item.pk} has no request")
+        raise InvalidInput(
+            gettext_noop("batch item %(item)s has no request"), params={"item": item.pk}
+        )
     return item.request
 
 
@@ -161,7 +174,7 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
                 steps[job.action](item)
             _mark(item, ItemState.DONE, str(job.action))
         except DomainError as error:
-            _mark(item, ItemState.FAILED, "refused", error.message)
+            _mark(item, ItemState.FAILED, "refused", error)
 
 
 def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
@@ -191,13 +204,14 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     ready: list[BatchItem] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
-        outcome, message = _close_outcome(
+        outcome, message = _close_outcome_words(
             job,
             document,
             verdicts.get(document.pk),
             values.get(document.pk, Decimal(0)),
             permissions,
         )
+        outcome = "refused" if outcome == "needs_remark" else outcome
         if outcome == "would_close":
             ready.append(item)
         elif outcome == "needs_approval":
@@ -212,7 +226,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
                     )
                 _mark(item, ItemState.DONE, "requested", message)
             except DomainError as error:
-                _mark(item, ItemState.FAILED, "refused", error.message)
+                _mark(item, ItemState.FAILED, "refused", error)
         elif outcome == "skipped":
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:

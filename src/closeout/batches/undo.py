@@ -52,7 +52,7 @@ from closeout.batches.services import _job_for, _mark, lock_documents
 from closeout.closing.models import ReasonAction
 from closeout.closing.services import document_lock_for, execute_reopen, reason_get
 from closeout.closing.states import STATE_LABELS, Action
-from closeout.core.errors import DomainError, InvalidInput
+from closeout.core.errors import DomainError, InvalidInput, code_words
 from closeout.documents.models import BusinessEvent, CloseState, Document
 
 DEFAULT_REASON = "wrong_close"
@@ -153,26 +153,36 @@ def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if job.action == BatchAction.UNDO:
         raise InvalidInput(
-            f"batch #{job_id} is itself an undo (of batch #{job.undoes_id}); an undo cannot be "
-            "undone: close the documents again with a new batch",
+            gettext_noop(
+                "batch #%(job_id)s is itself an undo (of batch #%(undoes_id)s); an undo cannot be "
+                "undone: close the documents again with a new batch"
+            ),
             details={"batch": job_id, "rule": "undo_of_undo"},
+            params={"job_id": job_id, "undoes_id": job.undoes_id},
         )
     if job.action not in ORIGINAL_PERMS:
         raise InvalidInput(
-            f"batch #{job_id} is a {job.action} batch; only close batches and imports are undone",
+            gettext_noop(
+                "batch #%(job_id)s is a %(action)s batch; only close batches and imports are undone"
+            ),
             details={"batch": job_id, "rule": "not_a_close_batch"},
+            params={"job_id": job_id, "action": code_words(job.action, job.get_action_display())},
         )
     earlier = undone_by(job)
     if earlier is not None:
         raise InvalidInput(
-            f"batch #{job_id} is already undone by #{earlier.pk}",
+            gettext_noop("batch #%(job_id)s is already undone by #%(earlier)s"),
             details={"batch": job_id, "undone_by": earlier.pk, "rule": "already_undone"},
+            params={"job_id": job_id, "earlier": earlier.pk},
         )
     if job.state not in UNDOABLE_STATES:
         raise InvalidInput(
-            f"batch #{job_id} is {job.state}: only a batch that has run (done, cancelled or "
-            "failed) can be undone",
+            gettext_noop(
+                "batch #%(job_id)s is %(state)s: only a batch that has run (done, cancelled or "
+                "failed) can be undone"
+            ),
             details={"batch": job_id, "state": job.state, "rule": "still_running"},
+            params={"job_id": job_id, "state": code_words(job.state, job.get_state_display())},
         )
     return job
 
@@ -208,8 +218,9 @@ def batch_undo_create(
     closes = closes_of(original)
     if not closes:
         raise InvalidInput(
-            f"batch #{job_id} closed no document: there is nothing to undo",
+            gettext_noop("batch #%(job_id)s closed no document: there is nothing to undo"),
             details={"batch": job_id, "rule": "nothing_closed"},
+            params={"job_id": job_id},
         )
     scope = documents_visible_to(actor, Perm.REOPEN_APPROVE) & documents_visible_to(
         actor, ORIGINAL_PERMS[BatchAction(original.action)]
@@ -228,9 +239,12 @@ def batch_undo_create(
         # As a reopen batch whose selection lies outside the scope: nothing to do, and no
         # document named.
         raise InvalidInput(
-            f"none of the {len(items)} documents batch #{job_id} closed lies within your "
-            "'reopen.approve' permission (and the permission the batch needed)",
+            gettext_noop(
+                "none of the %(count)s documents batch #%(job_id)s closed lies within your "
+                "'reopen.approve' permission (and the permission the batch needed)"
+            ),
             details={"batch": job_id, "rule": "outside_scope"},
+            params={"count": len(items), "job_id": job_id},
         )
     BatchItem.objects.bulk_create(items, batch_size=CREATE_CHUNK)
     job.total, job.processed, job.skipped = len(items), outside, outside

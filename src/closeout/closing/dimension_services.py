@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.audit.models import AuditAction, AuditObject
@@ -25,6 +26,7 @@ from closeout.closing.dimensions import (
     closed_dimensions,
     closed_in,
     dimension_get,
+    dimension_words,
     dimensions_of,
 )
 from closeout.closing.models import (
@@ -52,7 +54,7 @@ from closeout.closing.transitions import (
     line_dimensions_reopen,
     lines_state_set,
 )
-from closeout.core.errors import InvalidInput
+from closeout.core.errors import Bilingual, InvalidInput, bilingual_label
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock, events_apply_quarantined
 
@@ -74,8 +76,12 @@ def _lines(document: Document, line_nos: list[int] | None) -> list[Line]:
     missing = [n for n in line_nos if n not in by_no]
     if missing:
         raise InvalidInput(
-            f"{document.label} has no line {', '.join(map(str, missing))}",
+            gettext_noop("%(document)s has no line %(missing)s"),
             details={"field": "lines", "line_nos": missing},
+            params={
+                "document": document.in_words,
+                "missing": ", ".join(map(str, missing)),
+            },
         )
     return [by_no[n] for n in sorted(set(line_nos))]
 
@@ -140,12 +146,31 @@ def line_dimension_close(
         if line.close_state != CloseState.OPEN or dim.code in closed.get(line.pk, set()):
             state = "closed" if line.close_state == CloseState.OPEN else line.close_state
             raise InvalidInput(
-                f"{document.label} line {line.line_no} is {state} for {dim.code}: "
-                "only an open line can close a dimension",
+                gettext_noop(
+                    "%(document)s line %(line_no)s is %(state)s for %(dim_code)s: only an open "
+                    "line can close a dimension"
+                ),
                 details={"field": "lines", "line_no": line.line_no, "dimension": dim.code},
+                params={
+                    "document": document.in_words,
+                    "line_no": line.line_no,
+                    "state": Bilingual(
+                        state,
+                        "已关闭"
+                        if state == "closed"
+                        else bilingual_label(line.get_close_state_display()).zh,
+                    ),
+                    "dim_code": dimension_words(dim),
+                },
             )
     if not lines:
-        raise InvalidInput(f"{document.label} has no line open for {dim.code}")
+        raise InvalidInput(
+            gettext_noop("%(document)s has no line open for %(dim_code)s"),
+            params={
+                "document": document.in_words,
+                "dim_code": dimension_words(dim),
+            },
+        )
     failing = _failing_lines(document, dim, lines)
     exceptions = {dim.code: f"{dim.code} rules fail (lines {', '.join(map(str, failing))})"}
     close_guard(
@@ -250,8 +275,13 @@ def line_dimension_reopen(
     for line in lines:
         if line not in whole and dim.code not in closed.get(line.pk, set()):
             raise InvalidInput(
-                f"{document.label} line {line.line_no} is not closed for {dim.code}",
+                gettext_noop("%(document)s line %(line_no)s is not closed for %(dim_code)s"),
                 details={"field": "lines", "line_no": line.line_no, "dimension": dim.code},
+                params={
+                    "document": document.in_words,
+                    "line_no": line.line_no,
+                    "dim_code": dimension_words(dim),
+                },
             )
     if whole:
         # A closed line reopens only under an open header: a closed document is reopened

@@ -16,13 +16,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from django.db.models import Exists, OuterRef, Q
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from closeout.closing.models import ClosePolicy, LineDimensionClose
 from closeout.closing.rules import Rule
 from closeout.closing.types import close_spec_for
-from closeout.core.errors import InvalidInput
-from closeout.documents.models import CloseState, DocType, Document, EventKind, Line
+from closeout.core.errors import Bilingual, InvalidInput
+from closeout.documents.models import (
+    CloseState,
+    DocType,
+    Document,
+    EventKind,
+    Line,
+    doc_type_words,
+)
 
 
 @dataclass(frozen=True)
@@ -119,12 +126,18 @@ def dimension_get(doc_type: str, code: str) -> Dimension:
     allowed = [d.code for d in dimensions_of(doc_type)]
     if not allowed:
         raise InvalidInput(
-            f"a {doc_type} line has no close dimensions of its own: close the line instead",
+            gettext_noop(
+                "a %(doc_type)s line has no close dimensions of its own: close the line instead"
+            ),
             details={"field": "dimension", "allowed": []},
+            params={"doc_type": doc_type_words(doc_type)},
         )
     raise InvalidInput(
-        f"unknown close dimension '{code}' for a {doc_type}; use one of: {', '.join(allowed)}",
+        gettext_noop(
+            "unknown close dimension '%(code)s' for a %(doc_type)s; use one of: %(allowed)s"
+        ),
         details={"field": "dimension", "allowed": allowed},
+        params={"code": code, "doc_type": doc_type_words(doc_type), "allowed": ", ".join(allowed)},
     )
 
 
@@ -162,6 +175,11 @@ def quarantine_reason(doc_type: str, line: Line, kind: str) -> str:
                 f"({_in_zh(dimension.closed_label)})"
             )
     return ""
+
+
+def dimension_words(dim: Dimension) -> Bilingual:
+    """A dimension in a message: its code in English (as the API said), its name in Chinese."""
+    return Bilingual(dim.code, _in_zh(dim.label))
 
 
 def _in_zh(text: object) -> str:

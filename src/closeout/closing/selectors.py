@@ -15,6 +15,7 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
+from django.utils.translation import gettext_noop
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -357,8 +358,11 @@ def verdict_condition(doc_type: str, verdict: str, *, for_auto: bool = False) ->
         }.get(verdict)
         if wanted is None:
             raise InvalidInput(
-                f"unknown verdict '{verdict}'; use ready, warning, exception or blocked",
+                gettext_noop(
+                    "unknown verdict '%(verdict)s'; use ready, warning, exception or blocked"
+                ),
                 details={"field": "verdict"},
+                params={"verdict": verdict},
             )
         condition |= scope & wanted
     if verdict == "blocked":
@@ -479,7 +483,11 @@ class QueueFilter:
         except ValidationError as exc:
             error = exc.errors()[0]
             where = place(["filter", *error["loc"]])
-            raise InvalidInput(f"{where}: {error['msg']}", details={"field": where}) from exc
+            raise InvalidInput(
+                gettext_noop("%(where)s: %(msg)s"),
+                details={"field": where},
+                params={"where": where, "msg": error["msg"]},
+            ) from exc
         values = checked.model_dump()
         values["close_states"] = tuple(values["close_states"])
         return cls(**values)
@@ -519,14 +527,18 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
         unknown = [s for s in f.close_states if s not in CloseState.values]
         if unknown:
             raise InvalidInput(
-                f"unknown close state '{unknown[0]}'", details={"field": "close_states"}
+                gettext_noop("unknown close state '%(unknown)s'"),
+                details={"field": "close_states"},
+                params={"unknown": unknown[0]},
             )
         qs = qs.filter(close_state__in=f.close_states)
     if f.org_unit:
         unit = OrgUnit.objects.filter(code=f.org_unit).first()
         if unit is None:
             raise InvalidInput(
-                f"unknown organisation unit '{f.org_unit}'", details={"field": "org_unit"}
+                gettext_noop("unknown organisation unit '%(org_unit)s'"),
+                details={"field": "org_unit"},
+                params={"org_unit": f.org_unit},
             )
         qs = qs.filter(org_unit__path__startswith=unit.path)
     if f.verdict:

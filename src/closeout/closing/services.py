@@ -73,7 +73,7 @@ AUTO_REASON = "auto_rules_met"
 
 def named(document: Document) -> Bilingual:
     """The document in a message: its type in the message's language and its number."""
-    return document_words(document.doc_type, document.number, document.get_doc_type_display())
+    return document.in_words
 
 
 def reason_get(code: str, action: ReasonAction) -> ReasonCode:
@@ -604,9 +604,17 @@ def document_reopen(
     remark_check(remark)
     if approval_answers().period_is_closed(document.close_date, document.company_id):
         raise InvalidTransition(
-            f"{document.label} was closed on {document.close_date}, in a closed accounting "
-            "period: submit a reopen request, which takes the finance route",
+            gettext_noop(
+                "%(document)s was closed on %(close_date)s, in a closed accounting period: submit "
+                "a reopen request, which takes the finance route"
+            ),
             details={"needs": "reopen_request"},
+            params={
+                "document": document_words(
+                    document.doc_type, document.number, document.get_doc_type_display()
+                ),
+                "close_date": document.close_date,
+            },
         )
     return execute_reopen(actor=actor, document=document, reason=reason.code, remark=remark)
 
@@ -693,7 +701,9 @@ def document_hold(
     """Hold (冻结) a document or some of its lines: events are quarantined, nothing closes."""
     document = document_lock_for(actor, document, Perm.HOLD)
     if not reason.strip():
-        raise InvalidInput("a hold needs a reason", details={"field": "reason"})
+        raise InvalidInput(
+            gettext_noop("a hold needs a reason"), details={"field": "reason"}, params={}
+        )
     now = timezone.now()
     action: AuditAction
     data: dict[str, Any]

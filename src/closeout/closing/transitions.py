@@ -13,9 +13,12 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from closeout.closing.models import LineDimensionClose
 from closeout.closing.states import (
+    ACTION_LABELS,
     DOCUMENT_TRANSITIONS,
     LINE_STATES_LEFT_TO_CLOSE,
     LINE_TRANSITIONS,
@@ -24,7 +27,7 @@ from closeout.closing.states import (
     next_state,
 )
 from closeout.closing.types import close_spec_for
-from closeout.core.errors import InvalidTransition
+from closeout.core.errors import Bilingual, InvalidTransition
 from closeout.core.sql import ids_param
 from closeout.documents.models import Document, Line
 
@@ -34,8 +37,16 @@ def _target(action: Action, *, lines: bool) -> str:
     targets = {to for (_state, act), to in table.items() if act == action}
     if len(targets) != 1:
         what = "lines" if lines else "documents"
-        raise InvalidTransition(f"the action {action} does not apply to {what}")
+        raise InvalidTransition(
+            gettext_noop("the action %(action)s does not apply to %(what)s"),
+            params={"action": action, "what": what},
+        )
     return targets.pop()
+
+
+def _zh(text: object) -> str:
+    with translation.override("zh-hans"):
+        return str(text)
 
 
 def line_left_to_close() -> Exists:
@@ -62,8 +73,12 @@ def document_state_set(
     )
     if changed != 1:
         raise InvalidTransition(
-            f"{document.label} changed while being {action}d; try again",
+            gettext_noop("%(document)s changed while being %(action)sd; try again"),
             details={"state": before, "action": str(action)},
+            params={
+                "document": document.in_words,
+                "action": Bilingual(str(action), _zh(ACTION_LABELS[action])),
+            },
         )
     document.close_state = target
     return before, target

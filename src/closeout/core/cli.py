@@ -20,6 +20,7 @@ from django.core.management.base import (
 )
 from django.db import DatabaseError, connections
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import DomainError, InvalidInput, NotFound
 from closeout.core.inputs import check_ascii_digits, check_date, is_digits, parse_int
@@ -108,7 +109,11 @@ def actor_for(username: str) -> AbstractBaseUser:
     """The active user named by `--as`."""
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
-        raise NotFound(f"no active user '{username}'", details={"field": "as"})
+        raise NotFound(
+            gettext_noop("no active user '%(username)s'"),
+            details={"field": "as"},
+            params={"username": username},
+        )
     return user
 
 
@@ -121,12 +126,17 @@ def parse_lines(value: str | None, option: str = "--lines") -> list[int] | None:
     for part in parts:
         if not is_digits(part) or len(part) > 9 or int(part) <= 0:
             raise InvalidInput(
-                f"{option}: '{value}' is not a list of line numbers such as 1,2",
+                gettext_noop("%(option)s: '%(value)s' is not a list of line numbers such as 1,2"),
                 details={"field": option},
+                params={"option": option, "value": value},
             )
         numbers.append(int(part))
     if not numbers:
-        raise InvalidInput(f"{option}: no line number given", details={"field": option})
+        raise InvalidInput(
+            gettext_noop("%(option)s: no line number given"),
+            details={"field": option},
+            params={"option": option},
+        )
     return list(dict.fromkeys(numbers))
 
 
@@ -146,8 +156,11 @@ def parse_datetime(value: str | None, option: str) -> datetime | None:
         check_date(moment.date(), field=option)
     except ValueError as exc:
         raise InvalidInput(
-            f"{option}: '{value}' is not a date or date-time (use YYYY-MM-DD[THH:MM])",
+            gettext_noop(
+                "%(option)s: '%(value)s' is not a date or date-time (use YYYY-MM-DD[THH:MM])"
+            ),
             details={"field": option},
+            params={"option": option, "value": value},
         ) from exc
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
@@ -167,7 +180,11 @@ def whole_number(text: str) -> int:
 
 def positive_int(value: int, option: str) -> int:
     if value <= 0:
-        raise InvalidInput(f"{option} must be at least 1, got {value}", details={"field": option})
+        raise InvalidInput(
+            gettext_noop("%(option)s must be at least 1, got %(value)s"),
+            details={"field": option},
+            params={"option": option, "value": value},
+        )
     return value
 
 

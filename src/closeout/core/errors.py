@@ -35,6 +35,12 @@ def bilingual_label(label: object) -> Bilingual:
     return Bilingual(halves[1], halves[0])
 
 
+def code_words(code: str, label: object) -> Bilingual:
+    """A stored code as a person reads it: the code itself in English messages (as the API and
+    logs always said), the Chinese half of its choice label ("入库 receipt") in Chinese."""
+    return Bilingual(code, bilingual_label(label).zh)
+
+
 def document_words(doc_type: str, number: str, type_label: object) -> Bilingual:
     """A document as people name it: "purchase_order PO-1" in English messages (as the API
     and logs always said), "采购订单 PO-1" in Chinese."""

@@ -11,16 +11,20 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.core.errors import (
+    Bilingual,
     EventConflict,
     EventRefused,
     InvalidInput,
     NotFound,
+    bilingual_label,
+    code_words,
 )
 from closeout.core.inputs import check_fits, check_length, max_length_of
 from closeout.core.money import plain, to_decimal
@@ -143,10 +147,11 @@ def _refuse_below_zero(
         for name, change in failing.items()
     ]
     raise EventRefused(
-        f"{document.label} line {line.line_no}: {kind} {event.external_id} of "
-        + ", and of ".join(parts)
-        + "; refused: a line's measures cannot go below zero (post what it depends on first, "
-        "or correct the event)",
+        gettext_noop(
+            "%(document)s line %(line_no)s: %(kind)s %(external_id)s of %(parts)s; refused: a "
+            "line's measures cannot go below zero (post what it depends on first, or correct the "
+            "event)"
+        ),
         details={
             "document": document.label,
             "line_no": line.line_no,
@@ -162,6 +167,13 @@ def _refuse_below_zero(
                 }
                 for name, change in failing.items()
             },
+        },
+        params={
+            "document": document.in_words,
+            "line_no": line.line_no,
+            "kind": kind,
+            "external_id": event.external_id,
+            "parts": ", and of ".join(parts),
         },
     )
 
@@ -215,17 +227,30 @@ def event_checked(
     looked up or written; what was sent, to compare with an event stored under its id."""
     spec = spec_for(document.doc_type)
     if not external_id.strip():
-        raise InvalidInput("event external id is empty", details={"field": "external_id"})
+        raise InvalidInput(
+            gettext_noop("event external id is empty"), details={"field": "external_id"}, params={}
+        )
     for name, value in (("external_id", external_id), ("source_system", source_system)):
         check_length(value, field=name, max_length=max_length_of(BusinessEvent, name))
     if kind not in EventKind.values:
-        raise InvalidInput(f"unknown event kind '{kind}'", details={"field": "kind"})
+        raise InvalidInput(
+            gettext_noop("unknown event kind '%(kind)s'"),
+            details={"field": "kind"},
+            params={"kind": kind},
+        )
     allowed = set(spec.effects) | set(spec.header_events)
     if EventKind(kind) not in allowed:
         raise InvalidInput(
-            f"a {document.doc_type} takes no '{kind}' events; allowed: "
-            + ", ".join(sorted(str(k) for k in allowed)),
+            gettext_noop("a %(doc_type)s takes no '%(kind)s' events; allowed: %(list)s"),
             details={"field": "kind"},
+            params={
+                "doc_type": code_words(document.doc_type, document.get_doc_type_display()),
+                "kind": code_words(kind, EventKind(kind).label),
+                "list": Bilingual(
+                    ", ".join(sorted(str(k) for k in allowed)),
+                    "、".join(bilingual_label(k.label).zh for k in sorted(allowed)),
+                ),
+            },
         )
     qty = to_decimal(quantity, field="quantity", column=column_of(BusinessEvent, "quantity"))
     amt = to_decimal(amount, field="amount", column=column_of(BusinessEvent, "amount"))
@@ -233,9 +258,12 @@ def event_checked(
     qty_must_be_positive = kind != EventKind.STOCK_ADJUSTMENT
     if (qty < 0 and qty_must_be_positive) or amt < 0:
         raise InvalidInput(
-            f"event {external_id}: quantity and amount must not be negative "
-            "(post a return or credit note instead)",
+            gettext_noop(
+                "event %(external_id)s: quantity and amount must not be negative (post a return "
+                "or credit note instead)"
+            ),
             details={"field": "quantity" if qty < 0 else "amount"},
+            params={"external_id": external_id},
         )
     return SentEvent(
         document=document,
@@ -254,10 +282,22 @@ def event_line(document: Document, kind: str, line_no: int | None, line: Line | 
         return
     if line_no is None:
         raise InvalidInput(
-            f"{document.label}: a {kind} needs a line number", details={"field": "line_no"}
+            gettext_noop("%(document)s: a %(kind)s needs a line number"),
+            details={"field": "line_no"},
+            params={
+                "document": document.in_words,
+                "kind": code_words(kind, EventKind(kind).label),
+            },
         )
     if line is None:
-        raise NotFound(f"{document.label} has no line {line_no}", details={"field": "line_no"})
+        raise NotFound(
+            gettext_noop("%(document)s has no line %(line_no)s"),
+            details={"field": "line_no"},
+            params={
+                "document": document.in_words,
+                "line_no": line_no,
+            },
+        )
 
 
 def event_post(
@@ -375,10 +415,19 @@ def event_repeated(existing: BusinessEvent, sent: SentEvent) -> EventResult:
     where = "another document" if "document" in differ else existing.document.label
     listed = ", ".join(f"{name} {d['stored']} (sent {d['sent']})" for name, d in differ.items())
     raise EventConflict(
-        f"external id '{external_id}' from {source_system} was already used for a "
-        f"{existing.kind} on {where} with other values: {listed}; an external id names one "
-        "event: send the same values to repeat it, or a new external id for a new event",
+        gettext_noop(
+            "external id '%(external_id)s' from %(source_system)s was already used for a %(kind)s "
+            "on %(where)s with other values: %(listed)s; an external id names one event: send the "
+            "same values to repeat it, or a new external id for a new event"
+        ),
         details={"external_id": external_id, "source_system": source_system, "fields": differ},
+        params={
+            "external_id": external_id,
+            "source_system": source_system,
+            "kind": existing.kind,
+            "where": where,
+            "listed": listed,
+        },
     )
 
 

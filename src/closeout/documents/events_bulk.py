@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
@@ -118,8 +119,9 @@ def events_post_many(
             return _post_checked(actor, items, checked, refused)
         except IntegrityError as exc:
             raise Conflict(
-                "another request posted the same events at the same time; retry",
+                gettext_noop("another request posted the same events at the same time; retry"),
                 details={"field": "events"},
+                params={},
             ) from exc
 
 

@@ -5,6 +5,13 @@ from django.db import models
 from django.db.models import Q
 
 from closeout.core.doctypes import DocType as DocType  # the one list, re-exported
+from closeout.core.errors import Bilingual, code_words, document_words
+
+
+def doc_type_words(doc_type: str) -> Bilingual:
+    """A document type in a message: its code in English, its name in Chinese."""
+    label = DocType(doc_type).label if doc_type in DocType.values else doc_type
+    return code_words(doc_type, label)
 
 
 class CloseState(models.TextChoices):
@@ -123,6 +130,12 @@ class Document(models.Model):
     @property
     def label(self) -> str:
         return f"{self.doc_type} {self.number}"
+
+    @property
+    def in_words(self) -> Bilingual:
+        """The document in a message: "purchase_order PO-1" in English, "采购订单 PO-1" in
+        Chinese."""
+        return document_words(self.doc_type, self.number, self.get_doc_type_display())
 
 
 class Line(models.Model):

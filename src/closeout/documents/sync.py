@@ -36,11 +36,16 @@ def partner_sync(
     require(actor, Perm.DOCUMENT_SYNC, what=f"partner {code}")
     if kind not in PartnerKind.values:
         raise InvalidInput(
-            f"unknown partner kind '{kind}'; use one of: {', '.join(PartnerKind.values)}",
+            gettext_noop("unknown partner kind '%(kind)s'; use one of: %(values)s"),
             details={"field": "kind"},
+            params={"kind": kind, "values": ", ".join(PartnerKind.values)},
         )
     if not code.strip() or not name.strip():
-        raise InvalidInput("partner code and name must not be empty", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("partner code and name must not be empty"),
+            details={"field": "name"},
+            params={},
+        )
     for field, value in (("code", code), ("name", name)):
         check_length(value, field=field, max_length=max_length_of(Partner, field))
     with transaction.atomic():
@@ -115,8 +120,15 @@ def external_id_taken(actor: AbstractBaseUser, clash: Document) -> Conflict:
         else "another document"
     )
     return Conflict(
-        f"external id '{clash.external_id}' from {clash.source_system} already belongs to {shown}",
+        gettext_noop(
+            "external id '%(external_id)s' from %(source_system)s already belongs to %(shown)s"
+        ),
         details={"field": "external_id", "document": shown},
+        params={
+            "external_id": clash.external_id,
+            "source_system": clash.source_system,
+            "shown": shown,
+        },
     )
 
 
@@ -194,8 +206,11 @@ def document_sync(
     except IntegrityError as exc:
         # Another request created the same document at the same moment.
         raise Conflict(
-            f"{doc_type} {number} was written by another request at the same time; retry",
+            gettext_noop(
+                "%(doc_type)s %(number)s was written by another request at the same time; retry"
+            ),
             details={"number": number},
+            params={"doc_type": doc_type, "number": number},
         ) from exc
     return document, not existing
 

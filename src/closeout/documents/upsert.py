@@ -21,6 +21,7 @@ from closeout.core.errors import (
     InvalidInput,
     PermissionDenied,
     StaleVersion,
+    bilingual_label,
 )
 from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner
@@ -76,12 +77,15 @@ COMPANY_TOTAL_COLUMN = column_of(Document, "total_amount_company")
 def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
     if data.line_no <= 0:
         raise InvalidInput(
-            f"line {data.line_no}: line numbers start at 1", details={"field": "line_no"}
+            gettext_noop("line %(line_no)s: line numbers start at 1"),
+            details={"field": "line_no"},
+            params={"line_no": data.line_no},
         )
     if data.planned_qty < 0 or data.unit_price < 0:
         raise InvalidInput(
-            f"line {data.line_no}: planned quantity and unit price must not be negative",
+            gettext_noop("line %(line_no)s: planned quantity and unit price must not be negative"),
             details={"field": "planned_qty", "line_no": data.line_no},
+            params={"line_no": data.line_no},
         )
     where = f"line {data.line_no} "
     check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
@@ -119,7 +123,9 @@ def document_checked(
 ) -> None:
     """The checks of a document's own values before anything is looked up or written."""
     if not number.strip():
-        raise InvalidInput("document number is empty", details={"field": "number"})
+        raise InvalidInput(
+            gettext_noop("document number is empty"), details={"field": "number"}, params={}
+        )
     for name, value in (
         ("number", number),
         ("source_system", source_system),
@@ -132,7 +138,9 @@ def document_checked(
     for line_no in line_nos:
         if line_no in seen:
             raise InvalidInput(
-                f"{number}: line {line_no} appears twice", details={"field": "lines"}
+                gettext_noop("%(number)s: line %(line_no)s appears twice"),
+                details={"field": "lines"},
+                params={"number": number, "line_no": line_no},
             )
         seen.add(line_no)
 
@@ -179,9 +187,17 @@ def document_upsert(
         current = document_lock(existing.pk).version if existing is not None else 0
         if expected_version is not None and current != expected_version:
             raise StaleVersion(
-                f"{doc_type} {number} is at version {current}, not {expected_version}: "
-                "read it again and retry",
+                gettext_noop(
+                    "%(doc_type)s %(number)s is at version %(current)s, not %(expected_version)s: "
+                    "read it again and retry"
+                ),
                 details={"version": current},
+                params={
+                    "doc_type": doc_type,
+                    "number": number,
+                    "current": current,
+                    "expected_version": expected_version,
+                },
             )
         if existing is None:
             document = _document_create(
@@ -237,9 +253,14 @@ def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
         return
     who = actor.get_username()
     raise PermissionDenied(
-        f"{who} lacks permission '{Perm.DOCUMENT_SYNC.value}' ({Perm.DOCUMENT_SYNC.label}) "
-        f"for {existing.label}",
+        gettext_noop("%(who)s lacks permission '%(perm)s' (%(label)s) for %(document)s"),
         details={"permission": Perm.DOCUMENT_SYNC.value, "user": who, "org_unit": None},
+        params={
+            "who": who,
+            "perm": Perm.DOCUMENT_SYNC.value,
+            "label": Perm.DOCUMENT_SYNC.label,
+            "document": existing.in_words,
+        },
     )
 
 
@@ -407,9 +428,16 @@ def _document_update(
             continue
         if line.close_state != CloseState.OPEN:
             raise DocumentLocked(
-                f"{document.label} line {line.line_no} is {line.close_state}: "
-                "it must be reopened (反结案) before it can change",
+                gettext_noop(
+                    "%(document)s line %(line_no)s is %(close_state)s: it must be reopened "
+                    "(反结案) before it can change"
+                ),
                 details={"line_no": line.line_no},
+                params={
+                    "document": document.in_words,
+                    "line_no": line.line_no,
+                    "close_state": bilingual_label(line.get_close_state_display()),
+                },
             )
         for f, v in values.items():
             setattr(line, f, v)

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput
 from closeout.notifications.models import (
@@ -46,9 +47,9 @@ def webhook_delivery_log(
     if status is not None:
         if status not in DeliveryStatus.values:
             raise InvalidInput(
-                f"webhook delivery status {status!r} is not one of "
-                f"{', '.join(DeliveryStatus.values)}",
+                gettext_noop("webhook delivery status %(status)s is not one of %(values)s"),
                 details={"field": "status"},
+                params={"status": repr(status), "values": ", ".join(DeliveryStatus.values)},
             )
         rows = rows.filter(status=status)
     return rows[:limit]

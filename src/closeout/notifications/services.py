@@ -120,7 +120,9 @@ def user_language(user: AbstractBaseUser) -> str:
 
 def _require_user(actor: AbstractBaseUser | None, what: str) -> AbstractBaseUser:
     if actor is None or actor.pk is None or not actor.is_active:
-        raise PermissionDenied(f"{what} needs a signed-in, active user")
+        raise PermissionDenied(
+            gettext_noop("%(what)s needs a signed-in, active user"), params={"what": what}
+        )
     return actor
 
 
@@ -291,8 +293,9 @@ def notification_mark_read(
             wanted = {int(i) for i in notification_ids}
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"notification ids must be whole numbers, got {notification_ids!r}",
+                gettext_noop("notification ids must be whole numbers, got %(notification_ids)s"),
                 details={"field": "notification_ids"},
+                params={"notification_ids": repr(notification_ids)},
             ) from None
         own = set(
             Notification.objects.filter(user_id=user.pk, pk__in=wanted).values_list("pk", flat=True)
@@ -300,9 +303,9 @@ def notification_mark_read(
         foreign = sorted(wanted - own)
         if foreign:
             raise NotFound(
-                f"notification {', '.join(map(str, foreign))} is not in "
-                f"{user.get_username()}'s inbox",
+                gettext_noop("notification %(foreign)s is not in %(user)s's inbox"),
                 details={"notification_ids": foreign},
+                params={"foreign": ", ".join(map(str, foreign)), "user": user.get_username()},
             )
         unread = unread.filter(pk__in=wanted)
     return unread.update(read_at=timezone.now())
@@ -489,7 +492,10 @@ def _attempt(
     try:
         delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     except WebhookDelivery.DoesNotExist:
-        raise NotFound(f"webhook delivery {delivery_id} does not exist") from None
+        raise NotFound(
+            gettext_noop("webhook delivery %(delivery_id)s does not exist"),
+            params={"delivery_id": delivery_id},
+        ) from None
     if delivery.status != DeliveryStatus.PENDING:
         return delivery, False
     due = delivery.next_attempt_at is None or delivery.next_attempt_at <= moment
@@ -577,17 +583,31 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     if not name.strip():
-        raise InvalidInput("webhook name is empty", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("webhook name is empty"), details={"field": "name"}, params={}
+        )
     try:
         URLValidator(schemes=["http", "https"])(url)
     except DjangoValidationError as exc:
-        raise InvalidInput(f"'{url}' is not an http(s) URL", details={"field": "url"}) from exc
+        raise InvalidInput(
+            gettext_noop("'%(url)s' is not an http(s) URL"),
+            details={"field": "url"},
+            params={"url": url},
+        ) from exc
     webhook_url_check(url)
     if any(not isinstance(e, str) or not e.strip() for e in events):
-        raise InvalidInput("webhook events must be non-empty names", details={"field": "events"})
+        raise InvalidInput(
+            gettext_noop("webhook events must be non-empty names"),
+            details={"field": "events"},
+            params={},
+        )
     with transaction.atomic():
         if WebhookEndpoint.objects.filter(name=name).exists():
-            raise Conflict(f"a webhook endpoint named '{name}' exists", details={"field": "name"})
+            raise Conflict(
+                gettext_noop("a webhook endpoint named '%(name)s' exists"),
+                details={"field": "name"},
+                params={"name": name},
+            )
         endpoint = WebhookEndpoint.objects.create(
             name=name, url=url, events=events, secret=secret or secrets.token_urlsafe(32)
         )
@@ -610,9 +630,15 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
             WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
         )
         if endpoint is None:
-            raise NotFound(f"no webhook endpoint #{endpoint_id}")
+            raise NotFound(
+                gettext_noop("no webhook endpoint #%(endpoint_id)s"),
+                params={"endpoint_id": endpoint_id},
+            )
         if not endpoint.active:
-            raise InvalidInput(f"webhook endpoint #{endpoint_id} is already inactive")
+            raise InvalidInput(
+                gettext_noop("webhook endpoint #%(endpoint_id)s is already inactive"),
+                params={"endpoint_id": endpoint_id},
+            )
         endpoint.active = False
         endpoint.save(update_fields=["active"])
         audit_record(

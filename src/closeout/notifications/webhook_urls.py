@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput
 
@@ -122,16 +123,24 @@ def _parts(url: str) -> tuple[str, str, int]:
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise InvalidInput(
-            f"webhook URL {url!r} is not http(s)", details={"field": "url", "url": url}
+            gettext_noop("webhook URL %(url)s is not http(s)"),
+            details={"field": "url", "url": url},
+            params={"url": repr(url)},
         )
     try:
         host, port = parts.hostname, parts.port
     except ValueError as exc:
         raise InvalidInput(
-            f"webhook URL {url!r} has a bad port", details={"field": "url", "url": url}
+            gettext_noop("webhook URL %(url)s has a bad port"),
+            details={"field": "url", "url": url},
+            params={"url": repr(url)},
         ) from exc
     if not host:
-        raise InvalidInput(f"webhook URL {url!r} has no host", details={"field": "url", "url": url})
+        raise InvalidInput(
+            gettext_noop("webhook URL %(url)s has no host"),
+            details={"field": "url", "url": url},
+            params={"url": repr(url)},
+        )
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 

@@ -9,6 +9,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
+from closeout.access.permissions import Perm
 from closeout.approvals.models import ExceptionCondition, RequestAction
 from closeout.approvals.routes import RouteInput, StepInput
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -286,3 +287,11 @@ class RateForm(forms.Form):
 def role_name(role: Role) -> str:
     """A role's name in the page language."""
     return role.name_en if (get_language() or "").startswith("en") else role.name_zh
+
+
+class RolePermissionsForm(forms.Form):
+    """The own permissions of one role (设置 → 角色), ticked; the service checks the change."""
+
+    role = forms.CharField(max_length=40)
+    perm = forms.MultipleChoiceField(label=_("Permissions"), choices=Perm.choices, required=False)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=REASON_MAX)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from closeout.access.companies import company_create
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
+from closeout.access.roles import role_permissions_set
 from closeout.access.services import (
     grant_create,
     grant_create_temporary,
@@ -48,6 +49,7 @@ from closeout.web.forms_config import (
     RateForm,
     ReasonForm,
     ReasonTextForm,
+    RolePermissionsForm,
     RouteForm,
     WebhookForm,
 )
@@ -60,6 +62,7 @@ SECTIONS = [
     ("config_routes", Perm.POLICY_MANAGE),
     ("config_periods", Perm.POLICY_MANAGE),
     ("config_grants", Perm.ACCESS_MANAGE),
+    ("config_roles", Perm.ACCESS_MANAGE),
     ("config_webhooks", Perm.ACCESS_MANAGE),
     ("config_companies", Perm.ACCESS_MANAGE),
     ("config_rates", Perm.POLICY_MANAGE),
@@ -330,6 +333,55 @@ def _grant(actor: Any, d: dict[str, Any]) -> Grant:
     return grant_create(**common, reason=d["reason"])
 
 
+# --- the permission sets of roles ----------------------------------------------------------
+
+
+@_guarded(Perm.ACCESS_MANAGE)
+def config_roles(request: HttpRequest) -> HttpResponse:
+    """Each role with its permissions ticked; saving one role changes its own set (the
+    service refuses a role the user holds and combinations that conflict)."""
+    user = _user(request)
+    form = RolePermissionsForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        chosen = Role.objects.filter(code=d["role"]).first()
+        if chosen is None:
+            form.add_error(None, gettext("No such role."))
+        elif _try(
+            form,
+            lambda: role_permissions_set(
+                actor=user, role=chosen, permissions=d["perm"], reason=d["reason"]
+            ),
+        ):
+            return _done(request, gettext("Permissions of the role saved."), "web:config_roles")
+    roles = []
+    for role in Role.objects.prefetch_related("includes").order_by("code"):
+        own = set(role.permissions)
+        inherited = role.all_permissions() - own
+        roles.append(
+            {
+                "role": role,
+                "perms": [
+                    {
+                        "code": code,
+                        "label": label,
+                        "own": code in own,
+                        "inherited": code in inherited,
+                    }
+                    for code, label in Perm.choices
+                ],
+                "includes": [r.code for r in role.includes.all()],
+                "posted": form.is_bound and form.data.get("role") == role.code,
+            }
+        )
+    return _page(
+        request,
+        "web/config/roles.html",
+        {"form": form, "roles": roles},
+        refused=bool(form.errors),
+    )
+
+
 # --- webhook endpoints ---------------------------------------------------------------------
 
 
@@ -429,6 +481,7 @@ urlpatterns = [
     path("routes/new/", config_route, name="config_route_new"),
     path("routes/<int:pk>/", config_route, name="config_route"),
     path("grants/", config_grants, name="config_grants"),
+    path("roles/", config_roles, name="config_roles"),
     path("webhooks/", config_webhooks, name="config_webhooks"),
     path("companies/", config_companies, name="config_companies"),
     path("rates/", config_rates, name="config_rates"),

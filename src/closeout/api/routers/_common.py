@@ -4,6 +4,7 @@ from typing import IO, Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja.files import UploadedFile
 
 from closeout.api.schemas import Error
@@ -68,5 +69,9 @@ def etag(version: int) -> str:
 def uploaded_stream(upload: UploadedFile, field: str) -> IO[bytes]:
     """The bytes of a multipart upload, for the services that read files."""
     if upload.file is None:
-        raise InvalidInput(f"the upload '{field}' holds no file", details={"field": field})
+        raise InvalidInput(
+            gettext_noop("the upload '%(field)s' holds no file"),
+            details={"field": field},
+            params={"field": field},
+        )
     return cast(IO[bytes], upload.file)

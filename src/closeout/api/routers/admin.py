@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
@@ -61,7 +62,11 @@ def policy_get(request: HttpRequest, doc_type: str, org_unit: str = "") -> Any:
     spec_for(doc_type)
     unit = OrgUnit.objects.filter(code=org_unit).first() if org_unit else None
     if org_unit and unit is None:
-        raise InvalidInput(f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"})
+        raise InvalidInput(
+            gettext_noop("unknown organisation unit '%(org_unit)s'"),
+            details={"field": "org_unit"},
+            params={"org_unit": org_unit},
+        )
     require(caller(request), Perm.DOCUMENT_VIEW, org_unit=unit, doc_type=doc_type, what="policies")
     return present.policy_out(policy_for(doc_type, unit))
 

@@ -5,6 +5,7 @@ audit log of a period, a contiguous segment of the chain with every unit's event
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import File, Router
 from ninja.files import UploadedFile
 
@@ -63,5 +64,9 @@ def pack_verify(request: HttpRequest, pack: File[UploadedFile]) -> Any:
 def archive_runs(request: HttpRequest, limit: int = 10) -> Any:
     require_company_wide(caller(request), Perm.AUDIT_VIEW, what=WHAT)
     if not 1 <= limit <= MAX_RUNS:
-        raise InvalidInput(f"limit must be 1 to {MAX_RUNS}", details={"field": "limit"})
+        raise InvalidInput(
+            gettext_noop("limit must be 1 to %(max)s"),
+            details={"field": "limit"},
+            params={"max": MAX_RUNS},
+        )
     return [present.archive_run_out(r) for r in archive_runs_recent(limit)]

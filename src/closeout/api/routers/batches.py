@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
@@ -44,12 +45,14 @@ MAX_LIMIT = 1000
 def _job(request: HttpRequest, job_id: int) -> BatchJob:
     job = BatchJob.objects.select_related("created_by").filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"no batch job #{job_id}")
+        raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
     actor = caller(request)
     if job.created_by_id != actor.pk:
         require(actor, Perm.BATCH_RUN, what=f"batch #{job_id}")
         raise PermissionDenied(
-            f"batch #{job_id} belongs to another user", details={"rule": "owner_only"}
+            gettext_noop("batch #%(job_id)s belongs to another user"),
+            details={"rule": "owner_only"},
+            params={"job_id": job_id},
         )
     return job
 
@@ -84,7 +87,11 @@ def batch_items(
     request: HttpRequest, job_id: int, cursor: str | None = None, limit: int = 200
 ) -> Any:
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
+        raise InvalidInput(
+            gettext_noop("limit must be 1 to %(max)s"),
+            details={"field": "limit"},
+            params={"max": MAX_LIMIT},
+        )
     items = batch_results(_job(request, job_id)).select_related("document")
     after = cursor_value(cursor)
     if after is not None:

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
@@ -105,7 +106,11 @@ def diagnostic_detail(
     actor = caller(request)
     require(actor, Perm.REPORT_VIEW, what=WHAT)
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
+        raise InvalidInput(
+            gettext_noop("limit must be 1 to %(max)s"),
+            details={"field": "limit"},
+            params={"max": MAX_LIMIT},
+        )
     spec = check_for(check)
     start = cursor_value(cursor) or 0
     visible = documents_visible_to(actor, Perm.REPORT_VIEW)
@@ -125,12 +130,20 @@ def _job(request: HttpRequest, job_id: int) -> BatchJob:
     the page); a batch of another unit is answered like a missing one."""
     job = BatchJob.objects.filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
+        raise NotFound(
+            gettext_noop("no batch #%(job_id)s"),
+            details={"field": "batch"},
+            params={"job_id": job_id},
+        )
     actor = caller(request)
     if job.created_by_id != actor.pk:
         require(actor, Perm.REPORT_VIEW, what=f"the verification of batch #{job_id}")
         if not verification_visible_to(actor, job):
-            raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
+            raise NotFound(
+                gettext_noop("no batch #%(job_id)s"),
+                details={"field": "batch"},
+                params={"job_id": job_id},
+            )
     return job
 
 
@@ -144,8 +157,9 @@ def verification_detail(request: HttpRequest, job_id: int) -> Any:
     result = verification_latest(job)
     if result is None:
         raise NotFound(
-            f"batch #{job_id} has not been verified yet; POST to verify it",
+            gettext_noop("batch #%(job_id)s has not been verified yet; POST to verify it"),
             details={"field": "batch"},
+            params={"job_id": job_id},
         )
     return present.verification_out(result)
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_noop
 from ninja import Query, Router, Schema, Status
 
 from closeout.access.permissions import Perm
@@ -74,7 +75,11 @@ def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
     from closeout.core.errors import InvalidInput
 
     if not 1 <= params.limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be 1 to {MAX_LIMIT}", details={"field": "limit"})
+        raise InvalidInput(
+            gettext_noop("limit must be 1 to %(max)s"),
+            details={"field": "limit"},
+            params={"max": MAX_LIMIT},
+        )
     states = tuple(s for s in params.close_states.split(",") if s.strip())
     f = QueueFilter(
         doc_type=params.doc_type,

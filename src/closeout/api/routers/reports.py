@@ -4,6 +4,7 @@ download, for the documents the caller may see in reports."""
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Query, Router, Schema
 
 from closeout.api import present
@@ -34,7 +35,9 @@ def _org_unit(code: str) -> OrgUnit | None:
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
         raise InvalidInput(
-            f"unknown organisation unit '{code[:60]}'", details={"field": "org_unit"}
+            gettext_noop("unknown organisation unit '%(code)s'"),
+            details={"field": "org_unit"},
+            params={"code": code[:60]},
         )
     return unit
 
@@ -68,10 +71,9 @@ def kpis(request: HttpRequest, params: Query[KpiParams]) -> Any:
         )
     if params.format == "csv" and not params.table:
         raise InvalidInput(
-            "a CSV download holds one table: name it with 'table' (one of: "
-            + ", ".join(t.key for t in tables)
-            + ")",
+            gettext_noop("a CSV download holds one table: name it with 'table' (one of: %(list)s)"),
             details={"field": "table"},
+            params={"list": ", ".join(t.key for t in tables)},
         )
     chosen = (
         [t for t in tables if t.key == report.table(params.table).key] if params.table else tables

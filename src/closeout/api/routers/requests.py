@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Router
 
 from closeout.api import present
@@ -25,7 +26,10 @@ def _request(request: HttpRequest, request_id: int) -> CloseRequest:
     there is none) the same 404."""
     found = request_get_visible(caller(request), request_id)
     if found is None:
-        raise NotFound(f"no close or reopen request #{request_id}")
+        raise NotFound(
+            gettext_noop("no close or reopen request #%(request_id)s"),
+            params={"request_id": request_id},
+        )
     return found
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from django.db.models import Expression
+from django.utils.translation import gettext_noop
 
 from closeout.closing.rules import Rule
 from closeout.core.errors import NotFound
@@ -26,7 +27,9 @@ class CloseSpec:
         for rule in self.rules:
             if rule.code == code:
                 return rule
-        raise NotFound(f"no rule '{code}'", details={"rule": code})
+        raise NotFound(
+            gettext_noop("no rule '%(code)s'"), details={"rule": code}, params={"code": code}
+        )
 
 
 _REGISTRY: dict[str, CloseSpec] = {}

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import import_module
 
+from django.utils.translation import gettext_noop
+
 from closeout.core.doctypes import (
     doc_type_codes,
     doc_type_known,
@@ -95,8 +97,9 @@ def spec_for(doc_type: str) -> DocTypeSpec:
     if not doc_type_known(doc_type):
         codes = doc_type_codes()
         raise InvalidInput(
-            f"unknown document type '{doc_type}'; use one of: {', '.join(codes)}",
+            gettext_noop("unknown document type '%(doc_type)s'; use one of: %(types)s"),
             details={"field": "doc_type", "allowed": codes},
+            params={"doc_type": doc_type, "types": ", ".join(codes)},
         )
     if doc_type not in _REGISTRY:
         _REGISTRY[doc_type] = import_module(f"{__name__}.{DocType(doc_type).value}").SPEC

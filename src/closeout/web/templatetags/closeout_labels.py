@@ -13,6 +13,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext, pgettext
 
+from closeout.batches.messages import message_text
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
@@ -76,6 +77,11 @@ OUTCOMES: dict[str, Callable[[], str]] = {
     "done": lambda: pgettext("batch outcome", "done"),
     "failed": lambda: pgettext("batch outcome", "failed"),
     "error": lambda: pgettext("batch outcome", "error"),
+    # A reopen, request, approve or reject batch records its action as the done outcome.
+    "reopen": lambda: pgettext("batch outcome", "reopened"),
+    "request": lambda: pgettext("batch outcome", "requested"),
+    "approve": lambda: pgettext("batch outcome", "approved"),
+    "reject": lambda: pgettext("batch outcome", "rejected"),
 }
 
 
@@ -127,6 +133,9 @@ def result_text(item: Any) -> str:
     refusal in the page language."""
     if is_undo_item(item):
         return item_messages(item)[0]
+    record = (item.params or {}).get("run_message")
+    if isinstance(record, dict):
+        return message_text(record)
     if item.message and item.message == item.predicted_message:
         return predicted_text(item)
     return str(item.message)

@@ -4,6 +4,7 @@ underscore: Django does not take this module for a command.)"""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext_noop
 
 from closeout.access.models import Grant, Role
 from closeout.core.doctypes import doc_type_codes
@@ -15,14 +16,22 @@ from closeout.core.models import OrgUnit
 def parse_id(value: str, what: str) -> int:
     text = value.strip().lstrip("#")
     if not is_digits(text) or len(text) > 18 or int(text) <= 0:
-        raise InvalidInput(f"{what} '{value}' is not a number such as 12", details={"field": what})
+        raise InvalidInput(
+            gettext_noop("%(what)s '%(value)s' is not a number such as 12"),
+            details={"field": what},
+            params={"what": what, "value": value},
+        )
     return int(text)
 
 
 def user_for(username: str) -> AbstractBaseUser:
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
-        raise NotFound(f"no user '{username}'", details={"field": "user"})
+        raise NotFound(
+            gettext_noop("no user '%(username)s'"),
+            details={"field": "user"},
+            params={"username": username},
+        )
     return user
 
 
@@ -30,14 +39,22 @@ def role_for(code: str) -> Role:
     role = Role.objects.filter(code=code).first()
     if role is None:
         known = ", ".join(Role.objects.order_by("code").values_list("code", flat=True))
-        raise NotFound(f"no role '{code}'; roles: {known}", details={"field": "role"})
+        raise NotFound(
+            gettext_noop("no role '%(code)s'; roles: %(known)s"),
+            details={"field": "role"},
+            params={"code": code, "known": known},
+        )
     return role
 
 
 def org_unit_for(code: str) -> OrgUnit:
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
-        raise NotFound(f"no organisation unit '{code}'", details={"field": "org_unit"})
+        raise NotFound(
+            gettext_noop("no organisation unit '%(code)s'"),
+            details={"field": "org_unit"},
+            params={"code": code},
+        )
     return unit
 
 
@@ -45,7 +62,11 @@ def grant_for(value: str) -> Grant:
     grant_id = parse_id(value, "grant id")
     grant = Grant.objects.select_related("user", "role", "org_unit").filter(pk=grant_id).first()
     if grant is None:
-        raise NotFound(f"no grant #{grant_id}", details={"grant": grant_id})
+        raise NotFound(
+            gettext_noop("no grant #%(grant_id)s"),
+            details={"grant": grant_id},
+            params={"grant_id": grant_id},
+        )
     return grant
 
 
@@ -56,8 +77,8 @@ def parse_doc_types(value: str | None) -> list[str] | None:
     unknown = [t for t in types if t not in doc_type_codes()]
     if unknown or not types:
         raise InvalidInput(
-            f"--types: unknown document type {', '.join(unknown) or '(none)'}; use: "
-            + ", ".join(doc_type_codes()),
+            gettext_noop("--types: unknown document type %(value)s; use: %(values)s"),
             details={"field": "types"},
+            params={"value": ", ".join(unknown) or "(none)", "values": ", ".join(doc_type_codes())},
         )
     return types

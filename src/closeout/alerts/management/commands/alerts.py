@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.management.base import CommandParser
+from django.utils.translation import gettext_noop
 
 from closeout.alerts.models import AlertRule
 from closeout.alerts.selectors import alert_items
@@ -27,7 +28,10 @@ class Command(DomainCommand):
         if options["code"]:
             rules = rules.filter(code=options["code"])
             if not rules.exists():
-                raise NotFound(f"no active alert rule '{options['code']}'")
+                raise NotFound(
+                    gettext_noop("no active alert rule '%(code)s'"),
+                    params={"code": options["code"]},
+                )
         for rule in rules:
             items = alert_items(rule)
             self.stdout.write(f"{rule.code} ({rule.get_code_display()}): {len(items)}")

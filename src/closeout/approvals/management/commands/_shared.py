@@ -4,6 +4,8 @@ leading underscore: Django does not take this module for a command.)"""
 
 from pathlib import Path
 
+from django.utils.translation import gettext_noop
+
 from closeout.access.management.commands._shared import parse_id, user_for
 from closeout.approvals.models import CloseRequest
 from closeout.core.errors import InvalidInput, NotFound
@@ -13,7 +15,9 @@ def parse_ids(values: list[str], what: str) -> list[int]:
     """'3' '4,5' → [3, 4, 5], each once, in the order given."""
     ids = [parse_id(part, what) for value in values for part in value.split(",") if part.strip()]
     if not ids:
-        raise InvalidInput(f"no {what} given", details={"field": what})
+        raise InvalidInput(
+            gettext_noop("no %(what)s given"), details={"field": what}, params={"what": what}
+        )
     return list(dict.fromkeys(ids))
 
 
@@ -25,7 +29,11 @@ def request_for(value: str) -> CloseRequest:
         .first()
     )
     if request is None:
-        raise NotFound(f"no close request #{request_id}", details={"request": request_id})
+        raise NotFound(
+            gettext_noop("no close request #%(request_id)s"),
+            details={"request": request_id},
+            params={"request_id": request_id},
+        )
     return request
 
 
@@ -35,12 +43,18 @@ def read_attachments(paths: list[str] | None) -> list[tuple[str, bytes]]:
     for raw in paths or []:
         path = Path(raw).expanduser()
         if not path.is_file():
-            raise InvalidInput(f"--attach: no file '{raw}'", details={"field": "attach"})
+            raise InvalidInput(
+                gettext_noop("--attach: no file '%(raw)s'"),
+                details={"field": "attach"},
+                params={"raw": raw},
+            )
         try:
             content = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(
-                f"--attach: cannot read '{raw}': {exc.strerror}", details={"field": "attach"}
+                gettext_noop("--attach: cannot read '%(raw)s': %(strerror)s"),
+                details={"field": "attach"},
+                params={"raw": raw, "strerror": exc.strerror},
             ) from exc
         files.append((path.name, content))
     return files

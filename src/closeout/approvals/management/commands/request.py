@@ -4,6 +4,7 @@
 from typing import Any
 
 from django.core.management.base import CommandParser
+from django.utils.translation import gettext_noop
 
 from closeout.approvals.management.commands._shared import read_attachments
 from closeout.approvals.models import CloseRequest, RequestAction
@@ -87,8 +88,12 @@ class Command(DomainCommand):
             for option in ("lines", "date"):
                 if options[option] is not None:
                     raise InvalidInput(
-                        f"--{option} is for close requests; a reopen restores the whole last close",
+                        gettext_noop(
+                            "--%(option)s is for close requests; a reopen restores the whole last "
+                            "close"
+                        ),
                         details={"field": option},
+                        params={"option": option},
                     )
             request = reopen_request_submit(
                 actor=actor,

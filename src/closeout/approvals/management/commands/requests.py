@@ -5,6 +5,7 @@ attachments and the checklist as it was at submission."""
 from typing import Any
 
 from django.core.management.base import CommandParser
+from django.utils.translation import gettext_noop
 
 from closeout.approvals.management.commands._shared import request_for, user_for
 from closeout.approvals.models import CloseRequest, RequestState
@@ -29,7 +30,9 @@ class Command(DomainCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["show"] is not None:
             if options["state"] or options["waiting_for"] or options["mine"]:
-                raise InvalidInput("--show takes no filters", details={"field": "show"})
+                raise InvalidInput(
+                    gettext_noop("--show takes no filters"), details={"field": "show"}, params={}
+                )
             self.stdout.write("\n".join(self.show(request_for(options["show"]))))
             return
         if options["waiting_for"]:

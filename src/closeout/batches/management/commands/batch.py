@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.test.utils import override_settings
+from django.utils.translation import gettext_noop
 
 from closeout.batches.models import BatchJob, BatchState
 from closeout.batches.selectors import batch_results
@@ -44,7 +45,7 @@ from closeout.core.inputs import is_digits
 def _job(job_id: int) -> BatchJob:
     job = BatchJob.objects.filter(pk=job_id).first()
     if job is None:
-        raise NotFound(f"no batch job #{job_id}")
+        raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
     return job
 
 
@@ -54,7 +55,9 @@ def _ints(value: str | None, option: str) -> list[int] | None:
     parts = [v.strip() for v in value.split(",") if v.strip()]
     if not all(is_digits(v) and len(v) <= 18 for v in parts):
         raise InvalidInput(
-            f"{option}: '{value}' is not a list of ids such as 3,4", details={"field": option}
+            gettext_noop("%(option)s: '%(value)s' is not a list of ids such as 3,4"),
+            details={"field": option},
+            params={"option": option, "value": value},
         )
     return [int(v) for v in parts]
 
@@ -115,7 +118,9 @@ class Command(DomainCommand):
                 try:
                     queue_filter = json.loads(options["filter"])
                 except json.JSONDecodeError as exc:
-                    raise InvalidInput(f"--filter is not valid JSON: {exc.msg}") from exc
+                    raise InvalidInput(
+                        gettext_noop("--filter is not valid JSON: %(msg)s"), params={"msg": exc.msg}
+                    ) from exc
             numbers = options["numbers"].split(",") if options["numbers"] else None
             job = batch_create(
                 actor=actor,

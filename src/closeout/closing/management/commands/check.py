@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.management.base import CommandParser
+from django.utils.translation import gettext_noop
 
 from closeout.closing.risk import RiskWarning
 from closeout.closing.selectors import close_checklist_for, close_checklist_with_risks
@@ -113,7 +114,9 @@ class Command(DomainCommand):
             )
             return
         if options["number"] is None:
-            raise InvalidInput("NUMBER is missing: closeout check TYPE NUMBER")
+            raise InvalidInput(
+                gettext_noop("NUMBER is missing: closeout check TYPE NUMBER"), params={}
+            )
         document = document_get(options["doc_type"], options["number"], company=options["company"])
         line_nos = parse_lines(options["lines"])
         if line_nos is not None:
@@ -121,8 +124,12 @@ class Command(DomainCommand):
             missing = [n for n in line_nos if n not in known]
             if missing:
                 raise InvalidInput(
-                    f"{document.label} has no line {fmt_lines(missing)}",
+                    gettext_noop("%(document)s has no line %(missing)s"),
                     details={"field": "lines", "line_nos": missing},
+                    params={
+                        "document": document.in_words,
+                        "missing": fmt_lines(missing),
+                    },
                 )
         if options["auto"]:
             checklist = close_checklist_for(document, line_nos=line_nos, for_auto=True)

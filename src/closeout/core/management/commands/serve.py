@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import CommandParser
 from django.db import connections
+from django.utils.translation import gettext_noop
 from gunicorn.config import Config
 
 from closeout.core.cli import DomainCommand, positive_int, whole_number
@@ -43,7 +44,10 @@ class Command(DomainCommand):
         host: str = options["host"]
         port: int = options["port"]
         if not 0 < port < 65536:
-            raise InvalidInput(f"--port must be between 1 and 65535, got {port}")
+            raise InvalidInput(
+                gettext_noop("--port must be between 1 and 65535, got %(port)s"),
+                params={"port": port},
+            )
         workers = positive_int(options["workers"], "--workers")
         threads = positive_int(options["threads"], "--threads")
         call_command("collectstatic", interactive=False, verbosity=0)

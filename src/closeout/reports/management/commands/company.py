@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
+from django.utils.translation import gettext_noop
 
 from closeout.access.companies import company_create
 from closeout.core.cli import DomainCommand, actor_for, parse_date, whole_number
@@ -95,7 +96,9 @@ class Command(DomainCommand):
         try:
             rate = Decimal(options["rate"])
         except InvalidOperation as exc:
-            raise InvalidInput(f"--rate: '{options['rate']}' is not a number") from exc
+            raise InvalidInput(
+                gettext_noop("--rate: '%(rate)s' is not a number"), params={"rate": options["rate"]}
+            ) from exc
         saved = exchange_rate_set(
             actor=actor_for(options["as_user"]) if options["as_user"] else None,
             table=options["code"],

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from closeout.core.cli import DomainCommand, actor_for, parse_date, table
 from closeout.core.errors import InvalidInput, NotFound
@@ -40,11 +41,16 @@ class Command(DomainCommand):
         fmt = options["fmt"]
         if fmt not in OUTPUT_FORMATS:
             raise InvalidInput(
-                f"--format: unknown format '{fmt}'; use table, csv or xlsx",
+                gettext_noop("--format: unknown format '%(fmt)s'; use table, csv or xlsx"),
                 details={"field": "format"},
+                params={"fmt": fmt},
             )
         if fmt == "xlsx" and not options["out"]:
-            raise InvalidInput("--format xlsx needs --out FILE.xlsx", details={"field": "out"})
+            raise InvalidInput(
+                gettext_noop("--format xlsx needs --out FILE.xlsx"),
+                details={"field": "out"},
+                params={},
+            )
         actor = actor_for(options["as_user"])
         kpi = KpiFilter(
             date_from=parse_date(options["date_from"], "--from"),
@@ -60,9 +66,11 @@ class Command(DomainCommand):
                 tables = [next(t for t in tables if t.key == report.table(options["table"]).key)]
             if fmt == "csv" and len(tables) > 1:
                 raise InvalidInput(
-                    "--format csv writes one table: choose it with --table, one of: "
-                    + ", ".join(t.key for t in tables),
+                    gettext_noop(
+                        "--format csv writes one table: choose it with --table, one of: %(list)s"
+                    ),
                     details={"field": "table"},
+                    params={"list": ", ".join(t.key for t in tables)},
                 )
             self._write(fmt, tables, options["out"])
             if fmt != "table":
@@ -97,5 +105,9 @@ def _org(code: str) -> OrgUnit | None:
         return None
     unit = OrgUnit.objects.filter(code=code).first()
     if unit is None:
-        raise NotFound(f"--org: no organisation unit '{code}'", details={"field": "org"})
+        raise NotFound(
+            gettext_noop("--org: no organisation unit '%(code)s'"),
+            details={"field": "org"},
+            params={"code": code},
+        )
     return unit
