@@ -509,13 +509,13 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
     if job_dimension(job):
         return predict_dimension(job, chunk)
     if job.action == BatchAction.UNDO:
-        from closeout.batches.undo import predict_undo
+        from closeout.batches.undo import predict_undo, restored_value
 
         return [
             (
                 outcome,
                 message,
-                _restored(item) if outcome.startswith(("would", "needs")) else Decimal(0),
+                restored_value(item) if outcome.startswith(("would", "needs")) else Decimal(0),
             )
             for item, (outcome, message) in zip(chunk, predict_undo(job, chunk), strict=True)
         ]
@@ -559,11 +559,6 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
         else:
             result.append((f"would_{job.action}", "", Decimal(0)))
     return result
-
-
-def _restored(item: BatchItem) -> Decimal:
-    """What an undo gives back of a document: the value its close released."""
-    return item.document.released_value if item.document is not None else Decimal(0)
 
 
 # --- running -------------------------------------------------------------------------------
@@ -1065,6 +1060,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     values = released_value_for(open_ids, doc_type=job.doc_type)
     permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
     ready: list[BatchItem] = []
+    requested: list[BatchItem] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
         outcome, message = _close_outcome(
@@ -1079,12 +1075,20 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
         elif outcome == "needs_approval":
             try:
                 with transaction.atomic():
-                    close_request_submit(
+                    item.request = close_request_submit(
                         actor=job.created_by,
                         document=document,
                         reason_code=job.reason_code,
                         remark=job.remark,
                         close_date=job.close_date,
+                    )
+                requested.append(item)
+                if item.request.state == RequestState.EXECUTED:
+                    # No route applied when it was submitted: it closed at once (an undo of
+                    # the batch finds it by its request).
+                    message = (
+                        f"close request #{item.request.pk}: no approval route applied, "
+                        "closed at once"
                     )
                 _mark(item, ItemState.DONE, "requested", message)
             except DomainError as error:
@@ -1093,6 +1097,8 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:
             _mark(item, ItemState.FAILED, "refused", message)
+    if requested:
+        BatchItem.objects.bulk_update(requested, ["request"])
     if not ready:
         return
     now = timezone.now()
