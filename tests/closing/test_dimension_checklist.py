@@ -8,11 +8,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import translation
 
-from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.selectors import close_checklist_for, verdicts_for
 from closeout.closing.services import document_close
 from closeout.documents.models import CloseState, Document, EventKind
 from closeout.web.templatetags.closeout_labels import measures
+from tests.closing.test_dimensions import _close_receiving
 from tests.factories import PO, SO, Org, an_item, lenient, make_document, post
 
 pytestmark = pytest.mark.django_db
@@ -40,14 +40,7 @@ def test_a_receiving_closed_shortfall_does_not_block_the_close(org: Org, supervi
     assert not before.passed and before.failing_lines == [1]  # type: ignore[attr-defined]
     assert verdicts_for([document.pk], doc_type=PO)[document.pk].codes("exception")
 
-    line_dimension_close(
-        actor=supervisor,
-        document=document,
-        dimension="receiving",
-        reason_code="short_delivery_accepted",
-        remark="the supplier stopped the item",
-        line_nos=[1],
-    )
+    _close_receiving(supervisor, document)
     check = _check(document, "received")
     assert check.passed and check.failing_lines == []  # type: ignore[attr-defined]
     assert check.measured["short_accepted_receiving"] == Decimal(4)  # type: ignore[attr-defined]
@@ -72,14 +65,7 @@ def test_an_open_shortfall_still_fails_and_so_uses_shipping(org: Org, supervisor
     lenient(SO)
     document = _short(org, SO)
     assert not _check(document, "shipped").passed  # type: ignore[attr-defined]
-    line_dimension_close(
-        actor=supervisor,
-        document=document,
-        dimension="shipping",
-        reason_code="short_delivery_accepted",
-        remark="customer cancelled the rest",
-        line_nos=[1],
-    )
+    _close_receiving(supervisor, document, "shipping")
     check = _check(document, "shipped")
     assert check.passed  # type: ignore[attr-defined]
     assert check.measured["short_accepted_shipping"] == Decimal(4)  # type: ignore[attr-defined]
