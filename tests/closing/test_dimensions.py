@@ -53,11 +53,12 @@ def _on_order(code: str) -> Decimal:
     return commitment.on_order if commitment else Decimal(0)
 
 
-def _close_receiving(actor: User, document: Document) -> None:
+def _close_receiving(actor: User, document: Document, dimension: str = "receiving") -> None:
+    """Close line 1 in `dimension` (receiving) by hand, accepting its shortfall."""
     line_dimension_close(
         actor=actor,
         document=document,
-        dimension="receiving",
+        dimension=dimension,
         reason_code="short_delivery_accepted",
         remark="short",
         line_nos=[1],

@@ -18,7 +18,11 @@ people with and without each right. After every step it checks the invariants of
   receipt or return applies on a line closed for receiving (a return reopens it, audited);
 - no business event is lost, each line's measures are the sum of its applied events, each line
   releases exactly its open quantity while closed and nothing while open, open commitments
-  equal their recomputation, and the audit chain verifies.
+  equal their recomputation, and the audit chain verifies;
+- batch undo (批量撤销): after an undo, every document the batch closed (whole, or some lines
+  only) and nobody touched since is back in its state before the batch, line by line with
+  what each line released (so the commitments are restored exactly), and the undo changes
+  no document that was touched since.
 """
 
 from collections import Counter
@@ -30,14 +34,20 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from closeout.approvals.decide import (
     close_request_approve,
     close_request_reject,
     close_request_withdraw,
 )
-from closeout.approvals.models import CloseRequest
+from closeout.approvals.models import ApprovalRoute, CloseRequest
 from closeout.approvals.submit import (
     close_request_resubmit,
     close_request_submit,
@@ -45,9 +55,11 @@ from closeout.approvals.submit import (
 )
 from closeout.audit.models import AuditEvent
 from closeout.audit.services import audit_chain_verify
-from closeout.batches.models import BatchAction
+from closeout.batches.models import BatchAction, BatchJob
 from closeout.batches.services import batch_create, batch_preview, batch_start, batch_work
+from closeout.batches.undo import batch_undo_create
 from closeout.closing.dimension_services import line_dimension_close, line_dimension_reopen
+from closeout.closing.models import LineDimensionClose
 from closeout.closing.services import (
     document_close,
     document_hold,
@@ -57,9 +69,11 @@ from closeout.closing.services import (
 from closeout.closing.sweep import sweep_run
 from closeout.core.errors import DomainError
 from closeout.documents.models import (
+    BusinessEvent,
     CloseState,
     Document,
     EventKind,
+    Line,
 )
 from closeout.documents.services import event_post
 from closeout.reports.archive import archive_run
@@ -95,6 +109,8 @@ class CloseStateMachine(RuleBasedStateMachine):
         self.seq = 0
         self.closed_at_hold: dict[int, set[int]] = {}
         self.refusals: Counter[str] = Counter()
+        # Batches run: (job id, owner, per document (before the batch, just after it)).
+        self.batches: list[tuple[int, str, dict[int, tuple[Any, Any]]]] = []
 
     def teardown(self) -> None:
         transaction.set_rollback(True)
@@ -166,6 +182,40 @@ class CloseStateMachine(RuleBasedStateMachine):
 
     def _person(self, name: str) -> User:
         return self.people[name]
+
+    def _facts(self, pk: int) -> tuple[Any, ...]:
+        """Everything a change to a document moves: its header, each line's state, measures
+        and releases, its business events and its closed dimensions."""
+        document = Document.objects.get(pk=pk)
+        lines = tuple(
+            Line.objects.filter(document_id=pk)
+            .order_by("line_no")
+            .values_list(
+                "line_no",
+                "close_state",
+                "fulfilled_qty",
+                "invoiced_qty",
+                "settled_amount",
+                "released_qty",
+                "released_value",
+                "closed_in",
+            )
+        )
+        dims = tuple(
+            LineDimensionClose.objects.filter(document_id=pk)
+            .order_by("line_id", "dimension")
+            .values_list("line_id", "dimension", "released_qty")
+        )
+        events = BusinessEvent.objects.filter(document_id=pk).count()
+        header = (document.version, document.close_state, document.close_seq)
+        return header, lines, dims, events
+
+    @staticmethod
+    def _restorable(facts: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What an undo restores: the header's state, each line's state and what it released,
+        the closed dimensions and the events (versions and close sequences move on)."""
+        header, lines, dims, events = facts
+        return header[1], tuple(line[:7] for line in lines), dims, events
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -336,9 +386,19 @@ class CloseStateMachine(RuleBasedStateMachine):
     def sweep(self) -> None:
         sweep_run(doc_type=PO)
 
-    @rule(who=st.sampled_from(["op", "outsider"]), docs=st.sets(st.integers(0, 2), min_size=1))
-    def batch_close(self, who: str, docs: set[int]) -> None:
+    @rule(
+        who=st.sampled_from(["op", "sup", "outsider"]),
+        docs=st.sets(st.integers(0, 2), min_size=1),
+        then_undo=st.sampled_from([None, False, True]),
+    )
+    def batch_close(self, who: str, docs: set[int], then_undo: bool | None) -> None:
+        """A batch close; with `then_undo` (routed or not) undone at once, nothing between.
+        Unrouted, no approval route applies to the batch either (an installation without
+        one): documents with exceptions then close directly, with the batch's remark."""
         actor = self._person(who)
+        pks = [self.documents[i].pk for i in sorted(docs)]
+        before = {pk: self._facts(pk) for pk in pks}
+        last = BatchJob.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
         def run() -> None:
             job = batch_create(
@@ -353,7 +413,54 @@ class CloseStateMachine(RuleBasedStateMachine):
             batch_start(actor=actor, job=job)
             batch_work(job.pk)
 
+        routes = ApprovalRoute.objects.filter(active=True)
+        switched = list(routes.values_list("pk", flat=True)) if then_undo is False else []
+        ApprovalRoute.objects.filter(pk__in=switched).update(active=False)
         self._try("batch", run)
+        ApprovalRoute.objects.filter(pk__in=switched).update(active=True)
+        job = BatchJob.objects.filter(pk__gt=last, action=BatchAction.CLOSE).first()
+        if job is not None:
+            self.batches.append((job.pk, who, {pk: (before[pk], self._facts(pk)) for pk in pks}))
+            if then_undo is not None:
+                self.undo_batch(len(self.batches) - 1, routed=then_undo)
+
+    @precondition(lambda self: bool(self.batches))
+    @rule(pick=st.integers(0, 20), routed=st.booleans())
+    def undo_batch(self, pick: int, routed: bool) -> None:
+        """Undo a batch run earlier, by its owner; without `routed` no reopen route applies
+        (the route is switched off for the undo), so an undone document reopens directly."""
+        if not self.batches:
+            return
+        job_id, owner, documents = self.batches[pick % len(self.batches)]
+        actor = self._person(owner)
+        now = {pk: self._facts(pk) for pk in documents}
+        last = BatchJob.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        reopen_routes = ApprovalRoute.objects.filter(action="reopen")
+        if not routed:
+            reopen_routes.update(active=False)
+
+        def run() -> None:
+            undo = batch_undo_create(actor=actor, job_id=job_id)
+            batch_preview(actor=actor, job=undo)
+            batch_start(actor=actor, job=undo)
+            batch_work(undo.pk)
+
+        self._try("undo", run)
+        reopen_routes.update(active=True)
+        undo = BatchJob.objects.filter(pk__gt=last, undoes_id=job_id).first()
+        if undo is None:
+            return
+        outcomes = dict(undo.items.values_list("document_id", "outcome"))
+        for pk, (before, after) in documents.items():
+            closed_by_batch = self._restorable(before) != self._restorable(after)
+            untouched = now[pk] == after
+            if closed_by_batch and untouched and owner == "sup" and not routed:
+                assert outcomes.get(pk) == "reopened", (pk, outcomes.get(pk))
+            if outcomes.get(pk) == "reopened":
+                assert untouched, pk
+                assert self._restorable(self._facts(pk)) == self._restorable(before), pk
+            elif outcomes.get(pk) != "requested":
+                assert self._facts(pk) == now[pk], pk
 
     @rule()
     def archive(self) -> None:

@@ -246,13 +246,13 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
     if job_dimension(job):
         return predict_dimension(job, chunk)
     if job.action == BatchAction.UNDO:
-        from closeout.batches.undo import predict_undo
+        from closeout.batches.undo import predict_undo, restored_value
 
         return [
             (
                 outcome,
                 message,
-                _restored(item) if outcome.startswith(("would", "needs")) else Decimal(0),
+                restored_value(item) if outcome.startswith(("would", "needs")) else Decimal(0),
             )
             for item, (outcome, message) in zip(chunk, predict_undo(job, chunk), strict=True)
         ]
@@ -296,11 +296,6 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
         else:
             result.append((f"would_{job.action}", "", Decimal(0)))
     return result
-
-
-def _restored(item: BatchItem) -> Decimal:
-    """What an undo gives back of a document: the value its close released."""
-    return item.document.released_value if item.document is not None else Decimal(0)
 
 
 __all__ = ["batch_preview"]

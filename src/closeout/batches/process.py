@@ -14,7 +14,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.approvals.decide import close_request_approve, close_request_reject
-from closeout.approvals.models import CloseRequest
+from closeout.approvals.models import CloseRequest, RequestState
 from closeout.approvals.submit import close_request_submit
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
@@ -202,6 +202,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     values = released_value_for(open_ids, doc_type=job.doc_type)
     permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
     ready: list[BatchItem] = []
+    requested: list[BatchItem] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
         outcome, message = _close_outcome_words(
@@ -217,12 +218,20 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
         elif outcome == "needs_approval":
             try:
                 with transaction.atomic():
-                    close_request_submit(
+                    item.request = close_request_submit(
                         actor=job.created_by,
                         document=document,
                         reason_code=job.reason_code,
                         remark=job.remark,
                         close_date=job.close_date,
+                    )
+                requested.append(item)
+                if item.request.state == RequestState.EXECUTED:
+                    # No route applied when it was submitted: it closed at once (an undo of
+                    # the batch finds it by its request).
+                    message = (
+                        f"close request #{item.request.pk}: no approval route applied, "
+                        "closed at once"
                     )
                 _mark(item, ItemState.DONE, "requested", message)
             except DomainError as error:
@@ -231,6 +240,8 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:
             _mark(item, ItemState.FAILED, "refused", message)
+    if requested:
+        BatchItem.objects.bulk_update(requested, ["request"])
     if not ready:
         return
     now = timezone.now()

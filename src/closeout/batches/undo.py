@@ -3,7 +3,15 @@
 `batch_undo_create` makes the undo job: a batch of action `undo` linked to the batch it undoes
 (`undoes`), previewed, run, followed and verified like every batch. Its items are the documents
 the undone batch closed, found in the audit trail: the close events the batch wrote carry
-`request_id = "batch:<id>"` (batch closes and the close rows of an import).
+`request_id = "batch:<id>"` (batch closes and the close rows of an import), and those of the
+close requests the batch submitted that executed at once (no approval route applied: the
+close event carries the request's id, the batch item links the request).
+
+A close that left the header open (the batch closed lines only, 行结案) is undone by reopening
+those lines: the lines of the document's last close (`closing.services.execute_lines_reopen`),
+under the same rules as a document's reopen (scope, changes since, closed period; where a
+reopen approval route applies the undo refuses, since lines have no reopen request of their
+own).
 
 Each document goes through the reopen route, under its row lock, in this order:
 
@@ -20,9 +28,11 @@ Each document goes through the reopen route, under its row lock, in this order:
 3. Closed in a closed accounting period: refused with that reason (the undo reopens nothing
    there; a reopen request takes the finance route).
 4. A reopen approval route applies: a reopen request is submitted (the approvers decide; the
-   undo's creator cannot approve it: separation of duties as for every request).
-5. Otherwise a direct reopen (`closing.services.execute_reopen`): the lines the batch's close
-   closed reopen and give back exactly what they released; quarantined events then apply.
+   undo's creator cannot approve it: separation of duties as for every request); for a
+   line-only close, refused with that reason.
+5. Otherwise a direct reopen (`closing.services.execute_reopen`, or `execute_lines_reopen` for a
+   line-only close): the lines the batch's close closed reopen and give back exactly what they
+   released; quarantined events then apply.
 
 A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be
 undone (close the documents again with a new batch); a batch still queued or running, or never
@@ -31,18 +41,19 @@ run, cannot be undone, and once undone it cannot be resumed.
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
-from closeout.approvals.models import RequestAction
+from closeout.approvals.models import CloseRequest, RequestAction
 from closeout.approvals.selectors import active_routes, period_is_closed, route_choose
 from closeout.approvals.services import reopen_request_submit
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
@@ -50,10 +61,15 @@ from closeout.audit.services import audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.services import _job_for, _mark, lock_documents
 from closeout.closing.models import ReasonAction
-from closeout.closing.services import document_lock_for, execute_reopen, reason_get
+from closeout.closing.services import (
+    document_lock_for,
+    execute_lines_reopen,
+    execute_reopen,
+    reason_get,
+)
 from closeout.closing.states import STATE_LABELS, Action
 from closeout.core.errors import DomainError, InvalidInput, code_words
-from closeout.documents.models import BusinessEvent, CloseState, Document
+from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 
 DEFAULT_REASON = "wrong_close"
 CREATE_CHUNK = 5000
@@ -88,9 +104,9 @@ REASONS = {
     "reclosed": gettext_noop("%(document)s was reopened and closed again after the batch"),
     "new_events": gettext_noop("%(document)s holds new business events since the batch"),
     "changed": gettext_noop("%(document)s changed after the batch (audit event #%(seq)s)"),
-    "partial": gettext_noop(
-        "the batch closed only some lines of %(document)s (its header stayed open): reopen "
-        "them by hand"
+    "lines_route": gettext_noop(
+        "the batch closed only some lines of %(document)s and a reopen approval route applies "
+        "to it: lines have no reopen request of their own, so the undo does not reopen them"
     ),
     "closed_period": gettext_noop(
         "%(document)s was closed on %(date)s, in a closed accounting period: the undo does not "
@@ -144,6 +160,20 @@ def undo_facts(job: BatchJob) -> dict[str, Any]:
     }
 
 
+def restored_value(item: BatchItem) -> Decimal:
+    """What undoing an item gives back: the value its document's close released (of a
+    line-only close, what the lines of that close released)."""
+    document = item.document
+    if document is None:
+        return Decimal(0)
+    if item.params.get("header", True):
+        return document.released_value
+    value = Line.objects.filter(
+        document_id=document.pk, closed_in=document.close_seq, close_state=CloseState.CLOSED
+    ).aggregate(v=Sum("released_value"))["v"]
+    return Decimal(value or 0)
+
+
 # --- creation ------------------------------------------------------------------------------
 
 
@@ -187,18 +217,41 @@ def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     return job
 
 
-def closes_of(job: BatchJob) -> dict[int, tuple[int, int]]:
-    """document id → (audit seq, audit action) of the close event `job` wrote for it."""
-    rows = (
-        AuditEvent.objects.filter(
-            object_type=AuditObject.DOCUMENT,
-            request_id=f"batch:{job.pk}",
-            action__in=[int(a) for a in CLOSE_ACTIONS],
-        )
-        .order_by("seq")
-        .values_list("object_id", "seq", "action")
+@dataclass(frozen=True)
+class Close:
+    """One close a batch made: its audit event, whether it closed the header, and its date."""
+
+    seq: int
+    header: bool
+    day: date
+
+
+def closes_of(job: BatchJob) -> dict[int, Close]:
+    """document id → the (last) close `job` made of it: its own close events, and those of the
+    close requests it submitted that executed at once (no route: nobody else decided them)."""
+    events = AuditEvent.objects.filter(
+        object_type=AuditObject.DOCUMENT, action__in=[int(a) for a in CLOSE_ACTIONS]
     )
-    return {int(object_id): (seq, action) for object_id, seq, action in rows}
+    fields = ("object_id", "seq", "action", "at", "data")
+    rows = list(events.filter(request_id=f"batch:{job.pk}").values_list(*fields))
+    requests = [
+        str(pk)
+        for pk in CloseRequest.objects.filter(
+            pk__in=BatchItem.objects.filter(job=job, request__isnull=False).values("request_id"),
+            action=RequestAction.CLOSE,
+            route__isnull=True,
+        ).values_list("pk", flat=True)
+    ]
+    for start in range(0, len(requests), CREATE_CHUNK):
+        part = requests[start : start + CREATE_CHUNK]
+        rows += events.filter(request_id__in=part).values_list(*fields)
+    closes: dict[int, Close] = {}
+    for object_id, seq, action, at, data in sorted(rows, key=lambda row: row[1]):
+        day = (data or {}).get("close_date") or timezone.localdate(at).isoformat()
+        closes[int(object_id)] = Close(
+            seq, action == AuditAction.DOCUMENT_CLOSED, date.fromisoformat(str(day))
+        )
+    return closes
 
 
 @transaction.atomic
@@ -261,9 +314,7 @@ def batch_undo_create(
     return job
 
 
-def _items(
-    job: BatchJob, closes: dict[int, tuple[int, int]], scope: Q
-) -> tuple[list[BatchItem], int]:
+def _items(job: BatchJob, closes: dict[int, Close], scope: Q) -> tuple[list[BatchItem], int]:
     """One item per document the batch closed; those outside the scope are skipped at once,
     with a reason that names nothing."""
     ids = sorted(closes)
@@ -274,7 +325,7 @@ def _items(
     items, outside = [], 0
     now = timezone.now()
     for pk in ids:
-        seq, action = closes[pk]
+        close = closes[pk]
         if pk not in visible:
             outside += 1
             items.append(
@@ -295,7 +346,11 @@ def _items(
                 job=job,
                 document_id=pk,
                 label=visible[pk],
-                params={"close_event": seq, "header": action == AuditAction.DOCUMENT_CLOSED},
+                params={
+                    "close_event": close.seq,
+                    "header": close.header,
+                    **({} if close.header else {"close_date": close.day.isoformat()}),
+                },
             )
         )
     return items, outside
@@ -354,19 +409,26 @@ def _new_events(items: list[BatchItem]) -> set[int]:
 
 
 def _changed(
-    document: Document, later: list[tuple[int, int]], new_events: bool
+    document: Document, later: list[tuple[int, int]], new_events: bool, *, header: bool = True
 ) -> tuple[str, dict[str, Any]] | None:
-    """Why the document counts as changed after the batch (reason, args), or None."""
+    """Why the document counts as changed after the batch (reason, args), or None. After a
+    line-only close (`header` False) the header is open as the batch left it."""
     args: dict[str, Any] = {"document": document.number}
-    by_state = {
+    by_state: dict[str, str] = {
         CloseState.ARCHIVED: "archived",
         CloseState.ON_HOLD: "on_hold",
         CloseState.REOPEN_PENDING: "reopen_pending",
         CloseState.OPEN: "reopened",
         CloseState.CLOSE_PENDING: "reopened",
     }
+    if not header:
+        by_state = {
+            k: v
+            for k, v in by_state.items()
+            if k not in (CloseState.OPEN, CloseState.CLOSE_PENDING)
+        }
     if document.close_state in by_state:
-        reason = by_state[CloseState(document.close_state)]
+        reason = by_state[document.close_state]
         return reason, {**args, "state": document.close_state} if reason == "reopened" else args
     actions = {action for _, action in later}
     if AuditAction.DOCUMENT_REOPENED in actions:
@@ -404,8 +466,7 @@ class _Scope:
             )
         return self.known[key]
 
-    def in_closed_period(self, document: Document) -> bool:
-        day = document.close_date
+    def in_closed_period(self, day: date | None) -> bool:
         if day not in self.closed_periods:
             self.closed_periods[day] = period_is_closed(day)
         return self.closed_periods[day]
@@ -435,19 +496,21 @@ def _decide(
     if document is None:
         return Decision("skipped", "outside_scope")
     label = {"document": document.number}
-    if not item.params.get("header", True) and document.close_state != CloseState.CLOSED:
-        return Decision("skipped", "partial", label)
-    changed = _changed(document, later.get(document.pk, []), document.pk in new_events)
+    header = bool(item.params.get("header", True))
+    changed = _changed(
+        document, later.get(document.pk, []), document.pk in new_events, header=header
+    )
     if changed is not None:
         return Decision("skipped", *changed)
     lacking = scope.lacking(document)
     if lacking:
         user = job.created_by.get_username()
         return Decision("refused", "no_permission", {**label, "user": user, "perm": lacking})
-    if scope.in_closed_period(document):
-        return Decision("refused", "closed_period", {**label, "date": str(document.close_date)})
+    day = document.close_date if header else date.fromisoformat(item.params["close_date"])
+    if scope.in_closed_period(day):
+        return Decision("refused", "closed_period", {**label, "date": str(day)})
     if scope.needs_approval(document):
-        return Decision("needs_approval")
+        return Decision("needs_approval") if header else Decision("refused", "lines_route", label)
     return Decision("would_reopen")
 
 
@@ -521,10 +584,14 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
                 item.request = request
                 _mark(item, ItemState.DONE, "requested", f"reopen request #{request.pk}")
                 return True
+            header = bool(item.params.get("header", True))
             document = document_lock_for(
-                job.created_by, item.document, Perm.REOPEN_APPROVE, action=Action.REOPEN
+                job.created_by,
+                item.document,
+                Perm.REOPEN_APPROVE,
+                action=Action.REOPEN if header else None,
             )
-            result = execute_reopen(
+            result = (execute_reopen if header else execute_lines_reopen)(
                 actor=job.created_by,
                 document=document,
                 reason=job.reason_code,

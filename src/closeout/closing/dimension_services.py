@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
@@ -26,7 +26,6 @@ from closeout.closing.dimensions import (
     closed_dimensions,
     closed_in,
     dimension_get,
-    dimension_words,
     dimensions_of,
 )
 from closeout.closing.models import (
@@ -44,6 +43,7 @@ from closeout.closing.services import (
     close_guard,
     document_lock_for,
     execute_close,
+    named,
     reason_get,
     selected_lines,
 )
@@ -54,9 +54,17 @@ from closeout.closing.transitions import (
     line_dimensions_reopen,
     lines_state_set,
 )
-from closeout.core.errors import Bilingual, InvalidInput, bilingual_label
+from closeout.core.errors import Bilingual, InvalidInput
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock, events_apply_quarantined
+
+
+def _words(label: object) -> Bilingual:
+    """A lazy label (a dimension's name) in English and Chinese."""
+    with translation.override("en"):
+        en = str(label)
+    with translation.override("zh-hans"):
+        return Bilingual(en, str(label))
 
 
 @dataclass(frozen=True)
@@ -76,12 +84,8 @@ def _lines(document: Document, line_nos: list[int] | None) -> list[Line]:
     missing = [n for n in line_nos if n not in by_no]
     if missing:
         raise InvalidInput(
-            gettext_noop("%(document)s has no line %(missing)s"),
+            f"{document.label} has no line {', '.join(map(str, missing))}",
             details={"field": "lines", "line_nos": missing},
-            params={
-                "document": document.in_words,
-                "missing": ", ".join(map(str, missing)),
-            },
         )
     return [by_no[n] for n in sorted(set(line_nos))]
 
@@ -142,37 +146,31 @@ def line_dimension_close(
     closed = closed_dimensions([line.pk for line in lines])
     if line_nos is None:
         lines = [line for line in lines if dim.code not in closed.get(line.pk, set())]
+    words = {"document": named(document), "dimension": _words(dim.label)}
     for line in lines:
         if line.close_state != CloseState.OPEN or dim.code in closed.get(line.pk, set()):
-            state = "closed" if line.close_state == CloseState.OPEN else line.close_state
             raise InvalidInput(
                 gettext_noop(
-                    "%(document)s line %(line_no)s is %(state)s for %(dim_code)s: only an open "
+                    "%(document)s line %(line)s is not open for %(dimension)s: only an open "
                     "line can close a dimension"
                 ),
+                params={**words, "line": line.line_no},
                 details={"field": "lines", "line_no": line.line_no, "dimension": dim.code},
-                params={
-                    "document": document.in_words,
-                    "line_no": line.line_no,
-                    "state": Bilingual(
-                        state,
-                        "已关闭"
-                        if state == "closed"
-                        else bilingual_label(line.get_close_state_display()).zh,
-                    ),
-                    "dim_code": dimension_words(dim),
-                },
             )
     if not lines:
         raise InvalidInput(
-            gettext_noop("%(document)s has no line open for %(dim_code)s"),
-            params={
-                "document": document.in_words,
-                "dim_code": dimension_words(dim),
-            },
+            gettext_noop("%(document)s has no line open for %(dimension)s"),
+            params=words,
+            details={"field": "lines", "dimension": dim.code},
         )
     failing = _failing_lines(document, dim, lines)
-    exceptions = {dim.code: f"{dim.code} rules fail (lines {', '.join(map(str, failing))})"}
+    numbers = ", ".join(map(str, failing))
+    exceptions = {
+        dim.code: Bilingual(
+            f"{words['dimension'].en} rules fail (lines {numbers})",
+            f"{words['dimension'].zh}规则未通过（行 {numbers}）",
+        )
+    }
     close_guard(
         document.label, blocking={}, exceptions=exceptions if failing else {}, remark=remark
     )
@@ -275,13 +273,13 @@ def line_dimension_reopen(
     for line in lines:
         if line not in whole and dim.code not in closed.get(line.pk, set()):
             raise InvalidInput(
-                gettext_noop("%(document)s line %(line_no)s is not closed for %(dim_code)s"),
-                details={"field": "lines", "line_no": line.line_no, "dimension": dim.code},
+                gettext_noop("%(document)s line %(line)s is not closed for %(dimension)s"),
                 params={
-                    "document": document.in_words,
-                    "line_no": line.line_no,
-                    "dim_code": dimension_words(dim),
+                    "document": named(document),
+                    "line": line.line_no,
+                    "dimension": _words(dim.label),
                 },
+                details={"field": "lines", "line_no": line.line_no, "dimension": dim.code},
             )
     if whole:
         # A closed line reopens only under an open header: a closed document is reopened

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.db.models import (
+    Case,
     DecimalField,
     Exists,
     Expression,
@@ -25,12 +26,13 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Abs, Coalesce, Greatest
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
-from closeout.closing.models import ClosePolicy, Severity
+from closeout.closing.models import ClosePolicy, LineDimensionClose, Severity
 from closeout.documents.models import (
     LINE_STATES_NOT_CLOSED,
     BusinessEvent,
@@ -121,19 +123,49 @@ def fulfilled_value_expr() -> Expression:
 # --- rule factories ------------------------------------------------------------------------
 
 
+def _closed_in(dimension: str) -> Q:
+    """True on Line rows closed in the close dimension (关闭维度) `dimension`."""
+    return Q(Exists(LineDimensionClose.objects.filter(line_id=OuterRef("pk"), dimension=dimension)))
+
+
 def fulfilled_within_under_tolerance(
-    code: str, zh: str, en: str, what_zh: str, what_en: str, severity: Severity = Severity.EXCEPTION
+    code: str,
+    zh: str,
+    en: str,
+    what_zh: str,
+    what_en: str,
+    severity: Severity = Severity.EXCEPTION,
+    *,
+    accepted_by: str = "",
 ) -> Rule:
+    """Fulfilled within the under-delivery tolerance, per line. A line closed in the dimension
+    `accepted_by` (a PO line closed for receiving) passes: that close accepted its shortfall,
+    measured as `short_accepted_<dimension>`."""
+
+    def failing(p: ClosePolicy) -> Q:
+        short = less_than(
+            F("fulfilled_qty") * dec(100), F("planned_qty") * dec(100 - p.under_qty_pct)
+        )
+        return short & ~_closed_in(accepted_by) if accepted_by else short
+
+    def measures(p: ClosePolicy) -> Measures:
+        values: Measures = {"planned": F("planned_qty"), "fulfilled": F("fulfilled_qty")}
+        if accepted_by:
+            values[f"short_accepted_{accepted_by}"] = Case(
+                When(_closed_in(accepted_by), then=open_qty_expr()),
+                default=dec(0),
+                output_field=_DEC,
+            )
+        return values
+
     return Rule(
         code=code,
         label_zh=zh,
         label_en=en,
         severity=severity,
         scope=Scope.LINE,
-        failing=lambda p: less_than(
-            F("fulfilled_qty") * dec(100), F("planned_qty") * dec(100 - p.under_qty_pct)
-        ),
-        measures=lambda p: {"planned": F("planned_qty"), "fulfilled": F("fulfilled_qty")},
+        failing=failing,
+        measures=measures,
         threshold=lambda p: f"{what_en} ≥ {_pct(100 - p.under_qty_pct)}% of planned, per line",
         hint_zh=f"等待{what_zh}，或以短交原因手工结案（例外审批）。",
         hint_en=f"Wait for the remaining {what_en}, or close by hand with a short-delivery reason.",

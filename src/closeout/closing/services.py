@@ -640,14 +640,7 @@ def execute_reopen(
         "released_value": document.released_value,
     }
     next_state(document.label, document.close_state, action)
-    lines = Line.objects.filter(document_id=document.pk, closed_in=document.close_seq)
-    reopened = list(
-        lines.filter(close_state=CloseState.CLOSED)
-        .order_by("line_no")
-        .values_list("line_no", "released_qty", "released_value")
-    )
-    lines_state_set(lines, action, **LINE_CLOSE_CLEARED)
-    _refresh_released_totals([document.pk])
+    reopened = _reopen_last_close_lines(document, action)
     before_state, _ = document_state_set(
         document,
         action,
@@ -661,19 +654,43 @@ def execute_reopen(
         reopened_at=now,
     )
     document.refresh_from_db()
+    return _reopened(
+        actor,
+        document,
+        AuditAction.DOCUMENT_REOPENED,
+        reopened,
+        {"before": before, "from": before_state, "to": CloseState.OPEN, "action": action},
+        reason=reason,
+        remark=remark,
+        request_id=request_id,
+        now=now,
+    )
+
+
+def _reopened(
+    actor: AbstractBaseUser,
+    document: Document,
+    audit_action: AuditAction,
+    reopened: list[tuple[int, Any, Any]],
+    data: dict[str, Any],
+    *,
+    reason: str,
+    remark: str,
+    request_id: str,
+    now: datetime,
+) -> ReopenResult:
+    """The end of a reopen: quarantined events that may now apply do, then its audit event."""
     results = events_apply_quarantined(actor=actor, document=document)
     applied = sum(1 for r in results if r.outcome == "applied")
+    document.refresh_from_db()
     audit_append(
         actor=actor,
         entries=[
             document_entry(
-                action=AuditAction.DOCUMENT_REOPENED,
+                action=audit_action,
                 document=document,
                 data={
-                    "before": before,
-                    "from": before_state,
-                    "to": CloseState.OPEN,
-                    "action": action,
+                    **data,
                     "lines": [
                         {"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened
                     ],
@@ -689,6 +706,55 @@ def execute_reopen(
     )
     document.refresh_from_db()
     return ReopenResult(document, [n for n, _, _ in reopened], applied, len(results) - applied)
+
+
+def _reopen_last_close_lines(document: Document, action: Action) -> list[tuple[int, Any, Any]]:
+    """Reopen the lines the document's last close closed, clearing what they released;
+    returns (line no, released qty, released value) of each."""
+    lines = Line.objects.filter(document_id=document.pk, closed_in=document.close_seq)
+    reopened = list(
+        lines.filter(close_state=CloseState.CLOSED)
+        .order_by("line_no")
+        .values_list("line_no", "released_qty", "released_value")
+    )
+    lines_state_set(lines, action, **LINE_CLOSE_CLEARED)
+    _refresh_released_totals([document.pk])
+    return reopened
+
+
+def execute_lines_reopen(
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    reason: str,
+    remark: str,
+    request_id: str = "",
+) -> ReopenResult:
+    """Undo a close that left its header open (a line close, 行结案): the lines that close closed
+    (the document's last close) reopen and give back exactly what they released; lines closed
+    separately stay closed; then quarantined events apply. The caller holds the document's
+    lock and checked the actor's reopen.approve and the closed-period rule."""
+    check_header_allows_lines(named(document), document.close_state, Action.REOPEN)
+    now = timezone.now()
+    reopened = _reopen_last_close_lines(document, Action.REOPEN)
+    if not reopened:
+        raise InvalidInput(
+            gettext_noop("%(document)s has no line closed by its last close to reopen"),
+            params={"document": named(document)},
+            details={"field": "lines"},
+        )
+    Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
+    return _reopened(
+        actor,
+        document,
+        AuditAction.LINES_REOPENED,
+        reopened,
+        {"from": CloseState.OPEN, "to": CloseState.OPEN, "action": Action.REOPEN},
+        reason=reason,
+        remark=remark,
+        request_id=request_id,
+        now=now,
+    )
 
 
 # --- hold and release ----------------------------------------------------------------------

@@ -61,6 +61,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     events = list(document.events.select_related("line").order_by("occurred_at", "pk"))
     history = audit_events_for(AuditObject.DOCUMENT, document.pk)
+    from closeout.web.views_dimensions import dimension_context  # builds on this module
     from closeout.web.views_hold import hold_context  # views_hold builds on this module
 
     plan = close_plan(document, checklist, close_preview_for(document)) if can_close else None
@@ -88,6 +89,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "user_obj": user,
             "help": "document",
             **hold_context(document, user),
+            **dimension_context(document, user),
         },
     )
 

@@ -13,6 +13,7 @@ CLOSE = CloseSpec(
             "Received within under-delivery tolerance",
             "收货",
             "received",
+            accepted_by="receiving",
         ),
         r.fulfilled_within_over_tolerance(
             "not_over_received",

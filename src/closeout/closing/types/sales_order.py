@@ -13,6 +13,7 @@ CLOSE = CloseSpec(
             "Shipped within under-delivery tolerance",
             "发货",
             "shipped",
+            accepted_by="shipping",
         ),
         r.fulfilled_within_over_tolerance(
             "not_over_shipped", "未超量发货", "Not over-shipped beyond tolerance", "发货", "shipped"

@@ -156,6 +156,8 @@ def result_label(passed: Any) -> str:
 MEASURES: dict[str, tuple[str, str]] = {
     "planned": ("计划", "planned"),
     "fulfilled": ("实收/实发", "fulfilled"),
+    "short_accepted_receiving": ("收货关闭已接受的短交", "short accepted by closing for receiving"),
+    "short_accepted_shipping": ("发货关闭已接受的短交", "short accepted by closing for shipping"),
     "invoiced": ("已开票", "invoiced"),
     "fulfilled_value": ("实收/实发金额", "fulfilled value"),
     "invoiced_amount": ("开票金额", "invoiced amount"),

@@ -123,6 +123,7 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "document_released": ("解冻", "document released"),
     "lines_held": ("行冻结", "lines held"),
     "lines_released": ("行解冻", "lines released"),
+    "lines_reopened": ("行反结案", "lines reopened"),
     "line_dimensions_closed": ("关闭维度", "line dimension closed"),
     "line_dimensions_reopened": ("重开维度", "line dimension reopened"),
     "close_requested": ("提交结案申请", "close requested"),
