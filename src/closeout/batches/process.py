@@ -33,6 +33,7 @@ from closeout.closing.services import (
     document_reopen,
 )
 from closeout.core.errors import (
+    Bilingual,
     DomainError,
     InvalidInput,
 )
@@ -229,9 +230,10 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
                 if item.request.state == RequestState.EXECUTED:
                     # No route applied when it was submitted: it closed at once (an undo of
                     # the batch finds it by its request).
-                    message = (
+                    message = Bilingual(
                         f"close request #{item.request.pk}: no approval route applied, "
-                        "closed at once"
+                        "closed at once",
+                        f"结案申请 #{item.request.pk}：没有适用的审批路线，已直接结案",
                     )
                 _mark(item, ItemState.DONE, "requested", message)
             except DomainError as error:
