@@ -6,13 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.closing.services import document_close, document_hold
+from closeout.core.companies import company_of
+from closeout.core.rows import COPY_FROM, rows_insert
 from closeout.documents.models import BusinessEvent, Document, Line
 from tests.api.conftest import Api, ApiFactory, error_of, po_body
 from tests.api.test_events import ev
@@ -368,3 +370,49 @@ def test_bulk_documents_resent_unchanged_are_set_based(
         ("updated", ""),
     ]
     assert audit_chain_verify().intact
+
+
+def test_bulk_many_rows_read_back_as_sent(integration: Api, org: Org) -> None:
+    """Enough documents, lines and events for PostgreSQL's COPY path (core.rows): every row
+    reads back with the values sent and its defaults, and a second request sees them."""
+    line = {"line_no": 1, "planned_qty": "10", "unit_price": "5.50", "item": "BOLT-1"}
+    documents = [
+        {**po_body(external_id=f"MR-{i}", expected_date="2026-03-01", lines=[line]),
+         "doc_type": PO, "number": f"MR-{i:04d}"}
+        for i in range(COPY_FROM + 10)
+    ]  # fmt: skip
+    body = integration.post("/api/documents/bulk", {"documents": documents}).json()
+    assert body["counts"] == {"created": COPY_FROM + 10}
+    stored = Document.objects.filter(number__startswith="MR-").order_by("number")
+    assert [d.number for d in stored] == [d["number"] for d in documents]
+    first = stored[0]
+    assert first.created_at is not None and first.close_state == "open" and first.version == 1
+    assert first.external_id == "MR-0" and str(first.expected_date) == "2026-03-01"
+    assert first.total_amount == Decimal("55.00")
+    assert first.company_id == company_of(org.company).pk
+    lines = Line.objects.filter(document__number__startswith="MR-")
+    assert lines.count() == COPY_FROM + 10 and not lines.filter(on_hold_or_pending=True).exists()
+    assert lines.get(document=first, line_no=1).item.code == "BOLT-1"  # type: ignore[union-attr]
+    events = [ev(d["number"], f"MR-E-{d['number']}", line_no=1, quantity="1") for d in documents]
+    posted = integration.post("/api/events/bulk", {"events": events}).json()
+    assert posted["counts"] == {"applied": COPY_FROM + 10}
+    stored_events = BusinessEvent.objects.filter(external_id__startswith="MR-E-")
+    assert stored_events.count() == COPY_FROM + 10
+    assert {e.pk for e in stored_events} == {r["event_id"] for r in posted["results"]}
+    assert all(e.received_at is not None and e.status == "applied" for e in stored_events)
+    assert lines.get(document=first, line_no=1).fulfilled_qty == Decimal(1)
+    again = integration.post("/api/events/bulk", {"events": events}).json()
+    assert again["counts"] == {"duplicate": COPY_FROM + 10}
+    assert audit_chain_verify().intact
+
+
+def test_rows_insert_refuses_a_duplicate_as_integrity_error(org: Org) -> None:
+    document = make_document(PO, org.dept_a, number="RI-1")
+    twins = [
+        Document(doc_type=PO, number=f"RI-{i}", company=document.company,
+                 org_unit=document.org_unit, document_date=document.document_date)
+        for i in range(1, COPY_FROM + 2)
+    ]  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert(twins)
+    assert Document.objects.filter(number__startswith="RI-").count() == 1

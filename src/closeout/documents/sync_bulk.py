@@ -19,6 +19,7 @@ from closeout.audit.services import audit_append
 from closeout.core.companies import company_of
 from closeout.core.errors import DomainError
 from closeout.core.models import Company, Item, OrgUnit, Partner
+from closeout.core.rows import rows_insert
 from closeout.core.services import items_get_or_create
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import (
@@ -323,11 +324,11 @@ def _line_input(line: LineData, items: dict[str, Item]) -> LineInput:
 
 
 def _insert(actor: AbstractBaseUser, built: list[NewDocument]) -> None:
-    documents = Document.objects.bulk_create([new.document for new in built], batch_size=500)
+    rows_insert([new.document for new in built])
     lines: list[Line] = []
-    for new, document in zip(built, documents, strict=True):
+    for new in built:
         for line in new.lines:
-            line.document = document
+            line.document = new.document
         lines.extend(new.lines)
-    Line.objects.bulk_create(lines, batch_size=1000)
+    rows_insert(lines)
     audit_append(actor=actor, entries=[new.created_entry() for new in built])
