@@ -258,22 +258,31 @@ def sync(args: argparse.Namespace) -> dict[str, Any]:
 
     done_vendors = set(checkpoint.state["vendors"])
     vendor_codes: dict[str, str] = {}
+    vendors_todo: dict[str, dict[str, str]] = {}
     for order in orders:
         vendor = master["vendors"].get(order["header"]["VendorID"])
         if vendor is None:
             continue
         code = vendor["AccountNumber"]
         vendor_codes[order["header"]["VendorID"]] = code
-        if code in done_vendors:
-            continue
+        if code not in done_vendors:
+            vendors_todo[code] = vendor
+
+    def push_vendor(code: str) -> str:
+        vendor = vendors_todo[code]
         client.call(
             "PUT",
             f"/api/partners/{code}",
             {"name": vendor["Name"], "kind": "supplier", "active": vendor["ActiveFlag"] == "1"},
         )
-        done_vendors.add(code)
-        checkpoint.state["vendors"] = sorted(done_vendors)
-        checkpoint.save()
+        return code
+
+    # One small PUT each, independent of each other: --parallel at a time.
+    with ThreadPoolExecutor(args.parallel) as pool:
+        for code in pool.map(push_vendor, vendors_todo):
+            done_vendors.add(code)
+            checkpoint.state["vendors"] = sorted(done_vendors)
+            checkpoint.save()
     say(f"vendors: {len(done_vendors)} synced")
 
     started = time.perf_counter()

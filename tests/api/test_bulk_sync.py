@@ -6,13 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.closing.services import document_close, document_hold
+from closeout.core.companies import company_of
+from closeout.core.rows import COPY_FROM, rows_insert
 from closeout.documents.models import BusinessEvent, Document, Line
 from tests.api.conftest import Api, ApiFactory, error_of, po_body
 from tests.api.test_events import ev
@@ -291,3 +293,126 @@ def test_bulk_messages_follow_the_language(integration: Api, org: Org) -> None:
     with translation.override("zh-hans"):
         assert zh["results"][0]["message"] != "Event applied."
     assert en["results"][0]["message"] == "Event already posted: nothing changed."
+
+
+def test_bulk_documents_resent_unchanged_are_set_based(
+    api_for: ApiFactory, integration: Api, org: Org
+) -> None:
+    """A nightly full re-send: stored documents sent again unchanged are answered `updated` at
+    their version with nothing written and no audit event, in a fixed number of queries; a
+    changed, closed or out-of-scope one in the same request is handled as one by one."""
+    numbers = [f"RS-{i}" for i in range(30)]
+    first = [
+        {**po_body(external_id=f"RS-X-{n}", expected_date="2026-03-01"), "doc_type": PO,
+         "number": n}
+        for n in numbers
+    ]  # fmt: skip
+    created = integration.post("/api/documents/bulk", {"documents": first}).json()
+    assert created["counts"] == {"created": 30}
+    versions = {r["number"]: r["version"] for r in created["results"]}
+    seq = audit_head()
+    with CaptureQueriesContext(connection) as queries:
+        again = integration.post("/api/documents/bulk", {"documents": first}).json()
+    assert again["counts"] == {"updated": 30}
+    assert {r["number"]: r["version"] for r in again["results"]} == versions
+    assert audit_head() == seq
+    # Not ~20 per document: a fixed number per request.
+    assert len(queries) < 30, [q["sql"][:80] for q in queries.captured_queries]
+
+    _closed(org, "RS-CLOSED")
+    make_document(PO, org.dept_b, ((10, 5),), number="RS-B")
+    changed = {**first[1], "expected_date": "2026-04-01"}
+    new_line = {**first[2], "lines": [*first[2]["lines"], {"line_no": 3, "planned_qty": "1",
+                                                            "unit_price": "1"}]}  # fmt: skip
+    new_item = {**first[3], "lines": [{**first[3]["lines"][0], "item": "NEW-ITEM-RS"}]}
+    items = [
+        first[0],
+        changed,
+        new_line,
+        new_item,
+        {**po_body(), "doc_type": PO, "number": "RS-CLOSED"},
+        {**first[4], "external_id": "RS-X-RS-0"},  # another document's external id
+        {**first[5], "partner": "NO-SUCH"},
+        first[6],
+    ]
+    seq = audit_head()
+    response = integration.post("/api/documents/bulk", {"documents": items})
+    answers = [(r["number"], r["outcome"], r["code"]) for r in response.json()["results"]]
+    assert answers == [
+        ("RS-0", "updated", ""),
+        ("RS-1", "updated", ""),
+        ("RS-2", "updated", ""),
+        ("RS-3", "updated", ""),
+        ("RS-CLOSED", "rejected", "document_locked"),
+        ("RS-4", "rejected", "conflict"),
+        ("RS-5", "rejected", "invalid_input"),
+        ("RS-6", "updated", ""),
+    ]
+    after = {d.number: d for d in Document.objects.filter(number__in=numbers)}
+    assert [after[n].version - versions[n] for n in numbers[:7]] == [0, 1, 1, 1, 0, 0, 0]
+    assert str(after["RS-1"].expected_date) == "2026-04-01"
+    assert after["RS-2"].lines.count() == 3
+    assert after["RS-3"].lines.get(line_no=1).item.code == "NEW-ITEM-RS"  # type: ignore[union-attr]
+    actions = list(AuditEvent.objects.filter(seq__gt=seq).values_list("action", flat=True))
+    assert sorted(actions) == sorted(
+        [AuditAction.DOCUMENT_CHANGE_REFUSED] + [AuditAction.DOCUMENT_UPDATED] * 3
+    ), actions
+    # A caller scoped to department A may not re-send B's document, even unchanged.
+    scoped = api_for("integration", unit=org.dept_a)
+    body = scoped.post(
+        "/api/documents/bulk",
+        {"documents": [{**po_body(org_code="D-B", lines=[{"line_no": 1, "planned_qty": "10",
+                                                          "unit_price": "5"}]),
+                        "doc_type": PO, "number": "RS-B"}, first[0]]},
+    ).json()  # fmt: skip
+    assert [(r["outcome"], r["code"]) for r in body["results"]] == [
+        ("rejected", "permission_denied"),
+        ("updated", ""),
+    ]
+    assert audit_chain_verify().intact
+
+
+def test_bulk_many_rows_read_back_as_sent(integration: Api, org: Org) -> None:
+    """Enough documents, lines and events for PostgreSQL's COPY path (core.rows): every row
+    reads back with the values sent and its defaults, and a second request sees them."""
+    line = {"line_no": 1, "planned_qty": "10", "unit_price": "5.50", "item": "BOLT-1"}
+    documents = [
+        {**po_body(external_id=f"MR-{i}", expected_date="2026-03-01", lines=[line]),
+         "doc_type": PO, "number": f"MR-{i:04d}"}
+        for i in range(COPY_FROM + 10)
+    ]  # fmt: skip
+    body = integration.post("/api/documents/bulk", {"documents": documents}).json()
+    assert body["counts"] == {"created": COPY_FROM + 10}
+    stored = Document.objects.filter(number__startswith="MR-").order_by("number")
+    assert [d.number for d in stored] == [d["number"] for d in documents]
+    first = stored[0]
+    assert first.created_at is not None and first.close_state == "open" and first.version == 1
+    assert first.external_id == "MR-0" and str(first.expected_date) == "2026-03-01"
+    assert first.total_amount == Decimal("55.00")
+    assert first.company_id == company_of(org.company).pk
+    lines = Line.objects.filter(document__number__startswith="MR-")
+    assert lines.count() == COPY_FROM + 10 and not lines.filter(on_hold_or_pending=True).exists()
+    assert lines.get(document=first, line_no=1).item.code == "BOLT-1"  # type: ignore[union-attr]
+    events = [ev(d["number"], f"MR-E-{d['number']}", line_no=1, quantity="1") for d in documents]
+    posted = integration.post("/api/events/bulk", {"events": events}).json()
+    assert posted["counts"] == {"applied": COPY_FROM + 10}
+    stored_events = BusinessEvent.objects.filter(external_id__startswith="MR-E-")
+    assert stored_events.count() == COPY_FROM + 10
+    assert {e.pk for e in stored_events} == {r["event_id"] for r in posted["results"]}
+    assert all(e.received_at is not None and e.status == "applied" for e in stored_events)
+    assert lines.get(document=first, line_no=1).fulfilled_qty == Decimal(1)
+    again = integration.post("/api/events/bulk", {"events": events}).json()
+    assert again["counts"] == {"duplicate": COPY_FROM + 10}
+    assert audit_chain_verify().intact
+
+
+def test_rows_insert_refuses_a_duplicate_as_integrity_error(org: Org) -> None:
+    document = make_document(PO, org.dept_a, number="RI-1")
+    twins = [
+        Document(doc_type=PO, number=f"RI-{i}", company=document.company,
+                 org_unit=document.org_unit, document_date=document.document_date)
+        for i in range(1, COPY_FROM + 2)
+    ]  # fmt: skip
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert(twins)
+    assert Document.objects.filter(number__startswith="RI-").count() == 1

@@ -21,6 +21,7 @@ from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
 from closeout.core.errors import Conflict, DomainError
+from closeout.core.rows import rows_insert
 from closeout.documents.hooks import event_hooks
 from closeout.documents.models import BusinessEvent, Document, EventKind, EventStatus, Line
 from closeout.documents.services import (
@@ -238,7 +239,7 @@ class _Posting:
         return EventResult(event, outcome)
 
     def write(self) -> None:
-        BusinessEvent.objects.bulk_create(self.new_events, batch_size=500)
+        rows_insert(self.new_events)
         rows_update(list(self.dirty_lines.values()), sorted(self.line_fields))
         rows_update(list(self.touched.values()), TOUCHED_FIELDS)
         audit_append(actor=self.actor, entries=self.entries)

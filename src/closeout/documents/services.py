@@ -49,6 +49,7 @@ from closeout.documents.upsert import (
     document_checked,
     document_new,
     document_rate,
+    document_unchanged,
     document_upsert,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "document_new",
     "document_pick_from",
     "document_rate",
+    "document_unchanged",
     "document_require_visible",
     "document_sync",
     "document_touched",

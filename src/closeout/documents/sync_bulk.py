@@ -18,9 +18,10 @@ from closeout.access.services import require, user_has_perm
 from closeout.audit.services import audit_append
 from closeout.core.companies import company_of
 from closeout.core.errors import DomainError
-from closeout.core.models import Item, OrgUnit, Partner
+from closeout.core.models import Company, Item, OrgUnit, Partner
+from closeout.core.rows import rows_insert
 from closeout.core.services import items_get_or_create
-from closeout.documents.models import Document, Line
+from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import (
     IN_CHUNK,
     LineData,
@@ -30,6 +31,8 @@ from closeout.documents.services import (
     document_new,
     document_rate,
     document_sync,
+    document_unchanged,
+    documents_lock_many,
     documents_numbered_many,
     external_id_taken,
     unknown_org_unit,
@@ -72,6 +75,13 @@ class _Known:
     taken: dict[tuple[str, str], Document] = field(default_factory=dict)
     allowed: dict[tuple[int, str], bool] = field(default_factory=dict)
     rates: dict[tuple[int, str, date], Decimal] = field(default_factory=dict)
+    companies: dict[int, Company] = field(default_factory=dict)
+
+    def company_of(self, unit: OrgUnit) -> Company:
+        """The unit's company, looked up once per unit and request."""
+        if unit.pk not in self.companies:
+            self.companies[unit.pk] = company_of(unit)
+        return self.companies[unit.pk]
 
 
 def documents_sync_many(
@@ -81,18 +91,28 @@ def documents_sync_many(
     numbered = documents_numbered_many((item.doc_type, item.number) for item in items)
     companies = _companies_of_units({item.org_unit for item in items})
     first_new: dict[tuple[int, str, str], int] = {}
+    existing: dict[tuple[int, str, str], list[tuple[int, Document]]] = {}
     for index, item in enumerate(items):
         company_id = companies.get(item.org_unit)
         if company_id is None:
             continue  # an unknown unit: refused one by one, with its reason
-        taken = {d.company_id for d in numbered.get((item.doc_type, item.number), [])}
-        if company_id not in taken:
+        key = (company_id, item.doc_type, item.number)
+        stored = [
+            d for d in numbered.get((item.doc_type, item.number), []) if d.company_id == company_id
+        ]
+        if stored:
+            existing.setdefault(key, []).append((index, stored[0]))
+        else:
             # Numbers are unique per company: new in the unit's company.
-            first_new.setdefault((company_id, item.doc_type, item.number), index)
+            first_new.setdefault(key, index)
     new_indexes = sorted(first_new.values())
+    # A document sent once in the request and stored already: checked together for an
+    # identical re-send; any other goes one by one.
+    resent = dict(sent[0] for sent in existing.values() if len(sent) == 1)
     answers: dict[int, DocumentResult] = {}
     with transaction.atomic():
         answers.update(_create_new(actor, items, new_indexes))
+        answers.update(_unchanged(actor, items, resent))
         for index, item in enumerate(items):
             if index not in answers:
                 answers[index] = _sync_one(actor, index, item)
@@ -118,6 +138,77 @@ def _sync_one(actor: AbstractBaseUser, index: int, item: DocumentItem) -> Docume
     except DomainError as exc:
         return DocumentResult(index, error=exc)
     return DocumentResult(index, document=document, created=created)
+
+
+def _unchanged(
+    actor: AbstractBaseUser, items: Sequence[DocumentItem], resent: dict[int, Document]
+) -> dict[int, DocumentResult]:
+    """The stored documents sent again without a change, answered `updated` at their version
+    with nothing written (as `document_sync` answers them): locked in id order, their lines,
+    partners and items read once for the request, permission asked once per unit and type.
+    A document that changed, is closed, or fails any check is left out: it goes one by one,
+    which changes it or refuses it with its reason (and records a refusal)."""
+    if not resent:
+        return {}
+    locked = documents_lock_many(d.pk for d in resent.values())
+    lines: dict[int, dict[int, Line]] = {}
+    for line in Line.objects.filter(document_id__in=sorted(locked)).order_by("document_id"):
+        lines.setdefault(line.document_id, {})[line.line_no] = line
+    chosen = [items[i] for i in resent]
+    units = {u.code: u for u in OrgUnit.objects.filter(code__in={i.org_unit for i in chosen})}
+    partners = {
+        p.code: p for p in Partner.objects.filter(code__in={i.partner for i in chosen if i.partner})
+    }
+    codes = {line.item for item in chosen for line in item.lines if line.item}
+    known_items = {i.code: i for i in Item.objects.filter(code__in=codes)}
+    allowed: dict[tuple[int, str], bool] = {}
+
+    def may_sync(unit: OrgUnit, doc_type: str) -> bool:
+        if (unit.pk, doc_type) not in allowed:
+            allowed[(unit.pk, doc_type)] = user_has_perm(
+                actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type
+            )
+        return allowed[(unit.pk, doc_type)]
+
+    answers: dict[int, DocumentResult] = {}
+    for index, stored in resent.items():
+        item, document = items[index], locked.get(stored.pk)
+        unit = units.get(item.org_unit)
+        if (
+            document is None
+            or unit is None
+            or document.close_state not in (CloseState.OPEN, CloseState.ON_HOLD)
+            or not may_sync(unit, item.doc_type)
+            or not may_sync(document.org_unit, document.doc_type)
+            or (item.partner and item.partner not in partners)
+            or (
+                item.external_id
+                and (document.source_system, document.external_id)
+                != (item.source_system, item.external_id)
+            )
+            or any(line.item and line.item not in known_items for line in item.lines)
+        ):
+            continue
+        try:
+            document_checked(
+                number=item.number,
+                source_system=item.source_system,
+                external_id=item.external_id,
+                exchange_rate=item.exchange_rate,
+                line_nos=[line.line_no for line in item.lines],
+            )
+            same = document_unchanged(
+                document=document,
+                existing=lines.get(document.pk, {}),
+                lines=[_line_input(line, known_items) for line in item.lines],
+                expected_date=item.expected_date,
+                partner=partners.get(item.partner) if item.partner else None,
+            )
+        except DomainError:
+            continue  # refused one by one, with its reason
+        if same:
+            answers[index] = DocumentResult(index, document=document, created=False)
+    return answers
 
 
 def _create_new(
@@ -203,7 +294,7 @@ def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDoc
         exchange_rate=item.exchange_rate,
         line_nos=[line.line_no for line in item.lines],
     )
-    company = company_of(unit)
+    company = known.company_of(unit)
     rate = document_rate(
         company,
         currency=item.currency,
@@ -219,7 +310,7 @@ def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDoc
         company=company,
         org_unit=unit,
         document_date=item.document_date,
-        lines=[_line_input(line, known) for line in item.lines],
+        lines=[_line_input(line, known.items) for line in item.lines],
         partner=partner,
         expected_date=item.expected_date,
         currency=item.currency,
@@ -233,12 +324,12 @@ def _built(actor: AbstractBaseUser, item: DocumentItem, known: _Known) -> NewDoc
     return new
 
 
-def _line_input(line: LineData, known: _Known) -> LineInput:
+def _line_input(line: LineData, items: dict[str, Item]) -> LineInput:
     return LineInput(
         line_no=line.line_no,
         planned_qty=line.planned_qty,
         unit_price=line.unit_price,
-        item=known.items[line.item] if line.item else None,
+        item=items[line.item] if line.item else None,
         description=line.description,
         unit=line.unit,
         planned_amount=line.planned_amount,
@@ -246,11 +337,11 @@ def _line_input(line: LineData, known: _Known) -> LineInput:
 
 
 def _insert(actor: AbstractBaseUser, built: list[NewDocument]) -> None:
-    documents = Document.objects.bulk_create([new.document for new in built], batch_size=500)
+    rows_insert([new.document for new in built])
     lines: list[Line] = []
-    for new, document in zip(built, documents, strict=True):
+    for new in built:
         for line in new.lines:
-            line.document = document
+            line.document = new.document
         lines.extend(new.lines)
-    Line.objects.bulk_create(lines, batch_size=1000)
+    rows_insert(lines)
     audit_append(actor=actor, entries=[new.created_entry() for new in built])

@@ -407,6 +407,33 @@ def _document_create(actor: AbstractBaseUser | None, **fields: Any) -> Document:
     return new.document
 
 
+def line_unchanged(line: Line, values: dict[str, Any]) -> bool:
+    """Whether the stored `line` already holds `values` (from `_line_values`)."""
+    return all(getattr(line, f) == values[f] for f in _LINE_FIELDS)
+
+
+def document_unchanged(
+    *,
+    document: Document,
+    existing: dict[int, Line],
+    lines: list[LineInput],
+    expected_date: date | None,
+    partner: Partner | None,
+) -> bool:
+    """Whether `_document_update` would change nothing: an identical re-send (every sent line
+    stored with the same values, the same expected date and partner). Raises what the update
+    raises for a bad line."""
+    if expected_date != document.expected_date:
+        return False
+    if partner is not None and partner.pk != document.partner_id:
+        return False
+    for data in lines:
+        line = existing.get(data.line_no)
+        if line is None or not line_unchanged(line, _line_values(data, document.currency)):
+            return False
+    return True
+
+
 def _document_update(
     actor: AbstractBaseUser | None,
     document: Document,
@@ -423,9 +450,9 @@ def _document_update(
             Line.objects.create(document=document, line_no=data.line_no, **values)
             changes[f"line {data.line_no}"] = {"before": None, "after": values}
             continue
-        before = {f: getattr(line, f) for f in _LINE_FIELDS}
-        if all(before[f] == values[f] for f in _LINE_FIELDS):
+        if line_unchanged(line, values):
             continue
+        before = {f: getattr(line, f) for f in _LINE_FIELDS}
         if line.close_state != CloseState.OPEN:
             raise DocumentLocked(
                 gettext_noop(
