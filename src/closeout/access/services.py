@@ -102,8 +102,11 @@ def require_unit_wide(
         return
     who = user.get_username()
     raise PermissionDenied(
-        f"{what} covers the whole of {unit.code}: it needs '{perm}' over it for every "
-        f"document type, and {who} holds it only over part of it",
+        gettext_noop(
+            "%(what)s covers the whole of %(unit)s: it needs '%(perm)s' over it for every "
+            "document type, and %(who)s holds it only over part of it"
+        ),
+        params={"what": what, "unit": unit.code, "perm": str(perm), "who": who},
         details={"permission": str(perm), "user": who, "org_unit": unit.code, "rule": "unit_wide"},
     )
 

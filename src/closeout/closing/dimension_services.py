@@ -84,7 +84,8 @@ def _lines(document: Document, line_nos: list[int] | None) -> list[Line]:
     missing = [n for n in line_nos if n not in by_no]
     if missing:
         raise InvalidInput(
-            f"{document.label} has no line {', '.join(map(str, missing))}",
+            gettext_noop("%(document)s has no line %(line_nos)s"),
+            params={"document": document.in_words, "line_nos": ", ".join(map(str, missing))},
             details={"field": "lines", "line_nos": missing},
         )
     return [by_no[n] for n in sorted(set(line_nos))]

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -105,8 +105,12 @@ def _dimension_page(request: HttpRequest, pk: int, *, reopen: bool) -> HttpRespo
         return _refused(
             request,
             PermissionDenied(
-                f"{user.get_username()} lacks '{PERMS['reopen' if reopen else 'close']}' for "
-                f"{document.label}",
+                gettext_noop("%(user)s lacks '%(perm)s' for %(document)s"),
+                params={
+                    "user": user.get_username(),
+                    "perm": str(PERMS["reopen" if reopen else "close"]),
+                    "document": document.in_words,
+                },
                 details={"permission": PERMS["reopen" if reopen else "close"]},
             ),
         )
