@@ -332,7 +332,10 @@ class PurchaseOrderBuilder(SettlementBuilder):
         """One short-delivered purchase order closed for receiving (收货关闭): its open quantity
         leaves the order book while its invoicing and payment stay open."""
         for label in self.scenarios[Scenario.SHORT_DELIVERED]:
-            document = document_get(DocType.PURCHASE_ORDER, label.split(" ", 1)[1])
+            doc_type, number = label.split(" ", 1)
+            if doc_type != DocType.PURCHASE_ORDER:
+                continue
+            document = document_get(DocType.PURCHASE_ORDER, number)
             short = [
                 line.line_no
                 for line in document.lines.filter(close_state=CloseState.OPEN)
@@ -348,6 +351,8 @@ class PurchaseOrderBuilder(SettlementBuilder):
                 remark="供应商停产，余量不再交货 the supplier discontinued the item",
                 line_nos=short[:1],
             )
+            # No longer short for the checklist: the receiving close accepted the shortfall.
+            self.scenarios[Scenario.SHORT_DELIVERED].remove(label)
             self.tag(Scenario.CLOSED_FOR_RECEIVING, document)
             return
 
