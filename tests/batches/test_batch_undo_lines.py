@@ -64,14 +64,14 @@ def test_a_close_request_that_executed_at_once_is_undone(
     direct, requested = short_po(org), short_po(org)
     item_id = direct.lines.get().item_id
     before = open_commitments_by_item([item_id])[item_id].on_order
-    real_choose = __import__("closeout.batches.services", fromlist=["route_choose"]).route_choose
+    real_choose = __import__("closeout.batches.preview", fromlist=["route_choose"]).route_choose
 
     def stale_route(*, document: Document, **kwargs: Any) -> Any:
         if document.pk == requested.pk:
             return SimpleNamespace(name="stale route")
         return real_choose(document=document, **kwargs)
 
-    monkeypatch.setattr("closeout.batches.services.route_choose", stale_route)
+    monkeypatch.setattr("closeout.batches.preview.route_choose", stale_route)
     job = close_batch(boss, [direct, requested], run_inline)
     item = batch_results(job).get(document=requested)
     assert (item.state, item.outcome) == (ItemState.DONE, "requested")

@@ -96,7 +96,7 @@ def documents_lock_many(document_ids: Iterable[int]) -> dict[int, Document]:
     return {
         document.pk: document
         for document in Document.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("org_unit")
+        .select_related("org_unit", "company__unit")
         .filter(pk__in=ids)
         .order_by("pk")
     }
