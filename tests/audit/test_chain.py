@@ -26,7 +26,17 @@ from closeout.closing.services import (
 )
 from closeout.closing.sweep import sweep_run
 from closeout.documents.models import EventKind
-from tests.factories import PO, SO, Org, audit_head, lenient, post, ready_document
+from tests.factories import (
+    PO,
+    SO,
+    Org,
+    audit_head,
+    lenient,
+    post,
+    ready_document,
+    user_with_role,
+)
+from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +201,19 @@ def test_the_database_refuses_update_and_delete(history: int) -> None:
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(seq=history).delete()
     assert audit_chain_verify().intact
+
+
+def test_a_broken_chain_reads_in_the_page_language(history: int, org: Org) -> None:
+    """The auditor who finds a forged row reads what is wrong in Chinese on the Chinese page,
+    and the API and the command line keep the English text."""
+    auditor = user_with_role("aud", "auditor", org.company)
+    seq = middle(history)
+    with tampering():
+        AuditEvent.objects.filter(seq=seq).update(reason="nothing to see")
+    page = signed_in(auditor, "zh-hans").get("/audit/", {"verify": "1"}).content.decode()
+    assert f"事件 #{seq} 写入后被修改过（哈希不符）" in page
+    assert "modified after it was written" not in page
+    english = signed_in(auditor, "en").get("/audit/", {"verify": "1"}).content.decode()
+    assert f"event #{seq} was modified after it was written (hash mismatch)" in english
+    verdict = audit_chain_verify()
+    assert verdict.problem == f"event #{seq} was modified after it was written (hash mismatch)"

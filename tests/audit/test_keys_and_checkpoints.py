@@ -212,7 +212,7 @@ def test_checkpoint_line_is_sealed_and_appended() -> None:
     audit_checkpoint_write()
     read = audit_checkpoints_read()
     assert [c.seq for c in read.checkpoints] == [4, 4]
-    assert len(read.problems) == 1 and "not a checkpoint" in read.problems[0][1]
+    assert len(read.problems) == 1 and "not a checkpoint" in read.problems[0][1].en
     verdict = audit_chain_verify()
     assert not verdict.intact and "not a checkpoint" in verdict.problem
 

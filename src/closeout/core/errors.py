@@ -178,3 +178,32 @@ class CompanyAmbiguous(DomainError):
 
     code = "company_ambiguous"
     http_status = 409
+
+
+class Message:
+    """A text for people that is not an error (a verdict, a finding): a gettext msgid (marked
+    with gettext_noop) and its params. `en` is the English text for logs, the API and stored
+    records; `str()` reads it in the active language, so a page shows it in the page's."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        self.msgid, self.params = msgid, params
+
+    @property
+    def en(self) -> str:
+        return _render(self.msgid, self.params, "en")
+
+    def __str__(self) -> str:
+        return _render(self.msgid, self.params, translation.get_language() or "zh-hans")
+
+    def __repr__(self) -> str:
+        return f"Message({self.en!r})"
+
+
+class ErrorWords:
+    """A domain error as a parameter of a `Message`: read in the language the message is."""
+
+    def __init__(self, error: DomainError) -> None:
+        self.error = error
+
+    def __str__(self) -> str:
+        return self.error.text()
