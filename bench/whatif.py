@@ -7,7 +7,10 @@ Uses the database given by BENCH_DATABASE_URL (default postgres://postgres@127.0
 this engineer's own): when it holds fewer open purchase orders than --documents, it is dropped,
 created again, migrated and filled with `closeout gen-data` (half ready to close). Then it asks
 what loosening the under-delivery tolerance, switching a rule off and lengthening the grace days
-would do, each --repeat times, and prints the median and the slowest time with the counts.
+would do, each --repeat times, and prints the median and the slowest time with the counts, and
+the CPU time of the database connection's own server process (read from /proc when the server
+runs on this machine: work done, whatever the load of the machine; the CPU of parallel workers is
+not in it, `--serial` turns them off so the figure is the statement's whole work).
 """
 
 import argparse
@@ -104,6 +107,25 @@ def _explain(actor: Any, changes: dict[str, Any]) -> None:
         print("\n".join(row[0] for row in cursor.fetchall()))
 
 
+def _server_cpu() -> Any:
+    """A function returning the CPU seconds used so far by this connection's server process,
+    or None when /proc does not show it (another machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def used() -> float | None:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=200_000)
@@ -111,6 +133,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--explain", action="store_true", help="print EXPLAIN ANALYZE of each what-if's statement"
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="no parallel workers (max_parallel_workers_per_gather 0)",
     )
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = URL
@@ -123,6 +150,12 @@ def main() -> None:
     from closeout.closing.whatif import policy_whatif
 
     actor = _actor()
+    if args.serial:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+    server_cpu = _server_cpu()
     cases: dict[str, dict[str, Any]] = {
         "under-delivery tolerance 2% → 10%": {"under_qty_pct": Decimal(10)},
         "rule 'received' switched off": {"rule_settings": {"received": {"enabled": False}}},
@@ -130,16 +163,21 @@ def main() -> None:
     }
     print(f"open purchase orders: {_open_pos():,}")
     for label, changes in cases.items():
-        times = []
+        times, cpu = [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), server_cpu()
             result = policy_whatif(actor=actor, doc_type="purchase_order", changes=changes)
             times.append(time.perf_counter() - started)
+            cpu_used = server_cpu()
+            if cpu_started is not None and cpu_used is not None:
+                cpu.append(cpu_used - cpu_started)
         if args.explain:
             _explain(actor, changes)
         moved = ", ".join(f"{v} {n:,}→{m:,}" for v, n, m, _d in result.rows() if n or m)
+        on_server = f", server CPU median {statistics.median(cpu):.2f} s" if cpu else ""
         print(
-            f"{label}: median {statistics.median(times):.2f} s, slowest {max(times):.2f} s "
+            f"{label}: median {statistics.median(times):.2f} s, slowest {max(times):.2f} s"
+            f"{on_server} "
             f"({result.examined:,} examined, {result.changed:,} change; {moved}; "
             f"release {result.release_before:,.0f} → {result.release_after:,.0f})"
         )

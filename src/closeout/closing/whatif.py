@@ -7,13 +7,26 @@ documents), the documents are counted per combination of failing rules, and each
 is classified in Python with `DocumentVerdict` (few combinations, however many documents)."""
 
 import copy
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Case, DecimalField, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.policies import policy_change_check, policy_for, policy_partitions
@@ -84,64 +97,91 @@ def _flag(condition: Q) -> Case:
     return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
 
 
-def _sides_query(
-    doc_type: str, scope: Q, rules: tuple[Rule, ...], sides: tuple[_Side, _Side]
-) -> tuple[str, list[Any], list[str]]:
-    """The documents in scope with a 0/1 column per rule and side, and their open value. A
-    condition the change leaves as it was is evaluated once for both sides."""
-    doc_cols: dict[str, Any] = {}
+@dataclass(frozen=True)
+class _PerDocument:
+    """One row per document in scope: `did`, the failing rules of both sides as one integer
+    `m` (a bit per distinct rule condition) and `v`, its open value in company currency."""
+
+    sql: str
+    params: list[Any]
+    # (side, rule index) → its bit in `m`; a rule a side switches off has none (never failing)
+    bits: dict[tuple[int, int], int]
+
+    def flags(self, mask: int, side: int, count: int) -> tuple[int, ...]:
+        return tuple(
+            (mask >> self.bits[(side, i)]) & 1 if (side, i) in self.bits else 0
+            for i in range(count)
+        )
+
+
+def _per_document(
+    doc_type: str, scope: Q, rules: tuple[Rule, ...], sides: tuple[_Side, _Side], *, value: bool
+) -> _PerDocument:
+    """The documents in scope with their failing rules as bits and their open value. Line
+    rules are evaluated over the lines grouped by document (a rule fails on the document when
+    it fails on one of its lines, as in the sweep's EXISTS); a condition the change leaves as
+    it was is evaluated once for both sides; without `value`, the open value is not summed."""
+    doc_bits: list[tuple[int, Q]] = []
     line_cols: dict[str, Any] = {}
-    names: dict[tuple[int, int], str] = {}
-    seen: dict[str, str] = {}
+    bits: dict[tuple[int, int], int] = {}
+    seen: dict[str, int] = {}
     for s, side in enumerate(sides):
         for i, rule in enumerate(rules):
             if i not in side.severity:
-                continue  # switched off: never failing
+                continue
             condition = rule.failing(side.policy)
             model = Document if rule.scope is Scope.DOCUMENT else Line
             key = f"{rule.scope}:{model.objects.filter(condition).query}"
             if key not in seen:
-                seen[key] = f"f{i}_{s}"
-                target = doc_cols if rule.scope is Scope.DOCUMENT else line_cols
-                target[seen[key]] = _flag(condition) if model is Document else Max(_flag(condition))
-            names[(s, i)] = seen[key]
-    close = close_spec_for(doc_type)
-    # Per document in its currency; times its rate outside (the lines need no join then).
-    open_value = num(close.released_value())
-    line_cols["v"] = Sum(Case(When(close_state=CloseState.OPEN, then=open_value), default=dec(0)))
+                seen[key] = bit = len(seen)
+                if model is Document:
+                    doc_bits.append((bit, condition))
+                else:
+                    line_cols[f"f{bit}"] = Max(_flag(condition))
+            bits[(s, i)] = seen[key]
+    if value:
+        released = num(close_spec_for(doc_type).released_value())
+        line_cols["v"] = Sum(Case(When(close_state=CloseState.OPEN, then=released), default=dec(0)))
+    doc_mask = reduce(
+        operator.add,
+        (Case(When(c, then=Value(1 << b)), default=Value(0)) for b, c in doc_bits),
+        Value(0),
+    )
     docs = (
         Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN)
         .filter(scope)
         .order_by()
-        .annotate(**doc_cols)
-        .values(*doc_cols, did=F("pk"), rate=F("exchange_rate"))
+        .annotate(dm=ExpressionWrapper(doc_mask, output_field=IntegerField()))
+        .values("dm", did=F("pk"), rate=F("exchange_rate"))
     )
-    lines = (
-        Line.objects.filter(
-            document_id__in=Document.objects.filter(
-                doc_type=doc_type, close_state=CloseState.OPEN
-            ).values("pk"),
-            close_state__in=LINE_SCOPE,
-        )
-        .order_by()
-        .values(lid=F("document_id"))
-        .annotate(**line_cols)
-    )
-    docs_sql, docs_params = docs.query.sql_with_params()
-    lines_sql, lines_params = lines.query.sql_with_params()
+    sql, params = docs.query.sql_with_params()
     qn = connection.ops.quote_name
-    columns = []
-    for s in range(2):
-        for i in range(len(rules)):
-            name = names.get((s, i), "")
-            if name in doc_cols:
-                columns.append(f"d.{qn(name)}")
-            elif name in line_cols:
-                columns.append(f"COALESCE(l.{qn(name)}, 0)")
-            else:
-                columns.append("0")
-    source = f"FROM ({docs_sql}) d LEFT JOIN ({lines_sql}) l ON l.{qn('lid')} = d.{qn('did')}"
-    return source, [*docs_params, *lines_params], columns
+    mask = " + ".join(
+        [f"d.{qn('dm')}"]
+        + [f"COALESCE(l.{qn(c)}, 0) * {1 << int(c[1:])}" for c in line_cols if c != "v"]
+    )
+    open_value = f"COALESCE(l.{qn('v')}, 0) * d.{qn('rate')}" if value else "0"
+    source = f"FROM ({sql}) d"
+    if line_cols:
+        lines = (
+            Line.objects.filter(
+                document_id__in=Document.objects.filter(
+                    doc_type=doc_type, close_state=CloseState.OPEN
+                ).values("pk"),
+                close_state__in=LINE_SCOPE,
+            )
+            .order_by()
+            .values(lid=F("document_id"))
+            .annotate(**line_cols)
+        )
+        lines_sql, lines_params = lines.query.sql_with_params()
+        source += f" LEFT JOIN ({lines_sql}) l ON l.{qn('lid')} = d.{qn('did')}"
+        params = (*params, *lines_params)
+    return _PerDocument(
+        f"SELECT d.{qn('did')} AS did, {mask} AS m, {open_value} AS v {source}",
+        list(params),
+        bits,
+    )
 
 
 def _target(
@@ -174,75 +214,79 @@ def policy_whatif(
 ) -> WhatIf:
     """What `policy_update(doc_type, org_unit, changes)` would do to the open documents it
     governs, before it is saved: their sweep verdicts now and after, a sample of the documents
-    that move with the rules that move them, and the open value the next sweep would release."""
+    that move with the rules that move them, and the open value the next sweep would release.
+
+    One statement counts the documents per combination of failing rules (one integer) and
+    sums their open value; on PostgreSQL it also returns the first document ids of each
+    combination, so the sample needs no second pass over the lines."""
     policy_change_check(actor=actor, doc_type=doc_type, org_unit=org_unit, changes=changes)
     before, after, scope = _target(doc_type, org_unit, changes)
     rules = close_spec_for(doc_type).rules
     sides = (_Side.of(rules, before), _Side.of(rules, after))
-    source, params, columns = _sides_query(doc_type, scope, rules, sides)
-    result = WhatIf(doc_type=doc_type, org_unit=org_unit)
-    half = len(rules)
-    moving: list[str] = []
+    released = before.auto_close_enabled or after.auto_close_enabled
+    per_doc = _per_document(doc_type, scope, rules, sides, value=released)
+    ids_inline = connection.vendor == "postgresql" and sample_size > 0
+    first_ids = f", (ARRAY_AGG(did ORDER BY did))[1:{int(sample_size)}]" if ids_inline else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(columns)}, COUNT(*), SUM(COALESCE(l.v, 0) * d.rate) {source} "
-            f"GROUP BY {', '.join(dict.fromkeys(c for c in columns if c != '0')) or '1'}",
-            params,
+            # Built from Django's own SQL (values as parameters) and integers.
+            f"SELECT m, COUNT(*), SUM(v){first_ids} FROM ({per_doc.sql}) x GROUP BY m",  # noqa: S608
+            per_doc.params,
         )
-        for *flags, count, value in cursor.fetchall():
-            old = tuple(int(f) for f in flags[:half])
-            new = tuple(int(f) for f in flags[half:])
-            was, will = sides[0].verdict(rules, old), sides[1].verdict(rules, new)
-            result.examined += count
-            result.before[was] += count
-            result.after[will] += count
-            released = Decimal(value or 0)
-            if was == "ready" and before.auto_close_enabled:
-                result.release_before += released
-            if will == "ready" and after.auto_close_enabled:
-                result.release_after += released
-            if was != will:
-                result.changed += count
-                moving.append(
-                    "("
-                    + " AND ".join(f"{c} = {v}" for c, v in zip(columns, old + new, strict=True))
-                    + ")"
-                )
+        groups = cursor.fetchall()
+    result = WhatIf(doc_type=doc_type, org_unit=org_unit)
+    moving: dict[int, tuple[str, str]] = {}
+    candidates: list[tuple[int, int]] = []
+    for mask, count, value, *ids in groups:
+        old, new = per_doc.flags(mask, 0, len(rules)), per_doc.flags(mask, 1, len(rules))
+        was, will = sides[0].verdict(rules, old), sides[1].verdict(rules, new)
+        result.examined += count
+        result.before[was] += count
+        result.after[will] += count
+        if was == "ready" and before.auto_close_enabled:
+            result.release_before += Decimal(value or 0)
+        if will == "ready" and after.auto_close_enabled:
+            result.release_after += Decimal(value or 0)
+        if was != will:
+            result.changed += count
+            moving[int(mask)] = (was, will)
+            candidates += [(pk, int(mask)) for pk in ids[0]] if ids else []
     if moving and sample_size:
-        result.sample = _sample(source, params, columns, moving, rules, sides, sample_size)
+        result.sample = _sample(per_doc, moving, candidates, rules, sides, sample_size)
     return result
 
 
 def _sample(
-    source: str,
-    params: list[Any],
-    columns: list[str],
-    moving: list[str],
+    per_doc: _PerDocument,
+    moving: dict[int, tuple[str, str]],
+    candidates: list[tuple[int, int]],
     rules: tuple[Rule, ...],
     sides: tuple[_Side, _Side],
     size: int,
 ) -> list[WhatIfMove]:
-    half = len(rules)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT d.{connection.ops.quote_name('did')}, {', '.join(columns)} {source} "
-            f"WHERE {' OR '.join(moving)} ORDER BY 1 LIMIT {int(size)}",
-            params,
-        )
-        rows = cursor.fetchall()
+    """The first `size` moving documents by id, with the rules whose effect the change moves.
+    On PostgreSQL they come with the counts (`candidates`: the first ids of each moving
+    combination); elsewhere from a second statement."""
+    if candidates:
+        rows = sorted(candidates)[:size]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT did, m FROM ({per_doc.sql}) x WHERE m IN "  # noqa: S608 (integers)
+                f"({', '.join(str(int(m)) for m in moving)}) ORDER BY did LIMIT {int(size)}",
+                per_doc.params,
+            )
+            rows = cursor.fetchall()
     numbers = dict(Document.objects.filter(pk__in=[r[0] for r in rows]).values_list("pk", "number"))
     sample = []
-    for pk, *flags in rows:
-        old = tuple(int(f) for f in flags[:half])
-        new = tuple(int(f) for f in flags[half:])
+    half = len(rules)
+    for pk, mask in rows:
+        old, new = per_doc.flags(mask, 0, half), per_doc.flags(mask, 1, half)
         moved = [
             (rules[i], sides[0].effect(i, old), sides[1].effect(i, new))
             for i in range(half)
             if sides[0].effect(i, old) != sides[1].effect(i, new)
         ]
-        sample.append(
-            WhatIfMove(
-                pk, numbers[pk], sides[0].verdict(rules, old), sides[1].verdict(rules, new), moved
-            )
-        )
+        was, will = moving[int(mask)]
+        sample.append(WhatIfMove(pk, numbers[pk], was, will, moved))
     return sample
