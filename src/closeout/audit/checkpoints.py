@@ -79,6 +79,9 @@ class CheckpointFile:
 def audit_checkpoints_read(
     path: Path | None = None, ring: AuditKeyRing | None = None
 ) -> CheckpointFile:
+    """The checkpoints of the file (the configured one by default) whose MAC the key ring
+    confirms, and a problem for each line that is not one: unreadable, sealed with an unknown
+    key, or altered. Long only because each of the three problems is spelled out."""
     path = path or checkpoint_file()
     ring = ring or audit_key_ring()
     result = CheckpointFile(path)
