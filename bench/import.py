@@ -15,7 +15,9 @@ batch job and run it in this process, one worker).
 """
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import resource
 import subprocess
@@ -27,6 +29,9 @@ from pathlib import Path
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_import_bench"
+# BENCH_DATABASE_URL (postgres://…/name) names the server and the database at once.
+if os.environ.get("BENCH_DATABASE_URL"):
+    SERVER, DB = os.environ["BENCH_DATABASE_URL"].rsplit("/", 1)
 CLOSEOUT = Path(sys.executable).with_name("closeout")
 HEADERS = [
     "单据类型 document type",
@@ -58,6 +63,13 @@ def main() -> None:
         default=2,
         help="weight of close-request rows in the mix (of 100; 0 = none): requests go one by "
         "one through the approval service",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="profile the execution (cProfile) and print "
+        "its N most costly functions by cumulative time",
     )
     args = parser.parse_args()
     if args.db == "sqlite":
@@ -107,7 +119,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
     counts = _write_file(path, args.rows, args.request_weight)
     print("file: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"file size {path.stat().st_size / 1e6:.1f} MB")
-    _time(path)
+    _time(path, args.profile)
 
 
 def _write_file(path: Path, rows: int, request_weight: int = 2) -> dict[str, int]:
@@ -171,7 +183,7 @@ def _write_file(path: Path, rows: int, request_weight: int = 2) -> dict[str, int
     return counts
 
 
-def _time(path: Path) -> None:
+def _time(path: Path, profile: int = 0) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import override_settings
@@ -201,10 +213,18 @@ def _time(path: Path) -> None:
         f"({imported.total_rows / validate_s:,.0f} rows/s): {imported.valid_rows:,} valid, "
         f"{imported.error_rows:,} with errors"
     )
+    del imported.report  # execution reads the rows from the database, as the web request does
+    profiler = cProfile.Profile() if profile else None
     t0 = time.perf_counter()
     with override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""):
+        if profiler is not None:
+            profiler.enable()
         job = import_execute(actor=user, import_file=imported, workers=1)
+        if profiler is not None:
+            profiler.disable()
     execute_s = time.perf_counter() - t0
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     job.refresh_from_db()
     print(
         f"execute: {job.processed:,} rows in {execute_s:.2f} s "

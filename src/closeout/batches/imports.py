@@ -34,6 +34,10 @@ from closeout.batches.import_parse import (
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ImportFile
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
 from closeout.core.inputs import check_no_nul
+from closeout.core.rows import rows_insert
+
+# Batch items written at a time when an import is executed.
+ITEM_CHUNK = 5000
 
 # --- validate, store, execute --------------------------------------------------------------
 
@@ -209,21 +213,23 @@ def _job_for(
         total=len(valid),
         predicted=predicted,
     )
-    BatchItem.objects.bulk_create(
-        (
-            BatchItem(
-                job=job,
-                document_id=r["d"],
-                label=r["l"][:100],
-                row_no=r["r"],
-                params=r["p"],
-                predicted=r["o"],
-                predicted_message=r["n"][:2000],
-            )
-            for r in valid
-        ),
-        batch_size=5000,
-    )
+    # Written set-based, a chunk at a time (COPY on PostgreSQL): never all the items at once.
+    for start in range(0, len(valid), ITEM_CHUNK):
+        rows_insert(
+            [
+                BatchItem(
+                    job=job,
+                    document_id=r["d"],
+                    label=r["l"][:100],
+                    row_no=r["r"],
+                    params=r["p"],
+                    predicted=r["o"],
+                    predicted_message=r["n"][:2000],
+                )
+                for r in valid[start : start + ITEM_CHUNK]
+            ],
+            batch_size=ITEM_CHUNK,
+        )
     return job
 
 
