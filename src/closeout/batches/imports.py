@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
@@ -31,13 +32,16 @@ from closeout.batches.import_parse import (
     map_columns,
     reason_choice,
 )
-from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ImportFile
+from closeout.batches.models import (
+    BatchAction,
+    BatchItem,
+    BatchJob,
+    BatchState,
+    ImportFile,
+    ItemState,
+)
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
 from closeout.core.inputs import check_no_nul
-from closeout.core.rows import rows_insert
-
-# Batch items written at a time when an import is executed.
-ITEM_CHUNK = 5000
 
 # --- validate, store, execute --------------------------------------------------------------
 
@@ -159,7 +163,10 @@ def import_execute(
         require(actor, Perm.IMPORT_RUN, what="imports")
         imported = _owned(
             actor,
-            ImportFile.objects.select_for_update(no_key=True).filter(pk=import_file.pk).first(),
+            ImportFile.objects.select_for_update(no_key=True)
+            .defer("report")
+            .filter(pk=import_file.pk)
+            .first(),
             import_file.pk,
         )
         if imported.job_id is not None:
@@ -168,14 +175,13 @@ def import_execute(
                 "running it again would change nothing",
                 details={"batch": imported.job_id},
             )
-        valid = [r for r in imported.report.get("rows", []) if not r["e"] and r["d"]]
-        if not valid:
+        job = _job_for(actor, imported)
+        if not job.total:
             raise InvalidInput(
                 f"import #{imported.pk} has no valid row to execute: fix the rows with errors "
                 "and upload the file again",
                 details={"field": "file"},
             )
-        job = _job_for(actor, imported, valid)
         imported.job = job
         imported.executed_at = timezone.now()
         imported.save(update_fields=["job", "executed_at"])
@@ -184,7 +190,7 @@ def import_execute(
             AuditAction.IMPORT_EXECUTED,
             imported,
             batch=job.pk,
-            rows_run=len(valid),
+            rows_run=job.total,
             rows_with_errors_not_run=imported.error_rows,
             predicted=job.predicted,
         )
@@ -194,13 +200,36 @@ def import_execute(
     return batch_start(actor=actor, job=job, workers=workers)
 
 
-def _job_for(
-    actor: AbstractBaseUser, imported: ImportFile, valid: list[dict[str, Any]]
-) -> BatchJob:
-    """The batch job of an import's valid rows: one item per row with its own parameters."""
-    predicted: dict[str, int] = {}
-    for r in valid:
-        predicted[r["o"]] = predicted.get(r["o"], 0) + 1
+# The valid rows of a stored report become batch items inside the database: no row of the
+# report (cells and errors of every row) is read into memory, no model instance is built.
+_ITEMS_FROM_REPORT = {
+    "postgresql": (
+        "INSERT INTO {items} (job_id, document_id, request_id, label, state, predicted, "
+        "predicted_message, outcome, message, processed_at, worker, row_no, params) "
+        "SELECT %s, (e->>'d')::bigint, NULL, left(e->>'l', 100), %s, coalesce(e->>'o', ''), "
+        "left(coalesce(e->>'n', ''), 2000), '', '', NULL, '', (e->>'r')::int, "
+        "coalesce(e->'p', '{{}}'::jsonb) "
+        "FROM {imports} f, jsonb_array_elements(f.report->'rows') WITH ORDINALITY AS x(e, n) "
+        "WHERE f.id = %s AND jsonb_array_length(e->'e') = 0 "
+        "AND coalesce(e->>'d', '') NOT IN ('', '0') ORDER BY x.n"
+    ),
+    "sqlite": (
+        "INSERT INTO {items} (job_id, document_id, request_id, label, state, predicted, "
+        "predicted_message, outcome, message, processed_at, worker, row_no, params) "
+        "SELECT %s, json_extract(e.value, '$.d'), NULL, substr(json_extract(e.value, '$.l'), 1, "
+        "100), %s, coalesce(json_extract(e.value, '$.o'), ''), "
+        "substr(coalesce(json_extract(e.value, '$.n'), ''), 1, 2000), '', '', NULL, '', "
+        "json_extract(e.value, '$.r'), coalesce(json_extract(e.value, '$.p'), '{{}}') "
+        "FROM {imports} f, json_each(f.report, '$.rows') e "
+        "WHERE f.id = %s AND json_array_length(e.value, '$.e') = 0 "
+        "AND coalesce(json_extract(e.value, '$.d'), 0) NOT IN ('', 0) ORDER BY e.key"
+    ),
+}
+
+
+def _job_for(actor: AbstractBaseUser, imported: ImportFile) -> BatchJob:
+    """The batch job of an import's valid rows: one item per row with its own parameters,
+    written set-based from the stored report (one INSERT … SELECT)."""
     job = BatchJob.objects.create(
         action=BatchAction.IMPORT,
         selection={
@@ -210,26 +239,24 @@ def _job_for(
         },
         created_by_id=actor.pk,
         state=BatchState.PREVIEWED,
-        total=len(valid),
-        predicted=predicted,
+        total=0,
+        predicted={},
     )
-    # Written set-based, a chunk at a time (COPY on PostgreSQL): never all the items at once.
-    for start in range(0, len(valid), ITEM_CHUNK):
-        rows_insert(
-            [
-                BatchItem(
-                    job=job,
-                    document_id=r["d"],
-                    label=r["l"][:100],
-                    row_no=r["r"],
-                    params=r["p"],
-                    predicted=r["o"],
-                    predicted_message=r["n"][:2000],
-                )
-                for r in valid[start : start + ITEM_CHUNK]
-            ],
-            batch_size=ITEM_CHUNK,
-        )
+    qn = connection.ops.quote_name
+    sql = _ITEMS_FROM_REPORT[connection.vendor].format(
+        items=qn(BatchItem._meta.db_table), imports=qn(ImportFile._meta.db_table)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [job.pk, ItemState.PENDING, imported.pk])
+    predicted = dict(
+        BatchItem.objects.filter(job=job)
+        .order_by()
+        .values_list("predicted")
+        .annotate(n=Count("id"))
+        .values_list("predicted", "n")
+    )
+    job.total, job.predicted = sum(predicted.values()), predicted
+    job.save(update_fields=["total", "predicted"])
     return job
 
 

@@ -41,11 +41,15 @@ from closeout.core.metrics import observe_batch_finished
 from closeout.documents.models import CloseKind, CloseState, Document
 
 
-def _claim(job_id: int, size: int) -> list[BatchItem]:
+def _claim(job_id: int, size: int, *, related: bool = True) -> list[BatchItem]:
+    """The next pending items, locked; with `related`, their documents and requests read along
+    (an import's rows lock and read their documents themselves)."""
     qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
-    return list(qs.select_related("document", "document__org_unit", "request")[:size])
+    if related:
+        qs = qs.select_related("document", "document__org_unit", "request")
+    return list(qs[:size])
 
 
 def worker_name() -> str:
@@ -54,7 +58,7 @@ def worker_name() -> str:
 
 def _work_chunk(job: BatchJob, chunk_size: int) -> int:
     with transaction.atomic():
-        items = _claim(job.pk, chunk_size)
+        items = _claim(job.pk, chunk_size, related=job.action != BatchAction.IMPORT)
         if not items:
             return 0
         _process(job, items)
