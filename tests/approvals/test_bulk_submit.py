@@ -53,6 +53,20 @@ def test_a_routeless_bulk_request_records_what_a_single_one_does(org: Org, opera
     assert fresh(bulk).close_state == fresh(single).close_state == CloseState.CLOSED
     single_event, bulk_event = _close_event(single), _close_event(bulk)
     assert bulk_event.data == single_event.data
+    assert bulk_event.object_repr == bulk.label
+    bulk_doc, single_doc = fresh(bulk), fresh(single)
+    fields = (
+        "close_kind",
+        "close_reason",
+        "closed_by_id",
+        "close_date",
+        "released_value",
+        "version",
+    )
+    assert [getattr(bulk_doc, f) for f in fields] == [getattr(single_doc, f) for f in fields]
+    assert list(bulk_doc.lines.values_list("close_state", "released_value")) == list(
+        single_doc.lines.values_list("close_state", "released_value")
+    )
     assert (bulk_event.request_id, single_event.request_id) == (str(many.pk), str(one.pk))
     executed = inbox(operator, NoticeKind.REQUEST_EXECUTED)
     assert [n.link for n in executed] == [f"/requests/{one.pk}/", f"/requests/{many.pk}/"]

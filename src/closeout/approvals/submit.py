@@ -1,6 +1,7 @@
 """Submitting close and reopen requests (S9, S12): the checklist and route are snapshotted, the
 document (or its lines) waits in the pending state; resubmission and attachments."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,7 +37,7 @@ from closeout.approvals.selectors import (
     route_choose,
 )
 from closeout.audit.models import AuditAction
-from closeout.audit.services import audit_append, to_json_value
+from closeout.audit.services import AuditEntry, audit_append, to_json_value
 from closeout.closing.models import ReasonAction
 from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import (
@@ -47,8 +48,8 @@ from closeout.closing.selectors import (
 from closeout.closing.services import (
     check_closable,
     close_date_check,
+    close_documents_bulk,
     document_lock_for,
-    execute_close,
     named,
     reason_get,
     remark_check,
@@ -64,9 +65,10 @@ from closeout.core.errors import (
 )
 from closeout.core.notice_kinds import NoticeKind
 from closeout.core.rows import rows_insert
+from closeout.core.sql import ids_param
 from closeout.documents.entries import document_entry
 from closeout.documents.lookup import document_lock
-from closeout.documents.models import Document, Line
+from closeout.documents.models import CloseKind, CloseState, Document, Line
 from closeout.notifications.services import notify
 
 
@@ -343,8 +345,14 @@ def close_requests_submit(
     now = timezone.now()
     requests = [_bulk_record(bulk, c, now) for _i, c in checked]
     rows_insert(requests)
+    routeless: list[tuple[int, _CloseChecked, CloseRequest]] = []
     for (i, c), request in zip(checked, requests, strict=True):
-        results[i] = _bulk_finish(actor, c, request, now)
+        if c.route is None:
+            routeless.append((i, c, request))
+        else:
+            results[i] = _bulk_pending(actor, c, request, now)
+    for i, result in _bulk_close(actor, routeless, now).items():
+        results[i] = result
     for i in again:
         item = items[i]
         try:
@@ -406,45 +414,126 @@ def _bulk_record(bulk: _Bulk, checked: _CloseChecked, now: Any) -> CloseRequest:
     return request
 
 
-def _bulk_finish(
+def _bulk_pending(
     actor: AbstractBaseUser, checked: _CloseChecked, request: CloseRequest, now: Any
 ) -> CloseRequest | DomainError:
-    """Close a route-less request's lines (the checks just passed under the same locks), or
-    put the document into the pending state; a refusal removes the request record again."""
-    document = checked.document
+    """Put a routed request's document (or lines) into the pending state, as a single submit
+    does; a refusal removes the request record again."""
     try:
         with transaction.atomic():  # a savepoint: the item all-or-nothing
-            if checked.route is not None:
-                return _enter_pending(
-                    actor,
-                    request,
-                    document,
-                    now,
-                    exception=checked.exception,
-                    open_value=checked.open_value,
-                    attachments=0,
-                )
-            execute_close(
-                actor=actor,
-                document=document,
-                lines=checked.lines,
-                reason=checked.reason,
-                remark=checked.remark,
-                close_date=checked.close_date,
-                checklist=checked.checklist,
-                request_id=str(request.pk),
+            return _enter_pending(
+                actor,
+                request,
+                checked.document,
+                now,
+                exception=checked.exception,
+                open_value=checked.open_value,
+                attachments=0,
             )
-            notify(
-                recipients=[actor],
-                kind=NoticeKind.REQUEST_EXECUTED,
-                context=notify_context(request, close_state=document.close_state),
-                link=request_link(request),
-            )
-            request_emit("request.executed", request)
-            return request
     except DomainError as error:
         CloseRequest.objects.filter(pk=request.pk).delete()
         return error
+
+
+def _bulk_close(
+    actor: AbstractBaseUser,
+    members: list[tuple[int, _CloseChecked, CloseRequest]],
+    now: Any,
+) -> dict[int, CloseRequest | DomainError]:
+    """Execute the route-less requests at once, set-based: their lines (checked just now,
+    under the same locks) close in one go per (type, reason, remark, date), a header with its
+    last line, and each document gets the audit event a single request's close records."""
+    groups: dict[tuple[str, str, str, date], list[tuple[int, _CloseChecked, CloseRequest]]]
+    groups = defaultdict(list)
+    for member in members:
+        c = member[1]
+        groups[(c.document.doc_type, c.reason, c.remark, c.close_date)].append(member)
+    entries: list[AuditEntry] = []
+    changed: dict[int, AuditEntry] = {}
+    for (doc_type, reason, remark, day), group in groups.items():
+        line_ids = [line.pk for _i, c, _r in group for line in c.lines]
+        for entry in close_documents_bulk(
+            document_ids=[c.document.pk for _i, c, _r in group],
+            doc_type=doc_type,
+            kind=CloseKind.MANUAL,
+            reason=reason,
+            now=now,
+            actor=actor,
+            remark=remark,
+            close_date=day,
+            line_ids=line_ids,
+        ):
+            changed[int(entry.object_id)] = entry
+    released = _lines_released([line.pk for _i, c, _r in members for line in c.lines])
+    results: dict[int, CloseRequest | DomainError] = {}
+    done: list[tuple[_CloseChecked, CloseRequest]] = []
+    for i, c, request in members:
+        found = changed.get(c.document.pk)
+        if found is None:  # nothing closed after all: no request either
+            CloseRequest.objects.filter(pk=request.pk).delete()
+            results[i] = InvalidInput(
+                gettext_noop("%(document)s has no open line to close"),
+                params={"document": named(c.document)},
+            )
+            continue
+        c.document.close_state = found.data["to"]
+        entries.append(_close_entry(found, c, request, released[c.document.pk]))
+        done.append((c, request))
+        results[i] = request
+    audit_append(actor=actor, entries=entries, at=now)
+    for c, request in done:
+        notify(
+            recipients=[actor],
+            kind=NoticeKind.REQUEST_EXECUTED,
+            context=notify_context(request, close_state=c.document.close_state),
+            link=request_link(request),
+        )
+        request_emit("request.executed", request)
+    return results
+
+
+def _close_entry(
+    entry: AuditEntry, c: _CloseChecked, request: CloseRequest, lines: list[dict[str, Any]]
+) -> AuditEntry:
+    """The bulk close's audit entry of a document, with what `execute_close` records."""
+    data: dict[str, Any] = {
+        "from": CloseState.OPEN,
+        "to": entry.data["to"],
+        "action": Action.CLOSE,
+        "kind": CloseKind.MANUAL,
+        "close_date": c.close_date,
+        "lines": lines,
+        "released_value": sum((line["released_value"] for line in lines), Decimal(0)),
+        "exceptions": [check.rule.code for check in c.checklist.exceptions],
+        "warnings": [check.rule.code for check in c.checklist.warnings],
+    }
+    if c.remark:
+        data["remark"] = c.remark
+    entry.data, entry.object_repr = data, c.document.label
+    entry.request_id = str(request.pk)
+    return entry
+
+
+def _lines_released(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per document, what each of the closed lines released, in line order."""
+    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        Line.objects.filter(pk__in=ids_param(line_ids))
+        .order_by("document_id", "line_no")
+        .values_list(
+            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
+        )
+    )
+    for doc_id, line_no, qty, value, value_company in rows:
+        released[doc_id].append(
+            {
+                "line": line_no,
+                "released_qty": qty,
+                "released_value": value,
+                "released_value_company": value_company,
+            }
+        )
+    return released
 
 
 @transaction.atomic
