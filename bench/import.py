@@ -213,6 +213,8 @@ def _time(path: Path, profile: int = 0) -> None:
         f"({imported.total_rows / validate_s:,.0f} rows/s): {imported.valid_rows:,} valid, "
         f"{imported.error_rows:,} with errors"
     )
+    after_validate = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS after validate: {after_validate:.0f} MB")
     del imported.report  # execution reads the rows from the database, as the web request does
     profiler = cProfile.Profile() if profile else None
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.import_checks import import_check
-from closeout.batches.import_files import ImportFileRefused, read_table
+from closeout.batches.import_files import ImportFileRefused, Table, read_table
 from closeout.batches.import_parse import (
     ACTIONS,
     COLUMN,
@@ -79,36 +79,23 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
     table = read_table(upload, file_name)
     keys = check_table(table)
     checks = import_check(actor=actor, table=table, keys=keys)
-    valid = [c for c in checks if c.ok]
-    width = len(table.headers)
-    report = {
-        "headers": table.headers,
-        "columns": keys,
-        "rows": [
-            {
-                "r": c.row,
-                "c": [_stored(v) for v in (c.cells + [""] * (width - len(c.cells)))[:width]],
-                "e": [list(e) for e in c.errors],
-                "n": c.note,
-                "o": c.outcome,
-                "d": c.document.pk if c.document is not None and c.ok else None,
-                "l": c.label,
-                "p": c.params() if c.ok else {},
-            }
-            for c in checks
-        ],
-    }
+    report = {"headers": table.headers, "columns": keys, "rows": _report_rows(checks, table)}
+    total, valid = len(checks), sum(1 for c in checks if c.ok)
+    file_format, encoding = table.file_format, table.encoding
+    # The checked rows (and the read cells they hold) go before the report is written: a big
+    # file's report is serialized while only it is held, not the table and checks beside it.
+    del checks, table
     with transaction.atomic():
         imported = ImportFile.objects.create(
             file_name=file_name[:255],
             sha256=sha256,
             size=size,
-            file_format=table.file_format,
-            encoding=table.encoding,
+            file_format=file_format,
+            encoding=encoding,
             uploaded_by_id=actor.pk,
-            total_rows=len(checks),
-            valid_rows=len(valid),
-            error_rows=len(checks) - len(valid),
+            total_rows=total,
+            valid_rows=valid,
+            error_rows=total - valid,
             report=report,
         )
         _audit(
@@ -116,13 +103,32 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
             AuditAction.IMPORT_VALIDATED,
             imported,
             size=size,
-            format=table.file_format,
-            encoding=table.encoding,
+            format=file_format,
+            encoding=encoding,
             rows=imported.total_rows,
             valid_rows=imported.valid_rows,
             error_rows=imported.error_rows,
         )
     return imported
+
+
+def _report_rows(checks: list[RowCheck], table: Table) -> list[dict[str, Any]]:
+    """The stored report of every row: cells as JSON keeps them, errors, note, outcome,
+    document, label and the parameters of a valid row."""
+    width = len(table.headers)
+    return [
+        {
+            "r": c.row,
+            "c": [_stored(v) for v in (c.cells + [""] * (width - len(c.cells)))[:width]],
+            "e": [list(e) for e in c.errors],
+            "n": c.note,
+            "o": c.outcome,
+            "d": c.document.pk if c.document is not None and c.ok else None,
+            "l": c.label,
+            "p": c.params() if c.ok else {},
+        }
+        for c in checks
+    ]
 
 
 def import_get(*, actor: AbstractBaseUser, import_id: int) -> ImportFile:

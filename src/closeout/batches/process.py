@@ -58,7 +58,10 @@ def worker_name() -> str:
 
 def _work_chunk(job: BatchJob, chunk_size: int) -> int:
     with transaction.atomic():
-        items = _claim(job.pk, chunk_size, related=job.action != BatchAction.IMPORT)
+        if job.action == BatchAction.IMPORT:
+            items = _claim(job.pk, chunk_size, related=False)
+        else:
+            items = _claim(job.pk, chunk_size)
         if not items:
             return 0
         _process(job, items)
