@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_import_bench"
@@ -217,14 +218,25 @@ def _time(path: Path, profile: int = 0) -> None:
     print(f"peak RSS after validate: {after_validate:.0f} MB")
     del imported.report  # execution reads the rows from the database, as the web request does
     profiler = cProfile.Profile() if profile else None
+    statements = [0]
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    with override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""):
+    with (
+        override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""),
+        connection.execute_wrapper(counted),
+    ):
         if profiler is not None:
             profiler.enable()
         job = import_execute(actor=user, import_file=imported, workers=1)
         if profiler is not None:
             profiler.disable()
     execute_s = time.perf_counter() - t0
+    cpu_s = _cpu_seconds() - cpu0
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     job.refresh_from_db()
@@ -238,11 +250,21 @@ def _time(path: Path, profile: int = 0) -> None:
     outcomes = dict(
         job.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n")
     )
+    print(
+        f"execute: {statements[0]:,} SQL statements, {cpu_s:.1f} s CPU in this process "
+        f"(independent of the machine's load: {job.processed / max(cpu_s, 0.001):,.0f} rows per "
+        "CPU second)"
+    )
     print("outcomes: " + ", ".join(f"{k or '-'} {v:,}" for k, v in sorted(outcomes.items())))
     verdict = audit_chain_verify()
     print(f"audit chain {'intact' if verdict.intact else 'BROKEN'}: {verdict.checked:,} events")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (validate and execute): {peak:.0f} MB")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
