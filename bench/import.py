@@ -15,7 +15,9 @@ batch job and run it in this process, one worker).
 """
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import resource
 import subprocess
@@ -24,9 +26,13 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_import_bench"
+# BENCH_DATABASE_URL (postgres://…/name) names the server and the database at once.
+if os.environ.get("BENCH_DATABASE_URL"):
+    SERVER, DB = os.environ["BENCH_DATABASE_URL"].rsplit("/", 1)
 CLOSEOUT = Path(sys.executable).with_name("closeout")
 HEADERS = [
     "单据类型 document type",
@@ -58,6 +64,13 @@ def main() -> None:
         default=2,
         help="weight of close-request rows in the mix (of 100; 0 = none): requests go one by "
         "one through the approval service",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="profile the execution (cProfile) and print "
+        "its N most costly functions by cumulative time",
     )
     args = parser.parse_args()
     if args.db == "sqlite":
@@ -107,7 +120,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
     counts = _write_file(path, args.rows, args.request_weight)
     print("file: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"file size {path.stat().st_size / 1e6:.1f} MB")
-    _time(path)
+    _time(path, args.profile)
 
 
 def _write_file(path: Path, rows: int, request_weight: int = 2) -> dict[str, int]:
@@ -171,7 +184,7 @@ def _write_file(path: Path, rows: int, request_weight: int = 2) -> dict[str, int
     return counts
 
 
-def _time(path: Path) -> None:
+def _time(path: Path, profile: int = 0) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import override_settings
@@ -201,10 +214,31 @@ def _time(path: Path) -> None:
         f"({imported.total_rows / validate_s:,.0f} rows/s): {imported.valid_rows:,} valid, "
         f"{imported.error_rows:,} with errors"
     )
+    after_validate = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS after validate: {after_validate:.0f} MB")
+    del imported.report  # execution reads the rows from the database, as the web request does
+    profiler = cProfile.Profile() if profile else None
+    statements = [0]
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    with override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""):
+    with (
+        override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""),
+        connection.execute_wrapper(counted),
+    ):
+        if profiler is not None:
+            profiler.enable()
         job = import_execute(actor=user, import_file=imported, workers=1)
+        if profiler is not None:
+            profiler.disable()
     execute_s = time.perf_counter() - t0
+    cpu_s = _cpu_seconds() - cpu0
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     job.refresh_from_db()
     print(
         f"execute: {job.processed:,} rows in {execute_s:.2f} s "
@@ -216,11 +250,21 @@ def _time(path: Path) -> None:
     outcomes = dict(
         job.items.values_list("outcome").annotate(n=Count("id")).values_list("outcome", "n")
     )
+    print(
+        f"execute: {statements[0]:,} SQL statements, {cpu_s:.1f} s CPU in this process "
+        f"(independent of the machine's load: {job.processed / max(cpu_s, 0.001):,.0f} rows per "
+        "CPU second)"
+    )
     print("outcomes: " + ", ".join(f"{k or '-'} {v:,}" for k, v in sorted(outcomes.items())))
     verdict = audit_chain_verify()
     print(f"audit chain {'intact' if verdict.intact else 'BROKEN'}: {verdict.checked:,} events")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process (validate and execute): {peak:.0f} MB")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

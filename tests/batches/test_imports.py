@@ -279,6 +279,51 @@ def test_reopen_and_request_rows_run_with_their_own_parameters(
     assert outcomes == {2: "reopened", 3: "requested"}
 
 
+def test_whole_document_request_rows_run_as_one_bulk_submit(
+    org: Org, boss: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Request rows of a chunk go through `close_requests_submit` together: a row whose route
+    applies waits for approval, a route-less one closes at once, and a row the submit refuses
+    (its document changed since validation) fails alone with the reason."""
+    from closeout.approvals.models import CloseRequest
+    from tests.approvals.conftest import make_route
+
+    make_route("例外 exception", condition="exception")
+    waits = short(make_document(PO, org.dept_a))
+    closes = ready_document(PO, org.dept_a)
+    changes = ready_document(PO, org.dept_a)
+    imported = validate(
+        boss,
+        csv_bytes(
+            [
+                [PO, waits.number, "", "request", "short_delivery_accepted", "short", ""],
+                [PO, closes.number, "", "request", "completed", "", ""],
+                [PO, changes.number, "", "request", "completed", "", ""],
+            ]
+        ),
+    )
+    assert imported.valid_rows == 3, errors_of(imported)
+    # After validation the third document gets a pending receipt: a blocking rule fails now.
+    post(changes, EventKind.RECEIPT, 1, 1, pending=True)
+    job = run_inline(
+        django_capture_on_commit_callbacks,
+        lambda: import_execute(actor=boss, import_file=imported),
+    )
+    results = {i.row_no: i for i in batch_results(job)}
+    assert {n: i.outcome for n, i in results.items()} == {2: "requested", 3: "closed", 4: "refused"}
+    assert results[4].state == ItemState.FAILED and changes.number in results[4].message
+    assert "no approval route applied, closed at once" in results[3].message
+    waits.refresh_from_db()
+    closes.refresh_from_db()
+    changes.refresh_from_db()
+    assert waits.close_state == CloseState.CLOSE_PENDING
+    assert closes.close_state == CloseState.CLOSED
+    assert changes.close_state == CloseState.OPEN
+    assert not CloseRequest.objects.filter(document=changes).exists()
+    job.refresh_from_db()
+    assert (job.succeeded, job.failed) == (2, 1)
+
+
 # --- row errors ------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from closeout.access.services import user_has_perm
 from closeout.approvals.models import RequestAction, RequestState
 from closeout.approvals.selectors import route_choose
 from closeout.approvals.services import close_request_submit, reopen_request_submit
+from closeout.approvals.submit import CloseRequestItem, close_requests_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append
 from closeout.batches.import_checks import Facts, failing_rules, rule_facts
@@ -63,6 +64,7 @@ def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
     rows = Counter(item.document_id for item in items)
     whole: list[tuple[BatchItem, Document]] = []
     lines: list[tuple[BatchItem, Document]] = []
+    requests: list[tuple[BatchItem, Document]] = []
     for item in items:
         params = _params(item)
         document = documents.get(item.document_id or 0)
@@ -82,12 +84,43 @@ def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
             whole.append((item, document))
         elif action == "close" and rows[document.pk] == 1:
             lines.append((item, document))
+        elif action == "request" and not params.get("line_nos") and rows[document.pk] == 1:
+            requests.append((item, document))
         else:
             _run_row(job, item, document, params)
     if lines:
         _close_lines(job, lines)
     if whole:
-        _close_whole(job, whole)
+        _close_whole(job, whole, requests)
+    if requests:
+        _submit_requests(job, requests)
+
+
+def _submit_requests(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> None:
+    """Whole-document close requests of the chunk in one bulk submit (`close_requests_submit`:
+    the checks, records and audit events of a single submit, each row all-or-nothing)."""
+    results = close_requests_submit(
+        actor=job.created_by,
+        items=[
+            CloseRequestItem(
+                document=document,
+                reason_code=_params(item).get("reason_code", ""),
+                remark=_params(item).get("remark", ""),
+                close_date=_close_date(_params(item)),
+            )
+            for item, document in rows
+        ],
+    )
+    for (item, _document), result in zip(rows, results, strict=True):
+        if isinstance(result, DomainError):
+            _mark(item, ItemState.FAILED, "refused", result.message)
+        elif result.state == RequestState.EXECUTED:
+            message = f"close request #{result.pk}: no approval route applied, closed at once"
+            _mark(item, ItemState.DONE, "closed", message)
+        else:
+            _mark(
+                item, ItemState.DONE, "requested", f"close request #{result.pk} waits for approval"
+            )
 
 
 def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[str, Any]) -> None:
@@ -184,10 +217,14 @@ def _row_step(
     return "requested", f"close request #{request.pk} waits for approval"
 
 
-def _close_whole(job: BatchJob, whole: list[tuple[BatchItem, Document]]) -> None:
+def _close_whole(
+    job: BatchJob,
+    whole: list[tuple[BatchItem, Document]],
+    requests: list[tuple[BatchItem, Document]],
+) -> None:
     """Whole-document closes as the batch close does them: decided with the set-based rule
     verdicts, closed in bulk per (type, reason, remark, date), one audit event per document;
-    where an approval route applies, a close request is submitted instead."""
+    where an approval route applies, the row joins `requests` (a close request instead)."""
     actor = job.created_by
     permissions = _Chunk(actor, Perm.CLOSE_DIRECT)
     by_type: dict[str, list[int]] = defaultdict(list)
@@ -225,7 +262,7 @@ def _close_whole(job: BatchJob, whole: list[tuple[BatchItem, Document]]) -> None
             key = (document.doc_type, params.get("reason_code", ""), params.get("remark", ""))
             groups[(*key, chosen)].append(item)
         elif outcome == "needs_approval":
-            _run_row(job, item, document, {**params, "action": "request"})
+            requests.append((item, document))
         elif outcome == "skipped":
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:

@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from closeout.access.permissions import Perm
@@ -18,7 +19,7 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.import_checks import import_check
-from closeout.batches.import_files import ImportFileRefused, read_table
+from closeout.batches.import_files import ImportFileRefused, Table, read_table
 from closeout.batches.import_parse import (
     ACTIONS,
     COLUMN,
@@ -31,7 +32,14 @@ from closeout.batches.import_parse import (
     map_columns,
     reason_choice,
 )
-from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ImportFile
+from closeout.batches.models import (
+    BatchAction,
+    BatchItem,
+    BatchJob,
+    BatchState,
+    ImportFile,
+    ItemState,
+)
 from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
 from closeout.core.inputs import check_no_nul
 
@@ -71,36 +79,23 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
     table = read_table(upload, file_name)
     keys = check_table(table)
     checks = import_check(actor=actor, table=table, keys=keys)
-    valid = [c for c in checks if c.ok]
-    width = len(table.headers)
-    report = {
-        "headers": table.headers,
-        "columns": keys,
-        "rows": [
-            {
-                "r": c.row,
-                "c": [_stored(v) for v in (c.cells + [""] * (width - len(c.cells)))[:width]],
-                "e": [list(e) for e in c.errors],
-                "n": c.note,
-                "o": c.outcome,
-                "d": c.document.pk if c.document is not None and c.ok else None,
-                "l": c.label,
-                "p": c.params() if c.ok else {},
-            }
-            for c in checks
-        ],
-    }
+    report = {"headers": table.headers, "columns": keys, "rows": _report_rows(checks, table)}
+    total, valid = len(checks), sum(1 for c in checks if c.ok)
+    file_format, encoding = table.file_format, table.encoding
+    # The checked rows (and the read cells they hold) go before the report is written: a big
+    # file's report is serialized while only it is held, not the table and checks beside it.
+    del checks, table
     with transaction.atomic():
         imported = ImportFile.objects.create(
             file_name=file_name[:255],
             sha256=sha256,
             size=size,
-            file_format=table.file_format,
-            encoding=table.encoding,
+            file_format=file_format,
+            encoding=encoding,
             uploaded_by_id=actor.pk,
-            total_rows=len(checks),
-            valid_rows=len(valid),
-            error_rows=len(checks) - len(valid),
+            total_rows=total,
+            valid_rows=valid,
+            error_rows=total - valid,
             report=report,
         )
         _audit(
@@ -108,13 +103,32 @@ def import_validate(*, actor: AbstractBaseUser, upload: IO[bytes], file_name: st
             AuditAction.IMPORT_VALIDATED,
             imported,
             size=size,
-            format=table.file_format,
-            encoding=table.encoding,
+            format=file_format,
+            encoding=encoding,
             rows=imported.total_rows,
             valid_rows=imported.valid_rows,
             error_rows=imported.error_rows,
         )
     return imported
+
+
+def _report_rows(checks: list[RowCheck], table: Table) -> list[dict[str, Any]]:
+    """The stored report of every row: cells as JSON keeps them, errors, note, outcome,
+    document, label and the parameters of a valid row."""
+    width = len(table.headers)
+    return [
+        {
+            "r": c.row,
+            "c": [_stored(v) for v in (c.cells + [""] * (width - len(c.cells)))[:width]],
+            "e": [list(e) for e in c.errors],
+            "n": c.note,
+            "o": c.outcome,
+            "d": c.document.pk if c.document is not None and c.ok else None,
+            "l": c.label,
+            "p": c.params() if c.ok else {},
+        }
+        for c in checks
+    ]
 
 
 def import_get(*, actor: AbstractBaseUser, import_id: int) -> ImportFile:
@@ -155,7 +169,10 @@ def import_execute(
         require(actor, Perm.IMPORT_RUN, what="imports")
         imported = _owned(
             actor,
-            ImportFile.objects.select_for_update(no_key=True).filter(pk=import_file.pk).first(),
+            ImportFile.objects.select_for_update(no_key=True)
+            .defer("report")
+            .filter(pk=import_file.pk)
+            .first(),
             import_file.pk,
         )
         if imported.job_id is not None:
@@ -164,14 +181,13 @@ def import_execute(
                 "running it again would change nothing",
                 details={"batch": imported.job_id},
             )
-        valid = [r for r in imported.report.get("rows", []) if not r["e"] and r["d"]]
-        if not valid:
+        job = _job_for(actor, imported)
+        if not job.total:
             raise InvalidInput(
                 f"import #{imported.pk} has no valid row to execute: fix the rows with errors "
                 "and upload the file again",
                 details={"field": "file"},
             )
-        job = _job_for(actor, imported, valid)
         imported.job = job
         imported.executed_at = timezone.now()
         imported.save(update_fields=["job", "executed_at"])
@@ -180,7 +196,7 @@ def import_execute(
             AuditAction.IMPORT_EXECUTED,
             imported,
             batch=job.pk,
-            rows_run=len(valid),
+            rows_run=job.total,
             rows_with_errors_not_run=imported.error_rows,
             predicted=job.predicted,
         )
@@ -190,13 +206,36 @@ def import_execute(
     return batch_start(actor=actor, job=job, workers=workers)
 
 
-def _job_for(
-    actor: AbstractBaseUser, imported: ImportFile, valid: list[dict[str, Any]]
-) -> BatchJob:
-    """The batch job of an import's valid rows: one item per row with its own parameters."""
-    predicted: dict[str, int] = {}
-    for r in valid:
-        predicted[r["o"]] = predicted.get(r["o"], 0) + 1
+# The valid rows of a stored report become batch items inside the database: no row of the
+# report (cells and errors of every row) is read into memory, no model instance is built.
+_ITEMS_FROM_REPORT = {
+    "postgresql": (
+        "INSERT INTO {items} (job_id, document_id, request_id, label, state, predicted, "
+        "predicted_message, outcome, message, processed_at, worker, row_no, params) "
+        "SELECT %s, (e->>'d')::bigint, NULL, left(e->>'l', 100), %s, coalesce(e->>'o', ''), "
+        "left(coalesce(e->>'n', ''), 2000), '', '', NULL, '', (e->>'r')::int, "
+        "coalesce(e->'p', '{{}}'::jsonb) "
+        "FROM {imports} f, jsonb_array_elements(f.report->'rows') WITH ORDINALITY AS x(e, n) "
+        "WHERE f.id = %s AND jsonb_array_length(e->'e') = 0 "
+        "AND coalesce(e->>'d', '') NOT IN ('', '0') ORDER BY x.n"
+    ),
+    "sqlite": (
+        "INSERT INTO {items} (job_id, document_id, request_id, label, state, predicted, "
+        "predicted_message, outcome, message, processed_at, worker, row_no, params) "
+        "SELECT %s, json_extract(e.value, '$.d'), NULL, substr(json_extract(e.value, '$.l'), 1, "
+        "100), %s, coalesce(json_extract(e.value, '$.o'), ''), "
+        "substr(coalesce(json_extract(e.value, '$.n'), ''), 1, 2000), '', '', NULL, '', "
+        "json_extract(e.value, '$.r'), coalesce(json_extract(e.value, '$.p'), '{{}}') "
+        "FROM {imports} f, json_each(f.report, '$.rows') e "
+        "WHERE f.id = %s AND json_array_length(e.value, '$.e') = 0 "
+        "AND coalesce(json_extract(e.value, '$.d'), 0) NOT IN ('', 0) ORDER BY e.key"
+    ),
+}
+
+
+def _job_for(actor: AbstractBaseUser, imported: ImportFile) -> BatchJob:
+    """The batch job of an import's valid rows: one item per row with its own parameters,
+    written set-based from the stored report (one INSERT … SELECT)."""
     job = BatchJob.objects.create(
         action=BatchAction.IMPORT,
         selection={
@@ -206,24 +245,24 @@ def _job_for(
         },
         created_by_id=actor.pk,
         state=BatchState.PREVIEWED,
-        total=len(valid),
-        predicted=predicted,
+        total=0,
+        predicted={},
     )
-    BatchItem.objects.bulk_create(
-        (
-            BatchItem(
-                job=job,
-                document_id=r["d"],
-                label=r["l"][:100],
-                row_no=r["r"],
-                params=r["p"],
-                predicted=r["o"],
-                predicted_message=r["n"][:2000],
-            )
-            for r in valid
-        ),
-        batch_size=5000,
+    qn = connection.ops.quote_name
+    sql = _ITEMS_FROM_REPORT[connection.vendor].format(
+        items=qn(BatchItem._meta.db_table), imports=qn(ImportFile._meta.db_table)
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [job.pk, ItemState.PENDING, imported.pk])
+    predicted = dict(
+        BatchItem.objects.filter(job=job)
+        .order_by()
+        .values_list("predicted")
+        .annotate(n=Count("id"))
+        .values_list("predicted", "n")
+    )
+    job.total, job.predicted = sum(predicted.values()), predicted
+    job.save(update_fields=["total", "predicted"])
     return job
 
 

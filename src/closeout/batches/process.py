@@ -15,7 +15,11 @@ from django.utils.translation import gettext_noop
 from closeout.access.permissions import Perm
 from closeout.approvals.decide import close_request_approve, close_request_reject
 from closeout.approvals.models import CloseRequest, RequestState
-from closeout.approvals.submit import close_request_submit
+from closeout.approvals.submit import (
+    CloseRequestItem,
+    close_request_submit,
+    close_requests_submit,
+)
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
 from closeout.batches.create import items_save
@@ -41,11 +45,15 @@ from closeout.core.metrics import observe_batch_finished
 from closeout.documents.models import CloseKind, CloseState, Document
 
 
-def _claim(job_id: int, size: int) -> list[BatchItem]:
+def _claim(job_id: int, size: int, *, related: bool = True) -> list[BatchItem]:
+    """The next pending items, locked; with `related`, their documents and requests read along
+    (an import's rows lock and read their documents themselves)."""
     qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
-    return list(qs.select_related("document", "document__org_unit", "request")[:size])
+    if related:
+        qs = qs.select_related("document", "document__org_unit", "request")
+    return list(qs[:size])
 
 
 def worker_name() -> str:
@@ -54,7 +62,10 @@ def worker_name() -> str:
 
 def _work_chunk(job: BatchJob, chunk_size: int) -> int:
     with transaction.atomic():
-        items = _claim(job.pk, chunk_size)
+        if job.action == BatchAction.IMPORT:
+            items = _claim(job.pk, chunk_size, related=False)
+        else:
+            items = _claim(job.pk, chunk_size)
         if not items:
             return 0
         _process(job, items)
@@ -194,6 +205,40 @@ def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
     }
 
 
+def _request_close(job: BatchJob, asking: list[tuple[BatchItem, Document, object]]) -> None:
+    """Where an approval route applies, close requests instead, submitted together
+    (`close_requests_submit`: each all-or-nothing, as one by one)."""
+    results = close_requests_submit(
+        actor=job.created_by,
+        items=[
+            CloseRequestItem(
+                document=document,
+                reason_code=job.reason_code,
+                remark=job.remark,
+                close_date=job.close_date,
+            )
+            for _item, document, _message in asking
+        ],
+    )
+    requested: list[BatchItem] = []
+    for (item, _document, message), result in zip(asking, results, strict=True):
+        if isinstance(result, DomainError):
+            _mark(item, ItemState.FAILED, "refused", result)
+            continue
+        item.request = result
+        requested.append(item)
+        if result.state == RequestState.EXECUTED:
+            # No route applied when it was submitted: it closed at once (an undo of the
+            # batch finds it by its request).
+            message = Bilingual(
+                f"close request #{result.pk}: no approval route applied, closed at once",
+                f"结案申请 #{result.pk}：没有适用的审批路线，已直接结案",
+            )
+        _mark(item, ItemState.DONE, "requested", message)
+    if requested:
+        BatchItem.objects.bulk_update(requested, ["request"])
+
+
 def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     """Close directly what may close, in bulk; submit requests where an approval route
     applies; refuse the rest with the reason. The documents are locked first."""
@@ -203,7 +248,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     values = released_value_for(open_ids, doc_type=job.doc_type)
     permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
     ready: list[BatchItem] = []
-    requested: list[BatchItem] = []
+    asking: list[tuple[BatchItem, Document, object]] = []
     for item in items:
         document = documents[item.document_id]  # type: ignore[index]
         outcome, message = _close_outcome_words(
@@ -217,33 +262,13 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
         if outcome == "would_close":
             ready.append(item)
         elif outcome == "needs_approval":
-            try:
-                with transaction.atomic():
-                    item.request = close_request_submit(
-                        actor=job.created_by,
-                        document=document,
-                        reason_code=job.reason_code,
-                        remark=job.remark,
-                        close_date=job.close_date,
-                    )
-                requested.append(item)
-                if item.request.state == RequestState.EXECUTED:
-                    # No route applied when it was submitted: it closed at once (an undo of
-                    # the batch finds it by its request).
-                    message = Bilingual(
-                        f"close request #{item.request.pk}: no approval route applied, "
-                        "closed at once",
-                        f"结案申请 #{item.request.pk}：没有适用的审批路线，已直接结案",
-                    )
-                _mark(item, ItemState.DONE, "requested", message)
-            except DomainError as error:
-                _mark(item, ItemState.FAILED, "refused", error)
+            asking.append((item, document, message))
         elif outcome == "skipped":
             _mark(item, ItemState.SKIPPED, "skipped", message)
         else:
             _mark(item, ItemState.FAILED, "refused", message)
-    if requested:
-        BatchItem.objects.bulk_update(requested, ["request"])
+    if asking:
+        _request_close(job, asking)
     if not ready:
         return
     now = timezone.now()
