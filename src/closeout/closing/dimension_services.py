@@ -110,7 +110,13 @@ def _failing_lines(document: Document, dimension: Dimension, lines: list[Line]) 
 
 
 def _entry(
-    action: AuditAction, document: Document, before: str, data: dict[str, Any], reason: str
+    action: AuditAction,
+    document: Document,
+    before: str,
+    data: dict[str, Any],
+    reason: str,
+    *,
+    request_id: str = "",
 ) -> AuditEntry:
     """The audit event of a dimension change; the document's version moves with it."""
     Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
@@ -121,6 +127,7 @@ def _entry(
         object_repr=document.label,
         data={"from": before, "to": document.close_state, **data},
         reason=reason,
+        request_id=request_id,
     )
 
 
@@ -134,10 +141,12 @@ def line_dimension_close(
     remark: str = "",
     line_nos: list[int] | None = None,
     expected_version: int | None = None,
+    request_id: str = "",
 ) -> DimensionResult:
     """Close one dimension of some lines (all open lines without `line_nos`) by hand, with a
     reason; a remark when the dimension's rules fail on a line. A line whose last open
-    dimension this is closes as a whole (and the document with its last line)."""
+    dimension this is closes as a whole (and the document with its last line). `request_id`
+    tags the audit events (a batch's: `batch:<id>`, so the batch's undo finds its closes)."""
     document = document_lock_for(
         actor, document, Perm.CLOSE_DIRECT, expected_version=expected_version
     )
@@ -176,7 +185,15 @@ def line_dimension_close(
         document.label, blocking={}, exceptions=exceptions if failing else {}, remark=remark
     )
     return _close(
-        actor, document, dim, lines, closed, reason.code, remark, DimensionCloseKind.MANUAL
+        actor,
+        document,
+        dim,
+        lines,
+        closed,
+        reason.code,
+        remark,
+        DimensionCloseKind.MANUAL,
+        request_id=request_id,
     )
 
 
@@ -189,6 +206,8 @@ def _close(
     reason: str,
     remark: str,
     kind: str,
+    *,
+    request_id: str = "",
 ) -> DimensionResult:
     now = timezone.now()
     before = document.close_state
@@ -227,7 +246,16 @@ def _close(
     }
     audit_append(
         actor=actor,
-        entries=[_entry(AuditAction.LINE_DIMENSIONS_CLOSED, document, before, data, reason)],
+        entries=[
+            _entry(
+                AuditAction.LINE_DIMENSIONS_CLOSED,
+                document,
+                before,
+                data,
+                reason,
+                request_id=request_id,
+            )
+        ],
         at=now,
     )
     if last and actor is not None:
@@ -241,6 +269,7 @@ def _close(
             remark=remark,
             close_date=timezone.localdate(),
             checklist=checklist,
+            request_id=request_id,
         )
     document.refresh_from_db()
     total = sum(released.values(), Decimal(0))
@@ -299,6 +328,8 @@ def _reopen(
     reason: str,
     remark: str,
     extra: dict[str, Any],
+    *,
+    request_id: str = "",
 ) -> DimensionResult:
     now = timezone.now()
     before = document.close_state
@@ -328,7 +359,16 @@ def _reopen(
     }
     audit_append(
         actor=actor,
-        entries=[_entry(AuditAction.LINE_DIMENSIONS_REOPENED, document, before, data, reason)],
+        entries=[
+            _entry(
+                AuditAction.LINE_DIMENSIONS_REOPENED,
+                document,
+                before,
+                data,
+                reason,
+                request_id=request_id,
+            )
+        ],
         at=now,
     )
     document.refresh_from_db()
@@ -377,6 +417,54 @@ def _reopen_whole_lines(
         **LINE_CLOSE_CLEARED,
     )
     _refresh_released_totals([document.pk])
+
+
+def execute_dimensions_undo(
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    dimensions: dict[str, list[int]],
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> list[DimensionResult]:
+    """Undo a batch's dimension closes (批量撤销): per dimension, the given lines that are still
+    closed in it (a row of the sparse table) reopen in it and give back exactly what it
+    released, one audit event per dimension. Lines the batch closed as a whole (their last
+    dimension) are reopened by the caller first, by the ordinary reopen path. The caller holds
+    the document's lock, checked reopen.approve, the closed period, and that nothing changed
+    since the batch."""
+    results = []
+    for code, line_nos in sorted(dimensions.items()):
+        dim = dimension_get(document.doc_type, code)
+        lines = list(
+            document.lines.select_for_update(no_key=True)
+            .filter(
+                line_no__in=line_nos,
+                pk__in=LineDimensionClose.objects.filter(
+                    document_id=document.pk, dimension=dim.code
+                ).values("line_id"),
+            )
+            .order_by("line_no")
+        )
+        if not lines:
+            continue
+        closed = closed_dimensions([line.pk for line in lines])
+        results.append(
+            _reopen(
+                actor,
+                document,
+                dim,
+                lines,
+                [],
+                closed,
+                reason,
+                remark,
+                {"undo": True},
+                request_id=request_id,
+            )
+        )
+    return results
 
 
 # --- events: a return reopens receiving (shipping) --------------------------------------------

@@ -5,7 +5,7 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -409,8 +409,10 @@ def document_close(
     close_date: date | None = None,
     line_nos: list[int] | None = None,
     expected_version: int | None = None,
+    request_id: str = "",
 ) -> CloseResult:
-    """Manual close (手工结案) of a whole document or of some lines (行结案)."""
+    """Manual close (手工结案) of a whole document or of some lines (行结案); `request_id`
+    tags its audit event (a batch's rows: `batch:<id>`, so the batch's undo finds it)."""
     document = document_lock_for(
         actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE, expected_version=expected_version
     )
@@ -435,6 +437,7 @@ def document_close(
         remark=remark,
         close_date=chosen_date,
         checklist=checklist,
+        request_id=request_id,
     )
 
 
@@ -627,10 +630,13 @@ def execute_reopen(
     remark: str,
     request_id: str = "",
     action: Action = Action.REOPEN,
+    also_lines: Sequence[int] = (),
 ) -> ReopenResult:
     """Restore exactly what the last close changed: the lines it closed reopen and give back
     what they released; lines closed separately stay closed. Then quarantined events apply.
-    `action`: reopen (direct) or approve_reopen (the last approval of a reopen request)."""
+    `action`: reopen (direct) or approve_reopen (the last approval of a reopen request).
+    `also_lines`: line numbers closed by earlier closes of the same batch (an import naming
+    one document in several rows), reopened with it; the caller checked nothing changed."""
     now = timezone.now()
     before = {
         "close_state": document.close_state,
@@ -640,7 +646,7 @@ def execute_reopen(
         "released_value": document.released_value,
     }
     next_state(document.label, document.close_state, action)
-    reopened = _reopen_last_close_lines(document, action)
+    reopened = _reopen_last_close_lines(document, action, also_lines)
     before_state, _ = document_state_set(
         document,
         action,
@@ -708,10 +714,15 @@ def _reopened(
     return ReopenResult(document, [n for n, _, _ in reopened], applied, len(results) - applied)
 
 
-def _reopen_last_close_lines(document: Document, action: Action) -> list[tuple[int, Any, Any]]:
-    """Reopen the lines the document's last close closed, clearing what they released;
-    returns (line no, released qty, released value) of each."""
-    lines = Line.objects.filter(document_id=document.pk, closed_in=document.close_seq)
+def _reopen_last_close_lines(
+    document: Document, action: Action, also_lines: Sequence[int] = ()
+) -> list[tuple[int, Any, Any]]:
+    """Reopen the lines the document's last close closed (and the closed lines `also_lines`),
+    clearing what they released; returns (line no, released qty, released value) of each."""
+    which = Q(closed_in=document.close_seq)
+    if also_lines:
+        which |= Q(line_no__in=list(also_lines), close_state=CloseState.CLOSED)
+    lines = Line.objects.filter(which, document_id=document.pk)
     reopened = list(
         lines.filter(close_state=CloseState.CLOSED)
         .order_by("line_no")
@@ -729,14 +740,16 @@ def execute_lines_reopen(
     reason: str,
     remark: str,
     request_id: str = "",
+    also_lines: Sequence[int] = (),
 ) -> ReopenResult:
     """Undo a close that left its header open (a line close, 行结案): the lines that close closed
-    (the document's last close) reopen and give back exactly what they released; lines closed
-    separately stay closed; then quarantined events apply. The caller holds the document's
-    lock and checked the actor's reopen.approve and the closed-period rule."""
+    (the document's last close, and the closed lines `also_lines` earlier closes of the same
+    batch closed) reopen and give back exactly what they released; lines closed separately
+    stay closed; then quarantined events apply. The caller holds the document's lock and
+    checked the actor's reopen.approve and the closed-period rule."""
     check_header_allows_lines(named(document), document.close_state, Action.REOPEN)
     now = timezone.now()
-    reopened = _reopen_last_close_lines(document, Action.REOPEN)
+    reopened = _reopen_last_close_lines(document, Action.REOPEN, also_lines)
     if not reopened:
         raise InvalidInput(
             gettext_noop("%(document)s has no line closed by its last close to reopen"),
