@@ -29,6 +29,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=10_000)
     parser.add_argument("--lines", type=int, default=2)
     parser.add_argument(
+        "--profile", action="store_true", help="print where the undo run spends its time"
+    )
+    parser.add_argument(
         "--db-url",
         default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_undo"),
     )
@@ -55,7 +58,7 @@ def main() -> None:
     import django
 
     django.setup()
-    _time(prefix, args.documents)
+    _time(prefix, args.documents, profile=args.profile)
 
 
 def _user() -> object:
@@ -84,7 +87,7 @@ def _timed(label: str, work: object, count: int) -> object:
     return result
 
 
-def _time(prefix: str, count: int) -> None:
+def _time(prefix: str, count: int, *, profile: bool = False) -> None:
     from django.db import connection
     from django.test.utils import override_settings
 
@@ -120,7 +123,15 @@ def _time(prefix: str, count: int) -> None:
     undo = _timed("undo: preview", lambda: batch_preview(actor=user, job=undo), count)
     print(f"  preview {undo.predicted}")
     t0 = time.perf_counter()
-    undo = _timed("undo: run", lambda: run(undo), count)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        undo = profiler.runcall(lambda: _timed("undo: run", lambda: run(undo), count))
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    else:
+        undo = _timed("undo: run", lambda: run(undo), count)
     total = time.perf_counter() - t0
     print(
         f"  undo #{undo.pk}: {undo.state}, {undo.succeeded:,} reopened, {undo.skipped:,} "

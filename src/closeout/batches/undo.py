@@ -66,6 +66,7 @@ from closeout.closing.services import (
     document_lock_for,
     execute_lines_reopen,
     execute_reopen,
+    execute_reopen_bulk,
     reason_get,
 )
 from closeout.closing.states import STATE_LABELS, Action
@@ -592,12 +593,49 @@ def process_undo_items(job: BatchJob, items: list[BatchItem]) -> None:
     for item in items:
         if item.document_id:
             item.document = documents[item.document_id]
+    decisions = _decisions(job, items)
+    bulk = _reopen_in_bulk(job, items, decisions)
     changed = [
         item
-        for item, decision in zip(items, _decisions(job, items), strict=True)
-        if _run_one(job, item, decision)
+        for item, decision in zip(items, decisions, strict=True)
+        if (bulk[item.pk] if item.pk in bulk else _run_one(job, item, decision))
     ]
     BatchItem.objects.bulk_update(changed, ["params", "request"])
+
+
+def _reopen_in_bulk(
+    job: BatchJob, items: list[BatchItem], decisions: list[Decision]
+) -> dict[int, bool]:
+    """Reopen set-based the documents whose undo is a plain direct reopen of the header's
+    last close (decided above, under the chunk's locks, with every guard: scope, changes
+    since, closed period, route): `closing.services.execute_reopen_bulk`, one audit event per
+    document. Returns the items done (each: whether its parameters changed); the rest
+    (line-only, dimension and multi-row closes, quarantined events, requests, refusals) go
+    one by one."""
+    plain = {
+        item.document_id: (item, item.document)
+        for item, decision in zip(items, decisions, strict=True)
+        if decision.outcome == "would_reopen"
+        and item.document is not None
+        and item.params.get("header", True)
+        and not item.params.get("lines")
+        and not item.params.get("dimensions")
+    }
+    if not plain:
+        return {}
+    reopened = execute_reopen_bulk(
+        actor=job.created_by,
+        documents=[document for _, document in plain.values() if document is not None],
+        reason=job.reason_code,
+        remark=job.remark,
+        request_id=f"batch:{job.pk}",
+    )
+    done: dict[int, bool] = {}
+    for document_id, lines in reopened.items():
+        item = plain[document_id][0]
+        done[item.pk] = _note_reason(item, Decision("would_reopen"))
+        _mark(item, ItemState.DONE, "reopened", f"lines {lines}")
+    return done
 
 
 def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:

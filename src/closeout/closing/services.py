@@ -44,6 +44,7 @@ from closeout.closing.transitions import (
     LINE_CLOSE_CLEARED,
     check_lines,
     document_state_set,
+    documents_state_set,
     headers_roll_up,
     lines_close,
     lines_state_set,
@@ -61,9 +62,11 @@ from closeout.core.errors import (
 from closeout.core.sql import ids_param
 from closeout.documents.entries import document_entry
 from closeout.documents.models import (
+    BusinessEvent,
     CloseKind,
     CloseState,
     Document,
+    EventStatus,
     Line,
 )
 from closeout.documents.services import document_lock, events_apply_quarantined
@@ -692,19 +695,14 @@ def _reopened(
     audit_append(
         actor=actor,
         entries=[
-            document_entry(
-                action=audit_action,
-                document=document,
-                data={
-                    **data,
-                    "lines": [
-                        {"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened
-                    ],
-                    "quarantined_applied": applied,
-                    "still_quarantined": len(results) - applied,
-                    **({"remark": remark} if remark else {}),
-                },
+            _reopen_entry(
+                audit_action,
+                document,
+                data,
+                reopened,
+                (applied, len(results) - applied),
                 reason=reason,
+                remark=remark,
                 request_id=request_id,
             )
         ],
@@ -712,6 +710,123 @@ def _reopened(
     )
     document.refresh_from_db()
     return ReopenResult(document, [n for n, _, _ in reopened], applied, len(results) - applied)
+
+
+def _reopen_entry(
+    audit_action: AuditAction,
+    document: Document,
+    data: dict[str, Any],
+    reopened: list[tuple[int, Any, Any]],
+    quarantined: tuple[int, int],
+    *,
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> AuditEntry:
+    """The audit event of a reopen: what it changed, each line with what it gave back, and
+    the quarantined events (applied, still quarantined)."""
+    return document_entry(
+        action=audit_action,
+        document=document,
+        data={
+            **data,
+            "lines": [{"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened],
+            "quarantined_applied": quarantined[0],
+            "still_quarantined": quarantined[1],
+            **({"remark": remark} if remark else {}),
+        },
+        reason=reason,
+        request_id=request_id,
+    )
+
+
+def execute_reopen_bulk(
+    *,
+    actor: AbstractBaseUser,
+    documents: list[Document],
+    reason: str,
+    remark: str,
+    request_id: str = "",
+) -> dict[int, list[int]]:
+    """The set-based twin of `execute_reopen` for many documents (a batch undo's chunk): each
+    closed document's last close is restored exactly — its lines reopen and give back what they
+    released, lines closed separately stay closed — in a few statements, with one audit event
+    per document, the same as `execute_reopen` writes. The caller holds the documents' locks
+    (re-read under them) and checked every guard. A document that is not closed, or holds
+    quarantined events (which apply one by one), is left out; returns, per document reopened,
+    the lines reopened."""
+    candidates = [d for d in documents if d.close_state == CloseState.CLOSED]
+    waiting = set(
+        BusinessEvent.objects.filter(
+            document_id__in=ids_param([d.pk for d in candidates]),
+            status=EventStatus.QUARANTINED,
+        ).values_list("document_id", flat=True)
+    )
+    chosen = [d for d in candidates if d.pk not in waiting]
+    if not chosen:
+        return {}
+    now = timezone.now()
+    ids = [d.pk for d in chosen]
+    by_seq: dict[int, list[int]] = {}
+    for document in chosen:
+        by_seq.setdefault(document.close_seq, []).append(document.pk)
+    which = Q()
+    for seq, members in by_seq.items():
+        which |= Q(document_id__in=ids_param(members), closed_in=seq)
+    lines = Line.objects.filter(which)
+    reopened: dict[int, list[tuple[int, Any, Any]]] = {pk: [] for pk in ids}
+    for pk, line_no, qty, value in (
+        lines.filter(close_state=CloseState.CLOSED)
+        .order_by("document_id", "line_no")
+        .values_list("document_id", "line_no", "released_qty", "released_value")
+    ):
+        reopened[pk].append((line_no, qty, value))
+    lines_state_set(lines, Action.REOPEN, **LINE_CLOSE_CLEARED)
+    _refresh_released_totals(ids)
+    changed = documents_state_set(
+        ids,
+        Action.REOPEN,
+        now=now,
+        close_kind="",
+        close_reason="",
+        close_remark="",
+        close_date=None,
+        closed_by=None,
+        closed_at=None,
+        reopened_at=now,
+    )
+    if changed != len(ids):  # the caller's locks make this impossible; never half done
+        raise InvalidTransition(
+            gettext_noop("%(count)s documents changed while being reopened; try again"),
+            params={"count": len(ids) - changed},
+            details={"action": str(Action.REOPEN)},
+        )
+    entries = [
+        _reopen_entry(
+            AuditAction.DOCUMENT_REOPENED,
+            document,
+            {
+                "before": {
+                    "close_state": document.close_state,
+                    "close_kind": document.close_kind,
+                    "close_reason": document.close_reason,
+                    "closed_at": document.closed_at,
+                    "released_value": document.released_value,
+                },
+                "from": CloseState.CLOSED,
+                "to": CloseState.OPEN,
+                "action": Action.REOPEN,
+            },
+            reopened[document.pk],
+            (0, 0),
+            reason=reason,
+            remark=remark,
+            request_id=request_id,
+        )
+        for document in chosen
+    ]
+    audit_append(actor=actor, entries=entries, at=now)
+    return {pk: [n for n, _, _ in lines_of] for pk, lines_of in reopened.items()}
 
 
 def _reopen_last_close_lines(
