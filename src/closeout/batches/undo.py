@@ -11,7 +11,14 @@ A close that left the header open (the batch closed lines only, 行结案) is un
 those lines: the lines of the document's last close (`closing.services.execute_lines_reopen`),
 under the same rules as a document's reopen (scope, changes since, closed period; where a
 reopen approval route applies the undo refuses, since lines have no reopen request of their
-own).
+own). An import naming a document in several rows closed lines in each row: every row's
+lines reopen (not only the last close's). A close of one dimension (关闭维度: a dimension
+batch, or an import row naming a dimension; their events are tagged `batch:<id>` too) is
+undone by reopening that dimension on the lines the batch closed it on
+(`closing.dimension_services.execute_dimensions_undo`), which gives back exactly the on-order
+quantity it released; lines whose last dimension the batch closed (so they closed as a whole,
+and the header with its last line) reopen first through the reopen path above, keeping their
+other dimensions closed as before the batch.
 
 Each document goes through the reopen route, under its row lock, in this order:
 
@@ -32,7 +39,10 @@ Each document goes through the reopen route, under its row lock, in this order:
    line-only close, refused with that reason.
 5. Otherwise a direct reopen (`closing.services.execute_reopen`, or `execute_lines_reopen` for a
    line-only close): the lines the batch's close closed reopen and give back exactly what they
-   released; quarantined events then apply.
+   released; quarantined events then apply. A chunk's plain header closes (no quarantined
+   events, nothing but the header's last close) reopen set-based
+   (`closing.services.execute_reopen_bulk`, one audit event per document), decided by the same
+   guards under the chunk's locks.
 
 A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be
 undone (close the documents again with a new batch); a batch still queued or running, or never
