@@ -39,10 +39,11 @@ Each document goes through the reopen route, under its row lock, in this order:
    line-only close, refused with that reason.
 5. Otherwise a direct reopen (`closing.services.execute_reopen`, or `execute_lines_reopen` for a
    line-only close): the lines the batch's close closed reopen and give back exactly what they
-   released; quarantined events then apply. A chunk's plain header closes (no quarantined
-   events, nothing but the header's last close) reopen set-based
-   (`closing.services.execute_reopen_bulk`, one audit event per document), decided by the same
-   guards under the chunk's locks.
+   released; quarantined events then apply. A chunk's plain header closes and dimension closes
+   (no quarantined events, nothing but the header's last close or the dimensions) reopen
+   set-based (`closing.services.execute_reopen_bulk`,
+   `closing.dimension_services.execute_dimensions_undo_bulk`, one audit event per document
+   and dimension), decided by the same guards under the chunk's locks.
 
 A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be
 undone (close the documents again with a new batch); a batch still queued or running, or never
@@ -70,7 +71,10 @@ from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.services import _job_for, _mark, lock_documents
-from closeout.closing.dimension_services import execute_dimensions_undo
+from closeout.closing.dimension_services import (
+    execute_dimensions_undo,
+    execute_dimensions_undo_bulk,
+)
 from closeout.closing.models import ReasonAction
 from closeout.closing.services import (
     document_lock_for,
@@ -616,30 +620,50 @@ def process_undo_items(job: BatchJob, items: list[BatchItem]) -> None:
 def _reopen_in_bulk(
     job: BatchJob, items: list[BatchItem], decisions: list[Decision]
 ) -> dict[int, bool]:
-    """Reopen set-based the documents whose undo is a plain direct reopen of the header's
-    last close (decided above, under the chunk's locks, with every guard: scope, changes
-    since, closed period, route): `closing.services.execute_reopen_bulk`, one audit event per
-    document. Returns the items done (each: whether its parameters changed); the rest
-    (line-only, dimension and multi-row closes, quarantined events, requests, refusals) go
-    one by one."""
-    plain = {
-        item.document_id: (item, item.document)
+    """Reopen set-based the documents whose undo is plain (decided above, under the chunk's
+    locks, with every guard: scope, changes since, closed period, route): a reopen of the
+    header's last close (`closing.services.execute_reopen_bulk`) or a reopen of the dimensions
+    the batch closed on lines still open (`dimension_services.execute_dimensions_undo_bulk`),
+    one audit event per document (and dimension). Returns the items done (each: whether its
+    parameters changed); the rest (line closes, multi-row closes, quarantined events,
+    requests, refusals) go one by one."""
+    ready = [
+        item
         for item, decision in zip(items, decisions, strict=True)
         if decision.outcome == "would_reopen"
         and item.document is not None
-        and item.params.get("header", True)
         and not item.params.get("lines")
-        and not item.params.get("dimensions")
+        and not item.params.get("whole")
+    ]
+    plain = {
+        item.document_id: (item, item.document)
+        for item in ready
+        if item.params.get("header", True) and not item.params.get("dimensions")
     }
-    if not plain:
-        return {}
+    dimensions = {
+        item.document_id: (item, item.document)
+        for item in ready
+        if not item.params.get("header", True) and item.params.get("dimensions")
+    }
+    common: dict[str, Any] = {
+        "actor": job.created_by,
+        "reason": job.reason_code,
+        "remark": job.remark,
+        "request_id": f"batch:{job.pk}",
+    }
     reopened = execute_reopen_bulk(
-        actor=job.created_by,
         documents=[document for _, document in plain.values() if document is not None],
-        reason=job.reason_code,
-        remark=job.remark,
-        request_id=f"batch:{job.pk}",
+        **common,
     )
+    reopened |= execute_dimensions_undo_bulk(
+        undo=[
+            (document, {k: [int(n) for n in v] for k, v in item.params["dimensions"].items()})
+            for item, document in dimensions.values()
+            if document is not None
+        ],
+        **common,
+    )
+    plain |= dimensions
     done: dict[int, bool] = {}
     for document_id, lines in reopened.items():
         item = plain[document_id][0]

@@ -55,7 +55,8 @@ from closeout.closing.transitions import (
     lines_state_set,
 )
 from closeout.core.errors import Bilingual, InvalidInput
-from closeout.documents.models import CloseState, Document, Line
+from closeout.core.sql import ids_param
+from closeout.documents.models import BusinessEvent, CloseState, Document, EventStatus, Line
 from closeout.documents.services import document_lock, events_apply_quarantined
 
 
@@ -465,6 +466,78 @@ def execute_dimensions_undo(
             )
         )
     return results
+
+
+def execute_dimensions_undo_bulk(
+    *,
+    actor: AbstractBaseUser,
+    undo: list[tuple[Document, dict[str, list[int]]]],
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> dict[int, list[int]]:
+    """The set-based twin of `execute_dimensions_undo` for many open documents (a batch undo's
+    chunk): per document and dimension, the given lines' closes in it are deleted (what they
+    released is on order again) with one audit event each, as `_reopen` writes it. The caller
+    holds the locks and checked every guard. A document not open, or holding quarantined
+    events (which apply one by one), is left out; returns, per document done, its lines."""
+    open_ids = [d.pk for d, _ in undo if d.close_state == CloseState.OPEN]
+    waiting = set(
+        BusinessEvent.objects.filter(
+            document_id__in=ids_param(open_ids), status=EventStatus.QUARANTINED
+        ).values_list("document_id", flat=True)
+    )
+    chosen = {d.pk: (d, dims) for d, dims in undo if d.pk in open_ids and d.pk not in waiting}
+    if not chosen:
+        return {}
+    line_nos = dict(
+        Line.objects.filter(document_id__in=ids_param(list(chosen))).values_list("pk", "line_no")
+    )
+    doomed: list[int] = []
+    restored: dict[tuple[int, str], list[tuple[int, Decimal]]] = {}
+    for pk, document_id, line_id, code, qty in (
+        LineDimensionClose.objects.filter(document_id__in=ids_param(list(chosen)))
+        .order_by("document_id", "dimension", "line_id")
+        .values_list("pk", "document_id", "line_id", "dimension", "released_qty")
+    ):
+        if line_nos[line_id] in chosen[document_id][1].get(code, ()):
+            doomed.append(pk)
+            restored.setdefault((document_id, code), []).append((line_nos[line_id], qty))
+    LineDimensionClose.objects.filter(pk__in=ids_param(doomed)).delete()
+    for code in {code for _, code in restored}:
+        members = [document_id for document_id, c in restored if c == code]
+        Document.objects.filter(pk__in=ids_param(members)).update(version=F("version") + 1)
+    entries = [
+        AuditEntry(
+            action=AuditAction.LINE_DIMENSIONS_REOPENED,
+            object_type=AuditObject.DOCUMENT,
+            object_id=document_id,
+            object_repr=chosen[document_id][0].label,
+            data={
+                "from": CloseState.OPEN,
+                "to": CloseState.OPEN,
+                "action": Action.REOPEN,
+                "dimension": code,
+                "dimension_from": CloseState.CLOSED,
+                "dimension_to": CloseState.OPEN,
+                "lines": [
+                    {"line": n, "restored_qty": q} for n, q in sorted(restored[document_id, code])
+                ],
+                "lines_reopened": [],
+                "quarantined_applied": 0,
+                "undo": True,
+                **({"remark": remark} if remark else {}),
+            },
+            reason=reason,
+            request_id=request_id,
+        )
+        for document_id, code in sorted(restored)
+    ]
+    audit_append(actor=actor, entries=entries)
+    lines: dict[int, list[int]] = {}
+    for (document_id, _code), reopened in sorted(restored.items()):
+        lines.setdefault(document_id, []).extend(n for n, _ in reopened)
+    return {pk: sorted(set(lines.get(pk, []))) for pk in chosen}
 
 
 # --- events: a return reopens receiving (shipping) --------------------------------------------
