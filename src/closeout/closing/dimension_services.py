@@ -480,7 +480,9 @@ def execute_dimensions_undo_bulk(
     chunk): per document and dimension, the given lines' closes in it are deleted (what they
     released is on order again) with one audit event each, as `_reopen` writes it. The caller
     holds the locks and checked every guard. A document not open, or holding quarantined
-    events (which apply one by one), is left out; returns, per document done, its lines."""
+    events (which apply one by one), is left out; returns, per document done, its lines.
+    (Long: one straight sequence of set-based steps, in the order of `_reopen`'s, kept together
+    so the two can be read side by side.)"""
     open_ids = [d.pk for d, _ in undo if d.close_state == CloseState.OPEN]
     waiting = set(
         BusinessEvent.objects.filter(

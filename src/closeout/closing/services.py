@@ -754,7 +754,8 @@ def execute_reopen_bulk(
     per document, the same as `execute_reopen` writes. The caller holds the documents' locks
     (re-read under them) and checked every guard. A document that is not closed, or holds
     quarantined events (which apply one by one), is left out; returns, per document reopened,
-    the lines reopened."""
+    the lines reopened. (Long: one straight sequence of set-based steps, in the order of
+    `execute_reopen`'s, kept together so the two can be read side by side.)"""
     candidates = [d for d in documents if d.close_state == CloseState.CLOSED]
     waiting = set(
         BusinessEvent.objects.filter(
