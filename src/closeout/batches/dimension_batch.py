@@ -91,6 +91,7 @@ def process_dimension(job: BatchJob, items: list[BatchItem]) -> None:
                     dimension=dimension,
                     reason_code=job.reason_code,
                     remark=job.remark,
+                    request_id=f"batch:{job.pk}",  # the batch's undo finds its closes
                 )
             words = _words(
                 gettext_noop("%(dimension)s: lines %(lines)s"),

@@ -144,7 +144,9 @@ def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[st
             return
     try:
         with transaction.atomic():  # a savepoint: the row all-or-nothing
-            outcome, message = _row_step(actor, document, action, line_nos, params)
+            outcome, message = _row_step(
+                actor, document, action, line_nos, params, request_id=f"batch:{job.pk}"
+            )
         _mark(item, ItemState.DONE, outcome, message)
     except DomainError as error:
         _mark(item, ItemState.FAILED, "refused", error.message)
@@ -164,6 +166,7 @@ def _run_dimension(
                 reason_code=params.get("reason_code", ""),
                 remark=params.get("remark", ""),
                 line_nos=params.get("line_nos") or None,
+                request_id=f"batch:{job.pk}",  # the batch's undo finds its closes
             )
         message = f"{dimension}: lines {', '.join(map(str, result.lines))}"
         _mark(item, ItemState.DONE, "close_dimension", message)
@@ -172,7 +175,13 @@ def _run_dimension(
 
 
 def _row_step(
-    actor: Any, document: Document, action: str, line_nos: list[int] | None, params: dict[str, Any]
+    actor: Any,
+    document: Document,
+    action: str,
+    line_nos: list[int] | None,
+    params: dict[str, Any],
+    *,
+    request_id: str = "",
 ) -> tuple[str, str]:
     reason, remark = params.get("reason_code", ""), params.get("remark", "")
     if action == "reopen":
@@ -203,7 +212,8 @@ def _row_step(
     }
     if action == "close":
         try:
-            result = document_close(**close)
+            # Tagged with the batch, so its undo finds every row's close.
+            result = document_close(**close, request_id=request_id)
             return (
                 "closed" if result.header_closed else "lines_closed",
                 f"lines closed: {', '.join(map(str, result.lines_closed))}",

@@ -11,7 +11,14 @@ A close that left the header open (the batch closed lines only, 行结案) is un
 those lines: the lines of the document's last close (`closing.services.execute_lines_reopen`),
 under the same rules as a document's reopen (scope, changes since, closed period; where a
 reopen approval route applies the undo refuses, since lines have no reopen request of their
-own).
+own). An import naming a document in several rows closed lines in each row: every row's
+lines reopen (not only the last close's). A close of one dimension (关闭维度: a dimension
+batch, or an import row naming a dimension; their events are tagged `batch:<id>` too) is
+undone by reopening that dimension on the lines the batch closed it on
+(`closing.dimension_services.execute_dimensions_undo`), which gives back exactly the on-order
+quantity it released; lines whose last dimension the batch closed (so they closed as a whole,
+and the header with its last line) reopen first through the reopen path above, keeping their
+other dimensions closed as before the batch.
 
 Each document goes through the reopen route, under its row lock, in this order:
 
@@ -32,7 +39,11 @@ Each document goes through the reopen route, under its row lock, in this order:
    line-only close, refused with that reason.
 5. Otherwise a direct reopen (`closing.services.execute_reopen`, or `execute_lines_reopen` for a
    line-only close): the lines the batch's close closed reopen and give back exactly what they
-   released; quarantined events then apply.
+   released; quarantined events then apply. A chunk's plain header closes and dimension closes
+   (no quarantined events, nothing but the header's last close or the dimensions) reopen
+   set-based (`closing.services.execute_reopen_bulk`,
+   `closing.dimension_services.execute_dimensions_undo_bulk`, one audit event per document
+   and dimension), decided by the same guards under the chunk's locks.
 
 A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be
 undone (close the documents again with a new batch); a batch still queued or running, or never
@@ -60,11 +71,16 @@ from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.services import _job_for, _mark, lock_documents
+from closeout.closing.dimension_services import (
+    execute_dimensions_undo,
+    execute_dimensions_undo_bulk,
+)
 from closeout.closing.models import ReasonAction
 from closeout.closing.services import (
     document_lock_for,
     execute_lines_reopen,
     execute_reopen,
+    execute_reopen_bulk,
     reason_get,
 )
 from closeout.closing.states import STATE_LABELS, Action
@@ -73,7 +89,11 @@ from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 
 DEFAULT_REASON = "wrong_close"
 CREATE_CHUNK = 5000
-CLOSE_ACTIONS = (AuditAction.DOCUMENT_CLOSED, AuditAction.LINES_CLOSED)
+CLOSE_ACTIONS = (
+    AuditAction.DOCUMENT_CLOSED,
+    AuditAction.LINES_CLOSED,
+    AuditAction.LINE_DIMENSIONS_CLOSED,
+)
 # Audit events on a document that record no write to it.
 NOT_CHANGES = (
     AuditAction.DOCUMENT_CHANGE_REFUSED,
@@ -166,10 +186,14 @@ def restored_value(item: BatchItem) -> Decimal:
     document = item.document
     if document is None:
         return Decimal(0)
-    if item.params.get("header", True):
+    params = item.params
+    if params.get("header", True):
         return document.released_value
+    which = Q(line_no__in=[int(n) for n in params.get("lines", [])])
+    if not params.get("dimensions") or params.get("whole"):
+        which |= Q(closed_in=document.close_seq)
     value = Line.objects.filter(
-        document_id=document.pk, closed_in=document.close_seq, close_state=CloseState.CLOSED
+        which, document_id=document.pk, close_state=CloseState.CLOSED
     ).aggregate(v=Sum("released_value"))["v"]
     return Decimal(value or 0)
 
@@ -217,18 +241,25 @@ def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     return job
 
 
-@dataclass(frozen=True)
+@dataclass
 class Close:
-    """One close a batch made: its audit event, whether it closed the header, and its date."""
+    """What a batch closed of one document: its last audit event of it, whether that closed
+    the header, the close date, the lines it closed as a whole before that last close (an
+    import naming the document in several rows), and per dimension the lines it closed in
+    that dimension (关闭维度)."""
 
     seq: int
     header: bool
     day: date
+    lines: set[int] = field(default_factory=set)
+    dimensions: dict[str, set[int]] = field(default_factory=dict)
+    last_lines: set[int] = field(default_factory=set)
 
 
 def closes_of(job: BatchJob) -> dict[int, Close]:
-    """document id → the (last) close `job` made of it: its own close events, and those of the
-    close requests it submitted that executed at once (no route: nobody else decided them)."""
+    """document id → what `job` closed of it: its own close events (whole, lines, and close
+    dimensions), and those of the close requests it submitted that executed at once (no route:
+    nobody else decided them)."""
     events = AuditEvent.objects.filter(
         object_type=AuditObject.DOCUMENT, action__in=[int(a) for a in CLOSE_ACTIONS]
     )
@@ -247,10 +278,20 @@ def closes_of(job: BatchJob) -> dict[int, Close]:
         rows += events.filter(request_id__in=part).values_list(*fields)
     closes: dict[int, Close] = {}
     for object_id, seq, action, at, data in sorted(rows, key=lambda row: row[1]):
-        day = (data or {}).get("close_date") or timezone.localdate(at).isoformat()
-        closes[int(object_id)] = Close(
-            seq, action == AuditAction.DOCUMENT_CLOSED, date.fromisoformat(str(day))
-        )
+        data = data or {}
+        day = date.fromisoformat(str(data.get("close_date") or timezone.localdate(at)))
+        close = closes.get(int(object_id))
+        if close is None:
+            close = closes[int(object_id)] = Close(seq, False, day)
+        close.lines |= close.last_lines
+        close.last_lines = set()
+        close.seq = seq
+        numbers = {int(row["line"]) for row in data.get("lines", [])}
+        if action == AuditAction.LINE_DIMENSIONS_CLOSED:
+            close.dimensions.setdefault(str(data["dimension"]), set()).update(numbers)
+            continue
+        close.header, close.day = action == AuditAction.DOCUMENT_CLOSED, day
+        close.last_lines = numbers
     return closes
 
 
@@ -350,6 +391,17 @@ def _items(job: BatchJob, closes: dict[int, Close], scope: Q) -> tuple[list[Batc
                     "close_event": close.seq,
                     "header": close.header,
                     **({} if close.header else {"close_date": close.day.isoformat()}),
+                    **({"lines": sorted(close.lines)} if close.lines else {}),
+                    **(
+                        {"whole": bool(close.last_lines)}
+                        if close.dimensions and not close.header
+                        else {}
+                    ),
+                    **(
+                        {"dimensions": {k: sorted(v) for k, v in close.dimensions.items()}}
+                        if close.dimensions
+                        else {}
+                    ),
                 },
             )
         )
@@ -555,12 +607,69 @@ def process_undo_items(job: BatchJob, items: list[BatchItem]) -> None:
     for item in items:
         if item.document_id:
             item.document = documents[item.document_id]
+    decisions = _decisions(job, items)
+    bulk = _reopen_in_bulk(job, items, decisions)
     changed = [
         item
-        for item, decision in zip(items, _decisions(job, items), strict=True)
-        if _run_one(job, item, decision)
+        for item, decision in zip(items, decisions, strict=True)
+        if (bulk[item.pk] if item.pk in bulk else _run_one(job, item, decision))
     ]
     BatchItem.objects.bulk_update(changed, ["params", "request"])
+
+
+def _reopen_in_bulk(
+    job: BatchJob, items: list[BatchItem], decisions: list[Decision]
+) -> dict[int, bool]:
+    """Reopen set-based the documents whose undo is plain (decided above, under the chunk's
+    locks, with every guard: scope, changes since, closed period, route): a reopen of the
+    header's last close (`closing.services.execute_reopen_bulk`) or a reopen of the dimensions
+    the batch closed on lines still open (`dimension_services.execute_dimensions_undo_bulk`),
+    one audit event per document (and dimension). Returns the items done (each: whether its
+    parameters changed); the rest (line closes, multi-row closes, quarantined events,
+    requests, refusals) go one by one."""
+    ready = [
+        item
+        for item, decision in zip(items, decisions, strict=True)
+        if decision.outcome == "would_reopen"
+        and item.document is not None
+        and not item.params.get("lines")
+        and not item.params.get("whole")
+    ]
+    plain = {
+        item.document_id: (item, item.document)
+        for item in ready
+        if item.params.get("header", True) and not item.params.get("dimensions")
+    }
+    dimensions = {
+        item.document_id: (item, item.document)
+        for item in ready
+        if not item.params.get("header", True) and item.params.get("dimensions")
+    }
+    common: dict[str, Any] = {
+        "actor": job.created_by,
+        "reason": job.reason_code,
+        "remark": job.remark,
+        "request_id": f"batch:{job.pk}",
+    }
+    reopened = execute_reopen_bulk(
+        documents=[document for _, document in plain.values() if document is not None],
+        **common,
+    )
+    reopened |= execute_dimensions_undo_bulk(
+        undo=[
+            (document, {k: [int(n) for n in v] for k, v in item.params["dimensions"].items()})
+            for item, document in dimensions.values()
+            if document is not None
+        ],
+        **common,
+    )
+    plain |= dimensions
+    done: dict[int, bool] = {}
+    for document_id, lines in reopened.items():
+        item = plain[document_id][0]
+        done[item.pk] = _note_reason(item, Decision("would_reopen"))
+        _mark(item, ItemState.DONE, "reopened", f"lines {lines}")
+    return done
 
 
 def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
@@ -584,24 +693,42 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
                 item.request = request
                 _mark(item, ItemState.DONE, "requested", f"reopen request #{request.pk}")
                 return True
-            header = bool(item.params.get("header", True))
-            document = document_lock_for(
-                job.created_by,
-                item.document,
-                Perm.REOPEN_APPROVE,
-                action=Action.REOPEN if header else None,
-            )
-            result = (execute_reopen if header else execute_lines_reopen)(
-                actor=job.created_by,
-                document=document,
-                reason=job.reason_code,
-                remark=job.remark,
-                request_id=f"batch:{job.pk}",
-            )
-        _mark(item, ItemState.DONE, "reopened", f"lines {result.lines_reopened}")
+            reopened = _reopen_closes(job, item, item.document)
+        _mark(item, ItemState.DONE, "reopened", f"lines {reopened}")
     except DomainError as error:
         _mark(item, ItemState.FAILED, "refused", error.message)
     return changed
+
+
+def _reopen_closes(job: BatchJob, item: BatchItem, document: Document) -> list[int]:
+    """Reopen what the batch closed of one document, through the reopen path: the header (or
+    the lines it closed as a whole, in every row of an import), then each dimension it closed
+    (关闭维度) on lines still open. Returns the lines reopened as a whole."""
+    params = item.params
+    header = bool(params.get("header", True))
+    dimensions = params.get("dimensions") or {}
+    document = document_lock_for(
+        job.created_by, document, Perm.REOPEN_APPROVE, action=Action.REOPEN if header else None
+    )
+    common: dict[str, Any] = {
+        "actor": job.created_by,
+        "document": document,
+        "reason": job.reason_code,
+        "remark": job.remark,
+        "request_id": f"batch:{job.pk}",
+    }
+    reopened: list[int] = []
+    also = [int(n) for n in params.get("lines", [])]
+    if header:
+        reopened = execute_reopen(**common, also_lines=also).lines_reopened
+    elif not dimensions or params.get("whole") or also:
+        reopened = execute_lines_reopen(**common, also_lines=also).lines_reopened
+    if dimensions:
+        document.refresh_from_db()
+        execute_dimensions_undo(
+            **common, dimensions={k: [int(n) for n in v] for k, v in dimensions.items()}
+        )
+    return reopened
 
 
 __all__ = ["batch_undo_create", "item_messages", "predict_undo", "process_undo_items"]

@@ -55,7 +55,8 @@ from closeout.closing.transitions import (
     lines_state_set,
 )
 from closeout.core.errors import Bilingual, InvalidInput
-from closeout.documents.models import CloseState, Document, Line
+from closeout.core.sql import ids_param
+from closeout.documents.models import BusinessEvent, CloseState, Document, EventStatus, Line
 from closeout.documents.services import document_lock, events_apply_quarantined
 
 
@@ -110,7 +111,13 @@ def _failing_lines(document: Document, dimension: Dimension, lines: list[Line]) 
 
 
 def _entry(
-    action: AuditAction, document: Document, before: str, data: dict[str, Any], reason: str
+    action: AuditAction,
+    document: Document,
+    before: str,
+    data: dict[str, Any],
+    reason: str,
+    *,
+    request_id: str = "",
 ) -> AuditEntry:
     """The audit event of a dimension change; the document's version moves with it."""
     Document.objects.filter(pk=document.pk).update(version=F("version") + 1)
@@ -121,6 +128,7 @@ def _entry(
         object_repr=document.label,
         data={"from": before, "to": document.close_state, **data},
         reason=reason,
+        request_id=request_id,
     )
 
 
@@ -134,10 +142,12 @@ def line_dimension_close(
     remark: str = "",
     line_nos: list[int] | None = None,
     expected_version: int | None = None,
+    request_id: str = "",
 ) -> DimensionResult:
     """Close one dimension of some lines (all open lines without `line_nos`) by hand, with a
     reason; a remark when the dimension's rules fail on a line. A line whose last open
-    dimension this is closes as a whole (and the document with its last line)."""
+    dimension this is closes as a whole (and the document with its last line). `request_id`
+    tags the audit events (a batch's: `batch:<id>`, so the batch's undo finds its closes)."""
     document = document_lock_for(
         actor, document, Perm.CLOSE_DIRECT, expected_version=expected_version
     )
@@ -176,7 +186,15 @@ def line_dimension_close(
         document.label, blocking={}, exceptions=exceptions if failing else {}, remark=remark
     )
     return _close(
-        actor, document, dim, lines, closed, reason.code, remark, DimensionCloseKind.MANUAL
+        actor,
+        document,
+        dim,
+        lines,
+        closed,
+        reason.code,
+        remark,
+        DimensionCloseKind.MANUAL,
+        request_id=request_id,
     )
 
 
@@ -189,6 +207,8 @@ def _close(
     reason: str,
     remark: str,
     kind: str,
+    *,
+    request_id: str = "",
 ) -> DimensionResult:
     now = timezone.now()
     before = document.close_state
@@ -227,7 +247,16 @@ def _close(
     }
     audit_append(
         actor=actor,
-        entries=[_entry(AuditAction.LINE_DIMENSIONS_CLOSED, document, before, data, reason)],
+        entries=[
+            _entry(
+                AuditAction.LINE_DIMENSIONS_CLOSED,
+                document,
+                before,
+                data,
+                reason,
+                request_id=request_id,
+            )
+        ],
         at=now,
     )
     if last and actor is not None:
@@ -241,6 +270,7 @@ def _close(
             remark=remark,
             close_date=timezone.localdate(),
             checklist=checklist,
+            request_id=request_id,
         )
     document.refresh_from_db()
     total = sum(released.values(), Decimal(0))
@@ -299,6 +329,8 @@ def _reopen(
     reason: str,
     remark: str,
     extra: dict[str, Any],
+    *,
+    request_id: str = "",
 ) -> DimensionResult:
     now = timezone.now()
     before = document.close_state
@@ -328,7 +360,16 @@ def _reopen(
     }
     audit_append(
         actor=actor,
-        entries=[_entry(AuditAction.LINE_DIMENSIONS_REOPENED, document, before, data, reason)],
+        entries=[
+            _entry(
+                AuditAction.LINE_DIMENSIONS_REOPENED,
+                document,
+                before,
+                data,
+                reason,
+                request_id=request_id,
+            )
+        ],
         at=now,
     )
     document.refresh_from_db()
@@ -377,6 +418,128 @@ def _reopen_whole_lines(
         **LINE_CLOSE_CLEARED,
     )
     _refresh_released_totals([document.pk])
+
+
+def execute_dimensions_undo(
+    *,
+    actor: AbstractBaseUser,
+    document: Document,
+    dimensions: dict[str, list[int]],
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> list[DimensionResult]:
+    """Undo a batch's dimension closes (批量撤销): per dimension, the given lines that are still
+    closed in it (a row of the sparse table) reopen in it and give back exactly what it
+    released, one audit event per dimension. Lines the batch closed as a whole (their last
+    dimension) are reopened by the caller first, by the ordinary reopen path. The caller holds
+    the document's lock, checked reopen.approve, the closed period, and that nothing changed
+    since the batch."""
+    results = []
+    for code, line_nos in sorted(dimensions.items()):
+        dim = dimension_get(document.doc_type, code)
+        lines = list(
+            document.lines.select_for_update(no_key=True)
+            .filter(
+                line_no__in=line_nos,
+                pk__in=LineDimensionClose.objects.filter(
+                    document_id=document.pk, dimension=dim.code
+                ).values("line_id"),
+            )
+            .order_by("line_no")
+        )
+        if not lines:
+            continue
+        closed = closed_dimensions([line.pk for line in lines])
+        results.append(
+            _reopen(
+                actor,
+                document,
+                dim,
+                lines,
+                [],
+                closed,
+                reason,
+                remark,
+                {"undo": True},
+                request_id=request_id,
+            )
+        )
+    return results
+
+
+def execute_dimensions_undo_bulk(
+    *,
+    actor: AbstractBaseUser,
+    undo: list[tuple[Document, dict[str, list[int]]]],
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> dict[int, list[int]]:
+    """The set-based twin of `execute_dimensions_undo` for many open documents (a batch undo's
+    chunk): per document and dimension, the given lines' closes in it are deleted (what they
+    released is on order again) with one audit event each, as `_reopen` writes it. The caller
+    holds the locks and checked every guard. A document not open, or holding quarantined
+    events (which apply one by one), is left out; returns, per document done, its lines.
+    (Long: one straight sequence of set-based steps, in the order of `_reopen`'s, kept together
+    so the two can be read side by side.)"""
+    open_ids = [d.pk for d, _ in undo if d.close_state == CloseState.OPEN]
+    waiting = set(
+        BusinessEvent.objects.filter(
+            document_id__in=ids_param(open_ids), status=EventStatus.QUARANTINED
+        ).values_list("document_id", flat=True)
+    )
+    chosen = {d.pk: (d, dims) for d, dims in undo if d.pk in open_ids and d.pk not in waiting}
+    if not chosen:
+        return {}
+    line_nos = dict(
+        Line.objects.filter(document_id__in=ids_param(list(chosen))).values_list("pk", "line_no")
+    )
+    doomed: list[int] = []
+    restored: dict[tuple[int, str], list[tuple[int, Decimal]]] = {}
+    for pk, document_id, line_id, code, qty in (
+        LineDimensionClose.objects.filter(document_id__in=ids_param(list(chosen)))
+        .order_by("document_id", "dimension", "line_id")
+        .values_list("pk", "document_id", "line_id", "dimension", "released_qty")
+    ):
+        if line_nos[line_id] in chosen[document_id][1].get(code, ()):
+            doomed.append(pk)
+            restored.setdefault((document_id, code), []).append((line_nos[line_id], qty))
+    LineDimensionClose.objects.filter(pk__in=ids_param(doomed)).delete()
+    for code in {code for _, code in restored}:
+        members = [document_id for document_id, c in restored if c == code]
+        Document.objects.filter(pk__in=ids_param(members)).update(version=F("version") + 1)
+    entries = [
+        AuditEntry(
+            action=AuditAction.LINE_DIMENSIONS_REOPENED,
+            object_type=AuditObject.DOCUMENT,
+            object_id=document_id,
+            object_repr=chosen[document_id][0].label,
+            data={
+                "from": CloseState.OPEN,
+                "to": CloseState.OPEN,
+                "action": Action.REOPEN,
+                "dimension": code,
+                "dimension_from": CloseState.CLOSED,
+                "dimension_to": CloseState.OPEN,
+                "lines": [
+                    {"line": n, "restored_qty": q} for n, q in sorted(restored[document_id, code])
+                ],
+                "lines_reopened": [],
+                "quarantined_applied": 0,
+                "undo": True,
+                **({"remark": remark} if remark else {}),
+            },
+            reason=reason,
+            request_id=request_id,
+        )
+        for document_id, code in sorted(restored)
+    ]
+    audit_append(actor=actor, entries=entries)
+    lines: dict[int, list[int]] = {}
+    for (document_id, _code), reopened in sorted(restored.items()):
+        lines.setdefault(document_id, []).extend(n for n, _ in reopened)
+    return {pk: sorted(set(lines.get(pk, []))) for pk in chosen}
 
 
 # --- events: a return reopens receiving (shipping) --------------------------------------------

@@ -5,7 +5,7 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ from closeout.closing.transitions import (
     LINE_CLOSE_CLEARED,
     check_lines,
     document_state_set,
+    documents_state_set,
     headers_roll_up,
     lines_close,
     lines_state_set,
@@ -61,9 +62,11 @@ from closeout.core.errors import (
 from closeout.core.sql import ids_param
 from closeout.documents.entries import document_entry
 from closeout.documents.models import (
+    BusinessEvent,
     CloseKind,
     CloseState,
     Document,
+    EventStatus,
     Line,
 )
 from closeout.documents.services import document_lock, events_apply_quarantined
@@ -409,8 +412,10 @@ def document_close(
     close_date: date | None = None,
     line_nos: list[int] | None = None,
     expected_version: int | None = None,
+    request_id: str = "",
 ) -> CloseResult:
-    """Manual close (手工结案) of a whole document or of some lines (行结案)."""
+    """Manual close (手工结案) of a whole document or of some lines (行结案); `request_id`
+    tags its audit event (a batch's rows: `batch:<id>`, so the batch's undo finds it)."""
     document = document_lock_for(
         actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE, expected_version=expected_version
     )
@@ -435,6 +440,7 @@ def document_close(
         remark=remark,
         close_date=chosen_date,
         checklist=checklist,
+        request_id=request_id,
     )
 
 
@@ -627,10 +633,13 @@ def execute_reopen(
     remark: str,
     request_id: str = "",
     action: Action = Action.REOPEN,
+    also_lines: Sequence[int] = (),
 ) -> ReopenResult:
     """Restore exactly what the last close changed: the lines it closed reopen and give back
     what they released; lines closed separately stay closed. Then quarantined events apply.
-    `action`: reopen (direct) or approve_reopen (the last approval of a reopen request)."""
+    `action`: reopen (direct) or approve_reopen (the last approval of a reopen request).
+    `also_lines`: line numbers closed by earlier closes of the same batch (an import naming
+    one document in several rows), reopened with it; the caller checked nothing changed."""
     now = timezone.now()
     before = {
         "close_state": document.close_state,
@@ -640,7 +649,7 @@ def execute_reopen(
         "released_value": document.released_value,
     }
     next_state(document.label, document.close_state, action)
-    reopened = _reopen_last_close_lines(document, action)
+    reopened = _reopen_last_close_lines(document, action, also_lines)
     before_state, _ = document_state_set(
         document,
         action,
@@ -686,19 +695,14 @@ def _reopened(
     audit_append(
         actor=actor,
         entries=[
-            document_entry(
-                action=audit_action,
-                document=document,
-                data={
-                    **data,
-                    "lines": [
-                        {"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened
-                    ],
-                    "quarantined_applied": applied,
-                    "still_quarantined": len(results) - applied,
-                    **({"remark": remark} if remark else {}),
-                },
+            _reopen_entry(
+                audit_action,
+                document,
+                data,
+                reopened,
+                (applied, len(results) - applied),
                 reason=reason,
+                remark=remark,
                 request_id=request_id,
             )
         ],
@@ -708,10 +712,133 @@ def _reopened(
     return ReopenResult(document, [n for n, _, _ in reopened], applied, len(results) - applied)
 
 
-def _reopen_last_close_lines(document: Document, action: Action) -> list[tuple[int, Any, Any]]:
-    """Reopen the lines the document's last close closed, clearing what they released;
-    returns (line no, released qty, released value) of each."""
-    lines = Line.objects.filter(document_id=document.pk, closed_in=document.close_seq)
+def _reopen_entry(
+    audit_action: AuditAction,
+    document: Document,
+    data: dict[str, Any],
+    reopened: list[tuple[int, Any, Any]],
+    quarantined: tuple[int, int],
+    *,
+    reason: str,
+    remark: str,
+    request_id: str,
+) -> AuditEntry:
+    """The audit event of a reopen: what it changed, each line with what it gave back, and
+    the quarantined events (applied, still quarantined)."""
+    return document_entry(
+        action=audit_action,
+        document=document,
+        data={
+            **data,
+            "lines": [{"line": n, "restored_qty": q, "restored_value": v} for n, q, v in reopened],
+            "quarantined_applied": quarantined[0],
+            "still_quarantined": quarantined[1],
+            **({"remark": remark} if remark else {}),
+        },
+        reason=reason,
+        request_id=request_id,
+    )
+
+
+def execute_reopen_bulk(
+    *,
+    actor: AbstractBaseUser,
+    documents: list[Document],
+    reason: str,
+    remark: str,
+    request_id: str = "",
+) -> dict[int, list[int]]:
+    """The set-based twin of `execute_reopen` for many documents (a batch undo's chunk): each
+    closed document's last close is restored exactly — its lines reopen and give back what they
+    released, lines closed separately stay closed — in a few statements, with one audit event
+    per document, the same as `execute_reopen` writes. The caller holds the documents' locks
+    (re-read under them) and checked every guard. A document that is not closed, or holds
+    quarantined events (which apply one by one), is left out; returns, per document reopened,
+    the lines reopened. (Long: one straight sequence of set-based steps, in the order of
+    `execute_reopen`'s, kept together so the two can be read side by side.)"""
+    candidates = [d for d in documents if d.close_state == CloseState.CLOSED]
+    waiting = set(
+        BusinessEvent.objects.filter(
+            document_id__in=ids_param([d.pk for d in candidates]),
+            status=EventStatus.QUARANTINED,
+        ).values_list("document_id", flat=True)
+    )
+    chosen = [d for d in candidates if d.pk not in waiting]
+    if not chosen:
+        return {}
+    now = timezone.now()
+    ids = [d.pk for d in chosen]
+    by_seq: dict[int, list[int]] = {}
+    for document in chosen:
+        by_seq.setdefault(document.close_seq, []).append(document.pk)
+    which = Q()
+    for seq, members in by_seq.items():
+        which |= Q(document_id__in=ids_param(members), closed_in=seq)
+    lines = Line.objects.filter(which)
+    reopened: dict[int, list[tuple[int, Any, Any]]] = {pk: [] for pk in ids}
+    for pk, line_no, qty, value in (
+        lines.filter(close_state=CloseState.CLOSED)
+        .order_by("document_id", "line_no")
+        .values_list("document_id", "line_no", "released_qty", "released_value")
+    ):
+        reopened[pk].append((line_no, qty, value))
+    lines_state_set(lines, Action.REOPEN, **LINE_CLOSE_CLEARED)
+    _refresh_released_totals(ids)
+    changed = documents_state_set(
+        ids,
+        Action.REOPEN,
+        now=now,
+        close_kind="",
+        close_reason="",
+        close_remark="",
+        close_date=None,
+        closed_by=None,
+        closed_at=None,
+        reopened_at=now,
+    )
+    if changed != len(ids):  # the caller's locks make this impossible; never half done
+        raise InvalidTransition(
+            gettext_noop("%(count)s documents changed while being reopened; try again"),
+            params={"count": len(ids) - changed},
+            details={"action": str(Action.REOPEN)},
+        )
+    entries = [
+        _reopen_entry(
+            AuditAction.DOCUMENT_REOPENED,
+            document,
+            {
+                "before": {
+                    "close_state": document.close_state,
+                    "close_kind": document.close_kind,
+                    "close_reason": document.close_reason,
+                    "closed_at": document.closed_at,
+                    "released_value": document.released_value,
+                },
+                "from": CloseState.CLOSED,
+                "to": CloseState.OPEN,
+                "action": Action.REOPEN,
+            },
+            reopened[document.pk],
+            (0, 0),
+            reason=reason,
+            remark=remark,
+            request_id=request_id,
+        )
+        for document in chosen
+    ]
+    audit_append(actor=actor, entries=entries, at=now)
+    return {pk: [n for n, _, _ in lines_of] for pk, lines_of in reopened.items()}
+
+
+def _reopen_last_close_lines(
+    document: Document, action: Action, also_lines: Sequence[int] = ()
+) -> list[tuple[int, Any, Any]]:
+    """Reopen the lines the document's last close closed (and the closed lines `also_lines`),
+    clearing what they released; returns (line no, released qty, released value) of each."""
+    which = Q(closed_in=document.close_seq)
+    if also_lines:
+        which |= Q(line_no__in=list(also_lines), close_state=CloseState.CLOSED)
+    lines = Line.objects.filter(which, document_id=document.pk)
     reopened = list(
         lines.filter(close_state=CloseState.CLOSED)
         .order_by("line_no")
@@ -729,14 +856,16 @@ def execute_lines_reopen(
     reason: str,
     remark: str,
     request_id: str = "",
+    also_lines: Sequence[int] = (),
 ) -> ReopenResult:
     """Undo a close that left its header open (a line close, 行结案): the lines that close closed
-    (the document's last close) reopen and give back exactly what they released; lines closed
-    separately stay closed; then quarantined events apply. The caller holds the document's
-    lock and checked the actor's reopen.approve and the closed-period rule."""
+    (the document's last close, and the closed lines `also_lines` earlier closes of the same
+    batch closed) reopen and give back exactly what they released; lines closed separately
+    stay closed; then quarantined events apply. The caller holds the document's lock and
+    checked the actor's reopen.approve and the closed-period rule."""
     check_header_allows_lines(named(document), document.close_state, Action.REOPEN)
     now = timezone.now()
-    reopened = _reopen_last_close_lines(document, Action.REOPEN)
+    reopened = _reopen_last_close_lines(document, Action.REOPEN, also_lines)
     if not reopened:
         raise InvalidInput(
             gettext_noop("%(document)s has no line closed by its last close to reopen"),

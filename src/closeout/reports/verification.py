@@ -74,9 +74,11 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
             closed_here=Exists(_doc_events(*CLOSE_ACTIONS).filter(request_id=tag)),
             reopened_here=Exists(_doc_events(AuditAction.DOCUMENT_REOPENED).filter(window)),
             reopened_by_tag=Exists(
-                _doc_events(AuditAction.DOCUMENT_REOPENED, AuditAction.LINES_REOPENED).filter(
-                    request_id=tag
-                )
+                _doc_events(
+                    AuditAction.DOCUMENT_REOPENED,
+                    AuditAction.LINES_REOPENED,
+                    AuditAction.LINE_DIMENSIONS_REOPENED,  # an undo of a dimension close
+                ).filter(request_id=tag)
             ),
             open_line=Exists(
                 Line.objects.filter(document_id=OuterRef("document_id"), close_state="open")
