@@ -80,6 +80,10 @@ def data_values() -> set[str]:
 
 @pytest.fixture
 def world(org: Org) -> dict[str, object]:
+    return build_world(org)
+
+
+def build_world(org: Org) -> dict[str, object]:
     """Documents in every state the pages show, a request, a batch, and log entries."""
     people = {
         "operator": user_with_role("op", "operator", org.company),
