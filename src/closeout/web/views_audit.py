@@ -115,11 +115,7 @@ def _audit_export_row(e: AuditEvent, english: bool) -> list[Any]:
         object_type, object_repr, reason = e.object_type, e.object_repr, e.reason
     else:
         action = audit_label(e.get_action_display())
-        object_type = (
-            str(AuditObject(e.object_type).label)
-            if e.object_type in AuditObject.values
-            else object_type_label(e.object_type)
-        )
+        object_type = object_type_label(e.object_type)
         object_repr, reason = object_repr_label(e.object_repr), reason_label(e.reason)
     return [
         e.seq,

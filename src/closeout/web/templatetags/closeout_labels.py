@@ -430,8 +430,13 @@ OBJECT_TYPES: dict[str, tuple[str, str]] = {
 
 @register.filter
 def object_type_label(code: Any) -> str:
+    from closeout.audit.models import AuditObject
+
     text = str(code or "")
-    return _pick(OBJECT_TYPES[text]) if text in OBJECT_TYPES else text
+    if text in OBJECT_TYPES:
+        return _pick(OBJECT_TYPES[text])
+    # Any other object an event is about (an exchange rate, a company): its audit label.
+    return str(AuditObject(text).label) if text in AuditObject.values else text
 
 
 @register.filter
