@@ -133,6 +133,17 @@ def test_start_without_broker_is_503_and_the_job_waits_queued(
     progress = api.get(f"/api/batches/{job['id']}").json()
     assert (progress["state"], progress["send_pending"]) == ("queued", 2)
     assert progress["send_error"].startswith("the task broker does not answer")
+    # Issue 17: the batch page says it in the reader's language (the API keeps English).
+    from django.utils import translation
+
+    from closeout.batches.models import BatchJob
+    from closeout.web.templatetags.closeout_web import job_send_error
+
+    stored = BatchJob.objects.get(pk=job["id"])
+    with translation.override("zh-hans"):
+        assert job_send_error(stored).startswith("任务队列服务无响应(")
+    with translation.override("en"):
+        assert job_send_error(stored) == progress["send_error"]
 
 
 def test_failed_run_shows_its_reason_and_resume_finishes(

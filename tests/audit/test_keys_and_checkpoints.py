@@ -385,12 +385,15 @@ def test_request_id_is_recorded_sealed_and_exported(org: Any, client: Client) ->
     assert verify["intact"] is True and verify["checkpoints"] == 0
 
     client.force_login(auditor)
-    page = client.get("/audit/", {"format": "csv"})
-    text = b"".join(page.streaming_content) if page.streaming else page.content
-    header, *body = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
-    assert "http_request_id" in header
-    column = header.index("http_request_id")
-    assert "req-7f3a" in [row[column] for row in body]
+    # The English export heads its columns with their codes; the Chinese one (the default
+    # language) in words (issue 17).
+    for language, heading in (("en", "http_request_id"), ("zh-hans", "HTTP 请求编号")):
+        page = client.get("/audit/", {"format": "csv"}, HTTP_ACCEPT_LANGUAGE=language)
+        text = b"".join(page.streaming_content) if page.streaming else page.content
+        header, *body = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
+        assert heading in header
+        column = header.index(heading)
+        assert "req-7f3a" in [row[column] for row in body]
 
 
 def test_an_http_request_stamps_its_id_on_the_events_it_causes(org: Any, client: Client) -> None:

@@ -258,6 +258,13 @@ def test_batch_page_shows_the_failure_and_resumes(
     assert 'id="batch-resume"' in page
     zh = signed_in(buyer, "zh-hans").get(f"/batches/{job.pk}/progress/").content.decode()
     assert "执行失败" in zh
+    # Issue 17: the stored error reads in Chinese on the page, in English in the API.
+    assert f"数据库连接中断(OperationalError: {LOST})" in zh
+    assert f"运行 `closeout batch resume {job.pk}` 可完成剩余部分" in zh
+    assert "database connection lost" not in zh and "finishes it" not in zh
+    job.refresh_from_db()
+    assert job.error.endswith(f": `closeout batch resume {job.pk}` finishes it")
+    assert job.error_message["msgid"].startswith("%(reason)s")
     monkeypatch.setattr(process, "_process", outage.original)
     run_inline(lambda: client.post(f"/batches/{job.pk}/", {"op": "resume"}))
     job.refresh_from_db()

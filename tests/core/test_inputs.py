@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,7 +127,33 @@ def test_the_columns_checked_are_the_models_columns() -> None:
 def test_check_fits_names_the_field() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_fits(Decimal("1E20"), AMOUNT, field="amount")
+    zh = caught.value.details.pop("message_zh")
     assert caught.value.details == {"field": "amount", "max_digits": 20, "decimal_places": 4}
+    assert "16 digits before the decimal point" in caught.value.message
+    assert zh == "amount：100000000000000000000 整数部分超过 16 位(最大值为 9999999999999999.9999)"
+
+
+def test_a_bad_date_reads_in_chinese_and_in_english() -> None:
+    """Issue 17: the message is a msgid with params: English in `message` (the API, the logs),
+    Chinese on a zh-hans page."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_date("2026-02-30", field="close_date")
+    assert caught.value.message == "close_date: '2026-02-30' is not a date (use YYYY-MM-DD)"
+    assert (
+        caught.value.details["message_zh"]
+        == "close_date：“2026-02-30”不是日期(请按 YYYY-MM-DD 填写)"
+    )
+    with translation.override("zh-hans"):
+        assert caught.value.text() == caught.value.details["message_zh"]
+    with pytest.raises(InvalidInput) as caught:
+        parse_date("1800-01-01", field="close_date")
+    with translation.override("zh-hans"):
+        assert caught.value.text() == "close_date：1800-01-01 超出范围 1900-01-01..2999-12-31"
+    with pytest.raises(InvalidInput) as caught:
+        parse_decimal("１２", field="qty")
+    with translation.override("zh-hans"):
+        assert caught.value.text() == "qty：“１２”含有数字“１”(U+FF11)；请用数字 0-9 书写"
+    assert "write numbers with the digits 0-9" in caught.value.message
 
 
 # --- the services behind the commands and the import -----------------------------------------

@@ -3,6 +3,8 @@ sentence and no raw code on any of them (issue 17 §2), and the menu shows only 
 may open (§8)."""
 
 import re
+from datetime import date
+from decimal import Decimal
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
@@ -18,6 +20,7 @@ from closeout.batches.services import batch_create, batch_preview
 from closeout.closing.services import document_close
 from closeout.core.models import Item, OrgUnit, Partner
 from closeout.documents.models import BusinessEvent, Document, Line
+from closeout.reports.group import exchange_rate_set
 from tests.approvals.conftest import make_route, short_po
 from tests.factories import PO, Org, ready_document, user_with_role
 from tests.web.conftest import signed_in
@@ -80,6 +83,10 @@ def data_values() -> set[str]:
 
 @pytest.fixture
 def world(org: Org) -> dict[str, object]:
+    return build_world(org)
+
+
+def build_world(org: Org) -> dict[str, object]:
     """Documents in every state the pages show, a request, a batch, and log entries."""
     people = {
         "operator": user_with_role("op", "operator", org.company),
@@ -114,6 +121,14 @@ def world(org: Org) -> dict[str, object]:
             object_repr="audit log",
             data={"format": "csv", "before": {"currency": "USD"}, "after": {"currency": "CNY"}},
         )
+    exchange_rate_set(
+        actor=None,
+        table="G26",
+        currency="USD",
+        to_currency="CNY",
+        day=date(2026, 1, 1),
+        rate=Decimal("7.1"),
+    )
     return {"people": people, "job": job, "ready": ready, "closed": closed}
 
 
@@ -157,11 +172,22 @@ def test_every_page_in_chinese_has_no_english_sentence_nor_raw_code(
         "/diagnostics/",
         "/archive/",
         "/documents/999999999/",  # the 404 page
+        # The pages of the last round (a 403 page for the roles that may not open them).
+        "/reports/group/",
+        "/reports/group/?currency=USD&rates=G26&as_of=2026-03-31",  # a rate missing
+        "/reports/group/?currency=CNY&rates=G26&as_of=2025-12-31",
+        "/config/companies/",
+        "/config/rates/",
+        "/config/roles/",
+        f"/documents/{ready.pk}/dimensions/close/",
+        f"/documents/{closed.pk}/dimensions/reopen/",
     ]
     if role == "operator":
         start.append(f"/batches/{world['job'].pk}/")  # type: ignore[attr-defined]
     pages = walk(client, start)
     assert len(pages) >= 12, sorted(pages)
+    new_pages = [u for u in start if u.startswith(("/reports/group/", "/config/")) or "/dim" in u]
+    assert not [u for u in new_pages if u not in pages], sorted(pages)
     codes = raw_codes()
     data = data_values() | {u.get_username() for u in people.values()}
     found = {url: p for url, html in pages.items() if (p := problems(html, codes=codes, data=data))}
@@ -195,3 +221,44 @@ def test_history_details_are_a_table_not_a_python_dict(world: dict[str, object])
     assert "history-details" in html and "变更前" in html and "已结案" in html
     assert 'id="close-facts"' in html and "正常完成" in html
     assert 'id="checklist"' not in html
+
+
+def test_a_missing_rate_and_a_refused_rate_read_in_chinese(world: dict[str, object]) -> None:
+    """Issue 17: the group view names a missing rate in Chinese; a rate the service refuses
+    is refused in Chinese (its msgid rendered in the page language)."""
+    people: dict[str, User] = world["people"]  # type: ignore[assignment]
+    client = signed_in(people["admin"], "zh-hans")
+    page = client.get("/reports/group/?currency=USD&rates=G26&as_of=2026-03-31").content.decode()
+    assert 'id="rates-missing"' in page
+    assert "汇率表 G26 在 2026-03-31 及之前没有以下汇率：" in page and "CNY→USD" in page
+    refused = client.post(
+        "/config/rates/",
+        {"table": "G26", "currency": "USD", "to_currency": "CNY", "day": "2026-02-01", "rate": "0"},
+    )
+    html = refused.content.decode()
+    assert refused.status_code == 400
+    assert "汇率 0 必须大于 0、小于 10^10，且最多 8 位小数" in html
+    assert "must be above 0" not in html
+
+
+def test_the_403_and_500_pages_are_in_chinese(
+    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people: dict[str, User] = world["people"]  # type: ignore[assignment]
+    codes = raw_codes()
+    client = signed_in(people["operator"], "zh-hans")
+    refused = client.get("/config/roles/")
+    assert refused.status_code == 403
+    assert problems(refused.content.decode(), codes=codes, data={"op"}) == []
+    from closeout.web import views_approvals
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views_approvals, "requests_waiting_for", broken)
+    client.raise_request_exception = False
+    failed = client.get("/inbox/")
+    assert failed.status_code == 500
+    html = failed.content.decode()
+    assert 'data-status="500"' in html and "Something went wrong" not in html
+    assert problems(html, codes=codes, data={"op"}) == []

@@ -93,8 +93,18 @@ LITERALS = re.compile(r"\b[a-z]+\.[a-z_]+\b|\bcloseout(?: [a-z][a-z-]*| --[a-z-]
 def problems(html: str, *, codes: set[str], data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """What is wrong with a Chinese page: each English run or raw code, with its text. `data`
     holds values people typed or the ERP sent (names, remarks): they are shown as they are."""
+    return text_problems(visible_texts(html), codes=codes, data=data)
+
+
+def text_problems(
+    texts: list[str],
+    *,
+    codes: set[str],
+    data: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[str]:
+    """What is wrong with texts a Chinese reader sees (a page's, an export's cells)."""
     found: list[str] = []
-    for text in visible_texts(html):
+    for text in texts:
         for value in sorted(data, key=len, reverse=True):
             if value and value in text:
                 text = text.replace(value, " ")

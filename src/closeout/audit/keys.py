@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import DomainError, InvalidInput
 
@@ -167,17 +168,25 @@ def audit_key_rotate(*, key_id: str = "") -> AuditKeyRing:
     operator's: put the new ID:SECRET first in the variable."""
     if getattr(settings, "CLOSEOUT_AUDIT_KEY", ""):
         raise InvalidInput(
-            "the audit keys come from CLOSEOUT_AUDIT_KEY: rotate by putting a new ID:SECRET "
-            "first in it (keep the old ones after it)"
+            gettext_noop(
+                "the audit keys come from CLOSEOUT_AUDIT_KEY: rotate by putting a new ID:SECRET "
+                "first in it (keep the old ones after it)"
+            ),
+            params={},
         )
     ring = audit_key_ring()
     if not key_id:
         numbers = [int(k[1:]) for k in ring.secrets if re.fullmatch(r"k\d+", k)]
         key_id = f"k{max(numbers, default=0) + 1}"
     if not KEY_ID.match(key_id):
-        raise InvalidInput(f"key id {key_id!r} must be 1-16 letters, digits, '.', '_' or '-'")
+        raise InvalidInput(
+            gettext_noop("key id %(key)s must be 1-16 letters, digits, '.', '_' or '-'"),
+            params={"key": repr(key_id)},
+        )
     if key_id in ring.secrets:
-        raise InvalidInput(f"audit key {key_id!r} exists already")
+        raise InvalidInput(
+            gettext_noop("audit key %(key)s exists already"), params={"key": repr(key_id)}
+        )
     path = _key_file()
     content = {
         "current": key_id,

@@ -17,16 +17,19 @@ from django.utils.translation import gettext_noop
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, _job_for
+from closeout.batches.messages import message_of, message_record, message_text
 from closeout.batches.models import BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.process import _finish_if_complete, _work_chunk
 from closeout.core.errors import (
+    Bilingual,
     BrokerUnavailable,
     InvalidInput,
     bilingual_label,
+    bilingual_message,
 )
 from closeout.core.tasks import (
     broker_configured,
-    describe_broker_error,
+    broker_error_words,
     run_in_process,
     send_task,
 )
@@ -132,7 +135,7 @@ def batch_dispatch(job_id: int) -> bool:
     now = timezone.now()
     if not broker_configured():
         BatchJob.objects.filter(pk=job_id).update(
-            send_pending=0, send_error="", send_attempted_at=now
+            send_pending=0, send_error="", send_error_message={}, send_attempted_at=now
         )
         for _ in range(pending):
             run_in_process(batch_run, job_id, name="batch_run")
@@ -145,13 +148,19 @@ def batch_dispatch(job_id: int) -> bool:
             send_task(batch_work_task, job_id)
             sent += 1
     except Exception as exc:  # kombu's OperationalError, a refused or timed-out connection
-        reason = describe_broker_error(exc)
+        words = broker_error_words(exc)
+        record, reason = message_record(words) or {}, words.en
         log.warning("batch #%s: %d worker task(s) not sent: %s", job_id, pending - sent, reason)
         BatchJob.objects.filter(pk=job_id).update(
-            send_pending=pending - sent, send_error=reason[:2000], send_attempted_at=now
+            send_pending=pending - sent,
+            send_error=reason[:2000],
+            send_error_message=record,
+            send_attempted_at=now,
         )
         return False
-    BatchJob.objects.filter(pk=job_id).update(send_pending=0, send_error="", send_attempted_at=now)
+    BatchJob.objects.filter(pk=job_id).update(
+        send_pending=0, send_error="", send_error_message={}, send_attempted_at=now
+    )
     return True
 
 
@@ -206,7 +215,8 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
                 params={"job": job.pk, "undone": undone},
             )
         job.cancel_requested, job.state, job.error = False, BatchState.QUEUED, ""
-        job.save(update_fields=["cancel_requested", "state", "error"])
+        job.error_message = {}
+        job.save(update_fields=["cancel_requested", "state", "error", "error_message"])
         _record_dispatch(job, workers)
     job.refresh_from_db()
     batch_raise_if_unsent(job)
@@ -292,11 +302,18 @@ def reset_connection() -> None:
         connection.close()
 
 
-def describe_failure(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:500] or "no message"
+def failure_words(exc: BaseException) -> Bilingual:
+    """Why a run stopped, in both languages (the exception's own text inside, as it is)."""
+    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500] or 'no message'}"
     if isinstance(exc, CONNECTION_ERRORS):
-        return f"database connection lost ({type(exc).__name__}: {text})"
-    return f"{type(exc).__name__}: {text}"
+        return bilingual_message(
+            gettext_noop("database connection lost (%(error)s)"), {"error": error}
+        )
+    return Bilingual(error, error)
+
+
+def describe_failure(exc: BaseException) -> str:
+    return failure_words(exc).en
 
 
 def batch_note_retry(
@@ -304,11 +321,20 @@ def batch_note_retry(
 ) -> None:
     """Record, while it retries, the error a run is retrying after (best effort: the database
     may still be away)."""
-    reason = f"{describe_failure(exc)}; retry {attempt} of {retries} in {delay:.0f} s"
+    record = message_of(
+        gettext_noop("%(failure)s; retry %(attempt)s of %(retries)s in %(delay)s s"),
+        {
+            "failure": failure_words(exc),
+            "attempt": attempt,
+            "retries": retries,
+            "delay": f"{delay:.0f}",
+        },
+    )
+    reason = message_text(record, "en")
     try:
         BatchJob.objects.filter(
             pk=job_id, state__in=(BatchState.QUEUED, BatchState.RUNNING)
-        ).update(error=reason[:2000], error_at=timezone.now())
+        ).update(error=reason[:2000], error_message=record, error_at=timezone.now())
     except DatabaseError:
         reset_connection()
         log.warning("batch #%s: %s (not recorded: no database)", job_id, reason)
@@ -318,9 +344,13 @@ def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -
     """The run stopped: the job becomes failed with the reason and an audit event, unless it
     ended meanwhile (done, cancelled) or another worker finished every item. Best effort when
     the database is still away (the job then shows running until `batch resume`)."""
-    reason = describe_failure(exc)
+    words = failure_words(exc)
     if retries:
-        reason += f"; gave up after {retries} retries"
+        words = bilingual_message(
+            gettext_noop("%(failure)s; gave up after %(retries)s retries"),
+            {"failure": words, "retries": retries},
+        )
+    reason = words.en
     try:
         with transaction.atomic():
             # The audit head before the job row, in the order a chunk and a finishing worker
@@ -334,9 +364,14 @@ def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -
                 # Every item was done (by this or another worker): the job is done, not failed.
                 _finish_if_complete(job_id)
                 return
-            reason += f": `closeout batch resume {job_id}` finishes it"
+            record = message_of(
+                gettext_noop("%(reason)s: `closeout batch resume %(job)s` finishes it"),
+                {"reason": words, "job": job_id},
+            )
+            reason = message_text(record, "en")
             job.state, job.error, job.error_at = BatchState.FAILED, reason[:2000], timezone.now()
-            job.save(update_fields=["state", "error", "error_at"])
+            job.error_message = record
+            job.save(update_fields=["state", "error", "error_message", "error_at"])
             audit_record(
                 actor=job.created_by,
                 action=AuditAction.BATCH_FAILED,

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from closeout.batches.import_files import column_letter
 from closeout.batches.import_parse import ACTIONS, COLUMNS, doc_type_choice, reason_choice
@@ -40,7 +41,10 @@ def import_template(fmt: str) -> bytes:
         csv.writer(buffer).writerow(headers)
         return buffer.getvalue().encode("utf-8")
     if fmt != "xlsx":
-        raise InvalidInput(f"unknown template format '{fmt}'; use xlsx or csv")
+        raise InvalidInput(
+            gettext_noop("unknown template format '%(format)s'; use xlsx or csv"),
+            params={"format": fmt},
+        )
     return _template_xlsx(headers)
 
 

@@ -37,6 +37,12 @@ def message_record(message: object) -> dict[str, Any] | None:
     return None
 
 
+def message_of(msgid: str, params: dict[str, object]) -> dict[str, Any]:
+    """The record of a message built here (not raised): a msgid marked with gettext_noop and
+    its parameters (a parameter may be a Bilingual phrase, stored in both languages)."""
+    return {"msgid": msgid, "params": {k: _param(v) for k, v in params.items()}}
+
+
 def message_english(message: object) -> str:
     """The English text of a run message (what `BatchItem.message` holds)."""
     if isinstance(message, DomainError):
@@ -58,6 +64,14 @@ def message_text(record: dict[str, Any], language: str | None = None) -> str:
     }
     with translation.override(language):
         return translation.gettext(str(record["msgid"])) % params
+
+
+def stored_text(text: str, record: Any) -> str:
+    """A stored English text (`BatchJob.error`) in the active language, from the record kept
+    beside it; the text itself where no record was kept (rows written before the record)."""
+    if text and isinstance(record, dict) and record:
+        return message_text(record)
+    return text
 
 
 def item_message_set(item: Any, message: object) -> None:

@@ -57,6 +57,9 @@ class BatchJob(models.Model):
     cancel_requested = models.BooleanField(default=False)
     # Why the run failed, or the error it is retrying after (empty when all went well).
     error = models.TextField("错误 error", blank=True)
+    # `error` (English: the API, the CLI, the logs) as a message record, so the batch page
+    # shows it in the reader's language (batches.messages.stored_text); empty with it.
+    error_message = models.JSONField("错误消息 error message", default=dict, blank=True)
     error_at = models.DateTimeField(null=True, blank=True)
     # The outbox of the run: worker tasks recorded, in the transaction that started or resumed
     # the job, as still to be sent to the broker; sent after commit. While the broker does not
@@ -64,6 +67,9 @@ class BatchJob(models.Model):
     # `batch resume` sends them (batches.services.batch_dispatch_pending).
     send_pending = models.PositiveSmallIntegerField("待发送任务 tasks to send", default=0)
     send_error = models.TextField("发送错误 send error", blank=True)
+    send_error_message = models.JSONField(
+        "发送错误消息 send error message", default=dict, blank=True
+    )
     send_attempted_at = models.DateTimeField(null=True, blank=True)
     # An undo job (action undo): the batch whose closes it reopens (batches.undo).
     undoes = models.ForeignKey(

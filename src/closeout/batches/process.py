@@ -98,7 +98,8 @@ def _finish_if_complete(job_id: int) -> None:
         if pending or job.state == BatchState.DONE:
             return
         job.state, job.finished_at, job.error = BatchState.DONE, timezone.now(), ""
-        job.save(update_fields=["state", "finished_at", "error"])
+        job.error_message = {}
+        job.save(update_fields=["state", "finished_at", "error", "error_message"])
         audit_record(
             actor=job.created_by,
             action=AuditAction.BATCH_FINISHED,

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
@@ -17,6 +18,7 @@ from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit
+from closeout.documents.models import doc_type_words
 from closeout.documents.types import spec_for
 
 
@@ -36,7 +38,10 @@ def policy_for(doc_type: str, org_unit: OrgUnit | None) -> ClosePolicy:
         ):
             best = policy
     if best is None:
-        raise NotFound(f"no close policy for {doc_type}: create one in the admin")
+        raise NotFound(
+            gettext_noop("no close policy for %(doc_type)s: create one in the admin"),
+            params={"doc_type": doc_type_words(doc_type)},
+        )
     return best
 
 
@@ -83,25 +88,41 @@ _POLICY_FIELDS = (
 
 def _check_rule_settings(doc_type: str, settings: Any) -> None:
     if not isinstance(settings, dict):
-        raise InvalidInput("rule_settings must be an object", details={"field": "rule_settings"})
+        raise InvalidInput(
+            gettext_noop("rule_settings must be an object"),
+            params={},
+            details={"field": "rule_settings"},
+        )
     codes = {rule.code for rule in close_spec_for(doc_type).rules}
     for code, value in settings.items():
         where = f"rule_settings.{code}"
         if code not in codes:
             raise InvalidInput(
-                f"{where}: a {doc_type} has no rule '{code}'; rules: {', '.join(sorted(codes))}",
+                gettext_noop("%(where)s: a %(doc_type)s has no rule '%(code)s'; rules: %(rules)s"),
+                params={
+                    "where": where,
+                    "doc_type": doc_type_words(doc_type),
+                    "code": code,
+                    "rules": ", ".join(sorted(codes)),
+                },
                 details={"field": where},
             )
         if not isinstance(value, dict) or set(value) - {"enabled", "severity"}:
             raise InvalidInput(
-                f'{where}: expected {{"enabled": true|false, "severity": "..."}}',
+                gettext_noop('%(where)s: expected {"enabled": true|false, "severity": "..."}'),
+                params={"where": where},
                 details={"field": where},
             )
         if "enabled" in value and not isinstance(value["enabled"], bool):
-            raise InvalidInput(f"{where}.enabled must be true or false", details={"field": where})
+            raise InvalidInput(
+                gettext_noop("%(where)s.enabled must be true or false"),
+                params={"where": where},
+                details={"field": where},
+            )
         if "severity" in value and value["severity"] not in Severity.values:
             raise InvalidInput(
-                f"{where}.severity must be one of {', '.join(Severity.values)}",
+                gettext_noop("%(where)s.severity must be one of %(allowed)s"),
+                params={"where": where, "allowed": ", ".join(Severity.values)},
                 details={"field": where},
             )
 
@@ -116,7 +137,9 @@ def policy_change_check(
         unit = OrgUnit.objects.filter(code=org_unit).first()
         if unit is None:
             raise InvalidInput(
-                f"unknown organisation unit '{org_unit}'", details={"field": "org_unit"}
+                gettext_noop("unknown organisation unit '%(unit)s'"),
+                params={"unit": org_unit},
+                details={"field": "org_unit"},
             )
     if unit is None:
         # The default policy of a type applies in every unit.
@@ -125,12 +148,20 @@ def policy_change_check(
         require(actor, Perm.POLICY_MANAGE, org_unit=unit, doc_type=doc_type, what="close policies")
     unknown = sorted(set(changes) - set(_POLICY_FIELDS))
     if unknown:
-        raise InvalidInput(f"unknown policy field '{unknown[0]}'", details={"field": unknown[0]})
+        raise InvalidInput(
+            gettext_noop("unknown policy field '%(field)s'"),
+            params={"field": unknown[0]},
+            details={"field": unknown[0]},
+        )
     if "rule_settings" in changes:
         _check_rule_settings(doc_type, changes["rule_settings"])
     for name, value in changes.items():
         if isinstance(value, Decimal) and value < 0:
-            raise InvalidInput(f"{name} must not be negative", details={"field": name})
+            raise InvalidInput(
+                gettext_noop("%(field)s must not be negative"),
+                params={"field": name},
+                details={"field": name},
+            )
         if isinstance(value, Decimal):
             check_fits(value, Column.of(ClosePolicy._meta.get_field(name)), field=name)  # type: ignore[arg-type]
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -152,7 +183,10 @@ def policy_update(
         )
         if policy is None:
             if unit is None:
-                raise NotFound(f"no default close policy for {doc_type}")
+                raise NotFound(
+                    gettext_noop("no default close policy for %(doc_type)s"),
+                    params={"doc_type": doc_type_words(doc_type)},
+                )
             policy = ClosePolicy(doc_type=doc_type, org_unit=unit)
         before = {name: getattr(policy, name) for name in changes}
         for name, value in changes.items():
@@ -192,20 +226,35 @@ def reason_code_save(
     code = code.strip()
     if not code or not code.replace("_", "").isalnum() or not code.isascii():
         raise InvalidInput(
-            f"reason code '{code}' must be letters, digits and _", details={"field": "code"}
+            gettext_noop("reason code '%(code)s' must be letters, digits and _"),
+            params={"code": code},
+            details={"field": "code"},
         )
     if action not in ReasonAction.values:
-        raise InvalidInput(f"unknown reason action '{action}'", details={"field": "action"})
+        raise InvalidInput(
+            gettext_noop("unknown reason action '%(action)s'"),
+            params={"action": action},
+            details={"field": "action"},
+        )
     for name, text in (("label_zh", label_zh), ("label_en", label_en)):
         if not text.strip():
-            raise InvalidInput(f"reason code '{code}': {name} is empty", details={"field": name})
+            raise InvalidInput(
+                gettext_noop("reason code '%(code)s': %(field)s is empty"),
+                params={"code": code, "field": name},
+                details={"field": name},
+            )
     if len(code) > REASON_CODE_MAX:
-        raise InvalidInput(f"reason code '{code}' is too long", details={"field": "code"})
+        raise InvalidInput(
+            gettext_noop("reason code '%(code)s' is too long"),
+            params={"code": code},
+            details={"field": "code"},
+        )
     with transaction.atomic():
         reason = ReasonCode.objects.select_for_update().filter(code=code).first()
         if reason is not None and reason.system:
             raise InvalidInput(
-                f"reason code '{code}' is used by the system and cannot be changed",
+                gettext_noop("reason code '%(code)s' is used by the system and cannot be changed"),
+                params={"code": code},
                 details={"field": "code"},
             )
         created = reason is None

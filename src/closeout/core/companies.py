@@ -7,6 +7,7 @@ import zoneinfo
 from datetime import date
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.models import Company, ExchangeRate, OrgUnit
@@ -20,14 +21,20 @@ def company_of(unit: OrgUnit) -> Company:
         if unit_id in found:
             return found[unit_id]
     raise NotFound(
-        f"organisation unit '{unit.code}' belongs to no company", details={"org_unit": unit.code}
+        gettext_noop("organisation unit '%(unit)s' belongs to no company"),
+        params={"unit": unit.code},
+        details={"org_unit": unit.code},
     )
 
 
 def company_get(code: str) -> Company:
     company = Company.objects.select_related("unit").filter(unit__code=code).first()
     if company is None:
-        raise NotFound(f"no company with code '{code}'", details={"company": code})
+        raise NotFound(
+            gettext_noop("no company with code '%(code)s'"),
+            params={"code": code},
+            details={"company": code},
+        )
     return company
 
 
@@ -49,21 +56,35 @@ def company_profile_add(
 
 def check_company_input(code: str, name: str, currency: str, time_zone: str, month: int) -> None:
     if not code.strip() or len(code) > 40:
-        raise InvalidInput("company code must be 1 to 40 characters", details={"field": "code"})
+        raise InvalidInput(
+            gettext_noop("company code must be 1 to 40 characters"),
+            params={},
+            details={"field": "code"},
+        )
     if not name.strip():
-        raise InvalidInput(f"company {code}: the name is empty", details={"field": "name"})
+        raise InvalidInput(
+            gettext_noop("company %(code)s: the name is empty"),
+            params={"code": code},
+            details={"field": "name"},
+        )
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
         raise InvalidInput(
-            f"company {code}: currency '{currency}' is not a 3-letter code such as CNY",
+            gettext_noop(
+                "company %(code)s: currency '%(currency)s' is not a 3-letter code such as CNY"
+            ),
+            params={"code": code, "currency": currency},
             details={"field": "currency"},
         )
     if time_zone and time_zone not in zoneinfo.available_timezones():
         raise InvalidInput(
-            f"company {code}: unknown time zone '{time_zone}'", details={"field": "time_zone"}
+            gettext_noop("company %(code)s: unknown time zone '%(zone)s'"),
+            params={"code": code, "zone": time_zone},
+            details={"field": "time_zone"},
         )
     if not 1 <= month <= 12:
         raise InvalidInput(
-            f"company {code}: fiscal year start month must be 1 to 12",
+            gettext_noop("company %(code)s: fiscal year start month must be 1 to 12"),
+            params={"code": code},
             details={"field": "fiscal_year_start_month"},
         )
 

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput
 
@@ -39,7 +40,9 @@ def neutralise(value: Any) -> Any:
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise InvalidInput(
-            f"unknown export format '{fmt}'; use xlsx or csv", details={"field": "format"}
+            gettext_noop("unknown export format '%(format)s'; use xlsx or csv"),
+            params={"format": fmt},
+            details={"field": "format"},
         )
     return fmt
 

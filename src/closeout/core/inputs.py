@@ -14,7 +14,9 @@ from datetime import date
 from decimal import Context, Decimal
 from typing import Any, Protocol
 
-from closeout.core.errors import InvalidInput
+from django.utils.translation import gettext_noop
+
+from closeout.core.errors import Bilingual, InvalidInput, bilingual_message
 
 # Dates people and ERPs send: anything outside is a typing error, and date arithmetic near
 # year 1 or 9999 overflows.
@@ -95,8 +97,8 @@ def check_ascii_digits(text: str, *, field: str) -> str:
     ch = non_ascii_digit(text)
     if ch is not None:
         raise InvalidInput(
-            f"{field}: '{text[:40]}' uses the digit '{ch}' (U+{ord(ch):04X}); "
-            "write numbers with the digits 0-9",
+            gettext_noop("%(field)s: '%(text)s' %(problem)s"),
+            params={"field": field, "text": text[:40], "problem": _digit_problem(ch)},
             details={"field": field},
         )
     return text
@@ -135,9 +137,18 @@ def place(path: tuple[str | int, ...] | list[str | int]) -> str:
 NUL_MESSAGE = "holds a NUL character (\\u0000), which no text may contain"
 
 
+def nul_error(field: str) -> InvalidInput:
+    """The error for a text holding a NUL character (NUL_MESSAGE, in the reader's language)."""
+    return InvalidInput(
+        gettext_noop("%(field)s holds a NUL character (\\u0000), which no text may contain"),
+        params={"field": field},
+        details={"field": field},
+    )
+
+
 def check_no_nul(text: str, *, field: str) -> str:
     if NUL in text:
-        raise InvalidInput(f"{field} {NUL_MESSAGE}", details={"field": field})
+        raise nul_error(field)
     return text
 
 
@@ -180,7 +191,8 @@ def check_length(text: str, *, field: str, max_length: int | None) -> str:
     stores it whole)."""
     if max_length is not None and len(text) > max_length:
         raise InvalidInput(
-            f"{field}: '{text[:40]}…' is longer than {max_length} characters",
+            gettext_noop("%(field)s: '%(text)s…' is longer than %(max_length)s characters"),
+            params={"field": field, "text": text[:40], "max_length": max_length},
             details={"field": field, "max_length": max_length},
         )
     return text
@@ -197,7 +209,9 @@ def parse_int(
     check_ascii_digits(value, field=field)
     if not _ASCII_INTEGER.fullmatch(value) or len(value) > 30:
         raise InvalidInput(
-            f"{field}: '{text[:40]}' is not a whole number", details={"field": field}
+            gettext_noop("%(field)s: '%(text)s' is not a whole number"),
+            params={"field": field, "text": text[:40]},
+            details={"field": field},
         )
     return check_range(int(value), field=field, minimum=minimum, maximum=maximum)
 
@@ -209,59 +223,95 @@ def check_range(
         low = "" if minimum is None else str(minimum)
         high = "" if maximum is None else str(maximum)
         raise InvalidInput(
-            f"{field}: {value} is outside {low}..{high}",
+            gettext_noop("%(field)s: %(value)s is outside %(low)s..%(high)s"),
+            params={"field": field, "value": value, "low": low, "high": high},
             details={"field": field, "minimum": minimum, "maximum": maximum},
         )
     return value
 
 
-def decimal_problem(text: str, column: Column | None = None) -> str:
-    """Why `text` is not a decimal number fitting `column` ('' when it is): ASCII digits, an
-    optional sign and decimal point, no exponent, no NaN or Infinity."""
+def _digit_problem(ch: str) -> Bilingual:
+    return bilingual_message(
+        gettext_noop("uses the digit '%(digit)s' (U+%(code)s); write numbers with the digits 0-9"),
+        {"digit": ch, "code": f"{ord(ch):04X}"},
+    )
+
+
+def decimal_words(text: str, column: Column | None = None) -> Bilingual | None:
+    """Why `text` is not a decimal number fitting `column` (None when it is), in both
+    languages: ASCII digits, an optional sign and decimal point, no exponent, no NaN or
+    Infinity."""
     value = text.strip()
     ch = non_ascii_digit(value)
     if ch is not None:
-        return f"uses the digit '{ch}' (U+{ord(ch):04X}); write numbers with the digits 0-9"
+        return _digit_problem(ch)
     if not _ASCII_DECIMAL.fullmatch(value) or len(value) > 60:
-        return "is not a decimal number such as 12.5"
-    return fit_problem(Decimal(value), column) if column is not None else ""
+        return bilingual_message(gettext_noop("is not a decimal number such as 12.5"))
+    return fit_words(Decimal(value), column) if column is not None else None
+
+
+def decimal_problem(text: str, column: Column | None = None) -> str:
+    """Why `text` is not a decimal number fitting `column` ('' when it is), in English."""
+    words = decimal_words(text, column)
+    return words.en if words is not None else ""
 
 
 def parse_decimal(text: str, *, field: str, column: Column | None = None) -> Decimal:
     """A decimal number written with ASCII digits ("12.5", "-3", "0.0001"), fitting `column`
     when given."""
-    problem = decimal_problem(text, column)
-    if problem:
-        raise InvalidInput(f"{field}: '{text[:40]}' {problem}", details={"field": field})
+    problem = decimal_words(text, column)
+    if problem is not None:
+        raise InvalidInput(
+            gettext_noop("%(field)s: '%(text)s' %(problem)s"),
+            params={"field": field, "text": text[:40], "problem": problem},
+            details={"field": field},
+        )
     return Decimal(text.strip())
 
 
-def fit_problem(value: Decimal, column: Column, *, rounded: bool = False) -> str:
-    """Why `value` does not fit `column` ('' when it does). With `rounded`, the value is a
-    computed one that is rounded when stored: only its size counts."""
+def fit_words(value: Decimal, column: Column, *, rounded: bool = False) -> Bilingual | None:
+    """Why `value` does not fit `column` (None when it does), in both languages. With
+    `rounded`, the value is a computed one that is rounded when stored: only its size counts."""
     if not value.is_finite():
-        return "is not a finite number"
+        return bilingual_message(gettext_noop("is not a finite number"))
     if column.significant_digits is not None:
         stored = Context(prec=column.significant_digits).create_decimal(value)
         if not rounded and stored != value:
-            return (
-                f"has more than {column.significant_digits} significant digits, the most the "
-                "embedded SQLite database keeps exactly"
+            return bilingual_message(
+                gettext_noop(
+                    "has more than %(digits)s significant digits, the most the embedded SQLite "
+                    "database keeps exactly"
+                ),
+                {"digits": column.significant_digits},
             )
         value = stored
     if value != 0 and value.adjusted() >= column.whole_digits:
-        return (
-            f"has more than {column.whole_digits} digits before the decimal point "
-            f"(the largest is {column.largest})"
+        return bilingual_message(
+            gettext_noop(
+                "has more than %(digits)s digits before the decimal point (the largest is "
+                "%(largest)s)"
+            ),
+            {"digits": column.whole_digits, "largest": column.largest},
         )
     if rounded:
         if abs(value) > column.largest:  # rounds up past the largest
-            return f"is larger than {column.largest}"
-        return ""
+            return bilingual_message(
+                gettext_noop("is larger than %(largest)s"), {"largest": column.largest}
+            )
+        return None
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -column.decimal_places:
-        return f"has more than {column.decimal_places} decimal places"
-    return ""
+        return bilingual_message(
+            gettext_noop("has more than %(places)s decimal places"),
+            {"places": column.decimal_places},
+        )
+    return None
+
+
+def fit_problem(value: Decimal, column: Column, *, rounded: bool = False) -> str:
+    """Why `value` does not fit `column` ('' when it does), in English."""
+    words = fit_words(value, column, rounded=rounded)
+    return words.en if words is not None else ""
 
 
 def check_fits(
@@ -271,11 +321,12 @@ def check_fits(
     `what` says how the value came about ("planned_qty × unit_price = …")."""
     if column is None:
         return value
-    problem = fit_problem(value, column, rounded=rounded)
-    if problem:
+    problem = fit_words(value, column, rounded=rounded)
+    if problem is not None:
         shown = what or (f"{value:f}" if value.is_finite() else str(value))
         raise InvalidInput(
-            f"{field}: {shown} {problem}",
+            gettext_noop("%(field)s: %(value)s %(problem)s"),
+            params={"field": field, "value": shown, "problem": problem},
             details={
                 "field": field,
                 "max_digits": column.max_digits,
@@ -288,19 +339,29 @@ def check_fits(
 # --- dates -----------------------------------------------------------------------------------
 
 
-def date_problem(value: date) -> str:
+def date_words(value: date) -> Bilingual | None:
+    """Why `value` is no date people send (None when it is one), in both languages."""
     if not DATE_MIN <= value <= DATE_MAX:
-        return f"{value.isoformat()} is outside {DATE_MIN.isoformat()}..{DATE_MAX.isoformat()}"
-    return ""
+        return bilingual_message(
+            gettext_noop("%(value)s is outside %(low)s..%(high)s"),
+            {"value": value.isoformat(), "low": DATE_MIN.isoformat(), "high": DATE_MAX.isoformat()},
+        )
+    return None
+
+
+def date_problem(value: date) -> str:
+    words = date_words(value)
+    return words.en if words is not None else ""
 
 
 def check_date(value: date | None, *, field: str) -> date | None:
     """Refuse a date outside DATE_MIN..DATE_MAX (None passes)."""
     if value is not None:
-        problem = date_problem(value)
-        if problem:
+        problem = date_words(value)
+        if problem is not None:
             raise InvalidInput(
-                f"{field}: {problem}",
+                gettext_noop("%(field)s: %(problem)s"),
+                params={"field": field, "problem": problem},
                 details={
                     "field": field,
                     "minimum": DATE_MIN.isoformat(),
@@ -318,7 +379,9 @@ def parse_date(text: str, *, field: str) -> date:
         parsed = date.fromisoformat(value)
     except ValueError as exc:
         raise InvalidInput(
-            f"{field}: '{text[:40]}' is not a date (use YYYY-MM-DD)", details={"field": field}
+            gettext_noop("%(field)s: '%(text)s' is not a date (use YYYY-MM-DD)"),
+            params={"field": field, "text": text[:40]},
+            details={"field": field},
         ) from exc
     check_date(parsed, field=field)
     return parsed
@@ -338,11 +401,15 @@ __all__ = [
     "check_no_nul",
     "check_range",
     "date_problem",
+    "date_words",
     "decimal_problem",
+    "decimal_words",
     "fit_problem",
+    "fit_words",
     "is_digits",
     "max_length_of",
     "non_ascii_digit",
+    "nul_error",
     "nul_paths",
     "parse_date",
     "parse_decimal",

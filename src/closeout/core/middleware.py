@@ -16,7 +16,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext
 
 from closeout.core.errors import InvalidInput
-from closeout.core.inputs import NUL, NUL_MESSAGE
+from closeout.core.inputs import NUL, nul_error
 from closeout.core.metrics import observe_request
 from closeout.core.request_id import current_request_id
 
@@ -146,7 +146,7 @@ class RefuseNulMiddleware:
         if field is None:
             return self.get_response(request)
         if api:
-            return _json(InvalidInput(f"{field} {NUL_MESSAGE}", details={"field": field}))
+            return _json(nul_error(field))
         message = gettext(
             "The input “%(field)s” holds an invisible NUL character (\\u0000). "
             "Remove it and try again."

@@ -2,6 +2,8 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext_noop
+
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import Column, check_ascii_digits, check_fits
 
@@ -27,15 +29,22 @@ def to_decimal(value: object, *, field: str, column: Column | None = None) -> De
             result = Decimal(value.strip())
         except ArithmeticError as exc:
             raise InvalidInput(
-                f"{field}: '{value}' is not a number", details={"field": field}
+                gettext_noop("%(field)s: '%(text)s' is not a number"),
+                params={"field": field, "text": value},
+                details={"field": field},
             ) from exc
     else:
         raise InvalidInput(
-            f"{field}: expected a decimal number as a string, got {type(value).__name__}",
+            gettext_noop("%(field)s: expected a decimal number as a string, got %(type)s"),
+            params={"field": field, "type": type(value).__name__},
             details={"field": field},
         )
     if not result.is_finite():
-        raise InvalidInput(f"{field}: '{value}' is not a finite number", details={"field": field})
+        raise InvalidInput(
+            gettext_noop("%(field)s: '%(text)s' is not a finite number"),
+            params={"field": field, "text": value},
+            details={"field": field},
+        )
     return check_fits(result, column, field=field)
 
 

@@ -8,6 +8,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.translation import gettext_noop
+
+from closeout.core.errors import Bilingual, bilingual_message
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +47,16 @@ def send_task(task: Any, *args: Any) -> None:
     app.send_task(task.name, args=args)
 
 
-def describe_broker_error(exc: BaseException) -> str:
+def broker_error_words(exc: BaseException) -> Bilingual:
+    """Why a task was not sent, in both languages (the broker's own text inside)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"the task broker does not answer ({text})"
+    return bilingual_message(
+        gettext_noop("the task broker does not answer (%(error)s)"), {"error": text}
+    )
+
+
+def describe_broker_error(exc: BaseException) -> str:
+    return broker_error_words(exc).en
 
 
 def enqueue(task: Any, *args: Any) -> None:

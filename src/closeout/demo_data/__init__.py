@@ -8,6 +8,8 @@ import csv
 import io
 from importlib.resources import files
 
+from django.utils.translation import gettext_noop
+
 from closeout.core.errors import NotFound
 
 TABLES = (
@@ -27,7 +29,10 @@ def table_text(name: str) -> str:
     """The CSV text of one table (UTF-8, comma-separated, header row first)."""
     if name not in TABLES:
         raise NotFound(
-            f"no AdventureWorks table '{name}' in the demo subset; use one of: {', '.join(TABLES)}"
+            gettext_noop(
+                "no AdventureWorks table '%(name)s' in the demo subset; use one of: %(tables)s"
+            ),
+            params={"name": name, "tables": ", ".join(TABLES)},
         )
     return files(__name__).joinpath(f"{name}.csv").read_text(encoding="utf-8")
 

@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpResponseBase
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide, require_unit_wide
@@ -201,7 +202,9 @@ def archive_run(
     specs = [spec_for(doc_type)] if doc_type else all_specs()
     if chunk_size <= 0:
         raise InvalidInput(
-            f"chunk size must be at least 1, got {chunk_size}", details={"field": "chunk_size"}
+            gettext_noop("chunk size must be at least 1, got %(size)s"),
+            params={"size": chunk_size},
+            details={"field": "chunk_size"},
         )
     if actor is not None:
         require(actor, Perm.POLICY_MANAGE, what="the archive (归档)")
@@ -323,13 +326,21 @@ def period_parse(text: str) -> Period:
             last = _month_end(first)
     except ValueError as exc:
         raise InvalidInput(
-            f"period '{text}' is neither a month (YYYY-MM) nor a range (YYYY-MM-DD..YYYY-MM-DD)",
+            gettext_noop(
+                "period '%(text)s' is neither a month (YYYY-MM) nor a range "
+                "(YYYY-MM-DD..YYYY-MM-DD)"
+            ),
+            params={"text": text},
             details={"field": "period"},
         ) from exc
     check_date(first, field="period")
     check_date(last, field="period")
     if last < first:
-        raise InvalidInput(f"period '{text}' ends before it starts", details={"field": "period"})
+        raise InvalidInput(
+            gettext_noop("period '%(text)s' ends before it starts"),
+            params={"text": text},
+            details={"field": "period"},
+        )
     return Period(first, last)
 
 
@@ -377,7 +388,9 @@ class _PackSink:
         if isinstance(out, Path) and out.suffix.lower() != ".zip":
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
                 raise InvalidInput(
-                    f"{out} exists and is not an empty directory", details={"field": "out"}
+                    gettext_noop("%(path)s exists and is not an empty directory"),
+                    params={"path": out},
+                    details={"field": "out"},
                 )
             out.mkdir(parents=True, exist_ok=True)
             self.directory = out
@@ -650,13 +663,23 @@ class _PackReader:
             self.directory = source
             return
         if isinstance(source, Path) and not source.exists():
-            raise InvalidInput(f"{source} does not exist", details={"field": "pack"})
+            raise InvalidInput(
+                gettext_noop("%(path)s does not exist"),
+                params={"path": source},
+                details={"field": "pack"},
+            )
         try:
             self.zip = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as exc:
+            if isinstance(source, Path):
+                raise InvalidInput(
+                    gettext_noop("%(path)s is neither a zip file nor a directory"),
+                    params={"path": source},
+                    details={"field": "pack"},
+                ) from exc
             raise InvalidInput(
-                f"{source if isinstance(source, Path) else 'the upload'} is neither a zip "
-                "file nor a directory",
+                gettext_noop("the upload is neither a zip file nor a directory"),
+                params={},
                 details={"field": "pack"},
             ) from exc
 

@@ -38,6 +38,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide
@@ -83,7 +84,10 @@ class Options:
         days = reopen_stale_days() if stale_days is None else stale_days
         if not 0 <= days <= MAX_DAYS:
             raise InvalidInput(
-                f"reopen age limit must be 0 or more days (at most {MAX_DAYS}), not {days}",
+                gettext_noop(
+                    "reopen age limit must be 0 or more days (at most %(max)s), not %(days)s"
+                ),
+                params={"max": MAX_DAYS, "days": days},
                 details={"field": "stale_days"},
             )
         return cls(timezone.now(), days)
@@ -558,7 +562,8 @@ PROBLEM_LABELS: dict[str, str | Promise] = {
 def check_for(code: str) -> Check:
     if code not in CHECKS_BY_CODE:
         raise InvalidInput(
-            f"unknown check '{code}'; use one of: {', '.join(CHECKS_BY_CODE)}",
+            gettext_noop("unknown check '%(code)s'; use one of: %(allowed)s"),
+            params={"code": code, "allowed": ", ".join(CHECKS_BY_CODE)},
             details={"field": "check", "allowed": list(CHECKS_BY_CODE)},
         )
     return CHECKS_BY_CODE[code]
@@ -634,7 +639,9 @@ def diagnostics_run(
     the command line without --as)."""
     if trigger not in DiagnosticTrigger.values:
         raise InvalidInput(
-            f"unknown trigger '{trigger}'; use manual or scheduled", details={"field": "trigger"}
+            gettext_noop("unknown trigger '%(trigger)s'; use manual or scheduled"),
+            params={"trigger": trigger},
+            details={"field": "trigger"},
         )
     if actor is not None:
         # A stored run counts the whole company.

@@ -159,11 +159,14 @@ def exchange_rate_set(
         check_currency(code, field=name)
     if not table.strip() or len(table) > 40:
         raise InvalidInput(
-            "the rate table name must be 1 to 40 characters", details={"field": "table"}
+            gettext_noop("the rate table name must be 1 to 40 characters"),
+            params={},
+            details={"field": "table"},
         )
     if rate <= 0 or rate != rate.quantize(RATE_PLACES) or rate >= Decimal(10) ** 10:
         raise InvalidInput(
-            f"rate {rate} must be above 0, below 10^10, with at most 8 decimals",
+            gettext_noop("rate %(rate)s must be above 0, below 10^10, with at most 8 decimals"),
+            params={"rate": rate},
             details={"field": "rate"},
         )
     with transaction.atomic():

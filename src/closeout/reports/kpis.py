@@ -59,6 +59,7 @@ from django.db.models.functions import Cast, Coalesce, Lag, TruncMonth
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import grants_of
@@ -115,15 +116,16 @@ class KpiFilter:
     def __post_init__(self) -> None:
         if self.doc_type and self.doc_type not in doc_type_codes():
             raise InvalidInput(
-                f"unknown document type '{self.doc_type}'; use one of: "
-                + ", ".join(doc_type_codes()),
+                gettext_noop("unknown document type '%(doc_type)s'; use one of: %(allowed)s"),
+                params={"doc_type": self.doc_type, "allowed": ", ".join(doc_type_codes())},
                 details={"field": "type"},
             )
         check_date(self.date_from, field="date_from")
         check_date(self.date_to, field="date_to")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInput(
-                f"the period starts ({self.date_from}) after it ends ({self.date_to})",
+                gettext_noop("the period starts (%(start)s) after it ends (%(end)s)"),
+                params={"start": self.date_from, "end": self.date_to},
                 details={"field": "date_from"},
             )
 
@@ -306,7 +308,10 @@ def close_cycle_time(
     """Days from fulfilment complete to close: count, median and p90 per group. `durations`
     lets the whole report fetch them once for every grouping."""
     if by not in CYCLE_GROUPS:
-        raise InvalidInput(f"unknown grouping '{by}'; use one of: {', '.join(CYCLE_GROUPS)}")
+        raise InvalidInput(
+            gettext_noop("unknown grouping '%(by)s'; use one of: %(allowed)s"),
+            params={"by": by, "allowed": ", ".join(CYCLE_GROUPS)},
+        )
     index = list(CYCLE_GROUPS).index(by)
     if durations is None:
         durations = _cycle_durations(scope, kpi)
@@ -424,7 +429,10 @@ def _rate_rows(closes: dict[str, int], reopens: dict[str, int]) -> list[tuple[An
 def reopen_rate(scope: ReportScope, kpi: KpiFilter, *, by: str = "closed_by") -> KpiTable:
     """Reopens / closes in the period, per user who closed or per close reason."""
     if by not in ("closed_by", "reason"):
-        raise InvalidInput(f"unknown grouping '{by}'; use closed_by or reason")
+        raise InvalidInput(
+            gettext_noop("unknown grouping '%(by)s'; use closed_by or reason"),
+            params={"by": by},
+        )
     close_key, reopen_key = (
         ("actor_name", "closer") if by == "closed_by" else ("reason", "close_reason")
     )
@@ -640,7 +648,8 @@ class KpiReport:
             if table.key == key:
                 return table
         raise InvalidInput(
-            f"unknown report table '{key}'; use one of: " + ", ".join(t.key for t in self.tables),
+            gettext_noop("unknown report table '%(key)s'; use one of: %(allowed)s"),
+            params={"key": key, "allowed": ", ".join(t.key for t in self.tables)},
             details={"field": "table"},
         )
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Abs, Cast
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
@@ -285,7 +286,9 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
         require(actor, Perm.REPORT_VIEW, what=f"the verification of batch #{job_id}")
     job = BatchJob.objects.filter(pk=job_id).first()
     if job is None or (actor is not None and not verification_visible_to(actor, job)):
-        raise NotFound(f"no batch #{job_id}", details={"field": "batch"})
+        raise NotFound(
+            gettext_noop("no batch #%(id)s"), params={"id": job_id}, details={"field": "batch"}
+        )
     documents, problems = _state_problems(job)
     items, lines, commitment_problems = _commitment_problems(job)
     problems += commitment_problems

@@ -1,6 +1,7 @@
 """The audit log page (with its exports) and the notifications page."""
 
 from datetime import datetime, time
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext, gettext_noop, pgettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from closeout.access.permissions import Perm
@@ -29,6 +30,12 @@ from closeout.web.forms import (
     AuditFilterForm,
     PreferenceForm,
 )
+from closeout.web.templatetags.closeout_labels import (
+    object_repr_label,
+    object_type_label,
+    reason_label,
+)
+from closeout.web.templatetags.closeout_web import audit_label
 from closeout.web.views import _user, refusal_text
 
 AUDIT_PAGE_SIZE = 100
@@ -72,42 +79,58 @@ def _audit_export(user: AbstractBaseUser, form: AuditFilterForm, fmt: str) -> Ht
             data={"filter": {k: str(v) for k, v in shown.items()}, "format": fmt},
         )
     events = _audit_filtered(form, user).iterator(chunk_size=2000)
+    english = (get_language() or "").startswith("en")
     return export_response(
         fmt,
         filename="audit-log",
-        headers=[
-            "seq",
-            "time",
-            "user",
-            "action",
-            "object_type",
-            "object_id",
-            "object",
-            "reason",
-            "request_id",
-            "http_request_id",
-            "data",
-            "hash",
-        ],
-        rows=(
-            [
-                e.seq,
-                e.at,
-                e.actor_name,
-                AuditAction(e.action).label,
-                e.object_type,
-                e.object_id,
-                e.object_repr,
-                e.reason,
-                e.request_id,
-                e.http_request_id,
-                e.data,
-                e.hash,
-            ]
-            for e in events
-        ),
-        sheet_title="audit",
+        headers=[pgettext("audit export", h) for h in AUDIT_EXPORT_COLUMNS],
+        rows=(_audit_export_row(e, english) for e in events),
+        sheet_title=pgettext("audit export", "audit"),
     )
+
+
+# The columns of the audit export, as the English export heads them (the Chinese one heads
+# them in words; the data and hash columns stay machine data in both).
+AUDIT_EXPORT_COLUMNS = (
+    gettext_noop("seq"),
+    gettext_noop("time"),
+    gettext_noop("user"),
+    gettext_noop("action"),
+    gettext_noop("object_type"),
+    gettext_noop("object_id"),
+    gettext_noop("object"),
+    gettext_noop("reason"),
+    gettext_noop("request_id"),
+    gettext_noop("http_request_id"),
+    gettext_noop("data"),
+    gettext_noop("hash"),
+)
+
+
+def _audit_export_row(e: AuditEvent, english: bool) -> list[Any]:
+    """One event: its codes as stored in English (integrations read them), in words in
+    Chinese (issue 17)."""
+    if english:
+        action: Any = AuditAction(e.action).label
+        object_type, object_repr, reason = e.object_type, e.object_repr, e.reason
+    else:
+        action = audit_label(e.get_action_display())
+        object_type = object_type_label(e.object_type)
+        object_repr, reason = object_repr_label(e.object_repr), reason_label(e.reason)
+    return [
+        e.seq,
+        e.at,
+        e.actor_name,
+        action,
+        object_type,
+        e.object_id,
+        object_repr,
+        reason,
+        e.request_id,
+        e.http_request_id,
+        e.data,
+        e.hash,
+    ]
 
 
 @login_required

@@ -1,12 +1,13 @@
 """Batch close pages: a new batch, its page, live progress and the results CSV."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext, pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from closeout.batches.models import BatchJob, BatchState
@@ -27,6 +28,8 @@ from closeout.web.forms import (
     QueueForm,
 )
 from closeout.web.present import batch_refused
+from closeout.web.templatetags.closeout_labels import outcome_label, predicted_text, result_text
+from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _attach, _user
 
 
@@ -163,14 +166,35 @@ def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The per-document results of a batch, as CSV (default) or .xlsx (`format`)."""
     job = _job_for(request, pk)
     fmt = check_format(request.GET.get("format", "csv"))
-    rows = (
-        [item.label, item.state, item.predicted, item.predicted_message, item.outcome, item.message]
-        for item in batch_results(job).iterator(chunk_size=2000)
-    )
+    items = batch_results(job).iterator(chunk_size=2000)
+    if (get_language() or "").startswith("en"):  # the codes, as integrations read them
+        rows: Iterator[list[Any]] = (
+            [i.label, i.state, i.predicted, i.predicted_message, i.outcome, i.message]
+            for i in items
+        )
+    else:  # issue 17: words in the page language, never a raw code
+        rows = (
+            [
+                i.label,
+                lang_part(i.get_state_display()),
+                outcome_label(i.predicted),
+                predicted_text(i),
+                outcome_label(i.outcome),
+                result_text(i),
+            ]
+            for i in items
+        )
     return export_response(
         fmt,
         filename=f"batch-{job.pk}",
-        headers=["document", "state", "predicted", "predicted_message", "outcome", "message"],
+        headers=[
+            pgettext("batch export", "document"),
+            pgettext("batch export", "state"),
+            pgettext("batch export", "predicted"),
+            pgettext("batch export", "predicted_message"),
+            pgettext("batch export", "outcome"),
+            pgettext("batch export", "message"),
+        ],
         rows=rows,
-        sheet_title=f"batch {job.pk}",
+        sheet_title=pgettext("batch export", "batch %(job)s") % {"job": job.pk},
     )

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from closeout.access.permissions import Perm
@@ -104,7 +104,7 @@ def diagnostic(request: HttpRequest, check: str) -> HttpResponseBase:
             filename=f"diagnostics-{spec.code}",
             headers=[str(c.label) for c in spec.columns],
             rows=diagnostic_export_rows(spec, rows),
-            sheet_title=spec.code,
+            sheet_title=spec.code if (get_language() or "").startswith("en") else str(spec.label),
         )
     page = Paginator(rows, DRILL_PAGE_SIZE).get_page(request.GET.get("page"))
     keys = [c.key for c in spec.columns]

@@ -14,7 +14,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from closeout.access.permissions import Perm
@@ -128,6 +128,20 @@ def _queue_export_rows(qs: QuerySet[Document], doc_type: str) -> Iterator[list[A
     yield from _queue_export_chunk(chunk, doc_type)
 
 
+def _verdict_words(verdict: str) -> str:
+    """A verdict as the queue page says it; the code itself in an English export (as
+    integrations read it)."""
+    if not verdict or (get_language() or "").startswith("en"):
+        return verdict
+    words = {
+        "ready": gettext("ready to close"),
+        "warning": gettext("warning"),
+        "exception": gettext("exception"),
+        "blocked": gettext("blocked"),
+    }
+    return words.get(verdict, verdict)
+
+
 def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[Any]]:
     open_ids = [d.pk for d in chunk if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=doc_type) if open_ids else {}
@@ -138,7 +152,7 @@ def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[A
             d.document_date,
             d.org_unit.code,
             lang_part(d.get_close_state_display()),
-            verdicts[d.pk].verdict if d.pk in verdicts else "",
+            _verdict_words(verdicts[d.pk].verdict if d.pk in verdicts else ""),
             d.currency,
             d.total_amount,
             d.total_amount_company,
@@ -190,7 +204,9 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
                 filename=f"queue-{doc_type}",
                 headers=_queue_export_headers(),
                 rows=_queue_export_rows(keyset_order(qs, sort), doc_type),
-                sheet_title=doc_type,
+                sheet_title=doc_type
+                if (get_language() or "").startswith("en")
+                else lang_part(DocType(doc_type).label),
             )
         except DomainError as exc:
             error = refusal_text(exc)

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext, pgettext
 
 from closeout.batches.messages import message_text
+from closeout.batches.models import BatchAction
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
 from closeout.web.templatetags.closeout_web import audit_label, lang_part
@@ -361,10 +362,21 @@ def _shown(value: Any) -> str:
     return text
 
 
+BATCH_REPR = re.compile(r"batch #(?P<job>\d+) (?P<action>[a-z_]+) (?P<done>\d+/\d+)")
+
+
 @register.filter
 def object_repr_label(text: Any) -> str:
     """An audit event's object as stored ("purchase_order PO-1"), its type in words."""
     value = str(text or "")
+    batch = BATCH_REPR.fullmatch(value)
+    if batch is not None and batch["action"] in BatchAction.values:
+        # A batch job as stored (str(BatchJob)): "batch #7 close 2/2".
+        return pgettext("audit object", "batch #%(job)s %(action)s %(done)s") % {
+            "job": batch["job"],
+            "action": lang_part(BatchAction(batch["action"]).label),
+            "done": batch["done"],
+        }
     head, sep, rest = value.partition(" ")
     label = doc_type_label(head)
     return f"{label} {rest}" if sep and label != head else value
@@ -418,8 +430,13 @@ OBJECT_TYPES: dict[str, tuple[str, str]] = {
 
 @register.filter
 def object_type_label(code: Any) -> str:
+    from closeout.audit.models import AuditObject
+
     text = str(code or "")
-    return _pick(OBJECT_TYPES[text]) if text in OBJECT_TYPES else text
+    if text in OBJECT_TYPES:
+        return _pick(OBJECT_TYPES[text])
+    # Any other object an event is about (an exchange rate, a company): its audit label.
+    return str(AuditObject(text).label) if text in AuditObject.values else text
 
 
 @register.filter

@@ -11,6 +11,7 @@ from django.utils.translation import get_language
 from closeout.access.permissions import Perm
 from closeout.access.selectors import grants_of
 from closeout.approvals.selectors import requests_waiting_for
+from closeout.batches.messages import stored_text
 from closeout.core.labels import label_part
 from closeout.notifications.selectors import unread_count
 
@@ -97,6 +98,18 @@ def thousands(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return str(value)
+
+
+@register.filter
+def job_error(job: Any) -> str:
+    """A batch job's error in the page language (`job.error` is the English one)."""
+    return stored_text(job.error, job.error_message)
+
+
+@register.filter
+def job_send_error(job: Any) -> str:
+    """Why a batch job's tasks are not sent yet, in the page language."""
+    return stored_text(job.send_error, job.send_error_message)
 
 
 @register.filter

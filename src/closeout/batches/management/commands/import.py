@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 from django.test.utils import override_settings
+from django.utils.translation import gettext_noop
 
 from closeout.batches.import_template import import_template
 from closeout.batches.imports import (
@@ -52,7 +53,10 @@ class Command(DomainCommand):
             try:
                 out.write_bytes(import_template(options["format"]))
             except OSError as exc:
-                raise InvalidInput(f"--out: cannot write {out}: {exc.strerror}") from exc
+                raise InvalidInput(
+                    gettext_noop("%(option)s: cannot write %(path)s: %(reason)s"),
+                    params={"option": "--out", "path": out, "reason": exc.strerror},
+                ) from exc
             self.stdout.write(f"wrote the {options['format']} template to {out}")
             return
         actor = actor_for(options["as_user"])
@@ -60,7 +64,10 @@ class Command(DomainCommand):
         try:
             handle = path.open("rb")
         except OSError as exc:
-            raise InvalidInput(f"cannot open {path}: {exc.strerror}") from exc
+            raise InvalidInput(
+                gettext_noop("cannot open %(path)s: %(reason)s"),
+                params={"path": path, "reason": exc.strerror},
+            ) from exc
         with handle:
             imported = import_validate(actor=actor, upload=handle, file_name=path.name)
         self._summary(imported)
@@ -97,7 +104,10 @@ class Command(DomainCommand):
             with out.open("wb") as handle:
                 write_xlsx(headers, rows, handle, sheet_title="report")
         except OSError as exc:
-            raise InvalidInput(f"--report: cannot write {out}: {exc.strerror}") from exc
+            raise InvalidInput(
+                gettext_noop("%(option)s: cannot write %(path)s: %(reason)s"),
+                params={"option": "--report", "path": out, "reason": exc.strerror},
+            ) from exc
         self.stdout.write(f"wrote the report to {out}")
 
     def _run(self, actor: Any, imported: ImportFile, workers: int) -> None:
