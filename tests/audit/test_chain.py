@@ -217,3 +217,29 @@ def test_a_broken_chain_reads_in_the_page_language(history: int, org: Org) -> No
     assert f"event #{seq} was modified after it was written (hash mismatch)" in english
     verdict = audit_chain_verify()
     assert verdict.problem == f"event #{seq} was modified after it was written (hash mismatch)"
+
+
+def test_a_verification_from_an_anchor_walks_only_the_tail(history: int) -> None:
+    """What a batch's post-close verification does: from its first event on, linked to the
+    event before it, at a cost that does not grow with the chain."""
+    since = middle(history)
+    verdict = audit_chain_verify(since_seq=since)
+    assert (verdict.intact, verdict.checked) == (True, history - since + 2)
+    with tampering():
+        AuditEvent.objects.filter(seq=since + 1).update(reason="nothing to see")
+    verdict = audit_chain_verify(since_seq=since)
+    assert (verdict.intact, verdict.first_bad_seq) == (False, since + 1)
+
+
+def test_a_verification_from_an_anchor_checks_the_anchor(history: int) -> None:
+    since = middle(history)
+    with tampering():
+        AuditEvent.objects.filter(seq=since - 1).update(reason="nothing to see")
+    verdict = audit_chain_verify(since_seq=since)
+    assert (verdict.intact, verdict.first_bad_seq) == (False, since - 1)
+    assert "modified" in verdict.problem
+    with tampering():
+        AuditEvent.objects.filter(seq=since - 1).delete()
+    verdict = audit_chain_verify(since_seq=since)
+    assert (verdict.intact, verdict.first_bad_seq) == (False, since - 1)
+    assert "is missing" in verdict.problem

@@ -36,16 +36,6 @@ class ChainVerdict:
         return self.message.en if self.message is not None else ""
 
 
-def _iter_events(chunk: int = 5000, using: str = DEFAULT_DB_ALIAS) -> Iterator[AuditEvent]:
-    last_id = 0
-    while True:
-        rows = list(AuditEvent.objects.using(using).filter(id__gt=last_id).order_by("id")[:chunk])
-        if not rows:
-            return
-        yield from rows
-        last_id = rows[-1].id
-
-
 class _Broken(Exception):
     """The walk stops at the first problem."""
 
@@ -64,6 +54,8 @@ class _Walk:
     checkpoints: CheckpointFile
     checked: int = 0
     prev_hash: str = GENESIS_HASH
+    # Events before the first one walked (a verification from an anchor event on).
+    skipped: int = 0
     keyed_seen: bool = False
     matched_seq: int = 0
     at_seq: dict[int, list[AuditCheckpoint]] = field(default_factory=dict)
@@ -75,6 +67,11 @@ class _Walk:
         # The checkpoints that saw keyed events know where plain SHA-256 sealing ended.
         bounds = [c for c in self.checkpoints.checkpoints if c.legacy_until < c.seq]
         self.legacy_bound = min(bounds, key=lambda c: c.legacy_until) if bounds else None
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence of the last event walked (or skipped)."""
+        return self.skipped + self.checked
 
     @property
     def last(self) -> AuditCheckpoint | None:
@@ -165,7 +162,7 @@ class _Walk:
 
 def _check_event(walk: _Walk, event: AuditEvent, ring: AuditKeyRing) -> None:
     """Sequence, link, sealing and checkpoints of the next event of the walk."""
-    expected_seq = walk.checked + 1
+    expected_seq = walk.last_seq + 1
     if event.seq != expected_seq:
         raise _Broken(
             Message(
@@ -220,7 +217,7 @@ def _check_event(walk: _Walk, event: AuditEvent, ring: AuditKeyRing) -> None:
 
 def _check_end(walk: _Walk, head: AuditChainHead) -> None:
     """The chain ends where the head and the checkpoints say it does."""
-    checked = walk.checked
+    checked = walk.last_seq
     if head.last_seq < checked:
         # A well-formed event appended behind the application's back: the head never saw it.
         raise _Broken(
@@ -278,17 +275,53 @@ def _check_end(walk: _Walk, head: AuditChainHead) -> None:
         raise _Broken(Message(N_("checkpoint file: %(problem)s"), problem=problem), seq)
 
 
+def _iter_events(
+    chunk: int = 5000, using: str = DEFAULT_DB_ALIAS, after_id: int = 0
+) -> Iterator[AuditEvent]:
+    last_id = after_id
+    while True:
+        rows = list(AuditEvent.objects.using(using).filter(id__gt=last_id).order_by("id")[:chunk])
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+
+
+def _start_at(walk: _Walk, since_seq: int, ring: AuditKeyRing, using: str) -> int:
+    """Start the walk after the anchor, event `since_seq - 1`, once its own seal holds; the
+    id to walk on from."""
+    anchor = AuditEvent.objects.using(using).filter(seq=since_seq - 1).first()
+    if anchor is None:
+        raise _Broken(
+            Message(
+                N_("event #%(seq)s, where the verification starts, is missing"),
+                seq=since_seq - 1,
+            ),
+            since_seq - 1,
+        )
+    walk.skipped = anchor.seq - 1
+    walk.prev_hash = anchor.prev_hash
+    _check_event(walk, anchor, ring)
+    return anchor.id
+
+
 def audit_chain_verify(
-    *, checkpoints: Path | None = None, using: str = DEFAULT_DB_ALIAS
+    *, checkpoints: Path | None = None, using: str = DEFAULT_DB_ALIAS, since_seq: int = 1
 ) -> ChainVerdict:
     """Walk the chain in insertion order (primary key) and check sequence, links and MACs,
     then the head, then the chain against the checkpoints written outside the database
     (`checkpoints`: another copy of the checkpoint file than the configured one; `using`:
-    another database, such as a backup opened for verification)."""
+    another database, such as a backup opened for verification).
+
+    `since_seq` > 1 walks only from event `since_seq - 1` (whose seal is checked, and which
+    the next event must link to) to the head: what a batch's post-close verification needs to
+    know about its own events, at a cost that does not grow with the whole chain. The whole
+    chain is verified by `closeout audit verify` and the audit page."""
     ring = audit_key_ring()
     walk = _Walk(audit_checkpoints_read(checkpoints, ring))
     try:
-        for event in _iter_events(using=using):
+        after_id = _start_at(walk, since_seq, ring, using) if since_seq > 1 else 0
+        for event in _iter_events(using=using, after_id=after_id):
             _check_event(walk, event, ring)
         _check_end(walk, AuditChainHead.objects.using(using).get(pk=1))
     except _Broken as broken:
