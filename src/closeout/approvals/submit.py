@@ -34,6 +34,7 @@ from closeout.approvals.selectors import (
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append, to_json_value
 from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import (
     Checklist,
@@ -45,7 +46,6 @@ from closeout.closing.services import (
     close_date_check,
     document_lock_for,
     named,
-    reason_get,
     remark_check,
     selected_lines,
 )
@@ -150,7 +150,7 @@ def close_request_submit(
         action=Action.REQUEST_CLOSE,
         expected_version=expected_version,
     )
-    reason = reason_get(reason_code, ReasonAction.CLOSE)
+    reason = reason_get(reason_code, ReasonAction.CLOSE, company_id=document.company_id)
     remark_check(remark)
     chosen_date = close_date_check(close_date, document)
     checklist, open_value = _evaluate_close(
@@ -203,7 +203,7 @@ def reopen_request_submit(
         action=Action.REQUEST_REOPEN,
         expected_version=expected_version,
     )
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=document.company_id)
     remark_check(remark)
     if not remark.strip():
         raise InvalidInput(
@@ -359,6 +359,7 @@ def close_request_resubmit(
     reason = reason_get(
         reason_code or request.reason_code,
         ReasonAction.CLOSE if action == RequestAction.CLOSE else ReasonAction.REOPEN,
+        company_id=document.company_id,
     )
     new_remark = request.remark if remark is None else remark
     remark_check(new_remark)

@@ -61,11 +61,11 @@ from closeout.audit.services import audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.services import _job_for, _mark, lock_documents
 from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
     document_lock_for,
     execute_lines_reopen,
     execute_reopen,
-    reason_get,
 )
 from closeout.closing.states import STATE_LABELS, Action
 from closeout.core.errors import DomainError, InvalidInput, code_words
@@ -266,7 +266,7 @@ def batch_undo_create(
     reopen batch it needs batch.run, and its documents are those the actor holds reopen.approve
     and the undone batch's permission over; the others are skipped at once."""
     original = _original(actor, job_id)
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=None, any_company=True)
     remark = remark.strip() or f"undo of batch #{original.pk}"
     closes = closes_of(original)
     if not closes:

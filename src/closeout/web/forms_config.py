@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.db import models
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
@@ -16,7 +16,7 @@ from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.rules import Rule
 from closeout.closing.types import close_spec_for
 from closeout.core.inputs import MAX_DAYS
-from closeout.core.models import OrgUnit
+from closeout.core.models import Company, OrgUnit
 from closeout.documents.models import DocType
 from closeout.web.forms import date_field
 from closeout.web.templatetags.closeout_web import lang_part
@@ -126,6 +126,11 @@ class PolicyForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's code overrides the group's code of the same name there."),
+    )
     code = forms.CharField(label=_("Code"), max_length=40)
     action = forms.ChoiceField(label=_("Used for"))
     label_zh = forms.CharField(label=_("Name (Chinese)"), max_length=100)
@@ -135,6 +140,13 @@ class ReasonForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = _localised(ReasonAction.choices)  # type: ignore[attr-defined]
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        """The scopes the user manages: the group (every company) and their companies."""
+        first = [("", gettext("Group (every company)"))] if group else []
+        self.fields["company"].choices = first + [  # type: ignore[attr-defined]
+            (c.code, f"{c.code} {c.name}") for c in companies
+        ]
 
 
 class PeriodForm(forms.Form):

@@ -31,8 +31,9 @@ from closeout.access.services import (
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.approvals.periods import period_create, period_set_closed
 from closeout.approvals.routes import route_save
-from closeout.closing.models import ClosePolicy, ReasonCode
-from closeout.closing.policies import policy_for, policy_update, reason_code_save
+from closeout.closing.models import ClosePolicy
+from closeout.closing.policies import policy_for, policy_update
+from closeout.closing.reasons import reason_code_list, reason_code_save, reason_scopes_managed
 from closeout.closing.whatif import policy_whatif
 from closeout.core.companies import book_rate_table, companies
 from closeout.core.errors import DomainError, NotFound
@@ -181,21 +182,33 @@ def _policy_edit(request: HttpRequest, doc_type: str, unit_code: str) -> HttpRes
 
 @_guarded(Perm.POLICY_MANAGE)
 def config_reasons(request: HttpRequest) -> HttpResponse:
+    """Reason codes of the group and of the companies the user manages (never another's)."""
     user = _user(request)
-    chosen = ReasonCode.objects.filter(code=request.GET.get("code", "")).first()
+    group, managed = reason_scopes_managed(user)
+    reasons = reason_code_list(actor=user)
+    wanted = (request.GET.get("code", ""), request.GET.get("company", ""))
+    chosen = next(
+        (r for r in reasons if (r.code, r.company.code if r.company else "") == wanted), None
+    )
     initial = (
         {f: getattr(chosen, f) for f in ("code", "action", "label_zh", "label_en", "active")}
+        | {"company": wanted[1]}
         if chosen
-        else {"active": True}
+        else {"active": True, "company": "" if group else (managed[0].code if managed else "")}
     )
     form = ReasonForm(request.POST or None, initial=initial)
+    form.set_companies(group=group, companies=managed)
     saved = request.method == "POST" and form.is_valid()
-    if saved and _try(form, lambda: reason_code_save(actor=user, **form.cleaned_data)):
-        return _done(request, gettext("Reason code saved."), "web:config_reasons")
+    if saved:
+        data = dict(form.cleaned_data)
+        code = data.pop("company")
+        company = next((c for c in managed if c.code == code), None)
+        if _try(form, lambda: reason_code_save(actor=user, company=company, **data)):
+            return _done(request, gettext("Reason code saved."), "web:config_reasons")
     return _page(
         request,
         "web/config/reasons.html",
-        {"form": form, "reasons": ReasonCode.objects.all(), "chosen": chosen},
+        {"form": form, "reasons": reasons, "chosen": chosen},
         refused=form.is_bound and bool(form.errors),
     )
 
