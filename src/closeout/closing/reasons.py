@@ -197,18 +197,10 @@ def reason_code_save(
 
 
 def reason_scopes_managed(user: AbstractBaseUser) -> tuple[bool, list[Company]]:
-    """Where `user` may manage reason codes: the group (policy.manage over every company) and
-    the companies over whose whole unit they hold it."""
-    from closeout.access.selectors import holds_company_wide, holds_unit_wide
+    """Where `user` may manage reason codes: the group and the companies (policy.manage)."""
+    from closeout.access.selectors import companies_managed
 
-    perm = str(Perm.POLICY_MANAGE)
-    everywhere = holds_company_wide(user, perm)
-    managed = [
-        c
-        for c in Company.objects.select_related("unit").order_by("unit__code")
-        if everywhere or holds_unit_wide(user, perm, c.unit)
-    ]
-    return everywhere, managed
+    return companies_managed(user, str(Perm.POLICY_MANAGE))
 
 
 def reason_code_list(*, actor: AbstractBaseUser) -> list[ReasonCode]:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
 from closeout.access.permissions import Perm
+from closeout.alerts.models import AlertCode
 from closeout.approvals.models import ExceptionCondition, RequestAction
 from closeout.approvals.routes import RouteInput, StepInput
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -142,11 +143,35 @@ class ReasonForm(forms.Form):
         self.fields["action"].choices = _localised(ReasonAction.choices)  # type: ignore[attr-defined]
 
     def set_companies(self, *, group: bool, companies: list[Company]) -> None:
-        """The scopes the user manages: the group (every company) and their companies."""
-        first = [("", gettext("Group (every company)"))] if group else []
-        self.fields["company"].choices = first + [  # type: ignore[attr-defined]
-            (c.code, f"{c.code} {c.name}") for c in companies
+        company_choices(self.fields["company"], group=group, companies=companies)
+
+
+class AlertRuleForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's rule replaces the group's rule of the same alert there."),
+    )
+    code = forms.ChoiceField(label=_("Alert"))
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    days = forms.IntegerField(label=_("Days"), min_value=0, max_value=MAX_DAYS, initial=0)
+    recipients_role = forms.ChoiceField(label=_("Recipients' role"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = _localised(AlertCode.choices)  # type: ignore[attr-defined]
+        self.fields["recipients_role"].choices = [  # type: ignore[attr-defined]
+            (r.code, r.code) for r in Role.objects.order_by("code")
         ]
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        company_choices(self.fields["company"], group=group, companies=companies)
+
+
+def company_choices(field: forms.Field, *, group: bool, companies: list[Company]) -> None:
+    """The scopes the user manages: the group (every company) and their companies."""
+    first = [("", gettext("Group (every company)"))] if group else []
+    field.choices = first + [(c.code, f"{c.code} {c.name}") for c in companies]  # type: ignore[attr-defined]
 
 
 class PeriodForm(forms.Form):

@@ -21,6 +21,7 @@ from closeout.access.companies import company_create
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
 from closeout.access.roles import role_permissions_set
+from closeout.access.selectors import companies_managed
 from closeout.access.services import (
     grant_create,
     grant_create_temporary,
@@ -28,6 +29,7 @@ from closeout.access.services import (
     require,
     user_has_perm,
 )
+from closeout.alerts.services import alert_rule_list, alert_rule_save
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.approvals.periods import period_create, period_set_closed
 from closeout.approvals.routes import route_save
@@ -42,6 +44,7 @@ from closeout.notifications.models import WebhookEndpoint
 from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
 from closeout.reports.group import exchange_rate_set
 from closeout.web.forms_config import (
+    AlertRuleForm,
     CompanyForm,
     GrantForm,
     PeriodForm,
@@ -60,6 +63,7 @@ from closeout.web.views import _refused, _user, refusal_text
 SECTIONS = [
     ("config_policies", Perm.POLICY_MANAGE),
     ("config_reasons", Perm.POLICY_MANAGE),
+    ("config_alerts", Perm.POLICY_MANAGE),
     ("config_routes", Perm.POLICY_MANAGE),
     ("config_periods", Perm.POLICY_MANAGE),
     ("config_grants", Perm.ACCESS_MANAGE),
@@ -209,6 +213,41 @@ def config_reasons(request: HttpRequest) -> HttpResponse:
         request,
         "web/config/reasons.html",
         {"form": form, "reasons": reasons, "chosen": chosen},
+        refused=form.is_bound and bool(form.errors),
+    )
+
+
+# --- alert rules ---------------------------------------------------------------------------
+
+
+@_guarded(Perm.POLICY_MANAGE)
+def config_alerts(request: HttpRequest) -> HttpResponse:
+    """Alert rules of the group and of the companies the user manages (never another's)."""
+    user = _user(request)
+    group, managed = companies_managed(user, str(Perm.POLICY_MANAGE))
+    rules = alert_rule_list(actor=user)
+    wanted = (request.GET.get("code", ""), request.GET.get("company", ""))
+    chosen = next(
+        (r for r in rules if (r.code, r.company.code if r.company else "") == wanted), None
+    )
+    initial = (
+        {f: getattr(chosen, f) for f in ("code", "active", "days", "recipients_role")}
+        | {"company": wanted[1]}
+        if chosen
+        else {"active": True, "company": "" if group else (managed[0].code if managed else "")}
+    )
+    form = AlertRuleForm(request.POST or None, initial=initial)
+    form.set_companies(group=group, companies=managed)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        code = data.pop("company")
+        company = next((c for c in managed if c.code == code), None)
+        if _try(form, lambda: alert_rule_save(actor=user, company=company, **data)):
+            return _done(request, gettext("Alert rule saved."), "web:config_alerts")
+    return _page(
+        request,
+        "web/config/alerts.html",
+        {"form": form, "rules": rules, "chosen": chosen},
         refused=form.is_bound and bool(form.errors),
     )
 
@@ -489,6 +528,7 @@ urlpatterns = [
     path("", config_home, name="config"),
     path("policies/", config_policies, name="config_policies"),
     path("reasons/", config_reasons, name="config_reasons"),
+    path("alerts/", config_alerts, name="config_alerts"),
     path("periods/", config_periods, name="config_periods"),
     path("routes/", config_routes, name="config_routes"),
     path("routes/new/", config_route, name="config_route_new"),
