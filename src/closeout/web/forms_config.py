@@ -271,6 +271,11 @@ class GrantForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's endpoint receives the events of that company's documents only."),
+    )
     name = forms.CharField(label=_("Name"), max_length=100)
     url = forms.CharField(label=_("Address (URL)"), max_length=500)
     events = forms.CharField(
@@ -279,6 +284,9 @@ class WebhookForm(forms.Form):
         max_length=1000,
         help_text=_("Names separated by commas; empty: every event."),
     )
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        company_choices(self.fields["company"], group=group, companies=companies)
 
     def event_list(self) -> list[str]:
         return [e.strip() for e in self.cleaned_data["events"].split(",") if e.strip()]

@@ -40,8 +40,11 @@ from closeout.closing.whatif import policy_whatif
 from closeout.core.companies import book_rate_table, companies
 from closeout.core.errors import DomainError, NotFound
 from closeout.core.models import ExchangeRate, OrgUnit
-from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
+from closeout.notifications.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_deactivate,
+    webhook_endpoint_list,
+)
 from closeout.reports.group import exchange_rate_set
 from closeout.web.forms_config import (
     AlertRuleForm,
@@ -439,16 +442,28 @@ def config_roles(request: HttpRequest) -> HttpResponse:
 
 @_guarded(Perm.ACCESS_MANAGE)
 def config_webhooks(request: HttpRequest) -> HttpResponse:
+    """Webhook endpoints: all for a manager of every company, else those of the user's
+    companies (a group endpoint receives every company's events)."""
     user = _user(request)
     op = request.POST.get("op", "")
-    form = WebhookForm(request.POST if op == "create" else None)
+    group, managed = companies_managed(user, str(Perm.ACCESS_MANAGE))
+    form = WebhookForm(
+        request.POST if op == "create" else None,
+        initial={"company": "" if group else (managed[0].code if managed else "")},
+    )
+    form.set_companies(group=group, companies=managed)
     off = ReasonTextForm(request.POST if op == "deactivate" else None)
     if op == "create" and form.is_valid():
         d = form.cleaned_data
+        company = next((c for c in managed if c.code == d["company"]), None)
         if _try(
             form,
             lambda: webhook_endpoint_create(
-                actor=user, name=d["name"], url=d["url"], events=form.event_list()
+                actor=user,
+                name=d["name"],
+                url=d["url"],
+                events=form.event_list(),
+                company=company,
             ),
         ):
             return _done(request, gettext("Webhook endpoint added."), "web:config_webhooks")
@@ -459,7 +474,7 @@ def config_webhooks(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "web/config/webhooks.html",
-        {"form": form, "off": off, "endpoints": WebhookEndpoint.objects.order_by("name")},
+        {"form": form, "off": off, "endpoints": webhook_endpoint_list(actor=user)},
         refused=bool(form.errors or off.errors),
     )
 
