@@ -161,7 +161,7 @@ class AlertRuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["code"].choices = _localised(AlertCode.choices)  # type: ignore[attr-defined]
         self.fields["recipients_role"].choices = [  # type: ignore[attr-defined]
-            (r.code, r.code) for r in Role.objects.order_by("code")
+            (r.code, role_name(r)) for r in Role.objects.order_by("code")
         ]
 
     def set_companies(self, *, group: bool, companies: list[Company]) -> None:

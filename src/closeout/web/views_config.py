@@ -59,6 +59,7 @@ from closeout.web.forms_config import (
     RolePermissionsForm,
     RouteForm,
     WebhookForm,
+    role_name,
 )
 from closeout.web.refusals import requires
 from closeout.web.views import _refused, _user, refusal_text
@@ -239,6 +240,7 @@ def config_alerts(request: HttpRequest) -> HttpResponse:
         if chosen
         else {"active": True, "company": "" if group else (managed[0].code if managed else "")}
     )
+    roles = {r.code: role_name(r) for r in Role.objects.all()}
     form = AlertRuleForm(request.POST or None, initial=initial)
     form.set_companies(group=group, companies=managed)
     if request.method == "POST" and form.is_valid():
@@ -250,7 +252,12 @@ def config_alerts(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "web/config/alerts.html",
-        {"form": form, "rules": rules, "chosen": chosen},
+        {
+            "form": form,
+            "rules": rules,
+            "chosen": chosen,
+            "rows": [(r, roles.get(r.recipients_role, r.recipients_role)) for r in rules],
+        },
         refused=form.is_bound and bool(form.errors),
     )
 
