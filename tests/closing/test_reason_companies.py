@@ -180,3 +180,27 @@ def test_a_one_company_user_neither_sees_nor_edits_another_company_codes(
     answer = both.get("/config/reasons/")
     assert "us_only" in answer.content.decode() and "cn_site" in answer.content.decode()
     assert [c for c, _ in answer.context["form"].fields["company"].choices] == ["", "CN01", "US01"]
+
+
+def test_a_batch_refuses_a_company_code_on_the_other_company_documents(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from closeout.batches.models import BatchAction, ItemState
+    from closeout.batches.selectors import batch_results
+    from closeout.batches.services import batch_create, batch_start
+
+    job = batch_create(
+        actor=world["both"],
+        action=BatchAction.CLOSE,
+        doc_type=PO,
+        numbers=["PO-C1", "PO-U1"],
+        reason_code="us_only",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_start(actor=world["both"], job=job)
+    results = {i.label: i for i in batch_results(job)}
+    assert results["PO-U1"].state == ItemState.DONE
+    assert results["PO-C1"].state == ItemState.FAILED
+    assert "company US01" in results["PO-C1"].message
+    world["doc_cn"].refresh_from_db()
+    assert world["doc_cn"].close_state == "open"
