@@ -667,7 +667,9 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
     require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
         endpoint = (
-            WebhookEndpoint.objects.select_for_update(no_key=True)
+            # Only the endpoint's row: its company is a nullable join, which PostgreSQL
+            # cannot lock.
+            WebhookEndpoint.objects.select_for_update(no_key=True, of=("self",))
             .select_related("company__unit")
             .filter(pk=endpoint_id)
             .first()
