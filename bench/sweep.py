@@ -1,6 +1,7 @@
 """Sweep benchmark: the set-based `sweep_run()` against a per-document ORM loop and plain SQL.
 
     .venv/bin/python bench/sweep.py [--documents 200000] [--lines 5] [--db postgres|sqlite|both]
+                                    [--companies 1]
 
 For each database it generates purchase orders with `closeout gen-data` (half ready to close),
 copies the data three times, and on each copy measures one way of closing the ready documents:
@@ -43,6 +44,13 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _company_shares(documents: int, companies: int) -> list[int]:
+    """The documents split as evenly as possible over `companies` (the first ones get the
+    remainder)."""
+    base, rest = divmod(documents, max(companies, 1))
+    return [base + (1 if i < rest else 0) for i in range(max(companies, 1))]
+
+
 def phase_generate(args: argparse.Namespace) -> dict[str, Any]:
     _django()
     from django.core.management import call_command
@@ -50,13 +58,24 @@ def phase_generate(args: argparse.Namespace) -> dict[str, Any]:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    call_command(
-        "gen_data",
-        documents=args.documents,
-        lines_per_document=args.lines,
-        ready_share=str(args.ready_share),
-        seed=args.seed,
-    )
+    for i, share in enumerate(_company_shares(args.documents, args.companies)):
+        # The first share goes where one company's would (unit GEN, a company of its own);
+        # each further one to a new company BENCH2, BENCH3 … with its own unit and numbers.
+        extra: dict[str, Any] = {}
+        if i:
+            from closeout.access.companies import company_create
+
+            code = f"BENCH{i + 1}"
+            company_create(actor=None, code=code, name=f"bench company {i + 1}", currency="CNY")
+            extra = {"company": code, "prefix": f"GEN{i + 1}"}
+        call_command(
+            "gen_data",
+            documents=share,
+            lines_per_document=args.lines,
+            ready_share=str(args.ready_share),
+            seed=args.seed + i,
+            **extra,
+        )
     seconds = time.perf_counter() - started
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -371,6 +390,7 @@ def _forward(args: argparse.Namespace) -> list[str]:
         f"--ready-share={args.ready_share}",
         f"--loop-sample={args.loop_sample}",
         f"--chunk-size={args.chunk_size}",
+        f"--companies={args.companies}",
     ]
 
 
@@ -389,7 +409,8 @@ def _report(
     loop_total = args.documents / loop_rate if loop_rate else float("inf")
     lines_per_doc = sweep["lines"] / sweep["documents"] if sweep["documents"] else 0
     print(
-        f"\n== {name}: {args.documents:,} purchase orders × {args.lines} lines, "
+        f"\n== {name}: {args.documents:,} purchase orders × {args.lines} lines"
+        f"{f' in {args.companies} companies' if args.companies > 1 else ''}, "
         f"{args.ready_share:.0%} ready; gen-data {gen['seconds']:.1f} s "
         f"(peak RSS {gen['rss_mb']:.0f} MB)"
     )
@@ -477,6 +498,9 @@ def main() -> None:
     parser.add_argument("--ready-share", type=float, default=0.5)
     parser.add_argument("--loop-sample", type=int, default=5000)
     parser.add_argument("--chunk-size", type=int, default=2000)
+    parser.add_argument(
+        "--companies", type=int, default=1, help="spread the documents over this many companies"
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:

@@ -433,3 +433,18 @@ def test_one_batch_has_been_undone(demo: DemoReport, db: None) -> None:
     assert closed >= 1 and undo.succeeded == undo.total == closed
     reopened = Document.objects.filter(pk__in=undo.items.values("document_id"))
     assert set(reopened.values_list("close_state", flat=True)) == {CloseState.OPEN}
+
+
+def test_the_us_company_has_its_own_reason_code_and_webhook(demo: DemoReport, db: None) -> None:
+    from closeout.closing.models import ReasonAction, ReasonCode
+    from closeout.closing.reasons import reason_choices
+    from closeout.core.models import Company
+    from closeout.notifications.models import WebhookEndpoint
+
+    us = Company.objects.get(base_currency="USD")
+    own = ReasonCode.objects.get(code="us_tariff_change")
+    assert own.company == us
+    assert own in reason_choices(ReasonAction.CLOSE, us.pk)
+    others = Company.objects.exclude(pk=us.pk)
+    assert all(own not in reason_choices(ReasonAction.CLOSE, c.pk) for c in others)
+    assert WebhookEndpoint.objects.get(company=us).name == "US ERP (demo)"

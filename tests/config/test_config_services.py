@@ -14,7 +14,7 @@ from closeout.approvals.periods import period_create, period_set_closed
 from closeout.approvals.routes import RouteInput, StepInput, route_save
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.closing.models import ReasonCode
-from closeout.closing.policies import reason_code_save
+from closeout.closing.reasons import reason_code_save
 from closeout.closing.services import close_period_check
 from closeout.core.errors import InvalidInput, PermissionDenied
 from tests.factories import Org, user_with_role

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_noop
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
 from closeout.core.errors import NotFound
-from closeout.core.models import OrgUnit
+from closeout.core.models import Company, OrgUnit
 
 
 def roles_including(role_code: str) -> set[str]:
@@ -135,3 +135,14 @@ def user_by_name(username: str) -> AbstractBaseUser:
             params={"username": username},
         )
     return user
+
+
+def companies_managed(user: AbstractBaseUser, perm: str) -> tuple[bool, list[Company]]:
+    """Where `user` may set per-company configuration guarded by `perm`: the group (`perm`
+    over every company) and the companies over whose whole unit they hold it."""
+    everywhere = holds_company_wide(user, perm)
+    return everywhere, [
+        c
+        for c in Company.objects.select_related("unit").order_by("unit__code")
+        if everywhere or holds_unit_wide(user, perm, c.unit)
+    ]

@@ -1,6 +1,7 @@
 """Alert rules (预警, S17) and what each run found."""
 
 from django.db import models
+from django.db.models import Q
 
 
 class AlertCode(models.TextChoices):
@@ -12,7 +13,19 @@ class AlertCode(models.TextChoices):
 
 
 class AlertRule(models.Model):
-    code = models.CharField(max_length=30, choices=AlertCode.choices, unique=True)
+    """One alert of the group (company empty: every company's documents, except those of a
+    company with its own rule of the same code) or of one company (its documents only)."""
+
+    code = models.CharField(max_length=30, choices=AlertCode.choices)
+    company = models.ForeignKey(
+        "core.Company",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="公司 company",
+        help_text="empty = the whole group (every company)",
+    )
     active = models.BooleanField("启用 active", default=True)
     days = models.PositiveIntegerField(
         "天数 days",
@@ -31,6 +44,12 @@ class AlertRule(models.Model):
         verbose_name = "预警规则 alert rule"
         verbose_name_plural = "预警规则 alert rules"
         ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(company__isnull=True), name="alertrule_group_code_uniq"
+            ),
+            models.UniqueConstraint(fields=["company", "code"], name="alertrule_company_code_uniq"),
+        ]
 
     def __str__(self) -> str:
         return self.get_code_display()

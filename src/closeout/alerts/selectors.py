@@ -32,6 +32,16 @@ class AlertItem:
     document_id: int | None = None
 
 
+def rule_scope(rule: AlertRule, field: str = "company_id") -> Q:
+    """The documents a rule watches, as a filter (`field` leads to the document's company): a
+    company's rule its company's; the group's every company's but those with their own rule
+    of the same code."""
+    if rule.company_id is not None:
+        return Q(**{field: rule.company_id})
+    own = AlertRule.objects.filter(code=rule.code, company__isnull=False)
+    return ~Q(**{f"{field}__in": own.values("company_id")})
+
+
 def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
     """Open documents whose closing conditions are met (no blocking or exception rule fails)
     although their grace days ended `rule.days` days ago: why did the sweep not close them?"""
@@ -42,7 +52,7 @@ def _complete_but_open(rule: AlertRule, now: datetime) -> list[AlertItem]:
             complete = verdict_condition(doc_type, "ready") | verdict_condition(doc_type, "warning")
             docs = list(
                 Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN)
-                .filter(scope)
+                .filter(scope, rule_scope(rule))
                 .filter(complete)
                 .annotate(last=grace_clock())
                 .filter(last__lte=cutoff)
@@ -84,7 +94,7 @@ def _overdue(rule: AlertRule, now: datetime) -> list[AlertItem]:
             Document.objects.filter(
                 doc_type=doc_type, close_state=CloseState.OPEN, expected_date__lt=limit
             )
-            .filter(incomplete)
+            .filter(incomplete, rule_scope(rule))
             .order_by("expected_date")[:SAMPLE]
         )
         items.extend(
@@ -107,6 +117,7 @@ def _stale(rule: AlertRule, now: datetime) -> list[AlertItem]:
         Document.objects.filter(close_state__in=(CloseState.OPEN, CloseState.ON_HOLD))
         .annotate(last=Coalesce("last_activity_at", "created_at"))
         .filter(last__lte=cutoff)
+        .filter(rule_scope(rule))
         .order_by("last")[:SAMPLE]
     )
     return [
@@ -126,6 +137,7 @@ def _approval_overdue(rule: AlertRule, now: datetime) -> list[AlertItem]:
     items = []
     for request in (
         CloseRequest.objects.filter(state=RequestState.PENDING)
+        .filter(rule_scope(rule, "document__company_id"))
         .select_related("document")
         .order_by("step_started_at")
     ):
@@ -156,6 +168,7 @@ def _grant_expiring(rule: AlertRule, now: datetime) -> list[AlertItem]:
             Q(valid_until__gt=now) & Q(valid_until__lte=now + timedelta(days=max(rule.days, 1))),
             revoked_at__isnull=True,
         )
+        .filter(_grant_scope(rule))
         .select_related("user", "role", "org_unit")
         .order_by("valid_until")[:SAMPLE]
     )
@@ -169,6 +182,21 @@ def _grant_expiring(rule: AlertRule, now: datetime) -> list[AlertItem]:
         )
         for g in grants
     ]
+
+
+def _grant_scope(rule: AlertRule) -> Q:
+    """A company's rule watches the grants on its units (the group's, the others)."""
+    from closeout.core.models import Company
+
+    own = AlertRule.objects.filter(code=rule.code, company__isnull=False)
+    companies = Company.objects.select_related("unit")
+    if rule.company_id is not None:
+        unit = companies.get(pk=rule.company_id).unit
+        return Q(org_unit__path__startswith=unit.path)
+    scope = Q()
+    for company in companies.filter(pk__in=own.values("company_id")):
+        scope &= ~Q(org_unit__path__startswith=company.unit.path)
+    return scope
 
 
 _FINDERS = {

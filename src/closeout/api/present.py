@@ -243,6 +243,7 @@ def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
     return WebhookOut(
         id=endpoint.pk,
         name=endpoint.name,
+        company=endpoint.company.code if endpoint.company is not None else None,
         url=endpoint.url,
         events=list(endpoint.events or []),
         active=endpoint.active,

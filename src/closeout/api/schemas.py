@@ -709,11 +709,14 @@ class WebhookIn(In):
     url: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     events: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = []
     secret: Annotated[str, StringConstraints(max_length=200)] = ""
+    # A company code: the endpoint receives that company's events only; empty: the group's.
+    company: Annotated[str, StringConstraints(max_length=40)] = ""
 
 
 class WebhookOut(Schema):
     id: int
     name: str
+    company: str | None = None
     url: str
     events: list[str]
     active: bool

@@ -67,6 +67,7 @@ def request_emit(event: str, request: CloseRequest, **extra: Any) -> None:
             },
             **extra,
         },
+        company_id=document.company_id,
     )
 
 

@@ -39,6 +39,7 @@ from closeout.approvals.selectors import (
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append, to_json_value
 from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import (
     Checklist,
@@ -51,7 +52,6 @@ from closeout.closing.services import (
     close_documents_bulk,
     document_lock_for,
     named,
-    reason_get,
     remark_check,
     selected_lines,
 )
@@ -163,7 +163,7 @@ def close_request_submit(
     checked = _close_checks(
         actor,
         document,
-        reason_get(reason_code, ReasonAction.CLOSE).code,
+        reason_get(reason_code, ReasonAction.CLOSE, company_id=document.company_id).code,
         remark,
         close_date,
         line_nos,
@@ -269,7 +269,7 @@ class _Bulk:
         self.actor = actor
         self.routes = active_routes(RequestAction.CLOSE)
         self._perms: dict[tuple[int, str], bool] = {}
-        self._reasons: dict[str, str | DomainError] = {}
+        self._reasons: dict[tuple[str, int], str | DomainError] = {}
         self._steps: dict[int, list[dict[str, Any]]] = {}
 
     def require(self, document: Document) -> None:
@@ -290,13 +290,17 @@ class _Bulk:
                 what=document.label,
             )
 
-    def reason(self, code: str) -> str:
-        if code not in self._reasons:
+    def reason(self, code: str, company_id: int) -> str:
+        """The reason `code` for a document of the company (per company: codes can be)."""
+        key = (code, company_id)
+        if key not in self._reasons:
             try:
-                self._reasons[code] = reason_get(code, ReasonAction.CLOSE).code
+                self._reasons[key] = reason_get(
+                    code, ReasonAction.CLOSE, company_id=company_id
+                ).code
             except DomainError as error:
-                self._reasons[code] = error
-        found = self._reasons[code]
+                self._reasons[key] = error
+        found = self._reasons[key]
         if isinstance(found, DomainError):
             raise found
         return found
@@ -378,7 +382,7 @@ def _bulk_check(
     return _close_checks(
         bulk.actor,
         document,
-        bulk.reason(item.reason_code),
+        bulk.reason(item.reason_code, document.company_id),
         item.remark,
         item.close_date,
         item.line_nos,
@@ -554,7 +558,7 @@ def reopen_request_submit(
         action=Action.REQUEST_REOPEN,
         expected_version=expected_version,
     )
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=document.company_id)
     remark_check(remark)
     if not remark.strip():
         raise InvalidInput(
@@ -710,6 +714,7 @@ def close_request_resubmit(
     reason = reason_get(
         reason_code or request.reason_code,
         ReasonAction.CLOSE if action == RequestAction.CLOSE else ReasonAction.REOPEN,
+        company_id=document.company_id,
     )
     new_remark = request.remark if remark is None else remark
     remark_check(new_remark)

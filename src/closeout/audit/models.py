@@ -69,6 +69,7 @@ class AuditAction(IntEnum):
     REASON_CHANGED = 502
     ROUTE_CHANGED = 503
     PERIOD_CHANGED = 504
+    ALERT_RULE_CHANGED = 505
     WEBHOOK_CHANGED = 510
     COMPANY_CREATED = 530
     EXCHANGE_RATE_SET = 531
@@ -109,6 +110,7 @@ class AuditObject(models.TextChoices):
     COMPANY = "company", pgettext_lazy("audit object", "company")
     EXCHANGE_RATE = "exchange_rate", pgettext_lazy("audit object", "exchange rate")
     ROLE = "role", pgettext_lazy("audit object", "role")
+    ALERT_RULE = "alert_rule", pgettext_lazy("audit object", "alert rule")
 
 
 class AuditEvent(models.Model):

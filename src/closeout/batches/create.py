@@ -19,12 +19,12 @@ from closeout.approvals.models import CloseRequest, RequestAction
 from closeout.batches.models import BatchAction, BatchItem, BatchJob
 from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.selectors import (
     QueueFilter,
     document_queue,
 )
 from closeout.closing.services import (
-    reason_get,
     remark_check,
 )
 from closeout.core.errors import (
@@ -169,8 +169,12 @@ def batch_create(
         )
     if action in DOCUMENT_ACTIONS:
         spec_for(doc_type)
+        # Codes of one company pass here; each document's close checks its company's codes.
         reason_get(
-            reason_code, ReasonAction.REOPEN if action == BatchAction.REOPEN else ReasonAction.CLOSE
+            reason_code,
+            ReasonAction.REOPEN if action == BatchAction.REOPEN else ReasonAction.CLOSE,
+            company_id=None,
+            any_company=True,
         )
     remark_check(remark)
     remark_check(comment, field="comment")

@@ -575,6 +575,8 @@ def import_check(*, actor: AbstractBaseUser, table: Table, keys: list[str]) -> l
     for row in rows:
         if row.doc_type and row.number:
             _row_document(row, documents.get((row.doc_type, row.number), []), perms)
+        if row.document is not None and row.action:
+            reasons.company_check(row, row.document.company, row.document.label)
     facts = Facts()
     by_type: dict[str, set[int]] = defaultdict(set)
     for row in rows:

@@ -15,6 +15,7 @@ from django.utils import translation
 from closeout.batches.import_files import Table, column_letter, refuse, split_ref
 from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.closing.reasons import ReasonTable
 from closeout.core.inputs import date_problem, is_digits, non_ascii_digit
 from closeout.documents.models import DocType
 
@@ -409,13 +410,37 @@ class Reasons:
     by_code: dict[str, ReasonCode]
     aliases: dict[str, str]
 
+    table: ReasonTable | None = None
+
     @classmethod
     def load(cls) -> "Reasons":
-        reasons = list(ReasonCode.objects.all())
+        """Every code once: the group's row, else a company's (each row's document then
+        checks the code against its own company, `company_check`)."""
+        table = ReasonTable.load()
         aliases: dict[str, str] = {}
-        for r in reasons:
+        by_code: dict[str, ReasonCode] = {}
+        for r in table.rows:
             aliases |= _aliases(r.code, r.label_zh, r.label_en)
-        return cls({r.code: r for r in reasons}, aliases)
+            if r.code not in by_code or r.company_id is None:
+                by_code[r.code] = r
+        return cls(by_code, aliases, table)
+
+    def company_check(self, row: "RowCheck", company: str, label: str) -> None:
+        """The row's reason must be in force in its document's company (`company`, a code)."""
+        if not row.reason or self.table is None or any(c == "reason" for c, _ in row.errors):
+            return
+        action = ReasonAction.REOPEN if row.action == "reopen" else ReasonAction.CLOSE
+        company_id = self.table.company_id_of(company)
+        if self.table.valid(row.reason, action, company_id) is not None:
+            return
+        owners = self.table.owners(row.reason, action)
+        row.error(
+            "reason",
+            f"{label}: reason '{row.reason}' "
+            + (f"is a reason of company {', '.join(owners)}, not" if owners else "is not in use")
+            + f" of company {company}; a {action} there needs one of: "
+            + ", ".join(self.table.allowed(action, company_id)),
+        )
 
     def allowed(self, action: str) -> list[str]:
         return [

@@ -25,7 +25,8 @@ from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.batches.services import _Chunk, _close_outcome, _mark, lock_documents
 from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.guards import close_date_refusals, close_path_of
-from closeout.closing.models import ReasonAction, ReasonCode, Severity
+from closeout.closing.models import ReasonAction, Severity
+from closeout.closing.reasons import ReasonTable
 from closeout.closing.selectors import released_value_for, verdicts_for
 from closeout.closing.services import (
     REMARK_MAX,
@@ -321,11 +322,7 @@ def _close_lines(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> None:
     for doc_type, ids in by_type.items():
         rule_facts(doc_type, sorted(ids), facts)
     chunk = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
-    reasons = set(
-        ReasonCode.objects.filter(action=ReasonAction.CLOSE, active=True).values_list(
-            "code", flat=True
-        )
-    )
+    reasons = ReasonTable.load()
     groups: dict[tuple[str, str, str, date], list[_LineClose]] = defaultdict(list)
     for item, document in rows:
         params = _params(item)
@@ -357,7 +354,7 @@ def _plain_line_close(
     line_nos: list[int],
     facts: Facts,
     chunk: _Chunk,
-    reasons: set[str],
+    reasons: ReasonTable,
 ) -> _LineClose | None:
     """The row as a plain direct close of open lines (None when the close service must judge
     it): the actor may close, the reason is in use, the date passes the guards, no blocking
@@ -370,7 +367,8 @@ def _plain_line_close(
         not line_nos
         or any(states.get(n, ("",))[0] != CloseState.OPEN for n in line_nos)
         or not chunk.allows(document)
-        or params.get("reason_code", "") not in reasons
+        or reasons.valid(params.get("reason_code", ""), ReasonAction.CLOSE, document.company_id)
+        is None
         or len(remark) > REMARK_MAX
     ):
         return None

@@ -18,7 +18,12 @@ from closeout.documents.models import DocType
 
 
 def _user_reasons() -> list[ReasonCode]:
-    return list(ReasonCode.objects.filter(active=True, system=False).order_by("action", "code"))
+    """Each code once (the group's, else a company's): the check names each row's company."""
+    by_code: dict[str, ReasonCode] = {}
+    for r in ReasonCode.objects.filter(active=True, system=False).order_by("action", "code"):
+        if r.code not in by_code or r.company_id is None:
+            by_code[r.code] = r
+    return list(by_code.values())
 
 
 def dimension_choices() -> list[str]:

@@ -18,8 +18,9 @@ from closeout.approvals.selectors import active_routes, route_choose
 from closeout.batches.create import REFUSED_OUTCOMES, _job_for, items_save
 from closeout.batches.dimension_batch import job_dimension, predict_dimension
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState
-from closeout.closing.models import ClosePolicy, Severity
+from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.policies import policy_for
+from closeout.closing.reasons import reason_get
 from closeout.closing.selectors import (
     DocumentVerdict,
     released_value_for,
@@ -50,6 +51,19 @@ class _Chunk:
         self.policies: dict[tuple[int, str], ClosePolicy] = {}
         self.routes = active_routes(RequestAction.CLOSE)
         self.period_refusals: dict[tuple[date, int], str] = {}
+        self.reason_refusals: dict[tuple[str, int], str] = {}
+
+    def reason_refusal(self, code: str, company_id: int) -> str:
+        """Why the close reason `code` is refused for a document of the company (a code of
+        another company; "" if it is valid there)."""
+        key = (code, company_id)
+        if key not in self.reason_refusals:
+            try:
+                reason_get(code, ReasonAction.CLOSE, company_id=company_id)
+                self.reason_refusals[key] = ""
+            except DomainError as refusal:
+                self.reason_refusals[key] = refusal.message
+        return self.reason_refusals[key]
 
     def period_refusal(self, day: date, company_id: int) -> str:
         """Why a close dated `day` is refused by a closed accounting period of the company
@@ -156,6 +170,11 @@ def _close_outcome_words(
             gettext_noop("%(document)s: %(why)s"),
             document=named(document),
             why=in_closed_period,
+        )
+    wrong_reason = job.reason_code and chunk.reason_refusal(job.reason_code, document.company_id)
+    if wrong_reason:
+        return "refused", _words(
+            gettext_noop("%(document)s: %(why)s"), document=named(document), why=wrong_reason
         )
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
     try:

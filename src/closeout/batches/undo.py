@@ -76,12 +76,12 @@ from closeout.closing.dimension_services import (
     execute_dimensions_undo_bulk,
 )
 from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
     document_lock_for,
     execute_lines_reopen,
     execute_reopen,
     execute_reopen_bulk,
-    reason_get,
 )
 from closeout.closing.states import STATE_LABELS, Action
 from closeout.core.errors import DomainError, InvalidInput, code_words
@@ -307,7 +307,7 @@ def batch_undo_create(
     reopen batch it needs batch.run, and its documents are those the actor holds reopen.approve
     and the undone batch's permission over; the others are skipped at once."""
     original = _original(actor, job_id)
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=None, any_company=True)
     remark = remark.strip() or f"undo of batch #{original.pk}"
     closes = closes_of(original)
     if not closes:
@@ -316,6 +316,14 @@ def batch_undo_create(
             details={"batch": job_id, "rule": "nothing_closed"},
             params={"job_id": job_id},
         )
+    # The reason is recorded on every document the undo reopens: valid in each of their companies.
+    ids = list(closes)
+    companies = set()
+    for start in range(0, len(ids), CREATE_CHUNK):
+        part = ids[start : start + CREATE_CHUNK]
+        companies |= set(Document.objects.filter(pk__in=part).values_list("company_id", flat=True))
+    for company_id in sorted(companies):
+        reason_get(reason.code, ReasonAction.REOPEN, company_id=company_id)
     scope = documents_visible_to(actor, Perm.REOPEN_APPROVE) & documents_visible_to(
         actor, ORIGINAL_PERMS[BatchAction(original.action)]
     )

@@ -7,12 +7,19 @@ class ClosingConfig(AppConfig):
     verbose_name = "结案 / Closing"
 
     def ready(self) -> None:
+        from django.db.models import F
+
         from closeout.closing.models import ReasonCode
         from closeout.notifications.catalog import ZH, register_labels
 
         def reason_label(code: str, lang: str) -> str:
             field = "label_zh" if lang == ZH else "label_en"
-            label = ReasonCode.objects.filter(code=code).values_list(field, flat=True).first()
+            label = (
+                ReasonCode.objects.filter(code=code)
+                .order_by(F("company_id").asc(nulls_first=True))  # the group's name first
+                .values_list(field, flat=True)
+                .first()
+            )
             return label or code
 
         register_labels("reason", reason_label)

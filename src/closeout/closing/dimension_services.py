@@ -35,6 +35,7 @@ from closeout.closing.models import (
     ReasonAction,
 )
 from closeout.closing.policies import policy_for, policy_partitions
+from closeout.closing.reasons import reason_get
 from closeout.closing.rules import open_qty_expr
 from closeout.closing.selectors import close_checklist_for
 from closeout.closing.services import (
@@ -44,7 +45,6 @@ from closeout.closing.services import (
     document_lock_for,
     execute_close,
     named,
-    reason_get,
     selected_lines,
 )
 from closeout.closing.states import Action, check_header_allows_lines
@@ -152,7 +152,7 @@ def line_dimension_close(
         actor, document, Perm.CLOSE_DIRECT, expected_version=expected_version
     )
     dim = dimension_get(document.doc_type, dimension)
-    reason = reason_get(reason_code, ReasonAction.CLOSE)
+    reason = reason_get(reason_code, ReasonAction.CLOSE, company_id=document.company_id)
     lines = selected_lines(document, line_nos, Action.CLOSE)
     closed = closed_dimensions([line.pk for line in lines])
     if line_nos is None:
@@ -297,7 +297,7 @@ def line_dimension_reopen(
         actor, document, Perm.REOPEN_APPROVE, expected_version=expected_version
     )
     dim = dimension_get(document.doc_type, dimension)
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=document.company_id)
     lines = _lines(document, line_nos)
     closed = closed_dimensions([line.pk for line in lines])
     whole = [line for line in lines if line.close_state == CloseState.CLOSED]

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from closeout.documents.models import DocType
 
@@ -102,7 +103,19 @@ class ReasonAction(models.TextChoices):
 
 
 class ReasonCode(models.Model):
-    code = models.CharField("编码 code", max_length=40, unique=True)
+    """A reason for a close or reopen: of the group (company empty: every company) or of one
+    company, where a code equal to a group one overrides it (its names and active flag)."""
+
+    code = models.CharField("编码 code", max_length=40)
+    company = models.ForeignKey(
+        "core.Company",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="公司 company",
+        help_text="empty = the whole group (every company)",
+    )
     action = models.CharField(max_length=10, choices=ReasonAction.choices)
     label_zh = models.CharField("名称 (中文)", max_length=100)
     label_en = models.CharField("name (English)", max_length=100)
@@ -113,6 +126,16 @@ class ReasonCode(models.Model):
         verbose_name = "结案原因 reason code"
         verbose_name_plural = "结案原因 reason codes"
         ordering = ["action", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=Q(company__isnull=True),
+                name="reasoncode_group_code_uniq",
+            ),
+            models.UniqueConstraint(
+                fields=["company", "code"], name="reasoncode_company_code_uniq"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.label_zh} / {self.label_en}"

@@ -31,7 +31,8 @@ from closeout.closing.guards import (
     no_open_line,
 )
 from closeout.closing.hooks import approval_answers
-from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.closing.models import ReasonAction
+from closeout.closing.reasons import reason_get
 from closeout.closing.rules import dec
 from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
 from closeout.closing.states import (
@@ -77,22 +78,6 @@ AUTO_REASON = "auto_rules_met"
 def named(document: Document) -> Bilingual:
     """The document in a message: its type in the message's language and its number."""
     return document.in_words
-
-
-def reason_get(code: str, action: ReasonAction) -> ReasonCode:
-    reason = ReasonCode.objects.filter(code=code, action=action, active=True).first()
-    if reason is None:
-        valid = ReasonCode.objects.filter(action=action, active=True, system=False)
-        raise InvalidInput(
-            gettext_noop("unknown %(action)s reason '%(code)s'; use one of: %(allowed)s"),
-            params={
-                "action": Bilingual(str(action), "结案" if action == "close" else "反结案"),
-                "code": code,
-                "allowed": ", ".join(valid.values_list("code", flat=True)),
-            },
-            details={"field": "reason", "allowed": list(valid.values_list("code", flat=True))},
-        )
-    return reason
 
 
 REMARK_MAX = 2000
@@ -419,7 +404,7 @@ def document_close(
     document = document_lock_for(
         actor, document, Perm.CLOSE_DIRECT, action=Action.CLOSE, expected_version=expected_version
     )
-    reason = reason_get(reason_code, ReasonAction.CLOSE)
+    reason = reason_get(reason_code, ReasonAction.CLOSE, company_id=document.company_id)
     remark_check(remark)
     chosen_date = close_date_check(close_date, document)
     lines = selected_lines(document, line_nos, Action.CLOSE)
@@ -606,7 +591,7 @@ def document_reopen(
 ) -> ReopenResult:
     """Reopen (反结案) a closed document directly: for holders of `reopen.approve`."""
     document = document_lock_for(actor, document, Perm.REOPEN_APPROVE, action=Action.REOPEN)
-    reason = reason_get(reason_code, ReasonAction.REOPEN)
+    reason = reason_get(reason_code, ReasonAction.REOPEN, company_id=document.company_id)
     remark_check(remark)
     if approval_answers().period_is_closed(document.close_date, document.company_id):
         raise InvalidTransition(

@@ -8,8 +8,9 @@ from decimal import Decimal
 from closeout.access.models import Role
 from closeout.access.services import grant_create
 from closeout.closing.dimension_services import line_dimension_close
+from closeout.closing.reasons import reason_code_save
 from closeout.closing.services import document_hold, document_reopen
-from closeout.core.models import OrgUnit, PartnerKind
+from closeout.core.models import Company, OrgUnit, PartnerKind
 from closeout.demo.base import (
     AW_SOURCE,
     NEWEST_ORDER_AGE_DAYS,
@@ -38,6 +39,7 @@ from closeout.documents.models import (
     EventKind,
 )
 from closeout.documents.services import LineInput, document_get, document_upsert, event_post
+from closeout.notifications.services import webhook_endpoint_create
 
 
 class PurchaseOrderBuilder(SettlementBuilder):
@@ -408,6 +410,26 @@ class PurchaseOrderBuilder(SettlementBuilder):
         others = [h for n, h in numbered if n not in loaded]
         return shared + others[: US_ORDERS - len(shared)]
 
+    def _us_settings(self) -> None:
+        """The US company's own reason code and webhook endpoint (issue 15): the code is
+        offered only on its documents, the endpoint hears only of its documents."""
+        us = Company.objects.get(unit=self.units[US_COMPANY])
+        reason_code_save(
+            actor=self.user("admin"),
+            company=us,
+            code="us_tariff_change",
+            action="close",
+            label_zh="美国关税变化",
+            label_en="US tariff change",
+        )
+        webhook_endpoint_create(
+            actor=self.user("admin"),
+            company=us,
+            name="US ERP (demo)",
+            url="https://erp-us.example.invalid/closeout/events",
+            events=["request.approved", "request.rejected"],
+        )
+
     def us_company(self) -> None:
         """The US company's purchase orders (after the sweep, so the Chinese company's figures
         stay as they are): AdventureWorks orders in dollars at rate 1, several with the same
@@ -422,6 +444,7 @@ class PurchaseOrderBuilder(SettlementBuilder):
                 org_unit=self.units[US_COMPANY],
                 reason="closeout demo: group view",
             )
+        self._us_settings()
         headers = sorted(table_rows("PurchaseOrderHeader"), key=lambda h: int(h["PurchaseOrderID"]))
         chosen = self._us_orders(headers)
         for h, order in zip(chosen, self._po_orders(chosen), strict=True):

@@ -12,7 +12,7 @@ from closeout.audit.models import AuditEvent
 from closeout.audit.services import audit_chain_restart, sqlite_audit_guards_lifted
 from closeout.closing.models import SweepRun
 from closeout.core.errors import DomainError
-from closeout.core.models import Item, OrgUnit, Partner
+from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.demo.org import demo_users_qs
 from closeout.documents.models import (
     BusinessEvent,
@@ -110,6 +110,11 @@ def demo_reset() -> None:
     audit_chain_restart()
     try:
         AccountingPeriod.objects.all().delete()  # before the companies they belong to
+        # Settings of one company (its reason codes, alert rules, webhook endpoints) go with it.
+        for model in apps.get_models():
+            for f in model._meta.concrete_fields:
+                if f.is_relation and f.related_model is Company and f.null:
+                    model._base_manager.filter(**{f"{f.name}__isnull": False}).delete()
         # Settings scoped to an organisation unit (close policies, approval routes…) go with it.
         for model in apps.get_models():
             for f in model._meta.concrete_fields:

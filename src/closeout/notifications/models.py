@@ -57,9 +57,20 @@ class Preference(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """A receiver of signed event POSTs. An empty `events` list subscribes to every event."""
+    """A receiver of signed event POSTs. An empty `events` list subscribes to every event.
+    An endpoint of a company receives only the events of that company's documents; one of the
+    group (company empty) receives every event."""
 
     name = models.CharField("名称 name", max_length=100, unique=True)
+    company = models.ForeignKey(
+        "core.Company",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="公司 company",
+        help_text="empty = the whole group (every company's events)",
+    )
     url = models.CharField(
         "地址 URL", max_length=500, validators=[URLValidator(schemes=["http", "https"])]
     )

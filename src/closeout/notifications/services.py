@@ -32,10 +32,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require_company_wide
+from closeout.access.services import require, require_company_wide, require_unit_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from closeout.core.models import Company
 from closeout.core.notice_kinds import NoticeKind
 from closeout.notifications.catalog import EN, LANGUAGES, ZH, check_context, kind_for, render
 from closeout.notifications.models import (
@@ -368,15 +369,23 @@ def webhook_backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=seconds), WEBHOOK_BACKOFF_CAP)
 
 
-def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
-    """Outbox: one pending delivery per active endpoint subscribed to `event`, written in the
+def webhook_emit(
+    *, event: str, payload: dict[str, Any], company_id: int | None = None
+) -> list[WebhookDelivery]:
+    """Outbox: one pending delivery per active endpoint subscribed to `event` (the group's
+    endpoints and those of the company `company_id` the event is about), written in the
     caller's transaction and attempted after it commits."""
     if not isinstance(event, str) or not event.strip():
         raise ValueError("webhook event must be a non-empty string such as 'request.approved'")
     if not isinstance(payload, Mapping):
         raise ValueError(f"webhook payload must be a dict, not {type(payload).__name__}")
     data = _jsonable(payload, strict=True, where="payload")
-    endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.subscribes_to(event)]
+    scope = models.Q(company__isnull=True)
+    if company_id is not None:
+        scope |= models.Q(company_id=company_id)
+    endpoints = [
+        e for e in WebhookEndpoint.objects.filter(scope, active=True) if e.subscribes_to(event)
+    ]
     if not endpoints:
         return []
     now = timezone.now()
@@ -578,10 +587,36 @@ def webhook_deliver_due(*, now: datetime | None = None, limit: int = 1000) -> in
 # --- webhook endpoints ---------------------------------------------------------------------
 
 
+def _webhook_scope_check(actor: AbstractBaseUser, company: Company | None) -> None:
+    """An endpoint of the group receives every company's events: its writer needs
+    access.manage over every company; one of a company, over that company."""
+    if company is None:
+        require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    else:
+        require_unit_wide(actor, Perm.ACCESS_MANAGE, company.unit, what="webhook endpoints")
+
+
+def webhook_endpoint_list(*, actor: AbstractBaseUser) -> list[WebhookEndpoint]:
+    """The endpoints `actor` may see: every one for a manager of every company, else those
+    of the companies they manage (never the group's, which carry other companies' events)."""
+    from closeout.access.selectors import companies_managed
+
+    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    everywhere, managed = companies_managed(actor, str(Perm.ACCESS_MANAGE))
+    rows = WebhookEndpoint.objects.select_related("company__unit").order_by("pk")
+    return list(rows if everywhere else rows.filter(company__in=managed))
+
+
 def webhook_endpoint_create(
-    *, actor: AbstractBaseUser, name: str, url: str, events: list[str], secret: str = ""
+    *,
+    actor: AbstractBaseUser,
+    name: str,
+    url: str,
+    events: list[str],
+    secret: str = "",
+    company: Company | None = None,
 ) -> WebhookEndpoint:
-    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    _webhook_scope_check(actor, company)
     if not name.strip():
         raise InvalidInput(
             gettext_noop("webhook name is empty"), details={"field": "name"}, params={}
@@ -609,7 +644,11 @@ def webhook_endpoint_create(
                 params={"name": name},
             )
         endpoint = WebhookEndpoint.objects.create(
-            name=name, url=url, events=events, secret=secret or secrets.token_urlsafe(32)
+            name=name,
+            url=url,
+            events=events,
+            secret=secret or secrets.token_urlsafe(32),
+            company=company,
         )
         audit_record(
             actor=actor,
@@ -617,18 +656,26 @@ def webhook_endpoint_create(
             object_type=AuditObject.WEBHOOK_ENDPOINT,
             object_id=endpoint.pk,
             object_repr=name,
-            data={"url": url, "events": events, "active": True},
+            data={"url": url, "events": events, "active": True}
+            | ({"company": company.code} if company is not None else {}),
             reason="webhook endpoint created",
         )
     return endpoint
 
 
 def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) -> WebhookEndpoint:
-    require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
+    require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     with transaction.atomic():
         endpoint = (
-            WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+            # Only the endpoint's row: its company is a nullable join, which PostgreSQL
+            # cannot lock.
+            WebhookEndpoint.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("company__unit")
+            .filter(pk=endpoint_id)
+            .first()
         )
+        if endpoint is not None and endpoint not in webhook_endpoint_list(actor=actor):
+            endpoint = None  # another company's endpoint: as if it did not exist
         if endpoint is None:
             raise NotFound(
                 gettext_noop("no webhook endpoint #%(endpoint_id)s"),
@@ -639,6 +686,7 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
                 gettext_noop("webhook endpoint #%(endpoint_id)s is already inactive"),
                 params={"endpoint_id": endpoint_id},
             )
+        _webhook_scope_check(actor, endpoint.company)
         endpoint.active = False
         endpoint.save(update_fields=["active"])
         audit_record(

@@ -4,6 +4,7 @@ name in the active language. Shared by the reports page, its downloads and `clos
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpResponseBase
 from django.utils.translation import get_language, gettext
 
@@ -27,7 +28,10 @@ def _lang_part(text: str) -> str:
 def _cell_labeller() -> Callable[[str, int, Any], Any]:
     reasons = {
         r.code: r.label_en if _english() else r.label_zh
-        for r in ReasonCode.objects.only("code", "label_zh", "label_en")
+        # The group's name wins over a company's own (the last one in this order).
+        for r in ReasonCode.objects.only("code", "label_zh", "label_en").order_by(
+            F("company_id").desc(nulls_last=True)
+        )
     }
     types = {code: _lang_part(str(label)) for code, label in DocType.choices}
     system = gettext("system (automatic close)")

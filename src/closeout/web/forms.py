@@ -21,6 +21,7 @@ from closeout.access.login_throttle import (
 from closeout.audit.models import AuditAction
 from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.closing.reasons import reason_choices
 from closeout.closing.selectors import STATES_TO_CLOSE
 from closeout.closing.services import REMARK_MAX
 from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
@@ -134,13 +135,24 @@ class ReasonField(forms.ChoiceField):
     def __init__(self, *, label: StrOrPromise, required_message: StrOrPromise) -> None:
         super().__init__(label=label, error_messages={"required": required_message})
 
-    def set_reasons(self, action: str) -> None:
+    def set_reasons(
+        self, action: str, company_id: int | None = None, *, any_company: bool = False
+    ) -> None:
+        """The reasons valid for a document of the company (the group's and its own);
+        `any_company`: every code in force in some company (a batch over several)."""
         from django.utils.translation import get_language
 
         english = (get_language() or "").startswith("en")
+        if any_company:
+            by_code: dict[str, ReasonCode] = {}
+            for r in ReasonCode.objects.filter(action=action, active=True, system=False):
+                if r.code not in by_code or r.company_id is None:  # the group's name first
+                    by_code[r.code] = r
+            reasons = sorted(by_code.values(), key=lambda r: r.code)
+        else:
+            reasons = reason_choices(action, company_id)
         self.choices = [("", gettext("Choose…"))] + [
-            (r.code, r.label_en if english else r.label_zh)
-            for r in ReasonCode.objects.filter(action=action, active=True, system=False)
+            (r.code, r.label_en if english else r.label_zh) for r in reasons
         ]
 
 
@@ -261,12 +273,14 @@ class CloseForm(forms.Form):
     )
     attachments = forms.FileField(label=_("Attachment"), required=False)
 
-    def __init__(self, *args: Any, line_nos: list[int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, line_nos: list[int], company_id: int | None = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("initial", {}).setdefault("close_date", timezone.localdate())
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
         assert isinstance(reason, ReasonField)  # noqa: S101 (narrows the type)
-        reason.set_reasons(ReasonAction.CLOSE)
+        reason.set_reasons(ReasonAction.CLOSE, company_id)
         lines = self.fields["lines"]
         assert isinstance(lines, forms.ChoiceField)  # noqa: S101
         lines.choices = [(n, str(n)) for n in line_nos]
@@ -285,11 +299,11 @@ class ReopenForm(forms.Form):
     reason = ReasonField(label=_("Reopen reason"), required_message=_("Choose a reopen reason."))
     remark = remark_field(_("Remark"), required=True)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, company_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
         assert isinstance(reason, ReasonField)  # noqa: S101
-        reason.set_reasons(ReasonAction.REOPEN)
+        reason.set_reasons(ReasonAction.REOPEN, company_id)
 
 
 class DecideForm(forms.Form):
@@ -318,7 +332,7 @@ class BatchForm(forms.Form):
         super().__init__(*args, **kwargs)
         reason = self.fields["reason"]
         assert isinstance(reason, ReasonField)  # noqa: S101
-        reason.set_reasons(ReasonAction.CLOSE)
+        reason.set_reasons(ReasonAction.CLOSE, any_company=True)
 
 
 class AuditFilterForm(forms.Form):

@@ -5,18 +5,19 @@ from typing import Any
 
 from django import forms
 from django.db import models
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from closeout.access.models import Role
 from closeout.access.permissions import Perm
+from closeout.alerts.models import AlertCode
 from closeout.approvals.models import ExceptionCondition, RequestAction
 from closeout.approvals.routes import RouteInput, StepInput
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
 from closeout.closing.rules import Rule
 from closeout.closing.types import close_spec_for
 from closeout.core.inputs import MAX_DAYS
-from closeout.core.models import OrgUnit
+from closeout.core.models import Company, OrgUnit
 from closeout.documents.models import DocType
 from closeout.web.forms import date_field
 from closeout.web.templatetags.closeout_web import lang_part
@@ -126,6 +127,11 @@ class PolicyForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's code overrides the group's code of the same name there."),
+    )
     code = forms.CharField(label=_("Code"), max_length=40)
     action = forms.ChoiceField(label=_("Used for"))
     label_zh = forms.CharField(label=_("Name (Chinese)"), max_length=100)
@@ -135,6 +141,37 @@ class ReasonForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = _localised(ReasonAction.choices)  # type: ignore[attr-defined]
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        company_choices(self.fields["company"], group=group, companies=companies)
+
+
+class AlertRuleForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's rule replaces the group's rule of the same alert there."),
+    )
+    code = forms.ChoiceField(label=_("Alert"))
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    days = forms.IntegerField(label=_("Days"), min_value=0, max_value=MAX_DAYS, initial=0)
+    recipients_role = forms.ChoiceField(label=_("Recipients' role"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = _localised(AlertCode.choices)  # type: ignore[attr-defined]
+        self.fields["recipients_role"].choices = [  # type: ignore[attr-defined]
+            (r.code, role_name(r)) for r in Role.objects.order_by("code")
+        ]
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        company_choices(self.fields["company"], group=group, companies=companies)
+
+
+def company_choices(field: forms.Field, *, group: bool, companies: list[Company]) -> None:
+    """The scopes the user manages: the group (every company) and their companies."""
+    first = [("", gettext("Group (every company)"))] if group else []
+    field.choices = first + [(c.code, f"{c.code} {c.name}") for c in companies]  # type: ignore[attr-defined]
 
 
 class PeriodForm(forms.Form):
@@ -234,6 +271,11 @@ class GrantForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
+    company = forms.ChoiceField(
+        label=_("Company"),
+        required=False,
+        help_text=_("A company's endpoint receives the events of that company's documents only."),
+    )
     name = forms.CharField(label=_("Name"), max_length=100)
     url = forms.CharField(label=_("Address (URL)"), max_length=500)
     events = forms.CharField(
@@ -242,6 +284,9 @@ class WebhookForm(forms.Form):
         max_length=1000,
         help_text=_("Names separated by commas; empty: every event."),
     )
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        company_choices(self.fields["company"], group=group, companies=companies)
 
     def event_list(self) -> list[str]:
         return [e.strip() for e in self.cleaned_data["events"].split(",") if e.strip()]

@@ -21,6 +21,7 @@ from closeout.access.companies import company_create
 from closeout.access.models import Grant, Role
 from closeout.access.permissions import Perm
 from closeout.access.roles import role_permissions_set
+from closeout.access.selectors import companies_managed
 from closeout.access.services import (
     grant_create,
     grant_create_temporary,
@@ -28,19 +29,25 @@ from closeout.access.services import (
     require,
     user_has_perm,
 )
+from closeout.alerts.services import alert_rule_list, alert_rule_save
 from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.approvals.periods import period_create, period_set_closed
 from closeout.approvals.routes import route_save
-from closeout.closing.models import ClosePolicy, ReasonCode
-from closeout.closing.policies import policy_for, policy_update, reason_code_save
+from closeout.closing.models import ClosePolicy
+from closeout.closing.policies import policy_for, policy_update
+from closeout.closing.reasons import reason_code_list, reason_code_save, reason_scopes_managed
 from closeout.closing.whatif import policy_whatif
 from closeout.core.companies import book_rate_table, companies
 from closeout.core.errors import DomainError, NotFound
 from closeout.core.models import ExchangeRate, OrgUnit
-from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
+from closeout.notifications.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_deactivate,
+    webhook_endpoint_list,
+)
 from closeout.reports.group import exchange_rate_set
 from closeout.web.forms_config import (
+    AlertRuleForm,
     CompanyForm,
     GrantForm,
     PeriodForm,
@@ -52,6 +59,7 @@ from closeout.web.forms_config import (
     RolePermissionsForm,
     RouteForm,
     WebhookForm,
+    role_name,
 )
 from closeout.web.refusals import requires
 from closeout.web.views import _refused, _user, refusal_text
@@ -59,6 +67,7 @@ from closeout.web.views import _refused, _user, refusal_text
 SECTIONS = [
     ("config_policies", Perm.POLICY_MANAGE),
     ("config_reasons", Perm.POLICY_MANAGE),
+    ("config_alerts", Perm.POLICY_MANAGE),
     ("config_routes", Perm.POLICY_MANAGE),
     ("config_periods", Perm.POLICY_MANAGE),
     ("config_grants", Perm.ACCESS_MANAGE),
@@ -181,21 +190,74 @@ def _policy_edit(request: HttpRequest, doc_type: str, unit_code: str) -> HttpRes
 
 @_guarded(Perm.POLICY_MANAGE)
 def config_reasons(request: HttpRequest) -> HttpResponse:
+    """Reason codes of the group and of the companies the user manages (never another's)."""
     user = _user(request)
-    chosen = ReasonCode.objects.filter(code=request.GET.get("code", "")).first()
+    group, managed = reason_scopes_managed(user)
+    reasons = reason_code_list(actor=user)
+    wanted = (request.GET.get("code", ""), request.GET.get("company", ""))
+    chosen = next(
+        (r for r in reasons if (r.code, r.company.code if r.company else "") == wanted), None
+    )
     initial = (
         {f: getattr(chosen, f) for f in ("code", "action", "label_zh", "label_en", "active")}
+        | {"company": wanted[1]}
         if chosen
-        else {"active": True}
+        else {"active": True, "company": "" if group else (managed[0].code if managed else "")}
     )
     form = ReasonForm(request.POST or None, initial=initial)
+    form.set_companies(group=group, companies=managed)
     saved = request.method == "POST" and form.is_valid()
-    if saved and _try(form, lambda: reason_code_save(actor=user, **form.cleaned_data)):
-        return _done(request, gettext("Reason code saved."), "web:config_reasons")
+    if saved:
+        data = dict(form.cleaned_data)
+        code = data.pop("company")
+        company = next((c for c in managed if c.code == code), None)
+        if _try(form, lambda: reason_code_save(actor=user, company=company, **data)):
+            return _done(request, gettext("Reason code saved."), "web:config_reasons")
     return _page(
         request,
         "web/config/reasons.html",
-        {"form": form, "reasons": ReasonCode.objects.all(), "chosen": chosen},
+        {"form": form, "reasons": reasons, "chosen": chosen},
+        refused=form.is_bound and bool(form.errors),
+    )
+
+
+# --- alert rules ---------------------------------------------------------------------------
+
+
+@_guarded(Perm.POLICY_MANAGE)
+def config_alerts(request: HttpRequest) -> HttpResponse:
+    """Alert rules of the group and of the companies the user manages (never another's)."""
+    user = _user(request)
+    group, managed = companies_managed(user, str(Perm.POLICY_MANAGE))
+    rules = alert_rule_list(actor=user)
+    wanted = (request.GET.get("code", ""), request.GET.get("company", ""))
+    chosen = next(
+        (r for r in rules if (r.code, r.company.code if r.company else "") == wanted), None
+    )
+    initial = (
+        {f: getattr(chosen, f) for f in ("code", "active", "days", "recipients_role")}
+        | {"company": wanted[1]}
+        if chosen
+        else {"active": True, "company": "" if group else (managed[0].code if managed else "")}
+    )
+    roles = {r.code: role_name(r) for r in Role.objects.all()}
+    form = AlertRuleForm(request.POST or None, initial=initial)
+    form.set_companies(group=group, companies=managed)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        code = data.pop("company")
+        company = next((c for c in managed if c.code == code), None)
+        if _try(form, lambda: alert_rule_save(actor=user, company=company, **data)):
+            return _done(request, gettext("Alert rule saved."), "web:config_alerts")
+    return _page(
+        request,
+        "web/config/alerts.html",
+        {
+            "form": form,
+            "rules": rules,
+            "chosen": chosen,
+            "rows": [(r, roles.get(r.recipients_role, r.recipients_role)) for r in rules],
+        },
         refused=form.is_bound and bool(form.errors),
     )
 
@@ -387,16 +449,28 @@ def config_roles(request: HttpRequest) -> HttpResponse:
 
 @_guarded(Perm.ACCESS_MANAGE)
 def config_webhooks(request: HttpRequest) -> HttpResponse:
+    """Webhook endpoints: all for a manager of every company, else those of the user's
+    companies (a group endpoint receives every company's events)."""
     user = _user(request)
     op = request.POST.get("op", "")
-    form = WebhookForm(request.POST if op == "create" else None)
+    group, managed = companies_managed(user, str(Perm.ACCESS_MANAGE))
+    form = WebhookForm(
+        request.POST if op == "create" else None,
+        initial={"company": "" if group else (managed[0].code if managed else "")},
+    )
+    form.set_companies(group=group, companies=managed)
     off = ReasonTextForm(request.POST if op == "deactivate" else None)
     if op == "create" and form.is_valid():
         d = form.cleaned_data
+        company = next((c for c in managed if c.code == d["company"]), None)
         if _try(
             form,
             lambda: webhook_endpoint_create(
-                actor=user, name=d["name"], url=d["url"], events=form.event_list()
+                actor=user,
+                name=d["name"],
+                url=d["url"],
+                events=form.event_list(),
+                company=company,
             ),
         ):
             return _done(request, gettext("Webhook endpoint added."), "web:config_webhooks")
@@ -407,7 +481,7 @@ def config_webhooks(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "web/config/webhooks.html",
-        {"form": form, "off": off, "endpoints": WebhookEndpoint.objects.order_by("name")},
+        {"form": form, "off": off, "endpoints": webhook_endpoint_list(actor=user)},
         refused=bool(form.errors or off.errors),
     )
 
@@ -476,6 +550,7 @@ urlpatterns = [
     path("", config_home, name="config"),
     path("policies/", config_policies, name="config_policies"),
     path("reasons/", config_reasons, name="config_reasons"),
+    path("alerts/", config_alerts, name="config_alerts"),
     path("periods/", config_periods, name="config_periods"),
     path("routes/", config_routes, name="config_routes"),
     path("routes/new/", config_route, name="config_route_new"),

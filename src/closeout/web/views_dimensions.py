@@ -54,7 +54,9 @@ class DimensionForm(forms.Form):
         lines.choices = [(n, str(n)) for n in line_nos]
         reason = self.fields["reason"]
         assert isinstance(reason, ReasonField)  # noqa: S101
-        reason.set_reasons(ReasonAction.REOPEN if reopen else ReasonAction.CLOSE)
+        reason.set_reasons(
+            ReasonAction.REOPEN if reopen else ReasonAction.CLOSE, document.company_id
+        )
 
 
 def dimension_context(document: Document, user: Any) -> dict[str, Any]:

@@ -104,7 +104,12 @@ def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("line_no")
         .values_list("line_no", flat=True)
     )
-    form = CloseForm(request.POST or None, request.FILES or None, line_nos=open_lines)
+    form = CloseForm(
+        request.POST or None,
+        request.FILES or None,
+        line_nos=open_lines,
+        company_id=document.company_id,
+    )
     needs_approval = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -167,7 +172,7 @@ def document_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
     direct = user_has_perm(
         user, Perm.REOPEN_APPROVE, org_unit=document.org_unit, doc_type=document.doc_type
     )
-    form = ReopenForm(request.POST or None)
+    form = ReopenForm(request.POST or None, company_id=document.company_id)
     needs_request = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

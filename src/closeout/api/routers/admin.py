@@ -9,7 +9,7 @@ from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
-from closeout.access.services import require, require_company_wide
+from closeout.access.services import require
 from closeout.api import present
 from closeout.api.models import ApiToken
 from closeout.api.routers._common import ERRORS, caller
@@ -27,12 +27,16 @@ from closeout.api.schemas import (
 )
 from closeout.api.services import api_token_create, api_token_revoke
 from closeout.closing.policies import policy_for, policy_update
+from closeout.core.companies import company_get
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
 from closeout.documents.services import partner_sync
 from closeout.documents.types import spec_for
-from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import webhook_endpoint_create, webhook_endpoint_deactivate
+from closeout.notifications.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_deactivate,
+    webhook_endpoint_list,
+)
 
 partners = Router(tags=["partners"])
 policies = Router(tags=["policies"])
@@ -89,9 +93,9 @@ def policy_patch(request: HttpRequest, doc_type: str, payload: PolicyIn) -> Any:
 
 @webhooks.get("", response={200: list[WebhookOut], **ERRORS}, summary="Webhook endpoints")
 def webhooks_list(request: HttpRequest) -> Any:
-    # Webhooks receive events about every unit's documents: company-wide administrators only.
-    require_company_wide(caller(request), Perm.ACCESS_MANAGE, what="webhook endpoints")
-    return [present.webhook_out(e) for e in WebhookEndpoint.objects.order_by("pk")]
+    # A group endpoint receives every company's events: only managers of every company see
+    # those; a manager of one company sees that company's endpoints.
+    return [present.webhook_out(e) for e in webhook_endpoint_list(actor=caller(request))]
 
 
 @webhooks.post(
@@ -106,6 +110,7 @@ def webhooks_create(request: HttpRequest, payload: WebhookIn) -> Any:
         url=payload.url,
         events=payload.events,
         secret=payload.secret,
+        company=company_get(payload.company) if payload.company else None,
     )
     return Status(
         201, WebhookCreatedOut(**present.webhook_out(endpoint).model_dump(), secret=endpoint.secret)

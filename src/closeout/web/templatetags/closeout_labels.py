@@ -9,6 +9,7 @@ from typing import Any
 
 from django import template
 from django.core.cache import cache
+from django.db.models import F
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext, pgettext
@@ -40,7 +41,10 @@ def _reason_names() -> dict[str, tuple[str, str]]:
     if names is None:
         names = {
             code: (zh, en)
-            for code, zh, en in ReasonCode.objects.values_list("code", "label_zh", "label_en")
+            # The group's name wins over a company's own (the last one in this order).
+            for code, zh, en in ReasonCode.objects.order_by(
+                F("company_id").desc(nulls_last=True)
+            ).values_list("code", "label_zh", "label_en")
         }
         cache.set(REASONS_CACHE_KEY, names, REASONS_CACHE_SECONDS)
     return names

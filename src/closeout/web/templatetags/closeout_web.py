@@ -162,6 +162,7 @@ AUDIT_LABELS: dict[str, tuple[str, str]] = {
     "reason_changed": ("原因变更", "reason changed"),
     "route_changed": ("审批流变更", "approval route changed"),
     "period_changed": ("会计期间变更", "accounting period changed"),
+    "alert_rule_changed": ("预警规则变更", "alert rule changed"),
     "archive_pack_exported": ("导出归档包", "archive pack exported"),
     "batch_failed": ("批量失败", "batch failed"),
     "import_validated": ("导入校验", "import validated"),
