@@ -13,7 +13,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
-from closeout.closing.models import ClosePolicy, ReasonAction, ReasonCode, Severity
+from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
@@ -210,69 +210,3 @@ def policy_update(
 
 _REASON_FIELDS = ("action", "label_zh", "label_en", "active")
 REASON_CODE_MAX = 40
-
-
-def reason_code_save(
-    *,
-    actor: AbstractBaseUser,
-    code: str,
-    action: str,
-    label_zh: str,
-    label_en: str,
-    active: bool = True,
-) -> ReasonCode:
-    """Create a reason code (结案原因) or change one; system codes are not changed by hand."""
-    require_company_wide(actor, Perm.POLICY_MANAGE, what="reason codes")
-    code = code.strip()
-    if not code or not code.replace("_", "").isalnum() or not code.isascii():
-        raise InvalidInput(
-            gettext_noop("reason code '%(code)s' must be letters, digits and _"),
-            params={"code": code},
-            details={"field": "code"},
-        )
-    if action not in ReasonAction.values:
-        raise InvalidInput(
-            gettext_noop("unknown reason action '%(action)s'"),
-            params={"action": action},
-            details={"field": "action"},
-        )
-    for name, text in (("label_zh", label_zh), ("label_en", label_en)):
-        if not text.strip():
-            raise InvalidInput(
-                gettext_noop("reason code '%(code)s': %(field)s is empty"),
-                params={"code": code, "field": name},
-                details={"field": name},
-            )
-    if len(code) > REASON_CODE_MAX:
-        raise InvalidInput(
-            gettext_noop("reason code '%(code)s' is too long"),
-            params={"code": code},
-            details={"field": "code"},
-        )
-    with transaction.atomic():
-        reason = ReasonCode.objects.select_for_update().filter(code=code).first()
-        if reason is not None and reason.system:
-            raise InvalidInput(
-                gettext_noop("reason code '%(code)s' is used by the system and cannot be changed"),
-                params={"code": code},
-                details={"field": "code"},
-            )
-        created = reason is None
-        reason = reason or ReasonCode(code=code)
-        before = {name: None if created else getattr(reason, name) for name in _REASON_FIELDS}
-        reason.action, reason.active = action, active
-        reason.label_zh, reason.label_en = label_zh.strip(), label_en.strip()
-        reason.save()
-        audit_record(
-            actor=actor,
-            action=AuditAction.REASON_CHANGED,
-            object_type=AuditObject.REASON_CODE,
-            object_id=reason.pk,
-            object_repr=code,
-            data={
-                name: {"before": before[name], "after": getattr(reason, name)}
-                for name in _REASON_FIELDS
-                if created or before[name] != getattr(reason, name)
-            },
-        )
-    return reason
