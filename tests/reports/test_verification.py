@@ -19,6 +19,7 @@ from closeout.reports.models import PostCloseVerification
 from closeout.reports.verification import batch_verify
 from tests.audit.test_chain import tampering
 from tests.factories import PO, Org, an_item, complete, make_document, post, user_with_role
+from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +188,28 @@ def test_command_line(closed_batch: tuple[BatchJob, dict[str, Document]], audito
         call_command("diagnose", "verify-batch", str(job.pk), stdout=out)
     assert caught.value.returncode == 2
     assert docs["ready1"].number in out.getvalue()
+
+
+def test_the_verification_page_names_the_problems_in_the_page_language(
+    closed_batch: tuple[BatchJob, dict[str, Document]], auditor: User
+) -> None:
+    """What the verification found reads in Chinese on the Chinese page (no state, commitment
+    or type codes), and in English on the English one, as the API keeps it."""
+    job, docs = closed_batch
+    Line.objects.filter(document=docs["short"]).update(close_state=CloseState.OPEN)
+    _behind_the_trigger(
+        "DELETE FROM audit_auditevent WHERE action = %s AND object_id = %s",
+        [int(AuditAction.DOCUMENT_CLOSED), str(docs["ready2"].pk)],
+    )
+    batch_verify(job_id=job.pk, actor=auditor)
+    url = f"/batches/{job.pk}/verification/"
+    page = signed_in(auditor, "zh-hans").get(url).content.decode()
+    number = docs["short"].number
+    assert f"采购订单 {number}" in page
+    assert "该行为未结案；已释放" in page
+    assert "在途：占用量减少了" in page
+    assert "审计链" in page and "已结案，但没有本批次的结案审计事件" in page
+    for code in ("on_order", "purchase_order", "fell by", "audit chain"):
+        assert code not in page, code
+    english = signed_in(auditor, "en").get(url).content.decode()
+    assert f"{PO} {number}" in english and "on_order: commitments fell by" in english

@@ -19,16 +19,19 @@ from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Abs, Cast
 from django.utils import timezone
 from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop as N_
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to
 from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_chain_verify, audit_record
+from closeout.batches.messages import message_english, message_record, outcome_phrase
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.closing.rules import LINE_SCOPE, dec, more_than, num, open_qty_expr
 from closeout.closing.selectors import open_commitments_by_item
-from closeout.core.errors import NotFound
+from closeout.core.doctypes import doc_type_label
+from closeout.core.errors import Bilingual, Message, NotFound, code_words, document_words
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.types import all_specs
 from closeout.reports.models import PostCloseVerification
@@ -38,22 +41,38 @@ CLOSE_ACTIONS = (AuditAction.DOCUMENT_CLOSED, AuditAction.LINES_CLOSED)
 # Problems kept on the stored result; the count covers them all.
 MAX_STORED_PROBLEMS = 500
 QTY_EPS = Decimal("0.0001")
+# The commitments a closed line releases, as Chinese messages name them.
+COMMITMENT_WORDS = {"on_order": "在途", "reserved": "已预留"}
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing the verification found. `message` is kept in English (the API, the CLI) and
+    as a message record (`record`), so the verification page reads it in its own language."""
+
     check: str  # state, commitments, audit
-    document: str
-    message: str
+    document: object  # a number, or a phrase (Bilingual, Message) read in each language
+    message: Message
     line: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "check": self.check,
-            "document": self.document,
+            "document": message_english(self.document),
+            "document_record": message_record(self.document),
             "line": self.line,
-            "message": self.message,
+            "message": self.message.en,
+            "record": message_record(self.message),
         }
+
+
+def _state(code: str) -> Bilingual:
+    """A document's close state as a message parameter (the code in English)."""
+    return code_words(code, CloseState(code).label)
+
+
+def _reported(outcome: str, state: str) -> Bilingual:
+    return outcome_phrase(outcome or state)
 
 
 def _doc_events(*actions: AuditAction) -> QuerySet[AuditEvent]:
@@ -108,7 +127,9 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
     for label, state, outcome, doc_state, closed_here, reopened, open_line, held, tagged in rows:
         checked += 1
         if state == ItemState.PENDING:
-            problems.append(Problem("state", label, "still pending: the batch did not finish it"))
+            problems.append(
+                Problem("state", label, Message(N_("still pending: the batch did not finish it")))
+            )
         elif job.action == BatchAction.UNDO:
             problems += _undo_item_problems(label, state, outcome, doc_state, tagged)
         elif job.action == BatchAction.CLOSE:
@@ -118,13 +139,29 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
         elif job.action == BatchAction.REOPEN:
             if state == ItemState.DONE and doc_state in CLOSED_STATES:
                 problems.append(
-                    Problem("state", label, f"reported reopened but its state is {doc_state}")
+                    Problem(
+                        "state",
+                        label,
+                        Message(
+                            N_("reported reopened but its state is %(state)s"),
+                            state=_state(doc_state),
+                        ),
+                    )
                 )
             if state == ItemState.DONE and not reopened:
-                problems.append(Problem("audit", label, "reopened without a reopen audit event"))
+                problems.append(
+                    Problem("audit", label, Message(N_("reopened without a reopen audit event")))
+                )
             if state != ItemState.DONE and reopened:
                 problems.append(
-                    Problem("state", label, f"reported {outcome or state} but it was reopened")
+                    Problem(
+                        "state",
+                        label,
+                        Message(
+                            N_("reported %(outcome)s but it was reopened"),
+                            outcome=_reported(outcome, state),
+                        ),
+                    )
                 )
     return checked, problems
 
@@ -138,17 +175,40 @@ def _undo_item_problems(
     if outcome == "reopened":
         if doc_state in CLOSED_STATES:
             problems.append(
-                Problem("state", label, f"reported reopened but its state is {doc_state}")
+                Problem(
+                    "state",
+                    label,
+                    Message(
+                        N_("reported reopened but its state is %(state)s"),
+                        state=_state(doc_state),
+                    ),
+                )
             )
         if not reopened:
-            problems.append(Problem("audit", label, "reopened without its reopen audit event"))
+            problems.append(
+                Problem("audit", label, Message(N_("reopened without its reopen audit event")))
+            )
     elif outcome == "requested":
         if doc_state not in (CloseState.REOPEN_PENDING, CloseState.OPEN):
             problems.append(
-                Problem("state", label, f"reopen requested but its state is {doc_state}")
+                Problem(
+                    "state",
+                    label,
+                    Message(
+                        N_("reopen requested but its state is %(state)s"), state=_state(doc_state)
+                    ),
+                )
             )
     elif reopened:
-        problems.append(Problem("state", label, f"reported {outcome or state} but it reopened"))
+        problems.append(
+            Problem(
+                "state",
+                label,
+                Message(
+                    N_("reported %(outcome)s but it reopened"), outcome=_reported(outcome, state)
+                ),
+            )
+        )
     return problems
 
 
@@ -166,22 +226,47 @@ def _close_item_problems(
         header_ok = doc_state in CLOSED_STATES or (held and doc_state == CloseState.OPEN)
         if not header_ok:
             problems.append(
-                Problem("state", label, f"reported closed but its state is {doc_state}")
+                Problem(
+                    "state",
+                    label,
+                    Message(
+                        N_("reported closed but its state is %(state)s"), state=_state(doc_state)
+                    ),
+                )
             )
         if open_line:
-            problems.append(Problem("state", label, "reported closed but a line is open"))
+            problems.append(
+                Problem("state", label, Message(N_("reported closed but a line is open")))
+            )
         if not closed_here:
             problems.append(
-                Problem("audit", label, "closed without its close audit event from this batch")
+                Problem(
+                    "audit",
+                    label,
+                    Message(N_("closed without its close audit event from this batch")),
+                )
             )
     elif state == ItemState.DONE and outcome == "requested":
         if doc_state not in (CloseState.CLOSE_PENDING, *CLOSED_STATES):
             problems.append(
-                Problem("state", label, f"close requested but its state is {doc_state}")
+                Problem(
+                    "state",
+                    label,
+                    Message(
+                        N_("close requested but its state is %(state)s"), state=_state(doc_state)
+                    ),
+                )
             )
     elif closed_here:
         problems.append(
-            Problem("state", label, f"reported {outcome or state} but this batch closed it")
+            Problem(
+                "state",
+                label,
+                Message(
+                    N_("reported %(outcome)s but this batch closed it"),
+                    outcome=_reported(outcome, state),
+                ),
+            )
         )
     return problems
 
@@ -229,8 +314,13 @@ def _commitment_problems(job: BatchJob) -> tuple[int, int, list[Problem]]:
         problems.append(
             Problem(
                 "commitments",
-                f"{doc_type} {number}",
-                f"line is {state}; released {_q(line_released)}, unfulfilled now {_q(now_open)}",
+                document_words(doc_type, number, doc_type_label(doc_type)),
+                Message(
+                    N_("line is %(state)s; released %(released)s, unfulfilled now %(open)s"),
+                    state=_state(state),
+                    released=_q(line_released),
+                    open=_q(now_open),
+                ),
                 line_no,
             )
         )
@@ -261,9 +351,16 @@ def _commitment_problems(job: BatchJob) -> tuple[int, int, list[Problem]]:
             problems.append(
                 Problem(
                     "commitments",
-                    f"item {item_id}",
-                    f"{kind}: commitments fell by {_q(difference)} but the closed lines "
-                    f"recorded {_q(released.get(key, Decimal(0)))} released",
+                    Message(N_("item %(id)s"), id=item_id),
+                    Message(
+                        N_(
+                            "%(kind)s: commitments fell by %(difference)s but the closed lines "
+                            "recorded %(released)s released"
+                        ),
+                        kind=Bilingual(kind, COMMITMENT_WORDS.get(kind, kind)),
+                        difference=_q(difference),
+                        released=_q(released.get(key, Decimal(0))),
+                    ),
                 )
             )
     return len(item_ids), lines.count(), problems
@@ -302,7 +399,7 @@ def batch_verify(*, job_id: int, actor: AbstractBaseUser | None) -> PostCloseVer
     )
     chain = audit_chain_verify(since_seq=first or 1)
     if not chain.intact:
-        problems.append(Problem("audit", "audit chain", chain.problem))
+        problems.append(Problem("audit", Message(N_("audit chain")), chain.message or Message("")))
     with transaction.atomic():
         result = PostCloseVerification.objects.create(
             job=job,

@@ -14,7 +14,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext, pgettext
 
-from closeout.batches.messages import message_text
+from closeout.batches.messages import message_text, outcome_words
 from closeout.batches.models import BatchAction
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
@@ -59,41 +59,9 @@ def reason_label(code: Any) -> str:
     return _pick(names) if names else _shown(code)
 
 
-# Outcomes of a batch preview and of its items (BatchItem.predicted / outcome).
-OUTCOMES: dict[str, Callable[[], str]] = {
-    "would_close": lambda: pgettext("batch outcome", "would close"),
-    "would_close_dim": lambda: pgettext("batch outcome", "would close the dimension"),
-    "would_reopen": lambda: pgettext("batch outcome", "would reopen"),
-    "would_approve": lambda: pgettext("batch outcome", "would approve"),
-    "would_reject": lambda: pgettext("batch outcome", "would reject"),
-    "would_request": lambda: pgettext("batch outcome", "would request"),
-    "needs_approval": lambda: pgettext("batch outcome", "needs approval"),
-    "needs_remark": lambda: pgettext("batch outcome", "needs a remark"),
-    "refused": lambda: pgettext("batch outcome", "refused"),
-    "skipped": lambda: pgettext("batch outcome", "skipped"),
-    "closed": lambda: pgettext("batch outcome", "closed"),
-    "close_dimension": lambda: pgettext("batch outcome", "dimension closed"),
-    "reopened": lambda: pgettext("batch outcome", "reopened"),
-    "requested": lambda: pgettext("batch outcome", "requested"),
-    "approved": lambda: pgettext("batch outcome", "approved"),
-    "rejected": lambda: pgettext("batch outcome", "rejected"),
-    "executed": lambda: pgettext("batch outcome", "executed"),
-    "pending": lambda: pgettext("batch outcome", "pending"),
-    "done": lambda: pgettext("batch outcome", "done"),
-    "failed": lambda: pgettext("batch outcome", "failed"),
-    "error": lambda: pgettext("batch outcome", "error"),
-    # A reopen, request, approve or reject batch records its action as the done outcome.
-    "reopen": lambda: pgettext("batch outcome", "reopened"),
-    "request": lambda: pgettext("batch outcome", "requested"),
-    "approve": lambda: pgettext("batch outcome", "approved"),
-    "reject": lambda: pgettext("batch outcome", "rejected"),
-}
-
-
 @register.filter
 def outcome_label(code: Any) -> str:
-    text = OUTCOMES.get(str(code))
-    return text() if text else str(code)
+    return outcome_words(str(code))
 
 
 SEVERITIES: dict[str, Callable[[], str]] = {
@@ -481,3 +449,30 @@ def code_label(code: Any) -> Any:
         if labelled != code:
             return lang_part(labelled)
     return code
+
+
+@register.filter
+def problem_text(problem: dict[str, Any]) -> str:
+    """A post-close verification problem in the page language (English where it was stored
+    before its record was kept)."""
+    record = problem.get("record")
+    return message_text(record) if isinstance(record, dict) and record else problem["message"]
+
+
+@register.filter
+def problem_document(problem: dict[str, Any]) -> str:
+    """What a verification problem is about (a document, an item, the audit chain)."""
+    record = problem.get("document_record")
+    if isinstance(record, dict) and record:
+        return message_text(record)
+    return str(problem.get("document", ""))
+
+
+@register.filter
+def chain_problem_text(verification: Any) -> str:
+    """Why the audit chain did not verify, in the page language."""
+    for problem in verification.problems or []:
+        record = problem.get("document_record") or {}
+        if isinstance(record, dict) and record.get("msgid") == "audit chain":
+            return problem_text(problem)
+    return str(verification.chain_problem)
