@@ -559,10 +559,10 @@ EXPECTED: dict[str, Entry] = {
         lambda d, p, s: s != "missing" and p.can("policy.manage", s),
         like_missing=False,
     ),
-    # Every holder of access.manage gets the list: all endpoints over every company, else
-    # those of the companies they manage wholly (none for a department's administrator).
+    # The list: all endpoints for a manager of every company, those of the companies a
+    # manager holds wholly; refused to a department's administrator (no company of theirs).
     "GET /api/webhooks": Entry(
-        _plain(), lambda d, p, s: "access.manage" in p.perms, sides=None, listing=True
+        _plain(), lambda d, p, s: p.wide("access.manage"), sides=None, listing=True
     ),
     "POST /api/webhooks": Entry(
         _plain(body={"name": "mx", "url": "https://hooks.example.invalid/y", "events": []}),

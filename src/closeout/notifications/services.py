@@ -603,6 +603,8 @@ def webhook_endpoint_list(*, actor: AbstractBaseUser) -> list[WebhookEndpoint]:
 
     require(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     everywhere, managed = companies_managed(actor, str(Perm.ACCESS_MANAGE))
+    if not managed:  # a manager of part of one company manages no endpoint
+        require_company_wide(actor, Perm.ACCESS_MANAGE, what="webhook endpoints")
     rows = WebhookEndpoint.objects.select_related("company__unit").order_by("pk")
     return list(rows if everywhere else rows.filter(company__in=managed))
 
