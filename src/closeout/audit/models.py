@@ -4,6 +4,7 @@ from enum import IntEnum
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 
@@ -112,32 +113,32 @@ class AuditObject(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    seq = models.BigIntegerField("序号 sequence", unique=True)
-    at = models.DateTimeField("时间 time")
+    seq = models.BigIntegerField(_("sequence"), unique=True)
+    at = models.DateTimeField(_("time"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_name = models.CharField("操作人 actor", max_length=150)
+    actor_name = models.CharField(_("actor"), max_length=150)
     action = models.PositiveSmallIntegerField(
-        "动作 action", choices=[(a.value, a.label) for a in AuditAction]
+        _("action"), choices=[(a.value, a.label) for a in AuditAction]
     )
-    object_type = models.CharField("对象 object", max_length=40, choices=AuditObject.choices)
+    object_type = models.CharField(_("object"), max_length=40, choices=AuditObject.choices)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)
-    data = models.JSONField("变更 before/after", default=dict)
-    reason = models.TextField("原因 reason", blank=True)
+    data = models.JSONField(_("before/after"), default=dict)
+    reason = models.TextField(_("reason"), blank=True)
     # The close request (审批申请) the event belongs to, if any.
     request_id = models.CharField(max_length=64, blank=True)
     # The HTTP request (or command run) that caused the event: closeout.core.request_id.
-    http_request_id = models.CharField("请求编号 HTTP request id", max_length=64, blank=True)
+    http_request_id = models.CharField(_("HTTP request id"), max_length=64, blank=True)
     # The audit key the event was sealed with (HMAC-SHA-256); "" = before keys: plain SHA-256.
-    key_id = models.CharField("密钥 key id", max_length=16, blank=True)
+    key_id = models.CharField(_("key id"), max_length=16, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
     class Meta:
-        verbose_name = "操作日志 audit event"
-        verbose_name_plural = "操作日志 audit events"
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["seq"]
         indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
 

@@ -5,15 +5,16 @@ labels; a type added later (a plugin, or a test) registers its code here with
 `doc_type_codes()`, so the types are listed nowhere else."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class DocType(models.TextChoices):
-    PURCHASE_ORDER = "purchase_order", "采购订单 purchase order"
-    SALES_ORDER = "sales_order", "销售订单 sales order"
-    STOCK_COUNT = "stock_count", "库存盘点 stock count"
-    RECEIVABLE = "receivable", "应收 receivable"
-    PAYABLE = "payable", "应付 payable"
-    PROJECT_STAGE = "project_stage", "项目阶段 project stage"
+    PURCHASE_ORDER = "purchase_order", _("purchase order")
+    SALES_ORDER = "sales_order", _("sales order")
+    STOCK_COUNT = "stock_count", _("stock count")
+    RECEIVABLE = "receivable", _("receivable")
+    PAYABLE = "payable", _("payable")
+    PROJECT_STAGE = "project_stage", _("project stage")
 
 
 # Types registered at run time (code -> label "中文 english"), after the built-in ones.
