@@ -1,11 +1,15 @@
 """Append-only, hash-chained audit events (操作日志)."""
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise as StrOrPromise
 
 
 class AuditAction(IntEnum):
@@ -81,6 +85,77 @@ class AuditAction(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+# What people read for each action (the audit pages, a document's history): with the actions,
+# in the active language.
+AUDIT_ACTION_WORDS: dict[str, "StrOrPromise"] = {
+    "document_created": pgettext_lazy("audit action", "document created"),
+    "document_updated": pgettext_lazy("audit action", "document updated"),
+    "event_applied": pgettext_lazy("audit action", "event applied"),
+    "event_pending": pgettext_lazy("audit action", "event pending"),
+    "event_confirmed": pgettext_lazy("audit action", "event confirmed"),
+    "event_quarantined": pgettext_lazy("audit action", "event quarantined"),
+    "event_released_from_quarantine": pgettext_lazy("audit action", "quarantined event applied"),
+    "document_change_refused": pgettext_lazy("audit action", "change refused"),
+    "partner_created": pgettext_lazy("audit action", "partner created"),
+    "partner_updated": pgettext_lazy("audit action", "partner updated"),
+    "document_closed": pgettext_lazy("audit action", "document closed"),
+    "lines_closed": pgettext_lazy("audit action", "lines closed"),
+    "document_reopened": pgettext_lazy("audit action", "document reopened"),
+    "document_held": pgettext_lazy("audit action", "document held"),
+    "document_released": pgettext_lazy("audit action", "document released"),
+    "lines_held": pgettext_lazy("audit action", "lines held"),
+    "lines_released": pgettext_lazy("audit action", "lines released"),
+    "lines_reopened": pgettext_lazy("audit action", "lines reopened"),
+    "line_dimensions_closed": pgettext_lazy("audit action", "line dimension closed"),
+    "line_dimensions_reopened": pgettext_lazy("audit action", "line dimension reopened"),
+    "close_requested": pgettext_lazy("audit action", "close requested"),
+    "close_request_ended": pgettext_lazy("audit action", "close request ended"),
+    "reopen_requested": pgettext_lazy("audit action", "reopen requested"),
+    "reopen_request_ended": pgettext_lazy("audit action", "reopen request ended"),
+    "document_archived": pgettext_lazy("audit action", "document archived"),
+    "sweep_run": pgettext_lazy("audit action", "sweep run"),
+    "batch_started": pgettext_lazy("audit action", "batch started"),
+    "batch_finished": pgettext_lazy("audit action", "batch finished"),
+    "approval_decided": pgettext_lazy("audit action", "approval decided"),
+    "execution_refused": pgettext_lazy("audit action", "execution refused"),
+    "attachment_added": pgettext_lazy("audit action", "attachment added"),
+    "grant_created": pgettext_lazy("audit action", "grant created"),
+    "grant_revoked": pgettext_lazy("audit action", "grant revoked"),
+    "grant_expired": pgettext_lazy("audit action", "grant expired"),
+    "grant_extended": pgettext_lazy("audit action", "grant extended"),
+    "role_changed": pgettext_lazy("audit action", "role changed"),
+    "login_locked_out": pgettext_lazy("audit action", "sign-in locked"),
+    "user_created": pgettext_lazy("audit action", "user created"),
+    "password_set": pgettext_lazy("audit action", "password set"),
+    "policy_changed": pgettext_lazy("audit action", "policy changed"),
+    "reason_changed": pgettext_lazy("audit action", "reason changed"),
+    "route_changed": pgettext_lazy("audit action", "approval route changed"),
+    "period_changed": pgettext_lazy("audit action", "accounting period changed"),
+    "archive_pack_exported": pgettext_lazy("audit action", "archive pack exported"),
+    "batch_failed": pgettext_lazy("audit action", "batch failed"),
+    "import_validated": pgettext_lazy("audit action", "import validated"),
+    "import_executed": pgettext_lazy("audit action", "import executed"),
+    "diagnostics_run": pgettext_lazy("audit action", "diagnostics run"),
+    "post_close_verified": pgettext_lazy("audit action", "post-close verified"),
+    "token_created": pgettext_lazy("audit action", "token created"),
+    "token_revoked": pgettext_lazy("audit action", "token revoked"),
+    "webhook_changed": pgettext_lazy("audit action", "webhook changed"),
+    "data_exported": pgettext_lazy("audit action", "data exported"),
+    "backup_taken": pgettext_lazy("audit action", "backup taken"),
+    "restore_done": pgettext_lazy("audit action", "restore done"),
+    "batch_undo_created": pgettext_lazy("audit action", "batch undo created"),
+    "company_created": pgettext_lazy("audit action", "company created"),
+    "exchange_rate_set": pgettext_lazy("audit action", "exchange rate set"),
+}
+
+
+def audit_action_words(code: str) -> str:
+    """An audit action (its code name, `document_closed`) in the active language; an unknown
+    code as it is."""
+    words = AUDIT_ACTION_WORDS.get(code)
+    return str(words) if words is not None else code
 
 
 class AuditObject(models.TextChoices):

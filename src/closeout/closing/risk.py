@@ -26,7 +26,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.closing.selectors import open_lines_released
@@ -762,7 +761,7 @@ def _change_risks(document: Document, lines: list[_CloseLine], now: datetime) ->
                 "随即结案。",
                 f"Line {no}'s planned quantity was changed by the ERP {days} day(s) ago from "
                 f"{b} to {a} ({pct}%), just before this close.",
-                _("ERP 中更正。"),
+                "核对数量变更是否经过批准、是否为凑足完成数量而改；必要时先在 ERP 中更正。",
                 "Check that the change was approved and not made to make the close look "
                 "complete; correct it in the ERP first if needed.",
                 [no],

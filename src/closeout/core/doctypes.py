@@ -7,6 +7,8 @@ labels; a type added later (a plugin, or a test) registers its code here with
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from closeout.core.errors import Bilingual
+
 
 class DocType(models.TextChoices):
     PURCHASE_ORDER = "purchase_order", _("purchase order")
@@ -17,11 +19,11 @@ class DocType(models.TextChoices):
     PROJECT_STAGE = "project_stage", _("project stage")
 
 
-# Types registered at run time (code -> label "中文 english"), after the built-in ones.
-_REGISTERED: dict[str, str] = {}
+# Types registered at run time (code -> label in both languages), after the built-in ones.
+_REGISTERED: dict[str, Bilingual] = {}
 
 
-def doc_type_register(code: str, label: str) -> None:
+def doc_type_register(code: str, label: Bilingual) -> None:
     """Add a document type beyond `DocType` (its modules register with `documents.types` and
     `closing.types`). Registering the same code again changes nothing."""
     if code not in DocType.values:
@@ -43,10 +45,12 @@ def doc_type_known(code: object) -> bool:
 
 
 def doc_type_label(code: str) -> str:
-    """The type's label as declared ("采购订单 purchase order"); the code when unknown."""
+    """The type's label in the active language ("采购订单" / "purchase order"); the code when
+    unknown."""
     if code in DocType.values:
         return str(DocType(code).label)
-    return _REGISTERED.get(code, code)
+    label = _REGISTERED.get(code)
+    return str(label) if label is not None else code
 
 
 __all__ = [

@@ -9,7 +9,6 @@ from django.utils.translation import get_language, gettext
 
 from closeout.closing.models import ReasonCode
 from closeout.core.exports import export_response, export_workbook_response
-from closeout.core.labels import label_part
 from closeout.documents.models import DocType
 from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 
@@ -19,17 +18,12 @@ REASON_COLUMNS = {"reopen_by_reason": 0, "released_by_reason": 0}
 USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
 
 
-def _lang_part(text: str) -> str:
-    """The half of a bilingual label ("采购订单 purchase order") in the active language."""
-    return label_part(text, english=_english())
-
-
 def _cell_labeller() -> Callable[[str, int, Any], Any]:
     reasons = {
         r.code: r.label_en if _english() else r.label_zh
         for r in ReasonCode.objects.only("code", "label_zh", "label_en")
     }
-    types = {code: _lang_part(str(label)) for code, label in DocType.choices}
+    types = {code: str(label) for code, label in DocType.choices}
     system = gettext("system (automatic close)")
 
     def label(key: str, column: int, value: Any) -> Any:

@@ -37,7 +37,6 @@ from closeout.core.exports import check_format, export_response
 from closeout.core.paging import count_estimate, keyset_page
 from closeout.documents.models import CloseState, DocType, Document
 from closeout.web.forms import QueueForm, SavedFilterForm
-from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _user, refusal_text
 
 PAGE_SIZE = 50
@@ -137,7 +136,7 @@ def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[A
             d.partner.name if d.partner else "",
             d.document_date,
             d.org_unit.code,
-            lang_part(d.get_close_state_display()),
+            str(d.get_close_state_display()),
             verdicts[d.pk].verdict if d.pk in verdicts else "",
             d.currency,
             d.total_amount,

@@ -16,7 +16,7 @@ from django.utils.translation import get_language, gettext, pgettext
 from closeout.batches.messages import message_text
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
-from closeout.web.templatetags.closeout_web import audit_label, lang_part
+from closeout.web.templatetags.closeout_web import audit_label
 
 register = template.Library()
 
@@ -207,7 +207,7 @@ def _measured_value(key: str, value: Any) -> str:
 def event_kind_label(code: str) -> str:
     from closeout.documents.models import EventKind
 
-    return lang_part(EventKind(code).label) if code in EventKind.values else code
+    return str(EventKind(code).label) if code in EventKind.values else code
 
 
 def _value(value: Any) -> str:
@@ -375,7 +375,7 @@ def _kind_label(code: str) -> str:
     from closeout.documents.models import CloseKind
 
     if code in CloseKind.values:
-        return lang_part(CloseKind(code).label)
+        return str(CloseKind(code).label)
     return event_kind_label(code)
 
 
@@ -392,7 +392,7 @@ def doc_type_label(code: Any) -> str:
     from closeout.documents.models import DocType
 
     text = str(code or "")
-    return lang_part(DocType(text).label) if text in DocType.values else text
+    return str(DocType(text).label) if text in DocType.values else text
 
 
 OBJECT_TYPES: dict[str, tuple[str, str]] = {
@@ -458,5 +458,5 @@ def code_label(code: Any) -> Any:
         audit_label(code),
     ):
         if labelled != code:
-            return lang_part(labelled)
+            return str(labelled)
     return code
