@@ -44,6 +44,14 @@ def doc_type_known(code: object) -> bool:
     return isinstance(code, str) and (code in DocType.values or code in _REGISTERED)
 
 
+def doc_type_label_lazy(code: str) -> object:
+    """The type's label as declared, rendered when shown (a lazy gettext label, or both
+    languages of a registered type): what `bilingual_label` needs. The code when unknown."""
+    if code in DocType.values:
+        return DocType(code).label
+    return _REGISTERED.get(code, code)
+
+
 def doc_type_label(code: str) -> str:
     """The type's label in the active language ("采购订单" / "purchase order"); the code when
     unknown."""
@@ -58,6 +66,7 @@ __all__ = [
     "doc_type_codes",
     "doc_type_known",
     "doc_type_label",
+    "doc_type_label_lazy",
     "doc_type_register",
     "doc_type_unregister",
 ]

@@ -7,13 +7,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from closeout.core.doctypes import DocType as DocType  # the one list, re-exported
+from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import Bilingual, code_words, document_words
 
 
 def doc_type_words(doc_type: str) -> Bilingual:
     """A document type in a message: its code in English, its name in Chinese."""
-    label = DocType(doc_type).label if doc_type in DocType.values else doc_type
-    return code_words(doc_type, label)
+    return code_words(doc_type, doc_type_label_lazy(doc_type))
 
 
 class CloseState(models.TextChoices):
@@ -137,7 +137,7 @@ class Document(models.Model):
     def in_words(self) -> Bilingual:
         """The document in a message: "purchase_order PO-1" in English, "采购订单 PO-1" in
         Chinese."""
-        return document_words(self.doc_type, self.number, self.get_doc_type_display())
+        return document_words(self.doc_type, self.number, doc_type_label_lazy(self.doc_type))
 
 
 class Line(models.Model):
