@@ -438,7 +438,7 @@ def test_grant_errors(org: Org) -> None:
     )
     assert "--reason" in refused("grant", "newbie", "finance", "HQ", "--as", "adm")
     assert refused("grant", "newbie", "finance", "HQ", "--reason", "r", "--as", "newbie") == (
-        "newbie lacks permission 'access.manage' (权限管理 manage access) in HQ for granting roles"
+        "newbie lacks permission 'access.manage' (manage access) in HQ for granting roles"
     )
     assert refused("revoke", "x1", "--reason", "r", "--as", "adm") == (
         "grant id 'x1' is not a number such as 12"

@@ -7,27 +7,28 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from closeout.access.permissions import Perm
 from closeout.core.models import OrgUnit
 
 
 class Role(models.Model):
-    code = models.CharField("编码 code", max_length=40, unique=True)
-    name_zh = models.CharField("名称 name (中文)", max_length=100)
-    name_en = models.CharField("名称 name (English)", max_length=100)
-    permissions = models.JSONField("权限 permissions", default=list)
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    permissions = models.JSONField(_("permissions"), default=list)
     includes = models.ManyToManyField(
         "self",
         symmetrical=False,
         blank=True,
         related_name="included_in",
-        verbose_name="继承 includes",
+        verbose_name=_("includes"),
     )
 
     class Meta:
-        verbose_name = "角色 role"
-        verbose_name_plural = "角色 roles"
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
 
     def __str__(self) -> str:
         return f"{self.code} {self.name_zh}"
@@ -64,11 +65,11 @@ class Grant(models.Model):
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="grants")
     org_unit = models.ForeignKey("core.OrgUnit", on_delete=models.PROTECT, related_name="+")
     doc_types = models.JSONField(
-        "单据类型 document types", default=list, blank=True, help_text="empty = every type"
+        _("document types"), default=list, blank=True, help_text="empty = every type"
     )
-    valid_from = models.DateTimeField("生效 valid from", default=timezone.now)
-    valid_until = models.DateTimeField("失效 valid until", null=True, blank=True)
-    reason = models.TextField("原因 reason", blank=True)
+    valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -79,8 +80,8 @@ class Grant(models.Model):
     objects = GrantQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "授权 grant"
-        verbose_name_plural = "授权 grants"
+        verbose_name = _("grant")
+        verbose_name_plural = _("grants")
 
     def __str__(self) -> str:
         return f"{self.user} · {self.role.code} @ {self.org_unit.code}"
@@ -98,11 +99,11 @@ class PermissionConflict(models.Model):
 
     perm_a = models.CharField(max_length=40, choices=Perm.choices)
     perm_b = models.CharField(max_length=40, choices=Perm.choices)
-    reason = models.CharField("原因 reason", max_length=200)
+    reason = models.CharField(_("reason"), max_length=200)
 
     class Meta:
-        verbose_name = "职责冲突 permission conflict"
-        verbose_name_plural = "职责冲突 permission conflicts"
+        verbose_name = _("permission conflict")
+        verbose_name_plural = _("permission conflicts")
 
     def __str__(self) -> str:
         return f"{self.perm_a} ⟂ {self.perm_b}"

@@ -2,14 +2,15 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class AlertCode(models.TextChoices):
-    COMPLETE_BUT_OPEN = "complete_but_open", "已完成未结案 complete but open"
-    OVERDUE = "overdue", "逾期未完成 overdue"
-    STALE = "stale", "长期无业务 stale"
-    APPROVAL_OVERDUE = "approval_overdue", "审批超时 approval overdue"
-    GRANT_EXPIRING = "grant_expiring", "临时授权将到期 grant expiring"
+    COMPLETE_BUT_OPEN = "complete_but_open", _("complete but open")
+    OVERDUE = "overdue", _("overdue")
+    STALE = "stale", _("stale")
+    APPROVAL_OVERDUE = "approval_overdue", _("approval overdue")
+    GRANT_EXPIRING = "grant_expiring", _("grant expiring")
 
 
 class AlertRule(models.Model):
@@ -23,26 +24,26 @@ class AlertRule(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name="公司 company",
-        help_text="empty = the whole group (every company)",
+        verbose_name=_("company"),
+        help_text=_("empty = the whole group (every company)"),
     )
-    active = models.BooleanField("启用 active", default=True)
+    active = models.BooleanField(_("active"), default=True)
     days = models.PositiveIntegerField(
-        "天数 days",
+        _("days"),
         default=0,
         help_text="complete_but_open: days past the grace period; overdue: days past the "
         "expected date; stale: days without activity; grant_expiring: days ahead",
     )
     recipients_role = models.CharField(
-        "接收角色 recipients' role",
+        _("recipients' role"),
         max_length=40,
         default="supervisor",
         help_text="a digest goes to every user holding this role",
     )
 
     class Meta:
-        verbose_name = "预警规则 alert rule"
-        verbose_name_plural = "预警规则 alert rules"
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
         ordering = ["code"]
         constraints = [
             models.UniqueConstraint(
@@ -63,8 +64,8 @@ class AlertRun(models.Model):
     sample = models.JSONField(default=list)
 
     class Meta:
-        verbose_name = "预警结果 alert run"
-        verbose_name_plural = "预警结果 alert runs"
+        verbose_name = _("alert run")
+        verbose_name_plural = _("alert runs")
         ordering = ["-ran_at"]
 
     def __str__(self) -> str:

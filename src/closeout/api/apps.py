@@ -1,10 +1,11 @@
 """App config of the HTTP API."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiConfig(AppConfig):
     name = "closeout.api"
     label = "api"
-    verbose_name = "接口 API"
+    verbose_name = _("API")
     default_auto_field = "django.db.models.BigAutoField"

@@ -30,6 +30,7 @@ from closeout.approvals.requests import (
     request_emit,
     request_execute,
     request_link,
+    requester_guard,
     unique_users,
     unmark_pending,
 )
@@ -322,17 +323,7 @@ def close_request_withdraw(
 ) -> CloseRequest:
     """Withdraw (撤回) a pending request: only its requester can."""
     request, document = lock_request_and_document(request.pk)
-    if actor.pk != request.requester_id:
-        raise PermissionDenied(
-            gettext_noop("only the requester can withdraw request #%(id)s"),
-            params={"id": request.pk},
-            details={"rule": "requester_only"},
-        )
-    if request.state != RequestState.PENDING:
-        raise InvalidTransition(
-            gettext_noop("request #%(id)s is %(state)s, not pending"),
-            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
-        )
+    requester_guard(actor=actor, request=request, doing="withdraw")
     check_request_current(request, document, "withdrawn")
     now = timezone.now()
     _end_request(actor, request, document, RequestState.WITHDRAWN, now, reason=reason)

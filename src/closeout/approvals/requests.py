@@ -32,8 +32,10 @@ from closeout.closing.transitions import document_state_set, lines_state_set
 from closeout.core.errors import (
     InvalidTransition,
     NotFound,
+    PermissionDenied,
     RuleFailed,
     bilingual_join,
+    bilingual_label,
 )
 from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import CloseState, Document, Line
@@ -195,6 +197,33 @@ def lock_request_and_document(request_id: int) -> tuple[CloseRequest, Document]:
     request = lock_request(request_id)
     request.document = document
     return request, document
+
+
+# What only the requester may do to a request, and the state it must be in for it.
+REQUESTER_ONLY = {
+    "withdraw": gettext_noop("only the requester can withdraw request #%(id)s"),
+    "resubmit": gettext_noop("only the requester can resubmit request #%(id)s"),
+}
+NOT_IN_STATE = {
+    RequestState.PENDING: gettext_noop("request #%(id)s is %(state)s, not pending"),
+    RequestState.REJECTED: gettext_noop("request #%(id)s is %(state)s, not rejected"),
+}
+REQUESTER_STEPS = {"withdraw": RequestState.PENDING, "resubmit": RequestState.REJECTED}
+
+
+def requester_guard(*, actor: AbstractBaseUser, request: CloseRequest, doing: str) -> None:
+    """The one guard of what a requester does to their own request (`doing`: withdraw, resubmit):
+    PermissionDenied for anyone else, then InvalidTransition unless the request is in the state
+    that step needs (pending to withdraw, rejected to resubmit)."""
+    if actor.pk != request.requester_id:
+        raise PermissionDenied(
+            REQUESTER_ONLY[doing], params={"id": request.pk}, details={"rule": "requester_only"}
+        )
+    if request.state != REQUESTER_STEPS[doing]:
+        raise InvalidTransition(
+            NOT_IN_STATE[REQUESTER_STEPS[doing]],
+            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
+        )
 
 
 def request_execute(

@@ -30,6 +30,7 @@ from closeout.approvals.requests import (
     request_emit,
     request_execute,
     request_link,
+    requester_guard,
 )
 from closeout.approvals.selectors import (
     active_routes,
@@ -60,8 +61,6 @@ from closeout.core.errors import (
     DomainError,
     InvalidInput,
     InvalidTransition,
-    PermissionDenied,
-    bilingual_label,
 )
 from closeout.core.notice_kinds import NoticeKind
 from closeout.core.rows import rows_insert
@@ -699,17 +698,7 @@ def close_request_resubmit(
     """Resubmit (重新提交) a rejected request with changes: a new round through the route
     chosen now; the decisions of earlier rounds stay on record."""
     request, document = lock_request_and_document(request.pk)
-    if actor.pk != request.requester_id:
-        raise PermissionDenied(
-            gettext_noop("only the requester can resubmit request #%(id)s"),
-            params={"id": request.pk},
-            details={"rule": "requester_only"},
-        )
-    if request.state != RequestState.REJECTED:
-        raise InvalidTransition(
-            gettext_noop("request #%(id)s is %(state)s, not rejected"),
-            params={"id": request.pk, "state": bilingual_label(RequestState(request.state).label)},
-        )
+    requester_guard(actor=actor, request=request, doing="resubmit")
     action = request.action
     reason = reason_get(
         reason_code or request.reason_code,

@@ -1,10 +1,15 @@
 """Append-only, hash-chained audit events (操作日志)."""
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise as StrOrPromise
 
 
 class AuditAction(IntEnum):
@@ -83,6 +88,78 @@ class AuditAction(IntEnum):
         return self.name.lower()
 
 
+# What people read for each action (the audit pages, a document's history): with the actions,
+# in the active language.
+AUDIT_ACTION_WORDS: dict[str, "StrOrPromise"] = {
+    "document_created": pgettext_lazy("audit action", "document created"),
+    "document_updated": pgettext_lazy("audit action", "document updated"),
+    "event_applied": pgettext_lazy("audit action", "event applied"),
+    "event_pending": pgettext_lazy("audit action", "event pending"),
+    "event_confirmed": pgettext_lazy("audit action", "event confirmed"),
+    "event_quarantined": pgettext_lazy("audit action", "event quarantined"),
+    "event_released_from_quarantine": pgettext_lazy("audit action", "quarantined event applied"),
+    "document_change_refused": pgettext_lazy("audit action", "change refused"),
+    "partner_created": pgettext_lazy("audit action", "partner created"),
+    "partner_updated": pgettext_lazy("audit action", "partner updated"),
+    "document_closed": pgettext_lazy("audit action", "document closed"),
+    "lines_closed": pgettext_lazy("audit action", "lines closed"),
+    "document_reopened": pgettext_lazy("audit action", "document reopened"),
+    "document_held": pgettext_lazy("audit action", "document held"),
+    "document_released": pgettext_lazy("audit action", "document released"),
+    "lines_held": pgettext_lazy("audit action", "lines held"),
+    "lines_released": pgettext_lazy("audit action", "lines released"),
+    "lines_reopened": pgettext_lazy("audit action", "lines reopened"),
+    "line_dimensions_closed": pgettext_lazy("audit action", "line dimension closed"),
+    "line_dimensions_reopened": pgettext_lazy("audit action", "line dimension reopened"),
+    "close_requested": pgettext_lazy("audit action", "close requested"),
+    "close_request_ended": pgettext_lazy("audit action", "close request ended"),
+    "reopen_requested": pgettext_lazy("audit action", "reopen requested"),
+    "reopen_request_ended": pgettext_lazy("audit action", "reopen request ended"),
+    "document_archived": pgettext_lazy("audit action", "document archived"),
+    "sweep_run": pgettext_lazy("audit action", "sweep run"),
+    "batch_started": pgettext_lazy("audit action", "batch started"),
+    "batch_finished": pgettext_lazy("audit action", "batch finished"),
+    "approval_decided": pgettext_lazy("audit action", "approval decided"),
+    "execution_refused": pgettext_lazy("audit action", "execution refused"),
+    "attachment_added": pgettext_lazy("audit action", "attachment added"),
+    "grant_created": pgettext_lazy("audit action", "grant created"),
+    "grant_revoked": pgettext_lazy("audit action", "grant revoked"),
+    "grant_expired": pgettext_lazy("audit action", "grant expired"),
+    "grant_extended": pgettext_lazy("audit action", "grant extended"),
+    "role_changed": pgettext_lazy("audit action", "role changed"),
+    "login_locked_out": pgettext_lazy("audit action", "sign-in locked"),
+    "user_created": pgettext_lazy("audit action", "user created"),
+    "password_set": pgettext_lazy("audit action", "password set"),
+    "policy_changed": pgettext_lazy("audit action", "policy changed"),
+    "reason_changed": pgettext_lazy("audit action", "reason changed"),
+    "route_changed": pgettext_lazy("audit action", "approval route changed"),
+    "period_changed": pgettext_lazy("audit action", "accounting period changed"),
+    "archive_pack_exported": pgettext_lazy("audit action", "archive pack exported"),
+    "batch_failed": pgettext_lazy("audit action", "batch failed"),
+    "import_validated": pgettext_lazy("audit action", "import validated"),
+    "import_executed": pgettext_lazy("audit action", "import executed"),
+    "diagnostics_run": pgettext_lazy("audit action", "diagnostics run"),
+    "post_close_verified": pgettext_lazy("audit action", "post-close verified"),
+    "token_created": pgettext_lazy("audit action", "token created"),
+    "token_revoked": pgettext_lazy("audit action", "token revoked"),
+    "webhook_changed": pgettext_lazy("audit action", "webhook changed"),
+    "data_exported": pgettext_lazy("audit action", "data exported"),
+    "backup_taken": pgettext_lazy("audit action", "backup taken"),
+    "restore_done": pgettext_lazy("audit action", "restore done"),
+    "batch_undo_created": pgettext_lazy("audit action", "batch undo created"),
+    "company_created": pgettext_lazy("audit action", "company created"),
+    "exchange_rate_set": pgettext_lazy("audit action", "exchange rate set"),
+    "alert_rule_changed": pgettext_lazy("audit action", "alert rule changed"),
+}
+
+
+def audit_action_words(code: str) -> str:
+    """An audit action (its code name, `document_closed`) in the active language; an unknown
+    code as it is."""
+    words = AUDIT_ACTION_WORDS.get(code)
+    return str(words) if words is not None else code
+
+
 class AuditObject(models.TextChoices):
     """What an audit event is about (`AuditEvent.object_type`)."""
 
@@ -114,32 +191,32 @@ class AuditObject(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    seq = models.BigIntegerField("序号 sequence", unique=True)
-    at = models.DateTimeField("时间 time")
+    seq = models.BigIntegerField(_("sequence"), unique=True)
+    at = models.DateTimeField(_("time"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_name = models.CharField("操作人 actor", max_length=150)
+    actor_name = models.CharField(_("actor"), max_length=150)
     action = models.PositiveSmallIntegerField(
-        "动作 action", choices=[(a.value, a.label) for a in AuditAction]
+        _("action"), choices=[(a.value, a.label) for a in AuditAction]
     )
-    object_type = models.CharField("对象 object", max_length=40, choices=AuditObject.choices)
+    object_type = models.CharField(_("object"), max_length=40, choices=AuditObject.choices)
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)
-    data = models.JSONField("变更 before/after", default=dict)
-    reason = models.TextField("原因 reason", blank=True)
+    data = models.JSONField(_("before/after"), default=dict)
+    reason = models.TextField(_("reason"), blank=True)
     # The close request (审批申请) the event belongs to, if any.
     request_id = models.CharField(max_length=64, blank=True)
     # The HTTP request (or command run) that caused the event: closeout.core.request_id.
-    http_request_id = models.CharField("请求编号 HTTP request id", max_length=64, blank=True)
+    http_request_id = models.CharField(_("HTTP request id"), max_length=64, blank=True)
     # The audit key the event was sealed with (HMAC-SHA-256); "" = before keys: plain SHA-256.
-    key_id = models.CharField("密钥 key id", max_length=16, blank=True)
+    key_id = models.CharField(_("key id"), max_length=16, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
     class Meta:
-        verbose_name = "操作日志 audit event"
-        verbose_name_plural = "操作日志 audit events"
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["seq"]
         indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
 

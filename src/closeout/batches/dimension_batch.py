@@ -48,7 +48,7 @@ def predict_dimension(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, 
         document = item.document
         assert document is not None  # noqa: S101
         if document.close_state != CloseState.OPEN:
-            state = bilingual_label(document.get_close_state_display())
+            state = bilingual_label(CloseState(document.close_state).label)
             words = _words(
                 gettext_noop("%(document)s is %(state)s"), document=_named(document), state=state
             )

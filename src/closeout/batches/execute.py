@@ -61,7 +61,7 @@ def batch_start(
             if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
                 raise InvalidInput(
                     gettext_noop("batch #%(id)s is %(state)s; it was already started"),
-                    params={"id": job.pk, "state": bilingual_label(job.get_state_display())},
+                    params={"id": job.pk, "state": bilingual_label(BatchState(job.state).label)},
                 )
             _handle_refused(job, when_refused)
             job.state, job.started_at = BatchState.QUEUED, timezone.now()
@@ -230,7 +230,7 @@ def batch_cancel(*, actor: AbstractBaseUser, job: BatchJob) -> BatchJob:
         if job.state in (BatchState.DONE, BatchState.CANCELLED):
             raise InvalidInput(
                 gettext_noop("batch #%(id)s is already %(state)s"),
-                params={"id": job.pk, "state": bilingual_label(job.get_state_display())},
+                params={"id": job.pk, "state": bilingual_label(BatchState(job.state).label)},
             )
         job.cancel_requested = True
         if job.state in (BatchState.DRAFT, BatchState.PREVIEWED):

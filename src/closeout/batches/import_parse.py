@@ -17,6 +17,7 @@ from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
 from closeout.closing.reasons import ReasonTable
 from closeout.core.inputs import date_problem, is_digits, non_ascii_digit
+from closeout.core.labels import ZH, label_in
 from closeout.documents.models import DocType
 
 if TYPE_CHECKING:
@@ -156,10 +157,16 @@ HEADER_ALIASES |= {_norm("type"): "doc_type", _norm("单号 document number"): "
 HEADER_ALIASES |= {_norm("reason"): "reason", _norm("原因"): "reason", _norm("lines"): "lines"}
 HEADER_ALIASES |= {_norm("dimension"): "dimension", _norm("关闭维度"): "dimension"}
 
-DOC_TYPE_ALIASES: dict[str, str] = {}
-for _code, _label in DocType.choices:
-    _zh, _, _en = str(_label).partition(" ")
-    DOC_TYPE_ALIASES |= _aliases(_code, _zh, _en)
+
+@lru_cache(maxsize=1)
+def doc_type_aliases() -> dict[str, str]:
+    """A type's code, its Chinese and its English name (from gettext) all name it: a file
+    written in either language is read (the template offers the Chinese one)."""
+    aliases: dict[str, str] = {}
+    for code, label in DocType.choices:
+        aliases |= _aliases(code, label_in(label, ZH), label_in(label, "en"))
+    return aliases
+
 
 ACTION_ALIASES: dict[str, str] = {}
 for _code, (_zh, _what) in ACTIONS.items():
@@ -168,8 +175,9 @@ ACTION_ALIASES |= {_norm("手工结案"): "close", _norm("结案申请"): "reque
 ACTION_ALIASES |= {_norm("request close"): "request", _norm("close request"): "request"}
 
 
-def doc_type_choice(code: str, label: str) -> str:
-    return f"{label.partition(' ')[0]} {code}"
+def doc_type_choice(code: str, label: object) -> str:
+    """A type as the template's drop-down list offers it: its Chinese name and its code."""
+    return f"{label_in(label, ZH)} {code}"
 
 
 def reason_choice(reason: ReasonCode) -> str:
@@ -492,7 +500,7 @@ def parse_row(row: RowCheck, keys: list[str], reasons: Reasons, today: date) -> 
 def _parse_names(row: RowCheck, texts: dict[str, str]) -> None:
     """Document type, number, company and action."""
     if texts.get("doc_type"):
-        row.doc_type = DOC_TYPE_ALIASES.get(_norm(texts["doc_type"]), "")
+        row.doc_type = doc_type_aliases().get(_norm(texts["doc_type"]), "")
         if not row.doc_type:
             row.error(
                 "doc_type",

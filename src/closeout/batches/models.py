@@ -6,36 +6,38 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class BatchAction(models.TextChoices):
-    CLOSE = "close", "批量结案 close"
-    REOPEN = "reopen", "批量反结案 reopen"
-    REQUEST = "request", "批量提交结案申请 request close"
-    APPROVE = "approve", "批量同意 approve"
-    REJECT = "reject", "批量驳回 reject"
+    CLOSE = "close", pgettext_lazy("batch action", "close")
+    REOPEN = "reopen", pgettext_lazy("batch action", "reopen")
+    REQUEST = "request", pgettext_lazy("batch action", "request close")
+    APPROVE = "approve", pgettext_lazy("batch action", "approve")
+    REJECT = "reject", pgettext_lazy("batch action", "reject")
     # Rows of an uploaded file (导入结案指令): each item carries its own action and parameters.
-    IMPORT = "import", "导入结案指令 import"
+    IMPORT = "import", pgettext_lazy("batch action", "import")
     # Reopens what another batch closed, through the reopen route (batches.undo).
-    UNDO = "undo", "批量撤销 undo"
+    UNDO = "undo", _("undo")
 
 
 class BatchState(models.TextChoices):
-    DRAFT = "draft", "草稿 draft"
-    PREVIEWED = "previewed", "已预览 previewed"
-    QUEUED = "queued", "排队 queued"
-    RUNNING = "running", "执行中 running"
-    CANCELLED = "cancelled", "已取消 cancelled"
-    DONE = "done", "完成 done"
+    DRAFT = "draft", _("draft")
+    PREVIEWED = "previewed", _("previewed")
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    CANCELLED = "cancelled", _("cancelled")
+    DONE = "done", _("done")
     # Stopped by an error its retries could not overcome (a lost database connection, a bug):
     # `error` says why; `closeout batch resume` finishes the items still pending.
-    FAILED = "failed", "失败 failed"
+    FAILED = "failed", _("failed")
 
 
 class BatchJob(models.Model):
-    action = models.CharField("动作 action", max_length=10, choices=BatchAction.choices)
-    doc_type = models.CharField("单据类型 type", max_length=20, blank=True)
-    selection = models.JSONField("选择 selection", default=dict)
+    action = models.CharField(_("action"), max_length=10, choices=BatchAction.choices)
+    doc_type = models.CharField(_("type"), max_length=20, blank=True)
+    selection = models.JSONField(_("selection"), default=dict)
     reason_code = models.CharField(max_length=40, blank=True)
     remark = models.TextField(blank=True)
     close_date = models.DateField(null=True, blank=True)
@@ -50,26 +52,24 @@ class BatchJob(models.Model):
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
-    predicted = models.JSONField("预览 preview counts", default=dict)
+    predicted = models.JSONField(_("preview counts"), default=dict)
     predicted_released_value = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # Why the run failed, or the error it is retrying after (empty when all went well).
-    error = models.TextField("错误 error", blank=True)
+    error = models.TextField(_("error"), blank=True)
     # `error` (English: the API, the CLI, the logs) as a message record, so the batch page
     # shows it in the reader's language (batches.messages.stored_text); empty with it.
-    error_message = models.JSONField("错误消息 error message", default=dict, blank=True)
+    error_message = models.JSONField(_("error message"), default=dict, blank=True)
     error_at = models.DateTimeField(null=True, blank=True)
     # The outbox of the run: worker tasks recorded, in the transaction that started or resumed
     # the job, as still to be sent to the broker; sent after commit. While the broker does not
     # answer they stay here with `send_error`, and the scheduler, a worker's start or
     # `batch resume` sends them (batches.services.batch_dispatch_pending).
-    send_pending = models.PositiveSmallIntegerField("待发送任务 tasks to send", default=0)
-    send_error = models.TextField("发送错误 send error", blank=True)
-    send_error_message = models.JSONField(
-        "发送错误消息 send error message", default=dict, blank=True
-    )
+    send_pending = models.PositiveSmallIntegerField(_("tasks to send"), default=0)
+    send_error = models.TextField(_("send error"), blank=True)
+    send_error_message = models.JSONField(_("send error message"), default=dict, blank=True)
     send_attempted_at = models.DateTimeField(null=True, blank=True)
     # An undo job (action undo): the batch whose closes it reopens (batches.undo).
     undoes = models.ForeignKey(
@@ -78,12 +78,12 @@ class BatchJob(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="undone_by",
-        verbose_name="撤销的批次 undoes batch",
+        verbose_name=_("undoes batch"),
     )
 
     class Meta:
-        verbose_name = "批量作业 batch job"
-        verbose_name_plural = "批量作业 batch jobs"
+        verbose_name = _("batch job")
+        verbose_name_plural = _("batch jobs")
         ordering = ["-created_at"]
         indexes = [
             # The few jobs whose worker tasks are still to be sent, found by the scheduler.
@@ -116,10 +116,10 @@ class BatchJob(models.Model):
 
 
 class ItemState(models.TextChoices):
-    PENDING = "pending", "待处理 pending"
-    DONE = "done", "成功 done"
-    FAILED = "failed", "失败 failed"
-    SKIPPED = "skipped", "跳过 skipped"
+    PENDING = "pending", pgettext_lazy("batch item", "pending")
+    DONE = "done", pgettext_lazy("batch item", "done")
+    FAILED = "failed", _("failed")
+    SKIPPED = "skipped", _("skipped")
 
 
 class BatchItem(models.Model):
@@ -141,15 +141,15 @@ class BatchItem(models.Model):
     outcome = models.CharField(max_length=20, blank=True)
     message = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField("处理进程 worker", max_length=100, blank=True)
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
     # An imported row: its row number in the file and its own parameters (action, line_nos,
     # reason_code, remark, close_date), which take the place of the job's.
-    row_no = models.PositiveIntegerField("行号 row", null=True, blank=True)
-    params = models.JSONField("参数 row parameters", default=dict, blank=True)
+    row_no = models.PositiveIntegerField(_("row"), null=True, blank=True)
+    params = models.JSONField(_("row parameters"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = "批量明细 batch item"
-        verbose_name_plural = "批量明细 batch items"
+        verbose_name = _("batch item")
+        verbose_name_plural = _("batch items")
         ordering = ["job", "id"]
         indexes = [models.Index(fields=["job", "state", "id"], name="batch_item_claim_idx")]
         constraints = [
@@ -176,35 +176,35 @@ class ImportFile(models.Model):
     """One uploaded file of close instructions (导入结案指令): what was uploaded, by whom, how
     it read, and the validation report per row. Executing it creates one batch job."""
 
-    file_name = models.CharField("文件名 file name", max_length=255)
+    file_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField("SHA-256", max_length=64)
-    size = models.PositiveBigIntegerField("大小 size (bytes)", default=0)
-    file_format = models.CharField("格式 format", max_length=10)
-    encoding = models.CharField("编码 encoding", max_length=20, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    file_format = models.CharField(_("format"), max_length=10)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    uploaded_at = models.DateTimeField("上传时间 uploaded at", auto_now_add=True)
-    total_rows = models.PositiveIntegerField("行数 rows", default=0)
-    valid_rows = models.PositiveIntegerField("有效行 valid rows", default=0)
-    error_rows = models.PositiveIntegerField("错误行 rows with errors", default=0)
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    valid_rows = models.PositiveIntegerField(_("valid rows"), default=0)
+    error_rows = models.PositiveIntegerField(_("rows with errors"), default=0)
     # {"headers": [...as uploaded], "columns": [column key per header], "rows": [
     #   {"row": n, "cells": [...], "errors": [[column key, message], ...], "note": "...",
     #    "document": id, "label": "...", "params": {...}}, ...]}
-    report = models.JSONField("校验报告 report", default=dict)
+    report = models.JSONField(_("report"), default=dict)
     job = models.OneToOneField(
         BatchJob,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="import_file",
-        verbose_name="批量作业 batch job",
+        verbose_name=_("batch job"),
     )
-    executed_at = models.DateTimeField("执行时间 executed at", null=True, blank=True)
+    executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "导入文件 import file"
-        verbose_name_plural = "导入文件 import files"
+        verbose_name = _("import file")
+        verbose_name_plural = _("import files")
         ordering = ["-uploaded_at", "-id"]
         indexes = [models.Index(fields=["uploaded_by", "-uploaded_at"], name="import_by_user_idx")]
 

@@ -153,7 +153,7 @@ def _close_outcome_words(
         return "skipped", _words(
             gettext_noop("%(document)s is %(state)s"),
             document=named(document),
-            state=bilingual_label(document.get_close_state_display()),
+            state=bilingual_label(CloseState(document.close_state).label),
         )
     if not chunk.allows(document):
         return "refused", _words(
@@ -225,7 +225,7 @@ def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
             raise InvalidInput(
                 gettext_noop("batch #%(job)s is %(state)s; only a draft can be previewed"),
-                params={"job": job.pk, "state": code_words(job.state, job.get_state_display())},
+                params={"job": job.pk, "state": code_words(job.state, BatchState(job.state).label)},
             )
         if job.action == BatchAction.IMPORT:
             raise InvalidInput(

@@ -220,7 +220,10 @@ def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
                 "batch #%(job_id)s is a %(action)s batch; only close batches and imports are undone"
             ),
             details={"batch": job_id, "rule": "not_a_close_batch"},
-            params={"job_id": job_id, "action": code_words(job.action, job.get_action_display())},
+            params={
+                "job_id": job_id,
+                "action": code_words(job.action, BatchAction(job.action).label),
+            },
         )
     earlier = undone_by(job)
     if earlier is not None:
@@ -236,7 +239,7 @@ def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
                 "failed) can be undone"
             ),
             details={"batch": job_id, "state": job.state, "rule": "still_running"},
-            params={"job_id": job_id, "state": code_words(job.state, job.get_state_display())},
+            params={"job_id": job_id, "state": code_words(job.state, BatchState(job.state).label)},
         )
     return job
 

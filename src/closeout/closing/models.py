@@ -3,20 +3,22 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from closeout.documents.models import DocType
 
 
 class Severity(models.TextChoices):
-    BLOCKING = "blocking", "阻断 blocking"
-    EXCEPTION = "exception", "例外 exception"
-    WARNING = "warning", "提示 warning"
+    BLOCKING = "blocking", _("blocking")
+    EXCEPTION = "exception", _("exception")
+    WARNING = "warning", _("warning")
 
 
 class ClosePolicy(models.Model):
     """Per document type, optionally per organisation unit (the most specific unit wins)."""
 
-    doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
+    doc_type = models.CharField(_("type"), max_length=20, choices=DocType.choices)
     org_unit = models.ForeignKey(
         "core.OrgUnit",
         null=True,
@@ -26,46 +28,44 @@ class ClosePolicy(models.Model):
         help_text="empty = default for the whole company",
     )
     under_qty_pct = models.DecimalField(
-        "短交容差% under-delivery tolerance %", default=0, max_digits=7, decimal_places=3
+        _("under-delivery tolerance %"), default=0, max_digits=7, decimal_places=3
     )
     over_qty_pct = models.DecimalField(
-        "超交容差% over-delivery tolerance %", default=0, max_digits=7, decimal_places=3
+        _("over-delivery tolerance %"), default=0, max_digits=7, decimal_places=3
     )
     match_qty_pct = models.DecimalField(
-        "开票数量容差% invoice qty tolerance %", default=0, max_digits=7, decimal_places=3
+        _("invoice qty tolerance %"), default=0, max_digits=7, decimal_places=3
     )
     amount_tolerance_abs = models.DecimalField(
-        "金额容差 amount tolerance", default=0, max_digits=20, decimal_places=4
+        _("amount tolerance"), default=0, max_digits=20, decimal_places=4
     )
     amount_tolerance_pct = models.DecimalField(
-        "金额容差% amount tolerance %", default=0, max_digits=7, decimal_places=3
+        _("amount tolerance %"), default=0, max_digits=7, decimal_places=3
     )
     write_off_amount = models.DecimalField(
-        "核销容差 write-off tolerance", default=0, max_digits=20, decimal_places=4
+        _("write-off tolerance"), default=0, max_digits=20, decimal_places=4
     )
     variance_value_limit = models.DecimalField(
-        "盘点差异金额上限 variance limit", default=0, max_digits=20, decimal_places=4
+        _("variance limit"), default=0, max_digits=20, decimal_places=4
     )
     budget_tolerance_pct = models.DecimalField(
-        "预算容差% budget tolerance %", default=0, max_digits=7, decimal_places=3
+        _("budget tolerance %"), default=0, max_digits=7, decimal_places=3
     )
-    grace_days = models.PositiveIntegerField("宽限天数 grace days", default=0)
-    auto_close_enabled = models.BooleanField("自动结案 automatic close", default=True)
+    grace_days = models.PositiveIntegerField(_("grace days"), default=0)
+    auto_close_enabled = models.BooleanField(_("automatic close"), default=True)
     # The sweep also closes line dimensions (收货关闭 …) whose own rules pass (never a line's
     # last one); off by default: an installation opts in per type or unit.
-    auto_close_dimensions = models.BooleanField(
-        "按规则关闭维度 close dimensions by rule", default=False
-    )
+    auto_close_dimensions = models.BooleanField(_("close dimensions by rule"), default=False)
     # SAP's "delivery completed" is reset by a return: a return on a line closed for receiving
     # (or shipping) reopens that dimension, audited; off: the return is quarantined instead.
     return_reopens_dimension = models.BooleanField(
-        "退货重开收发货维度 a return reopens receiving/shipping", default=True
+        _("a return reopens receiving/shipping"), default=True
     )
     direct_close_needs_approval = models.BooleanField(
-        "直接结案仍需审批 direct close needs approval", default=False
+        _("direct close needs approval"), default=False
     )
     archive_after_days = models.PositiveIntegerField(
-        "归档保留天数 archive after days",
+        _("archive after days"),
         null=True,
         blank=True,
         default=365,
@@ -73,7 +73,7 @@ class ClosePolicy(models.Model):
         "close date; empty = never archived",
     )
     rule_settings = models.JSONField(
-        "规则设置 rule settings",
+        _("rule settings"),
         default=dict,
         blank=True,
         help_text='per rule code: {"enabled": false} or {"severity": "warning"}',
@@ -81,8 +81,8 @@ class ClosePolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "结案策略 close policy"
-        verbose_name_plural = "结案策略 close policies"
+        verbose_name = _("close policy")
+        verbose_name_plural = _("close policies")
         constraints = [
             models.UniqueConstraint(fields=["doc_type", "org_unit"], name="policy_type_org_uniq"),
             models.UniqueConstraint(
@@ -98,23 +98,23 @@ class ClosePolicy(models.Model):
 
 
 class ReasonAction(models.TextChoices):
-    CLOSE = "close", "结案 close"
-    REOPEN = "reopen", "反结案 reopen"
+    CLOSE = "close", pgettext_lazy("close action", "close")
+    REOPEN = "reopen", pgettext_lazy("close action", "reopen")
 
 
 class ReasonCode(models.Model):
     """A reason for a close or reopen: of the group (company empty: every company) or of one
     company, where a code equal to a group one overrides it (its names and active flag)."""
 
-    code = models.CharField("编码 code", max_length=40)
+    code = models.CharField(_("code"), max_length=40)
     company = models.ForeignKey(
         "core.Company",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name="公司 company",
-        help_text="empty = the whole group (every company)",
+        verbose_name=_("company"),
+        help_text=_("empty = the whole group (every company)"),
     )
     action = models.CharField(max_length=10, choices=ReasonAction.choices)
     label_zh = models.CharField("名称 (中文)", max_length=100)
@@ -123,8 +123,8 @@ class ReasonCode(models.Model):
     system = models.BooleanField(default=False, help_text="used by the system, not chosen by users")
 
     class Meta:
-        verbose_name = "结案原因 reason code"
-        verbose_name_plural = "结案原因 reason codes"
+        verbose_name = _("reason code")
+        verbose_name_plural = _("reason codes")
         ordering = ["action", "code"]
         constraints = [
             models.UniqueConstraint(
@@ -160,8 +160,8 @@ class SweepRun(models.Model):
     exception_sample = models.JSONField(default=list)
 
     class Meta:
-        verbose_name = "自动结案运行 sweep run"
-        verbose_name_plural = "自动结案运行 sweep runs"
+        verbose_name = _("sweep run")
+        verbose_name_plural = _("sweep runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
@@ -175,7 +175,7 @@ class ArchiveRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     doc_type = models.CharField(max_length=20, blank=True)
     dry_run = models.BooleanField(default=False)
-    actor_name = models.CharField("操作人 actor", max_length=150)
+    actor_name = models.CharField(_("actor"), max_length=150)
     archived = models.PositiveIntegerField(default=0)
     lines_archived = models.PositiveIntegerField(default=0)
     retention_off = models.PositiveIntegerField(
@@ -184,8 +184,8 @@ class ArchiveRun(models.Model):
     per_policy = models.JSONField(default=list)
 
     class Meta:
-        verbose_name = "归档运行 archive run"
-        verbose_name_plural = "归档运行 archive runs"
+        verbose_name = _("archive run")
+        verbose_name_plural = _("archive runs")
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
@@ -199,13 +199,13 @@ class SavedQueueFilter(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queue_filters"
     )
     doc_type = models.CharField(max_length=20, choices=DocType.choices)
-    name = models.CharField("名称 name", max_length=60)
-    query = models.CharField("筛选 query", max_length=2000)
+    name = models.CharField(_("name"), max_length=60)
+    query = models.CharField(_("query"), max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "常用筛选 saved filter"
-        verbose_name_plural = "常用筛选 saved filters"
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
@@ -218,8 +218,8 @@ class SavedQueueFilter(models.Model):
 
 
 class DimensionCloseKind(models.TextChoices):
-    AUTO = "auto", "按规则关闭 closed by rule"
-    MANUAL = "manual", "手工关闭 closed by hand"
+    AUTO = "auto", _("closed by rule")
+    MANUAL = "manual", _("closed by hand")
 
 
 class LineDimensionClose(models.Model):
@@ -234,10 +234,10 @@ class LineDimensionClose(models.Model):
     line = models.ForeignKey(
         "documents.Line", on_delete=models.CASCADE, related_name="dimension_closes"
     )
-    dimension = models.CharField("关闭维度 dimension", max_length=20)
+    dimension = models.CharField(_("dimension"), max_length=20)
     kind = models.CharField(max_length=10, choices=DimensionCloseKind.choices)
-    reason = models.CharField("原因 reason", max_length=40)
-    remark = models.TextField("备注 remark", blank=True)
+    reason = models.CharField(_("reason"), max_length=40)
+    remark = models.TextField(_("remark"), blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -250,12 +250,12 @@ class LineDimensionClose(models.Model):
     # What this close took off the commitments (on order / reserved): the line's open
     # quantity at the close, for the dimensions that release one; given back by the reopen.
     released_qty = models.DecimalField(
-        "释放未结数量 released qty", max_digits=20, decimal_places=4, default=0
+        _("released qty"), max_digits=20, decimal_places=4, default=0
     )
 
     class Meta:
-        verbose_name = "行关闭维度 line dimension close"
-        verbose_name_plural = "行关闭维度 line dimension closes"
+        verbose_name = _("line dimension close")
+        verbose_name_plural = _("line dimension closes")
         constraints = [
             models.UniqueConstraint(fields=["line", "dimension"], name="line_dimension_close_uniq")
         ]

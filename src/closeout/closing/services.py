@@ -50,6 +50,7 @@ from closeout.closing.transitions import (
     lines_close,
     lines_state_set,
 )
+from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import (
     Bilingual,
     InvalidInput,
@@ -457,7 +458,7 @@ def _refuse_if_approval_needed(
             params={
                 "document": named(document),
                 "doc_type": Bilingual(
-                    document.doc_type, bilingual_label(document.get_doc_type_display()).zh
+                    document.doc_type, bilingual_label(doc_type_label_lazy(document.doc_type)).zh
                 ),
             },
             details={"needs": "close_request"},
@@ -602,7 +603,7 @@ def document_reopen(
             details={"needs": "reopen_request"},
             params={
                 "document": document_words(
-                    document.doc_type, document.number, document.get_doc_type_display()
+                    document.doc_type, document.number, doc_type_label_lazy(document.doc_type)
                 ),
                 "close_date": document.close_date,
             },

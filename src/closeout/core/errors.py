@@ -8,8 +8,6 @@ from typing import Any
 
 from django.utils import translation
 
-from closeout.core.labels import label_halves
-
 
 def _render(msgid: str, params: Mapping[str, object], language: str) -> str:
     with translation.override(language):
@@ -28,16 +26,17 @@ class Bilingual:
 
 
 def bilingual_label(label: object) -> Bilingual:
-    """A model choice label written "中文 english" (未结案 open), split into its two halves."""
-    halves = label_halves(label)
-    if halves is None:
-        return Bilingual(str(label), str(label))
-    return Bilingual(halves[1], halves[0])
+    """A label (a lazy gettext choice label: "open" / 未结案) rendered in each language."""
+    with translation.override("en"):
+        en = str(label)
+    with translation.override("zh-hans"):
+        zh = str(label)
+    return Bilingual(en, zh)
 
 
 def code_words(code: str, label: object) -> Bilingual:
     """A stored code as a person reads it: the code itself in English messages (as the API and
-    logs always said), the Chinese half of its choice label ("入库 receipt") in Chinese."""
+    logs always said), its choice label in Chinese ("入库")."""
     return Bilingual(code, bilingual_label(label).zh)
 
 

@@ -1,21 +1,22 @@
 """Master data shared by every module: organisation units, partners and items."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OrgUnit(models.Model):
     """A company or department; `path` ("/1/4/") makes "this unit and descendants" one filter."""
 
-    code = models.CharField("编码 code", max_length=40, unique=True)
-    name = models.CharField("名称 name", max_length=200)
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
     path = models.CharField(max_length=400, db_index=True, editable=False, default="")
 
     class Meta:
-        verbose_name = "组织 organisation unit"
-        verbose_name_plural = "组织 organisation units"
+        verbose_name = _("organisation unit")
+        verbose_name_plural = _("organisation units")
         ordering = ["path"]
 
     def __str__(self) -> str:
@@ -26,33 +27,33 @@ class OrgUnit(models.Model):
 
 
 class PartnerKind(models.TextChoices):
-    SUPPLIER = "supplier", "供应商 supplier"
-    CUSTOMER = "customer", "客户 customer"
-    BOTH = "both", "供应商兼客户 both"
+    SUPPLIER = "supplier", _("supplier")
+    CUSTOMER = "customer", _("customer")
+    BOTH = "both", _("both")
 
 
 class Partner(models.Model):
-    code = models.CharField("编码 code", max_length=40, unique=True)
-    name = models.CharField("名称 name", max_length=200)
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(max_length=10, choices=PartnerKind.choices)
     active = models.BooleanField(default=True)
 
     class Meta:
-        verbose_name = "往来单位 partner"
-        verbose_name_plural = "往来单位 partners"
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
 
 class Item(models.Model):
-    code = models.CharField("编码 code", max_length=60, unique=True)
-    name = models.CharField("名称 name", max_length=200)
-    unit = models.CharField("单位 unit", max_length=20, default="EA")
+    code = models.CharField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    unit = models.CharField(_("unit"), max_length=20, default="EA")
 
     class Meta:
-        verbose_name = "物料 item"
-        verbose_name_plural = "物料 items"
+        verbose_name = _("item")
+        verbose_name_plural = _("items")
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -67,8 +68,8 @@ class Counter(models.Model):
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        verbose_name = "计数器 counter"
-        verbose_name_plural = "计数器 counters"
+        verbose_name = _("counter")
+        verbose_name_plural = _("counters")
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
@@ -82,15 +83,13 @@ class Company(models.Model):
     unit = models.OneToOneField(
         OrgUnit, primary_key=True, on_delete=models.PROTECT, related_name="company_profile"
     )
-    base_currency = models.CharField("本位币 base currency", max_length=3, default="CNY")
-    time_zone = models.CharField("时区 time zone", max_length=60, default="Asia/Shanghai")
-    fiscal_year_start_month = models.PositiveSmallIntegerField(
-        "会计年度起始月 fiscal year start", default=1
-    )
+    base_currency = models.CharField(_("base currency"), max_length=3, default="CNY")
+    time_zone = models.CharField(_("time zone"), max_length=60, default="Asia/Shanghai")
+    fiscal_year_start_month = models.PositiveSmallIntegerField(_("fiscal year start"), default=1)
 
     class Meta:
-        verbose_name = "公司 company"
-        verbose_name_plural = "公司 companies"
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
         ordering = ["unit__code"]
 
     def __str__(self) -> str:
@@ -110,15 +109,15 @@ class ExchangeRate(models.Model):
     on (until the table's next rate for the pair). Group reports say which table and which
     rates they used."""
 
-    table = models.CharField("汇率表 rate table", max_length=40)
-    currency = models.CharField("币别 currency", max_length=3)
-    to_currency = models.CharField("折算币别 to currency", max_length=3)
-    day = models.DateField("生效日期 from")
-    rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8)
+    table = models.CharField(_("rate table"), max_length=40)
+    currency = models.CharField(_("currency"), max_length=3)
+    to_currency = models.CharField(_("to currency"), max_length=3)
+    day = models.DateField(_("from"))
+    rate = models.DecimalField(_("rate"), max_digits=18, decimal_places=8)
 
     class Meta:
-        verbose_name = "汇率 exchange rate"
-        verbose_name_plural = "汇率 exchange rates"
+        verbose_name = _("exchange rate")
+        verbose_name_plural = _("exchange rates")
         ordering = ["table", "currency", "to_currency", "-day"]
         constraints = [
             models.UniqueConstraint(

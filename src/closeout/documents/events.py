@@ -17,6 +17,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
+from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import (
     Bilingual,
     EventConflict,
@@ -244,7 +245,7 @@ def event_checked(
             gettext_noop("a %(doc_type)s takes no '%(kind)s' events; allowed: %(list)s"),
             details={"field": "kind"},
             params={
-                "doc_type": code_words(document.doc_type, document.get_doc_type_display()),
+                "doc_type": code_words(document.doc_type, doc_type_label_lazy(document.doc_type)),
                 "kind": code_words(kind, EventKind(kind).label),
                 "list": Bilingual(
                     ", ".join(sorted(str(k) for k in allowed)),

@@ -8,7 +8,7 @@ is answered on its own and changes nothing; the others still post."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -39,6 +39,7 @@ from closeout.documents.services import (
     event_checked,
     event_effect,
     event_line,
+    event_post,
     event_quarantine_reason,
     event_repeated,
 )
@@ -62,6 +63,38 @@ class EventItem:
     source_system: str = "closeout"
     pending: bool = False
     note: str = ""
+
+    def values(self) -> "EventValues":
+        """The event's own values, as `event_checked` and `event_post` take them."""
+        return EventValues(
+            kind=self.kind,
+            external_id=self.external_id,
+            line_no=self.line_no,
+            quantity=self.quantity,
+            amount=self.amount,
+            occurred_at=self.occurred_at,
+            source_system=self.source_system,
+        )
+
+
+class EventValues(TypedDict):
+    kind: str
+    external_id: str
+    line_no: int | None
+    quantity: object
+    amount: object
+    occurred_at: datetime | None
+    source_system: str
+
+
+def event_item_post(
+    *, actor: AbstractBaseUser | None, document: Document, item: EventItem
+) -> EventResult:
+    """One item posted on its own (`event_post`, its own savepoint): the one-by-one endpoint's
+    path; `events_post_many` posts many under one set of locks."""
+    return event_post(
+        actor=actor, document=document, pending=item.pending, note=item.note, **item.values()
+    )
 
 
 @dataclass(frozen=True)
@@ -144,16 +177,7 @@ def _check_items(
             ]
             document = document_pick_from(seen, item.doc_type, item.number, item.company)
             scope.require_sync(document)
-            checked[index] = event_checked(
-                document=document,
-                kind=item.kind,
-                external_id=item.external_id,
-                line_no=item.line_no,
-                quantity=item.quantity,
-                amount=item.amount,
-                occurred_at=item.occurred_at,
-                source_system=item.source_system,
-            )
+            checked[index] = event_checked(document=document, **item.values())
         except DomainError as exc:
             refused[index] = exc
     return checked, refused

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import user_has_perm
-from closeout.core.doctypes import doc_type_known, doc_type_label
+from closeout.core.doctypes import doc_type_known, doc_type_label_lazy
 from closeout.core.errors import (
     Bilingual,
     CompanyAmbiguous,
@@ -50,7 +50,7 @@ def _document_pick(found: list[Document], doc_type: str, number: str) -> Documen
                 "name the company (company=CODE)"
             ),
             params={
-                "doc_type": _type_words(doc_type),
+                "doc_type": type_words(doc_type),
                 "number": number,
                 "companies": ", ".join(codes),
             },
@@ -111,17 +111,17 @@ def document_missing(doc_type: str, number: str) -> NotFound:
     caller may not see: nobody learns that another unit's document exists."""
     return NotFound(
         gettext_noop("no %(doc_type)s numbered '%(number)s'"),
-        params={"doc_type": _type_words(doc_type), "number": number},
+        params={"doc_type": type_words(doc_type), "number": number},
         details={"doc_type": doc_type, "number": number},
     )
 
 
-def _type_words(doc_type: str) -> Bilingual:
+def type_words(doc_type: str) -> Bilingual:
     """A document type in a message: its code in English (as the API always said), its name
     in Chinese."""
     if not doc_type_known(doc_type):
         return Bilingual(doc_type, doc_type)
-    return Bilingual(doc_type, bilingual_label(doc_type_label(doc_type)).zh)
+    return Bilingual(doc_type, bilingual_label(doc_type_label_lazy(doc_type)).zh)
 
 
 def document_require_visible(
@@ -184,4 +184,5 @@ __all__ = [
     "documents_lock_many",
     "documents_numbered_many",
     "locked_message",
+    "type_words",
 ]

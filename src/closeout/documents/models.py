@@ -3,29 +3,31 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from closeout.core.doctypes import DocType as DocType  # the one list, re-exported
+from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import Bilingual, code_words, document_words
 
 
 def doc_type_words(doc_type: str) -> Bilingual:
     """A document type in a message: its code in English, its name in Chinese."""
-    label = DocType(doc_type).label if doc_type in DocType.values else doc_type
-    return code_words(doc_type, label)
+    return code_words(doc_type, doc_type_label_lazy(doc_type))
 
 
 class CloseState(models.TextChoices):
-    OPEN = "open", "未结案 open"
-    CLOSE_PENDING = "close_pending", "结案审批中 close pending approval"
-    CLOSED = "closed", "已结案 closed"
-    REOPEN_PENDING = "reopen_pending", "反结案审批中 reopen pending approval"
-    ON_HOLD = "on_hold", "冻结 on hold"
-    ARCHIVED = "archived", "最终结案 archived"
+    OPEN = "open", _("open")
+    CLOSE_PENDING = "close_pending", _("close pending approval")
+    CLOSED = "closed", pgettext_lazy("close state", "closed")
+    REOPEN_PENDING = "reopen_pending", _("reopen pending approval")
+    ON_HOLD = "on_hold", _("on hold")
+    ARCHIVED = "archived", _("archived")
 
 
 class CloseKind(models.TextChoices):
-    AUTO = "auto", "自动结案 automatic close"
-    MANUAL = "manual", "手工结案 manual close"
+    AUTO = "auto", _("automatic close")
+    MANUAL = "manual", _("manual close")
 
 
 # Line states that still take part in a close: not yet closed.
@@ -33,8 +35,8 @@ LINE_STATES_NOT_CLOSED = (CloseState.OPEN, CloseState.ON_HOLD, CloseState.CLOSE_
 
 
 class Document(models.Model):
-    doc_type = models.CharField("单据类型 type", max_length=20, choices=DocType.choices)
-    number = models.CharField("单号 number", max_length=60)
+    doc_type = models.CharField(_("type"), max_length=20, choices=DocType.choices)
+    number = models.CharField(_("number"), max_length=60)
     org_unit = models.ForeignKey("core.OrgUnit", on_delete=models.PROTECT, related_name="+")
     # The company of the org unit (its nearest company ancestor), set when the document is
     # created: numbers are unique per company and type.
@@ -50,24 +52,24 @@ class Document(models.Model):
         related_name="+",
         db_index=False,
     )
-    document_date = models.DateField("单据日期 document date")
-    expected_date = models.DateField("预计日期 expected date", null=True, blank=True)
-    currency = models.CharField("币别 currency", max_length=3, default="CNY")
-    exchange_rate = models.DecimalField("汇率 rate", max_digits=18, decimal_places=8, default=1)
-    total_amount = models.DecimalField("金额 total", max_digits=20, decimal_places=4, default=0)
+    document_date = models.DateField(_("document date"))
+    expected_date = models.DateField(_("expected date"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    exchange_rate = models.DecimalField(_("rate"), max_digits=18, decimal_places=8, default=1)
+    total_amount = models.DecimalField(_("total"), max_digits=20, decimal_places=4, default=0)
     total_amount_company = models.DecimalField(
-        "本位币金额 total (company)", max_digits=20, decimal_places=4, default=0
+        _("total (company)"), max_digits=20, decimal_places=4, default=0
     )
-    source_system = models.CharField("来源系统 source", max_length=40, default="closeout")
-    external_id = models.CharField("外部编号 external id", max_length=100, blank=True)
+    source_system = models.CharField(_("source"), max_length=40, default="closeout")
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
 
     close_state = models.CharField(
-        "结案状态 close state", max_length=20, choices=CloseState.choices, default=CloseState.OPEN
+        _("close state"), max_length=20, choices=CloseState.choices, default=CloseState.OPEN
     )
     close_kind = models.CharField(max_length=10, choices=CloseKind.choices, blank=True)
-    close_reason = models.CharField("结案原因 close reason", max_length=40, blank=True)
-    close_remark = models.TextField("备注 remark", blank=True)
-    close_date = models.DateField("结案日期 close date", null=True, blank=True)
+    close_reason = models.CharField(_("close reason"), max_length=40, blank=True)
+    close_remark = models.TextField(_("remark"), blank=True)
+    close_date = models.DateField(_("close date"), null=True, blank=True)
     # No index: nothing looks documents up by who closed them, and every close writes it.
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -82,22 +84,22 @@ class Document(models.Model):
     # reopen restores exactly what the last close changed.
     close_seq = models.PositiveIntegerField(default=0)
     released_value = models.DecimalField(
-        "释放未结金额 released value", max_digits=20, decimal_places=4, default=0
+        _("released value"), max_digits=20, decimal_places=4, default=0
     )
     released_value_company = models.DecimalField(max_digits=20, decimal_places=4, default=0)
-    hold_reason = models.TextField("冻结原因 hold reason", blank=True)
+    hold_reason = models.TextField(_("hold reason"), blank=True)
     state_changed_at = models.DateTimeField(null=True, blank=True)
-    last_activity_at = models.DateTimeField("最近业务 last activity", null=True, blank=True)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     # The last reopen: the grace days before an automatic close count from the later of this
     # and the last activity, so a reopen gives people time to act (closing.rules.grace_clock).
-    reopened_at = models.DateTimeField("反结案时间 reopened at", null=True, blank=True)
-    accepted_on = models.DateField("验收日期 accepted on", null=True, blank=True)
+    reopened_at = models.DateTimeField(_("reopened at"), null=True, blank=True)
+    accepted_on = models.DateField(_("accepted on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
-        verbose_name = "单据 document"
-        verbose_name_plural = "单据 documents"
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "doc_type", "number"], name="document_company_number_uniq"
@@ -135,7 +137,7 @@ class Document(models.Model):
     def in_words(self) -> Bilingual:
         """The document in a message: "purchase_order PO-1" in English, "采购订单 PO-1" in
         Chinese."""
-        return document_words(self.doc_type, self.number, self.get_doc_type_display())
+        return document_words(self.doc_type, self.number, doc_type_label_lazy(self.doc_type))
 
 
 class Line(models.Model):
@@ -144,7 +146,7 @@ class Line(models.Model):
     document = models.ForeignKey(
         Document, on_delete=models.CASCADE, related_name="lines", db_index=False
     )
-    line_no = models.PositiveIntegerField("行号 line")
+    line_no = models.PositiveIntegerField(pgettext_lazy("line number", "line"))
     item = models.ForeignKey(
         "core.Item",
         null=True,
@@ -153,45 +155,41 @@ class Line(models.Model):
         related_name="+",
         db_index=False,
     )
-    description = models.CharField("描述 description", max_length=200, blank=True)
-    unit = models.CharField("单位 unit", max_length=20, default="EA")
-    unit_price = models.DecimalField("单价 unit price", max_digits=20, decimal_places=6, default=0)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    unit = models.CharField(_("unit"), max_length=20, default="EA")
+    unit_price = models.DecimalField(_("unit price"), max_digits=20, decimal_places=6, default=0)
     # planned_qty: ordered quantity, book quantity (stock count) or number of tasks (project stage)
-    planned_qty = models.DecimalField(
-        "计划数量 planned qty", max_digits=20, decimal_places=4, default=0
-    )
+    planned_qty = models.DecimalField(_("planned qty"), max_digits=20, decimal_places=4, default=0)
     # planned_amount: order value, source-order amount (receivable/payable) or budget (project)
     planned_amount = models.DecimalField(
-        "计划金额 planned amount", max_digits=20, decimal_places=4, default=0
+        _("planned amount"), max_digits=20, decimal_places=4, default=0
     )
     # fulfilled_qty: received, shipped or tasks done, net of returns
     fulfilled_qty = models.DecimalField(
-        "完成数量 fulfilled qty", max_digits=20, decimal_places=4, default=0
+        _("fulfilled qty"), max_digits=20, decimal_places=4, default=0
     )
     returns_open_qty = models.DecimalField(
-        "未清退货 open returns", max_digits=20, decimal_places=4, default=0
+        _("open returns"), max_digits=20, decimal_places=4, default=0
     )
     invoiced_qty = models.DecimalField(
-        "开票数量 invoiced qty", max_digits=20, decimal_places=4, default=0
+        _("invoiced qty"), max_digits=20, decimal_places=4, default=0
     )
     invoiced_amount = models.DecimalField(
-        "开票金额 invoiced amount", max_digits=20, decimal_places=4, default=0
+        _("invoiced amount"), max_digits=20, decimal_places=4, default=0
     )
     settled_amount = models.DecimalField(
-        "结算金额 settled amount", max_digits=20, decimal_places=4, default=0
+        _("settled amount"), max_digits=20, decimal_places=4, default=0
     )
     counted_qty = models.DecimalField(
-        "盘点数量 counted qty", max_digits=20, decimal_places=4, null=True, blank=True
+        _("counted qty"), max_digits=20, decimal_places=4, null=True, blank=True
     )
     adjusted_qty = models.DecimalField(
-        "调整数量 adjusted qty", max_digits=20, decimal_places=4, default=0
+        _("adjusted qty"), max_digits=20, decimal_places=4, default=0
     )
-    actual_cost = models.DecimalField(
-        "实际成本 actual cost", max_digits=20, decimal_places=4, default=0
-    )
+    actual_cost = models.DecimalField(_("actual cost"), max_digits=20, decimal_places=4, default=0)
 
     close_state = models.CharField(
-        "结案状态 close state", max_length=20, choices=CloseState.choices, default=CloseState.OPEN
+        _("close state"), max_length=20, choices=CloseState.choices, default=CloseState.OPEN
     )
     close_kind = models.CharField(max_length=10, choices=CloseKind.choices, blank=True)
     close_reason = models.CharField(max_length=40, blank=True)
@@ -206,10 +204,10 @@ class Line(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_in = models.PositiveIntegerField(null=True, blank=True)
     released_qty = models.DecimalField(
-        "释放未结数量 released qty", max_digits=20, decimal_places=4, default=0
+        _("released qty"), max_digits=20, decimal_places=4, default=0
     )
     released_value = models.DecimalField(
-        "释放未结金额 released value", max_digits=20, decimal_places=4, default=0
+        _("released value"), max_digits=20, decimal_places=4, default=0
     )
     released_value_company = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     hold_reason = models.TextField(blank=True)
@@ -225,8 +223,8 @@ class Line(models.Model):
     )
 
     class Meta:
-        verbose_name = "单据行 line"
-        verbose_name_plural = "单据行 lines"
+        verbose_name = pgettext_lazy("model", "line")
+        verbose_name_plural = pgettext_lazy("model", "lines")
         ordering = ["document_id", "line_no"]
         constraints = [
             models.UniqueConstraint(fields=["document", "line_no"], name="line_document_no_uniq")
@@ -249,23 +247,23 @@ class Line(models.Model):
 
 
 class EventKind(models.TextChoices):
-    RECEIPT = "receipt", "入库 receipt"
-    SHIPMENT = "shipment", "出库 shipment"
-    RETURN = "return", "退货 return"
-    INVOICE = "invoice", "发票 invoice"
-    CREDIT_NOTE = "credit_note", "红字发票 credit note"
-    PAYMENT = "payment", "付款/收款 payment"
-    COUNT_RESULT = "count_result", "盘点结果 count result"
-    STOCK_ADJUSTMENT = "stock_adjustment", "库存调整 stock adjustment"
-    TASK_COMPLETION = "task_completion", "任务完成 task completion"
-    COST_POSTING = "cost_posting", "成本过账 cost posting"
-    ACCEPTANCE = "acceptance", "验收 acceptance"
+    RECEIPT = "receipt", _("receipt")
+    SHIPMENT = "shipment", _("shipment")
+    RETURN = "return", _("return")
+    INVOICE = "invoice", _("invoice")
+    CREDIT_NOTE = "credit_note", _("credit note")
+    PAYMENT = "payment", _("payment")
+    COUNT_RESULT = "count_result", _("count result")
+    STOCK_ADJUSTMENT = "stock_adjustment", _("stock adjustment")
+    TASK_COMPLETION = "task_completion", _("task completion")
+    COST_POSTING = "cost_posting", _("cost posting")
+    ACCEPTANCE = "acceptance", _("acceptance")
 
 
 class EventStatus(models.TextChoices):
-    APPLIED = "applied", "已过账 applied"
-    PENDING = "pending", "待确认 pending"
-    QUARANTINED = "quarantined", "隔离 quarantined"
+    APPLIED = "applied", _("applied")
+    PENDING = "pending", pgettext_lazy("event status", "pending")
+    QUARANTINED = "quarantined", _("quarantined")
 
 
 class BusinessEvent(models.Model):
@@ -273,14 +271,16 @@ class BusinessEvent(models.Model):
     line = models.ForeignKey(
         Line, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
     )
-    kind = models.CharField("业务类型 kind", max_length=20, choices=EventKind.choices)
+    kind = models.CharField(
+        pgettext_lazy("business event", "kind"), max_length=20, choices=EventKind.choices
+    )
     source_system = models.CharField(max_length=40, default="closeout")
-    external_id = models.CharField("外部编号 external id", max_length=100)
-    quantity = models.DecimalField("数量 quantity", max_digits=20, decimal_places=4, default=0)
-    amount = models.DecimalField("金额 amount", max_digits=20, decimal_places=4, default=0)
-    occurred_at = models.DateTimeField("业务时间 occurred at")
+    external_id = models.CharField(_("external id"), max_length=100)
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=4, default=0)
+    amount = models.DecimalField(_("amount"), max_digits=20, decimal_places=4, default=0)
+    occurred_at = models.DateTimeField(_("occurred at"))
     status = models.CharField(max_length=12, choices=EventStatus.choices)
-    quarantine_reason = models.TextField("隔离原因 quarantine reason", blank=True)
+    quarantine_reason = models.TextField(_("quarantine reason"), blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
     posted_by = models.ForeignKey(
@@ -289,8 +289,8 @@ class BusinessEvent(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
-        verbose_name = "业务事件 business event"
-        verbose_name_plural = "业务事件 business events"
+        verbose_name = _("business event")
+        verbose_name_plural = _("business events")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(

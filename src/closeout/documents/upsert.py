@@ -27,7 +27,7 @@ from closeout.core.inputs import Column, check_fits, check_length, max_length_of
 from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.core.money import round_amount
 from closeout.documents.entries import document_entry
-from closeout.documents.lookup import _type_words, document_lock, locked_message
+from closeout.documents.lookup import document_lock, locked_message, type_words
 from closeout.documents.models import (
     BusinessEvent,
     CloseState,
@@ -317,7 +317,7 @@ def document_rate(
 
 
 def _document_words(doc_type: str, number: str) -> Bilingual:
-    words = _type_words(doc_type)
+    words = type_words(doc_type)
     return Bilingual(f"{words.en} {number}", f"{words.zh} {number}")
 
 
@@ -463,7 +463,7 @@ def _document_update(
                 params={
                     "document": document.in_words,
                     "line_no": line.line_no,
-                    "close_state": bilingual_label(line.get_close_state_display()),
+                    "close_state": bilingual_label(CloseState(line.close_state).label),
                 },
             )
         for f, v in values.items():

@@ -5,6 +5,7 @@ created, and never here."""
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from closeout.core.admin import ReadOnlyAdmin
 from closeout.notifications.models import (
@@ -38,7 +39,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
     fields = ("name", "url", "events", "active", "secret_shown", "created_at")
     readonly_fields = fields
 
-    @admin.display(description="密钥 secret")
+    @admin.display(description=_("secret"))
     def secret_shown(self, endpoint: WebhookEndpoint) -> str:
         return "••••" if endpoint.secret else "—"
 
@@ -63,7 +64,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     actions = ["retry_now"]
 
-    @admin.action(description="立即重试 Retry now (pending only)")
+    @admin.action(description=_("Retry now (pending only)"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         outcomes = [
             webhook_deliver(pk, force=True).status

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 LINK_MAX_LENGTH = 500
 
@@ -20,17 +22,19 @@ class Notification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="closeout_notifications"
     )
-    kind = models.CharField("类型 kind", max_length=40)
-    title = models.CharField("标题 title", max_length=300)
-    body = models.TextField("内容 body")
-    link = models.CharField("链接 link", max_length=LINK_MAX_LENGTH, blank=True)
-    data = models.JSONField("数据 data", default=dict, blank=True)
-    created_at = models.DateTimeField("时间 created at", default=timezone.now)
-    read_at = models.DateTimeField("已读 read at", null=True, blank=True)
+    kind = models.CharField(pgettext_lazy("notification", "kind"), max_length=40)
+    title = models.CharField(_("title"), max_length=300)
+    body = models.TextField(_("body"))
+    link = models.CharField(_("link"), max_length=LINK_MAX_LENGTH, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(
+        pgettext_lazy("notification", "created at"), default=timezone.now
+    )
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "通知 notification"
-        verbose_name_plural = "通知 notifications"
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         indexes = [models.Index(fields=["user", "read_at"], name="notif_user_read_idx")]
 
     def __str__(self) -> str:
@@ -44,13 +48,13 @@ class Preference(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="closeout_preference"
     )
     language = models.CharField(
-        "语言 language", max_length=10, choices=Language.choices, default=Language.ZH_HANS
+        _("language"), max_length=10, choices=Language.choices, default=Language.ZH_HANS
     )
-    email_enabled = models.BooleanField("邮件通知 e-mail enabled", default=True)
+    email_enabled = models.BooleanField(_("e-mail enabled"), default=True)
 
     class Meta:
-        verbose_name = "通知偏好 notification preference"
-        verbose_name_plural = "通知偏好 notification preferences"
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
 
     def __str__(self) -> str:
         return f"{self.user} · {self.language} · e-mail {'on' if self.email_enabled else 'off'}"
@@ -61,25 +65,25 @@ class WebhookEndpoint(models.Model):
     An endpoint of a company receives only the events of that company's documents; one of the
     group (company empty) receives every event."""
 
-    name = models.CharField("名称 name", max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
     company = models.ForeignKey(
         "core.Company",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name="公司 company",
-        help_text="empty = the whole group (every company's events)",
+        verbose_name=_("company"),
+        help_text=_("empty = the whole group (every company's events)"),
     )
     url = models.CharField(
-        "地址 URL", max_length=500, validators=[URLValidator(schemes=["http", "https"])]
+        _("URL"), max_length=500, validators=[URLValidator(schemes=["http", "https"])]
     )
-    secret = models.CharField("密钥 secret", max_length=200)
+    secret = models.CharField(_("secret"), max_length=200)
     events = models.JSONField(
-        "事件 events", default=list, blank=True, help_text="empty = every event"
+        _("events"), default=list, blank=True, help_text="empty = every event"
     )
-    active = models.BooleanField("启用 active", default=True)
-    created_at = models.DateTimeField("创建 created at", default=timezone.now)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = "Webhook 端点 webhook endpoint"
@@ -93,9 +97,9 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "待发送 pending"
-    DELIVERED = "delivered", "已送达 delivered"
-    FAILED = "failed", "失败 failed"
+    PENDING = "pending", pgettext_lazy("delivery status", "pending")
+    DELIVERED = "delivered", _("delivered")
+    FAILED = "failed", _("failed")
 
 
 class WebhookDelivery(models.Model):
@@ -104,21 +108,21 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
-    event = models.CharField("事件 event", max_length=60)
-    payload = models.JSONField("数据 payload", default=dict)
+    event = models.CharField(_("event"), max_length=60)
+    payload = models.JSONField(_("payload"), default=dict)
     status = models.CharField(
-        "状态 status",
+        _("status"),
         max_length=10,
         choices=DeliveryStatus.choices,
         default=DeliveryStatus.PENDING,
     )
-    attempts = models.PositiveIntegerField("尝试次数 attempts", default=0)
-    next_attempt_at = models.DateTimeField("下次尝试 next attempt at", null=True, blank=True)
-    last_attempt_at = models.DateTimeField("上次尝试 last attempt at", null=True, blank=True)
-    last_status_code = models.PositiveIntegerField("上次状态码 last status", null=True, blank=True)
-    last_error = models.TextField("上次错误 last error", blank=True)
-    delivered_at = models.DateTimeField("送达 delivered at", null=True, blank=True)
-    created_at = models.DateTimeField("创建 created at", default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(_("last status"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         verbose_name = "Webhook 投递 webhook delivery"

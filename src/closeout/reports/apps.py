@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReportsConfig(AppConfig):
     name = "closeout.reports"
     label = "reports"
-    verbose_name = "报表与校验 reports and diagnostics"
+    verbose_name = _("reports and diagnostics")
 
     def ready(self) -> None:
         from closeout.batches.hooks import on_batch_finished

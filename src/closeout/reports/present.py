@@ -10,7 +10,6 @@ from django.utils.translation import get_language, gettext
 
 from closeout.closing.models import ReasonCode
 from closeout.core.exports import export_response, export_workbook_response
-from closeout.core.labels import label_part
 from closeout.documents.models import DocType
 from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 
@@ -18,11 +17,6 @@ from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
 DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0, "dimension_share": 0}
 REASON_COLUMNS = {"reopen_by_reason": 0, "released_by_reason": 0}
 USER_COLUMNS = {"cycle_by_closed_by": 0, "reopen_by_closed_by": 0}
-
-
-def _lang_part(text: str) -> str:
-    """The half of a bilingual label ("采购订单 purchase order") in the active language."""
-    return label_part(text, english=_english())
 
 
 def _cell_labeller() -> Callable[[str, int, Any], Any]:
@@ -33,7 +27,7 @@ def _cell_labeller() -> Callable[[str, int, Any], Any]:
             F("company_id").desc(nulls_last=True)
         )
     }
-    types = {code: _lang_part(str(label)) for code, label in DocType.choices}
+    types = {code: str(label) for code, label in DocType.choices}
     system = gettext("system (automatic close)")
 
     def label(key: str, column: int, value: Any) -> Any:

@@ -1,12 +1,13 @@
 """App config of the web workbench."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WebConfig(AppConfig):
     name = "closeout.web"
     label = "web"
-    verbose_name = "结案工作台 workbench"
+    verbose_name = _("workbench")
 
     def ready(self) -> None:
         from django.contrib import admin

@@ -26,7 +26,7 @@ from closeout.closing.selectors import STATES_TO_CLOSE
 from closeout.closing.services import REMARK_MAX
 from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState
-from closeout.web.templatetags.closeout_web import audit_label, lang_part
+from closeout.web.templatetags.closeout_web import audit_label
 
 
 def client_address(request: HttpRequest | None) -> str:
@@ -207,7 +207,7 @@ class QueueForm(forms.Form):
                 field.choices = [("", _("any"))] + [(d.code, d.label) for d in dimensions]
         state = self.fields["state"]
         assert isinstance(state, forms.ChoiceField)  # noqa: S101
-        state.choices = [(value, lang_part(label)) for value, label in CloseState.choices]
+        state.choices = [(value, str(label)) for value, label in CloseState.choices]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

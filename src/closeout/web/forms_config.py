@@ -20,7 +20,6 @@ from closeout.core.inputs import MAX_DAYS
 from closeout.core.models import Company, OrgUnit
 from closeout.documents.models import DocType
 from closeout.web.forms import date_field
-from closeout.web.templatetags.closeout_web import lang_part
 
 REASON_MAX = 2000
 
@@ -33,11 +32,11 @@ def unit_choices(*, blank: str) -> list[tuple[str, str]]:
 
 def type_choices(*, blank: str | None = None) -> list[tuple[str, str]]:
     first = [("", blank)] if blank is not None else []
-    return first + [(code, lang_part(label)) for code, label in DocType.choices]
+    return first + [(code, str(label)) for code, label in DocType.choices]
 
 
 def _localised(choices: Any) -> list[tuple[str, str]]:
-    return [(value, lang_part(label)) for value, label in choices]
+    return [(value, str(label)) for value, label in choices]
 
 
 class PolicyScopeForm(forms.Form):

@@ -12,7 +12,6 @@ from django.utils.translation import get_language, gettext
 from closeout.access.permissions import Perm
 from closeout.core.errors import DomainError, PermissionDenied
 from closeout.web.forms import ThrottledLoginForm
-from closeout.web.templatetags.closeout_web import lang_part
 
 FORM_FIELDS = {"reason": "reason", "remark": "remark", "close_date": "close_date"}
 FORM_FIELDS |= {"lines": "lines", "attachments": "attachments", "comment": "comment"}
@@ -38,7 +37,7 @@ def refusal_text(error: DomainError) -> str:
         and error.details.get("rule") != "company_wide"
     ):
         code = str(error.details["permission"])
-        label = lang_part(Perm(code).label) if code in Perm.values else code
+        label = str(Perm(code).label) if code in Perm.values else code
         return gettext(
             "Not allowed: you lack the permission “%(label)s” (%(code)s)%(scope)s. "
             "Ask an administrator for a grant."

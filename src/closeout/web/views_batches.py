@@ -29,7 +29,6 @@ from closeout.web.forms import (
 )
 from closeout.web.present import batch_refused
 from closeout.web.templatetags.closeout_labels import outcome_label, predicted_text, result_text
-from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _attach, _user
 
 
@@ -176,7 +175,7 @@ def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
         rows = (
             [
                 i.label,
-                lang_part(i.get_state_display()),
+                str(i.get_state_display()),
                 outcome_label(i.predicted),
                 predicted_text(i),
                 outcome_label(i.outcome),

@@ -37,7 +37,6 @@ from closeout.core.exports import check_format, export_response
 from closeout.core.paging import count_estimate, keyset_page
 from closeout.documents.models import CloseState, DocType, Document
 from closeout.web.forms import QueueForm, SavedFilterForm
-from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _user, refusal_text
 
 PAGE_SIZE = 50
@@ -151,7 +150,7 @@ def _queue_export_chunk(chunk: list[Document], doc_type: str) -> Iterator[list[A
             d.partner.name if d.partner else "",
             d.document_date,
             d.org_unit.code,
-            lang_part(d.get_close_state_display()),
+            str(d.get_close_state_display()),
             _verdict_words(verdicts[d.pk].verdict if d.pk in verdicts else ""),
             d.currency,
             d.total_amount,
@@ -206,7 +205,7 @@ def queue(request: HttpRequest, doc_type: str) -> HttpResponseBase:
                 rows=_queue_export_rows(keyset_order(qs, sort), doc_type),
                 sheet_title=doc_type
                 if (get_language() or "").startswith("en")
-                else lang_part(DocType(doc_type).label),
+                else str(DocType(doc_type).label),
             )
         except DomainError as exc:
             error = refusal_text(exc)

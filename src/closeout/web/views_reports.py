@@ -31,7 +31,6 @@ from closeout.reports.kpis import (
 from closeout.reports.present import displayed, kpi_tables_download
 from closeout.web.forms import date_field
 from closeout.web.refusals import requires
-from closeout.web.templatetags.closeout_web import lang_part
 from closeout.web.views import _refused, _user, refusal_text
 
 
@@ -48,11 +47,10 @@ class ReportFilterForm(forms.Form):
         assert isinstance(doc_type, forms.ChoiceField)  # noqa: S101
         assert isinstance(org, forms.ChoiceField)  # noqa: S101
         doc_type.choices = [("", gettext("all"))] + [
-            (code, lang_part(label)) for code, label in DocType.choices
+            (code, str(label)) for code, label in DocType.choices
         ]
         org.choices = [("", gettext("all"))] + [
-            (unit.code, f"{unit.code} {lang_part(unit.name)}")
-            for unit in OrgUnit.objects.order_by("path")
+            (unit.code, f"{unit.code} {unit.name!s}") for unit in OrgUnit.objects.order_by("path")
         ]
 
     def clean(self) -> dict[str, Any]:

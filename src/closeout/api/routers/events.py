@@ -25,10 +25,10 @@ from closeout.api.schemas import (
 )
 from closeout.audit.services import to_json_value
 from closeout.core.errors import DomainError, EventConflict
-from closeout.documents.events_bulk import EventItem, events_post_many
+from closeout.documents.events_bulk import EventItem, event_item_post, events_post_many
 from closeout.documents.events_pending import event_confirm
 from closeout.documents.models import Document
-from closeout.documents.services import EventResult, document_get_visible, event_post
+from closeout.documents.services import EventResult, document_get_visible
 
 router = Router(tags=["events"])
 
@@ -129,19 +129,7 @@ def _post_one(
     try:
         if isinstance(found, DomainError):
             raise found
-        result = event_post(
-            actor=actor,
-            document=found,
-            kind=item.kind,
-            external_id=item.external_id,
-            line_no=item.line_no,
-            quantity=item.quantity,
-            amount=item.amount,
-            occurred_at=item.occurred_at,
-            source_system=item.source_system,
-            pending=item.pending,
-            note=item.note,
-        )
+        result = event_item_post(actor=actor, document=found, item=_event_item(item))
     except DomainError as exc:
         return _refusal(index, item.external_id, exc)
     return _answer(index, item.external_id, result)

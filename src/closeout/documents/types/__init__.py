@@ -14,7 +14,7 @@ from closeout.core.doctypes import (
     doc_type_register,
     doc_type_unregister,
 )
-from closeout.core.errors import InvalidInput
+from closeout.core.errors import Bilingual, InvalidInput
 from closeout.documents.models import DocType, EventKind
 
 
@@ -83,7 +83,7 @@ _REGISTRY: dict[str, DocTypeSpec] = {}
 def spec_register(spec: DocTypeSpec) -> None:
     """Register a type whose spec lives outside this package (a plugin or a test): its code
     joins the one list of types (`closeout.core.doctypes`)."""
-    doc_type_register(spec.code, f"{spec.label_zh} {spec.label_en}")
+    doc_type_register(spec.code, Bilingual(spec.label_en, spec.label_zh))
     _REGISTRY[spec.code] = spec
 
 

@@ -8,7 +8,6 @@ from django_stubs_ext import StrOrPromise
 
 from closeout.closing.models import Severity
 from closeout.documents.models import DocType
-from closeout.web.templatetags.closeout_web import lang_part
 
 register = template.Library()
 
@@ -31,9 +30,9 @@ def severity_label(code: Any) -> str:
     """A severity in the page language; none (the rule passes or is off) as "passes"."""
     if code is None:
         return gettext("passes")
-    return lang_part(Severity(code).label) if code in Severity.values else str(code)
+    return str(Severity(code).label) if code in Severity.values else str(code)
 
 
 @register.filter
 def doc_type_label(code: Any) -> str:
-    return lang_part(DocType(code).label) if code in DocType.values else str(code)
+    return str(DocType(code).label) if code in DocType.values else str(code)

@@ -5,20 +5,23 @@ raw code where a person reads; these filters give the words in the page language
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import template
 from django.core.cache import cache
 from django.db.models import F
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, gettext, pgettext
+from django.utils.translation import get_language, gettext, pgettext, pgettext_lazy
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise as StrOrPromise
 
 from closeout.batches.messages import message_text, outcome_words
 from closeout.batches.models import BatchAction
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
-from closeout.web.templatetags.closeout_web import audit_label, lang_part
+from closeout.web.templatetags.closeout_web import audit_label
 
 register = template.Library()
 
@@ -126,45 +129,45 @@ def result_label(passed: Any) -> str:
     return pgettext("check result", "PASS") if passed else pgettext("check result", "FAIL")
 
 
-MEASURES: dict[str, tuple[str, str]] = {
-    "planned": ("计划", "planned"),
-    "fulfilled": ("实收/实发", "fulfilled"),
-    "short_accepted_receiving": ("收货关闭已接受的短交", "short accepted by closing for receiving"),
-    "short_accepted_shipping": ("发货关闭已接受的短交", "short accepted by closing for shipping"),
-    "invoiced": ("已开票", "invoiced"),
-    "fulfilled_value": ("实收/实发金额", "fulfilled value"),
-    "invoiced_amount": ("开票金额", "invoiced amount"),
-    "settled": ("已结算", "settled"),
-    "open_returns": ("未清退货", "open returns"),
-    "pending": ("待确认", "pending"),
-    "quarantined": ("已隔离", "quarantined"),
-    "last_activity": ("最近业务", "last activity"),
-    "events": ("业务数", "events"),
-    "quantity": ("数量", "quantity"),
-    "short_share": ("短交比例", "short share"),
-    "closes_today": ("今日结案数", "closes today"),
-    "counted": ("盘点数量", "counted"),
-    "booked": ("账面数量", "booked"),
-    "history": ("历史笔数", "history"),
-    "median": ("中位数", "median"),
-    "mad": ("绝对中位差", "MAD"),
-    "robust_z": ("稳健 z 值", "robust z"),
-    "percentile": ("百分位", "percentile"),
-    "days": ("天数", "days"),
-    "days_ago": ("距今天数", "days ago"),
-    "last_days_ago": ("最近一次距今天数", "last, days ago"),
-    "active_days": ("有结案的天数", "active days"),
-    "median_per_day": ("每日中位数", "median per day"),
-    "window_days": ("窗口天数", "window days"),
-    "kinds": ("业务类型", "kinds"),
-    "reason": ("原因", "reason"),
-    "change_pct": ("变动比例 %", "change %"),
-    "changed_lines": ("变动行", "changed lines"),
-    "lines": ("行", "lines"),
-    "value": ("金额", "value"),
-    "open_value": ("未结金额", "open value"),
-    "released_value": ("释放金额", "released value"),
-    "share": ("比例", "share"),
+MEASURES: dict[str, "StrOrPromise"] = {
+    "planned": pgettext_lazy("measure", "planned"),
+    "fulfilled": pgettext_lazy("measure", "fulfilled"),
+    "short_accepted_receiving": pgettext_lazy("measure", "short accepted by closing for receiving"),
+    "short_accepted_shipping": pgettext_lazy("measure", "short accepted by closing for shipping"),
+    "invoiced": pgettext_lazy("measure", "invoiced"),
+    "fulfilled_value": pgettext_lazy("measure", "fulfilled value"),
+    "invoiced_amount": pgettext_lazy("measure", "invoiced amount"),
+    "settled": pgettext_lazy("measure", "settled"),
+    "open_returns": pgettext_lazy("measure", "open returns"),
+    "pending": pgettext_lazy("measure", "pending"),
+    "quarantined": pgettext_lazy("measure", "quarantined"),
+    "last_activity": pgettext_lazy("measure", "last activity"),
+    "events": pgettext_lazy("measure", "events"),
+    "quantity": pgettext_lazy("measure", "quantity"),
+    "short_share": pgettext_lazy("measure", "short share"),
+    "closes_today": pgettext_lazy("measure", "closes today"),
+    "counted": pgettext_lazy("measure", "counted"),
+    "booked": pgettext_lazy("measure", "booked"),
+    "history": pgettext_lazy("measure", "history"),
+    "median": pgettext_lazy("measure", "median"),
+    "mad": pgettext_lazy("measure", "MAD"),
+    "robust_z": pgettext_lazy("measure", "robust z"),
+    "percentile": pgettext_lazy("measure", "percentile"),
+    "days": pgettext_lazy("measure", "days"),
+    "days_ago": pgettext_lazy("measure", "days ago"),
+    "last_days_ago": pgettext_lazy("measure", "last, days ago"),
+    "active_days": pgettext_lazy("measure", "active days"),
+    "median_per_day": pgettext_lazy("measure", "median per day"),
+    "window_days": pgettext_lazy("measure", "window days"),
+    "kinds": pgettext_lazy("measure", "kinds"),
+    "reason": pgettext_lazy("measure", "reason"),
+    "change_pct": pgettext_lazy("measure", "change %"),
+    "changed_lines": pgettext_lazy("measure", "changed lines"),
+    "lines": pgettext_lazy("measure", "lines"),
+    "value": pgettext_lazy("measure", "value"),
+    "open_value": pgettext_lazy("measure", "open value"),
+    "released_value": pgettext_lazy("measure", "released value"),
+    "share": pgettext_lazy("measure", "share"),
 }
 
 
@@ -180,7 +183,7 @@ def _measured_value(key: str, value: Any) -> str:
 def event_kind_label(code: str) -> str:
     from closeout.documents.models import EventKind
 
-    return lang_part(EventKind(code).label) if code in EventKind.values else code
+    return str(EventKind(code).label) if code in EventKind.values else code
 
 
 def _value(value: Any) -> str:
@@ -195,7 +198,7 @@ def measures(values: dict[str, Any] | None) -> str:
     if not values:
         return ""
     return ", ".join(
-        f"{_pick(MEASURES[k]) if k in MEASURES else k} = {_measured_value(k, v)}"
+        f"{str(MEASURES[k]) if k in MEASURES else k} = {_measured_value(k, v)}"
         for k, v in values.items()
     )
 
@@ -248,67 +251,67 @@ def threshold_text(text: Any) -> str:
 
 # --- history details: a before/after table instead of a Python dict ------------------------
 
-FIELDS: dict[str, tuple[str, str]] = {
-    "from": ("原状态", "from"),
-    "to": ("新状态", "to"),
-    "action": ("动作", "action"),
-    "kind": ("方式", "kind"),
-    "close_date": ("结案日期", "close date"),
-    "lines": ("行", "lines"),
-    "lines_closed": ("结案行数", "lines closed"),
-    "released_value": ("释放金额", "released value"),
-    "released_value_company": ("释放金额（本位币）", "released value (company currency)"),
-    "released_qty": ("释放数量", "released quantity"),
-    "line": ("行号", "line"),
-    "remark": ("备注", "remark"),
-    "reason": ("原因", "reason"),
-    "currency": ("币种", "currency"),
-    "total_amount": ("金额", "amount"),
-    "request": ("申请", "request"),
-    "state": ("状态", "state"),
-    "decision": ("决定", "decision"),
-    "comment": ("意见", "comment"),
-    "format": ("格式", "format"),
-    "filter": ("筛选", "filter"),
-    "changes": ("变更", "changes"),
-    "before": ("变更前", "before"),
-    "after": ("变更后", "after"),
-    "round": ("轮次", "round"),
-    "route": ("审批流", "route"),
-    "step": ("审批节点", "step"),
-    "exception": ("例外", "exception"),
-    "open_value": ("未结金额", "open value"),
-    "line_nos": ("行", "lines"),
-    "error": ("错误", "error"),
-    "active": ("启用", "active"),
-    "valid_until": ("有效期至", "valid until"),
-    "expires_at": ("到期时间", "expires at"),
-    "username": ("用户名", "user name"),
-    "user": ("用户", "user"),
-    "user_id": ("用户", "user"),
-    "url": ("地址", "URL"),
-    "total": ("总数", "total"),
-    "processed": ("已处理", "processed"),
-    "succeeded": ("成功", "succeeded"),
-    "failed": ("失败", "failed"),
-    "skipped": ("跳过", "skipped"),
-    "name": ("名称", "name"),
-    "file_name": ("文件名", "file name"),
-    "events": ("业务数", "events"),
-    "email": ("邮箱", "e-mail"),
-    "close_state": ("结案状态", "close state"),
-    "doc_type": ("单据类型", "document type"),
-    "selection": ("选择", "selection"),
-    "numbers": ("单据号", "numbers"),
-    "superuser": ("超级用户", "superuser"),
-    "role": ("角色", "role"),
-    "org_unit": ("组织", "organisation"),
-    "permission": ("权限", "permission"),
+FIELDS: dict[str, "StrOrPromise"] = {
+    "from": pgettext_lazy("history field", "from"),
+    "to": pgettext_lazy("history field", "to"),
+    "action": pgettext_lazy("history field", "action"),
+    "kind": pgettext_lazy("history field", "kind"),
+    "close_date": pgettext_lazy("history field", "close date"),
+    "lines": pgettext_lazy("history field", "lines"),
+    "lines_closed": pgettext_lazy("history field", "lines closed"),
+    "released_value": pgettext_lazy("history field", "released value"),
+    "released_value_company": pgettext_lazy("history field", "released value (company currency)"),
+    "released_qty": pgettext_lazy("history field", "released quantity"),
+    "line": pgettext_lazy("history field", "line"),
+    "remark": pgettext_lazy("history field", "remark"),
+    "reason": pgettext_lazy("history field", "reason"),
+    "currency": pgettext_lazy("history field", "currency"),
+    "total_amount": pgettext_lazy("history field", "amount"),
+    "request": pgettext_lazy("history field", "request"),
+    "state": pgettext_lazy("history field", "state"),
+    "decision": pgettext_lazy("history field", "decision"),
+    "comment": pgettext_lazy("history field", "comment"),
+    "format": pgettext_lazy("history field", "format"),
+    "filter": pgettext_lazy("history field", "filter"),
+    "changes": pgettext_lazy("history field", "changes"),
+    "before": pgettext_lazy("history field", "before"),
+    "after": pgettext_lazy("history field", "after"),
+    "round": pgettext_lazy("history field", "round"),
+    "route": pgettext_lazy("history field", "route"),
+    "step": pgettext_lazy("history field", "step"),
+    "exception": pgettext_lazy("history field", "exception"),
+    "open_value": pgettext_lazy("history field", "open value"),
+    "line_nos": pgettext_lazy("history field", "lines"),
+    "error": pgettext_lazy("history field", "error"),
+    "active": pgettext_lazy("history field", "active"),
+    "valid_until": pgettext_lazy("history field", "valid until"),
+    "expires_at": pgettext_lazy("history field", "expires at"),
+    "username": pgettext_lazy("history field", "user name"),
+    "user": pgettext_lazy("history field", "user"),
+    "user_id": pgettext_lazy("history field", "user"),
+    "url": pgettext_lazy("history field", "URL"),
+    "total": pgettext_lazy("history field", "total"),
+    "processed": pgettext_lazy("history field", "processed"),
+    "succeeded": pgettext_lazy("history field", "succeeded"),
+    "failed": pgettext_lazy("history field", "failed"),
+    "skipped": pgettext_lazy("history field", "skipped"),
+    "name": pgettext_lazy("history field", "name"),
+    "file_name": pgettext_lazy("history field", "file name"),
+    "events": pgettext_lazy("history field", "events"),
+    "email": pgettext_lazy("history field", "e-mail"),
+    "close_state": pgettext_lazy("history field", "close state"),
+    "doc_type": pgettext_lazy("history field", "document type"),
+    "selection": pgettext_lazy("history field", "selection"),
+    "numbers": pgettext_lazy("history field", "numbers"),
+    "superuser": pgettext_lazy("history field", "superuser"),
+    "role": pgettext_lazy("history field", "role"),
+    "org_unit": pgettext_lazy("history field", "organisation"),
+    "permission": pgettext_lazy("history field", "permission"),
 }
 
 
 def field_label(key: str) -> str:
-    return _pick(FIELDS[key]) if key in FIELDS else key.replace("_", " ")
+    return str(FIELDS[key]) if key in FIELDS else key.replace("_", " ")
 
 
 def _shown(value: Any) -> str:
@@ -320,7 +323,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(_shown(v) for v in value)
     if isinstance(value, bool):
-        return _pick(("是", "yes") if value else ("否", "no"))
+        return pgettext("boolean", "yes") if value else pgettext("boolean", "no")
     text = str(value)
     for labelled in (
         _state_label(text),
@@ -346,7 +349,7 @@ def object_repr_label(text: Any) -> str:
         # A batch job as stored (str(BatchJob)): "batch #7 close 2/2".
         return pgettext("audit object", "batch #%(job)s %(action)s %(done)s") % {
             "job": batch["job"],
-            "action": lang_part(BatchAction(batch["action"]).label),
+            "action": str(BatchAction(batch["action"]).label),
             "done": batch["done"],
         }
     head, sep, rest = value.partition(" ")
@@ -359,7 +362,7 @@ def _kind_label(code: str) -> str:
     from closeout.documents.models import CloseKind
 
     if code in CloseKind.values:
-        return lang_part(CloseKind(code).label)
+        return str(CloseKind(code).label)
     return event_kind_label(code)
 
 
@@ -376,27 +379,27 @@ def doc_type_label(code: Any) -> str:
     from closeout.documents.models import DocType
 
     text = str(code or "")
-    return lang_part(DocType(text).label) if text in DocType.values else text
+    return str(DocType(text).label) if text in DocType.values else text
 
 
-OBJECT_TYPES: dict[str, tuple[str, str]] = {
-    "document": ("单据", "document"),
-    "batch": ("批量作业", "batch"),
-    "request": ("申请", "request"),
-    "close_request": ("申请", "request"),
-    "audit_log": ("审计日志", "audit log"),
-    "import": ("导入", "import"),
-    "user": ("用户", "user"),
-    "grant": ("授权", "grant"),
-    "role": ("角色", "role"),
-    "policy": ("策略", "policy"),
-    "reason": ("原因", "reason"),
-    "partner": ("往来单位", "partner"),
-    "token": ("令牌", "token"),
-    "webhook": ("Webhook", "webhook"),
-    "archive": ("归档", "archive"),
-    "diagnostics": ("诊断", "diagnostics"),
-    "sweep": ("自动结案", "sweep"),
+OBJECT_TYPES: dict[str, "StrOrPromise"] = {
+    "document": pgettext_lazy("object type", "document"),
+    "batch": pgettext_lazy("object type", "batch"),
+    "request": pgettext_lazy("object type", "request"),
+    "close_request": pgettext_lazy("object type", "request"),
+    "audit_log": pgettext_lazy("object type", "audit log"),
+    "import": pgettext_lazy("object type", "import"),
+    "user": pgettext_lazy("object type", "user"),
+    "grant": pgettext_lazy("object type", "grant"),
+    "role": pgettext_lazy("object type", "role"),
+    "policy": pgettext_lazy("object type", "policy"),
+    "reason": pgettext_lazy("object type", "reason"),
+    "partner": pgettext_lazy("object type", "partner"),
+    "token": pgettext_lazy("object type", "token"),
+    "webhook": pgettext_lazy("object type", "webhook"),
+    "archive": pgettext_lazy("object type", "archive"),
+    "diagnostics": pgettext_lazy("object type", "diagnostics"),
+    "sweep": pgettext_lazy("object type", "sweep"),
 }
 
 
@@ -406,7 +409,7 @@ def object_type_label(code: Any) -> str:
 
     text = str(code or "")
     if text in OBJECT_TYPES:
-        return _pick(OBJECT_TYPES[text])
+        return str(OBJECT_TYPES[text])
     # Any other object an event is about (an exchange rate, a company): its audit label.
     return str(AuditObject(text).label) if text in AuditObject.values else text
 
@@ -447,7 +450,7 @@ def code_label(code: Any) -> Any:
         audit_label(code),
     ):
         if labelled != code:
-            return lang_part(labelled)
+            return str(labelled)
     return code
 
 
