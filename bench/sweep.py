@@ -51,6 +51,30 @@ def _company_shares(documents: int, companies: int) -> list[int]:
     return [base + (1 if i < rest else 0) for i in range(max(companies, 1))]
 
 
+def _server_cpu() -> float:
+    """CPU seconds (user + system) the database server process of this connection has used so
+    far (PostgreSQL on this machine: /proc/<backend pid>/stat), 0.0 elsewhere. On a loaded
+    machine this, not the wall time, is what a statement costs the server."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    """CPU seconds (user + system) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def phase_generate(args: argparse.Namespace) -> dict[str, Any]:
     _django()
     from django.core.management import call_command
@@ -88,9 +112,11 @@ def phase_sweep(args: argparse.Namespace) -> dict[str, Any]:
     from closeout.audit.services import audit_chain_verify
     from closeout.closing.sweep import sweep_run
 
+    server0, own0 = _server_cpu(), _own_cpu()
     started = time.perf_counter()
     run = sweep_run(doc_type="purchase_order", chunk_size=args.chunk_size)
     seconds = time.perf_counter() - started
+    server_cpu, own_cpu = _server_cpu() - server0, _own_cpu() - own0
     verdict = audit_chain_verify()
     return {
         "seconds": seconds,
@@ -99,6 +125,9 @@ def phase_sweep(args: argparse.Namespace) -> dict[str, Any]:
         "examined": run.examined,
         "chain_intact": verdict.intact,
         "hot_share": _line_hot_share(),
+        "header_hot_share": _hot_share_of("documents_document"),
+        "server_cpu": server_cpu,
+        "own_cpu": own_cpu,
         "rss_mb": _rss_mb(),
     }
 
@@ -287,13 +316,16 @@ def _lean_floor() -> dict[str, float]:
         for sql in _LEAN_SETUP:
             cursor.execute(sql)
     timings: dict[str, float] = {}
+    server0 = _server_cpu()
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         for name, sql in zip(("lines", "headers", "audit"), _LEAN_WRITES, strict=True):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _server_cpu()
             cursor.execute(sql)
             timings[name] = time.perf_counter() - t0
+            timings[f"{name}_cpu"] = _server_cpu() - c0
     timings["seconds"] = time.perf_counter() - started
+    timings["server_cpu"] = _server_cpu() - server0
     timings["hot_share"] = _hot_share_of("lean_line")
     with connection.cursor() as cursor:
         for table in ("lean_audit", "lean_document", "lean_line"):
@@ -330,16 +362,18 @@ def phase_raw(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection, transaction
 
     lean = _lean_floor() if connection.vendor == "postgresql" else {}
+    server0 = _server_cpu()
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The floor's audit rows carry no hash chain: the chain's guard triggers are off.
             cursor.execute("SET LOCAL session_replication_role = replica")
-        steps = []
+        steps, steps_cpu = [], []
         for sql in _raw_statements(connection.vendor):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _server_cpu()
             cursor.execute(sql)
             steps.append(round(time.perf_counter() - t0, 2))
+            steps_cpu.append(round(_server_cpu() - c0, 2))
         cursor.execute("SELECT COUNT(*) FROM eligible")
         documents = cursor.fetchone()[0]
         cursor.execute(
@@ -348,10 +382,12 @@ def phase_raw(args: argparse.Namespace) -> dict[str, Any]:
         lines = cursor.fetchone()[0]
     return {
         "seconds": time.perf_counter() - started,
+        "server_cpu": _server_cpu() - server0,
         "documents": documents,
         "lines": lines,
         "lean": lean,
         "steps": steps,
+        "steps_cpu": steps_cpu,
         "hot_share": _line_hot_share(),
         "rss_mb": _rss_mb(),
     }
@@ -423,6 +459,11 @@ def _report(
         f"peak RSS {sweep['rss_mb']:.0f} MB"
     )
     print(
+        f"      CPU: server {sweep['server_cpu']:.2f} s, this process {sweep['own_cpu']:.2f} s; "
+        f"header updates heap-only (HOT): {sweep['header_hot_share']:.0%}; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
         f"  (b) per-doc ORM loop {loop['seconds']:8.2f} s on a sample of {loop['sample']:,} docs "
         f"({loop['documents']:,} closed): {loop_rate:,.0f} docs/s, "
         f"{loop_rate * lines_per_doc / 2 if lines_per_doc else 0:,.0f} lines/s; extrapolated to "
@@ -438,6 +479,10 @@ def _report(
         + ", ".join(f"{s:.2f} s" for s in raw["steps"])
         + f"; line updates heap-only (HOT): {raw['hot_share']:.0%}"
     )
+    print(
+        f"      server CPU {raw['server_cpu']:.2f} s; per statement: "
+        + ", ".join(f"{s:.2f} s" for s in raw["steps_cpu"])
+    )
     lean = raw["lean"]
     if lean:
         print(
@@ -445,12 +490,24 @@ def _report(
             f"headers {lean['headers']:.2f} s, audit {lean['audit']:.2f} s; lean tables, one "
             f"index on lines, fillfactor 70; HOT {lean['hot_share']:.0%})"
         )
+        print(
+            f"      server CPU {lean['server_cpu']:.2f} s (lines {lean['lines_cpu']:.2f} s, "
+            f"headers {lean['headers_cpu']:.2f} s, audit {lean['audit_cpu']:.2f} s)"
+        )
     print(
         f"  sweep vs loop: {loop_total / sweep['seconds']:.1f}× faster;  "
         f"sweep vs schema floor: {sweep['seconds'] / raw['seconds']:.2f}×"
         + (f";  sweep vs lean floor: {sweep['seconds'] / lean['seconds']:.2f}×" if lean else "")
         + f";  sweep line updates HOT: {sweep['hot_share']:.0%}"
     )
+    if lean and lean["server_cpu"]:
+        print(
+            f"  server CPU: sweep {sweep['server_cpu']:.2f} s = "
+            f"{sweep['server_cpu'] / raw['server_cpu']:.2f}× the schema floor's, "
+            f"{sweep['server_cpu'] / lean['server_cpu']:.2f}× the lean floor's; sweep server + "
+            f"process CPU {sweep['server_cpu'] + sweep['own_cpu']:.2f} s = "
+            f"{(sweep['server_cpu'] + sweep['own_cpu']) / lean['server_cpu']:.2f}× the lean floor"
+        )
 
 
 def run_postgres(args: argparse.Namespace) -> None:

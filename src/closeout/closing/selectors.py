@@ -506,7 +506,12 @@ class QueueFilter:
 def document_queue(f: QueueFilter) -> QuerySet[Document]:
     """Documents matching a queue filter, newest first by id (keyset-friendly)."""
     from closeout.core.models import OrgUnit
-    from closeout.documents.models import BusinessEvent, CloseState, EventStatus
+    from closeout.documents.models import (
+        AWAITING_DECISION,
+        BusinessEvent,
+        CloseState,
+        EventStatus,
+    )
 
     spec_for(f.doc_type)
     qs = Document.objects.filter(doc_type=f.doc_type)
@@ -532,6 +537,10 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
                 params={"unknown": unknown[0]},
             )
         qs = qs.filter(close_state__in=f.close_states)
+        if set(f.close_states) <= set(AWAITING_DECISION):
+            # The same documents, said so that document_awaiting_idx serves them: no index
+            # holds close_state itself (a close would then write every document index).
+            qs = qs.filter(awaiting_decision=True)
     if f.org_unit:
         unit = OrgUnit.objects.filter(code=f.org_unit).first()
         if unit is None:

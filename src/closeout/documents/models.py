@@ -30,6 +30,9 @@ class CloseKind(models.TextChoices):
     MANUAL = "manual", _("manual close")
 
 
+# Document states that wait for someone's decision; few documents are in them at any time.
+AWAITING_DECISION = (CloseState.ON_HOLD, CloseState.CLOSE_PENDING, CloseState.REOPEN_PENDING)
+
 # Line states that still take part in a close: not yet closed.
 LINE_STATES_NOT_CLOSED = (CloseState.OPEN, CloseState.ON_HOLD, CloseState.CLOSE_PENDING)
 
@@ -96,6 +99,18 @@ class Document(models.Model):
     accepted_on = models.DateField(_("accepted on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
+    # Derived from close_state: the few documents waiting for a decision (held, or a close or
+    # reopen waiting for approval). Only this flag is indexed (document_awaiting_idx), never the
+    # state itself, so a close (open → closed, flag false → false) changes no indexed column and
+    # the header row is updated heap-only (HOT), writing none of the document indexes.
+    awaiting_decision = models.GeneratedField(
+        expression=models.ExpressionWrapper(
+            Q(close_state__in=AWAITING_DECISION),
+            output_field=models.BooleanField(),
+        ),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
 
     class Meta:
         verbose_name = _("document")
@@ -111,7 +126,15 @@ class Document(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["doc_type", "close_state", "id"], name="document_queue_idx"),
+            # No document index holds close_state or a column a close writes (see
+            # awaiting_decision): the queue pages newest first through (doc_type, id) and
+            # tests the state on the row; the rare waiting states have their own small index.
+            models.Index(fields=["doc_type", "id"], name="document_queue_idx"),
+            models.Index(
+                fields=["doc_type", "id"],
+                name="document_awaiting_idx",
+                condition=models.Q(awaiting_decision=True),
+            ),
             models.Index(fields=["partner", "doc_type"], name="document_partner_idx"),
             # Number prefix search (LIKE 'X%') on PostgreSQL whatever the collation.
             models.Index(

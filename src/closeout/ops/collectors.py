@@ -19,7 +19,8 @@ _TAIL_BYTES = 64 * 1024
 
 
 def open_documents_by_type() -> dict[str, int]:
-    """One index range count per type (document_queue_idx), cheaper than one grouped scan."""
+    """One count per type through document_queue_idx (doc_type, id); the state is tested on
+    the rows, since no index holds it (documents migration 0011: closes stay heap-only)."""
     return {
         code: Document.objects.filter(doc_type=code, close_state=CloseState.OPEN).count()
         for code in doc_type_codes()
