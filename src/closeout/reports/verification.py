@@ -30,7 +30,7 @@ from closeout.batches.messages import message_english, message_record, outcome_p
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.closing.rules import LINE_SCOPE, dec, more_than, num, open_qty_expr
 from closeout.closing.selectors import open_commitments_by_item
-from closeout.core.doctypes import doc_type_label
+from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import Bilingual, Message, NotFound, code_words, document_words
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.types import all_specs
@@ -314,7 +314,7 @@ def _commitment_problems(job: BatchJob) -> tuple[int, int, list[Problem]]:
         problems.append(
             Problem(
                 "commitments",
-                document_words(doc_type, number, doc_type_label(doc_type)),
+                document_words(doc_type, number, doc_type_label_lazy(doc_type)),
                 Message(
                     N_("line is %(state)s; released %(released)s, unfulfilled now %(open)s"),
                     state=_state(state),
