@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from closeout.approvals.models import CloseRequest, RequestState
-from closeout.approvals.submit import CloseRequestItem, close_requests_submit
+from closeout.approvals.submit_bulk import CloseRequestItem, close_requests_submit
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.audit.services import audit_chain_verify
 from closeout.core.errors import DomainError

@@ -16,7 +16,6 @@ FUNCTION_LINES = 60
 
 # Module → its size today (lines); it may only shrink.
 LARGE_MODULES: dict[str, int] = {
-    "approvals/submit.py": 761,
     "batches/import_checks.py": 623,
     "batches/import_parse.py": 621,
     "batches/undo.py": 745,

@@ -17,7 +17,7 @@ from closeout.access.services import user_has_perm
 from closeout.approvals.models import RequestAction, RequestState
 from closeout.approvals.selectors import route_choose
 from closeout.approvals.services import close_request_submit, reopen_request_submit
-from closeout.approvals.submit import CloseRequestItem, close_requests_submit
+from closeout.approvals.submit_bulk import CloseRequestItem, close_requests_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append
 from closeout.batches.import_checks import Facts, failing_rules, rule_facts

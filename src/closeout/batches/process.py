@@ -15,11 +15,8 @@ from django.utils.translation import gettext_noop
 from closeout.access.permissions import Perm
 from closeout.approvals.decide import close_request_approve, close_request_reject
 from closeout.approvals.models import CloseRequest, RequestState
-from closeout.approvals.submit import (
-    CloseRequestItem,
-    close_request_submit,
-    close_requests_submit,
-)
+from closeout.approvals.submit import close_request_submit
+from closeout.approvals.submit_bulk import CloseRequestItem, close_requests_submit
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_append, audit_checkpoint_write, audit_record
 from closeout.batches.create import items_save
