@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 from closeout.access.models import Role
 from closeout.approvals.models import Decision, RequestState
 from closeout.audit.models import AuditAction
+from closeout.batches.messages import OUTCOME_WORDS as OUTCOMES
 from closeout.batches.models import BatchAction, BatchState, ItemState
 from closeout.closing.models import ReasonCode, Severity
 from closeout.documents.models import CloseKind, CloseState, DocType
-from closeout.web.templatetags.closeout_labels import OUTCOMES
 
 # Text inside these elements is a deliberate identifier (a rule code next to its name) or not
 # shown at all.

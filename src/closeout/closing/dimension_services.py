@@ -40,11 +40,11 @@ from closeout.closing.rules import open_qty_expr
 from closeout.closing.selectors import close_checklist_for
 from closeout.closing.services import (
     AUTO_REASON,
-    _refresh_released_totals,
     close_guard,
     document_lock_for,
     execute_close,
     named,
+    released_totals_refresh,
     selected_lines,
 )
 from closeout.closing.states import Action, check_header_allows_lines
@@ -417,7 +417,7 @@ def _reopen_whole_lines(
         Action.REOPEN,
         **LINE_CLOSE_CLEARED,
     )
-    _refresh_released_totals([document.pk])
+    released_totals_refresh([document.pk])
 
 
 def execute_dimensions_undo(
