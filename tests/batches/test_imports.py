@@ -46,6 +46,7 @@ from tests.factories import (
     rolled_back,
     user_with_role,
 )
+from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -626,3 +627,33 @@ def test_cli_template_validate_and_run(
     bad.write_bytes(b"%PDF-1.7 not a sheet")
     with pytest.raises(CommandError, match=r"it is a PDF document renamed \.xlsx"):
         call_command("import", "validate", str(bad), "--as", "imp-buyer")
+
+
+def test_an_import_run_reads_in_the_page_language(
+    org: Org, buyer: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The result of each row on the batch page is in Chinese on the Chinese page (the API and
+    the CSV keep the English): lines closed, a line already closed, nothing in English."""
+    lines = ready_document(PO, org.dept_a, ((10, 5), (4, 2)))
+    closed = ready_document(PO, org.dept_a, ((10, 5), (4, 2)))
+    imported = validate(
+        buyer,
+        csv_bytes(
+            [
+                [PO, lines.number, "1", "close", "completed", "", ""],
+                [PO, closed.number, "2", "close", "completed", "", ""],
+            ]
+        ),
+    )
+    document_close(actor=buyer, document=closed, reason_code="completed", line_nos=[2])
+    job = run_inline(
+        django_capture_on_commit_callbacks,
+        lambda: import_execute(actor=buyer, import_file=imported),
+    )
+    results = {i.row_no: i for i in batch_results(job)}
+    assert results[2].message == "lines closed: 1"
+    assert results[3].message == f"{PO} {closed.number}: line 2 already closed; nothing done"
+    page = signed_in(buyer, "zh-hans").get(f"/batches/{job.pk}/").content.decode()
+    assert "已结案的行：1" in page
+    assert f"采购订单 {closed.number}：行 2 已结案，未做任何操作" in page
+    assert "lines closed" not in page and "nothing done" not in page

@@ -272,7 +272,7 @@ def _requests_in_scope(actor: AbstractBaseUser, ids: list[int]) -> set[int]:
     return known
 
 
-def _job_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
+def job_locked_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
     if job is None:
         raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_record
-from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, _job_for
+from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, job_locked_for
 from closeout.batches.messages import message_of, message_record, message_text
 from closeout.batches.models import BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.process import _finish_if_complete, _work_chunk
@@ -54,7 +54,7 @@ def batch_start(
     if job.state in (BatchState.DRAFT, BatchState.PREVIEWED) and job.created_by_id == actor.pk:
         backup_before_batch(actor=actor, batch_id=job.pk, documents=job.total)
     with transaction.atomic():
-        job = _job_for(actor, job.pk)
+        job = job_locked_for(actor, job.pk)
         if job.state == BatchState.QUEUED and job.send_pending:
             _record_dispatch(job, workers)
         else:
@@ -199,7 +199,7 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
     """After a crash, a failure or a cancel: queue workers again for the items still pending
     (and send the tasks of a job whose start met no broker)."""
     with transaction.atomic():
-        job = _job_for(actor, job.pk)
+        job = job_locked_for(actor, job.pk)
         if job.state == BatchState.DONE:
             raise InvalidInput(
                 gettext_noop("batch #%(job)s is done; nothing to resume"), params={"job": job.pk}
@@ -226,7 +226,7 @@ def batch_resume(*, actor: AbstractBaseUser, job: BatchJob, workers: int = 2) ->
 def batch_cancel(*, actor: AbstractBaseUser, job: BatchJob) -> BatchJob:
     """Stop after the chunk in progress; what was done stays done (each item committed)."""
     with transaction.atomic():
-        job = _job_for(actor, job.pk)
+        job = job_locked_for(actor, job.pk)
         if job.state in (BatchState.DONE, BatchState.CANCELLED):
             raise InvalidInput(
                 gettext_noop("batch #%(id)s is already %(state)s"),

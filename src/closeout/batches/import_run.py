@@ -4,6 +4,7 @@ job's. Each row is all-or-nothing; a row whose document changed since validation
 result of its own, and running the rows again changes nothing."""
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop as N_
 
 from closeout.access.permissions import Perm
 from closeout.access.services import user_has_perm
@@ -22,8 +24,9 @@ from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append
 from closeout.batches.import_checks import Facts, failing_rules, rule_facts
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
-from closeout.batches.services import _Chunk, _close_outcome, _mark, lock_documents
+from closeout.batches.services import DecideChunk, close_outcome, item_mark, lock_documents
 from closeout.closing.dimension_services import line_dimension_close
+from closeout.closing.dimensions import dimension_get, dimension_words
 from closeout.closing.guards import close_date_refusals, close_path_of
 from closeout.closing.models import ReasonAction, Severity
 from closeout.closing.reasons import ReasonTable
@@ -35,7 +38,7 @@ from closeout.closing.services import (
     document_reopen,
     remark_required,
 )
-from closeout.core.errors import DomainError, InvalidTransition
+from closeout.core.errors import DomainError, InvalidTransition, Message
 from closeout.core.sql import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 
@@ -71,13 +74,18 @@ def process_import_items(job: BatchJob, items: list[BatchItem]) -> None:
         document = documents.get(item.document_id or 0)
         action = params.get("action", "")
         if document is None:
-            _mark(item, ItemState.FAILED, "refused", f"{item.label}: the document no longer exists")
+            item_mark(
+                item,
+                ItemState.FAILED,
+                "refused",
+                Message(N_("%(document)s: the document no longer exists"), document=item.label),
+            )
             continue
         if action in ("close", "request") and document.close_state != CloseState.OPEN:
-            _mark(item, ItemState.SKIPPED, "skipped", _changed(document, "open"))
+            item_mark(item, ItemState.SKIPPED, "skipped", _changed(document, "open"))
             continue
         if action == "reopen" and document.close_state != CloseState.CLOSED:
-            _mark(item, ItemState.SKIPPED, "skipped", _changed(document, "closed"))
+            item_mark(item, ItemState.SKIPPED, "skipped", _changed(document, "closed"))
             continue
         if params.get("dimension"):
             _run_dimension(job, item, document, params)
@@ -114,14 +122,12 @@ def _submit_requests(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> N
     )
     for (item, _document), result in zip(rows, results, strict=True):
         if isinstance(result, DomainError):
-            _mark(item, ItemState.FAILED, "refused", result.message)
+            item_mark(item, ItemState.FAILED, "refused", result)
         elif result.state == RequestState.EXECUTED:
-            message = f"close request #{result.pk}: no approval route applied, closed at once"
-            _mark(item, ItemState.DONE, "closed", message)
+            message = _executed_at_once(result.pk)
+            item_mark(item, ItemState.DONE, "closed", message)
         else:
-            _mark(
-                item, ItemState.DONE, "requested", f"close request #{result.pk} waits for approval"
-            )
+            item_mark(item, ItemState.DONE, "requested", _waits(result.pk))
 
 
 def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[str, Any]) -> None:
@@ -135,12 +141,11 @@ def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[st
             )
         )
         if states and all(states.get(n) == CloseState.CLOSED for n in line_nos):
-            _mark(
+            item_mark(
                 item,
                 ItemState.SKIPPED,
                 "skipped",
-                f"{document.label}: line {', '.join(map(str, line_nos))} already closed; "
-                "nothing done",
+                _already_closed(document.in_words, line_nos),
             )
             return
     try:
@@ -148,9 +153,9 @@ def _run_row(job: BatchJob, item: BatchItem, document: Document, params: dict[st
             outcome, message = _row_step(
                 actor, document, action, line_nos, params, request_id=f"batch:{job.pk}"
             )
-        _mark(item, ItemState.DONE, outcome, message)
+        item_mark(item, ItemState.DONE, outcome, message)
     except DomainError as error:
-        _mark(item, ItemState.FAILED, "refused", error.message)
+        item_mark(item, ItemState.FAILED, "refused", error)
 
 
 def _run_dimension(
@@ -169,10 +174,14 @@ def _run_dimension(
                 line_nos=params.get("line_nos") or None,
                 request_id=f"batch:{job.pk}",  # the batch's undo finds its closes
             )
-        message = f"{dimension}: lines {', '.join(map(str, result.lines))}"
-        _mark(item, ItemState.DONE, "close_dimension", message)
+        message = Message(
+            N_("%(dimension)s: lines %(lines)s"),
+            dimension=dimension_words(dimension_get(document.doc_type, dimension)),
+            lines=", ".join(map(str, result.lines)),
+        )
+        item_mark(item, ItemState.DONE, "close_dimension", message)
     except DomainError as error:
-        _mark(item, ItemState.FAILED, "refused", error.message)
+        item_mark(item, ItemState.FAILED, "refused", error)
 
 
 def _row_step(
@@ -183,7 +192,7 @@ def _row_step(
     params: dict[str, Any],
     *,
     request_id: str = "",
-) -> tuple[str, str]:
+) -> tuple[str, Message]:
     reason, remark = params.get("reason_code", ""), params.get("remark", "")
     if action == "reopen":
         if user_has_perm(
@@ -194,14 +203,16 @@ def _row_step(
                     actor=actor, document=document, reason_code=reason, remark=remark
                 )
                 lines = ", ".join(map(str, reopened.lines_reopened))
-                return "reopened", f"lines reopened: {lines}"
+                return "reopened", Message(N_("lines reopened: %(lines)s"), lines=lines)
             except InvalidTransition as refusal:
                 if refusal.details.get("needs") != "reopen_request":
                     raise
         request = reopen_request_submit(
             actor=actor, document=document, reason_code=reason, remark=remark
         )
-        return "reopen_requested", f"reopen request #{request.pk} waits for approval"
+        return "reopen_requested", Message(
+            N_("reopen request #%(id)s waits for approval"), id=request.pk
+        )
     # The same close, direct or (where approval is needed, or asked for) as a request.
     close: dict[str, Any] = {
         "actor": actor,
@@ -217,15 +228,15 @@ def _row_step(
             result = document_close(**close, request_id=request_id)
             return (
                 "closed" if result.header_closed else "lines_closed",
-                f"lines closed: {', '.join(map(str, result.lines_closed))}",
+                _lines_closed(result.lines_closed),
             )
         except InvalidTransition as refusal:
             if refusal.details.get("needs") != "close_request":
                 raise
     request = close_request_submit(**close)
     if request.state == RequestState.EXECUTED:
-        return "closed", f"close request #{request.pk}: no approval route applied, closed at once"
-    return "requested", f"close request #{request.pk} waits for approval"
+        return "closed", _executed_at_once(request.pk)
+    return "requested", _waits(request.pk)
 
 
 def _close_whole(
@@ -237,7 +248,7 @@ def _close_whole(
     verdicts, closed in bulk per (type, reason, remark, date), one audit event per document;
     where an approval route applies, the row joins `requests` (a close request instead)."""
     actor = job.created_by
-    permissions = _Chunk(actor, Perm.CLOSE_DIRECT)
+    permissions = DecideChunk(actor, Perm.CLOSE_DIRECT)
     by_type: dict[str, list[int]] = defaultdict(list)
     for _item, document in whole:
         by_type[document.doc_type].append(document.pk)
@@ -250,7 +261,7 @@ def _close_whole(
     groups: dict[tuple[str, str, str, date], list[BatchItem]] = defaultdict(list)
     for item, document in whole:
         params = _params(item)
-        outcome, message = _close_outcome(
+        outcome, message = close_outcome(
             job,
             document,
             verdicts.get(document.pk),
@@ -275,9 +286,9 @@ def _close_whole(
         elif outcome == "needs_approval":
             requests.append((item, document))
         elif outcome == "skipped":
-            _mark(item, ItemState.SKIPPED, "skipped", message)
+            item_mark(item, ItemState.SKIPPED, "skipped", message)
         else:
-            _mark(item, ItemState.FAILED, "refused", message)
+            item_mark(item, ItemState.FAILED, "refused", message)
     now = timezone.now()
     for (doc_type, reason, remark, chosen), items in groups.items():
         entries = close_documents_bulk(
@@ -294,7 +305,7 @@ def _close_whole(
             entry.request_id = f"batch:{job.pk}"
         audit_append(actor=actor, entries=entries, at=now)
         for item in items:
-            _mark(item, ItemState.DONE, "closed")
+            item_mark(item, ItemState.DONE, "closed")
 
 
 @dataclass
@@ -321,7 +332,7 @@ def _close_lines(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> None:
         by_type[document.doc_type].append(document.pk)
     for doc_type, ids in by_type.items():
         rule_facts(doc_type, sorted(ids), facts)
-    chunk = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
+    chunk = DecideChunk(job.created_by, Perm.CLOSE_DIRECT)
     reasons = ReasonTable.load()
     groups: dict[tuple[str, str, str, date], list[_LineClose]] = defaultdict(list)
     for item, document in rows:
@@ -329,12 +340,11 @@ def _close_lines(job: BatchJob, rows: list[tuple[BatchItem, Document]]) -> None:
         line_nos = [int(n) for n in params.get("line_nos") or []]
         states = facts.lines.get(document.pk, {})
         if states and all(states.get(n, ("",))[0] == CloseState.CLOSED for n in line_nos):
-            _mark(
+            item_mark(
                 item,
                 ItemState.SKIPPED,
                 "skipped",
-                f"{document.label}: line {', '.join(map(str, line_nos))} already closed; "
-                "nothing done",
+                _already_closed(document.in_words, line_nos),
             )
             continue
         plain = _plain_line_close(item, document, line_nos, facts, chunk, reasons)
@@ -353,7 +363,7 @@ def _plain_line_close(
     document: Document,
     line_nos: list[int],
     facts: Facts,
-    chunk: _Chunk,
+    chunk: DecideChunk,
     reasons: ReasonTable,
 ) -> _LineClose | None:
     """The row as a plain direct close of open lines (None when the close service must judge
@@ -451,12 +461,19 @@ def _bulk_close_lines(
     audit_append(actor=actor, entries=entries, at=now)
     closed = {int(e.object_id): e.action == AuditAction.DOCUMENT_CLOSED for e in entries}
     for member in members:
-        message = f"lines closed: {', '.join(map(str, member.line_nos))}"
+        message = _lines_closed(member.line_nos)
         if member.document.pk not in closed:
-            _mark(member.item, ItemState.FAILED, "refused", f"{member.document.label}: {message}")
+            item_mark(
+                member.item,
+                ItemState.FAILED,
+                "refused",
+                Message(
+                    N_("%(document)s: %(what)s"), document=member.document.in_words, what=message
+                ),
+            )
             continue
         outcome = "closed" if closed[member.document.pk] else "lines_closed"
-        _mark(member.item, ItemState.DONE, outcome, message)
+        item_mark(member.item, ItemState.DONE, outcome, message)
 
 
 def _released_lines(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -479,3 +496,25 @@ def _released_lines(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
             }
         )
     return released
+
+
+def _executed_at_once(request_id: int) -> Message:
+    return Message(
+        N_("close request #%(id)s: no approval route applied, closed at once"), id=request_id
+    )
+
+
+def _waits(request_id: int) -> Message:
+    return Message(N_("close request #%(id)s waits for approval"), id=request_id)
+
+
+def _lines_closed(line_nos: Sequence[int]) -> Message:
+    return Message(N_("lines closed: %(lines)s"), lines=", ".join(map(str, line_nos)))
+
+
+def _already_closed(document: object, line_nos: Sequence[int]) -> Message:
+    return Message(
+        N_("%(document)s: line %(lines)s already closed; nothing done"),
+        document=document,
+        lines=", ".join(map(str, line_nos)),
+    )

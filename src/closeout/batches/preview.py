@@ -15,7 +15,7 @@ from closeout.access.permissions import Perm
 from closeout.access.services import user_has_perm
 from closeout.approvals.models import RequestAction, RequestState
 from closeout.approvals.selectors import active_routes, route_choose
-from closeout.batches.create import REFUSED_OUTCOMES, _job_for, items_save
+from closeout.batches.create import REFUSED_OUTCOMES, items_save, job_locked_for
 from closeout.batches.dimension_batch import job_dimension, predict_dimension
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState
 from closeout.closing.models import ClosePolicy, ReasonAction, Severity
@@ -41,7 +41,7 @@ from closeout.core.errors import (
 from closeout.documents.models import CloseState, Document
 
 
-class _Chunk:
+class DecideChunk:
     """What deciding many documents asks again and again, asked once per chunk: the user's
     permission per organisation unit and type, the policy per unit, the approval routes."""
 
@@ -92,12 +92,12 @@ class _Chunk:
         return self.policies[key]
 
 
-def _close_outcome(
+def close_outcome(
     job: BatchJob,
     document: Document,
     verdict: DocumentVerdict | None,
     open_value: Decimal,
-    chunk: _Chunk,
+    chunk: DecideChunk,
     *,
     remark: str | None = None,
     action: str | None = None,
@@ -139,13 +139,13 @@ def _close_outcome_words(
     document: Document,
     verdict: DocumentVerdict | None,
     open_value: Decimal,
-    chunk: _Chunk,
+    chunk: DecideChunk,
     *,
     remark: str | None = None,
     action: str | None = None,
     close_date: date | None = None,
 ) -> tuple[str, Bilingual]:
-    """_close_outcome with its message in both languages, and needs_remark told apart from
+    """close_outcome with its message in both languages, and needs_remark told apart from
     the other refusals."""
     remark = job.remark if remark is None else remark
     action = job.action if action is None else action
@@ -221,7 +221,7 @@ def _chunks(qs: QuerySet[BatchItem], size: int) -> Iterator[list[BatchItem]]:
 def batch_preview(*, actor: AbstractBaseUser, job: BatchJob, chunk_size: int = 2000) -> BatchJob:
     """Predict each item's outcome; changes no document."""
     with transaction.atomic():
-        job = _job_for(actor, job.pk)
+        job = job_locked_for(actor, job.pk)
         if job.state not in (BatchState.DRAFT, BatchState.PREVIEWED):
             raise InvalidInput(
                 gettext_noop("batch #%(job)s is %(state)s; only a draft can be previewed"),
@@ -280,7 +280,7 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
         verdicts = verdicts_for(ids, doc_type=job.doc_type)
         values = released_value_for(ids, doc_type=job.doc_type)
         perm = Perm.CLOSE_REQUEST if job.action == BatchAction.REQUEST else Perm.CLOSE_DIRECT
-        permissions = _Chunk(job.created_by, perm)
+        permissions = DecideChunk(job.created_by, perm)
         result: list[tuple[str, object, Decimal]] = []
         for item in chunk:
             assert item.document is not None  # noqa: S101
@@ -292,7 +292,7 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
             result.append((outcome, words, Decimal(0) if refused else value))
         return result
     if job.action == BatchAction.REOPEN:
-        permissions = _Chunk(job.created_by, Perm.REOPEN_APPROVE)
+        permissions = DecideChunk(job.created_by, Perm.REOPEN_APPROVE)
         result = []
         for item in chunk:
             assert item.document is not None  # noqa: S101

@@ -24,7 +24,7 @@ from closeout.batches.dimension_batch import job_dimension, process_dimension
 from closeout.batches.hooks import batch_finished
 from closeout.batches.messages import item_message_set
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
-from closeout.batches.preview import _Chunk, _close_outcome_words
+from closeout.batches.preview import DecideChunk, _close_outcome_words
 from closeout.closing.selectors import (
     released_value_for,
     verdicts_for,
@@ -34,9 +34,9 @@ from closeout.closing.services import (
     document_reopen,
 )
 from closeout.core.errors import (
-    Bilingual,
     DomainError,
     InvalidInput,
+    Message,
 )
 from closeout.core.metrics import observe_batch_finished
 from closeout.documents.models import CloseKind, CloseState, Document
@@ -117,7 +117,7 @@ def _finish_if_complete(job_id: int) -> None:
         transaction.on_commit(audit_checkpoint_write, robust=True)
 
 
-def _mark(item: BatchItem, state: str, outcome: str, message: object = "") -> None:
+def item_mark(item: BatchItem, state: str, outcome: str, message: object = "") -> None:
     """Record an item's run. A DomainError or Bilingual message is also kept as msgid and
     params (messages.message_record), for the page to render in the reader's language."""
     item.state, item.outcome = state, outcome
@@ -182,9 +182,9 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
         try:
             with transaction.atomic():  # a savepoint: each item all-or-nothing
                 steps[job.action](item)
-            _mark(item, ItemState.DONE, str(job.action))
+            item_mark(item, ItemState.DONE, str(job.action))
         except DomainError as error:
-            _mark(item, ItemState.FAILED, "refused", error)
+            item_mark(item, ItemState.FAILED, "refused", error)
 
 
 def lock_documents(items: list[BatchItem]) -> dict[int, Document]:
@@ -221,18 +221,18 @@ def _request_close(job: BatchJob, asking: list[tuple[BatchItem, Document, object
     requested: list[BatchItem] = []
     for (item, _document, message), result in zip(asking, results, strict=True):
         if isinstance(result, DomainError):
-            _mark(item, ItemState.FAILED, "refused", result)
+            item_mark(item, ItemState.FAILED, "refused", result)
             continue
         item.request = result
         requested.append(item)
         if result.state == RequestState.EXECUTED:
             # No route applied when it was submitted: it closed at once (an undo of the
             # batch finds it by its request).
-            message = Bilingual(
-                f"close request #{result.pk}: no approval route applied, closed at once",
-                f"结案申请 #{result.pk}：没有适用的审批路线，已直接结案",
+            message = Message(
+                gettext_noop("close request #%(id)s: no approval route applied, closed at once"),
+                id=result.pk,
             )
-        _mark(item, ItemState.DONE, "requested", message)
+        item_mark(item, ItemState.DONE, "requested", message)
     if requested:
         BatchItem.objects.bulk_update(requested, ["request"])
 
@@ -244,7 +244,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
     open_ids = [pk for pk, d in documents.items() if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=job.doc_type)
     values = released_value_for(open_ids, doc_type=job.doc_type)
-    permissions = _Chunk(job.created_by, Perm.CLOSE_DIRECT)
+    permissions = DecideChunk(job.created_by, Perm.CLOSE_DIRECT)
     ready: list[BatchItem] = []
     asking: list[tuple[BatchItem, Document, object]] = []
     for item in items:
@@ -262,9 +262,9 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
         elif outcome == "needs_approval":
             asking.append((item, document, message))
         elif outcome == "skipped":
-            _mark(item, ItemState.SKIPPED, "skipped", message)
+            item_mark(item, ItemState.SKIPPED, "skipped", message)
         else:
-            _mark(item, ItemState.FAILED, "refused", message)
+            item_mark(item, ItemState.FAILED, "refused", message)
     if asking:
         _request_close(job, asking)
     if not ready:
@@ -284,7 +284,7 @@ def _process_close(job: BatchJob, items: list[BatchItem]) -> None:
         entry.request_id = f"batch:{job.pk}"
     audit_append(actor=job.created_by, entries=entries, at=now)
     for item in ready:
-        _mark(item, ItemState.DONE, "closed")
+        item_mark(item, ItemState.DONE, "closed")
 
 
 __all__ = ["lock_documents", "worker_name"]

@@ -8,7 +8,7 @@ from closeout.batches.create import (
     REFUSED_OUTCOMES,
     batch_create,
 )
-from closeout.batches.create import _job_for as _job_for
+from closeout.batches.create import job_locked_for as job_locked_for
 from closeout.batches.execute import (
     batch_cancel,
     batch_dispatch,
@@ -22,10 +22,10 @@ from closeout.batches.execute import (
     batch_work,
     reset_connection,
 )
-from closeout.batches.preview import _Chunk as _Chunk
-from closeout.batches.preview import _close_outcome as _close_outcome
+from closeout.batches.preview import DecideChunk as DecideChunk
 from closeout.batches.preview import batch_preview
-from closeout.batches.process import _mark as _mark
+from closeout.batches.preview import close_outcome as close_outcome
+from closeout.batches.process import item_mark as item_mark
 from closeout.batches.process import lock_documents
 
 __all__ = [

@@ -70,7 +70,7 @@ from closeout.approvals.services import reopen_request_submit
 from closeout.audit.models import AuditAction, AuditEvent, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, BatchState, ItemState
-from closeout.batches.services import _job_for, _mark, lock_documents
+from closeout.batches.services import item_mark, job_locked_for, lock_documents
 from closeout.closing.dimension_services import (
     execute_dimensions_undo,
     execute_dimensions_undo_bulk,
@@ -84,7 +84,7 @@ from closeout.closing.services import (
     execute_reopen_bulk,
 )
 from closeout.closing.states import STATE_LABELS, Action
-from closeout.core.errors import DomainError, InvalidInput, code_words
+from closeout.core.errors import DomainError, InvalidInput, Message, code_words
 from closeout.documents.models import BusinessEvent, CloseState, Document, Line
 
 DEFAULT_REASON = "wrong_close"
@@ -203,7 +203,7 @@ def restored_value(item: BatchItem) -> Decimal:
 
 def _original(actor: AbstractBaseUser, job_id: int) -> BatchJob:
     """The batch to undo, locked: the actor's own (as every batch), and undoable now."""
-    job = _job_for(actor, job_id)
+    job = job_locked_for(actor, job_id)
     require(actor, Perm.BATCH_RUN, what="batch jobs")
     if job.action == BatchAction.UNDO:
         raise InvalidInput(
@@ -679,7 +679,9 @@ def _reopen_in_bulk(
     for document_id, lines in reopened.items():
         item = plain[document_id][0]
         done[item.pk] = _note_reason(item, Decision("would_reopen"))
-        _mark(item, ItemState.DONE, "reopened", f"lines {lines}")
+        item_mark(
+            item, ItemState.DONE, "reopened", Message(gettext_noop("lines %(lines)s"), lines=lines)
+        )
     return done
 
 
@@ -689,7 +691,7 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
     changed = _note_reason(item, decision)
     if decision.outcome in ("skipped", "refused"):
         state = ItemState.SKIPPED if decision.outcome == "skipped" else ItemState.FAILED
-        _mark(item, state, decision.outcome, decision.message)
+        item_mark(item, state, decision.outcome, decision.message)
         return changed
     assert item.document is not None  # noqa: S101 (decided above)
     try:
@@ -702,12 +704,22 @@ def _run_one(job: BatchJob, item: BatchItem, decision: Decision) -> bool:
                     remark=job.remark,
                 )
                 item.request = request
-                _mark(item, ItemState.DONE, "requested", f"reopen request #{request.pk}")
+                item_mark(
+                    item,
+                    ItemState.DONE,
+                    "requested",
+                    Message(gettext_noop("reopen request #%(id)s"), id=request.pk),
+                )
                 return True
             reopened = _reopen_closes(job, item, item.document)
-        _mark(item, ItemState.DONE, "reopened", f"lines {reopened}")
+        item_mark(
+            item,
+            ItemState.DONE,
+            "reopened",
+            Message(gettext_noop("lines %(lines)s"), lines=reopened),
+        )
     except DomainError as error:
-        _mark(item, ItemState.FAILED, "refused", error.message)
+        item_mark(item, ItemState.FAILED, "refused", error)
     return changed
 
 

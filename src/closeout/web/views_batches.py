@@ -89,7 +89,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _job_for(request: HttpRequest, pk: int) -> BatchJob:
+def job_locked_for(request: HttpRequest, pk: int) -> BatchJob:
     job = get_object_or_404(BatchJob, pk=pk)
     if job.created_by_id != _user(request).pk:
         raise PermissionDenied(
@@ -102,7 +102,7 @@ def _job_for(request: HttpRequest, pk: int) -> BatchJob:
 @login_required
 @require_http_methods(["GET", "POST"])
 def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_for(request, pk)
+    job = job_locked_for(request, pk)
     if request.method == "POST":
         if request.POST.get("op") == "start":
             batch_start(
@@ -150,7 +150,7 @@ def _progress(job: BatchJob) -> dict[str, Any]:
 @login_required
 @require_GET
 def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_for(request, pk)
+    job = job_locked_for(request, pk)
     response = render(request, "web/_batch_progress.html", _progress(job))
     ended = (BatchState.DONE, BatchState.CANCELLED, BatchState.FAILED)
     if job.state in ended and request.htmx:  # type: ignore[attr-defined]
@@ -163,7 +163,7 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def batch_csv(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The per-document results of a batch, as CSV (default) or .xlsx (`format`)."""
-    job = _job_for(request, pk)
+    job = job_locked_for(request, pk)
     fmt = check_format(request.GET.get("format", "csv"))
     items = batch_results(job).iterator(chunk_size=2000)
     if (get_language() or "").startswith("en"):  # the codes, as integrations read them
