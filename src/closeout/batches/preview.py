@@ -265,7 +265,8 @@ def _predict(job: BatchJob, chunk: list[BatchItem]) -> Sequence[tuple[str, objec
     if job_dimension(job):
         return predict_dimension(job, chunk)
     if job.action == BatchAction.UNDO:
-        from closeout.batches.undo import predict_undo, restored_value
+        from closeout.batches.undo import restored_value
+        from closeout.batches.undo_run import predict_undo
 
         return [
             (

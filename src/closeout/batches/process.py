@@ -154,7 +154,7 @@ def _process(job: BatchJob, items: list[BatchItem]) -> None:
         process_import_items(job, items)
         return
     if job.action == BatchAction.UNDO:
-        from closeout.batches.undo import process_undo_items
+        from closeout.batches.undo_run import process_undo_items
 
         process_undo_items(job, items)
         return
