@@ -279,6 +279,7 @@ def _bulk_close(
     released = _lines_released([line.pk for _i, c, _r in members for line in c.lines])
     results: dict[int, CloseRequest | DomainError] = {}
     done: list[tuple[CloseChecked, CloseRequest]] = []
+    states: dict[int, str] = {}  # the state each closed document is in now
     for i, c, request in members:
         found = changed.get(c.document.pk)
         if found is None:  # nothing closed after all: no request either
@@ -288,7 +289,7 @@ def _bulk_close(
                 params={"document": named(c.document)},
             )
             continue
-        c.document.close_state = found.data["to"]
+        states[c.document.pk] = found.data["to"]
         entries.append(_close_entry(found, c, request, released[c.document.pk]))
         done.append((c, request))
         results[i] = request
@@ -297,7 +298,7 @@ def _bulk_close(
         notify(
             recipients=[actor],
             kind=NoticeKind.REQUEST_EXECUTED,
-            context=notify_context(request, close_state=c.document.close_state),
+            context=notify_context(request, close_state=states[c.document.pk]),
             link=request_link(request),
         )
         request_emit("request.executed", request)

@@ -8,21 +8,21 @@ audit event per document in the same transaction.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
-from closeout.audit.models import AuditAction, AuditObject
-from closeout.audit.services import AuditEntry, audit_append
+from closeout.audit.models import AuditAction
+from closeout.audit.services import audit_append
+from closeout.closing.close_bulk import close_fields, released_totals_refresh
 from closeout.closing.guards import (
     ClosePath,
     close_date_refusals,
@@ -34,7 +34,6 @@ from closeout.closing.guards import (
 from closeout.closing.hooks import approval_answers
 from closeout.closing.models import ReasonAction
 from closeout.closing.reasons import reason_get
-from closeout.closing.rules import dec
 from closeout.closing.selectors import Checklist, RuleCheck, close_checklist_for
 from closeout.closing.states import (
     LINE_STATES_LEFT_TO_CLOSE,
@@ -45,7 +44,6 @@ from closeout.closing.states import (
 from closeout.closing.transitions import (
     check_lines,
     document_state_set,
-    headers_roll_up,
     lines_close,
 )
 from closeout.core.doctypes import doc_type_label_lazy
@@ -58,7 +56,6 @@ from closeout.core.errors import (
     bilingual_join,
     bilingual_label,
 )
-from closeout.core.sql import ids_param
 from closeout.documents.entries import document_entry
 from closeout.documents.models import (
     CloseKind,
@@ -111,131 +108,6 @@ class CloseResult:
     header_closed: bool
     released_value: Decimal
     checklist: Checklist
-
-
-# --- bulk building blocks shared by manual close and the sweep -----------------------------
-
-
-def _released_totals() -> dict[str, Coalesce]:
-    sums = Line.objects.filter(document_id=OuterRef("pk")).values("document_id")
-    return {
-        "released_value": Coalesce(
-            Subquery(sums.annotate(v=Sum("released_value")).values("v")[:1]), dec(0)
-        ),
-        "released_value_company": Coalesce(
-            Subquery(sums.annotate(v=Sum("released_value_company")).values("v")[:1]), dec(0)
-        ),
-    }
-
-
-def released_totals_refresh(document_ids: list[int]) -> None:
-    Document.objects.filter(pk__in=document_ids).update(**_released_totals())
-
-
-def _close_fields(
-    *,
-    actor_id: int | None,
-    kind: str,
-    reason: str,
-    remark: str,
-    close_date: date,
-    now: datetime,
-) -> dict[str, Any]:
-    """What a header close stamps besides its state."""
-    return {
-        "close_kind": kind,
-        "close_reason": reason,
-        "close_remark": remark,
-        "close_date": close_date,
-        "closed_by_id": actor_id,
-        "closed_at": now,
-    }
-
-
-def close_documents_bulk(
-    *,
-    document_ids: list[int],
-    doc_type: str,
-    kind: str,
-    reason: str,
-    now: datetime,
-    actor: AbstractBaseUser | None = None,
-    remark: str = "",
-    close_date: date | None = None,
-    line_ids: list[int] | None = None,
-) -> list[AuditEntry]:
-    """Close whole open documents, locked by the caller (the sweep's and the batches' path),
-    or with `line_ids` only those of their lines (the import's line closes: a header closes
-    with its last line); returns one audit entry per document that changed.
-
-    Each header row is written once (close sequence, released totals and close fields in one
-    UPDATE), since every extra UPDATE of a row costs a new row version and its index entries."""
-    open_ids = list(
-        Document.objects.filter(
-            pk__in=ids_param(document_ids), close_state=CloseState.OPEN
-        ).values_list("pk", flat=True)
-    )
-    if not open_ids:
-        return []
-    actor_id = actor.pk if actor is not None else None
-    counts = lines_close(
-        document_ids=open_ids,
-        line_filter=Q() if line_ids is None else Q(pk__in=ids_param(line_ids)),
-        action=Action.CLOSE,
-        actor_id=actor_id,
-        kind=kind,
-        reason=reason,
-        now=now,
-        doc_type=doc_type,
-        bump_seq=False,
-    )
-    totals = _released_totals()
-    headers_roll_up(
-        open_ids,
-        Action.CLOSE,
-        now=now,
-        close_seq=F("close_seq") + 1,
-        **totals,
-        **_close_fields(
-            actor_id=actor_id,
-            kind=kind,
-            reason=reason,
-            remark=remark,
-            close_date=close_date or timezone.localdate(now),
-            now=now,
-        ),
-    )
-    # Documents a policy lets through with a line still on hold keep their header open.
-    Document.objects.filter(pk__in=ids_param(open_ids), close_state=CloseState.OPEN).update(
-        close_seq=F("close_seq") + 1, **totals
-    )
-    rows = Document.objects.filter(pk__in=ids_param(open_ids)).values_list(
-        "pk", "doc_type", "number", "close_state", "released_value", "released_value_company"
-    )
-    return [
-        AuditEntry(
-            action=(
-                AuditAction.DOCUMENT_CLOSED
-                if state == CloseState.CLOSED
-                else AuditAction.LINES_CLOSED
-            ),
-            object_type=AuditObject.DOCUMENT,
-            object_id=pk,
-            object_repr=f"{dt} {number}",
-            data={
-                "from": CloseState.OPEN,
-                "to": state,
-                "action": Action.CLOSE,
-                "kind": kind,
-                "lines_closed": counts.get(pk, 0),
-                "released_value": value,
-                "released_value_company": value_company,
-            },
-            reason=reason,
-        )
-        for pk, dt, number, state, value, value_company in rows
-        if state == CloseState.CLOSED or counts.get(pk, 0)
-    ]
 
 
 # --- manual close --------------------------------------------------------------------------
@@ -508,7 +380,7 @@ def execute_close(
             document,
             header_action,
             now=now,
-            **_close_fields(
+            **close_fields(
                 actor_id=actor.pk,
                 kind=CloseKind.MANUAL,
                 reason=reason,

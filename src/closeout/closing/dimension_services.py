@@ -50,6 +50,7 @@ from closeout.closing.services import (
 from closeout.closing.states import Action, check_header_allows_lines
 from closeout.closing.transitions import (
     LINE_CLOSE_CLEARED,
+    line_dimension_closes_delete,
     line_dimensions_close,
     line_dimensions_reopen,
     lines_state_set,
@@ -505,7 +506,7 @@ def execute_dimensions_undo_bulk(
         if line_nos[line_id] in chosen[document_id][1].get(code, ()):
             doomed.append(pk)
             restored.setdefault((document_id, code), []).append((line_nos[line_id], qty))
-    LineDimensionClose.objects.filter(pk__in=ids_param(doomed)).delete()
+    line_dimension_closes_delete(doomed)
     for code in {code for _, code in restored}:
         members = [document_id for document_id, c in restored if c == code]
         Document.objects.filter(pk__in=ids_param(members)).update(version=F("version") + 1)

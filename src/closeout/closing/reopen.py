@@ -18,9 +18,9 @@ from closeout.audit.services import AuditEntry, audit_append
 from closeout.closing.close import (
     document_lock_for,
     named,
-    released_totals_refresh,
     remark_check,
 )
+from closeout.closing.close_bulk import released_totals_refresh
 from closeout.closing.hooks import approval_answers
 from closeout.closing.models import ReasonAction
 from closeout.closing.reasons import reason_get

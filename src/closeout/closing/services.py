@@ -7,7 +7,6 @@ from closeout.closing.close import (
     CloseResult,
     check_closable,
     close_date_check,
-    close_documents_bulk,
     close_guard,
     close_path,
     close_period_check,
@@ -17,11 +16,11 @@ from closeout.closing.close import (
     document_lock_for,
     execute_close,
     named,
-    released_totals_refresh,
     remark_check,
     remark_required,
     selected_lines,
 )
+from closeout.closing.close_bulk import close_documents_bulk, released_totals_refresh
 from closeout.closing.hold import document_hold, document_release
 from closeout.closing.reopen import (
     ReopenResult,

@@ -221,3 +221,10 @@ def line_dimensions_reopen(line_ids: list[int], dimension: str) -> int:
         line_id__in=line_ids, dimension=dimension
     ).delete()
     return deleted
+
+
+def line_dimension_closes_delete(close_ids: list[int]) -> int:
+    """Reopen the dimension closes of these ids (a batch undo gives back exactly the
+    dimensions it closed, of several dimensions at once); returns how many."""
+    deleted, _ = LineDimensionClose.objects.filter(pk__in=ids_param(close_ids)).delete()
+    return deleted
