@@ -62,7 +62,6 @@ def _run(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
-    from closeout.documents.bulk import generate_documents
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -74,6 +73,7 @@ def _run(args: argparse.Namespace) -> None:
     from closeout.batches import execute, services
     from closeout.batches.models import BatchJob
     from closeout.core.models import OrgUnit
+    from closeout.demo.bulk import generate_documents
     from closeout.documents.models import Document
 
     call_command("migrate", verbosity=0)
