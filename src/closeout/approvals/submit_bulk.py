@@ -39,6 +39,7 @@ from closeout.approvals.submit_checks import (
     steps_snapshot,
 )
 from closeout.audit.services import AuditEntry, audit_append
+from closeout.closing.close_bulk import lines_released
 from closeout.closing.models import ReasonAction
 from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
@@ -52,9 +53,8 @@ from closeout.core.errors import (
 )
 from closeout.core.notice_kinds import NoticeKind
 from closeout.core.rows import rows_insert
-from closeout.core.sql import ids_param
 from closeout.documents.lookup import document_lock
-from closeout.documents.models import CloseKind, CloseState, Document, Line
+from closeout.documents.models import CloseKind, CloseState, Document
 from closeout.notifications.services import notify
 
 
@@ -276,7 +276,7 @@ def _bulk_close(
             line_ids=line_ids,
         ):
             changed[int(entry.object_id)] = entry
-    released = _lines_released([line.pk for _i, c, _r in members for line in c.lines])
+    released = lines_released([line.pk for _i, c, _r in members for line in c.lines])
     results: dict[int, CloseRequest | DomainError] = {}
     done: list[tuple[CloseChecked, CloseRequest]] = []
     states: dict[int, str] = {}  # the state each closed document is in now
@@ -325,25 +325,3 @@ def _close_entry(
     entry.data, entry.object_repr = data, c.document.label
     entry.request_id = str(request.pk)
     return entry
-
-
-def _lines_released(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Per document, what each of the closed lines released, in line order."""
-    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = (
-        Line.objects.filter(pk__in=ids_param(line_ids))
-        .order_by("document_id", "line_no")
-        .values_list(
-            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
-        )
-    )
-    for doc_id, line_no, qty, value, value_company in rows:
-        released[doc_id].append(
-            {
-                "line": line_no,
-                "released_qty": qty,
-                "released_value": value,
-                "released_value_company": value_company,
-            }
-        )
-    return released

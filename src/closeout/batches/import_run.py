@@ -25,6 +25,7 @@ from closeout.audit.services import audit_append
 from closeout.batches.import_checks import Facts, failing_rules, rule_facts
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.batches.services import DecideChunk, close_outcome, item_mark, lock_documents
+from closeout.closing.close_bulk import lines_released
 from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.dimensions import dimension_get, dimension_words
 from closeout.closing.guards import close_date_refusals, close_path_of
@@ -39,7 +40,6 @@ from closeout.closing.services import (
     remark_required,
 )
 from closeout.core.errors import DomainError, InvalidTransition, Message
-from closeout.core.sql import ids_param
 from closeout.documents.models import CloseKind, CloseState, Document, Line
 
 
@@ -445,7 +445,7 @@ def _bulk_close_lines(
         close_date=day,
         line_ids=line_ids,
     )
-    released = _released_lines(line_ids)
+    released = lines_released(line_ids)
     by_document = {m.document.pk: m for m in members}
     for entry in entries:
         member = by_document[int(entry.object_id)]
@@ -474,28 +474,6 @@ def _bulk_close_lines(
             continue
         outcome = "closed" if closed[member.document.pk] else "lines_closed"
         item_mark(member.item, ItemState.DONE, outcome, message)
-
-
-def _released_lines(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Per document, what each of the closed lines released (as a manual close records it)."""
-    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    rows = (
-        Line.objects.filter(pk__in=ids_param(line_ids))
-        .order_by("document_id", "line_no")
-        .values_list(
-            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
-        )
-    )
-    for doc_id, line_no, qty, value, value_company in rows:
-        released[doc_id].append(
-            {
-                "line": line_no,
-                "released_qty": qty,
-                "released_value": value,
-                "released_value_company": value_company,
-            }
-        )
-    return released
 
 
 def _executed_at_once(request_id: int) -> Message:

@@ -2,6 +2,7 @@
 import: the header fields a close writes, the released totals, and the set-based close of many
 documents with one audit event each."""
 
+from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
@@ -148,3 +149,26 @@ def close_documents_bulk(
         for pk, dt, number, state, value, value_company in rows
         if state == CloseState.CLOSED or counts.get(pk, 0)
     ]
+
+
+def lines_released(line_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per document, what each of the closed lines released, in line order (as a close
+    records it in its audit event)."""
+    released: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = (
+        Line.objects.filter(pk__in=ids_param(line_ids))
+        .order_by("document_id", "line_no")
+        .values_list(
+            "document_id", "line_no", "released_qty", "released_value", "released_value_company"
+        )
+    )
+    for doc_id, line_no, qty, value, value_company in rows:
+        released[doc_id].append(
+            {
+                "line": line_no,
+                "released_qty": qty,
+                "released_value": value,
+                "released_value_company": value_company,
+            }
+        )
+    return released
