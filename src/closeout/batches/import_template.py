@@ -54,6 +54,9 @@ def import_template(fmt: str) -> bytes:
 
 
 def _template_xlsx(headers: list[str]) -> bytes:
+    """The import template workbook: the input sheet with its headings, drop-down lists and date
+    check, the instructions sheet and the reason codes the user may use. Long because openpyxl
+    builds each sheet cell by cell; the columns themselves come from `COLUMNS`."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation

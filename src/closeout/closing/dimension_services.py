@@ -211,6 +211,11 @@ def _close(
     *,
     request_id: str = "",
 ) -> DimensionResult:
+    """Close one dimension on the chosen lines of a locked document: the dimension rows through
+    `closing.transitions`, the on-order quantity released where the dimension releases it, one
+    audit event, and the line closed as a whole where this was its last open dimension. Long
+    because each of those steps is a few statements that must run in this order in one
+    transaction."""
     now = timezone.now()
     before = document.close_state
     count = len(dimensions_of(document.doc_type))
@@ -333,6 +338,10 @@ def _reopen(
     *,
     request_id: str = "",
 ) -> DimensionResult:
+    """Reopen one dimension on the chosen lines of a locked document: a line closed as a whole is
+    reopened first by the ordinary line reopen, then the dimension rows go, the released
+    quantity is put back on order and one audit event is written. Long for the same ordered
+    steps as `_close`."""
     now = timezone.now()
     before = document.close_state
     restored = dict(

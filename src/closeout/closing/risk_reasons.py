@@ -168,6 +168,10 @@ def _contradiction(
     nos: list[int],
     now: datetime,
 ) -> RiskWarning | None:
+    """Whether a reason contradicts the document's facts, for each kind of contradiction (recent
+    events, no events at all, an open remainder under a "completed" reason, nothing short under
+    a shortfall reason): the warning with its measured and reference values, or None. Long
+    because each kind is its own short case, kept together so the four read side by side."""
     code = f"reason_{check.kind}"
     action_zh = "核对结案原因是否选对；若原因属实，在备注中说明与业务数据不符的原因。"
     action_en = (

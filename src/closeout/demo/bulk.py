@@ -407,6 +407,10 @@ def _generate_type(
     now: datetime,
     progress: Callable[[str], None] | None,
 ) -> TypeResult:
+    """Write `documents` documents of one type with their lines by COPY, in batches, with the share
+    `ready` ready to close and the rest failing one rule each (in turns), so that `gen-data` and
+    the benchmarks get exactly the mix they ask for. Long because each failure kind sets its own
+    line and header values in the same pass over the rows."""
     rng = random.Random(f"{seed}:{doc_type}")  # noqa: S311 (seeded test data, not secrets)
     policy = policy_for(doc_type, org)
     limits = _Limits.of(policy)

@@ -129,6 +129,9 @@ class PurchaseOrderBuilder(SettlementBuilder):
         vendor: dict[str, str],
         shift: timedelta,
     ) -> DemoOrder:
+        """An AdventureWorks purchase order header and its rows as a demo order: dates shifted to
+        the demo's year, quantities, prices and the vendor, ready for `_po_document`. Long
+        because it maps each AdventureWorks column in turn."""
         order_day = day_of(h["OrderDate"]) + shift
         order = DemoOrder(
             key=f"PO{h['PurchaseOrderID']}",
@@ -193,6 +196,10 @@ class PurchaseOrderBuilder(SettlementBuilder):
         short: list[DemoOrder],
         unpaid: list[DemoOrder],
     ) -> None:
+        """One AdventureWorks purchase order in the demo: the document, then the receipts, invoices
+        and payments its plan calls for (complete, short, unpaid, over-received …), so that each
+        demo scenario has a real order behind it. Long because each plan posts its own sequence
+        of events."""
         events = self._po_adjust(order, plan)
         document = self._order_upsert(
             order, DocType.PURCHASE_ORDER, unit, f"PurchaseOrder/{order.number[2:]}"

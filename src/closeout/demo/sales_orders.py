@@ -148,6 +148,9 @@ class SalesOrderBuilder(SettlementBuilder):
         return events
 
     def _so_document(self, order: DemoOrder, plan: str, unit: OrgUnit) -> None:
+        """One AdventureWorks sales order in the demo: the document, its shipments, invoices and
+        collections as its plan calls for, and the scenario it stands for (held, closed,
+        reopened …). Long because each plan posts its own sequence of events."""
         events = self._so_adjust(order, plan)
         document = self._order_upsert(
             order, DocType.SALES_ORDER, unit, f"SalesOrder/{order.number[2:]}"

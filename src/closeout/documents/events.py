@@ -446,6 +446,10 @@ def _event_post_locked(
     pending: bool,
     note: str,
 ) -> EventResult:
+    """Post one business event on a locked document: find its line, then quarantine it (closed or
+    held line, closed dimension), keep it pending (needs confirmation) or apply it to the line's
+    measures, each with its one audit event. Long because the three outcomes share the lookups
+    before them and differ only at the end."""
     document = document_lock(document_id)
     line: Line | None = None
     if EventKind(kind) not in header_events and line_no is not None:

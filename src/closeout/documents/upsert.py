@@ -441,6 +441,10 @@ def _document_update(
     expected_date: date | None,
     partner: Partner | None,
 ) -> None:
+    """Apply an ERP re-send to a stored document: new lines, changed open lines (a closed line
+    refuses the change), the expected date and the partner, then one audit event with what
+    changed, and nothing at all when nothing did. Long because each field compares and records
+    its own change."""
     existing = {line.line_no: line for line in document.lines.all()}
     changes: dict[str, Any] = {}
     for data in lines:

@@ -97,6 +97,10 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def document_close_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The close form of a document: on GET the form with its path (close now or request approval)
+    and preview; on POST the preview again, a close, or a close request, with a message after it
+    and the refusal in the page language. Long because the page offers those three buttons on
+    one form."""
     document = _document_for(request, pk)
     user = _user(request)
     open_lines = list(

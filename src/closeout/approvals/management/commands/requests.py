@@ -62,6 +62,9 @@ class Command(DomainCommand):
         self.stdout.write("\n".join([*table(headers, rows), f"{len(rows)} request(s)"]))
 
     def show(self, request: CloseRequest) -> list[str]:
+        """The lines `closeout requests` prints for one request: state, document, reason, current
+        step, the checklist at submission and now, and the decisions so far. Long because it
+        lays out each section of the printout in turn; none holds logic of its own."""
         step = request.step or {}
         pending = request.state == RequestState.PENDING
         out = [f"request #{request.pk}: {request.action} {request.document.label}"]

@@ -105,6 +105,11 @@ class Command(DomainCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """`closeout check`: without a document type, Django's system checks; with a type and
+        number, the pre-close checklist of that document (optionally of some lines, or as the
+        sweep sees it with --auto), with each failing line's own values under the totals, in the
+        chosen language. Long because it prints every part of the checklist; the checks
+        themselves are `closing.selectors`."""
         lang = options["lang"] or ("en" if settings.LANGUAGE_CODE.startswith("en") else "zh")
         if options["doc_type"] is None:
             self.check(
