@@ -17,7 +17,7 @@ from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_update
 from closeout.closing.selectors import released_value_for, verdicts_for
 from closeout.closing.sweep import sweep_run
-from closeout.closing.whatif import policy_whatif
+from closeout.closing.whatif import VALUE_PLACES, policy_whatif
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import CloseState, Document, EventKind
 from tests.factories import (
@@ -187,7 +187,9 @@ def sweep_view() -> tuple[Counter[str], dict[int, str], Decimal]:
     ready = [pk for pk, v in verdicts.items() if v == "ready"]
     auto = ClosePolicy.objects.get(doc_type=PO, org_unit=None).auto_close_enabled
     values = released_value_for(ready, doc_type=PO) if auto else {}
-    return Counter(verdicts.values()), verdicts, sum(values.values(), Decimal(0))
+    # At the precision values are stored with (SQLite adds them as floats).
+    total = sum(values.values(), Decimal(0)).quantize(VALUE_PLACES)
+    return Counter(verdicts.values()), verdicts, total
 
 
 @settings(max_examples=25, deadline=None)

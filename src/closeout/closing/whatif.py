@@ -38,6 +38,13 @@ from closeout.documents.models import CloseState, Document, Line
 VERDICTS = ("ready", "not_due", "warning", "exception", "blocked")
 SAMPLE_SIZE = 20
 _VALUE = DecimalField(max_digits=38, decimal_places=10)
+# Values are stored with 4 decimal places; SQLite sums them as floats (0.0600000000000001).
+VALUE_PLACES = Decimal("0.0001")
+
+
+def _stored(value: object) -> Decimal:
+    """A summed value at the precision it is stored with."""
+    return Decimal(str(value or 0)).quantize(VALUE_PLACES)
 
 
 @dataclass(frozen=True)
@@ -244,9 +251,9 @@ def policy_whatif(
         result.before[was] += count
         result.after[will] += count
         if was == "ready" and before.auto_close_enabled:
-            result.release_before += Decimal(value or 0)
+            result.release_before += _stored(value)
         if will == "ready" and after.auto_close_enabled:
-            result.release_after += Decimal(value or 0)
+            result.release_after += _stored(value)
         if was != will:
             result.changed += count
             moving[int(mask)] = (was, will)
