@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Abs, Cast
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext_lazy
 from django.utils.translation import gettext_noop as N_
 
 from closeout.access.permissions import Perm
@@ -41,8 +41,11 @@ CLOSE_ACTIONS = (AuditAction.DOCUMENT_CLOSED, AuditAction.LINES_CLOSED)
 # Problems kept on the stored result; the count covers them all.
 MAX_STORED_PROBLEMS = 500
 QTY_EPS = Decimal("0.0001")
-# The commitments a closed line releases, as Chinese messages name them.
-COMMITMENT_WORDS = {"on_order": "在途", "reserved": "已预留"}
+# The commitments a closed line releases, by name (English messages keep the code).
+COMMITMENT_LABELS = {
+    "on_order": pgettext_lazy("commitment", "on order"),
+    "reserved": pgettext_lazy("commitment", "reserved"),
+}
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,7 @@ def _commitment_problems(job: BatchJob) -> tuple[int, int, list[Problem]]:
                             "%(kind)s: commitments fell by %(difference)s but the closed lines "
                             "recorded %(released)s released"
                         ),
-                        kind=Bilingual(kind, COMMITMENT_WORDS.get(kind, kind)),
+                        kind=code_words(kind, COMMITMENT_LABELS.get(kind, kind)),
                         difference=_q(difference),
                         released=_q(released.get(key, Decimal(0))),
                     ),
