@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from closeout.core.busy import busy_json_response, database_busy
 from closeout.core.errors import DomainError
 from closeout.core.inputs import place
 
@@ -110,6 +111,10 @@ def install_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        busy = database_busy(exc)
+        if busy is not None:
+            log.warning("database busy on %s %s: %s", request.method, request.path, exc)
+            return busy_json_response(busy)
         log.exception("API error on %s %s", request.method, request.path)
         return error_response(
             500, "server_error", "internal error; it was logged", {"type": type(exc).__name__}
