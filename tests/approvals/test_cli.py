@@ -425,7 +425,7 @@ def test_grant_errors(org: Org) -> None:
     )
     assert refused("grant", "ghost", "finance", "HQ", *base) == "no user 'ghost'"
     assert refused("grant", "newbie", "boss", "HQ", *base).startswith("no role 'boss'; roles:")
-    assert refused("grant", "newbie", "finance", "XX", *base) == "no organisation unit 'XX'"
+    assert refused("grant", "newbie", "finance", "XX", *base) == "unknown organisation unit 'XX'"
     assert "unknown document type invoice" in refused(
         "grant", "newbie", "finance", "HQ", "--types", "invoice", *base
     )

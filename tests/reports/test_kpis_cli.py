@@ -99,7 +99,7 @@ def test_xlsx_has_one_sheet_per_table(world: KpiWorld, tmp_path: Path) -> None:
         (["--format", "csv"], "--format csv writes one table: choose it with --table"),
         (["--table", "nope"], "unknown report table 'nope'"),
         (["--type", "po"], "unknown document type 'po'"),
-        (["--org", "NOPE"], "--org: no organisation unit 'NOPE'"),
+        (["--org", "NOPE"], "unknown organisation unit 'NOPE'"),
         (["--from", "1.3.2026"], "--from: '1.3.2026' is not a date (use YYYY-MM-DD)"),
         (["--from", "2026-03-09", "--to", "2026-03-01"], "the period starts (2026-03-09)"),
     ],

@@ -3,15 +3,12 @@ check access.manage and separation of duties and write the audit event. Django's
 group pages are read-only too: users are created and their passwords set with `closeout user`
 (validated and audited)."""
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.http import HttpRequest
 
 from closeout.access.models import Grant, Role
-from closeout.core.admin import ReadOnlyAdmin
+from closeout.core.admin import ReadOnly, ReadOnlyAdmin
 
 
 @admin.register(Role)
@@ -33,22 +30,11 @@ class GrantAdmin(ReadOnlyAdmin):
     list_filter = ("role",)
 
 
-class _ReadOnlyAuth:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyUserAdmin(_ReadOnlyAuth, UserAdmin):  # type: ignore[type-arg]
+class ReadOnlyUserAdmin(ReadOnly, UserAdmin):  # type: ignore[type-arg]
     pass
 
 
-class ReadOnlyGroupAdmin(_ReadOnlyAuth, GroupAdmin):
+class ReadOnlyGroupAdmin(ReadOnly, GroupAdmin):
     pass
 
 

@@ -12,7 +12,10 @@ from django.http import HttpRequest
 from closeout.core.models import Counter, Item, OrgUnit, Partner
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnly:
+    """Mixed into an admin class (ours, or Django's own user and group admins): no page may
+    add, change or delete a row."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -23,18 +26,13 @@ class ReadOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
-class ReadOnlyTabularInline(admin.TabularInline[Any, Any]):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin[Any]):
+    pass
+
+
+class ReadOnlyTabularInline(ReadOnly, admin.TabularInline[Any, Any]):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(OrgUnit)

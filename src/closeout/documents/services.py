@@ -34,7 +34,6 @@ from closeout.documents.sync import (
     document_sync,
     external_id_taken,
     partner_sync,
-    unknown_org_unit,
     unknown_partner,
 )
 from closeout.documents.upsert import (
@@ -95,6 +94,5 @@ __all__ = [
     "external_id_taken",
     "locked_message",
     "partner_sync",
-    "unknown_org_unit",
     "unknown_partner",
 ]

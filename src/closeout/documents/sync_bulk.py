@@ -18,6 +18,7 @@ from closeout.access.services import require, user_has_perm
 from closeout.audit.services import audit_append
 from closeout.core.companies import company_of
 from closeout.core.errors import DomainError
+from closeout.core.lookup import unknown_org_unit
 from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.core.rows import rows_insert
 from closeout.core.services import items_get_or_create
@@ -35,7 +36,6 @@ from closeout.documents.services import (
     documents_lock_many,
     documents_numbered_many,
     external_id_taken,
-    unknown_org_unit,
     unknown_partner,
 )
 from closeout.documents.types import spec_for

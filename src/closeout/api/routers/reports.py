@@ -11,6 +11,7 @@ from closeout.api import present
 from closeout.api.routers._common import CSV, ERRORS, XLSX, caller, download
 from closeout.api.schemas import Day, GroupCompanyOut, GroupReportOut, KpiReportOut, dec
 from closeout.core.errors import InvalidInput
+from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
 from closeout.reports.group import group_report
 from closeout.reports.kpi_services import kpi_report_exported
@@ -32,14 +33,7 @@ class KpiParams(Schema):
 def _org_unit(code: str) -> OrgUnit | None:
     if not code:
         return None
-    unit = OrgUnit.objects.filter(code=code).first()
-    if unit is None:
-        raise InvalidInput(
-            gettext_noop("unknown organisation unit '%(code)s'"),
-            details={"field": "org_unit"},
-            params={"code": code[:60]},
-        )
-    return unit
+    return org_unit_by_code(code)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from closeout.access.models import Grant, Role
 from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import is_digits
+from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
 
 
@@ -48,14 +49,7 @@ def role_for(code: str) -> Role:
 
 
 def org_unit_for(code: str) -> OrgUnit:
-    unit = OrgUnit.objects.filter(code=code).first()
-    if unit is None:
-        raise NotFound(
-            gettext_noop("no organisation unit '%(code)s'"),
-            details={"field": "org_unit"},
-            params={"code": code},
-        )
-    return unit
+    return org_unit_by_code(code)
 
 
 def grant_for(value: str) -> Grant:

@@ -12,8 +12,9 @@ from django.utils import translation
 from django.utils.translation import gettext_noop
 
 from closeout.core.cli import DomainCommand, actor_for, parse_date, table
-from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.errors import InvalidInput
 from closeout.core.exports import write_csv, write_xlsx_sheets
+from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
 from closeout.reports.kpi_services import kpi_report_exported
 from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
@@ -103,11 +104,4 @@ class Command(DomainCommand):
 def _org(code: str) -> OrgUnit | None:
     if not code:
         return None
-    unit = OrgUnit.objects.filter(code=code).first()
-    if unit is None:
-        raise NotFound(
-            gettext_noop("--org: no organisation unit '%(code)s'"),
-            details={"field": "org"},
-            params={"code": code},
-        )
-    return unit
+    return org_unit_by_code(code, field="org")
