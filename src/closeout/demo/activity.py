@@ -3,6 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from closeout.batches.models import BatchAction
 from closeout.core.doctypes import doc_type_codes
 from closeout.demo.base import AW_SOURCE, BuilderBase, DemoEvent, Scenario
 from closeout.documents.models import (
@@ -84,7 +85,7 @@ class ActivityBuilder(BuilderBase):
             return
         job = batch_create(
             actor=actor,
-            action="close",
+            action=BatchAction.CLOSE,
             doc_type=DocType.PURCHASE_ORDER,
             numbers=numbers,
             reason_code="completed",

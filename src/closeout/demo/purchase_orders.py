@@ -8,6 +8,7 @@ from decimal import Decimal
 from closeout.access.models import Role
 from closeout.access.services import grant_create
 from closeout.closing.dimension_services import line_dimension_close
+from closeout.closing.models import ReasonAction
 from closeout.closing.reasons import reason_code_save
 from closeout.closing.services import document_hold, document_reopen
 from closeout.core.models import Company, OrgUnit, PartnerKind
@@ -425,7 +426,7 @@ class PurchaseOrderBuilder(SettlementBuilder):
             actor=self.user("admin"),
             company=us,
             code="us_tariff_change",
-            action="close",
+            action=ReasonAction.CLOSE,
             label_zh="美国关税变化",
             label_en="US tariff change",
         )

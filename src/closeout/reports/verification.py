@@ -104,7 +104,9 @@ def _state_problems(job: BatchJob) -> tuple[int, list[Problem]]:
                 ).filter(request_id=tag)
             ),
             open_line=Exists(
-                Line.objects.filter(document_id=OuterRef("document_id"), close_state="open")
+                Line.objects.filter(
+                    document_id=OuterRef("document_id"), close_state=CloseState.OPEN
+                )
             ),
             held_line=Exists(
                 Line.objects.filter(

@@ -15,7 +15,7 @@ from closeout.approvals.decide import (
     close_request_withdraw,
     close_requests_decide_batch,
 )
-from closeout.approvals.models import CloseRequest, RequestState
+from closeout.approvals.models import CloseRequest, RequestAction, RequestState
 from closeout.approvals.selectors import (
     approvers_for,
     request_get_visible,
@@ -73,7 +73,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 def _snapshot_vs_now(req: CloseRequest) -> list[dict[str, Any]]:
     """The checklist stored at submission next to the checklist evaluated now."""
-    if req.action != "close" or req.state != RequestState.PENDING:
+    if req.action != RequestAction.CLOSE or req.state != RequestState.PENDING:
         now_by_rule: dict[str, Any] = {}
     else:
         checks = close_checklist_for(req.document, line_nos=req.line_nos).checks

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language, gettext, pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from closeout.batches.models import BatchJob, BatchState
+from closeout.batches.models import BatchAction, BatchJob, BatchState
 from closeout.batches.selectors import batch_results
 from closeout.batches.services import (
     batch_cancel,
@@ -53,7 +53,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         try:
             job = batch_create(
                 actor=user,
-                action="close",
+                action=BatchAction.CLOSE,
                 doc_type=doc_type,
                 numbers=None if everything else numbers,
                 queue_filter=queue_form.filter_dict(doc_type) if everything else None,

@@ -37,7 +37,7 @@ from closeout.closing.selectors import (
     verdicts_for,
 )
 from closeout.closing.services import document_close
-from closeout.documents.models import Document
+from closeout.documents.models import CloseState, Document
 from closeout.documents.services import LineData, document_get, document_get_visible, document_sync
 
 router = Router(tags=["documents"])
@@ -101,7 +101,7 @@ def documents_list(request: HttpRequest, params: Query[QueueParams]) -> Any:
     page = list(qs.select_related("org_unit", "partner", "company__unit")[: params.limit + 1])
     more = len(page) > params.limit
     page = page[: params.limit]
-    open_ids = [d.pk for d in page if d.close_state == "open"]
+    open_ids = [d.pk for d in page if d.close_state == CloseState.OPEN]
     verdicts = verdicts_for(open_ids, doc_type=f.doc_type) if open_ids else {}
     items = [
         present.document_summary(d, verdicts[d.pk].verdict if d.pk in verdicts else None)
@@ -115,7 +115,7 @@ def document_detail(
     request: HttpRequest, doc_type: str, number: str, response: HttpResponse, company: str = ""
 ) -> Any:
     document = _viewable(request, doc_type, number, company)
-    checklist = close_checklist_for(document) if document.close_state == "open" else None
+    checklist = close_checklist_for(document) if document.close_state == CloseState.OPEN else None
     response["ETag"] = etag(document.version)
     return present.document_out(document, checklist)
 

@@ -11,14 +11,14 @@ from closeout.approvals.decide import (
     close_requests_decide_batch,
 )
 from closeout.approvals.management.commands._shared import parse_ids, request_for
-from closeout.approvals.models import CloseRequest, Decision
+from closeout.approvals.models import CloseRequest, Decision, RequestState
 from closeout.core.cli import EXIT_ERROR, DomainCommand, actor_for, one_line
 
 
 def decided(request: CloseRequest, verb: str) -> str:
     document = request.document
     document.refresh_from_db()
-    if request.state == "pending":
+    if request.state == RequestState.PENDING:
         step = request.step or {}
         return (
             f"request #{request.pk} {verb}: now waiting at step {step.get('order')} "

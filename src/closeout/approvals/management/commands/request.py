@@ -7,7 +7,7 @@ from django.core.management.base import CommandParser
 from django.utils.translation import gettext_noop
 
 from closeout.approvals.management.commands._shared import read_attachments
-from closeout.approvals.models import CloseRequest, RequestAction
+from closeout.approvals.models import CloseRequest, RequestAction, RequestState
 from closeout.approvals.selectors import approvers_for
 from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.core.cli import (
@@ -29,7 +29,7 @@ def describe(request: CloseRequest) -> list[str]:
     what = f"{request.action} {document.label}"
     if request.line_nos:
         what += f" lines {fmt_lines(request.line_nos)}"
-    if request.state != "pending":
+    if request.state != RequestState.PENDING:
         return [
             f"request #{request.pk} {request.state}: {what} (no approval route applies)",
             f"  document state: {document.close_state}",
