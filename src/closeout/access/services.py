@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from closeout.access.models import Grant, Role
+from closeout.access.models import Grant, PermissionConflict, Role
 from closeout.access.permissions import Perm
+from closeout.access.selectors import holds_company_wide, holds_unit_wide, user_permissions
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import InvalidInput, PermissionDenied
@@ -72,7 +73,6 @@ def require_company_wide(user: AbstractBaseUser | None, perm: Perm | str, *, wha
     """Raise PermissionDenied unless `user` holds `perm` over the whole company for every type:
     for data that is not divided by organisation unit (configuration, the whole audit chain,
     stored company-wide counts)."""
-    from closeout.access.selectors import holds_company_wide
 
     require(user, perm, what=what)  # the plain refusal when the permission is missing altogether
     assert user is not None  # noqa: S101 (require refused None)
@@ -94,7 +94,6 @@ def require_unit_wide(
 ) -> None:
     """As `require_company_wide`, for one company (or unit): `perm` over `unit` (a grant on it
     or above it) for every document type."""
-    from closeout.access.selectors import holds_unit_wide
 
     require(user, perm, org_unit=unit, what=what)
     assert user is not None  # noqa: S101 (require refused None)
@@ -112,8 +111,6 @@ def require_unit_wide(
 
 
 def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
-    from closeout.access.models import PermissionConflict
-    from closeout.access.selectors import user_permissions
 
     perms = user_permissions(user, extra_role=role)
     for conflict in PermissionConflict.objects.all():

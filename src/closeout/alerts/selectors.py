@@ -9,6 +9,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from closeout.access.models import Grant
+from closeout.access.permissions import Perm
+from closeout.access.selectors import documents_visible_to, holds_company_wide
 from closeout.alerts.models import AlertCode, AlertRule
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.closing.models import ClosePolicy
@@ -16,6 +18,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import grace_clock
 from closeout.closing.selectors import verdict_condition, verdicts_for
 from closeout.core.doctypes import doc_type_codes
+from closeout.core.models import Company
 from closeout.documents.models import CloseState, Document
 
 SAMPLE = 200
@@ -186,7 +189,6 @@ def _grant_expiring(rule: AlertRule, now: datetime) -> list[AlertItem]:
 
 def _grant_scope(rule: AlertRule) -> Q:
     """A company's rule watches the grants on its units (the group's, the others)."""
-    from closeout.core.models import Company
 
     own = AlertRule.objects.filter(code=rule.code, company__isnull=False)
     companies = Company.objects.select_related("unit")
@@ -211,8 +213,6 @@ _FINDERS = {
 def alert_items_visible_to(user: AbstractBaseUser, items: list[AlertItem]) -> list[AlertItem]:
     """The items `user` may see: about documents they may view, and grants only for a
     company-wide administrator."""
-    from closeout.access.permissions import Perm
-    from closeout.access.selectors import documents_visible_to, holds_company_wide
 
     ids = {i.document_id for i in items if i.document_id is not None}
     visible = documents_visible_to(user)

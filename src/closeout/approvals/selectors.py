@@ -10,6 +10,7 @@ from django.db.models.functions import Cast
 
 from closeout.access.permissions import Perm
 from closeout.access.selectors import documents_visible_to, holds_company_wide, users_with_role
+from closeout.access.services import user_has_perm
 from closeout.approvals.models import (
     AccountingPeriod,
     ApprovalDecision,
@@ -149,8 +150,6 @@ def requests_of(user: AbstractBaseUser) -> QuerySet[CloseRequest]:
 def request_visible_to(user: AbstractBaseUser, request: CloseRequest) -> bool:
     """Whether `user` may see the request at all: its requester, one who may decide it now, or
     one who may view its document. Everyone else is answered as if it did not exist."""
-    from closeout.access.permissions import Perm
-    from closeout.access.services import user_has_perm
 
     document = request.document
     return (

@@ -8,8 +8,11 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
+from closeout.access.permissions import Perm
+from closeout.access.services import user_has_perm
 from closeout.batches.messages import item_message_set
 from closeout.batches.models import BatchItem, BatchJob, ItemState
+from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.dimensions import closed_dimensions, dimension_get
 from closeout.core.errors import Bilingual, DomainError, bilingual_label
 from closeout.documents.models import CloseState, Document, Line
@@ -31,8 +34,6 @@ def _named(document: Document) -> Bilingual:
 
 def predict_dimension(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, object, Decimal]]:
     """What closing the job's dimension would do to each document (changes nothing)."""
-    from closeout.access.permissions import Perm
-    from closeout.access.services import user_has_perm
 
     dimension = dimension_get(job.doc_type, job_dimension(job))
     code = dimension.code
@@ -76,7 +77,6 @@ def predict_dimension(job: BatchJob, chunk: list[BatchItem]) -> list[tuple[str, 
 
 
 def process_dimension(job: BatchJob, items: list[BatchItem]) -> None:
-    from closeout.closing.dimension_services import line_dimension_close
 
     dimension = job_dimension(job)
     label = Bilingual(dimension, _zh(dimension_get(job.doc_type, dimension).closed_label))

@@ -1,5 +1,6 @@
 """Writes of master data."""
 
+from closeout.core.companies import company_profile_add
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
 
 
@@ -8,7 +9,6 @@ def org_unit_create(
 ) -> OrgUnit:
     """A unit; a root unit is a company (with the installation's currency) unless `company` is
     False, and `company=True` makes a unit below another company a company of its own."""
-    from closeout.core.companies import company_profile_add
 
     unit = OrgUnit.objects.create(code=code, name=name, parent=parent)
     prefix = parent.path if parent else "/"

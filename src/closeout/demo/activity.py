@@ -4,6 +4,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from closeout.batches.models import BatchAction
+from closeout.batches.services import batch_create, batch_preview, batch_start, batch_work
+from closeout.batches.undo import batch_undo_create
+from closeout.closing.selectors import documents_ready_to_close
 from closeout.core.doctypes import doc_type_codes
 from closeout.demo.base import AW_SOURCE, BuilderBase, DemoEvent, Scenario
 from closeout.documents.models import (
@@ -57,7 +60,6 @@ class ActivityBuilder(BuilderBase):
             self.tag(Scenario.QUARANTINED, accepted)
 
     def found_after_sweep(self) -> None:
-        from closeout.closing.selectors import documents_ready_to_close
 
         for document in Document.objects.filter(
             close_state=CloseState.CLOSED, close_kind=CloseKind.AUTO
@@ -71,9 +73,6 @@ class ActivityBuilder(BuilderBase):
         """A close batch of three purchase orders that were ready, then its undo (批量撤销):
         they are open again, and the batch page shows "undone by #N". Before the approval
         routes exist, so the undo reopens directly."""
-        from closeout.batches.services import batch_create, batch_preview, batch_start, batch_work
-        from closeout.batches.undo import batch_undo_create
-        from closeout.closing.selectors import documents_ready_to_close
 
         actor = self.user("supervisor")
         numbers = list(

@@ -4,7 +4,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from closeout.access.models import Role
-from closeout.approvals.models import AccountingPeriod
+from closeout.approvals.models import (
+    AccountingPeriod,
+    ApprovalRoute,
+    ApprovalStep,
+    ExceptionCondition,
+    RequestAction,
+)
+from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.core.models import PartnerKind
 from closeout.core.services import item_get_or_create, partner_get_or_create
 from closeout.demo.base import DEMO_COMPANY, PO_EAST, PO_WEST, BuilderBase, DemoEvent
@@ -19,13 +26,6 @@ class PolicyBuilder(BuilderBase):
     def approvals(self) -> None:
         """Approval routes (configured after the direct closes above, as a company would when
         it introduces approvals), a closed accounting period, and requests in the inbox."""
-        from closeout.approvals.models import (
-            ApprovalRoute,
-            ApprovalStep,
-            ExceptionCondition,
-            RequestAction,
-        )
-        from closeout.approvals.submit import close_request_submit, reopen_request_submit
 
         roles = {role.code: role for role in Role.objects.all()}
         routes = [

@@ -41,6 +41,7 @@ from closeout.documents.models import (
 )
 from closeout.documents.services import LineInput, document_get, document_upsert, event_post
 from closeout.notifications.services import webhook_endpoint_create
+from closeout.reports.archive import archive_run
 
 
 class PurchaseOrderBuilder(SettlementBuilder):
@@ -369,7 +370,6 @@ class PurchaseOrderBuilder(SettlementBuilder):
     def archived_last_year(self) -> None:
         """Two purchase orders of last year, received, invoiced, paid and closed by hand more
         than a year ago, then archived (最终结案) by the archive run: the final state is visible."""
-        from closeout.reports.archive import archive_run
 
         partner = self.partners[min(self.partners)]
         item = self.items[min(self.items)]

@@ -17,10 +17,14 @@ from django.utils.translation import get_language, gettext, pgettext, pgettext_l
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise as StrOrPromise
 
+from closeout.access.models import Role
+from closeout.audit.models import AuditObject
 from closeout.batches.messages import message_text, outcome_words
 from closeout.batches.models import BatchAction
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
+from closeout.closing.states import ACTION_LABELS, STATE_LABELS
+from closeout.documents.models import CloseKind, DocType, EventKind
 from closeout.web.templatetags.closeout_web import audit_label
 
 register = template.Library()
@@ -88,7 +92,6 @@ def literals_as_code(text: Any) -> str:
 @register.filter
 def role_label(code: Any) -> str:
     """A role code (supervisor) as its name in the page language (主管)."""
-    from closeout.access.models import Role
 
     names = Role.objects.filter(code=str(code)).values_list("name_zh", "name_en").first()
     return _pick(names) if names else str(code)
@@ -181,7 +184,6 @@ def _measured_value(key: str, value: Any) -> str:
 
 
 def event_kind_label(code: str) -> str:
-    from closeout.documents.models import EventKind
 
     return str(EventKind(code).label) if code in EventKind.values else code
 
@@ -359,7 +361,6 @@ def object_repr_label(text: Any) -> str:
 
 def _kind_label(code: str) -> str:
     """A close kind (manual, auto) or an event kind in words."""
-    from closeout.documents.models import CloseKind
 
     if code in CloseKind.values:
         return str(CloseKind(code).label)
@@ -368,7 +369,6 @@ def _kind_label(code: str) -> str:
 
 def _state_label(code: str) -> str:
     """A close state or close action code in words."""
-    from closeout.closing.states import ACTION_LABELS, STATE_LABELS
 
     label = STATE_LABELS.get(code, ACTION_LABELS.get(code))  # type: ignore[call-overload]
     return str(label) if label is not None else code
@@ -376,7 +376,6 @@ def _state_label(code: str) -> str:
 
 @register.filter
 def doc_type_label(code: Any) -> str:
-    from closeout.documents.models import DocType
 
     text = str(code or "")
     return str(DocType(text).label) if text in DocType.values else text
@@ -405,7 +404,6 @@ OBJECT_TYPES: dict[str, "StrOrPromise"] = {
 
 @register.filter
 def object_type_label(code: Any) -> str:
-    from closeout.audit.models import AuditObject
 
     text = str(code or "")
     if text in OBJECT_TYPES:
