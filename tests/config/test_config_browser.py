@@ -2,7 +2,6 @@
 chromium), in Chinese first (the hold flow also in English), at 1366×900. Screenshots go to
 var/screenshots/."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +10,8 @@ from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.closing.models import ClosePolicy, ReasonCode
 from closeout.documents.models import CloseState, Document, EventKind
 from tests.factories import PO, Org, make_document, org_tree, post, ready_document, user_with_role
-from tests.web.test_browser import CHROMIUM, browser, login, pytestmark  # noqa: F401
+from tests.web.test_browser import CHROMIUM, browser, login, pytestmark, shot  # noqa: F401
 
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 __all__ = ["browser", "pytestmark"]
 
 
@@ -21,11 +19,6 @@ def page_at(browser: Any, locale: str) -> Any:
     context = browser.new_context(locale=locale, viewport={"width": 1366, "height": 900})
     context.set_default_timeout(20000)
     return context.new_page()
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The workbench in a real browser: Playwright drives Debian's chromium against the live server.
 
 Never downloads a browser: without /usr/bin/chromium these tests skip (or fail when
-CLOSEOUT_REQUIRE_SERVICES=1). Screenshots go to test-artifacts/screenshots/."""
+CLOSEOUT_REQUIRE_SERVICES=1). Screenshots go to var/screenshots/."""
 
 import os
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from tests.approvals.conftest import make_route, short_po
 from tests.factories import PO, Org, org_tree, ready_document, user_with_role
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

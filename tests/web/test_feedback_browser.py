@@ -3,7 +3,6 @@ in English): words instead of codes, which path a close takes before the click, 
 confirmation and a message after it, batches that refuse documents, close facts, history
 tables, remark counters and menus by permission. Screenshots go to var/screenshots/."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,19 +19,14 @@ from tests.web.test_browser import (
     logout,
     new_page,
     pytestmark,
+    shot,
     wait_until_batch_done,
 )
 from tests.web.zh_check import problems, raw_codes
 
 __all__ = ["browser", "pytestmark"]
 
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 DESKTOP = (1366, 900)
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def chinese_only(page: Any) -> None:
