@@ -41,7 +41,7 @@ from closeout.documents.models import Document, Line
 from closeout.notifications.models import WebhookEndpoint
 from closeout.reports.archive_verify import PackVerdict
 from closeout.reports.diagnostics import decimal_or_none
-from closeout.reports.kpis import KpiTable
+from closeout.reports.kpi_base import KpiTable
 from closeout.reports.models import DiagnosticRun, PostCloseVerification
 
 

@@ -13,8 +13,9 @@ from closeout.api.schemas import Day, GroupCompanyOut, GroupReportOut, KpiReport
 from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
 from closeout.reports.group import group_report
+from closeout.reports.kpi_base import KpiFilter
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.kpis import kpi_report
 from closeout.reports.present import displayed, kpi_tables_download
 
 router = Router(tags=["reports"])

@@ -15,8 +15,9 @@ from closeout.core.cli import DomainCommand, actor_for, parse_date, table
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.exports import write_csv, write_xlsx_sheets
 from closeout.core.models import OrgUnit
+from closeout.reports.kpi_base import KpiFilter, KpiTable
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
+from closeout.reports.kpis import kpi_report
 from closeout.reports.present import displayed
 
 OUTPUT_FORMATS = ("table", "csv", "xlsx")
