@@ -19,8 +19,6 @@ from closeout.audit.services import CANONICAL_TIME_FORMAT, event_hash
 from closeout.core.errors import InvalidInput
 from closeout.reports.archive_pack import MANIFEST, PACK_FILES, PACK_FORMAT
 
-# --- verifying a pack ---------------------------------------------------------------------------
-
 
 @dataclass
 class PackVerdict:

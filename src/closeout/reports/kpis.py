@@ -56,8 +56,6 @@ from closeout.reports.kpi_closes import (
 )
 from closeout.reports.kpi_open_value import backlog_by_age, released_by_partner, released_by_reason
 
-# --- the whole report --------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class KpiReport:
