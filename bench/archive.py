@@ -45,12 +45,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from closeout.access.services import grant_create
     from closeout.closing.sweep import sweep_run
     from closeout.core.models import OrgUnit
-    from closeout.reports.archive import (
-        archive_pack_export,
-        archive_pack_verify,
-        archive_run,
-        period_parse,
-    )
+    from closeout.reports.archive import archive_run
+    from closeout.reports.archive_pack import archive_pack_export, period_parse
+    from closeout.reports.archive_verify import archive_pack_verify
 
     call_command("migrate", verbosity=0)
     call_command(

@@ -31,7 +31,8 @@ from django.db import connection
 from closeout.access.models import Role
 from closeout.access.services import grant_create
 from closeout.core.models import OrgUnit
-from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.kpi_base import KpiFilter
+from closeout.reports.kpis import kpi_report
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
 viewer = User.objects.create_user(username="kpi_bench")

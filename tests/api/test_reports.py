@@ -8,7 +8,8 @@ from openpyxl import load_workbook
 
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.documents.models import Document
-from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.kpi_base import KpiFilter
+from closeout.reports.kpis import kpi_report
 from tests.api.conftest import ApiFactory, download, error_of
 from tests.factories import Org, user_with_role
 from tests.reports.test_archive import closed_doc

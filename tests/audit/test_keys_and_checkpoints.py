@@ -39,7 +39,8 @@ from closeout.audit.services import (
 )
 from closeout.audit.tasks import audit_checkpoint_task
 from closeout.core.request_id import current_request_id
-from closeout.reports.archive import _event_from, audit_event_json
+from closeout.reports.archive_pack import audit_event_json
+from closeout.reports.archive_verify import event_from_json
 from tests.api.conftest import Api
 from tests.factories import user_with_role
 
@@ -178,7 +179,7 @@ def test_events_before_keys_still_verify_and_the_checkpoint_marks_their_end() ->
     for event in AuditEvent.objects.order_by("seq"):
         line = json.loads(json.dumps(audit_event_json(event)))
         assert ("key_id" in line) == bool(event.key_id)
-        assert event_hash(_event_from(line)) == event.hash
+        assert event_hash(event_from_json(line)) == event.hash
 
 
 def test_checkpoint_of_a_chain_before_keys_bounds_nothing() -> None:

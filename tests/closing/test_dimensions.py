@@ -295,7 +295,8 @@ def test_sales_order_dimensions(org: Org, supervisor: User) -> None:
 
 
 def test_report_share_of_lines_closed_per_dimension(org: Org, supervisor: User) -> None:
-    from closeout.reports.kpis import KpiFilter, kpi_report
+    from closeout.reports.kpi_base import KpiFilter
+    from closeout.reports.kpis import kpi_report
 
     document = _short_po(org, "DIM-R")
     _close_receiving(supervisor, document)

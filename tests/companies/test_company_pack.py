@@ -21,12 +21,8 @@ from closeout.access.services import grant_create
 from closeout.api.services import api_token_create
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.core.errors import PermissionDenied
-from closeout.reports.archive import (
-    Period,
-    archive_pack_export,
-    archive_pack_verify,
-    period_parse,
-)
+from closeout.reports.archive_pack import Period, archive_pack_export, period_parse
+from closeout.reports.archive_verify import archive_pack_verify
 from tests.api.conftest import Api
 from tests.companies.conftest import two_companies
 from tests.factories import user_with_role

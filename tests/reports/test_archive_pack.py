@@ -20,13 +20,9 @@ from django.utils import timezone
 from closeout.audit.models import AuditAction, AuditChainHead, AuditEvent
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import Document
-from closeout.reports.archive import (
-    Period,
-    archive_pack_export,
-    archive_pack_verify,
-    archive_run,
-    period_parse,
-)
+from closeout.reports.archive import archive_run
+from closeout.reports.archive_pack import Period, archive_pack_export, period_parse
+from closeout.reports.archive_verify import archive_pack_verify
 from tests.audit.test_chain import tampering
 from tests.factories import PO, Org, audit_head, post, ready_document, user_with_role
 from tests.reports.test_archive import closed_doc

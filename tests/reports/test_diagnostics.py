@@ -11,10 +11,10 @@ from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.documents.models import Document, EventKind, EventStatus
 from closeout.notifications.models import Notification
+from closeout.reports.diagnostic_base import Options
 from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
-    Options,
     diagnostic_rows,
     diagnostics_run,
 )

@@ -19,21 +19,16 @@ from django.utils import timezone
 from closeout.closing.sweep import sweep_run
 from closeout.core.errors import InvalidInput, PermissionDenied
 from closeout.core.models import OrgUnit
-from closeout.reports.kpis import (
-    KpiFilter,
-    ReportScope,
-    approval_steps,
-    backlog_by_age,
+from closeout.reports.kpi_approvals import approval_steps
+from closeout.reports.kpi_base import KpiFilter, ReportScope, percentile, report_scope
+from closeout.reports.kpi_closes import (
     close_cycle_histogram,
     close_cycle_time,
     close_kind_share,
-    kpi_report,
-    percentile,
-    released_by_partner,
-    released_by_reason,
     reopen_rate,
-    report_scope,
 )
+from closeout.reports.kpi_open_value import backlog_by_age, released_by_partner, released_by_reason
+from closeout.reports.kpis import kpi_report
 from tests.factories import PO, SO, Org, user_with_role
 from tests.reports.kpi_data import BASE, TODAY, KpiWorld, build_world
 

@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from closeout.audit.models import AuditAction, AuditEvent
-from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.kpi_base import KpiFilter
+from closeout.reports.kpis import kpi_report
 from tests.factories import Org, user_with_role
 from tests.reports.kpi_data import KpiWorld, build_world
 

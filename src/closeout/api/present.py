@@ -39,9 +39,9 @@ from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.selectors import Checklist
 from closeout.documents.models import Document, Line
 from closeout.notifications.models import WebhookEndpoint
-from closeout.reports.archive import PackVerdict
+from closeout.reports.archive_verify import PackVerdict
 from closeout.reports.diagnostics import decimal_or_none
-from closeout.reports.kpis import KpiTable
+from closeout.reports.kpi_base import KpiTable
 from closeout.reports.models import DiagnosticRun, PostCloseVerification
 
 

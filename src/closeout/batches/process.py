@@ -7,7 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -38,6 +38,7 @@ from closeout.core.errors import (
     InvalidInput,
     Message,
 )
+from closeout.core.locking import skip_locked
 from closeout.core.metrics import observe_batch_finished
 from closeout.documents.models import CloseKind, CloseState, Document
 
@@ -46,8 +47,7 @@ def _claim(job_id: int, size: int, *, related: bool = True) -> list[BatchItem]:
     """The next pending items, locked; with `related`, their documents and requests read along
     (an import's rows lock and read their documents themselves)."""
     qs = BatchItem.objects.filter(job_id=job_id, state=ItemState.PENDING).order_by("pk")
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
+    qs = skip_locked(qs)
     if related:
         qs = qs.select_related("document", "document__org_unit", "request")
     return list(qs[:size])

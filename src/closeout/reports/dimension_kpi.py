@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from closeout.closing.dimensions import DIMENSIONS, closed_in
 from closeout.documents.models import CloseState, Line
-from closeout.reports.kpis import (
+from closeout.reports.kpi_base import (
     KpiFilter,
     KpiTable,
     ReportScope,

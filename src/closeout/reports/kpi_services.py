@@ -5,7 +5,7 @@ from django.db import transaction
 
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
-from closeout.reports.kpis import KpiFilter, KpiTable
+from closeout.reports.kpi_base import KpiFilter, KpiTable
 
 
 @transaction.atomic

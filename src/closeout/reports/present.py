@@ -11,7 +11,8 @@ from django.utils.translation import get_language, gettext
 from closeout.closing.models import ReasonCode
 from closeout.core.exports import export_response, export_workbook_response
 from closeout.documents.models import DocType
-from closeout.reports.kpis import SYSTEM_USER, KpiReport, KpiTable
+from closeout.reports.kpi_base import SYSTEM_USER, KpiTable
+from closeout.reports.kpis import KpiReport
 
 # Which column of a table holds a document type, a reason code or a user.
 DOC_TYPE_COLUMNS = {"cycle_by_doc_type": 0, "close_kind": 0, "backlog": 0, "dimension_share": 0}

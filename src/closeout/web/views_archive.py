@@ -18,15 +18,12 @@ from closeout.access.services import require_company_wide
 from closeout.core.companies import companies, company_get
 from closeout.core.errors import DomainError, InvalidInput, PermissionDenied
 from closeout.reports.archive import (
-    PackVerdict,
-    Period,
-    archive_pack_download,
-    archive_pack_verify,
     archive_packs_exported,
     archive_retention_overview,
     archive_runs_recent,
-    period_parse,
 )
+from closeout.reports.archive_pack import Period, archive_pack_download, period_parse
+from closeout.reports.archive_verify import PackVerdict, archive_pack_verify
 from closeout.web.views import _user, refusal_text
 
 # An uploaded pack larger than this is refused before it is read.

@@ -21,6 +21,7 @@ from closeout.batches.models import BatchJob
 from closeout.core.errors import PermissionDenied
 from closeout.core.exports import check_format, export_response
 from closeout.core.tasks import enqueue
+from closeout.reports.diagnostic_base import reopen_stale_days
 from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
@@ -30,7 +31,6 @@ from closeout.reports.diagnostics import (
     diagnostic_export_rows,
     diagnostic_rows,
     diagnostic_run_last,
-    reopen_stale_days,
 )
 from closeout.reports.tasks import diagnostics_task
 from closeout.reports.verification import (

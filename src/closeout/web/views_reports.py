@@ -21,13 +21,10 @@ from closeout.core.models import ExchangeRate, OrgUnit
 from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
 from closeout.reports.group import GroupReport, group_report
+from closeout.reports.kpi_base import KpiFilter, KpiTable
+from closeout.reports.kpi_open_value import AGE_BUCKETS
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import (
-    AGE_BUCKETS,
-    KpiFilter,
-    KpiTable,
-    kpi_report,
-)
+from closeout.reports.kpis import kpi_report
 from closeout.reports.present import displayed, kpi_tables_download
 from closeout.web.forms import date_field
 from closeout.web.refusals import requires

@@ -16,12 +16,9 @@ from closeout.api.routers._common import ERRORS, ZIP, caller, download, uploaded
 from closeout.api.schemas import ArchiveRunOut, PackVerifyOut
 from closeout.core.companies import company_get
 from closeout.core.errors import InvalidInput
-from closeout.reports.archive import (
-    archive_pack_download,
-    archive_pack_verify,
-    archive_runs_recent,
-    period_parse,
-)
+from closeout.reports.archive import archive_runs_recent
+from closeout.reports.archive_pack import archive_pack_download, period_parse
+from closeout.reports.archive_verify import archive_pack_verify
 
 router = Router(tags=["archive"])
 

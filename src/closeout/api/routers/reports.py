@@ -14,8 +14,9 @@ from closeout.core.errors import InvalidInput
 from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
 from closeout.reports.group import group_report
+from closeout.reports.kpi_base import KpiFilter
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import KpiFilter, kpi_report
+from closeout.reports.kpis import kpi_report
 from closeout.reports.present import displayed, kpi_tables_download
 
 router = Router(tags=["reports"])

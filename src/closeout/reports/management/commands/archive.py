@@ -19,12 +19,9 @@ from closeout.core.cli import (
     whole_number,
 )
 from closeout.core.companies import company_get
-from closeout.reports.archive import (
-    archive_pack_export,
-    archive_pack_verify,
-    archive_run,
-    period_parse,
-)
+from closeout.reports.archive import archive_run
+from closeout.reports.archive_pack import archive_pack_export, period_parse
+from closeout.reports.archive_verify import archive_pack_verify
 
 # Not a usage error: the check ran and found the pack changed.
 EXIT_PACK_BROKEN = 2

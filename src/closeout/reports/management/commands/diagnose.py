@@ -12,10 +12,10 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from closeout.core.cli import DomainCommand, actor_for, fmt, positive_int, table, whole_number
+from closeout.reports.diagnostic_base import Options
 from closeout.reports.diagnostics import (
     CHECKS,
     PROBLEM_LABELS,
-    Options,
     check_for,
     diagnostic_rows,
     diagnostics_run,

@@ -16,8 +16,9 @@ from closeout.core.errors import InvalidInput
 from closeout.core.exports import write_csv, write_xlsx_sheets
 from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
+from closeout.reports.kpi_base import KpiFilter, KpiTable
 from closeout.reports.kpi_services import kpi_report_exported
-from closeout.reports.kpis import KpiFilter, KpiTable, kpi_report
+from closeout.reports.kpis import kpi_report
 from closeout.reports.present import displayed
 
 OUTPUT_FORMATS = ("table", "csv", "xlsx")
