@@ -19,11 +19,11 @@ from closeout.approvals.models import CloseRequest, RequestAction
 from closeout.batches.models import BatchAction, BatchItem, BatchJob
 from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ReasonAction
-from closeout.closing.reasons import reason_get
-from closeout.closing.selectors import (
+from closeout.closing.queue import (
     QueueFilter,
     document_queue,
 )
+from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
     remark_check,
 )
