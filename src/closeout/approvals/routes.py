@@ -27,7 +27,7 @@ from closeout.core.errors import (
     PermissionDenied,
 )
 from closeout.core.inputs import check_range
-from closeout.core.models import OrgUnit
+from closeout.core.services import org_unit_by_code
 
 # --- approval routes (审批流) ---------------------------------------------------------------
 
@@ -146,15 +146,7 @@ def route_save(
             details={"field": "condition"},
             params={"condition": data.condition},
         )
-    unit = None
-    if data.org_unit:
-        unit = OrgUnit.objects.filter(code=data.org_unit).first()
-        if unit is None:
-            raise InvalidInput(
-                gettext_noop("unknown organisation unit '%(org_unit)s'"),
-                details={"field": "org_unit"},
-                params={"org_unit": data.org_unit},
-            )
+    unit = org_unit_by_code(data.org_unit) if data.org_unit else None
     steps = _route_steps_check(data)
     route = ApprovalRoute() if route_id is None else _route_locked(route_id)
     before = None if route_id is None else _route_data(route)

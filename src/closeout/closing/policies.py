@@ -18,6 +18,7 @@ from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.models import OrgUnit
+from closeout.core.services import org_unit_by_code
 from closeout.documents.models import doc_type_words
 from closeout.documents.types import spec_for
 
@@ -132,15 +133,7 @@ def policy_change_check(
 ) -> OrgUnit | None:
     """Refuse a policy change the actor may not make or whose values are wrong; the unit."""
     spec_for(doc_type)
-    unit = None
-    if org_unit:
-        unit = OrgUnit.objects.filter(code=org_unit).first()
-        if unit is None:
-            raise InvalidInput(
-                gettext_noop("unknown organisation unit '%(unit)s'"),
-                params={"unit": org_unit},
-                details={"field": "org_unit"},
-            )
+    unit = org_unit_by_code(org_unit) if org_unit else None
     if unit is None:
         # The default policy of a type applies in every unit.
         require_company_wide(actor, Perm.POLICY_MANAGE, what=f"the default {doc_type} policy")

@@ -27,7 +27,7 @@ from closeout.closing.dimensions import closed_in, dimension_get
 from closeout.closing.selectors import verdict_condition
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import MAX_DAYS, date_problem, place, refuse_bad_json
-from closeout.core.models import OrgUnit
+from closeout.core.services import org_unit_by_code
 from closeout.documents.models import (
     AWAITING_DECISION,
     BusinessEvent,
@@ -182,13 +182,7 @@ def document_queue(f: QueueFilter) -> QuerySet[Document]:
             # holds close_state itself (a close would then write every document index).
             qs = qs.filter(awaiting_decision=True)
     if f.org_unit:
-        unit = OrgUnit.objects.filter(code=f.org_unit).first()
-        if unit is None:
-            raise InvalidInput(
-                gettext_noop("unknown organisation unit '%(org_unit)s'"),
-                details={"field": "org_unit"},
-                params={"org_unit": f.org_unit},
-            )
+        unit = org_unit_by_code(f.org_unit)
         qs = qs.filter(org_unit__path__startswith=unit.path)
     if f.verdict:
         qs = qs.filter(close_state=CloseState.OPEN).filter(verdict_condition(f.doc_type, f.verdict))

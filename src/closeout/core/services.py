@@ -1,6 +1,27 @@
-"""Writes of master data."""
+"""Master data: the lookup of an organisation unit by code, and the writes of units, partners
+and items."""
 
+from django.utils.translation import gettext_noop
+
+from closeout.core.errors import InvalidInput
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind
+
+
+def unknown_org_unit(code: str) -> InvalidInput:
+    """The refusal of an organisation unit code that names no unit."""
+    return InvalidInput(
+        gettext_noop("unknown organisation unit '%(code)s'"),
+        params={"code": code},
+        details={"field": "org_unit"},
+    )
+
+
+def org_unit_by_code(code: str) -> OrgUnit:
+    """The unit with this code; an unknown code is refused (InvalidInput on `org_unit`)."""
+    unit = OrgUnit.objects.filter(code=code).first()
+    if unit is None:
+        raise unknown_org_unit(code)
+    return unit
 
 
 def org_unit_create(

@@ -46,7 +46,6 @@ from closeout.documents.sync import (
     document_sync,
     external_id_taken,
     partner_sync,
-    unknown_org_unit,
     unknown_partner,
 )
 from closeout.documents.upsert import (
@@ -98,6 +97,5 @@ __all__ = [
     "external_id_taken",
     "locked_message",
     "partner_sync",
-    "unknown_org_unit",
     "unknown_partner",
 ]

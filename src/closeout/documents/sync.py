@@ -19,8 +19,8 @@ from closeout.core.errors import (
     InvalidInput,
 )
 from closeout.core.inputs import check_length, max_length_of
-from closeout.core.models import OrgUnit, Partner, PartnerKind
-from closeout.core.services import item_get_or_create
+from closeout.core.models import Partner, PartnerKind
+from closeout.core.services import item_get_or_create, org_unit_by_code
 from closeout.documents.document_values import LineInput
 from closeout.documents.models import (
     Document,
@@ -94,14 +94,6 @@ class LineData:
     planned_amount: Decimal | None = None
 
 
-def unknown_org_unit(code: str) -> InvalidInput:
-    return InvalidInput(
-        gettext_noop("unknown organisation unit '%(code)s'"),
-        params={"code": code},
-        details={"field": "org_unit"},
-    )
-
-
 def unknown_partner(code: str) -> InvalidInput:
     return InvalidInput(
         gettext_noop("unknown partner '%(code)s': push it first (PUT /api/partners/%(code)s)"),
@@ -153,9 +145,7 @@ def document_sync(
     and items, then calls `document_upsert` (which checks permission and the lock). Returns
     (document, created)."""
     spec_for(doc_type)
-    unit = OrgUnit.objects.filter(code=org_unit).first()
-    if unit is None:
-        raise unknown_org_unit(org_unit)
+    unit = org_unit_by_code(org_unit)
     require(actor, Perm.DOCUMENT_SYNC, org_unit=unit, doc_type=doc_type, what=number)
     partner_obj: Partner | None = None
     if partner:
@@ -221,6 +211,5 @@ __all__ = [
     "document_sync",
     "external_id_taken",
     "partner_sync",
-    "unknown_org_unit",
     "unknown_partner",
 ]

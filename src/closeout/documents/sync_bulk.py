@@ -20,7 +20,7 @@ from closeout.core.companies import company_of
 from closeout.core.errors import DomainError
 from closeout.core.models import Company, Item, OrgUnit, Partner
 from closeout.core.rows import rows_insert
-from closeout.core.services import items_get_or_create
+from closeout.core.services import items_get_or_create, unknown_org_unit
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import (
     IN_CHUNK,
@@ -35,7 +35,6 @@ from closeout.documents.services import (
     documents_lock_many,
     documents_numbered_many,
     external_id_taken,
-    unknown_org_unit,
     unknown_partner,
 )
 from closeout.documents.types import spec_for

@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
@@ -28,8 +27,7 @@ from closeout.api.schemas import (
 from closeout.api.services import api_token_create, api_token_revoke
 from closeout.closing.policies import policy_for, policy_update
 from closeout.core.companies import company_get
-from closeout.core.errors import InvalidInput
-from closeout.core.models import OrgUnit
+from closeout.core.services import org_unit_by_code
 from closeout.documents.services import partner_sync
 from closeout.documents.types import spec_for
 from closeout.notifications.services import (
@@ -64,13 +62,7 @@ def partner_put(request: HttpRequest, code: str, payload: PartnerIn) -> Any:
 @policies.get("/{doc_type}", response={200: PolicyOut, **ERRORS}, summary="Close policy")
 def policy_get(request: HttpRequest, doc_type: str, org_unit: str = "") -> Any:
     spec_for(doc_type)
-    unit = OrgUnit.objects.filter(code=org_unit).first() if org_unit else None
-    if org_unit and unit is None:
-        raise InvalidInput(
-            gettext_noop("unknown organisation unit '%(org_unit)s'"),
-            details={"field": "org_unit"},
-            params={"org_unit": org_unit},
-        )
+    unit = org_unit_by_code(org_unit) if org_unit else None
     require(caller(request), Perm.DOCUMENT_VIEW, org_unit=unit, doc_type=doc_type, what="policies")
     return present.policy_out(policy_for(doc_type, unit))
 
