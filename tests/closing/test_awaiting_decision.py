@@ -4,7 +4,7 @@ those states still returns exactly the documents in them."""
 
 import pytest
 
-from closeout.closing.selectors import QueueFilter, document_queue
+from closeout.closing.queue import QueueFilter, document_queue
 from closeout.documents.models import AWAITING_DECISION, CloseState, Document
 from tests.factories import PO, Org, make_document
 

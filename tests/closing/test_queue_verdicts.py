@@ -4,7 +4,8 @@ verdict, under every policy (the filters are built from the same rule definition
 import pytest
 from django.contrib.auth.models import User
 
-from closeout.closing.selectors import QueueFilter, close_checklist_for, document_queue
+from closeout.closing.queue import QueueFilter, document_queue
+from closeout.closing.selectors import close_checklist_for
 from closeout.closing.services import document_hold
 from closeout.documents.models import CloseState, Document, EventKind
 from tests.factories import PO, Org, make_document, post, ready_document, set_policy

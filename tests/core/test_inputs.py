@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from closeout.batches.imports import import_validate
 from closeout.closing.models import ClosePolicy
-from closeout.closing.selectors import QueueFilter
+from closeout.closing.queue import QueueFilter
 from closeout.core.errors import InvalidInput
 from closeout.core.inputs import (
     Column,

@@ -15,7 +15,7 @@ from django.utils import timezone
 from closeout.approvals.submit import reopen_request_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_chain_verify
-from closeout.closing.selectors import QueueFilter, document_queue
+from closeout.closing.queue import QueueFilter, document_queue
 from closeout.closing.services import document_close, document_hold, document_reopen
 from closeout.closing.states import Action, next_state
 from closeout.core.errors import DocumentLocked, InvalidTransition, PermissionDenied

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
 
 from closeout.closing.models import ClosePolicy
-from closeout.closing.selectors import QueueFilterIn
+from closeout.closing.queue import QueueFilterIn
 from closeout.core.inputs import (
     Column,
     date_problem,
@@ -112,7 +112,7 @@ def _filter_checked(value: dict[str, Any]) -> dict[str, Any]:
 
 
 # A saved queue filter: checked by the one schema the pages, the commands and the batches
-# use (closing.selectors.QueueFilterIn), passed on as it was sent.
+# use (closing.queue.QueueFilterIn), passed on as it was sent.
 QueueFilterData = Annotated[
     dict[str, Any],
     AfterValidator(_filter_checked),

@@ -19,11 +19,11 @@ from closeout.approvals.models import CloseRequest, RequestAction
 from closeout.batches.models import BatchAction, BatchItem, BatchJob
 from closeout.closing.dimensions import dimension_get
 from closeout.closing.models import ReasonAction
-from closeout.closing.reasons import reason_get
-from closeout.closing.selectors import (
+from closeout.closing.queue import (
     QueueFilter,
     document_queue,
 )
+from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
     remark_check,
 )
@@ -272,8 +272,15 @@ def _requests_in_scope(actor: AbstractBaseUser, ids: list[int]) -> set[int]:
     return known
 
 
-def job_locked_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
-    job = BatchJob.objects.select_for_update(no_key=True).filter(pk=job_id).first()
+def job_for(actor: AbstractBaseUser, job_id: int, *, lock: bool = False) -> BatchJob:
+    """The batch job `job_id`, for its creator only: anyone else is refused (without
+    batch.run, for lacking it). With `lock`, under a row lock for a write to the job."""
+    jobs = (
+        BatchJob.objects.select_for_update(no_key=True)
+        if lock
+        else BatchJob.objects.select_related("created_by")
+    )
+    job = jobs.filter(pk=job_id).first()
     if job is None:
         raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
     if job.created_by_id != actor.pk:
@@ -284,6 +291,11 @@ def job_locked_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
             params={"job_id": job_id},
         )
     return job
+
+
+def job_locked_for(actor: AbstractBaseUser, job_id: int) -> BatchJob:
+    """`job_for` under the job's row lock."""
+    return job_for(actor, job_id, lock=True)
 
 
 REFUSED_OUTCOMES = ("refused", "needs_remark")

@@ -15,7 +15,7 @@ own). An import naming a document in several rows closed lines in each row: ever
 lines reopen (not only the last close's). A close of one dimension (关闭维度: a dimension
 batch, or an import row naming a dimension; their events are tagged `batch:<id>` too) is
 undone by reopening that dimension on the lines the batch closed it on
-(`closing.dimension_services.execute_dimensions_undo`), which gives back exactly the on-order
+(`closing.dimension_undo.execute_dimensions_undo`), which gives back exactly the on-order
 quantity it released; lines whose last dimension the batch closed (so they closed as a whole,
 and the header with its last line) reopen first through the reopen path above, keeping their
 other dimensions closed as before the batch.
@@ -42,7 +42,7 @@ Each document goes through the reopen route, under its row lock, in this order:
    released; quarantined events then apply. A chunk's plain header closes and dimension closes
    (no quarantined events, nothing but the header's last close or the dimensions) reopen
    set-based (`closing.services.execute_reopen_bulk`,
-   `closing.dimension_services.execute_dimensions_undo_bulk`, one audit event per document
+   `closing.dimension_undo.execute_dimensions_undo_bulk`, one audit event per document
    and dimension), decided by the same guards under the chunk's locks.
 
 A batch is undone at most once (a second undo is refused, naming the first); an undo cannot be

@@ -23,7 +23,7 @@ from closeout.batches.undo import (
     ORIGINAL_PERMS,
     undo_message_english,
 )
-from closeout.closing.dimension_services import (
+from closeout.closing.dimension_undo import (
     execute_dimensions_undo,
     execute_dimensions_undo_bulk,
 )
@@ -250,7 +250,7 @@ def _reopen_in_bulk(
     """Reopen set-based the documents whose undo is plain (decided above, under the chunk's
     locks, with every guard: scope, changes since, closed period, route): a reopen of the
     header's last close (`closing.services.execute_reopen_bulk`) or a reopen of the dimensions
-    the batch closed on lines still open (`dimension_services.execute_dimensions_undo_bulk`),
+    the batch closed on lines still open (`dimension_undo.execute_dimensions_undo_bulk`),
     one audit event per document (and dimension). Returns the items done (each: whether its
     parameters changed); the rest (line closes, multi-row closes, quarantined events,
     requests, refusals) go one by one."""

@@ -1,4 +1,4 @@
-"""Writes of master data."""
+"""Writes of master data: units, partners and items (the lookup by code is core.lookup)."""
 
 from closeout.core.companies import company_profile_add
 from closeout.core.models import Item, OrgUnit, Partner, PartnerKind

@@ -8,28 +8,32 @@ rule passes, the grace days have passed); the others fail one rule the way real 
 (short-received, unpaid, invoice mismatch, open return, not counted, inside the grace days…).
 The failures are large (half a line missing, 30% invoice difference), so they fail under any
 policy whose tolerances stay below that; the ready ones pass under any tolerance.
+
+This module holds the generator and its master data; the values of one line are in
+`bulk_lines`, the writing of rows in `bulk_rows`.
 """
 
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field, Max, Model
+from django.db.models import Max
 from django.utils import timezone
 
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
-from closeout.closing.models import ClosePolicy
 from closeout.closing.policies import policy_for
 from closeout.core.companies import company_get, company_of
 from closeout.core.errors import InvalidInput
 from closeout.core.models import Company, Item, OrgUnit, Partner, PartnerKind
 from closeout.core.services import org_unit_get_or_create
+from closeout.demo.bulk_lines import FAILURES, Limits, line_values
+from closeout.demo.bulk_rows import RowWriter, db_date, db_datetime, row_defaults
 from closeout.documents.models import CloseState, DocType, Document, Line
 from closeout.documents.types import spec_for
 
@@ -40,23 +44,6 @@ ITEMS = 1000
 BATCH_DOCUMENTS = 10_000
 FOREIGN_SHARE = 0.1  # documents in USD, to exercise the company-currency conversion
 USD_RATE = "7.12345678"
-
-# Failure modes per type; a failing document gets one of them, in a seeded random choice.
-FAILURES: dict[str, tuple[str, ...]] = {
-    DocType.PURCHASE_ORDER: (
-        "short",
-        "over",
-        "unpaid",
-        "invoice_mismatch",
-        "not_invoiced",
-        "in_grace",
-    ),
-    DocType.SALES_ORDER: ("short", "unpaid", "invoice_mismatch", "open_return", "in_grace"),
-    DocType.STOCK_COUNT: ("not_counted", "variance_not_posted", "variance_over_limit"),
-    DocType.RECEIVABLE: ("unpaid", "invoice_mismatch", "in_grace"),
-    DocType.PAYABLE: ("unpaid", "invoice_mismatch", "in_grace"),
-    DocType.PROJECT_STAGE: ("tasks_open", "no_acceptance", "in_grace"),
-}
 
 
 @dataclass
@@ -109,215 +96,6 @@ def parse_ready_share(value: str | Decimal) -> Decimal:
             f"--ready-share: {value} is not between 0 and 1", details={"field": "ready_share"}
         )
     return share
-
-
-# --- values of one line ----------------------------------------------------------------------
-
-
-def _money(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """Policy figures in cents, so every generated value stays exact."""
-
-    grace_days: int
-    write_off: int
-    amount_abs: int
-    variance_limit: int
-
-    @classmethod
-    def of(cls, policy: ClosePolicy) -> "_Limits":
-        def cents(value: Decimal) -> int:
-            return int((value * 100).to_integral_value(rounding=ROUND_HALF_UP))
-
-        return cls(
-            grace_days=policy.grace_days,
-            write_off=cents(policy.write_off_amount),
-            amount_abs=cents(policy.amount_tolerance_abs),
-            variance_limit=cents(policy.variance_value_limit),
-        )
-
-
-def _mismatch(value: int, limits: _Limits) -> int:
-    """An invoiced amount clearly off `value`: 30% or the absolute tolerance plus 5.00."""
-    return value + max(value * 3 // 10, limits.amount_abs + 500)
-
-
-def _line(
-    doc_type: str, rng: random.Random, failure: str | None, limits: _Limits
-) -> dict[str, Any]:
-    """Measures of one line; `failure` is the way this line fails, None for a passing line."""
-    qty = rng.randint(1, 500)
-    price = rng.randint(200, 100_000)  # cents: 2.00 … 1000.00
-    if doc_type in (DocType.PURCHASE_ORDER, DocType.SALES_ORDER):
-        done = qty
-        returns = 0
-        if failure == "short":
-            done = qty // 2
-        elif failure == "over":
-            done = qty + qty // 2 + 1
-        elif failure == "open_return":
-            returns = 1
-        value = done * price
-        invoiced_qty, invoiced = done, value
-        if failure == "invoice_mismatch":
-            invoiced = _mismatch(value, limits)
-        elif failure == "not_invoiced":
-            invoiced_qty, invoiced = 0, 0
-        settled = 0 if failure in ("unpaid", "not_invoiced") else invoiced
-        if failure == "unpaid" and invoiced <= limits.amount_abs:
-            qty = done = invoiced_qty = qty + limits.amount_abs // price + 1
-            invoiced = done * price
-        return {
-            "planned_qty": qty,
-            "unit_price": _money(price),
-            "planned_amount": _money(qty * price),
-            "fulfilled_qty": done,
-            "returns_open_qty": returns,
-            "invoiced_qty": invoiced_qty,
-            "invoiced_amount": _money(invoiced),
-            "settled_amount": _money(settled),
-        }
-    if doc_type == DocType.STOCK_COUNT:
-        counted: int | None = qty
-        adjusted = 0
-        if failure is None and price <= limits.variance_limit and rng.random() < 0.3:
-            counted, adjusted = qty + 1, 1  # a small variance, posted, within the limit
-        elif failure == "not_counted":
-            counted = None
-        elif failure == "variance_not_posted":
-            counted = qty + 3
-        elif failure == "variance_over_limit":
-            variance = limits.variance_limit // price + 1
-            counted, adjusted = qty + variance, variance
-        return {
-            "planned_qty": qty,
-            "unit_price": _money(price),
-            "planned_amount": _money(qty * price),
-            "counted_qty": counted,
-            "adjusted_qty": adjusted,
-        }
-    if doc_type in (DocType.RECEIVABLE, DocType.PAYABLE):
-        if failure == "unpaid" and qty * price <= limits.write_off + 100:
-            qty += (limits.write_off + 100) // price + 1
-        amount = qty * price
-        invoiced = _mismatch(amount, limits) if failure == "invoice_mismatch" else amount
-        settled = 0 if failure == "unpaid" else invoiced
-        return {
-            "planned_qty": qty,
-            "unit_price": _money(price),
-            "planned_amount": _money(amount),
-            "invoiced_qty": qty,
-            "invoiced_amount": _money(invoiced),
-            "settled_amount": _money(settled),
-        }
-    # project stage: tasks and a cost budget
-    tasks = qty % 20 + 1
-    budget = tasks * price
-    return {
-        "planned_qty": tasks,
-        "unit_price": _money(price),
-        "planned_amount": _money(budget),
-        "fulfilled_qty": tasks - 1 if failure == "tasks_open" else tasks,
-        "actual_cost": _money(budget * rng.randint(50, 100) // 100),
-    }
-
-
-# --- writing rows ----------------------------------------------------------------------------
-
-
-def _columns(model: type[Model]) -> list[Field[Any, Any]]:
-    # Generated columns (Line.on_hold_or_pending) are computed by the database.
-    return [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
-
-
-def _defaults(fields: list[Field[Any, Any]], given: set[str]) -> dict[str, Any]:
-    """Database values for the columns a generator does not set (every field has a default)."""
-    values: dict[str, Any] = {}
-    for f in fields:
-        if f.attname in given:
-            continue
-        default = f.get_default()
-        if default is None and not f.null:
-            raise RuntimeError(f"gen-data: {f.model.__name__}.{f.attname} needs a value")
-        values[f.attname] = default
-    return values
-
-
-def _copy_text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-        )
-    return text
-
-
-class _Writer:
-    """Inserts rows with explicit ids: COPY on PostgreSQL, executemany on SQLite."""
-
-    def __init__(self, model: type[Model]) -> None:
-        self.model = model
-        self.table = model._meta.db_table
-        self.fields = _columns(model)
-        self.names = ["id", *(f.attname for f in self.fields)]
-        self.postgres = connection.vendor == "postgresql"
-
-    def reserve_ids(self, count: int) -> list[int]:
-        with connection.cursor() as cursor:
-            if self.postgres:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [self.table, count],
-                )
-                return sorted(row[0] for row in cursor.fetchall())
-            first = (self.model._default_manager.aggregate(m=Max("id"))["m"] or 0) + 1
-            return list(range(first, first + count))
-
-    def adapt(self, row: dict[str, Any]) -> list[Any]:
-        return [row[name] for name in self.names]
-
-    def write(self, rows: list[list[Any]]) -> None:
-        if not rows:
-            return
-        cols = ", ".join(connection.ops.quote_name(n) for n in self.names)
-        with connection.cursor() as cursor:
-            if self.postgres:
-                sql = f"COPY {connection.ops.quote_name(self.table)} ({cols}) FROM STDIN"
-                with cursor.cursor.copy(sql) as copy:
-                    copy.write(
-                        "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows).encode()
-                    )
-                return
-            marks = ", ".join(["%s"] * len(self.names))
-            table = connection.ops.quote_name(self.table)
-            sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"  # noqa: S608 (identifiers)
-            cursor.executemany(sql, rows)
-
-
-def _db_datetime(value: datetime) -> Any:
-    return (
-        value
-        if connection.vendor == "postgresql"
-        else connection.ops.adapt_datetimefield_value(value)
-    )
-
-
-def _db_date(value: date | None) -> Any:
-    return None if value is None else connection.ops.adapt_datefield_value(value)
 
 
 # --- master data ---------------------------------------------------------------------------
@@ -413,24 +191,24 @@ def _generate_type(
     line and header values in the same pass over the rows."""
     rng = random.Random(f"{seed}:{doc_type}")  # noqa: S311 (seeded test data, not secrets)
     policy = policy_for(doc_type, org)
-    limits = _Limits.of(policy)
+    limits = Limits.of(policy)
     result = TypeResult(doc_type=doc_type, ready=ready)
     company = company_of(org)
     foreign_currency, foreign_rate = _foreign(company.base_currency)
     start = _next_number(doc_type, prefix, company)
-    docs = _Writer(Document)
-    lines = _Writer(Line)
+    docs = RowWriter(Document)
+    lines = RowWriter(Line)
     doc_given = {
         "doc_type", "number", "company_id", "org_unit_id", "partner_id", "document_date",
         "expected_date", "currency", "exchange_rate", "total_amount", "total_amount_company",
         "source_system", "external_id", "close_state", "last_activity_at", "accepted_on",
         "created_at", "state_changed_at",
     }  # fmt: skip
-    doc_defaults = _defaults(docs.fields, doc_given)
-    line_probe = _line(doc_type, random.Random(0), None, limits)  # noqa: S311
+    doc_defaults = row_defaults(docs.fields, doc_given)
+    line_probe = line_values(doc_type, random.Random(0), None, limits)  # noqa: S311
     line_given = {"document_id", "line_no", "item_id", "description", "close_state", *line_probe}
-    line_defaults = _defaults(lines.fields, line_given)
-    now_db = _db_datetime(now)
+    line_defaults = row_defaults(lines.fields, line_given)
+    now_db = db_datetime(now)
     plan = list(_plan(documents, ready, doc_type, rng))
     today = timezone.localdate(now)
     for batch_start in range(0, documents, BATCH_DOCUMENTS):
@@ -452,7 +230,7 @@ def _generate_type(
                 line_failure = failure if line_no - 1 == bad_line else None
                 if failure in ("in_grace", "no_acceptance"):
                     line_failure = None
-                values = _line(doc_type, rng, line_failure, limits)
+                values = line_values(doc_type, rng, line_failure, limits)
                 total += Decimal(values["planned_amount"])
                 row = {
                     **line_defaults,
@@ -485,8 +263,8 @@ def _generate_type(
                 "company_id": company.pk,
                 "org_unit_id": org.pk,
                 "partner_id": partners[rng.randrange(len(partners))],
-                "document_date": _db_date(doc_date),
-                "expected_date": _db_date(doc_date + timedelta(days=14)),
+                "document_date": db_date(doc_date),
+                "expected_date": db_date(doc_date + timedelta(days=14)),
                 "currency": foreign_currency if foreign else company.base_currency,
                 "exchange_rate": str(rate),
                 "total_amount": str(total),
@@ -496,8 +274,8 @@ def _generate_type(
                 "source_system": SOURCE_SYSTEM,
                 "external_id": "",
                 "close_state": CloseState.OPEN.value,
-                "last_activity_at": _db_datetime(last_activity),
-                "accepted_on": _db_date(accepted),
+                "last_activity_at": db_datetime(last_activity),
+                "accepted_on": db_date(accepted),
                 "created_at": now_db,
                 "state_changed_at": None,
             }

@@ -1,6 +1,8 @@
 """Business events (receipts, shipments, invoices, payments…): idempotent by external id,
 applied to the line measures of their document type, quarantined on a closed or held line and
-applied after a reopen or release."""
+applied after a reopen or release. This module posts them (checks, duplicates, the three
+outcomes); what an applied event does to its line is in `event_effects`, the waiting ones in
+`events_pending`, the set-based post in `events_bulk`."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +23,16 @@ from closeout.core.doctypes import doc_type_label_lazy
 from closeout.core.errors import (
     Bilingual,
     EventConflict,
-    EventRefused,
     InvalidInput,
     NotFound,
     bilingual_label,
     code_words,
 )
-from closeout.core.inputs import check_fits, check_length, max_length_of
+from closeout.core.inputs import check_length, max_length_of
 from closeout.core.money import plain, to_decimal
+from closeout.documents.document_values import column_of
 from closeout.documents.entries import document_entry
+from closeout.documents.event_effects import event_apply
 from closeout.documents.hooks import event_hooks
 from closeout.documents.lookup import document_lock
 from closeout.documents.models import (
@@ -40,8 +43,7 @@ from closeout.documents.models import (
     EventStatus,
     Line,
 )
-from closeout.documents.types import SIGNED_MEASURES, DocTypeSpec, Op, spec_for
-from closeout.documents.upsert import column_of
+from closeout.documents.types import spec_for
 
 
 class PostOutcome(StrEnum):
@@ -70,113 +72,6 @@ def event_quarantine_reason(document: Document, line: Line | None, kind: str = "
         # the others apply (closing answers, documents.hooks).
         return event_hooks().quarantine_reason(document.doc_type, line, kind)
     return ""
-
-
-def event_apply(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
-    """Move the measures; returns before/after for the audit event. Refused (EventRefused,
-    nothing written) when the event would drive a measure below zero."""
-    changes = event_effect(event, document, line)
-    if line is not None and event.kind != EventKind.ACCEPTANCE:
-        line.save(update_fields=list(changes))
-    return changes
-
-
-def event_effect(event: BusinessEvent, document: Document, line: Line | None) -> dict[str, Any]:
-    """The event's effect on the line's measures (or the document's acceptance), set on the
-    objects in memory only, saved by the caller; before/after for the audit event. Refused
-    (EventRefused, nothing changed) when it would drive a measure below zero."""
-    spec = spec_for(document.doc_type)
-    if event.kind == EventKind.ACCEPTANCE:
-        before = document.accepted_on
-        document.accepted_on = timezone.localdate(event.occurred_at)
-        return {"accepted_on": {"before": before, "after": document.accepted_on}}
-    assert line is not None  # noqa: S101 (validated when the event was posted)
-    effects = spec.effects[EventKind(event.kind)]
-    changes: dict[str, Any] = {}
-    for effect in effects:
-        value: Decimal = getattr(event, effect.source)
-        before = getattr(line, effect.field)
-        current = before or Decimal(0)
-        if effect.op is Op.SET:
-            after = value
-        elif effect.op is Op.ADD:
-            after = current + value
-        elif effect.op is Op.SUBTRACT:
-            after = current - value
-        else:
-            after = max(current - value, Decimal(0))
-        # Many events add up: the line's measure must still fit its column.
-        check_fits(
-            after,
-            column_of(Line, effect.field),
-            field=effect.source,
-            what=f"line {line.line_no} {effect.field} {current:f} → {after:f}",
-            rounded=True,
-        )
-        changes[effect.field] = {"before": before, "after": after}
-    _refuse_below_zero(spec, document, line, event, changes)
-    for name, change in changes.items():
-        setattr(line, name, change["after"])
-    return changes
-
-
-def _refuse_below_zero(
-    spec: DocTypeSpec,
-    document: Document,
-    line: Line,
-    event: BusinessEvent,
-    changes: dict[str, Any],
-) -> None:
-    """One guard for every type and event kind: after an event's effect, no measure that counts
-    or sums something (all but the signed stock adjustment) may have moved below zero. A return
-    beyond what was received, a credit note beyond what was invoiced are refused here."""
-    sources = {e.field: e.source for e in spec.effects[EventKind(event.kind)]}
-    failing = {
-        name: change
-        for name, change in changes.items()
-        if name not in SIGNED_MEASURES
-        and change["after"] < 0
-        and change["after"] < (change["before"] or Decimal(0))
-    }
-    if not failing:
-        return
-    kind = str(event.kind).replace("_", " ")
-    parts = [
-        f"{sources[name]} {plain(getattr(event, sources[name]))} is more than "
-        f"{spec.measure_label(name)} {plain(change['before'] or Decimal(0))} "
-        f"(it would become {plain(change['after'])})"
-        for name, change in failing.items()
-    ]
-    raise EventRefused(
-        gettext_noop(
-            "%(document)s line %(line_no)s: %(kind)s %(external_id)s of %(parts)s; refused: a "
-            "line's measures cannot go below zero (post what it depends on first, or correct the "
-            "event)"
-        ),
-        details={
-            "document": document.label,
-            "line_no": line.line_no,
-            "event": event.external_id,
-            "kind": event.kind,
-            "field": sources[next(iter(failing))],
-            "measures": {
-                name: {
-                    "label": spec.measure_label(name),
-                    "before": plain(change["before"] or Decimal(0)),
-                    sources[name]: plain(getattr(event, sources[name])),
-                    "after": plain(change["after"]),
-                }
-                for name, change in failing.items()
-            },
-        },
-        params={
-            "document": document.in_words,
-            "line_no": line.line_no,
-            "kind": kind,
-            "external_id": event.external_id,
-            "parts": ", and of ".join(parts),
-        },
-    )
 
 
 def event_audit_entry(
@@ -525,7 +420,6 @@ __all__ = [
     "document_touched",
     "event_audit_entry",
     "event_checked",
-    "event_effect",
     "event_line",
     "event_post",
     "event_quarantine_reason",

@@ -15,11 +15,11 @@ from closeout.core.errors import (
     InvalidInput,
     NotFound,
 )
+from closeout.documents.event_effects import event_apply
 from closeout.documents.events import (
     EventResult,
     PostOutcome,
     activity_touch,
-    event_apply,
     event_audit_entry,
     event_quarantine_reason,
 )

@@ -1,7 +1,20 @@
 """Documents, their lines and business events: the writes of this app, in four modules —
-`lookup` (find and lock), `upsert` (documents as the ERP sends them), `events` (business
-events) and `sync` (ERP synchronisation). This module keeps the old import path of all four."""
+`lookup` (find and lock), `upsert` (documents as the ERP sends them, their values checked in
+`document_values`), `events` (business events, their effects in `event_effects`) and `sync`
+(ERP synchronisation). This module keeps the old import path of all four."""
 
+from closeout.documents.document_values import (
+    AMOUNT_COLUMN,
+    COMPANY_TOTAL_COLUMN,
+    PRICE_COLUMN,
+    QTY_COLUMN,
+    RATE_COLUMN,
+    TOTAL_COLUMN,
+    LineInput,
+    document_checked,
+    document_rate,
+)
+from closeout.documents.event_effects import event_effect
 from closeout.documents.events import (
     TOUCHED_FIELDS,
     EventResult,
@@ -10,7 +23,6 @@ from closeout.documents.events import (
     document_touched,
     event_audit_entry,
     event_checked,
-    event_effect,
     event_line,
     event_post,
     event_quarantine_reason,
@@ -37,17 +49,8 @@ from closeout.documents.sync import (
     unknown_partner,
 )
 from closeout.documents.upsert import (
-    AMOUNT_COLUMN,
-    COMPANY_TOTAL_COLUMN,
-    PRICE_COLUMN,
-    QTY_COLUMN,
-    RATE_COLUMN,
-    TOTAL_COLUMN,
-    LineInput,
     NewDocument,
-    document_checked,
     document_new,
-    document_rate,
     document_unchanged,
     document_upsert,
 )

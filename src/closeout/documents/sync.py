@@ -22,11 +22,12 @@ from closeout.core.inputs import check_length, max_length_of
 from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import Partner, PartnerKind
 from closeout.core.services import item_get_or_create
+from closeout.documents.document_values import LineInput
 from closeout.documents.models import (
     Document,
 )
 from closeout.documents.types import spec_for
-from closeout.documents.upsert import LineInput, document_upsert
+from closeout.documents.upsert import document_upsert
 
 
 def partner_sync(

@@ -1,5 +1,6 @@
 """Documents as the ERP sends them: checked, created or updated with their lines (the header
-and lines of a closed document are read-only), with their totals and the audit events."""
+and lines of a closed document are read-only), with their totals and the audit events. The
+checks of the values sent are in `document_values`."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -14,135 +15,32 @@ from closeout.access.permissions import Perm
 from closeout.access.services import require, user_has_perm
 from closeout.audit.models import AuditAction
 from closeout.audit.services import AuditEntry, audit_append
-from closeout.core.companies import book_rate_table, company_of, rate_in_force
+from closeout.core.companies import company_of
 from closeout.core.errors import (
-    Bilingual,
     DocumentLocked,
-    InvalidInput,
     PermissionDenied,
     StaleVersion,
     bilingual_label,
 )
-from closeout.core.inputs import Column, check_fits, check_length, max_length_of
-from closeout.core.models import Company, Item, OrgUnit, Partner
+from closeout.core.models import Company, OrgUnit, Partner
 from closeout.core.money import round_amount
+from closeout.documents.document_values import (
+    LineInput,
+    check_totals,
+    document_checked,
+    document_rate,
+    line_values,
+)
 from closeout.documents.entries import document_entry
-from closeout.documents.lookup import document_lock, locked_message, type_words
+from closeout.documents.lookup import document_lock, locked_message
 from closeout.documents.models import (
-    BusinessEvent,
     CloseState,
     Document,
     Line,
 )
 from closeout.documents.types import spec_for
 
-
-@dataclass(frozen=True)
-class LineInput:
-    line_no: int
-    planned_qty: Decimal
-    unit_price: Decimal
-    item: Item | None = None
-    description: str = ""
-    unit: str = "EA"
-    planned_amount: Decimal | None = None
-
-
 _LINE_FIELDS = ("item_id", "description", "unit", "unit_price", "planned_qty", "planned_amount")
-
-
-def column_of(model: type[Document] | type[Line] | type[BusinessEvent], name: str) -> Column:
-    return Column.of(model._meta.get_field(name))  # type: ignore[arg-type]
-
-
-# The sizes of the numeric columns numbers are checked against before they are written.
-QTY_COLUMN = column_of(Line, "planned_qty")
-
-
-PRICE_COLUMN = column_of(Line, "unit_price")
-
-
-AMOUNT_COLUMN = column_of(Line, "planned_amount")
-
-
-RATE_COLUMN = column_of(Document, "exchange_rate")
-
-
-TOTAL_COLUMN = column_of(Document, "total_amount")
-
-
-COMPANY_TOTAL_COLUMN = column_of(Document, "total_amount_company")
-
-
-def _line_values(data: LineInput, currency: str) -> dict[str, Any]:
-    if data.line_no <= 0:
-        raise InvalidInput(
-            gettext_noop("line %(line_no)s: line numbers start at 1"),
-            details={"field": "line_no"},
-            params={"line_no": data.line_no},
-        )
-    if data.planned_qty < 0 or data.unit_price < 0:
-        raise InvalidInput(
-            gettext_noop("line %(line_no)s: planned quantity and unit price must not be negative"),
-            details={"field": "planned_qty", "line_no": data.line_no},
-            params={"line_no": data.line_no},
-        )
-    where = f"line {data.line_no} "
-    check_fits(data.planned_qty, QTY_COLUMN, field="planned_qty", what=where + "planned_qty")
-    check_fits(data.unit_price, PRICE_COLUMN, field="unit_price", what=where + "unit_price")
-    amount = data.planned_amount
-    if amount is None:
-        product = data.planned_qty * data.unit_price
-        check_fits(
-            product,
-            AMOUNT_COLUMN,
-            field="planned_qty",
-            what=f"{where}planned_qty × unit_price = {product:f}",
-            rounded=True,
-        )
-        amount = round_amount(product, currency)
-    else:
-        check_fits(amount, AMOUNT_COLUMN, field="planned_amount", what=where + "planned_amount")
-    return {
-        "item_id": data.item.pk if data.item else None,
-        "description": data.description,
-        "unit": data.unit,
-        "unit_price": data.unit_price,
-        "planned_qty": data.planned_qty,
-        "planned_amount": amount,
-    }
-
-
-def document_checked(
-    *,
-    number: str,
-    source_system: str,
-    external_id: str,
-    exchange_rate: Decimal | None,
-    line_nos: list[int],
-) -> None:
-    """The checks of a document's own values before anything is looked up or written."""
-    if not number.strip():
-        raise InvalidInput(
-            gettext_noop("document number is empty"), details={"field": "number"}, params={}
-        )
-    for name, value in (
-        ("number", number),
-        ("source_system", source_system),
-        ("external_id", external_id),
-    ):
-        check_length(value, field=name, max_length=max_length_of(Document, name))
-    if exchange_rate is not None:
-        check_fits(exchange_rate, RATE_COLUMN, field="exchange_rate")
-    seen: set[int] = set()
-    for line_no in line_nos:
-        if line_no in seen:
-            raise InvalidInput(
-                gettext_noop("%(number)s: line %(line_no)s appears twice"),
-                details={"field": "lines"},
-                params={"number": number, "line_no": line_no},
-            )
-        seen.add(line_no)
 
 
 def document_upsert(
@@ -264,76 +162,6 @@ def _require_sync_existing(actor: AbstractBaseUser, existing: Document) -> None:
     )
 
 
-def document_rate(
-    company: Company,
-    *,
-    currency: str,
-    day: date,
-    given: Decimal | None,
-    doc_type: str,
-    number: str,
-    cache: dict[tuple[int, str, date], Decimal] | None = None,
-) -> Decimal:
-    """The exchange rate a new document is stored with: the one the ERP sent; without one, 1
-    in the company's base currency, else the book rate table's rate in force on the document
-    date. None there: refused, naming the document, the currency and the date."""
-    if given is not None:
-        return given
-    if currency == company.base_currency:
-        return Decimal(1)
-    key = (company.pk, currency, day)
-    if cache is not None and key in cache:
-        return cache[key]
-    table = book_rate_table()
-    found = rate_in_force(table, currency, company.base_currency, day)
-    if found is None:
-        raise InvalidInput(
-            gettext_noop(
-                "%(document)s is in %(currency)s, not in the base currency %(base)s of company "
-                "%(company)s, and came without an exchange rate; rate table %(table)s has no "
-                "rate from %(currency)s to %(base)s on or before %(day)s: send exchange_rate "
-                "or add the rate (closeout company rate %(table)s)"
-            ),
-            params={
-                "document": _document_words(doc_type, number),
-                "currency": currency,
-                "base": company.base_currency,
-                "company": company.code,
-                "table": table,
-                "day": day.isoformat(),
-            },
-            details={
-                "field": "exchange_rate",
-                "doc_type": doc_type,
-                "number": number,
-                "currency": currency,
-                "document_date": day.isoformat(),
-                "rate_table": table,
-            },
-        )
-    if cache is not None:
-        cache[key] = found.rate
-    return found.rate
-
-
-def _document_words(doc_type: str, number: str) -> Bilingual:
-    words = type_words(doc_type)
-    return Bilingual(f"{words.en} {number}", f"{words.zh} {number}")
-
-
-def _check_totals(total: Decimal, exchange_rate: Decimal) -> None:
-    """The document's totals are stored too: the sum of its lines, and that sum at the rate."""
-    check_fits(total, TOTAL_COLUMN, field="lines", what=f"the total of the lines {total:f}")
-    company = total * exchange_rate
-    check_fits(
-        company,
-        COMPANY_TOTAL_COLUMN,
-        field="exchange_rate",
-        what=f"the total at the rate, {total:f} × {exchange_rate:f} = {company:f},",
-        rounded=True,
-    )
-
-
 @dataclass(frozen=True)
 class NewDocument:
     """A document and its lines built in memory and checked, not yet saved."""
@@ -370,9 +198,9 @@ def document_new(
     source_system: str,
     external_id: str,
 ) -> NewDocument:
-    values = [_line_values(line, currency) for line in lines]
+    values = [line_values(line, currency) for line in lines]
     total = sum((v["planned_amount"] for v in values), Decimal(0))
-    _check_totals(total, exchange_rate)
+    check_totals(total, exchange_rate)
     document = Document(
         doc_type=doc_type,
         number=number,
@@ -408,7 +236,7 @@ def _document_create(actor: AbstractBaseUser | None, **fields: Any) -> Document:
 
 
 def line_unchanged(line: Line, values: dict[str, Any]) -> bool:
-    """Whether the stored `line` already holds `values` (from `_line_values`)."""
+    """Whether the stored `line` already holds `values` (from `line_values`)."""
     return all(getattr(line, f) == values[f] for f in _LINE_FIELDS)
 
 
@@ -429,7 +257,7 @@ def document_unchanged(
         return False
     for data in lines:
         line = existing.get(data.line_no)
-        if line is None or not line_unchanged(line, _line_values(data, document.currency)):
+        if line is None or not line_unchanged(line, line_values(data, document.currency)):
             return False
     return True
 
@@ -448,7 +276,7 @@ def _document_update(
     existing = {line.line_no: line for line in document.lines.all()}
     changes: dict[str, Any] = {}
     for data in lines:
-        values = _line_values(data, document.currency)
+        values = line_values(data, document.currency)
         line = existing.get(data.line_no)
         if line is None:
             Line.objects.create(document=document, line_no=data.line_no, **values)
@@ -483,7 +311,7 @@ def _document_update(
     if not changes:
         return
     total = sum((line.planned_amount for line in document.lines.all()), Decimal(0))
-    _check_totals(total, document.exchange_rate)
+    check_totals(total, document.exchange_rate)
     document.total_amount = total
     document.total_amount_company = round_amount(
         total * document.exchange_rate, document.company.base_currency
@@ -503,15 +331,7 @@ def _document_update(
 
 
 __all__ = [
-    "AMOUNT_COLUMN",
-    "COMPANY_TOTAL_COLUMN",
-    "PRICE_COLUMN",
-    "QTY_COLUMN",
-    "RATE_COLUMN",
-    "TOTAL_COLUMN",
-    "LineInput",
     "NewDocument",
-    "document_checked",
     "document_new",
     "document_upsert",
 ]

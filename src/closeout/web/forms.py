@@ -21,8 +21,8 @@ from closeout.access.login_throttle import (
 from closeout.audit.models import AuditAction
 from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonAction, ReasonCode
+from closeout.closing.queue import STATES_TO_CLOSE
 from closeout.closing.reasons import reason_choices
-from closeout.closing.selectors import STATES_TO_CLOSE
 from closeout.closing.services import REMARK_MAX
 from closeout.core.inputs import DATE_MAX, DATE_MIN, MAX_DAYS, date_problem, non_ascii_digit
 from closeout.documents.models import CloseState

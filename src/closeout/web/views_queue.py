@@ -20,17 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 from closeout.access.permissions import Perm
 from closeout.access.selectors import doc_types_with, documents_visible_to
 from closeout.access.services import user_has_perm
+from closeout.closing.queue import STATES_TO_CLOSE, QueueFilter, document_queue
 from closeout.closing.queue_filters import (
     queue_filter_delete,
     queue_filter_save,
     queue_filters_of,
 )
-from closeout.closing.selectors import (
-    STATES_TO_CLOSE,
-    QueueFilter,
-    document_queue,
-    verdicts_for,
-)
+from closeout.closing.selectors import verdicts_for
 from closeout.core.doctypes import doc_type_codes
 from closeout.core.errors import DomainError
 from closeout.core.exports import check_format, export_response

@@ -23,6 +23,7 @@ from closeout.api.schemas import (
     UndoIn,
 )
 from closeout.api.selectors import cursor_value
+from closeout.batches.create import job_for
 from closeout.batches.models import BatchJob
 from closeout.batches.selectors import batch_results
 from closeout.batches.services import (
@@ -34,7 +35,7 @@ from closeout.batches.services import (
 )
 from closeout.batches.undo import DEFAULT_REASON, batch_undo_create
 from closeout.closing.sweep import sweep_run
-from closeout.core.errors import InvalidInput, NotFound, PermissionDenied
+from closeout.core.errors import InvalidInput
 
 router = Router(tags=["batches"])
 sweep_router = Router(tags=["sweep"])
@@ -43,18 +44,7 @@ MAX_LIMIT = 1000
 
 
 def _job(request: HttpRequest, job_id: int) -> BatchJob:
-    job = BatchJob.objects.select_related("created_by").filter(pk=job_id).first()
-    if job is None:
-        raise NotFound(gettext_noop("no batch job #%(job_id)s"), params={"job_id": job_id})
-    actor = caller(request)
-    if job.created_by_id != actor.pk:
-        require(actor, Perm.BATCH_RUN, what=f"batch #{job_id}")
-        raise PermissionDenied(
-            gettext_noop("batch #%(job_id)s belongs to another user"),
-            details={"rule": "owner_only"},
-            params={"job_id": job_id},
-        )
-    return job
+    return job_for(caller(request), job_id)
 
 
 @router.post("", response={201: BatchOut, **ERRORS}, summary="Create a batch job")

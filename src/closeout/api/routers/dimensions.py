@@ -10,11 +10,8 @@ from ninja import Field, Router, Schema
 from closeout.api import present
 from closeout.api.routers._common import ERRORS, caller, etag, if_match_version
 from closeout.api.schemas import Code, DocumentSummary, In, LineNo, Text
-from closeout.closing.dimension_services import (
-    DimensionResult,
-    line_dimension_close,
-    line_dimension_reopen,
-)
+from closeout.closing.dimension_services import line_dimension_close, line_dimension_reopen
+from closeout.closing.dimension_writes import DimensionResult
 from closeout.documents.models import Document
 from closeout.documents.services import document_get, document_get_visible
 

@@ -29,11 +29,10 @@ from closeout.api.selectors import audit_row, cursor_value, visible_scope
 from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.audit.models import AuditObject
 from closeout.audit.selectors import audit_events_for
+from closeout.closing.queue import QueueFilter, document_queue
 from closeout.closing.selectors import (
-    QueueFilter,
     close_checklist_for,
     close_checklist_with_risks,
-    document_queue,
     verdicts_for,
 )
 from closeout.closing.services import document_close
