@@ -28,6 +28,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proc import server_cpu as _server_cpu
+
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_import_bench"
 # BENCH_DATABASE_URL (postgres://…/name) names the server and the database at once.
@@ -224,7 +228,8 @@ def _time(path: Path, profile: int = 0) -> None:
         statements[0] += 1
         return execute(sql, params, many, context)
 
-    cpu0 = _cpu_seconds()
+    cpu0, server0 = _cpu_seconds(), _server_cpu()
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     with (
         override_settings(CLOSEOUT_TASKS_INLINE=True, CELERY_BROKER_URL=""),
@@ -237,6 +242,8 @@ def _time(path: Path, profile: int = 0) -> None:
             profiler.disable()
     execute_s = time.perf_counter() - t0
     cpu_s = _cpu_seconds() - cpu0
+    server_s = _server_cpu() - server0
+    load1 = os.getloadavg()[0]
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     job.refresh_from_db()
@@ -254,6 +261,11 @@ def _time(path: Path, profile: int = 0) -> None:
         f"execute: {statements[0]:,} SQL statements, {cpu_s:.1f} s CPU in this process "
         f"(independent of the machine's load: {job.processed / max(cpu_s, 0.001):,.0f} rows per "
         "CPU second)"
+    )
+    print(
+        f"execute: server CPU {server_s:.1f} s (PostgreSQL backend of this connection); process "
+        f"+ server {cpu_s + server_s:.1f} s = {job.processed / max(cpu_s + server_s, 0.001):,.0f} "
+        f"rows per CPU second; load average {load0:.1f} before, {load1:.1f} after"
     )
     print("outcomes: " + ", ".join(f"{k or '-'} {v:,}" for k, v in sorted(outcomes.items())))
     verdict = audit_chain_verify()

@@ -1,6 +1,7 @@
 """A background process of a benchmark (a Celery worker, `closeout serve`) and the peak RSS of
-its process tree, sampled while it runs."""
+its process tree, sampled while it runs; the CPU time of the database server's backend."""
 
+import os
 import subprocess
 import threading
 import time
@@ -43,3 +44,21 @@ class Watched:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def server_cpu() -> float:
+    """CPU seconds (user + system) the database server process of this connection has used so
+    far (PostgreSQL on this machine: /proc/<backend pid>/stat), 0.0 elsewhere. On a loaded
+    machine this, not the wall time, is what a statement costs the server."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

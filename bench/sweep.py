@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proc import server_cpu as _server_cpu
+
 PG_SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 PG_DB = os.environ.get("BENCH_DB_PREFIX", "closeout") + "_bench"
 COPIES = ("sweep", "loop", "raw")
@@ -49,24 +53,6 @@ def _company_shares(documents: int, companies: int) -> list[int]:
     remainder)."""
     base, rest = divmod(documents, max(companies, 1))
     return [base + (1 if i < rest else 0) for i in range(max(companies, 1))]
-
-
-def _server_cpu() -> float:
-    """CPU seconds (user + system) the database server process of this connection has used so
-    far (PostgreSQL on this machine: /proc/<backend pid>/stat), 0.0 elsewhere. On a loaded
-    machine this, not the wall time, is what a statement costs the server."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return 0.0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu() -> float:

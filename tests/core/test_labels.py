@@ -9,7 +9,7 @@ from django.utils import translation
 
 from closeout.access.permissions import Perm
 from closeout.audit.models import AuditAction, audit_action_words
-from closeout.batches.import_parse import _norm, doc_type_aliases, doc_type_choice
+from closeout.batches.import_columns import doc_type_aliases, doc_type_choice, norm
 from closeout.core.doctypes import DocType, doc_type_label
 from closeout.core.errors import bilingual_label
 from closeout.documents.models import CloseState, Document, doc_type_words
@@ -87,4 +87,4 @@ def test_an_import_file_names_a_type_in_either_language(language: str) -> None:
         )
         aliases = doc_type_aliases()
     for text in ("采购订单", "Purchase Order", "purchase_order", "采购订单 purchase_order"):
-        assert aliases[_norm(text)] == "purchase_order"
+        assert aliases[norm(text)] == "purchase_order"

@@ -21,7 +21,8 @@ from closeout.approvals.models import (
     RequestState,
 )
 from closeout.audit.models import AuditObject
-from closeout.closing.selectors import Checklist, close_preview_for
+from closeout.closing.close_preview import close_preview_for
+from closeout.closing.selectors import Checklist
 from closeout.documents.models import Document
 
 User = get_user_model()

@@ -28,12 +28,14 @@ from closeout.approvals.requests import (
 )
 from closeout.approvals.selectors import (
     active_routes,
+    period_is_closed,
 )
 from closeout.approvals.submit import close_request_submit
 from closeout.approvals.submit_checks import (
     CloseChecked,
+    CloseStart,
     checklist_snapshot,
-    close_checks,
+    close_checks_many,
     enter_pending,
     first_step,
     steps_snapshot,
@@ -43,8 +45,10 @@ from closeout.closing.close_bulk import lines_released
 from closeout.closing.models import ReasonAction
 from closeout.closing.reasons import reason_get
 from closeout.closing.services import (
+    close_date_check,
     close_documents_bulk,
     named,
+    remark_check,
 )
 from closeout.closing.states import Action, next_state
 from closeout.core.errors import (
@@ -79,6 +83,14 @@ class _Bulk:
         self._perms: dict[tuple[int, str], bool] = {}
         self._reasons: dict[tuple[str, int], str | DomainError] = {}
         self._steps: dict[int, list[dict[str, Any]]] = {}
+        self._periods: dict[tuple[date, int | None], bool] = {}
+
+    def period_is_closed(self, day: date, company_id: int | None) -> bool:
+        """Whether the day's accounting period is closed for the company, read once."""
+        key = (day, company_id)
+        if key not in self._periods:
+            self._periods[key] = period_is_closed(day, company_id)
+        return self._periods[key]
 
     def require(self, document: Document) -> None:
         key = (document.org_unit_id, document.doc_type)
@@ -141,7 +153,7 @@ def close_requests_submit(
         .order_by("pk")
     }
     bulk = _Bulk(actor)
-    checked: list[tuple[int, CloseChecked]] = []
+    started: list[tuple[int, CloseStart]] = []
     again: list[int] = []
     seen: set[int] = set()
     for i, item in enumerate(items):
@@ -150,10 +162,18 @@ def close_requests_submit(
             continue
         seen.add(item.document.pk)
         try:
-            with transaction.atomic():  # a savepoint: the line locks of a refused item go
-                checked.append((i, _bulk_check(bulk, documents, item)))
+            started.append((i, _bulk_start(bulk, documents, item)))
         except DomainError as error:
             results[i] = error
+    # The checks read and lock, and write nothing: a refused item leaves nothing to undo (its
+    # lines stay locked with its document until the end of the transaction).
+    checked: list[tuple[int, CloseChecked]] = []
+    outcomes = close_checks_many(actor, [s for _i, s in started], routes=bulk.routes)
+    for (i, _s), outcome in zip(started, outcomes, strict=True):
+        if isinstance(outcome, DomainError):
+            results[i] = outcome
+        else:
+            checked.append((i, outcome))
     now = timezone.now()
     requests = [_bulk_record(bulk, c, now) for _i, c in checked]
     rows_insert(requests)
@@ -181,21 +201,16 @@ def close_requests_submit(
     return [r for r in results if r is not None]
 
 
-def _bulk_check(
-    bulk: _Bulk, documents: dict[int, Document], item: CloseRequestItem
-) -> CloseChecked:
+def _bulk_start(bulk: _Bulk, documents: dict[int, Document], item: CloseRequestItem) -> CloseStart:
+    """The checks of `close_request_submit` before the lines, in its order: permission,
+    state, reason, remark, close date."""
     document = documents.get(item.document.pk) or document_lock(item.document.pk)
     bulk.require(document)
     next_state(named(document), document.close_state, Action.REQUEST_CLOSE)
-    return close_checks(
-        bulk.actor,
-        document,
-        bulk.reason(item.reason_code, document.company_id),
-        item.remark,
-        item.close_date,
-        item.line_nos,
-        routes=bulk.routes,
-    )
+    reason = bulk.reason(item.reason_code, document.company_id)
+    remark_check(item.remark)
+    day = close_date_check(item.close_date, document, period_is_closed=bulk.period_is_closed)
+    return CloseStart(document, reason, item.remark, day, item.line_nos)
 
 
 def _bulk_record(bulk: _Bulk, checked: CloseChecked, now: Any) -> CloseRequest:

@@ -2,6 +2,7 @@
 and risks at submission, the route's steps, the checks of a close request on its locked document,
 and the entry into the pending state."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,11 +29,14 @@ from closeout.approvals.selectors import (
 )
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append, to_json_value
+from closeout.closing.checks_many import CloseCase, close_checklists_for, close_risks_for_many
+from closeout.closing.close import lines_chosen, lines_locked
+from closeout.closing.close_preview import chosen, close_preview_for, open_lines_of_many, preview_of
+from closeout.closing.guards import no_open_line
 from closeout.closing.risk import close_risks_for
 from closeout.closing.selectors import (
     Checklist,
     close_checklist_for,
-    close_preview_for,
 )
 from closeout.closing.services import (
     check_closable,
@@ -43,6 +47,7 @@ from closeout.closing.services import (
 )
 from closeout.closing.states import Action
 from closeout.core.errors import (
+    DomainError,
     InvalidInput,
     InvalidTransition,
 )
@@ -154,6 +159,30 @@ def close_checks(
     checklist, open_value, lines = evaluate_close(
         document, line_nos=line_nos, remark=remark, actor=actor, reason_code=reason
     )
+    exception, route = close_route(document, checklist, open_value, routes=routes)
+    return CloseChecked(
+        document,
+        reason,
+        remark,
+        chosen_date,
+        line_nos,
+        lines,
+        checklist,
+        exception,
+        open_value,
+        route,
+    )
+
+
+def close_route(
+    document: Document,
+    checklist: Checklist,
+    open_value: Decimal,
+    *,
+    routes: list[ApprovalRoute] | None,
+) -> tuple[bool, ApprovalRoute | None]:
+    """Whether the close is an exception, and its approval route (None: none applies);
+    refused when the policy demands approval and no route applies."""
     exception = bool(checklist.exceptions)
     route = route_choose(
         document=document,
@@ -171,18 +200,82 @@ def close_checks(
             params={"document": named(document)},
             details={"needs": "approval_route"},
         )
-    return CloseChecked(
-        document,
-        reason,
-        remark,
-        chosen_date,
-        line_nos,
-        lines,
-        checklist,
-        exception,
-        open_value,
-        route,
+    return exception, route
+
+
+@dataclass(frozen=True)
+class CloseStart:
+    """A close request on a locked document whose permission, state, reason, remark and close
+    date passed: what `close_checks_many` checks further."""
+
+    document: Document
+    reason: str
+    remark: str
+    close_date: date
+    line_nos: list[int] | None
+
+
+def close_checks_many(
+    actor: AbstractBaseUser, starts: Sequence[CloseStart], *, routes: list[ApprovalRoute]
+) -> list[CloseChecked | DomainError]:
+    """What `close_checks` gives each request after its start (each document once), in the
+    same order of refusals, read set-based: the lines locked in one query, the checklists and
+    risks of `closing.checks_many`, the previews from the same open lines."""
+    results: list[CloseChecked | DomainError | None] = [None] * len(starts)
+    locked = lines_locked([s.document.pk for s in starts])
+    chosen_lines: dict[int, list[Line]] = {}
+    for n, s in enumerate(starts):
+        try:
+            lines = lines_chosen(s.document, locked[s.document.pk], s.line_nos, Action.CLOSE)
+            if not lines:
+                raise no_open_line(named(s.document))
+            chosen_lines[n] = lines
+        except DomainError as error:
+            results[n] = error
+    # A document request is checked as a whole, so a held line blocks it (no_line_on_hold).
+    checklists = close_checklists_for(
+        [
+            CloseCase(starts[n].document, None if starts[n].line_nos is None else nos)
+            for n, nos in ((n, [x.line_no for x in taken]) for n, taken in chosen_lines.items())
+        ]
     )
+    for n in list(chosen_lines):
+        try:
+            check_closable(checklists[starts[n].document.pk], remark=starts[n].remark)
+        except DomainError as error:
+            results[n] = error
+            del chosen_lines[n]
+    passed = [(n, starts[n]) for n in chosen_lines]
+    opened = open_lines_of_many([s.document for _n, s in passed])
+    risks = close_risks_for_many(
+        [CloseCase(s.document, s.line_nos, s.reason) for _n, s in passed],
+        actor=actor,
+        open_lines=opened,
+    )
+    for n, s in passed:
+        checklist, lines = checklists[s.document.pk], chosen_lines[n]
+        checklist.risks = risks[s.document.pk]
+        taken = chosen(opened.get(s.document.pk, []), [line.line_no for line in lines])
+        open_value = preview_of(s.document, [r.as_preview_row() for r in taken])
+        value = open_value.released_value_company
+        try:
+            exception, route = close_route(s.document, checklist, value, routes=routes)
+        except DomainError as error:
+            results[n] = error
+            continue
+        results[n] = CloseChecked(
+            s.document,
+            s.reason,
+            s.remark,
+            s.close_date,
+            s.line_nos,
+            lines,
+            checklist,
+            exception,
+            value,
+            route,
+        )
+    return [r for r in results if r is not None]
 
 
 def enter_pending(

@@ -22,7 +22,8 @@ from closeout.approvals.services import close_request_submit, reopen_request_sub
 from closeout.approvals.submit_bulk import CloseRequestItem, close_requests_submit
 from closeout.audit.models import AuditAction
 from closeout.audit.services import audit_append
-from closeout.batches.import_checks import Facts, failing_rules, rule_facts
+from closeout.batches.import_checks import failing_rules
+from closeout.batches.import_facts import Facts, rule_facts
 from closeout.batches.models import BatchAction, BatchItem, BatchJob, ItemState
 from closeout.batches.services import DecideChunk, close_outcome, item_mark, lock_documents
 from closeout.closing.close_bulk import lines_released

@@ -9,8 +9,8 @@ from typing import Any
 from django.utils import translation
 from django.utils.translation import gettext_noop
 
+from closeout.batches.import_columns import ACTIONS, COLUMNS, doc_type_choice, reason_choice
 from closeout.batches.import_files import column_letter
-from closeout.batches.import_parse import ACTIONS, COLUMNS, doc_type_choice, reason_choice
 from closeout.closing.dimensions import dimensions_of
 from closeout.closing.models import ReasonCode
 from closeout.core.errors import InvalidInput

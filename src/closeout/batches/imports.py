@@ -19,19 +19,18 @@ from closeout.access.services import require
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.import_checks import import_check
-from closeout.batches.import_files import ImportFileRefused, Table, read_table
-from closeout.batches.import_parse import (
+from closeout.batches.import_columns import (
     ACTIONS,
     COLUMN,
     COLUMNS,
-    CONTROL,
     RESULT_HEADERS,
-    RowCheck,
     check_table,
     doc_type_choice,
     map_columns,
     reason_choice,
 )
+from closeout.batches.import_files import ImportFileRefused, Table, read_table
+from closeout.batches.import_parse import CONTROL, RowCheck
 from closeout.batches.models import (
     BatchAction,
     BatchItem,

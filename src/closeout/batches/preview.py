@@ -177,13 +177,11 @@ def _close_outcome_words(
             gettext_noop("%(document)s: %(why)s"), document=named(document), why=wrong_reason
         )
     assert verdict is not None  # noqa: S101 (every open document has a verdict)
+    blocking = _failing_rules(verdict, Severity.BLOCKING)
+    exceptions = _failing_rules(verdict, Severity.EXCEPTION)
     try:
-        close_guard(
-            named(document),
-            blocking=_failing_rules(verdict, Severity.BLOCKING),
-            exceptions=_failing_rules(verdict, Severity.EXCEPTION),
-            remark=remark,
-        )
+        if blocking or exceptions:  # else the guard passes: no words to build for it
+            close_guard(named(document), blocking=blocking, exceptions=exceptions, remark=remark)
     except DomainError as refusal:
         # The close would need a remark (closing.services.remark_required): not a refusal of
         # the document, a field the batch left empty.

@@ -6,7 +6,7 @@ after the transition table has allowed it, under a row lock on the document, wit
 audit event per document in the same transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -113,16 +113,23 @@ class CloseResult:
 # --- manual close --------------------------------------------------------------------------
 
 
-def close_date_check(value: date | None, document: Document) -> date:
+def close_date_check(
+    value: date | None,
+    document: Document,
+    *,
+    period_is_closed: Callable[[date, int | None], bool] | None = None,
+) -> date:
     """The close date of a manual, line, requested, batch or imported close: not in the future,
     not before the document date, and not in a closed accounting period (the guards of
-    `closing.guards`, given whether the date's period is closed)."""
+    `closing.guards`, given whether the date's period is closed; `period_is_closed`, one that
+    remembers its answers, for many closes)."""
     chosen = value or timezone.localdate()
+    closed = period_is_closed or approval_answers().period_is_closed
     refusals = close_date_refusals(
         chosen,
         today=timezone.localdate(),
         document_date=document.document_date,
-        period_closed=approval_answers().period_is_closed(chosen, document.company_id),
+        period_closed=closed(chosen, document.company_id),
     )
     if refusals:
         raise refusals[0]
@@ -142,6 +149,23 @@ def selected_lines(
     the action may start from, under a header that allows line actions), or with no choice
     every line it may take (the header's own action is checked by its caller)."""
     lines = list(document.lines.select_for_update(no_key=True).order_by("line_no"))
+    return lines_chosen(document, lines, line_nos, action)
+
+
+def lines_locked(document_ids: list[int]) -> dict[int, list[Line]]:
+    """The lines of many documents, locked as `selected_lines` locks them, by document and
+    line number: one SELECT … FOR UPDATE."""
+    result: dict[int, list[Line]] = {pk: [] for pk in document_ids}
+    lines = Line.objects.select_for_update(no_key=True).filter(document_id__in=document_ids)
+    for line in lines.order_by("document_id", "line_no"):
+        result[line.document_id].append(line)
+    return result
+
+
+def lines_chosen(
+    document: Document, lines: list[Line], line_nos: list[int] | None, action: Action
+) -> list[Line]:
+    """`selected_lines` given the document's locked lines (by line number)."""
     if line_nos is None:
         takes = set(lines_to_close({line.line_no: line.close_state for line in lines}, action))
         return [line for line in lines if line.line_no in takes]

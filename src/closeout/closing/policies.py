@@ -23,9 +23,15 @@ from closeout.documents.models import doc_type_words
 from closeout.documents.types import spec_for
 
 
-def policy_for(doc_type: str, org_unit: OrgUnit | None) -> ClosePolicy:
+def policy_for(
+    doc_type: str, org_unit: OrgUnit | None, *, policies: list[ClosePolicy] | None = None
+) -> ClosePolicy:
+    """The policy of a document of the type in the unit: the most specific unit's, else the
+    default; `policies` (the type's, read once for many documents) saves the read."""
     best: ClosePolicy | None = None
-    for policy in ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"):
+    if policies is None:
+        policies = list(ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"))
+    for policy in policies:
         if policy.org_unit is None:
             best = best or policy
         elif (

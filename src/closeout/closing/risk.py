@@ -72,6 +72,11 @@ def close_risks_for(
     risks += change_risks(document, lines, moment)
     if actor is not None and actor.pk is not None:
         risks.append(rate_risk(actor, moment))
+    return flagged_first(risks)
+
+
+def flagged_first(risks: list[RiskWarning]) -> list[RiskWarning]:
+    """The warnings in the order people read them: flagged, not judged, normal."""
     order = {RiskStatus.FLAGGED: 0, RiskStatus.THIN_HISTORY: 1, RiskStatus.NORMAL: 2}
     return sorted(risks, key=lambda r: order[r.status])
 

@@ -44,18 +44,29 @@ def change_risks(document: Document, lines: list[CloseLine], now: datetime) -> l
     """From the DOCUMENT_UPDATED audit events of the last PLANNED_CHANGE_DAYS (the upsert
     records each changed line's before and after values): per line being closed, the planned
     quantity before the first and after the last change."""
-    since = now - timedelta(days=PLANNED_CHANGE_DAYS)
-    updates = (
-        AuditEvent.objects.filter(
-            object_type=AuditObject.DOCUMENT,
-            object_id=str(document.pk),
-            action=int(AuditAction.DOCUMENT_UPDATED),
-            at__gte=since,
-            at__lte=now,
-        )
-        .order_by("seq")
-        .values_list("at", "data")[:200]
+    updates = document_updates([document.pk], now).order_by("seq").values_list("at", "data")
+    return change_risks_from(list(updates[:UPDATES_MAX]), lines, now)
+
+
+# The first DOCUMENT_UPDATED events of a document looked at: a bound on the read.
+UPDATES_MAX = 200
+
+
+def document_updates(document_ids: list[int], now: datetime) -> Any:
+    """The DOCUMENT_UPDATED audit events of the documents in the last PLANNED_CHANGE_DAYS."""
+    return AuditEvent.objects.filter(
+        object_type=AuditObject.DOCUMENT,
+        object_id__in=[str(pk) for pk in document_ids],
+        action=int(AuditAction.DOCUMENT_UPDATED),
+        at__gte=now - timedelta(days=PLANNED_CHANGE_DAYS),
+        at__lte=now,
     )
+
+
+def change_risks_from(
+    updates: list[tuple[datetime, Any]], lines: list[CloseLine], now: datetime
+) -> list[RiskWarning]:
+    """The planned-quantity check given the document's updates (time, data) in order."""
     scope = {line.line_no for line in lines}
     first: dict[int, tuple[Decimal, datetime]] = {}
     last: dict[int, Decimal] = {}

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from closeout.closing.selectors import open_lines_released
+from closeout.closing.close_preview import open_lines_released
 from closeout.documents.models import (
     Document,
 )
@@ -220,6 +220,11 @@ def close_lines(document: Document, line_nos: list[int] | None) -> list[CloseLin
     rows = open_lines_released(document, line_nos).values_list(
         "line_no", "item_id", "planned_qty", "rq", "rv"
     )
+    return close_lines_of(document, rows)
+
+
+def close_lines_of(document: Document, rows: Iterable[tuple[Any, ...]]) -> list[CloseLine]:
+    """The close lines from the open lines' (line_no, item_id, planned, rq, rv)."""
     rate = document.exchange_rate
     return [
         CloseLine(

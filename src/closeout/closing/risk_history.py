@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Max, Sum, Window
 from django.db.models.functions import RowNumber
 
@@ -37,7 +38,7 @@ from closeout.documents.models import (
 # --- 1. released value and short share against partner and item history --------------------
 
 
-def _manual_history(now: datetime, doc_type: str) -> Any:
+def manual_history(now: datetime, doc_type: str) -> Any:
     return Line.objects.filter(
         document__doc_type=doc_type,
         close_kind=CloseKind.MANUAL,
@@ -51,28 +52,59 @@ def _partner_history(document: Document, now: datetime) -> list[tuple[Decimal, D
     """(released value in company currency, short share) of each earlier manual close of the
     partner's documents of this type: one GROUP BY over (document, close sequence)."""
     rows = (
-        _manual_history(now, document.doc_type)
+        manual_history(now, document.doc_type)
         .filter(document__partner_id=document.partner_id)
         .values("document_id", "closed_in")
-        .annotate(
-            value=Sum("released_value_company"),
-            rq=Sum("released_qty"),
-            pq=Sum("planned_qty"),
-            last=Max("closed_at"),
-        )
+        .annotate(**_CLOSE_SUMS, last=Max("closed_at"))
         .order_by("-last")
         .values_list("value", "rq", "pq")[:HISTORY_MAX]
     )
     return [(as_decimal(v), short_share(as_decimal(rq), as_decimal(pq))) for v, rq, pq in rows]
 
 
-def _item_history(
+_CLOSE_SUMS = {
+    "value": Sum("released_value_company"),
+    "rq": Sum("released_qty"),
+    "pq": Sum("planned_qty"),
+}
+
+
+def partner_histories(
+    doc_type: str, partner_ids: list[int], now: datetime
+) -> dict[int, list[tuple[Decimal, Decimal | None]]]:
+    """`_partner_history` of many partners in one query: the closes grouped as there, and of
+    each partner the newest HISTORY_MAX, numbered by a window function over the groups (in SQL
+    of its own: Django puts no window over an aggregate)."""
+    grouped = (
+        manual_history(now, doc_type)
+        .filter(document__partner_id__in=partner_ids)
+        .annotate(pid=F("document__partner_id"))
+        .values("pid", "document_id", "closed_in")
+        .annotate(**_CLOSE_SUMS, last=Max("closed_at"))
+        .order_by()
+    )
+    sql, params = grouped.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT "pid", "value", "rq", "pq" FROM (SELECT "pid", "value", "rq", "pq", '  # noqa: S608 (the ORM's SQL)
+            'ROW_NUMBER() OVER (PARTITION BY "pid" ORDER BY "last" DESC) AS "rn" '
+            f'FROM ({sql}) "grouped") "numbered" WHERE "rn" <= %s',
+            [*params, HISTORY_MAX],
+        )
+        rows = cursor.fetchall()
+    result: dict[int, list[tuple[Decimal, Decimal | None]]] = defaultdict(list)
+    for partner_id, v, rq, pq in rows:
+        result[partner_id].append((as_decimal(v), short_share(as_decimal(rq), as_decimal(pq))))
+    return result
+
+
+def item_histories(
     doc_type: str, item_ids: list[int], now: datetime
 ) -> dict[int, list[tuple[Decimal, Decimal | None]]]:
     """Per item, (released value, short share) of its earlier manually closed lines, the newest
     HISTORY_MAX per item (one query, a window function numbering each item's lines)."""
     rows = (
-        _manual_history(now, doc_type)
+        manual_history(now, doc_type)
         .filter(item_id__in=item_ids)
         .annotate(
             rn=Window(RowNumber(), partition_by=[F("item_id")], order_by=F("closed_at").desc())
@@ -202,29 +234,44 @@ def _subject_risks(
     ]
 
 
+History = list[tuple[Decimal, Decimal | None]]
+
+
 def history_risks(document: Document, lines: list[CloseLine], now: datetime) -> list[RiskWarning]:
+    partner, history = "", []
+    if document.partner_id is not None:
+        partner = document.partner.code if document.partner else str(document.partner_id)
+        history = _partner_history(document, now)
+    item_ids = sorted({line.item_id for line in lines if line.item_id is not None})
+    if not item_ids:
+        return history_risks_from(document, lines, (partner, history), {}, {})
+    item_history = item_histories(document.doc_type, item_ids, now)
+    from closeout.core.models import Item
+
+    codes = dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "code"))
+    return history_risks_from(document, lines, (partner, history), item_history, codes)
+
+
+def history_risks_from(
+    document: Document,
+    lines: list[CloseLine],
+    partner: tuple[str, History],
+    item_history: dict[int, History],
+    codes: dict[int, str],
+) -> list[RiskWarning]:
+    """The history checks given what they read: the partner's code and history, and the
+    history and code of each item (for one close, or looked up once for many)."""
     risks: list[RiskWarning] = []
     quantities = has_quantities(document.doc_type)
     if document.partner_id is not None:
-        partner = document.partner.code if document.partner else str(document.partner_id)
+        code, history = partner
         risks += _subject_risks(
-            "partner",
-            f"往来单位 {partner} ",
-            f"partner {partner}",
-            lines,
-            _partner_history(document, now),
-            quantities,
+            "partner", f"往来单位 {code} ", f"partner {code}", lines, history, quantities
         )
     by_item: dict[int, list[CloseLine]] = defaultdict(list)
     for line in lines:
         if line.item_id is not None:
             by_item[line.item_id].append(line)
-    if not by_item:
-        return risks
-    item_history = _item_history(document.doc_type, list(by_item), now)
-    from closeout.core.models import Item
-
-    codes = dict(Item.objects.filter(pk__in=list(by_item)).values_list("pk", "code"))
     for item_id, item_lines in by_item.items():
         code = codes.get(item_id, str(item_id))
         risks += _subject_risks(

@@ -102,27 +102,59 @@ REASON_CONTRADICTIONS: dict[str, tuple[ReasonContradiction, ...]] = {
 }
 
 
-def _event_counts(
+def event_counts(
     document: Document, line_nos: list[int] | None, kinds: set[str], since: datetime, now: datetime
 ) -> dict[str, dict[str, Any]]:
     """Per event kind on the lines being closed (and header events): all, recent, the recent
     quantity and the latest time; one grouped query."""
-    events = BusinessEvent.objects.filter(
-        document_id=document.pk,
+    events = _events(kinds, now).filter(document_id=document.pk)
+    if line_nos is not None:
+        events = events.filter(Q(line__line_no__in=line_nos) | Q(line__isnull=True))
+    return {row["kind"]: dict(row) for row in _counted(events.values("kind"), since)}
+
+
+def event_counts_of_documents(
+    document_ids: list[int], kinds: set[str], since: datetime, now: datetime
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """`event_counts` of the whole of many documents, in one grouped query."""
+    events = _events(kinds, now).filter(document_id__in=document_ids)
+    result: dict[int, dict[str, dict[str, Any]]] = {pk: {} for pk in document_ids}
+    for row in _counted(events.values("document_id", "kind"), since):
+        result[row.pop("document_id")][row["kind"]] = row
+    return result
+
+
+def _events(kinds: set[str], now: datetime) -> Any:
+    return BusinessEvent.objects.filter(
         kind__in=sorted(kinds),
         status__in=(EventStatus.APPLIED, EventStatus.PENDING),
         occurred_at__lte=now,
     )
-    if line_nos is not None:
-        events = events.filter(Q(line__line_no__in=line_nos) | Q(line__isnull=True))
+
+
+def _counted(grouped: Any, since: datetime) -> Any:
     recent = Q(occurred_at__gte=since)
-    rows = events.values("kind").annotate(
+    return grouped.annotate(
         total=Count("id"),
         recent=Count("id", filter=recent),
         recent_qty=Sum("quantity", filter=recent),
         last=Max("occurred_at"),
     )
-    return {row["kind"]: dict(row) for row in rows}
+
+
+def reason_checks(doc_type: str, reason_code: str) -> tuple[list[ReasonContradiction], set[str]]:
+    """What could contradict the reason on a document of the type, and the event kinds that
+    tells from."""
+    spec = spec_for(doc_type)
+    taken = set(spec.effects) | set(spec.header_events)
+    # Only what this type's events can show: a purchase order has no shipments to contradict
+    # "customer change".
+    checks = [
+        c
+        for c in REASON_CONTRADICTIONS.get(reason_code, ())
+        if not c.events or taken.intersection(c.events)
+    ]
+    return checks, {str(k) for c in checks for k in c.events if k in taken}
 
 
 def reason_risks(
@@ -132,20 +164,23 @@ def reason_risks(
     line_nos: list[int] | None,
     now: datetime,
 ) -> list[RiskWarning]:
-    spec = spec_for(document.doc_type)
-    taken = set(spec.effects) | set(spec.header_events)
-    # Only what this type's events can show: a purchase order has no shipments to contradict
-    # "customer change".
-    checks = [
-        c
-        for c in REASON_CONTRADICTIONS.get(reason_code, ())
-        if not c.events or taken.intersection(c.events)
-    ]
+    checks, kinds = reason_checks(document.doc_type, reason_code)
     if not checks:
         return []
     since = now - timedelta(days=RECENT_EVENT_DAYS)
-    kinds = {str(k) for c in checks for k in c.events if k in taken}
-    counts = _event_counts(document, line_nos, kinds, since, now) if kinds else {}
+    counts = event_counts(document, line_nos, kinds, since, now) if kinds else {}
+    return reason_risks_from(document, reason_code, checks, counts, lines, now)
+
+
+def reason_risks_from(
+    document: Document,
+    reason_code: str,
+    checks: list[ReasonContradiction],
+    counts: dict[str, dict[str, Any]],
+    lines: list[CloseLine],
+    now: datetime,
+) -> list[RiskWarning]:
+    """The reason checks given the event counts per kind (`event_counts`)."""
     nos = [line.line_no for line in lines]
     planned = sum((line.planned_qty for line in lines), Decimal(0))
     released = sum((line.released_qty for line in lines), Decimal(0))

@@ -99,12 +99,33 @@ def close_checklist_for(
     whole = line_nos is None or set(line_nos) >= set(lines.values_list("line_no", flat=True))
     if line_nos is not None:
         lines = lines.filter(line_no__in=line_nos)
-    checks: list[RuleCheck] = []
+    line_rules, doc_rules = rules_by_scope(rules)
+    line_rows = annotated_rows(lines.order_by("line_no"), line_rules, policy, "line_no")
+    doc_row = annotated_rows(Document.objects.filter(pk=document.pk), doc_rules, policy, "pk")
+    checks = rule_checks(rules, policy, line_rows, doc_row[0] if whole else None)
+    return Checklist(document, policy, checks, for_auto, line_nos)
+
+
+RuleAt = tuple[int, Rule, Severity]
+
+
+def rules_by_scope(rules: list[tuple[Rule, Severity]]) -> tuple[list[RuleAt], list[RuleAt]]:
+    """The line rules and the document rules of a policy, each with its place in `rules`."""
     line_rules = [(i, r, s) for i, (r, s) in enumerate(rules) if r.scope is Scope.LINE]
     doc_rules = [(i, r, s) for i, (r, s) in enumerate(rules) if r.scope is Scope.DOCUMENT]
-    line_rows = _annotated_rows(lines.order_by("line_no"), line_rules, policy, "line_no")
-    doc_row = _annotated_rows(Document.objects.filter(pk=document.pk), doc_rules, policy, "pk")
-    for i, rule, severity in sorted(line_rules + doc_rules, key=lambda t: t[0]):
+    return line_rules, doc_rules
+
+
+def rule_checks(
+    rules: list[tuple[Rule, Severity]],
+    policy: ClosePolicy,
+    line_rows: list[dict[str, Any]],
+    doc_row: dict[str, Any] | None,
+) -> list[RuleCheck]:
+    """The checklist's checks from the annotated rows of the lines checked and of the document
+    (None: a close of some lines, which leaves document rules to the whole document's close)."""
+    checks: list[RuleCheck] = []
+    for i, (rule, severity) in enumerate(rules):
         if rule.scope is Scope.LINE:
             failing = [row["line_no"] for row in line_rows if row[f"r{i}"]]
             values = {row["line_no"]: _measures_of(row, i) for row in line_rows}
@@ -114,14 +135,11 @@ def close_checklist_for(
                     rule, severity, not failing, measured, rule.threshold(policy), failing, values
                 )
             )
-        elif whole:
-            row = doc_row[0]
-            checks.append(
-                RuleCheck(
-                    rule, severity, not row[f"r{i}"], _measures_of(row, i), rule.threshold(policy)
-                )
-            )
-    return Checklist(document, policy, checks, for_auto, line_nos)
+        elif rule.scope is Scope.DOCUMENT and doc_row is not None:
+            passed = not doc_row[f"r{i}"]
+            measures = _measures_of(doc_row, i)
+            checks.append(RuleCheck(rule, severity, passed, measures, rule.threshold(policy)))
+    return checks
 
 
 def close_checklist_with_risks(
@@ -141,17 +159,18 @@ def close_checklist_with_risks(
     return checklist
 
 
-def _annotated_rows(
-    qs: QuerySet[Any], rules: list[tuple[int, Rule, Severity]], policy: ClosePolicy, key: str
+def annotated_rows(
+    qs: QuerySet[Any], rules: list[RuleAt], policy: ClosePolicy, *keys: str
 ) -> list[dict[str, Any]]:
+    """The rows of `qs` (lines or documents) with each rule's failure flag and measures."""
     annotations: dict[str, Any] = {}
     for i, rule, _severity in rules:
         annotations[f"r{i}"] = _flag(rule.failing(policy))
         for name, expr in rule.measures(policy).items():
             annotations[f"m{i}__{name}"] = expr
     if not annotations:
-        return list(qs.values(key)) if key != "pk" else [{"pk": 0}]
-    return list(qs.annotate(**annotations).values(key, *annotations))
+        return list(qs.values(*keys)) if keys != ("pk",) else [{"pk": 0}]
+    return list(qs.annotate(**annotations).values(*keys, *annotations))
 
 
 def _shown(value: Any) -> Any:
@@ -219,46 +238,6 @@ def open_commitments_by_item(item_ids: list[int] | None = None) -> dict[int, Ite
         bucket = result.setdefault(row["item_id"], {"on_order": Decimal(0), "reserved": Decimal(0)})
         bucket[str(kinds[row["document__doc_type"]])] += row["open_qty"] or Decimal(0)
     return {item: ItemCommitment(item, v["on_order"], v["reserved"]) for item, v in result.items()}
-
-
-@dataclass(frozen=True)
-class LinePreview:
-    line_no: int
-    planned_qty: Decimal
-    fulfilled_qty: Decimal
-    released_qty: Decimal
-    released_value: Decimal
-
-
-@dataclass(frozen=True)
-class ClosePreview:
-    """What a close would change: the lines that close and what they release (S8)."""
-
-    lines: list[LinePreview]
-    released_value: Decimal
-    released_value_company: Decimal
-
-
-def open_lines_released(document: Document, line_nos: list[int] | None) -> QuerySet[Any]:
-    """The open lines a close would close, by line number, annotated with what each releases:
-    `rq` (quantity) and `rv` (value, document currency)."""
-    close = close_spec_for(document.doc_type)
-    lines = Line.objects.filter(document_id=document.pk, close_state="open")
-    if line_nos is not None:
-        lines = lines.filter(line_no__in=line_nos)
-    return lines.order_by("line_no").annotate(rq=close.released_qty(), rv=close.released_value())
-
-
-def close_preview_for(document: Document, *, line_nos: list[int] | None = None) -> ClosePreview:
-    rows = open_lines_released(document, line_nos).values_list(
-        "line_no", "planned_qty", "fulfilled_qty", "rq", "rv"
-    )
-    previews = [
-        LinePreview(no, planned, fulfilled, Decimal(rq or 0), Decimal(rv or 0))
-        for no, planned, fulfilled, rq, rv in rows
-    ]
-    total = sum((p.released_value for p in previews), Decimal(0))
-    return ClosePreview(previews, total, total * document.exchange_rate)
 
 
 @dataclass(frozen=True)
@@ -375,17 +354,14 @@ def _blocked_candidates(doc_type: str, *, for_auto: bool) -> QuerySet[Document, 
 
 __all__ = [
     "Checklist",
-    "ClosePreview",
     "DocumentVerdict",
     "ItemCommitment",
     "RuleCheck",
     "close_checklist_for",
     "close_checklist_with_risks",
-    "close_preview_for",
     "documents_failing",
     "documents_ready_to_close",
     "open_commitments_by_item",
-    "open_lines_released",
     "released_value_for",
     "verdict_condition",
     "verdicts_for",

@@ -11,7 +11,8 @@ from django.utils.translation import gettext
 
 from closeout.batches.models import BatchJob
 from closeout.batches.services import REFUSED_OUTCOMES
-from closeout.closing.selectors import Checklist, ClosePreview
+from closeout.closing.close_preview import ClosePreview
+from closeout.closing.selectors import Checklist
 from closeout.closing.services import close_path, remark_required
 from closeout.documents.models import CloseState, Document, Line
 

@@ -13,11 +13,11 @@ from closeout.approvals.models import CloseRequest
 from closeout.approvals.submit import close_request_submit, reopen_request_submit
 from closeout.audit.models import AuditObject
 from closeout.audit.selectors import audit_events_for
+from closeout.closing.close_preview import close_preview_for
 from closeout.closing.dimensions import dimensions_of, lines_with_dimensions
 from closeout.closing.selectors import (
     close_checklist_for,
     close_checklist_with_risks,
-    close_preview_for,
 )
 from closeout.closing.services import document_close, document_reopen
 from closeout.core.errors import DomainError, InvalidTransition
