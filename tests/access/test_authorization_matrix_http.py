@@ -42,7 +42,7 @@ from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.services import document_close
 from closeout.documents.models import Document, EventKind
 from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import webhook_endpoint_create
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 from closeout.reports.archive import archive_pack_export, period_parse
 from closeout.reports.verification import batch_verify
 from tests.approvals.conftest import make_route, submit_close

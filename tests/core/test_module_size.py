@@ -23,7 +23,6 @@ LARGE_MODULES: dict[str, int] = {
     "demo/bulk.py": 595,
     "documents/events.py": 533,
     "documents/upsert.py": 517,
-    "notifications/services.py": 703,
     "reports/archive.py": 939,
     "reports/diagnostics.py": 718,
     "reports/kpis.py": 702,

@@ -14,12 +14,12 @@ from closeout.api.services import api_token_create
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.core.errors import NotFound, PermissionDenied
 from closeout.notifications.models import WebhookDelivery, WebhookEndpoint
-from closeout.notifications.services import (
-    webhook_emit,
+from closeout.notifications.selectors import webhook_endpoint_list
+from closeout.notifications.webhook_endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
-    webhook_endpoint_list,
 )
+from closeout.notifications.webhooks import webhook_emit
 from tests.api.conftest import Api
 from tests.approvals.conftest import make_route, submit_close
 from tests.companies.conftest import two_companies

@@ -39,7 +39,7 @@ from closeout.documents.models import (
     EventKind,
 )
 from closeout.documents.services import LineInput, document_get, document_upsert, event_post
-from closeout.notifications.services import webhook_endpoint_create
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 
 
 class PurchaseOrderBuilder(SettlementBuilder):

@@ -40,10 +40,10 @@ from closeout.closing.whatif import policy_whatif
 from closeout.core.companies import book_rate_table, companies
 from closeout.core.errors import DomainError, NotFound
 from closeout.core.models import ExchangeRate, OrgUnit
-from closeout.notifications.services import (
+from closeout.notifications.selectors import webhook_endpoint_list
+from closeout.notifications.webhook_endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
-    webhook_endpoint_list,
 )
 from closeout.reports.group import exchange_rate_set
 from closeout.web.forms_config import (

@@ -32,10 +32,10 @@ from closeout.core.errors import InvalidInput
 from closeout.core.models import OrgUnit
 from closeout.documents.services import partner_sync
 from closeout.documents.types import spec_for
-from closeout.notifications.services import (
+from closeout.notifications.selectors import webhook_endpoint_list
+from closeout.notifications.webhook_endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
-    webhook_endpoint_list,
 )
 
 partners = Router(tags=["partners"])

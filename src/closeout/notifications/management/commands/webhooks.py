@@ -7,7 +7,7 @@ from django.core.management.base import CommandParser
 
 from closeout.core.cli import DomainCommand, positive_int, table, whole_number
 from closeout.notifications.selectors import webhook_delivery_log
-from closeout.notifications.services import webhook_deliver_due
+from closeout.notifications.webhooks import webhook_deliver_due
 
 
 class Command(DomainCommand):
