@@ -229,10 +229,12 @@ def alert_items_visible_to(user: AbstractBaseUser, items: list[AlertItem]) -> li
         if visible == Q()
         else set(Document.objects.filter(visible, pk__in=ids).values_list("pk", flat=True))
     )
-    grant_companies = {i.company_id for i in items if i.document_id is None}
+    grant_companies = {
+        i.company_id for i in items if i.document_id is None and i.company_id is not None
+    }
     managed = {
         unit.pk
-        for unit in OrgUnit.objects.filter(pk__in=grant_companies - {None})
+        for unit in OrgUnit.objects.filter(pk__in=grant_companies)
         if holds_unit_wide(user, Perm.ACCESS_MANAGE, unit)
     }
     return [
