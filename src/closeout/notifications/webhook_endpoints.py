@@ -11,6 +11,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide, require_unit_wide
+from closeout.audit.changes import field_changes, field_values
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import Conflict, InvalidInput, NotFound
@@ -78,7 +79,7 @@ def webhook_endpoint_create(
             object_type=AuditObject.WEBHOOK_ENDPOINT,
             object_id=endpoint.pk,
             object_repr=name,
-            data={"url": url, "events": events, "active": True}
+            data=field_changes(None, field_values(endpoint, ("url", "events", "active")))
             | ({"company": company.code} if company is not None else {}),
             reason="webhook endpoint created",
         )
@@ -111,6 +112,7 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
                 params={"endpoint_id": endpoint_id},
             )
         _webhook_scope_check(actor, endpoint.company)
+        before = field_values(endpoint, ["active"])
         endpoint.active = False
         endpoint.save(update_fields=["active"])
         audit_record(
@@ -119,7 +121,7 @@ def webhook_endpoint_deactivate(*, actor: AbstractBaseUser, endpoint_id: int) ->
             object_type=AuditObject.WEBHOOK_ENDPOINT,
             object_id=endpoint.pk,
             object_repr=endpoint.name,
-            data={"active": {"before": True, "after": False}},
+            data=field_changes(before, field_values(endpoint, ["active"])),
             reason="webhook endpoint deactivated",
         )
     return endpoint
