@@ -41,8 +41,8 @@ from closeout.batches.services import batch_create
 from closeout.closing.dimension_services import line_dimension_close
 from closeout.closing.services import document_close
 from closeout.documents.models import Document, EventKind
-from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import webhook_endpoint_create
+from closeout.notifications.models import WebhookDelivery, WebhookEndpoint
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 from closeout.reports.archive_pack import archive_pack_export, period_parse
 from closeout.reports.verification import batch_verify
 from tests.approvals.conftest import make_route, submit_close
@@ -197,6 +197,7 @@ def _build() -> Data:
     webhook = webhook_endpoint_create(
         actor=setup, name="matrix hook", url="https://hooks.example.invalid/x", events=[]
     )
+    WebhookDelivery.objects.create(endpoint=webhook, event="request.submitted", payload={})
     other_token = api_token_create(actor=None, user=setup, name="someone else's").token
     # A receipt awaiting inspection on each side, for its confirmation.
     pending_event = {
@@ -573,6 +574,13 @@ EXPECTED: dict[str, Entry] = {
         lambda d, p, side: Call(path={"endpoint_id": d.webhook.pk}),
         lambda d, p, s: p.wide("access.manage"),
         sides=None,
+    ),
+    # The delivery log of the group's endpoint: only for a manager of every company.
+    "GET /api/webhooks/{endpoint_id}/deliveries": Entry(
+        lambda d, p, side: Call(path={"endpoint_id": d.webhook.pk}),
+        lambda d, p, s: p.wide("access.manage"),
+        sides=None,
+        listing=True,
     ),
     "GET /api/tokens": Entry(
         _plain(), lambda d, p, s: p.user is not None, sides=None, listing=True
@@ -979,6 +987,12 @@ PAGES: dict[str, Page] = {
     "group view": Page(
         lambda d, s: reverse("web:group") + "?currency=CNY&rates=G",
         lambda d, p, s: "report.view" in p.perms,
+        sides=None,
+        listing=True,
+    ),
+    "webhook deliveries": Page(
+        lambda d, s: reverse("web:config_webhooks") + f"?endpoint={d.webhook.pk}",
+        lambda d, p, s: p.wide("access.manage"),
         sides=None,
         listing=True,
     ),

@@ -24,7 +24,8 @@ from closeout.approvals.models import AccountingPeriod, ApprovalRoute
 from closeout.audit.models import AuditEvent
 from closeout.closing.models import ClosePolicy, ReasonCode
 from closeout.notifications.models import WebhookEndpoint
-from closeout.notifications.services import preference_set, webhook_endpoint_create
+from closeout.notifications.services import preference_set
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 from tests.approvals.conftest import make_route
 from tests.factories import PO, Org, ready_document, user_with_role
 

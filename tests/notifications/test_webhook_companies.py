@@ -3,9 +3,11 @@ documents, a group endpoint every company's (and only a manager of every company
 one); a manager of one company sees and switches off only its endpoints, in the API and on
 the page."""
 
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from closeout.access.models import Role
@@ -14,12 +16,12 @@ from closeout.api.services import api_token_create
 from closeout.audit.models import AuditAction, AuditEvent
 from closeout.core.errors import NotFound, PermissionDenied
 from closeout.notifications.models import WebhookDelivery, WebhookEndpoint
-from closeout.notifications.services import (
-    webhook_emit,
+from closeout.notifications.selectors import webhook_deliveries_visible, webhook_endpoint_list
+from closeout.notifications.webhook_endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
-    webhook_endpoint_list,
 )
+from closeout.notifications.webhooks import webhook_emit
 from tests.api.conftest import Api
 from tests.approvals.conftest import make_route, submit_close
 from tests.companies.conftest import two_companies
@@ -138,3 +140,87 @@ def test_the_page_offers_only_the_user_companies(world: dict[str, Any]) -> None:
     )
     assert made.status_code == 302
     assert WebhookEndpoint.objects.get(name="p").company == world["cn"]
+
+
+# --- the delivery log per company -----------------------------------------------------------
+
+
+def _logged(world: dict[str, Any], per_endpoint: int = 3) -> None:
+    """`per_endpoint` deliveries of each endpoint, their event naming the endpoint."""
+    for key in ("group", "hook_cn", "hook_us"):
+        endpoint = world[key]
+        for i in range(per_endpoint):
+            WebhookDelivery.objects.create(
+                endpoint=endpoint, event=f"{endpoint.name}.event{i}", payload={}, attempts=i
+            )
+
+
+def _events(rows: Any) -> set[str]:
+    return {d.event.split(".")[0] for d in rows}
+
+
+def test_a_one_company_manager_sees_only_its_deliveries(world: dict[str, Any]) -> None:
+    _logged(world)
+    cn_only = world["cn_only"]
+    assert _events(webhook_deliveries_visible(actor=cn_only)) == {"cn"}
+    assert webhook_deliveries_visible(actor=cn_only).count() == 3
+    assert _events(webhook_deliveries_visible(actor=world["both"])) == {"group", "cn", "us"}
+    for other in ("hook_us", "group"):
+        with pytest.raises(NotFound):
+            webhook_deliveries_visible(actor=cn_only, endpoint_id=world[other].pk)
+    dept_admin = user_with_role("cn-dept-admin", "admin", world["cn_dept"])
+    with pytest.raises(PermissionDenied):
+        webhook_deliveries_visible(actor=dept_admin)
+
+
+def test_the_api_pages_the_deliveries_of_a_visible_endpoint_only(world: dict[str, Any]) -> None:
+    _logged(world)
+    api = Api(Client(), api_token_create(actor=None, user=world["cn_only"], name="t").raw)
+    hidden = api.get(f"/api/webhooks/{world['hook_us'].pk}/deliveries")
+    assert hidden.status_code == 404
+    assert api.get(f"/api/webhooks/{world['group'].pk}/deliveries").status_code == 404
+    seen: list[str] = []
+    cursor = ""
+    for _page in range(3):
+        answer = api.get(f"/api/webhooks/{world['hook_cn'].pk}/deliveries?limit=2&cursor={cursor}")
+        assert answer.status_code == 200
+        body = answer.json()
+        seen += [d["event"] for d in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["cn.event2", "cn.event1", "cn.event0"]  # newest first, each once
+    assert api.get(f"/api/webhooks/{world['hook_cn'].pk}/deliveries?limit=0").status_code == 422
+
+
+def test_the_page_shows_only_the_deliveries_of_the_user_companies(world: dict[str, Any]) -> None:
+    _logged(world, per_endpoint=25)  # more than a page
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(world["cn_only"])
+    answer = client.get("/config/webhooks/")
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    assert "最近的投递" in page and "cn.event24" in page
+    assert "us.event" not in page and "group.event" not in page
+    first = answer.context["deliveries"]
+    assert len(first.rows) == 20 and first.next_cursor and not first.prev_cursor
+    following = client.get(f"/config/webhooks/?after={first.next_cursor}")
+    rows = following.context["deliveries"].rows
+    assert [d.event for d in rows] == [f"cn.event{i}" for i in range(4, -1, -1)]
+    assert client.get(f"/config/webhooks/?endpoint={world['hook_us'].pk}").status_code == 404
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+    english.force_login(world["both"])
+    page = english.get(f"/config/webhooks/?endpoint={world['hook_us'].pk}").content.decode()
+    assert "Recent deliveries" in page
+    assert "us.event24" in page
+    assert "cn.event" not in page
+
+
+def test_the_cli_log_filters_by_company(world: dict[str, Any]) -> None:
+    _logged(world)
+    out = StringIO()
+    call_command("webhooks", "log", "--company", "CN01", stdout=out)
+    lines = out.getvalue().splitlines()[2:]
+    assert len(lines) == 3 and all(" cn.event" in line for line in lines)
+    with pytest.raises(CommandError, match="no company with code 'XX'"):
+        call_command("webhooks", "log", "--company", "XX", stdout=StringIO())

@@ -11,8 +11,9 @@ from pytest_django.fixtures import Settings
 
 from closeout.core.errors import InvalidInput
 from closeout.notifications.models import DeliveryStatus, WebhookEndpoint
-from closeout.notifications.services import webhook_emit, webhook_endpoint_create
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 from closeout.notifications.webhook_urls import webhook_url_check
+from closeout.notifications.webhooks import webhook_emit
 from tests.factories import Org, user_with_role
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from closeout.notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from closeout.notifications.services import (
+from closeout.notifications.webhooks import (
     WEBHOOK_MAX_ATTEMPTS,
     webhook_backoff,
     webhook_deliver,

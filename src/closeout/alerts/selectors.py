@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from closeout.access.models import Grant
 from closeout.access.permissions import Perm
-from closeout.access.selectors import documents_visible_to, holds_company_wide
+from closeout.access.selectors import documents_visible_to, holds_unit_wide
 from closeout.alerts.models import AlertCode, AlertRule
 from closeout.approvals.models import CloseRequest, RequestState
 from closeout.closing.models import ClosePolicy
@@ -18,7 +18,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import grace_clock
 from closeout.closing.selectors import verdict_condition, verdicts_for
 from closeout.core.doctypes import doc_type_codes
-from closeout.core.models import Company
+from closeout.core.models import Company, OrgUnit
 from closeout.documents.models import CloseState, Document
 
 SAMPLE = 200
@@ -33,6 +33,8 @@ class AlertItem:
     link: str
     # The document the item is about (a request's document); None for a grant.
     document_id: int | None = None
+    # A grant's company (its unit's nearest company unit); None for documents and requests.
+    company_id: int | None = None
 
 
 def rule_scope(rule: AlertRule, field: str = "company_id") -> Q:
@@ -175,6 +177,10 @@ def _grant_expiring(rule: AlertRule, now: datetime) -> list[AlertItem]:
         .select_related("user", "role", "org_unit")
         .order_by("valid_until")[:SAMPLE]
     )
+    # Nearest company first: the longest company path that starts the grant's unit path.
+    company_paths = sorted(
+        Company.objects.values_list("unit__path", "unit_id"), key=lambda c: -len(c[0])
+    )
     return [
         AlertItem(
             "grant",
@@ -182,6 +188,9 @@ def _grant_expiring(rule: AlertRule, now: datetime) -> list[AlertItem]:
             "",
             f"ends {timezone.localtime(g.valid_until):%Y-%m-%d %H:%M}",
             "/admin/access/grant/",
+            company_id=next(
+                (pk for path, pk in company_paths if g.org_unit.path.startswith(path)), None
+            ),
         )
         for g in grants
     ]
@@ -211,8 +220,8 @@ _FINDERS = {
 
 
 def alert_items_visible_to(user: AbstractBaseUser, items: list[AlertItem]) -> list[AlertItem]:
-    """The items `user` may see: about documents they may view, and grants only for a
-    company-wide administrator."""
+    """The items `user` may see: about documents they may view, and grants for an
+    administrator (access.manage) of the grant's whole company."""
 
     ids = {i.document_id for i in items if i.document_id is not None}
     visible = documents_visible_to(user)
@@ -221,10 +230,19 @@ def alert_items_visible_to(user: AbstractBaseUser, items: list[AlertItem]) -> li
         if visible == Q()
         else set(Document.objects.filter(visible, pk__in=ids).values_list("pk", flat=True))
     )
-    grants = any(i.document_id is None for i in items) and holds_company_wide(
-        user, Perm.ACCESS_MANAGE
-    )
-    return [i for i in items if (i.document_id in seen if i.document_id is not None else grants)]
+    grant_companies = {
+        i.company_id for i in items if i.document_id is None and i.company_id is not None
+    }
+    managed = {
+        unit.pk
+        for unit in OrgUnit.objects.filter(pk__in=grant_companies)
+        if holds_unit_wide(user, Perm.ACCESS_MANAGE, unit)
+    }
+    return [
+        i
+        for i in items
+        if (i.document_id in seen if i.document_id is not None else i.company_id in managed)
+    ]
 
 
 def alert_items(rule: AlertRule, *, now: datetime | None = None) -> list[AlertItem]:

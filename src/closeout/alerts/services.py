@@ -16,6 +16,7 @@ from closeout.access.selectors import companies_managed, users_with_role
 from closeout.access.services import require_company_wide, require_unit_wide
 from closeout.alerts.models import AlertCode, AlertRule, AlertRun
 from closeout.alerts.selectors import alert_items, alert_items_visible_to
+from closeout.audit.changes import field_changes, field_values
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import InvalidInput
@@ -108,14 +109,10 @@ def alert_rule_save(
         rule = AlertRule.objects.select_for_update().filter(code=code, company=company).first()
         created = rule is None
         rule = rule or AlertRule(code=code, company=company)
-        before = {name: None if created else getattr(rule, name) for name in _RULE_FIELDS}
+        before = None if created else field_values(rule, _RULE_FIELDS)
         rule.active, rule.days, rule.recipients_role = active, days, recipients_role
         rule.save()
-        data: dict[str, object] = {
-            name: {"before": before[name], "after": getattr(rule, name)}
-            for name in _RULE_FIELDS
-            if created or before[name] != getattr(rule, name)
-        }
+        data = field_changes(before, field_values(rule, _RULE_FIELDS))
         data["company"] = company.code if company is not None else None
         audit_record(
             actor=actor,

@@ -26,6 +26,7 @@ from closeout.api.schemas import (
     TokenOut,
     VerificationOut,
     VerificationProblemOut,
+    WebhookDeliveryOut,
     WebhookOut,
     dec,
 )
@@ -38,7 +39,7 @@ from closeout.closing.dimensions import lines_with_dimensions
 from closeout.closing.models import ArchiveRun, ClosePolicy
 from closeout.closing.selectors import Checklist
 from closeout.documents.models import Document, Line
-from closeout.notifications.models import WebhookEndpoint
+from closeout.notifications.models import WebhookDelivery, WebhookEndpoint
 from closeout.reports.archive_verify import PackVerdict
 from closeout.reports.diagnostics import decimal_or_none
 from closeout.reports.kpi_base import KpiTable
@@ -248,6 +249,22 @@ def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
         events=list(endpoint.events or []),
         active=endpoint.active,
         created_at=endpoint.created_at,
+    )
+
+
+def webhook_delivery_out(delivery: WebhookDelivery) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut(
+        id=delivery.pk,
+        endpoint=delivery.endpoint_id,
+        event=delivery.event,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        created_at=delivery.created_at,
+        last_attempt_at=delivery.last_attempt_at,
+        next_attempt_at=delivery.next_attempt_at,
+        delivered_at=delivery.delivered_at,
     )
 
 

@@ -41,6 +41,8 @@ from closeout.api.schemas_admin import (
     VerificationOut,
     VerificationProblemOut,
     WebhookCreatedOut,
+    WebhookDeliveryOut,
+    WebhookDeliveryPage,
     WebhookIn,
     WebhookOut,
 )
@@ -176,6 +178,8 @@ __all__ = [
     "VerificationOut",
     "VerificationProblemOut",
     "WebhookCreatedOut",
+    "WebhookDeliveryOut",
+    "WebhookDeliveryPage",
     "WebhookIn",
     "WebhookOut",
     "WithdrawIn",

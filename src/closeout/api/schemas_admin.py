@@ -206,6 +206,26 @@ class WebhookCreatedOut(WebhookOut):
     secret: str
 
 
+class WebhookDeliveryOut(Schema):
+    id: int
+    endpoint: int
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class WebhookDeliveryPage(Schema):
+    # Newest first; pass next_cursor back as `cursor` for the older ones.
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None
+
+
 class TokenIn(In):
     name: Annotated[str, StringConstraints(max_length=100)] = ""
     days: int | None = Field(default=None, ge=1, le=3650)

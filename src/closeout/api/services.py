@@ -1,6 +1,6 @@
 """Writes of the API's own records: tokens (create, revoke, authenticate) and idempotency
 records. Domain writes live in their apps (partners and documents in documents.services, close
-policies in closing.policies, webhook endpoints in notifications.services)."""
+policies in closing.policies, webhook endpoints in notifications.webhook_endpoints)."""
 
 import hashlib
 import secrets

@@ -2,7 +2,6 @@
 through permission, separation of duties and an audit event with before and after."""
 
 from datetime import date
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -13,6 +12,7 @@ from closeout.access.services import require_company_wide
 from closeout.approvals.models import (
     AccountingPeriod,
 )
+from closeout.audit.changes import field_changes, field_values
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import (
@@ -26,13 +26,7 @@ from closeout.core.errors import (
 PERIOD_NAME_MAX = 40
 
 
-def _period_data(period: AccountingPeriod) -> dict[str, Any]:
-    return {
-        "name": period.name,
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        "closed": period.closed,
-    }
+_PERIOD_FIELDS = ("name", "start", "end", "closed")
 
 
 @transaction.atomic
@@ -87,7 +81,7 @@ def period_create(
         object_type=AuditObject.ACCOUNTING_PERIOD,
         object_id=period.pk,
         object_repr=name,
-        data={k: {"before": None, "after": v} for k, v in _period_data(period).items()},
+        data=field_changes(None, field_values(period, _PERIOD_FIELDS)),
     )
     return period
 
@@ -117,6 +111,7 @@ def period_set_closed(
             details={"field": "reason", "message_zh": f"重新开账 {period.name} 需要填写原因。"},
             params={"name": period.name},
         )
+    before = field_values(period, ["closed"])
     period.closed = closed
     period.save(update_fields=["closed"])
     audit_record(
@@ -125,7 +120,7 @@ def period_set_closed(
         object_type=AuditObject.ACCOUNTING_PERIOD,
         object_id=period.pk,
         object_repr=period.name,
-        data={"closed": {"before": not closed, "after": closed}},
+        data=field_changes(before, field_values(period, ["closed"])),
         reason=reason,
     )
     return period

@@ -40,7 +40,8 @@ from closeout.core.errors import (
 from closeout.core.notice_kinds import NoticeKind
 from closeout.documents.models import CloseState, Document, Line
 from closeout.documents.services import document_lock
-from closeout.notifications.services import notify, webhook_emit
+from closeout.notifications.services import notify
+from closeout.notifications.webhooks import webhook_emit
 
 
 def request_data(request: CloseRequest, **extra: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from closeout.approvals.models import (
     ExceptionCondition,
     RequestAction,
 )
+from closeout.audit.changes import field_changes
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record, to_json_value
 from closeout.core.doctypes import doc_type_codes
@@ -172,11 +173,7 @@ def route_save(
         object_type=AuditObject.APPROVAL_ROUTE,
         object_id=route.pk,
         object_repr=route.name,
-        data={
-            k: {"before": None if before is None else before[k], "after": v}
-            for k, v in after.items()
-            if before is None or before[k] != v
-        },
+        data=field_changes(before, after),
     )
     return route
 

@@ -11,8 +11,9 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require, require_company_wide
+from closeout.audit.changes import field_changes, field_values
 from closeout.audit.models import AuditAction, AuditObject
-from closeout.audit.services import audit_record, to_json_value
+from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
@@ -187,7 +188,7 @@ def policy_update(
                     params={"doc_type": doc_type_words(doc_type)},
                 )
             policy = ClosePolicy(doc_type=doc_type, org_unit=unit)
-        before = {name: getattr(policy, name) for name in changes}
+        before = field_values(policy, changes)
         for name, value in changes.items():
             setattr(policy, name, value)
         policy.save()
@@ -197,10 +198,7 @@ def policy_update(
             object_type=AuditObject.CLOSE_POLICY,
             object_id=policy.pk,
             object_repr=str(policy),
-            data={
-                name: {"before": to_json_value(before[name]), "after": to_json_value(value)}
-                for name, value in changes.items()
-            },
+            data=field_changes(before, field_values(policy, changes), unchanged=True),
         )
     return policy
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require_company_wide, require_unit_wide
+from closeout.audit.changes import field_changes, field_values
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.closing.models import ReasonAction, ReasonCode
@@ -174,15 +175,11 @@ def reason_code_save(
             )
         created = reason is None
         reason = reason or ReasonCode(code=code, company=company)
-        before = {name: None if created else getattr(reason, name) for name in _FIELDS}
+        before = None if created else field_values(reason, _FIELDS)
         reason.action, reason.active = action, active
         reason.label_zh, reason.label_en = label_zh.strip(), label_en.strip()
         reason.save()
-        data: dict[str, object] = {
-            name: {"before": before[name], "after": getattr(reason, name)}
-            for name in _FIELDS
-            if created or before[name] != getattr(reason, name)
-        }
+        data = field_changes(before, field_values(reason, _FIELDS))
         if company is not None:
             data["company"] = company.code
         audit_record(

@@ -40,7 +40,7 @@ from closeout.documents.models import (
     EventKind,
 )
 from closeout.documents.services import LineInput, document_get, document_upsert, event_post
-from closeout.notifications.services import webhook_endpoint_create
+from closeout.notifications.webhook_endpoints import webhook_endpoint_create
 from closeout.reports.archive import archive_run
 
 

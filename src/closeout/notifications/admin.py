@@ -15,7 +15,7 @@ from closeout.notifications.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from closeout.notifications.services import webhook_deliver
+from closeout.notifications.webhooks import webhook_deliver
 
 
 @admin.register(Notification)

@@ -3,7 +3,8 @@
 from celery import shared_task
 
 from closeout.access.services import grants_expire
-from closeout.notifications.services import notify, webhook_deliver, webhook_deliver_due
+from closeout.notifications.services import notify
+from closeout.notifications.webhooks import webhook_deliver, webhook_deliver_due
 
 
 @shared_task(name="closeout.webhook_deliver")

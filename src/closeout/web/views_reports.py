@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from closeout.access.permissions import Perm
 from closeout.core.errors import DomainError
 from closeout.core.exports import FORMATS
+from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import ExchangeRate, OrgUnit
 from closeout.documents.models import DocType
 from closeout.reports.charts import bar_chart, column_chart
@@ -64,7 +65,7 @@ class ReportFilterForm(forms.Form):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
             doc_type=data.get("doc_type") or "",
-            org_unit=OrgUnit.objects.get(code=code) if code else None,
+            org_unit=org_unit_by_code(code, field="org") if code else None,
         )
 
 

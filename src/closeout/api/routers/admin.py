@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from ninja import Router, Status
 
 from closeout.access.permissions import Perm
@@ -21,25 +22,30 @@ from closeout.api.schemas import (
     TokenIn,
     TokenOut,
     WebhookCreatedOut,
+    WebhookDeliveryPage,
     WebhookIn,
     WebhookOut,
 )
 from closeout.api.services import api_token_create, api_token_revoke
 from closeout.closing.policies import policy_for, policy_update
 from closeout.core.companies import company_get
+from closeout.core.errors import InvalidInput
 from closeout.core.lookup import org_unit_by_code
+from closeout.core.paging import keyset_page
 from closeout.documents.services import partner_sync
 from closeout.documents.types import spec_for
-from closeout.notifications.services import (
+from closeout.notifications.selectors import webhook_deliveries_visible, webhook_endpoint_list
+from closeout.notifications.webhook_endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
-    webhook_endpoint_list,
 )
 
 partners = Router(tags=["partners"])
 policies = Router(tags=["policies"])
 webhooks = Router(tags=["webhooks"])
 tokens = Router(tags=["tokens"])
+
+DELIVERIES_MAX_LIMIT = 500
 
 
 @partners.put(
@@ -115,6 +121,28 @@ def webhooks_create(request: HttpRequest, payload: WebhookIn) -> Any:
 def webhooks_deactivate(request: HttpRequest, endpoint_id: int) -> Any:
     endpoint = webhook_endpoint_deactivate(actor=caller(request), endpoint_id=endpoint_id)
     return present.webhook_out(endpoint)
+
+
+@webhooks.get(
+    "/{endpoint_id}/deliveries",
+    response={200: WebhookDeliveryPage, **ERRORS},
+    summary="The delivery log of one endpoint, newest first (another company's endpoint: 404)",
+)
+def webhooks_deliveries(
+    request: HttpRequest, endpoint_id: int, cursor: str = "", limit: int = 50
+) -> Any:
+    if not 1 <= limit <= DELIVERIES_MAX_LIMIT:
+        raise InvalidInput(
+            gettext_noop("limit must be 1 to %(max)s"),
+            details={"field": "limit"},
+            params={"max": DELIVERIES_MAX_LIMIT},
+        )
+    rows = webhook_deliveries_visible(actor=caller(request), endpoint_id=endpoint_id)
+    page = keyset_page(rows, sort="-pk", size=limit, after=cursor)
+    return {
+        "items": [present.webhook_delivery_out(d) for d in page.rows],
+        "next_cursor": page.next_cursor or None,
+    }
 
 
 @tokens.get("", response={200: list[TokenOut], **ERRORS}, summary="My API tokens")

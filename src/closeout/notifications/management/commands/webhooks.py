@@ -7,18 +7,25 @@ from django.core.management.base import CommandParser
 
 from closeout.core.cli import DomainCommand, positive_int, table, whole_number
 from closeout.notifications.selectors import webhook_delivery_log
-from closeout.notifications.services import webhook_deliver_due
+from closeout.notifications.webhooks import webhook_deliver_due
 
 
 class Command(DomainCommand):
     help = (
         "retry: attempt every webhook delivery whose next attempt is due. "
-        "log: show the newest deliveries (--status pending|delivered|failed, --limit N)."
+        "log: show the newest deliveries (--status pending|delivered|failed, --company CODE: "
+        "only the endpoints of that company, --limit N)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["retry", "log"], help="retry or log")
         parser.add_argument("--status", default=None, help="log: only this status")
+        parser.add_argument(
+            "--company",
+            default=None,
+            metavar="CODE",
+            help="log: only deliveries of this company's endpoints (not the group's)",
+        )
         parser.add_argument("--limit", type=whole_number, default=50, metavar="N", help="log: rows")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -27,7 +34,9 @@ class Command(DomainCommand):
             self.stdout.write(f"{attempted} webhook deliveries attempted")
             return
         rows = webhook_delivery_log(
-            status=options["status"], limit=positive_int(options["limit"], "--limit")
+            status=options["status"],
+            limit=positive_int(options["limit"], "--limit"),
+            company=options["company"],
         )
         lines = table(
             ("id", "endpoint", "event", "status", "attempts", "last", "next attempt", "error"),
