@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from django.utils.translation import gettext_noop
 
-from closeout.core.errors import Bilingual, InvalidInput, bilingual_message
+from closeout.core.errors import InvalidInput, Message
 
 # Dates people and ERPs send: anything outside is a typing error, and date arithmetic near
 # year 1 or 9999 overflows.
@@ -230,14 +230,15 @@ def check_range(
     return value
 
 
-def _digit_problem(ch: str) -> Bilingual:
-    return bilingual_message(
+def _digit_problem(ch: str) -> Message:
+    return Message(
         gettext_noop("uses the digit '%(digit)s' (U+%(code)s); write numbers with the digits 0-9"),
-        {"digit": ch, "code": f"{ord(ch):04X}"},
+        digit=ch,
+        code=f"{ord(ch):04X}",
     )
 
 
-def decimal_words(text: str, column: Column | None = None) -> Bilingual | None:
+def decimal_words(text: str, column: Column | None = None) -> Message | None:
     """Why `text` is not a decimal number fitting `column` (None when it is), in both
     languages: ASCII digits, an optional sign and decimal point, no exponent, no NaN or
     Infinity."""
@@ -246,7 +247,7 @@ def decimal_words(text: str, column: Column | None = None) -> Bilingual | None:
     if ch is not None:
         return _digit_problem(ch)
     if not _ASCII_DECIMAL.fullmatch(value) or len(value) > 60:
-        return bilingual_message(gettext_noop("is not a decimal number such as 12.5"))
+        return Message(gettext_noop("is not a decimal number such as 12.5"))
     return fit_words(Decimal(value), column) if column is not None else None
 
 
@@ -269,41 +270,40 @@ def parse_decimal(text: str, *, field: str, column: Column | None = None) -> Dec
     return Decimal(text.strip())
 
 
-def fit_words(value: Decimal, column: Column, *, rounded: bool = False) -> Bilingual | None:
+def fit_words(value: Decimal, column: Column, *, rounded: bool = False) -> Message | None:
     """Why `value` does not fit `column` (None when it does), in both languages. With
     `rounded`, the value is a computed one that is rounded when stored: only its size counts."""
     if not value.is_finite():
-        return bilingual_message(gettext_noop("is not a finite number"))
+        return Message(gettext_noop("is not a finite number"))
     if column.significant_digits is not None:
         stored = Context(prec=column.significant_digits).create_decimal(value)
         if not rounded and stored != value:
-            return bilingual_message(
+            return Message(
                 gettext_noop(
                     "has more than %(digits)s significant digits, the most the embedded SQLite "
                     "database keeps exactly"
                 ),
-                {"digits": column.significant_digits},
+                digits=column.significant_digits,
             )
         value = stored
     if value != 0 and value.adjusted() >= column.whole_digits:
-        return bilingual_message(
+        return Message(
             gettext_noop(
                 "has more than %(digits)s digits before the decimal point (the largest is "
                 "%(largest)s)"
             ),
-            {"digits": column.whole_digits, "largest": column.largest},
+            digits=column.whole_digits,
+            largest=column.largest,
         )
     if rounded:
         if abs(value) > column.largest:  # rounds up past the largest
-            return bilingual_message(
-                gettext_noop("is larger than %(largest)s"), {"largest": column.largest}
-            )
+            return Message(gettext_noop("is larger than %(largest)s"), largest=column.largest)
         return None
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -column.decimal_places:
-        return bilingual_message(
+        return Message(
             gettext_noop("has more than %(places)s decimal places"),
-            {"places": column.decimal_places},
+            places=column.decimal_places,
         )
     return None
 
@@ -339,12 +339,14 @@ def check_fits(
 # --- dates -----------------------------------------------------------------------------------
 
 
-def date_words(value: date) -> Bilingual | None:
+def date_words(value: date) -> Message | None:
     """Why `value` is no date people send (None when it is one), in both languages."""
     if not DATE_MIN <= value <= DATE_MAX:
-        return bilingual_message(
+        return Message(
             gettext_noop("%(value)s is outside %(low)s..%(high)s"),
-            {"value": value.isoformat(), "low": DATE_MIN.isoformat(), "high": DATE_MAX.isoformat()},
+            value=value.isoformat(),
+            low=DATE_MIN.isoformat(),
+            high=DATE_MAX.isoformat(),
         )
     return None
 
