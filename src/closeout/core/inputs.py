@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput, Message
+from closeout.core.fields import field_words
 
 # Dates people and ERPs send: anything outside is a typing error, and date arithmetic near
 # year 1 or 9999 overflows.
@@ -98,7 +99,7 @@ def check_ascii_digits(text: str, *, field: str) -> str:
     if ch is not None:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' %(problem)s"),
-            params={"field": field, "text": text[:40], "problem": _digit_problem(ch)},
+            params={"field": field_words(field), "text": text[:40], "problem": _digit_problem(ch)},
             details={"field": field},
         )
     return text
@@ -141,7 +142,7 @@ def nul_error(field: str) -> InvalidInput:
     """The error for a text holding a NUL character (NUL_MESSAGE, in the reader's language)."""
     return InvalidInput(
         gettext_noop("%(field)s holds a NUL character (\\u0000), which no text may contain"),
-        params={"field": field},
+        params={"field": field_words(field)},
         details={"field": field},
     )
 
@@ -192,7 +193,7 @@ def check_length(text: str, *, field: str, max_length: int | None) -> str:
     if max_length is not None and len(text) > max_length:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s…' is longer than %(max_length)s characters"),
-            params={"field": field, "text": text[:40], "max_length": max_length},
+            params={"field": field_words(field), "text": text[:40], "max_length": max_length},
             details={"field": field, "max_length": max_length},
         )
     return text
@@ -210,7 +211,7 @@ def parse_int(
     if not _ASCII_INTEGER.fullmatch(value) or len(value) > 30:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' is not a whole number"),
-            params={"field": field, "text": text[:40]},
+            params={"field": field_words(field), "text": text[:40]},
             details={"field": field},
         )
     return check_range(int(value), field=field, minimum=minimum, maximum=maximum)
@@ -224,7 +225,7 @@ def check_range(
         high = "" if maximum is None else str(maximum)
         raise InvalidInput(
             gettext_noop("%(field)s: %(value)s is outside %(low)s..%(high)s"),
-            params={"field": field, "value": value, "low": low, "high": high},
+            params={"field": field_words(field), "value": value, "low": low, "high": high},
             details={"field": field, "minimum": minimum, "maximum": maximum},
         )
     return value
@@ -264,7 +265,7 @@ def parse_decimal(text: str, *, field: str, column: Column | None = None) -> Dec
     if problem is not None:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' %(problem)s"),
-            params={"field": field, "text": text[:40], "problem": problem},
+            params={"field": field_words(field), "text": text[:40], "problem": problem},
             details={"field": field},
         )
     return Decimal(text.strip())
@@ -326,7 +327,7 @@ def check_fits(
         shown = what or (f"{value:f}" if value.is_finite() else str(value))
         raise InvalidInput(
             gettext_noop("%(field)s: %(value)s %(problem)s"),
-            params={"field": field, "value": shown, "problem": problem},
+            params={"field": field_words(field), "value": shown, "problem": problem},
             details={
                 "field": field,
                 "max_digits": column.max_digits,
@@ -363,7 +364,7 @@ def check_date(value: date | None, *, field: str) -> date | None:
         if problem is not None:
             raise InvalidInput(
                 gettext_noop("%(field)s: %(problem)s"),
-                params={"field": field, "problem": problem},
+                params={"field": field_words(field), "problem": problem},
                 details={
                     "field": field,
                     "minimum": DATE_MIN.isoformat(),
@@ -382,7 +383,7 @@ def parse_date(text: str, *, field: str) -> date:
     except ValueError as exc:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' is not a date (use YYYY-MM-DD)"),
-            params={"field": field, "text": text[:40]},
+            params={"field": field_words(field), "text": text[:40]},
             details={"field": field},
         ) from exc
     check_date(parsed, field=field)
