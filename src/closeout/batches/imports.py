@@ -302,11 +302,10 @@ def _row_message(message: object, language: str) -> str:
 
 
 def report_rows(
-    imported: ImportFile, *, errors_only: bool = False, language: str | None = None
+    imported: ImportFile, *, errors_only: bool = False, language: str = "en"
 ) -> Iterator[ReportRow]:
-    """Each row's result as the report shows it, its messages in `language` (the active one
-    by default)."""
-    language = language or translation.get_language() or "zh-hans"
+    """Each row's result as the report shows it, its messages in `language` (English, as the
+    API and the CLI read them, unless a page asks for its own)."""
     headers = {key: _header_of(imported, key) for key in COLUMN}
     for r in imported.report.get("rows", []):
         if errors_only and not r["e"]:
@@ -318,13 +317,12 @@ def report_rows(
 
 
 def report_table(
-    imported: ImportFile, *, language: str | None = None
+    imported: ImportFile, *, language: str = "en"
 ) -> tuple[list[str], Iterable[list[Any]]]:
     """The uploaded columns plus the row number, result and error columns (for .xlsx), in
-    `language` (the active one by default, taken now: the rows are written after the request):
-    a Chinese workbook has Chinese headings and results; an English one keeps the template's
-    bilingual headings and ok/error, as it always had."""
-    language = language or translation.get_language() or "zh-hans"
+    `language` (a page passes its own; the rows are written after the request): a Chinese
+    workbook has Chinese headings and results; an English one (the CLI's) keeps the
+    template's bilingual headings and ok/error, as it always had."""
     with translation.override(language):
         if language.startswith("zh"):
             added = [pgettext("import report", h) for h in ("row", "result", "column", "message")]

@@ -73,7 +73,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     show = "errors" if request.GET.get("show") == "errors" else "all"
     text = request.GET.get("page", "1")
     page = max(1, int(text)) if is_digits(text) and len(text) <= 9 else 1
-    rows = list(report_rows(imported, errors_only=show == "errors"))
+    rows = list(report_rows(imported, errors_only=show == "errors", language=request.LANGUAGE_CODE))
     start = (page - 1) * REPORT_PAGE
     shown = rows[start : start + REPORT_PAGE]
     return render(
