@@ -141,8 +141,7 @@ def test_a_bad_date_reads_in_chinese_and_in_english() -> None:
         parse_date("2026-02-30", field="close_date")
     assert caught.value.message == "close_date: '2026-02-30' is not a date (use YYYY-MM-DD)"
     assert (
-        caught.value.details["message_zh"]
-        == "结案日期：“2026-02-30”不是日期(请按 YYYY-MM-DD 填写)"
+        caught.value.details["message_zh"] == "结案日期：“2026-02-30”不是日期(请按 YYYY-MM-DD 填写)"
     )
     with translation.override("zh-hans"):
         assert caught.value.text() == caught.value.details["message_zh"]
