@@ -163,11 +163,13 @@ def main() -> None:
     }
     print(f"open purchase orders: {_open_pos():,}")
     for label, changes in cases.items():
-        times, cpu = [], []
+        times, cpu, own = [], [], []
         for _ in range(args.repeat):
             started, cpu_started = time.perf_counter(), server_cpu()
+            own_started = time.process_time()
             result = policy_whatif(actor=actor, doc_type="purchase_order", changes=changes)
             times.append(time.perf_counter() - started)
+            own.append(time.process_time() - own_started)
             cpu_used = server_cpu()
             if cpu_started is not None and cpu_used is not None:
                 cpu.append(cpu_used - cpu_started)
@@ -177,7 +179,8 @@ def main() -> None:
         on_server = f", server CPU median {statistics.median(cpu):.2f} s" if cpu else ""
         print(
             f"{label}: median {statistics.median(times):.2f} s, slowest {max(times):.2f} s"
-            f"{on_server} "
+            f"{on_server}, process CPU median {statistics.median(own):.2f} s, "
+            f"load {os.getloadavg()[0]:.1f} "
             f"({result.examined:,} examined, {result.changed:,} change; {moved}; "
             f"release {result.release_before:,.0f} → {result.release_after:,.0f})"
         )

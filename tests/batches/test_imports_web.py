@@ -150,3 +150,45 @@ def test_the_pages_speak_chinese(org: Org, buyer: User) -> None:
     assert "<h1>导入结案指令</h1>" in html and "上传并校验" in html
     assert '<label for="id_file">文件（.xlsx 或 .csv）</label>' in html
     assert "下载模板（.xlsx 或 .csv）" in html  # the help panel
+
+
+def _report_sheet(client: Any, imported: ImportFile) -> Any:
+    from openpyxl import load_workbook
+
+    report = client.get(reverse("web:import_report", args=[imported.pk]))
+    assert report.status_code == 200
+    book = load_workbook(io.BytesIO(b"".join(report.streaming_content)))
+    return book.active
+
+
+def test_the_report_download_reads_in_the_page_language(org: Org, buyer: User) -> None:
+    """Issue 17: a Chinese page downloads a Chinese report (its headings, results and the
+    messages the catalogue holds); an English page the report as it always was."""
+    document = ready_document(PO, org.dept_a)
+    content = xlsx_bytes(
+        [
+            [PO, document.number, "", "close", "completed", "", ""],
+            [PO, document.number, "", "reopen", "", "", "2026-01-10"],
+        ]
+    )
+    zh = signed_in(buyer, "zh-hans")
+    zh.post(reverse("web:imports"), {"file": SimpleUploadedFile("close.xlsx", content)})
+    imported = ImportFile.objects.get()
+    sheet = _report_sheet(zh, imported)
+    assert sheet.title == "导入报告"
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    header = next(r for r in rows if "行号" in r)
+    assert header[-4:] == ["行号", "结果", "出错列", "说明"]
+    results = [r[-3] for r in rows[rows.index(header) + 1 :]]
+    assert results == ["通过", "错误"]
+    failed = rows[-1]
+    assert "反结案不填结案日期：请留空" in failed[-1]
+    assert "leave it empty" not in failed[-1]
+
+    sheet = _report_sheet(signed_in(buyer, "en"), imported)
+    assert sheet.title == "report"
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    header = next(r for r in rows if "行 row" in r)
+    assert header[-4:] == ["行 row", "结果 result", "出错列 column", "说明 message"]
+    assert [r[-3] for r in rows[rows.index(header) + 1 :]] == ["ok", "error"]
+    assert "a reopen takes no close date: leave it empty" in rows[-1][-1]

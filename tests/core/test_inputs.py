@@ -130,7 +130,8 @@ def test_check_fits_names_the_field() -> None:
     zh = caught.value.details.pop("message_zh")
     assert caught.value.details == {"field": "amount", "max_digits": 20, "decimal_places": 4}
     assert "16 digits before the decimal point" in caught.value.message
-    assert zh == "amount：100000000000000000000 整数部分超过 16 位(最大值为 9999999999999999.9999)"
+    # Issue 17: the field by its name in Chinese; details.field keeps the code.
+    assert zh == "金额：100000000000000000000 整数部分超过 16 位(最大值为 9999999999999999.9999)"
 
 
 def test_a_bad_date_reads_in_chinese_and_in_english() -> None:
@@ -140,15 +141,14 @@ def test_a_bad_date_reads_in_chinese_and_in_english() -> None:
         parse_date("2026-02-30", field="close_date")
     assert caught.value.message == "close_date: '2026-02-30' is not a date (use YYYY-MM-DD)"
     assert (
-        caught.value.details["message_zh"]
-        == "close_date：“2026-02-30”不是日期(请按 YYYY-MM-DD 填写)"
+        caught.value.details["message_zh"] == "结案日期：“2026-02-30”不是日期(请按 YYYY-MM-DD 填写)"
     )
     with translation.override("zh-hans"):
         assert caught.value.text() == caught.value.details["message_zh"]
     with pytest.raises(InvalidInput) as caught:
         parse_date("1800-01-01", field="close_date")
     with translation.override("zh-hans"):
-        assert caught.value.text() == "close_date：1800-01-01 超出范围 1900-01-01..2999-12-31"
+        assert caught.value.text() == "结案日期：1800-01-01 超出范围 1900-01-01..2999-12-31"
     with pytest.raises(InvalidInput) as caught:
         parse_decimal("１２", field="qty")
     with translation.override("zh-hans"):

@@ -12,6 +12,7 @@ from django.urls import reverse
 from closeout.batches.models import BatchJob
 from tests.factories import PO, Org, ready_document, user_with_role
 from tests.web.conftest import signed_in
+from tests.web.zh_check import problems, raw_codes
 
 pytestmark = pytest.mark.django_db
 
@@ -55,14 +56,24 @@ def test_queue_filters_with_foreign_digits_or_far_dates_are_refused(
 ) -> None:
     page = refused_page(chinese(operator).get(QUEUE, params))
     assert "请使用数字 0-9" in page or "1900-01-01 至 2999-12-31" in page
+    # The field is named in Chinese, never by its code (date_to, min_age_days …).
+    assert not problems(page, codes=raw_codes())
 
 
 def test_nul_in_a_page_parameter_is_refused_with_a_page(operator: User) -> None:
-    refused_page(chinese(operator).get(QUEUE, {"number": "\x00"}), "不可见的空字符", "number")
-    refused_page(
-        chinese(operator).post(reverse("web:batch_new"), {"doc_type": PO, "numbers": ["\x00"]}),
-        "numbers",
+    """The refused input is named in the reader's words (issue 17: no field code in a Chinese
+    sentence); in English by its code, as before."""
+    page = refused_page(
+        chinese(operator).get(QUEUE, {"number": "\x00"}), "不可见的空字符", "“单据编号”"
     )
+    assert not problems(page, codes=raw_codes())
+    page = refused_page(
+        chinese(operator).post(reverse("web:batch_new"), {"doc_type": PO, "numbers": ["\x00"]}),
+        "“单据编号”",
+    )
+    assert not problems(page, codes=raw_codes())
+    english = signed_in(operator, "en").get(QUEUE, {"number": "\x00"})
+    refused_page(english, "The input “number” holds an invisible NUL character")
 
 
 def test_the_batch_form_refuses_a_filter_it_cannot_apply(org: Org, operator: User) -> None:

@@ -1,6 +1,7 @@
 """What a page rendered in Chinese must not show: an English sentence, or a raw code from a
 known list (document types, close/request/batch states, verdicts, batch outcomes, reason
-codes, audit actions, severities). Used by the page walks (client and browser)."""
+codes, audit actions, severities, input field codes). Used by the page walks (client and
+browser)."""
 
 import re
 from html.parser import HTMLParser
@@ -11,6 +12,7 @@ from closeout.audit.models import AuditAction
 from closeout.batches.messages import OUTCOME_WORDS as OUTCOMES
 from closeout.batches.models import BatchAction, BatchState, ItemState
 from closeout.closing.models import ReasonCode, Severity
+from closeout.core.fields import FIELD_NAMES
 from closeout.documents.models import CloseKind, CloseState, DocType
 
 # Text inside these elements is a deliberate identifier (a rule code next to its name) or not
@@ -44,6 +46,8 @@ def raw_codes() -> set[str]:
     codes.update(a.name.lower() for a in AuditAction)
     codes.update(ReasonCode.objects.values_list("code", flat=True))
     codes.update(Role.objects.values_list("code", flat=True))
+    # Input fields named inside messages (details.field keeps the code for programs).
+    codes.update(FIELD_NAMES)
     return codes
 
 

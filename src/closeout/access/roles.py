@@ -16,6 +16,7 @@ from closeout.access.services import require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.errors import Bilingual, InvalidInput, PermissionDenied
+from closeout.core.fields import field_words
 
 REASON_MAX = 200
 
@@ -92,7 +93,7 @@ def role_permissions_set(
         raise InvalidInput(
             gettext_noop("the %(field)s has %(n)s characters; at most %(max)s are allowed"),
             details={"field": "reason", "max_length": REASON_MAX},
-            params={"field": Bilingual("reason", "原因"), "n": len(reason), "max": REASON_MAX},
+            params={"field": field_words("reason"), "n": len(reason), "max": REASON_MAX},
         )
     before = sorted(role.permissions)
     if wanted == before:

@@ -17,16 +17,10 @@ from django.utils.translation import gettext_noop
 from closeout.audit.models import AuditAction, AuditChainHead, AuditObject
 from closeout.audit.services import audit_record
 from closeout.batches.create import CONNECTION_ERRORS, REFUSED_OUTCOMES, job_locked_for
-from closeout.batches.messages import message_of, message_record, message_text
+from closeout.batches.messages import message_of, message_record
 from closeout.batches.models import BatchItem, BatchJob, BatchState, ItemState
 from closeout.batches.process import _finish_if_complete, _work_chunk
-from closeout.core.errors import (
-    Bilingual,
-    BrokerUnavailable,
-    InvalidInput,
-    bilingual_label,
-    bilingual_message,
-)
+from closeout.core.errors import BrokerUnavailable, InvalidInput, Message, bilingual_label
 from closeout.core.tasks import (
     broker_configured,
     broker_error_words,
@@ -302,25 +296,29 @@ def reset_connection() -> None:
         connection.close()
 
 
-def failure_words(exc: BaseException) -> Bilingual:
-    """Why a run stopped, in both languages (the exception's own text inside, as it is)."""
-    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500] or 'no message'}"
+def failure_words(exc: BaseException) -> Message:
+    """What stopped a run, as people read it (the batch page, in their language): what failed,
+    never the exception's own text, which stays in `describe_failure` (BatchJob.error, the
+    API, the CLI) and the log."""
     if isinstance(exc, CONNECTION_ERRORS):
-        return bilingual_message(
-            gettext_noop("database connection lost (%(error)s)"), {"error": error}
-        )
-    return Bilingual(error, error)
+        return Message(gettext_noop("the connection to the database was lost"))
+    return Message(gettext_noop("an unexpected error stopped the run"))
 
 
 def describe_failure(exc: BaseException) -> str:
-    return failure_words(exc).en
+    """Why a run stopped, in English with the exception's own text (for BatchJob.error, the
+    API, the CLI and the log)."""
+    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500] or 'no message'}"
+    if isinstance(exc, CONNECTION_ERRORS):
+        return f"database connection lost ({error})"
+    return error
 
 
 def batch_note_retry(
     job_id: int, exc: BaseException, attempt: int, retries: int, delay: float
 ) -> None:
     """Record, while it retries, the error a run is retrying after (best effort: the database
-    may still be away)."""
+    may still be away): the English text with the exception's own, the record without it."""
     record = message_of(
         gettext_noop("%(failure)s; retry %(attempt)s of %(retries)s in %(delay)s s"),
         {
@@ -330,7 +328,7 @@ def batch_note_retry(
             "delay": f"{delay:.0f}",
         },
     )
-    reason = message_text(record, "en")
+    reason = f"{describe_failure(exc)}; retry {attempt} of {retries} in {delay:.0f} s"
     try:
         BatchJob.objects.filter(
             pk=job_id, state__in=(BatchState.QUEUED, BatchState.RUNNING)
@@ -343,14 +341,17 @@ def batch_note_retry(
 def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -> None:
     """The run stopped: the job becomes failed with the reason and an audit event, unless it
     ended meanwhile (done, cancelled) or another worker finished every item. Best effort when
-    the database is still away (the job then shows running until `batch resume`)."""
-    words = failure_words(exc)
+    the database is still away (the job then shows running until `batch resume`).
+    `BatchJob.error` keeps the English text with the exception's own; the record the page reads
+    says what failed and that resuming finishes the rest."""
+    words, reason = failure_words(exc), describe_failure(exc)
     if retries:
-        words = bilingual_message(
+        words = Message(
             gettext_noop("%(failure)s; gave up after %(retries)s retries"),
-            {"failure": words, "retries": retries},
+            failure=words,
+            retries=retries,
         )
-    reason = words.en
+        reason = f"{reason}; gave up after {retries} retries"
     try:
         with transaction.atomic():
             # The audit head before the job row, in the order a chunk and a finishing worker
@@ -365,10 +366,13 @@ def batch_fail(job_id: int, exc: BaseException, *, retries: int | None = None) -
                 _finish_if_complete(job_id)
                 return
             record = message_of(
-                gettext_noop("%(reason)s: `closeout batch resume %(job)s` finishes it"),
+                gettext_noop(
+                    "%(reason)s. The documents done so far stay done: resume the batch to "
+                    "run the rest (`closeout batch resume %(job)s`)."
+                ),
                 {"reason": words, "job": job_id},
             )
-            reason = message_text(record, "en")
+            reason = f"{reason}: `closeout batch resume {job_id}` finishes it"
             job.state, job.error, job.error_at = BatchState.FAILED, reason[:2000], timezone.now()
             job.error_message = record
             job.save(update_fields=["state", "error", "error_message", "error_at"])

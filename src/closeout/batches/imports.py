@@ -12,7 +12,8 @@ from typing import IO, Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import pgettext
 
 from closeout.access.permissions import Perm
 from closeout.access.services import require
@@ -31,6 +32,7 @@ from closeout.batches.import_columns import (
 )
 from closeout.batches.import_files import ImportFileRefused, Table, read_table
 from closeout.batches.import_parse import CONTROL, RowCheck
+from closeout.batches.messages import message_text
 from closeout.batches.models import (
     BatchAction,
     BatchItem,
@@ -288,29 +290,49 @@ def _header_of(imported: ImportFile, key: str) -> str:
     return COLUMN[key].header if key in COLUMN else key
 
 
-def report_rows(imported: ImportFile, *, errors_only: bool = False) -> Iterator[ReportRow]:
+def _row_message(message: object, language: str) -> str:
+    """A stored row message in `language`: a message record (msgid and parameters) read in it,
+    a plain text through the catalogue (the texts that are gettext entries), else as stored."""
+    if isinstance(message, dict):
+        return message_text(message, language)
+    text = str(message or "")
+    with translation.override(language):
+        return translation.gettext(text) if text else text
+
+
+def report_rows(
+    imported: ImportFile, *, errors_only: bool = False, language: str = "en"
+) -> Iterator[ReportRow]:
+    """Each row's result as the report shows it, its messages in `language` (English, as the
+    API and the CLI read them, unless a page asks for its own)."""
     headers = {key: _header_of(imported, key) for key in COLUMN}
     for r in imported.report.get("rows", []):
         if errors_only and not r["e"]:
             continue
         columns = list(dict.fromkeys(headers.get(c, c) for c, _m in r["e"]))
-        message = "; ".join(m for _c, m in r["e"]) if r["e"] else r["n"]
+        messages = [m for _c, m in r["e"]] if r["e"] else [r["n"]]
+        message = "; ".join(_row_message(m, language) for m in messages)
         yield ReportRow(r["r"], r["c"], not r["e"], columns, message, r["o"], r.get("d"), r["l"])
 
 
-def report_table(imported: ImportFile) -> tuple[list[str], Iterable[list[Any]]]:
-    """The uploaded columns plus the row number, result and error columns (for .xlsx)."""
-    headers = [str(h) for h in imported.report.get("headers", [])] + list(RESULT_HEADERS)
+def report_table(
+    imported: ImportFile, *, language: str = "en"
+) -> tuple[list[str], Iterable[list[Any]]]:
+    """The uploaded columns plus the row number, result and error columns (for .xlsx), in
+    `language` (a page passes its own; the rows are written after the request): a Chinese
+    workbook has Chinese headings and results; an English one (the CLI's) keeps the
+    template's bilingual headings and ok/error, as it always had."""
+    with translation.override(language):
+        if language.startswith("zh"):
+            added = [pgettext("import report", h) for h in ("row", "result", "column", "message")]
+            ok, error = pgettext("import report", "ok"), pgettext("import report", "error")
+        else:
+            added, ok, error = list(RESULT_HEADERS), "ok", "error"
+    headers = [str(h) for h in imported.report.get("headers", [])] + added
 
     def rows() -> Iterator[list[Any]]:
-        for r in report_rows(imported):
-            yield [
-                *r.cells,
-                r.row,
-                "ok" if r.ok else "error",
-                ", ".join(r.columns),
-                r.message,
-            ]
+        for r in report_rows(imported, language=language):
+            yield [*r.cells, r.row, ok if r.ok else error, ", ".join(r.columns), r.message]
 
     return headers, rows()
 

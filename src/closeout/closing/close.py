@@ -56,6 +56,7 @@ from closeout.core.errors import (
     bilingual_join,
     bilingual_label,
 )
+from closeout.core.fields import field_words
 from closeout.documents.entries import document_entry
 from closeout.documents.models import (
     CloseKind,
@@ -83,7 +84,7 @@ def remark_check(remark: str | None, *, field: str = "remark") -> None:
         raise InvalidInput(
             gettext_noop("the %(field)s has %(n)s characters; at most %(max)s are allowed"),
             params={
-                "field": Bilingual(field, "意见" if field == "comment" else "备注"),
+                "field": field_words(field),
                 "n": len(remark),
                 "max": REMARK_MAX,
             },

@@ -17,6 +17,7 @@ from closeout.audit.services import audit_record
 from closeout.closing.models import ClosePolicy, Severity
 from closeout.closing.types import close_spec_for
 from closeout.core.errors import InvalidInput, NotFound
+from closeout.core.fields import field_words
 from closeout.core.inputs import MAX_DAYS, Column, check_fits, check_range
 from closeout.core.lookup import org_unit_by_code
 from closeout.core.models import OrgUnit
@@ -159,7 +160,7 @@ def policy_change_check(
         if isinstance(value, Decimal) and value < 0:
             raise InvalidInput(
                 gettext_noop("%(field)s must not be negative"),
-                params={"field": name},
+                params={"field": field_words(name)},
                 details={"field": name},
             )
         if isinstance(value, Decimal):

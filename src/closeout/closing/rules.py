@@ -83,6 +83,11 @@ class Rule:
     hint_zh: str
     hint_en: str
     auto_only: bool = False
+    # A condition on Line rows (scope LINE) under which the rule passes whatever the policy
+    # (its tolerances are never negative): a settled line. The what-if evaluates it once per
+    # line for every rule that declares one and skips their conditions, for both policies, on
+    # the lines it holds for (most lines of documents waiting to close).
+    passes_when: Q | None = None
 
     def label(self, lang: str = "zh") -> str:
         return self.label_en if lang.startswith("en") else self.label_zh
@@ -167,6 +172,7 @@ def fulfilled_within_under_tolerance(
         failing=failing,
         measures=measures,
         threshold=lambda p: f"{what_en} ≥ {_pct(100 - p.under_qty_pct)}% of planned, per line",
+        passes_when=Q(fulfilled_qty__gte=F("planned_qty"), planned_qty__gte=0),
         hint_zh=f"等待{what_zh}，或以短交原因手工结案（例外审批）。",
         hint_en=f"Wait for the remaining {what_en}, or close by hand with a short-delivery reason.",
     )
@@ -186,6 +192,7 @@ def fulfilled_within_over_tolerance(
         ),
         measures=lambda p: {"planned": F("planned_qty"), "fulfilled": F("fulfilled_qty")},
         threshold=lambda p: f"{what_en} ≤ {_pct(100 + p.over_qty_pct)}% of planned, per line",
+        passes_when=Q(fulfilled_qty__lte=F("planned_qty"), planned_qty__gte=0),
         hint_zh=f"核对超量{what_zh}：退回多余部分或确认接受后手工结案。",
         hint_en=f"Check the excess {what_en}: return it, or accept it and close by hand.",
     )
@@ -204,6 +211,7 @@ def invoiced_qty_matches(code: str, what_en: str) -> Rule:
         ),
         measures=lambda p: {"fulfilled": F("fulfilled_qty"), "invoiced": F("invoiced_qty")},
         threshold=lambda p: f"|invoiced − {what_en}| ≤ {_pct(p.match_qty_pct)}%, per line",
+        passes_when=Q(invoiced_qty=F("fulfilled_qty"), fulfilled_qty__gte=0),
         hint_zh="等待发票或红字发票，使开票数量与实际数量一致。",
         hint_en="Wait for the invoice or credit note that makes invoiced equal to actual quantity.",
     )
@@ -232,6 +240,7 @@ def invoiced_amount_matches(code: str, what_en: str) -> Rule:
             f"|invoiced − {what_en} value| ≤ max({_pct(p.amount_tolerance_abs)}, "
             f"{_pct(p.amount_tolerance_pct)}%), per line"
         ),
+        passes_when=Q(invoiced_amount=fulfilled_value_expr()),
         hint_zh="核对发票金额与单价，必要时开具红字发票。",
         hint_en="Check invoice amount and unit price; issue a credit note if needed.",
     )
@@ -252,6 +261,7 @@ def invoice_settled(code: str, zh: str, en: str) -> Rule:
             "settled": F("settled_amount"),
         },
         threshold=lambda p: f"invoiced − settled ≤ {_pct(p.amount_tolerance_abs)}, per line",
+        passes_when=Q(settled_amount__gte=F("invoiced_amount")),
         hint_zh="等待付款/收款完成，或在策略中关闭此检查。",
         hint_en="Wait for the payment, or switch this check off in the policy.",
     )
@@ -267,6 +277,7 @@ def no_open_returns() -> Rule:
         failing=lambda p: more_than(F("returns_open_qty"), dec(0)),
         measures=lambda p: {"open_returns": F("returns_open_qty")},
         threshold=lambda p: "open returns = 0",
+        passes_when=Q(returns_open_qty__lte=0),
         hint_zh="为退货开具红字发票后再结案。",
         hint_en="Issue the credit note for the returned goods first.",
     )
@@ -283,6 +294,7 @@ def no_line_on_hold() -> Rule:
         failing=lambda p: Q(on_hold_or_pending=True),
         measures=lambda p: {},
         threshold=lambda p: "every line open",
+        passes_when=Q(on_hold_or_pending=False),
         hint_zh="先解冻该行，或等待其结案审批完成。",
         hint_en="Release the line first, or wait for its close approval.",
     )

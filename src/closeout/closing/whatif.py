@@ -21,9 +21,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
-    Max,
     Q,
-    Sum,
     Value,
     When,
 )
@@ -33,6 +31,7 @@ from closeout.closing.policies import policy_change_check, policy_for, policy_pa
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, dec, effective_rules, num
 from closeout.closing.selectors import DocumentVerdict
 from closeout.closing.types import close_spec_for
+from closeout.core.lookup import org_unit_by_code
 from closeout.documents.models import CloseState, Document, Line
 
 VERDICTS = ("ready", "not_due", "warning", "exception", "blocked")
@@ -121,15 +120,38 @@ class _PerDocument:
         )
 
 
+def _line_mask(line_bits: list[tuple[int, Q, Q | None]]) -> Any:
+    """One integer per line, a bit per failing line condition. The conditions of rules that
+    declare when a line passes them whatever the policy (`Rule.passes_when`) are skipped, for
+    both policies at once, on the lines where all those hold: one test per settled line."""
+    guarded = [(b, c) for b, c, clear in line_bits if clear is not None]
+    others = [(b, c) for b, c, clear in line_bits if clear is None]
+
+    def bits(pairs: list[tuple[int, Q]]) -> Any:
+        return reduce(
+            operator.add,
+            (Case(When(c, then=Value(1 << b)), default=Value(0)) for b, c in pairs),
+            Value(0),
+        )
+
+    mask = bits(others)
+    if guarded:
+        clears = {str(Line.objects.filter(q).query): q for _b, _c, q in line_bits if q is not None}
+        settled = reduce(operator.and_, clears.values())
+        mask = Case(When(settled, then=Value(0)), default=bits(guarded)) + mask
+    return ExpressionWrapper(mask, output_field=IntegerField())
+
+
 def _per_document(
     doc_type: str, scope: Q, rules: tuple[Rule, ...], sides: tuple[_Side, _Side], *, value: bool
 ) -> _PerDocument:
     """The documents in scope with their failing rules as bits and their open value. Line
-    rules are evaluated over the lines grouped by document (a rule fails on the document when
-    it fails on one of its lines, as in the sweep's EXISTS); a condition the change leaves as
-    it was is evaluated once for both sides; without `value`, the open value is not summed."""
+    rules are evaluated per line into one integer, OR-ed over the document's lines (a rule
+    fails on the document when it fails on one of its lines, as in the sweep's EXISTS), in
+    the one join of the documents with their lines; a condition the change leaves as it was
+    is evaluated once for both sides; without `value`, the open value is not summed."""
     doc_bits: list[tuple[int, Q]] = []
-    line_cols: dict[str, Any] = {}
+    line_bits: list[tuple[int, Q, Q | None]] = []
     bits: dict[tuple[int, int], int] = {}
     seen: dict[str, int] = {}
     for s, side in enumerate(sides):
@@ -144,11 +166,8 @@ def _per_document(
                 if model is Document:
                     doc_bits.append((bit, condition))
                 else:
-                    line_cols[f"f{bit}"] = Max(_flag(condition))
+                    line_bits.append((bit, condition, rule.passes_when))
             bits[(s, i)] = seen[key]
-    if value:
-        released = num(close_spec_for(doc_type).released_value())
-        line_cols["v"] = Sum(Case(When(close_state=CloseState.OPEN, then=released), default=dec(0)))
     doc_mask = reduce(
         operator.add,
         (Case(When(c, then=Value(1 << b)), default=Value(0)) for b, c in doc_bits),
@@ -163,27 +182,14 @@ def _per_document(
     )
     sql, params = docs.query.sql_with_params()
     qn = connection.ops.quote_name
-    mask = " + ".join(
-        [f"d.{qn('dm')}"]
-        + [f"COALESCE(l.{qn(c)}, 0) * {1 << int(c[1:])}" for c in line_cols if c != "v"]
-    )
-    open_value = f"COALESCE(l.{qn('v')}, 0) * d.{qn('rate')}" if value else "0"
-    source = f"FROM ({sql}) d"
-    if line_cols:
-        lines = (
-            Line.objects.filter(
-                document_id__in=Document.objects.filter(
-                    doc_type=doc_type, close_state=CloseState.OPEN
-                ).values("pk"),
-                close_state__in=LINE_SCOPE,
-            )
-            .order_by()
-            .values(lid=F("document_id"))
-            .annotate(**line_cols)
-        )
-        lines_sql, lines_params = lines.query.sql_with_params()
-        source += f" LEFT JOIN ({lines_sql}) l ON l.{qn('lid')} = d.{qn('did')}"
-        params = (*params, *lines_params)
+    mask, open_value, source = f"d.{qn('dm')}", "0", f"FROM ({sql}) d"
+    if line_bits or value:
+        join, join_params = _lines_join(doc_type, line_bits, value=value)
+        source, params = f"{source}{join}", (*params, *join_params)
+    if line_bits:
+        mask += f" + COALESCE(l.{qn('lm')}, 0)"
+    if value:
+        open_value = f"COALESCE(l.{qn('lv')}, 0) * d.{qn('rate')}"
     return _PerDocument(
         f"SELECT d.{qn('did')} AS did, {mask} AS m, {open_value} AS v {source}",
         list(params),
@@ -191,13 +197,50 @@ def _per_document(
     )
 
 
+def _lines_join(
+    doc_type: str, line_bits: list[tuple[int, Q, Q | None]], *, value: bool
+) -> tuple[str, tuple[Any, ...]]:
+    """The join of `d` with its lines: the lines of the documents of the type waiting to close,
+    one row per line (its mask, its open value), then one row per document `l` (OR of the
+    masks as `lm`, sum of the open value as `lv`)."""
+    qn = connection.ops.quote_name
+    columns: dict[str, Any] = {}
+    if line_bits:
+        columns["lm"] = _line_mask(line_bits)
+    if value:
+        released = num(close_spec_for(doc_type).released_value())
+        columns["lv"] = Case(When(close_state=CloseState.OPEN, then=released), default=dec(0))
+    lines = (
+        Line.objects.filter(
+            document_id__in=Document.objects.filter(
+                doc_type=doc_type, close_state=CloseState.OPEN
+            ).values("pk"),
+            close_state__in=LINE_SCOPE,
+        )
+        .order_by()
+        .annotate(**columns)
+        .values(*columns, lid=F("document_id"))
+    )
+    sql, params = lines.query.sql_with_params()
+    lm, lv, lid = qn("lm"), qn("lv"), qn("lid")
+    aggregates = [f"y.{lid} AS {lid}"]
+    if line_bits and connection.vendor == "postgresql":
+        aggregates.append(f"BIT_OR(y.{lm}) AS {lm}")
+    elif line_bits:  # SQLite has no BIT_OR: a MAX per bit
+        per_bit = " + ".join(f"MAX((y.{lm} >> {b}) & 1) * {1 << b}" for b, _c, _q in line_bits)
+        aggregates.append(f"{per_bit} AS {lm}")
+    if value:
+        aggregates.append(f"SUM(y.{lv}) AS {lv}")
+    # Django's own SQL (values as parameters), quoted names and integers.
+    per_document = f"SELECT {', '.join(aggregates)} FROM ({sql}) y GROUP BY y.{lid}"  # noqa: S608
+    return f" LEFT JOIN ({per_document}) l ON l.{lid} = d.{qn('did')}", params
+
+
 def _target(
     doc_type: str, unit_code: str, changes: dict[str, Any]
 ) -> tuple[ClosePolicy, ClosePolicy, Q]:
     """The stored policy the documents follow now, the proposed one, and their documents."""
-    from closeout.core.models import OrgUnit
-
-    unit = OrgUnit.objects.filter(code=unit_code).first() if unit_code else None
+    unit = org_unit_by_code(unit_code) if unit_code else None
     stored = list(ClosePolicy.objects.filter(doc_type=doc_type).select_related("org_unit"))
     own = next((p for p in stored if p.org_unit_id == (unit.pk if unit else None)), None)
     before = own if own is not None else policy_for(doc_type, unit)

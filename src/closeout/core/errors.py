@@ -55,13 +55,6 @@ def bilingual_join(parts: list[object], *, en_sep: str = "; ", zh_sep: str = "ï¼
     return Bilingual(texts[0], texts[1])
 
 
-def bilingual_message(msgid: str, params: Mapping[str, object] | None = None) -> Bilingual:
-    """A gettext msgid (marked with gettext_noop) rendered in English and in Chinese: a phrase
-    that is itself a parameter of a message ("is not a finite number")."""
-    values = dict(params or {})
-    return Bilingual(_render(msgid, values, "en"), _render(msgid, values, "zh-hans"))
-
-
 class DomainError(Exception):
     """`message` is plain English; given `params`, it is a gettext msgid (mark it with
     gettext_noop) rendered with them in English (`message`), in Chinese (`details["message_zh"]`)

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from django.utils.translation import gettext_noop
 
-from closeout.core.errors import Bilingual, InvalidInput, bilingual_message
+from closeout.core.errors import InvalidInput, Message
+from closeout.core.fields import field_words
 
 # Dates people and ERPs send: anything outside is a typing error, and date arithmetic near
 # year 1 or 9999 overflows.
@@ -98,7 +99,7 @@ def check_ascii_digits(text: str, *, field: str) -> str:
     if ch is not None:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' %(problem)s"),
-            params={"field": field, "text": text[:40], "problem": _digit_problem(ch)},
+            params={"field": field_words(field), "text": text[:40], "problem": _digit_problem(ch)},
             details={"field": field},
         )
     return text
@@ -141,7 +142,7 @@ def nul_error(field: str) -> InvalidInput:
     """The error for a text holding a NUL character (NUL_MESSAGE, in the reader's language)."""
     return InvalidInput(
         gettext_noop("%(field)s holds a NUL character (\\u0000), which no text may contain"),
-        params={"field": field},
+        params={"field": field_words(field)},
         details={"field": field},
     )
 
@@ -192,7 +193,7 @@ def check_length(text: str, *, field: str, max_length: int | None) -> str:
     if max_length is not None and len(text) > max_length:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s…' is longer than %(max_length)s characters"),
-            params={"field": field, "text": text[:40], "max_length": max_length},
+            params={"field": field_words(field), "text": text[:40], "max_length": max_length},
             details={"field": field, "max_length": max_length},
         )
     return text
@@ -210,7 +211,7 @@ def parse_int(
     if not _ASCII_INTEGER.fullmatch(value) or len(value) > 30:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' is not a whole number"),
-            params={"field": field, "text": text[:40]},
+            params={"field": field_words(field), "text": text[:40]},
             details={"field": field},
         )
     return check_range(int(value), field=field, minimum=minimum, maximum=maximum)
@@ -224,20 +225,21 @@ def check_range(
         high = "" if maximum is None else str(maximum)
         raise InvalidInput(
             gettext_noop("%(field)s: %(value)s is outside %(low)s..%(high)s"),
-            params={"field": field, "value": value, "low": low, "high": high},
+            params={"field": field_words(field), "value": value, "low": low, "high": high},
             details={"field": field, "minimum": minimum, "maximum": maximum},
         )
     return value
 
 
-def _digit_problem(ch: str) -> Bilingual:
-    return bilingual_message(
+def _digit_problem(ch: str) -> Message:
+    return Message(
         gettext_noop("uses the digit '%(digit)s' (U+%(code)s); write numbers with the digits 0-9"),
-        {"digit": ch, "code": f"{ord(ch):04X}"},
+        digit=ch,
+        code=f"{ord(ch):04X}",
     )
 
 
-def decimal_words(text: str, column: Column | None = None) -> Bilingual | None:
+def decimal_words(text: str, column: Column | None = None) -> Message | None:
     """Why `text` is not a decimal number fitting `column` (None when it is), in both
     languages: ASCII digits, an optional sign and decimal point, no exponent, no NaN or
     Infinity."""
@@ -246,7 +248,7 @@ def decimal_words(text: str, column: Column | None = None) -> Bilingual | None:
     if ch is not None:
         return _digit_problem(ch)
     if not _ASCII_DECIMAL.fullmatch(value) or len(value) > 60:
-        return bilingual_message(gettext_noop("is not a decimal number such as 12.5"))
+        return Message(gettext_noop("is not a decimal number such as 12.5"))
     return fit_words(Decimal(value), column) if column is not None else None
 
 
@@ -263,47 +265,46 @@ def parse_decimal(text: str, *, field: str, column: Column | None = None) -> Dec
     if problem is not None:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' %(problem)s"),
-            params={"field": field, "text": text[:40], "problem": problem},
+            params={"field": field_words(field), "text": text[:40], "problem": problem},
             details={"field": field},
         )
     return Decimal(text.strip())
 
 
-def fit_words(value: Decimal, column: Column, *, rounded: bool = False) -> Bilingual | None:
+def fit_words(value: Decimal, column: Column, *, rounded: bool = False) -> Message | None:
     """Why `value` does not fit `column` (None when it does), in both languages. With
     `rounded`, the value is a computed one that is rounded when stored: only its size counts."""
     if not value.is_finite():
-        return bilingual_message(gettext_noop("is not a finite number"))
+        return Message(gettext_noop("is not a finite number"))
     if column.significant_digits is not None:
         stored = Context(prec=column.significant_digits).create_decimal(value)
         if not rounded and stored != value:
-            return bilingual_message(
+            return Message(
                 gettext_noop(
                     "has more than %(digits)s significant digits, the most the embedded SQLite "
                     "database keeps exactly"
                 ),
-                {"digits": column.significant_digits},
+                digits=column.significant_digits,
             )
         value = stored
     if value != 0 and value.adjusted() >= column.whole_digits:
-        return bilingual_message(
+        return Message(
             gettext_noop(
                 "has more than %(digits)s digits before the decimal point (the largest is "
                 "%(largest)s)"
             ),
-            {"digits": column.whole_digits, "largest": column.largest},
+            digits=column.whole_digits,
+            largest=column.largest,
         )
     if rounded:
         if abs(value) > column.largest:  # rounds up past the largest
-            return bilingual_message(
-                gettext_noop("is larger than %(largest)s"), {"largest": column.largest}
-            )
+            return Message(gettext_noop("is larger than %(largest)s"), largest=column.largest)
         return None
     exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -column.decimal_places:
-        return bilingual_message(
+        return Message(
             gettext_noop("has more than %(places)s decimal places"),
-            {"places": column.decimal_places},
+            places=column.decimal_places,
         )
     return None
 
@@ -326,7 +327,7 @@ def check_fits(
         shown = what or (f"{value:f}" if value.is_finite() else str(value))
         raise InvalidInput(
             gettext_noop("%(field)s: %(value)s %(problem)s"),
-            params={"field": field, "value": shown, "problem": problem},
+            params={"field": field_words(field), "value": shown, "problem": problem},
             details={
                 "field": field,
                 "max_digits": column.max_digits,
@@ -339,12 +340,14 @@ def check_fits(
 # --- dates -----------------------------------------------------------------------------------
 
 
-def date_words(value: date) -> Bilingual | None:
+def date_words(value: date) -> Message | None:
     """Why `value` is no date people send (None when it is one), in both languages."""
     if not DATE_MIN <= value <= DATE_MAX:
-        return bilingual_message(
+        return Message(
             gettext_noop("%(value)s is outside %(low)s..%(high)s"),
-            {"value": value.isoformat(), "low": DATE_MIN.isoformat(), "high": DATE_MAX.isoformat()},
+            value=value.isoformat(),
+            low=DATE_MIN.isoformat(),
+            high=DATE_MAX.isoformat(),
         )
     return None
 
@@ -361,7 +364,7 @@ def check_date(value: date | None, *, field: str) -> date | None:
         if problem is not None:
             raise InvalidInput(
                 gettext_noop("%(field)s: %(problem)s"),
-                params={"field": field, "problem": problem},
+                params={"field": field_words(field), "problem": problem},
                 details={
                     "field": field,
                     "minimum": DATE_MIN.isoformat(),
@@ -380,7 +383,7 @@ def parse_date(text: str, *, field: str) -> date:
     except ValueError as exc:
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' is not a date (use YYYY-MM-DD)"),
-            params={"field": field, "text": text[:40]},
+            params={"field": field_words(field), "text": text[:40]},
             details={"field": field},
         ) from exc
     check_date(parsed, field=field)

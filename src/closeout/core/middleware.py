@@ -16,6 +16,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext
 
 from closeout.core.errors import InvalidInput
+from closeout.core.fields import field_words
 from closeout.core.inputs import NUL, nul_error
 from closeout.core.metrics import observe_request
 from closeout.core.request_id import current_request_id
@@ -150,6 +151,6 @@ class RefuseNulMiddleware:
         message = gettext(
             "The input “%(field)s” holds an invisible NUL character (\\u0000). "
             "Remove it and try again."
-        ) % {"field": field}
+        ) % {"field": field_words(field)}
         # The workbench's page for refusals (a template name, not an import of the web app).
         return render(request, "web/refused.html", {"message": message}, status=400)

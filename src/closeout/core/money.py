@@ -5,6 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils.translation import gettext_noop
 
 from closeout.core.errors import InvalidInput
+from closeout.core.fields import field_words
 from closeout.core.inputs import Column, check_ascii_digits, check_fits
 
 # Minor units per ISO 4217; currencies not listed use 2.
@@ -30,19 +31,19 @@ def to_decimal(value: object, *, field: str, column: Column | None = None) -> De
         except ArithmeticError as exc:
             raise InvalidInput(
                 gettext_noop("%(field)s: '%(text)s' is not a number"),
-                params={"field": field, "text": value},
+                params={"field": field_words(field), "text": value},
                 details={"field": field},
             ) from exc
     else:
         raise InvalidInput(
             gettext_noop("%(field)s: expected a decimal number as a string, got %(type)s"),
-            params={"field": field, "type": type(value).__name__},
+            params={"field": field_words(field), "type": type(value).__name__},
             details={"field": field},
         )
     if not result.is_finite():
         raise InvalidInput(
             gettext_noop("%(field)s: '%(text)s' is not a finite number"),
-            params={"field": field, "text": value},
+            params={"field": field_words(field), "text": value},
             details={"field": field},
         )
     return check_fits(result, column, field=field)

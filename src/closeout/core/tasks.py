@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils.translation import gettext_noop
 
-from closeout.core.errors import Bilingual, bilingual_message
+from closeout.core.errors import Message
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,10 @@ def send_task(task: Any, *args: Any) -> None:
     app.send_task(task.name, args=args)
 
 
-def broker_error_words(exc: BaseException) -> Bilingual:
+def broker_error_words(exc: BaseException) -> Message:
     """Why a task was not sent, in both languages (the broker's own text inside)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return bilingual_message(
-        gettext_noop("the task broker does not answer (%(error)s)"), {"error": text}
-    )
+    return Message(gettext_noop("the task broker does not answer (%(error)s)"), error=text)
 
 
 def describe_broker_error(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -73,7 +73,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     show = "errors" if request.GET.get("show") == "errors" else "all"
     text = request.GET.get("page", "1")
     page = max(1, int(text)) if is_digits(text) and len(text) <= 9 else 1
-    rows = list(report_rows(imported, errors_only=show == "errors"))
+    rows = list(report_rows(imported, errors_only=show == "errors", language=request.LANGUAGE_CODE))
     start = (page - 1) * REPORT_PAGE
     shown = rows[start : start + REPORT_PAGE]
     return render(
@@ -107,15 +107,16 @@ def import_execute_view(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def import_report(request: HttpRequest, pk: int) -> HttpResponseBase:
-    """The report as .xlsx: the uploaded columns plus row, result, column and message."""
+    """The report as .xlsx: the uploaded columns plus row, result, column and message, in the
+    page's language."""
     imported = import_get(actor=_user(request), import_id=pk)
-    headers, rows = report_table(imported)
+    headers, rows = report_table(imported, language=request.LANGUAGE_CODE)
     return export_response(
         "xlsx",
         filename=f"import-{imported.pk}-report",
         headers=headers,
         rows=rows,
-        sheet_title="report",
+        sheet_title=pgettext("import report sheet", "report"),
     )
 
 

@@ -11,6 +11,7 @@ from closeout.api.schemas import Error
 from closeout.api.services import PreconditionFailed
 from closeout.core.errors import InvalidInput
 from closeout.core.exports import XLSX_CONTENT_TYPE
+from closeout.core.fields import field_words
 from closeout.core.inputs import is_digits
 
 # The refusals any operation can answer, each `{code, message, details}`: 401 no or a bad
@@ -72,6 +73,6 @@ def uploaded_stream(upload: UploadedFile, field: str) -> IO[bytes]:
         raise InvalidInput(
             gettext_noop("the upload '%(field)s' holds no file"),
             details={"field": field},
-            params={"field": field},
+            params={"field": field_words(field)},
         )
     return cast(IO[bytes], upload.file)

@@ -24,6 +24,7 @@ from closeout.batches.models import BatchAction
 from closeout.batches.undo import is_undo_item, item_messages
 from closeout.closing.models import ReasonCode
 from closeout.closing.states import ACTION_LABELS, STATE_LABELS
+from closeout.core.fields import FIELD_NAMES
 from closeout.documents.models import CloseKind, DocType, EventKind
 from closeout.web.templatetags.closeout_web import audit_label
 
@@ -313,7 +314,13 @@ FIELDS: dict[str, "StrOrPromise"] = {
 
 
 def field_label(key: str) -> str:
-    return str(FIELDS[key]) if key in FIELDS else key.replace("_", " ")
+    """A stored key as a heading: its history word; else, in Chinese, the word the messages
+    name that input field by (core.fields); else the key in words."""
+    if key in FIELDS:
+        return str(FIELDS[key])
+    if key in FIELD_NAMES and not _english():
+        return str(FIELD_NAMES[key])
+    return key.replace("_", " ")
 
 
 def _shown(value: Any) -> str:
