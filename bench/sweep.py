@@ -170,7 +170,7 @@ def phase_loop(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import transaction
     from django.utils import timezone
 
-    from closeout.audit.models import AuditAction
+    from closeout.audit.models import AuditAction, AuditObject
     from closeout.audit.services import audit_record
     from closeout.closing.selectors import close_checklist_for
     from closeout.documents.models import CloseKind, CloseState, Document
@@ -213,7 +213,7 @@ def phase_loop(args: argparse.Namespace) -> dict[str, Any]:
             audit_record(
                 actor=None,
                 action=AuditAction.DOCUMENT_CLOSED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data={"from": "open", "to": "closed", "kind": "auto", "released_value": released},
