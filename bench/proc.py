@@ -46,17 +46,26 @@ class Watched:
             self.process.kill()
 
 
-def server_cpu() -> float:
-    """CPU seconds (user + system) the database server process of this connection has used so
-    far (PostgreSQL on this machine: /proc/<backend pid>/stat), 0.0 elsewhere. On a loaded
-    machine this, not the wall time, is what a statement costs the server."""
+def backend_pid() -> int | None:
+    """The PostgreSQL backend process of this connection; None on another database."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        return 0.0
+        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+        pid: int = cursor.fetchone()[0]
+    return pid
+
+
+def server_cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system) the database server process of this connection has used so
+    far (PostgreSQL on this machine: /proc/<backend pid>/stat), 0.0 elsewhere. On a loaded
+    machine this, not the wall time, is what a statement costs the server. With `pid` given no
+    query is sent (for use inside an execute wrapper)."""
+    pid = pid or backend_pid()
+    if pid is None:
+        return 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

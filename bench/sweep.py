@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from proc import backend_pid as _backend_pid
 from proc import server_cpu as _server_cpu
 
 PG_SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -95,14 +96,30 @@ def phase_generate(args: argparse.Namespace) -> dict[str, Any]:
 
 def phase_sweep(args: argparse.Namespace) -> dict[str, Any]:
     _django()
+    from django.db import connection
+
     from closeout.audit.services import audit_chain_verify
     from closeout.closing.sweep import sweep_run
 
-    server0, own0 = _server_cpu(), _own_cpu()
+    pid = _backend_pid()
+    statements: dict[str, list[float]] = {}
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        t0, c0 = time.perf_counter(), _server_cpu(pid)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            entry = statements.setdefault(_statement_name(sql), [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - t0
+            entry[2] += _server_cpu(pid) - c0
+
+    server0, own0 = _server_cpu(pid), _own_cpu()
     started = time.perf_counter()
-    run = sweep_run(doc_type="purchase_order", chunk_size=args.chunk_size)
+    with connection.execute_wrapper(timed):
+        run = sweep_run(doc_type="purchase_order", chunk_size=args.chunk_size)
     seconds = time.perf_counter() - started
-    server_cpu, own_cpu = _server_cpu() - server0, _own_cpu() - own0
+    server_cpu, own_cpu = _server_cpu(pid) - server0, _own_cpu() - own0
     verdict = audit_chain_verify()
     return {
         "seconds": seconds,
@@ -114,8 +131,14 @@ def phase_sweep(args: argparse.Namespace) -> dict[str, Any]:
         "header_hot_share": _hot_share_of("documents_document"),
         "server_cpu": server_cpu,
         "own_cpu": own_cpu,
+        "statements": sorted(statements.items(), key=lambda kv: -kv[1][2]),
         "rss_mb": _rss_mb(),
     }
+
+
+def _statement_name(sql: str) -> str:
+    """A statement of the sweep by its beginning (what follows is its chunk's data)."""
+    return " ".join(sql.replace('"', "").split())[:64]
 
 
 def phase_loop(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,7 +149,7 @@ def phase_loop(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import transaction
     from django.utils import timezone
 
-    from closeout.audit.models import AuditAction
+    from closeout.audit.models import AuditAction, AuditObject
     from closeout.audit.services import audit_record
     from closeout.closing.selectors import close_checklist_for
     from closeout.documents.models import CloseKind, CloseState, Document
@@ -169,7 +192,7 @@ def phase_loop(args: argparse.Namespace) -> dict[str, Any]:
             audit_record(
                 actor=None,
                 action=AuditAction.DOCUMENT_CLOSED,
-                object_type="document",
+                object_type=AuditObject.DOCUMENT,
                 object_id=document.pk,
                 object_repr=document.label,
                 data={"from": "open", "to": "closed", "kind": "auto", "released_value": released},
@@ -449,6 +472,17 @@ def _report(
         f"header updates heap-only (HOT): {sweep['header_hot_share']:.0%}; "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if sweep.get("statements"):
+        listed = sweep["statements"][:8]
+        rest = sweep["server_cpu"] - sum(cpu for _, (_n, _w, cpu) in listed)
+        print(
+            "      per statement, server CPU / wall (count):\n"
+            + "".join(
+                f"        {cpu:6.2f} s / {wall:6.2f} s (×{n:,})  {name}\n"
+                for name, (n, wall, cpu) in listed
+            )
+            + f"        {rest:6.2f} s  the rest (audit COPY, commits, statements not listed)"
+        )
     print(
         f"  (b) per-doc ORM loop {loop['seconds']:8.2f} s on a sample of {loop['sample']:,} docs "
         f"({loop['documents']:,} closed): {loop_rate:,.0f} docs/s, "

@@ -103,7 +103,7 @@ def close_documents_bulk(
         bump_seq=False,
     )
     totals = _released_totals()
-    headers_roll_up(
+    headers_closed = headers_roll_up(
         open_ids,
         Action.CLOSE,
         now=now,
@@ -118,10 +118,12 @@ def close_documents_bulk(
             now=now,
         ),
     )
-    # Documents a policy lets through with a line still on hold keep their header open.
-    Document.objects.filter(pk__in=ids_param(open_ids), close_state=CloseState.OPEN).update(
-        close_seq=F("close_seq") + 1, **totals
-    )
+    # Documents a policy lets through with a line still on hold keep their header open (none
+    # when every header closed: then there is no statement to send).
+    if headers_closed < len(open_ids):
+        Document.objects.filter(pk__in=ids_param(open_ids), close_state=CloseState.OPEN).update(
+            close_seq=F("close_seq") + 1, **totals
+        )
     rows = Document.objects.filter(pk__in=ids_param(open_ids)).values_list(
         "pk", "doc_type", "number", "close_state", "released_value", "released_value_company"
     )

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -32,6 +32,7 @@ from closeout.closing.policies import policy_partitions
 from closeout.closing.rules import LINE_SCOPE, Rule, Scope, effective_rules
 from closeout.closing.services import AUTO_REASON, close_documents_bulk
 from closeout.closing.types import close_spec_for
+from closeout.core.locking import skip_locked
 from closeout.core.metrics import observe_sweep
 from closeout.core.notice_kinds import NoticeKind
 from closeout.core.sql import ids_param
@@ -56,12 +57,17 @@ class SweepTally:
     exception_sample: list[str] = field(default_factory=list)
 
 
-def _classify(
+def _count_failures(
     rules: list[tuple[Rule, Severity]], flags: tuple[bool, ...], tally: SweepTally, doc_type: str
-) -> str:
+) -> None:
+    if any(flags):
+        for (rule, _sev), flag in zip(rules, flags, strict=True):
+            if flag:
+                tally.rule_failures[f"{doc_type}.{rule.code}"] += 1
+
+
+def _classify(rules: list[tuple[Rule, Severity]], flags: tuple[bool, ...]) -> str:
     failed = [(rule, sev) for (rule, sev), flag in zip(rules, flags, strict=True) if flag]
-    for rule, _sev in failed:
-        tally.rule_failures[f"{doc_type}.{rule.code}"] += 1
     severities = {sev for rule, sev in failed if not rule.auto_only}
     if Severity.BLOCKING in severities:
         return "blocked"
@@ -77,9 +83,7 @@ def _classify(
 def _candidates(doc_type: str, scope: Q, last_id: int, dry_run: bool) -> QuerySet[Document]:
     qs = Document.objects.filter(doc_type=doc_type, close_state=CloseState.OPEN, pk__gt=last_id)
     qs = qs.filter(scope).order_by("pk")
-    if not dry_run and connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",), no_key=True)
-    return qs
+    return qs if dry_run else skip_locked(qs)
 
 
 def _failures(
@@ -107,7 +111,14 @@ def _failures(
         )
         for i in line_rules
     }
-    failing_lines: dict[int, dict[str, bool]] = {}
+    # Where each rule's flag is in the rows below: ("d", position in the document row) or
+    # ("l", position in the line group's row), in rule order.
+    doc_keys, line_keys = list(doc_flags), list(line_flags)
+    where = [
+        ("d", doc_keys.index(f"r{i}")) if f"r{i}" in doc_flags else ("l", line_keys.index(f"r{i}"))
+        for i in range(len(rules))
+    ]
+    failing_lines: dict[int, tuple[Any, ...]] = {}
     if line_flags:
         grouped = (
             Line.objects.filter(document_id__in=ids_param(ids), close_state__in=LINE_SCOPE)
@@ -116,23 +127,18 @@ def _failures(
             .annotate(**line_flags)
             .values_list("document_id", *line_flags)
         )
-        for doc_id, *values in grouped:
-            failing_lines[doc_id] = {k: bool(v) for k, v in zip(line_flags, values, strict=True)}
+        failing_lines = {doc_id: tuple(values) for doc_id, *values in grouped}
     docs = (
         Document.objects.filter(pk__in=ids_param(ids))
         .annotate(**doc_flags)
         .order_by("pk")
         .values_list("pk", "number", *doc_flags)
     )
+    no_lines = (0,) * len(line_keys)
     result = []
-    no_lines: dict[str, bool] = {}
-    for pk, number, *values in docs:
-        by_doc = dict(zip(doc_flags, values, strict=True))
+    for pk, number, *by_doc in docs:
         by_line = failing_lines.get(pk, no_lines)
-        flags = tuple(
-            bool(by_doc[f"r{i}"]) if f"r{i}" in by_doc else by_line.get(f"r{i}", False)
-            for i in range(len(rules))
-        )
+        flags = tuple(bool(by_doc[j] if src == "d" else by_line[j]) for src, j in where)
         result.append((pk, number, flags))
     return result
 
@@ -159,8 +165,14 @@ def _sweep_policy(
                 return
             last_id = ids[-1]
             ready: list[int] = []
+            # Most documents share a few patterns of failed rules: each pattern is classified
+            # once per chunk, and counted once per document as before.
+            verdicts: dict[tuple[bool, ...], str] = {}
             for pk, number, row_flags in _failures(policy, rules, ids):
-                verdict = _classify(rules, row_flags, tally, spec.code)
+                verdict = verdicts.get(row_flags)
+                if verdict is None:
+                    verdict = verdicts[row_flags] = _classify(rules, row_flags)
+                _count_failures(rules, row_flags, tally, spec.code)
                 tally.examined += 1
                 if verdict == "ready":
                     ready.append(pk)

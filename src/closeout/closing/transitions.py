@@ -169,12 +169,14 @@ def lines_close(
     in its one UPDATE of the headers)."""
     close = close_spec_for(doc_type)
     released_value = close.released_value()
+    documents = ids_param(document_ids)
     source = (
         Line.objects.filter(
-            document_id__in=ids_param(document_ids),
+            document_id__in=documents,
             close_state__in=from_states(action, lines=True),
         )
         .filter(line_filter)
+        .order_by()
         .values(
             line_id=F("id"),
             seq=F("document__close_seq") + 1,
@@ -187,16 +189,28 @@ def lines_close(
     qn = connection.ops.quote_name
     line = qn(Line._meta.db_table)
     # Only quoted identifiers and Django's compiled SELECT are formatted in; values are params.
+    # The target rows are also limited to the documents' lines: joined on the id alone, the
+    # planner hashed src and read the whole line table for every chunk.
     sql = (
         f"WITH src AS ({source_sql}) UPDATE {line} SET "  # noqa: S608
         f"{qn('close_state')} = %s, {qn('close_kind')} = %s, {qn('close_reason')} = %s, "
         f"{qn('closed_by_id')} = %s, {qn('closed_at')} = %s, {qn('closed_in')} = src.seq, "
         f"{qn('released_qty')} = src.rq, {qn('released_value')} = src.rv, "
         f"{qn('released_value_company')} = src.rvc "
-        f"FROM src WHERE {line}.{qn('id')} = src.line_id RETURNING {line}.{qn('document_id')}"
+        f"FROM src WHERE {line}.{qn('id')} = src.line_id "
+        f"AND {line}.{qn('document_id')} IN ({documents.sql}) "
+        f"RETURNING {line}.{qn('document_id')}"
     )
     closed_at = Line._meta.get_field("closed_at").get_db_prep_save(now, connection)
-    params = (*source_params, _target(action, lines=True), kind, reason, actor_id, closed_at)
+    params = (
+        *source_params,
+        _target(action, lines=True),
+        kind,
+        reason,
+        actor_id,
+        closed_at,
+        *documents.params,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         counts = Counter(row[0] for row in cursor.fetchall())
