@@ -100,7 +100,7 @@ def _time_pages(args: argparse.Namespace) -> None:
     first = client.get("/queue/purchase_order/")
     cases = {
         "default page": {},
-        "next page (keyset)": {"after": first.context["next_after"]},
+        "next page (keyset)": {"after": first.context["next_cursor"]},
         "sort by date": {"sort": "-document_date"},
         "sort by number": {"sort": "number"},
         "sort by amount": {"sort": "-total_amount_company"},
