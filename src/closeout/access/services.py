@@ -133,7 +133,8 @@ def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
             )
 
 
-def _grant_data(grant: Grant) -> dict[str, Any]:
+def grant_data(grant: Grant) -> dict[str, Any]:
+    """What the audit event of a grant records."""
     return {
         "user": grant.user.get_username(),
         "role": grant.role.code,
@@ -190,7 +191,7 @@ def grant_create(
         object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
-        data=_grant_data(grant),
+        data=grant_data(grant),
         reason=reason,
     )
     return grant
@@ -252,7 +253,7 @@ def grant_revoke(*, actor: AbstractBaseUser, grant: Grant, reason: str) -> Grant
         object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
-        data=_grant_data(grant),
+        data=grant_data(grant),
         reason=reason,
     )
     return grant
@@ -327,7 +328,7 @@ def grants_expire(
                 object_type=AuditObject.GRANT,
                 object_id=grant.pk,
                 object_repr=str(grant),
-                data=_grant_data(grant),
+                data=grant_data(grant),
             )
             notify(
                 recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
