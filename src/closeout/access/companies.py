@@ -8,7 +8,7 @@ from django.utils.translation import gettext_noop
 
 from closeout.access.models import Grant
 from closeout.access.permissions import Perm
-from closeout.access.services import grant_data, require_company_wide
+from closeout.access.services import grant_save, require_company_wide
 from closeout.audit.models import AuditAction, AuditObject
 from closeout.audit.services import audit_record
 from closeout.core.companies import check_company_input, company_profile_add
@@ -88,19 +88,11 @@ def _group_roles_extend(
 ) -> None:
     """Each group-wide role over the new company too, each grant audited like any other."""
     for user_id, role_id in sorted(group_roles):
-        grant = Grant.objects.create(
+        grant = Grant(
             user_id=user_id,
             role_id=role_id,
             org_unit=unit,
             reason=GROUP_ROLE_REASON,
             granted_by_id=actor.pk if actor is not None else None,
         )
-        audit_record(
-            actor=actor,
-            action=AuditAction.GRANT_CREATED,
-            object_type=AuditObject.GRANT,
-            object_id=grant.pk,
-            object_repr=str(grant),
-            data=grant_data(grant),
-            reason=GROUP_ROLE_REASON,
-        )
+        grant_save(grant, actor=actor)

@@ -133,8 +133,7 @@ def _check_conflicts(user: AbstractBaseUser, role: Role) -> None:
             )
 
 
-def grant_data(grant: Grant) -> dict[str, Any]:
-    """What the audit event of a grant records."""
+def _grant_data(grant: Grant) -> dict[str, Any]:
     return {
         "user": grant.user.get_username(),
         "role": grant.role.code,
@@ -184,6 +183,12 @@ def grant_create(
     )
     if valid_from is not None:
         grant.valid_from = valid_from
+    return grant_save(grant, actor=actor)
+
+
+def grant_save(grant: Grant, *, actor: AbstractBaseUser | None) -> Grant:
+    """Store a new grant and write its audit event. The checks are the caller's:
+    `grant_create`'s, or a new company's extension of a group-wide role (access.companies)."""
     grant.save()
     audit_record(
         actor=actor,
@@ -191,8 +196,8 @@ def grant_create(
         object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
-        data=grant_data(grant),
-        reason=reason,
+        data=_grant_data(grant),
+        reason=grant.reason,
     )
     return grant
 
@@ -253,7 +258,7 @@ def grant_revoke(*, actor: AbstractBaseUser, grant: Grant, reason: str) -> Grant
         object_type=AuditObject.GRANT,
         object_id=grant.pk,
         object_repr=str(grant),
-        data=grant_data(grant),
+        data=_grant_data(grant),
         reason=reason,
     )
     return grant
@@ -328,7 +333,7 @@ def grants_expire(
                 object_type=AuditObject.GRANT,
                 object_id=grant.pk,
                 object_repr=str(grant),
-                data=grant_data(grant),
+                data=_grant_data(grant),
             )
             notify(
                 recipients=[u for u in (grant.user, grant.granted_by) if u is not None],
