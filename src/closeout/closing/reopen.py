@@ -30,6 +30,7 @@ from closeout.closing.states import (
     next_state,
 )
 from closeout.closing.transitions import (
+    DOCUMENT_CLOSE_CLEARED,
     LINE_CLOSE_CLEARED,
     document_state_set,
     documents_state_set,
@@ -112,16 +113,7 @@ def execute_reopen(
     next_state(document.label, document.close_state, action)
     reopened = _reopen_last_close_lines(document, action, also_lines)
     before_state, _ = document_state_set(
-        document,
-        action,
-        now=now,
-        close_kind="",
-        close_reason="",
-        close_remark="",
-        close_date=None,
-        closed_by=None,
-        closed_at=None,
-        reopened_at=now,
+        document, action, now=now, reopened_at=now, **DOCUMENT_CLOSE_CLEARED
     )
     document.refresh_from_db()
     return _reopened(
@@ -246,16 +238,7 @@ def execute_reopen_bulk(
     lines_state_set(lines, Action.REOPEN, **LINE_CLOSE_CLEARED)
     released_totals_refresh(ids)
     changed = documents_state_set(
-        ids,
-        Action.REOPEN,
-        now=now,
-        close_kind="",
-        close_reason="",
-        close_remark="",
-        close_date=None,
-        closed_by=None,
-        closed_at=None,
-        reopened_at=now,
+        ids, Action.REOPEN, now=now, reopened_at=now, **DOCUMENT_CLOSE_CLEARED
     )
     if changed != len(ids):  # the caller's locks make this impossible; never half done
         raise InvalidTransition(

@@ -129,6 +129,16 @@ def lines_state_set(lines: QuerySet[Line], action: Action, **fields: Any) -> int
     )
 
 
+# What a reopen clears on a document: its close facts (its totals are refreshed from its lines).
+DOCUMENT_CLOSE_CLEARED: dict[str, Any] = {
+    "close_kind": "",
+    "close_reason": "",
+    "close_remark": "",
+    "close_date": None,
+    "closed_by": None,
+    "closed_at": None,
+}
+
 # What a line's reopen clears: the stamp of the close it undoes and what that close released.
 LINE_CLOSE_CLEARED: dict[str, Any] = {
     "close_kind": "",
