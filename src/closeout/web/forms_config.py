@@ -125,7 +125,27 @@ class PolicyForm(forms.Form):
         }
 
 
-class ReasonForm(forms.Form):
+class CompanyChoice:
+    """A configuration form's `company` field: the scopes the user manages, the group (every
+    company, code "") and their companies; `company_chosen` is the one picked."""
+
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+    _companies: list[Company]
+
+    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
+        self._companies = companies
+        first = [("", gettext("Group (every company)"))] if group else []
+        choices = first + [(c.code, f"{c.code} {c.name}") for c in companies]
+        self.fields["company"].choices = choices  # type: ignore[attr-defined]
+
+    def company_chosen(self) -> Company | None:
+        """The company picked (None: the group), once the form is valid."""
+        code = self.cleaned_data.get("company", "")
+        return next((c for c in self._companies if c.code == code), None)
+
+
+class ReasonForm(CompanyChoice, forms.Form):
     company = forms.ChoiceField(
         label=_("Company"),
         required=False,
@@ -141,11 +161,8 @@ class ReasonForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = _localised(ReasonAction.choices)  # type: ignore[attr-defined]
 
-    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
-        company_choices(self.fields["company"], group=group, companies=companies)
 
-
-class AlertRuleForm(forms.Form):
+class AlertRuleForm(CompanyChoice, forms.Form):
     company = forms.ChoiceField(
         label=_("Company"),
         required=False,
@@ -162,15 +179,6 @@ class AlertRuleForm(forms.Form):
         self.fields["recipients_role"].choices = [  # type: ignore[attr-defined]
             (r.code, role_name(r)) for r in Role.objects.order_by("code")
         ]
-
-    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
-        company_choices(self.fields["company"], group=group, companies=companies)
-
-
-def company_choices(field: forms.Field, *, group: bool, companies: list[Company]) -> None:
-    """The scopes the user manages: the group (every company) and their companies."""
-    first = [("", gettext("Group (every company)"))] if group else []
-    field.choices = first + [(c.code, f"{c.code} {c.name}") for c in companies]  # type: ignore[attr-defined]
 
 
 class PeriodForm(forms.Form):
@@ -269,7 +277,7 @@ class GrantForm(forms.Form):
         f["doc_types"].choices = type_choices()  # type: ignore[attr-defined]
 
 
-class WebhookForm(forms.Form):
+class WebhookForm(CompanyChoice, forms.Form):
     company = forms.ChoiceField(
         label=_("Company"),
         required=False,
@@ -283,9 +291,6 @@ class WebhookForm(forms.Form):
         max_length=1000,
         help_text=_("Names separated by commas; empty: every event."),
     )
-
-    def set_companies(self, *, group: bool, companies: list[Company]) -> None:
-        company_choices(self.fields["company"], group=group, companies=companies)
 
     def event_list(self) -> list[str]:
         return [e.strip() for e in self.cleaned_data["events"].split(",") if e.strip()]

@@ -120,8 +120,8 @@ def config_reasons(request: HttpRequest) -> HttpResponse:
     saved = request.method == "POST" and form.is_valid()
     if saved:
         data = dict(form.cleaned_data)
-        code = data.pop("company")
-        company = next((c for c in managed if c.code == code), None)
+        del data["company"]
+        company = form.company_chosen()
         if config_try(form, lambda: reason_code_save(actor=user, company=company, **data)):
             return config_done(request, gettext("Reason code saved."), "web:config_reasons")
     return config_page(
@@ -156,8 +156,8 @@ def config_alerts(request: HttpRequest) -> HttpResponse:
     form.set_companies(group=group, companies=managed)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        code = data.pop("company")
-        company = next((c for c in managed if c.code == code), None)
+        del data["company"]
+        company = form.company_chosen()
         if config_try(form, lambda: alert_rule_save(actor=user, company=company, **data)):
             return config_done(request, gettext("Alert rule saved."), "web:config_alerts")
     return config_page(

@@ -48,7 +48,7 @@ def config_webhooks(request: HttpRequest) -> HttpResponse:
     off = ReasonTextForm(request.POST if op == "deactivate" else None)
     if op == "create" and form.is_valid():
         d = form.cleaned_data
-        company = next((c for c in managed if c.code == d["company"]), None)
+        company = form.company_chosen()
         if config_try(
             form,
             lambda: webhook_endpoint_create(
