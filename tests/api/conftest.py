@@ -50,6 +50,10 @@ class Api:
 
 ApiFactory = Callable[..., Api]
 
+# A moment well inside one minute of the API's rate-limit windows, so that a test pinning the
+# clock to it (`closeout.api.auth._clock`) never straddles two windows.
+ONE_WINDOW_NOW = 60 * 31_666_667 + 7.0
+
 
 @pytest.fixture
 def api_for(db: None, org: Org) -> ApiFactory:

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from closeout.api import auth
 from closeout.api.models import ApiToken
 from closeout.api.services import api_token_create, token_hash
-from tests.api.conftest import Api, ApiFactory, error_of, po_body
+from tests.api.conftest import ONE_WINDOW_NOW, Api, ApiFactory, error_of, po_body
 from tests.factories import Org, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +155,11 @@ def test_request_too_large_is_413(integration: Api, settings: Any) -> None:
     assert body["code"] == "payload_too_large" and body["details"]["limit"] == 1000
 
 
-def test_rate_limit_per_token_is_429_with_retry_after(api_for: ApiFactory, settings: Any) -> None:
+def test_rate_limit_per_token_is_429_with_retry_after(
+    api_for: ApiFactory, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One window for the whole test: at a minute's turn the fourth call would start a new one.
+    monkeypatch.setattr(auth, "_clock", lambda: ONE_WINDOW_NOW)
     settings.CLOSEOUT_API_RATE_PER_MINUTE = 3
     first, second = api_for("operator"), api_for("operator")
     for _ in range(3):

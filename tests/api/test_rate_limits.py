@@ -12,12 +12,11 @@ from pytest_django.fixtures import Settings
 
 from closeout.api import auth
 from closeout.core.models import Counter
-from tests.api.conftest import ApiFactory
+from tests.api.conftest import ONE_WINDOW_NOW, ApiFactory
 
 LIST = "/api/documents"
 REDIS_URL = os.environ.get("CLOSEOUT_TEST_CACHE_URL", "redis://127.0.0.1:6379/12")
-# A moment well inside one minute, so no test straddles two windows.
-NOW = 60 * 31_666_667 + 7.0
+NOW = ONE_WINDOW_NOW
 
 
 @pytest.fixture(autouse=True)
